@@ -1,0 +1,29 @@
+# Warnings as errors and hardening on by default (conventions.md item 8).
+set(HEARTH_WARNINGS -Wall -Wextra -Wshadow -Wformat=2 -Wformat-security
+    -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
+    -Wundef -Wcast-align -Wnull-dereference -Werror)
+if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
+  # cJSON/OpenSSL macros trip some clang-only warnings we cannot fix upstream.
+  list(APPEND HEARTH_WARNINGS -Wno-unused-command-line-argument)
+endif()
+
+set(HEARTH_HARDEN_C -fstack-protector-strong -fstack-clash-protection
+    -fPIE -fno-strict-overflow -fno-delete-null-pointer-checks)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  list(APPEND HEARTH_HARDEN_C -fcf-protection=full)
+endif()
+set(HEARTH_HARDEN_LD -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-needed)
+
+add_compile_options(${HEARTH_WARNINGS} ${HEARTH_HARDEN_C})
+# _FORTIFY_SOURCE needs optimisation; sanitizer builds use -O1.
+add_compile_definitions(_GNU_SOURCE)
+if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+  add_compile_options(-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+endif()
+add_link_options(${HEARTH_HARDEN_LD})
+
+if(HEARTH_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer -O1)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
+endif()

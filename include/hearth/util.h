@@ -1,0 +1,142 @@
+/**
+ * @file util.h
+ * @brief Crash-safe file I/O, bounded parsing cursor, encodings, fault
+ *        injection points and the security-event log.
+ */
+#ifndef HEARTH_UTIL_H
+#define HEARTH_UTIL_H
+
+#include <sys/types.h>
+#include "hearth/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- files */
+
+/**
+ * Replace @p path atomically and durably: write a temporary file in the same
+ * directory, fsync it, rename it over @p path and fsync the directory. After a
+ * crash at any point the file holds either its old or its new content.
+ * Fault points (see hearth_fault_point()): "fs.tmp_open", "fs.write",
+ * "fs.fsync", "fs.rename", "fs.dirsync".
+ * @param[in] path  destination
+ * @param[in] data  content
+ * @param[in] len   content length
+ * @param[in] mode  permission bits for the new file (e.g. 0600)
+ */
+hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t len,
+                                     mode_t mode) HEARTH_MUST_CHECK;
+/**
+ * Read a whole regular file of at most @p max bytes into a malloc'd buffer
+ * (NUL-terminated for convenience; the NUL is not counted in @p len).
+ * Fails with HEARTH_ERR_TOO_LARGE if the file is larger than @p max and with
+ * HEARTH_ERR_NOT_FOUND if it does not exist. Caller frees with free().
+ */
+hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out,
+                                  size_t *len) HEARTH_MUST_CHECK;
+/** fsync a directory (after creating/renaming entries in it). */
+hearth_status hearth_fs_sync_dir(const char *dir) HEARTH_MUST_CHECK;
+/** mkdir -p with @p mode for every created component. */
+hearth_status hearth_fs_mkdirs(const char *path, mode_t mode) HEARTH_MUST_CHECK;
+/** snprintf into @p buf, failing with HEARTH_ERR_TOO_LARGE on truncation. */
+hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
+                               const char *name) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------------ fault injection */
+
+/**
+ * Named crash point for fault tests (SQLite/MCUboot style). Each call counts
+ * one point. When the environment variable HEARTH_FAULT_KILL_AT=N is set, the
+ * N-th point reached (1-based) raises SIGKILL on the process. When
+ * HEARTH_FAULT_TRACE=path is set, each point's ordinal and name is appended
+ * to that file, so a test can enumerate every kill point of an operation.
+ * Costs one branch when neither variable is set.
+ */
+void hearth_fault_point(const char *name);
+
+/* ------------------------------------------------------- bounded cursor */
+
+/**
+ * Read-only cursor over untrusted bytes (s2n_stuffer style): every read checks
+ * the remaining length first and fails with HEARTH_ERR_INVALID on short input.
+ * All integers are big-endian.
+ */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+} hearth_cursor;
+
+void hearth_cursor_init(hearth_cursor *c, const void *data, size_t len);
+size_t hearth_cursor_remaining(const hearth_cursor *c);
+hearth_status hearth_cursor_u8(hearth_cursor *c, uint8_t *out) HEARTH_MUST_CHECK;
+hearth_status hearth_cursor_u16(hearth_cursor *c, uint16_t *out) HEARTH_MUST_CHECK;
+hearth_status hearth_cursor_u32(hearth_cursor *c, uint32_t *out) HEARTH_MUST_CHECK;
+hearth_status hearth_cursor_u64(hearth_cursor *c, uint64_t *out) HEARTH_MUST_CHECK;
+/** Copy @p n bytes out. */
+hearth_status hearth_cursor_copy(hearth_cursor *c, void *out, size_t n) HEARTH_MUST_CHECK;
+/** Borrow a pointer to the next @p n bytes and advance. */
+hearth_status hearth_cursor_ptr(hearth_cursor *c, size_t n,
+                                const uint8_t **out) HEARTH_MUST_CHECK;
+
+/** Growable output buffer with a hard maximum (curl dynbuf style). */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+} hearth_buf;
+
+void hearth_buf_init(hearth_buf *b, size_t max);
+hearth_status hearth_buf_append(hearth_buf *b, const void *p, size_t n) HEARTH_MUST_CHECK;
+hearth_status hearth_buf_u8(hearth_buf *b, uint8_t v) HEARTH_MUST_CHECK;
+hearth_status hearth_buf_u16(hearth_buf *b, uint16_t v) HEARTH_MUST_CHECK;
+hearth_status hearth_buf_u32(hearth_buf *b, uint32_t v) HEARTH_MUST_CHECK;
+hearth_status hearth_buf_u64(hearth_buf *b, uint64_t v) HEARTH_MUST_CHECK;
+/** Wipe and free the buffer's memory. */
+void hearth_buf_free(hearth_buf *b);
+
+/* ------------------------------------------------------------ encodings */
+
+/** Lower-case hex; @p out needs 2*n+1 bytes. */
+hearth_status hearth_hex_encode(const uint8_t *in, size_t n, char *out,
+                                size_t cap) HEARTH_MUST_CHECK;
+/** Decode exactly 2*@p n hex digits into @p out[n]. */
+hearth_status hearth_hex_decode(const char *in, uint8_t *out, size_t n) HEARTH_MUST_CHECK;
+/** base64url without padding; @p out needs 4*ceil(n/3)+1 bytes. */
+hearth_status hearth_b64url_encode(const uint8_t *in, size_t n, char *out,
+                                   size_t cap) HEARTH_MUST_CHECK;
+/** Decode base64url (no padding); fails on any non-alphabet byte. */
+hearth_status hearth_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap,
+                                   size_t *outlen) HEARTH_MUST_CHECK;
+/** SHA-256 of a buffer (OpenSSL EVP). */
+hearth_status hearth_sha256(const void *in, size_t n, uint8_t out[32]) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------------ security events */
+
+/** Severity of a security event. */
+typedef enum { HEARTH_SEV_INFO, HEARTH_SEV_WARNING, HEARTH_SEV_ALERT } hearth_severity;
+
+/**
+ * Open (append) the structured security-event log: one JSON object per line
+ * with fields ts, seq, severity, event, and the given key/value strings.
+ * @p path NULL logs to stderr only. Thread-safe. Values are JSON-escaped and
+ * truncated to 128 bytes each; callers never pass passwords, tokens or keys.
+ */
+hearth_status hearth_seclog_open(const char *path) HEARTH_MUST_CHECK;
+void hearth_seclog_close(void);
+/**
+ * Append one event. @p kv is a NULL-terminated list of key, value pairs:
+ * `hearth_seclog(HEARTH_SEV_WARNING, "login_failed", "source", ip, "user", u, NULL)`.
+ */
+void hearth_seclog(hearth_severity sev, const char *event, ...) __attribute__((sentinel));
+/** Optional hook called for every event (e.g. to feed an in-memory ring). */
+typedef void (*hearth_seclog_hook)(hearth_severity sev, const char *json_line, void *arg);
+void hearth_seclog_set_hook(hearth_seclog_hook hook, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* Fault-injection points: kill the process at the N-th point reached. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hearth/util.h"
+
+static int fault_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
+static unsigned long fault_kill_at;
+static const char *fault_trace;
+static unsigned long fault_count;
+
+static void fault_init(void)
+{
+    const char *k = getenv("HEARTH_FAULT_KILL_AT");
+    fault_trace = getenv("HEARTH_FAULT_TRACE");
+    fault_kill_at = 0;
+    if (k != NULL && *k != '\0') {
+        char *end = NULL;
+        unsigned long v = strtoul(k, &end, 10);
+        if (end != NULL && *end == '\0') fault_kill_at = v;
+    }
+    fault_state = (fault_kill_at > 0 || fault_trace != NULL) ? 1 : 0;
+}
+
+void hearth_fault_point(const char *name)
+{
+    if (fault_state < 0) fault_init();
+    if (fault_state == 0) return;
+    unsigned long n = __atomic_add_fetch(&fault_count, 1, __ATOMIC_SEQ_CST);
+    if (fault_trace != NULL) {
+        int fd = open(fault_trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            char line[160];
+            int l = snprintf(line, sizeof line, "%lu %s\n", n, name);
+            if (l > 0) {
+                ssize_t w = write(fd, line, (size_t)l < sizeof line ? (size_t)l : sizeof line - 1);
+                (void)w;
+            }
+            close(fd);
+        }
+    }
+    if (fault_kill_at != 0 && n == fault_kill_at) {
+        raise(SIGKILL);
+        _exit(137);
+    }
+}

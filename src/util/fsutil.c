@@ -1,0 +1,170 @@
+/* Crash-safe file replacement: temp file, fsync, rename, directory fsync. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hearth/util.h"
+
+hearth_status hearth_path_join(char *buf, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "path too long: %s/%s", dir, name);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_fs_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return hearth_err(HEARTH_ERR_IO, "open directory %s: %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) return hearth_err(HEARTH_ERR_IO, "fsync directory %s: %s", dir, strerror(e));
+    return HEARTH_OK;
+}
+
+hearth_status hearth_fs_mkdirs(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp) return hearth_err(HEARTH_ERR_INVALID, "bad directory path");
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return hearth_err(HEARTH_ERR_IO, "mkdir %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return hearth_err(HEARTH_ERR_IO, "mkdir %s: %s", tmp, strerror(errno));
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+        return hearth_err(HEARTH_ERR_IO, "%s is not a directory", tmp);
+    return HEARTH_OK;
+}
+
+static hearth_status write_all(int fd, const uint8_t *p, size_t len, const char *path)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return hearth_err(HEARTH_ERR_IO, "write %s: %s", path, strerror(errno));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return HEARTH_OK;
+}
+
+hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof dir) return hearth_err(HEARTH_ERR_INVALID, "bad file path");
+    memcpy(dir, path, n + 1);
+    char *d = dirname(dir);
+    int tl = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    if (tl < 0 || (size_t)tl >= sizeof tmp) return hearth_err(HEARTH_ERR_TOO_LARGE, "path too long");
+
+    hearth_fault_point("fs.tmp_open");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) return hearth_err(HEARTH_ERR_IO, "create temp file for %s: %s", path, strerror(errno));
+    hearth_status st = HEARTH_OK;
+    if (fchmod(fd, mode) != 0) {
+        st = hearth_err(HEARTH_ERR_IO, "chmod %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    /* Write in two halves with a fault point between them so fault tests
+     * can leave a torn temporary file behind. */
+    size_t half = len / 2;
+    HEARTH_GUARD_GOTO(st, write_all(fd, data, half, tmp), fail);
+    hearth_fault_point("fs.write");
+    HEARTH_GUARD_GOTO(st, write_all(fd, (const uint8_t *)data + half, len - half, tmp), fail);
+    hearth_fault_point("fs.fsync");
+    if (fsync(fd) != 0) {
+        st = hearth_err(HEARTH_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        st = hearth_err(HEARTH_ERR_IO, "close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    hearth_fault_point("fs.rename");
+    if (rename(tmp, path) != 0) {
+        st = hearth_err(HEARTH_ERR_IO, "rename %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    hearth_fault_point("fs.dirsync");
+    return hearth_fs_sync_dir(d);
+fail:
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    return st;
+}
+
+hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT) return hearth_err(HEARTH_ERR_NOT_FOUND, "%s does not exist", path);
+        return hearth_err(HEARTH_ERR_IO, "open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return hearth_err(HEARTH_ERR_IO, "%s is not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max) {
+        close(fd);
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "%s is %lld bytes, more than the %zu allowed",
+                          path, (long long)st.st_size, max);
+    }
+    size_t cap = (size_t)st.st_size;
+    uint8_t *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(fd);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    size_t got = 0;
+    for (;;) {
+        if (got == cap) {
+            /* Detect growth after fstat without reading past the bound. */
+            uint8_t extra;
+            ssize_t r = read(fd, &extra, 1);
+            if (r < 0 && errno == EINTR) continue;
+            if (r != 0) {
+                free(buf);
+                close(fd);
+                return hearth_err(HEARTH_ERR_TOO_LARGE, "%s changed size while reading", path);
+            }
+            break;
+        }
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            free(buf);
+            close(fd);
+            return hearth_err(HEARTH_ERR_IO, "read %s: %s", path, strerror(errno));
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return HEARTH_OK;
+}

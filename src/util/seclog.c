@@ -1,0 +1,126 @@
+/* Structured security-event log: one JSON object per line (JSONL). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hearth/util.h"
+
+#define SECLOG_VALUE_MAX 128
+#define SECLOG_LINE_MAX 2048
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = -1;
+static uint64_t log_seq;
+static hearth_seclog_hook log_hook;
+static void *log_hook_arg;
+
+hearth_status hearth_seclog_open(const char *path)
+{
+    pthread_mutex_lock(&log_mu);
+    if (log_fd >= 0) close(log_fd);
+    log_fd = -1;
+    hearth_status st = HEARTH_OK;
+    if (path != NULL) {
+        log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (log_fd < 0) st = hearth_err(HEARTH_ERR_IO, "open event log %s: %s", path, strerror(errno));
+    }
+    pthread_mutex_unlock(&log_mu);
+    return st;
+}
+
+void hearth_seclog_close(void)
+{
+    pthread_mutex_lock(&log_mu);
+    if (log_fd >= 0) close(log_fd);
+    log_fd = -1;
+    pthread_mutex_unlock(&log_mu);
+}
+
+void hearth_seclog_set_hook(hearth_seclog_hook hook, void *arg)
+{
+    pthread_mutex_lock(&log_mu);
+    log_hook = hook;
+    log_hook_arg = arg;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Append a JSON string with escaping, truncated to SECLOG_VALUE_MAX input bytes. */
+static size_t put_json_str(char *out, size_t cap, size_t o, const char *s)
+{
+    if (o + 1 < cap) out[o++] = '"';
+    size_t n = 0;
+    for (; s && *s && n < SECLOG_VALUE_MAX; s++, n++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        size_t el;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            el = 2;
+        } else if (c < 0x20 || c >= 0x7f) {
+            el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
+        } else {
+            esc[0] = (char)c;
+            el = 1;
+        }
+        if (o + el + 2 >= cap) break;
+        memcpy(out + o, esc, el);
+        o += el;
+    }
+    if (o + 1 < cap) out[o++] = '"';
+    return o;
+}
+
+static const char *sev_name(hearth_severity s)
+{
+    switch (s) {
+    case HEARTH_SEV_INFO: return "info";
+    case HEARTH_SEV_WARNING: return "warning";
+    case HEARTH_SEV_ALERT: return "alert";
+    }
+    return "info";
+}
+
+void hearth_seclog(hearth_severity sev, const char *event, ...)
+{
+    char line[SECLOG_LINE_MAX];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char tbuf[40];
+    strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
+
+    pthread_mutex_lock(&log_mu);
+    uint64_t seq = ++log_seq;
+    size_t o = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s.%03ldZ\",\"seq\":%llu,\"severity\":\"%s\",\"event\":",
+                                tbuf, ts.tv_nsec / 1000000, (unsigned long long)seq, sev_name(sev));
+    o = put_json_str(line, sizeof line - 2, o, event);
+    va_list ap;
+    va_start(ap, event);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (k == NULL) break;
+        const char *v = va_arg(ap, const char *);
+        if (o + 4 >= sizeof line - 2) break;
+        line[o++] = ',';
+        o = put_json_str(line, sizeof line - 2, o, k);
+        line[o++] = ':';
+        o = put_json_str(line, sizeof line - 2, o, v ? v : "");
+    }
+    va_end(ap);
+    line[o++] = '}';
+    line[o] = '\0';
+    if (log_hook) log_hook(sev, line, log_hook_arg);
+    line[o++] = '\n';
+    int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;
+    ssize_t w = write(fd, line, o);
+    (void)w;
+    if (log_fd >= 0 && sev >= HEARTH_SEV_WARNING) (void)fdatasync(log_fd);
+    pthread_mutex_unlock(&log_mu);
+}

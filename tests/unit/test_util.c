@@ -1,0 +1,157 @@
+/* Unit tests for src/util: codecs (known answers), bounded cursor (short
+ * input rejected), capped buffers, atomic writes and constant-time compare.
+ * Evidences 5.13-1 (bounded parsing of untrusted input) and 5.4-1 (crash-safe
+ * persistence primitives under the secure store). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hearth/util.h"
+
+static void test_5_13_1_hex_known_answer_and_rejects(void **state)
+{
+    (void)state;
+    const uint8_t in[] = {0x00, 0xff, 0x10, 0xab};
+    char out[9];
+    assert_int_equal(hearth_hex_encode(in, 4, out, sizeof out), HEARTH_OK);
+    assert_string_equal(out, "00ff10ab");
+    assert_int_equal(hearth_hex_encode(in, 4, out, 8), HEARTH_ERR_TOO_LARGE);
+    uint8_t back[4];
+    assert_int_equal(hearth_hex_decode("00ff10ab", back, 4), HEARTH_OK);
+    assert_memory_equal(back, in, 4);
+    assert_int_equal(hearth_hex_decode("00ff10zb", back, 4), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_hex_decode("00ff10", back, 4), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_hex_decode("00ff10ab00", back, 4), HEARTH_ERR_INVALID);
+}
+
+static void test_5_13_1_b64url_rfc4648_vectors(void **state)
+{
+    (void)state;
+    /* RFC 4648 section 10 vectors, unpadded url alphabet. */
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *enc[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char out[16];
+        assert_int_equal(hearth_b64url_encode((const uint8_t *)plain[i], strlen(plain[i]), out, sizeof out), HEARTH_OK);
+        assert_string_equal(out, enc[i]);
+        uint8_t back[16];
+        size_t bl = 0;
+        assert_int_equal(hearth_b64url_decode(enc[i], strlen(enc[i]), back, sizeof back, &bl), HEARTH_OK);
+        assert_int_equal(bl, strlen(plain[i]));
+        assert_memory_equal(back, plain[i], bl);
+    }
+    uint8_t b[8];
+    size_t bl;
+    assert_int_equal(hearth_b64url_decode("Zm9v+A", 6, b, sizeof b, &bl), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_b64url_decode("Zm9vY", 5, b, sizeof b, &bl), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_b64url_decode("Zh", 2, b, sizeof b, &bl), HEARTH_ERR_INVALID); /* non-canonical */
+    assert_int_equal(hearth_b64url_decode("Zm9vYmFy", 8, b, 5, &bl), HEARTH_ERR_TOO_LARGE);
+}
+
+static void test_5_13_1_cursor_rejects_short_input(void **state)
+{
+    (void)state;
+    const uint8_t data[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07};
+    hearth_cursor c;
+    hearth_cursor_init(&c, data, sizeof data);
+    uint16_t v16;
+    uint32_t v32;
+    uint64_t v64;
+    assert_int_equal(hearth_cursor_u16(&c, &v16), HEARTH_OK);
+    assert_int_equal(v16, 0x0102);
+    assert_int_equal(hearth_cursor_u32(&c, &v32), HEARTH_OK);
+    assert_int_equal(v32, 0x03040506);
+    assert_int_equal(hearth_cursor_u64(&c, &v64), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_cursor_remaining(&c), 1);
+    const uint8_t *p;
+    assert_int_equal(hearth_cursor_ptr(&c, (size_t)-1, &p), HEARTH_ERR_INVALID);
+    uint8_t v8;
+    assert_int_equal(hearth_cursor_u8(&c, &v8), HEARTH_OK);
+    assert_int_equal(v8, 7);
+    assert_int_equal(hearth_cursor_u8(&c, &v8), HEARTH_ERR_INVALID);
+}
+
+static void test_5_13_1_buffer_has_hard_maximum(void **state)
+{
+    (void)state;
+    hearth_buf b;
+    hearth_buf_init(&b, 10);
+    assert_int_equal(hearth_buf_u32(&b, 0xdeadbeef), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(&b, 1), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(&b, 2), HEARTH_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 8);
+    assert_int_equal(b.data[0], 0xde);
+    hearth_buf_free(&b);
+}
+
+static void test_5_4_1_atomic_write_and_bounded_read(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hearth-util-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    assert_int_equal(hearth_path_join(path, sizeof path, dir, "f"), HEARTH_OK);
+    assert_int_equal(hearth_fs_write_atomic(path, "hello", 5, 0600), HEARTH_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(hearth_fs_read_file(path, 5, &buf, &len), HEARTH_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "hello", 5);
+    free(buf);
+    assert_int_equal(hearth_fs_read_file(path, 4, &buf, &len), HEARTH_ERR_TOO_LARGE);
+    assert_int_equal(hearth_fs_write_atomic(path, "bye", 3, 0600), HEARTH_OK);
+    assert_int_equal(hearth_fs_read_file(path, 100, &buf, &len), HEARTH_OK);
+    assert_int_equal(len, 3);
+    free(buf);
+    char missing[300];
+    assert_int_equal(hearth_path_join(missing, sizeof missing, dir, "nope"), HEARTH_OK);
+    assert_int_equal(hearth_fs_read_file(missing, 100, &buf, &len), HEARTH_ERR_NOT_FOUND);
+    char tiny[8];
+    assert_int_equal(hearth_path_join(tiny, sizeof tiny, dir, "f"), HEARTH_ERR_TOO_LARGE);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_5_1_3_ct_equal_and_random(void **state)
+{
+    (void)state;
+    uint8_t a[32], b[32];
+    assert_int_equal(hearth_random(a, sizeof a), HEARTH_OK);
+    memcpy(b, a, sizeof a);
+    assert_true(hearth_ct_equal(a, b, sizeof a));
+    b[31] ^= 1;
+    assert_false(hearth_ct_equal(a, b, sizeof a));
+    /* Uniform draws stay in range and hit every value of a small range. */
+    int seen[7] = {0};
+    for (int i = 0; i < 700; i++) {
+        uint32_t v;
+        assert_int_equal(hearth_random_uniform(7, &v), HEARTH_OK);
+        assert_true(v < 7);
+        seen[v]++;
+    }
+    for (int i = 0; i < 7; i++) assert_true(seen[i] > 0);
+    uint32_t v;
+    assert_int_equal(hearth_random_uniform(0, &v), HEARTH_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_5_13_1_hex_known_answer_and_rejects),
+        cmocka_unit_test(test_5_13_1_b64url_rfc4648_vectors),
+        cmocka_unit_test(test_5_13_1_cursor_rejects_short_input),
+        cmocka_unit_test(test_5_13_1_buffer_has_hard_maximum),
+        cmocka_unit_test(test_5_4_1_atomic_write_and_bounded_read),
+        cmocka_unit_test(test_5_1_3_ct_equal_and_random),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}

@@ -1,0 +1,129 @@
+/**
+ * @file store.h
+ * @brief Encrypted, integrity-protected, crash-safe store for security
+ *        parameters and user data (EN 303 645 5.4-1), keyed from a
+ *        root-of-trust backend (file key or TPM 2.0 sealed key).
+ *
+ * The store is one file (`<dir>/store.hst`) of named records. The whole file
+ * is re-encrypted and replaced atomically on every commit (temp file, fsync,
+ * rename, directory fsync), so after a crash it holds the old or the new
+ * state. Each record is sealed with an AEAD (algorithm id stored in the
+ * header, 5.5-3) whose associated data binds the device id, the record name
+ * and the store generation; a flipped bit, a record moved between names, or a
+ * file copied from another device fails with HEARTH_ERR_TAMPERED.
+ * Format: docs/store-format.md.
+ */
+#ifndef HEARTH_STORE_H
+#define HEARTH_STORE_H
+
+#include "hearth/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HEARTH_STORE_KEY_LEN 32         /**< storage root key length */
+#define HEARTH_STORE_NAME_MAX 64        /**< max record-name length (bytes, excl. NUL) */
+#define HEARTH_STORE_VALUE_MAX (64 * 1024) /**< max record value length */
+#define HEARTH_STORE_RECORDS_MAX 256    /**< max number of records */
+#define HEARTH_STORE_FILE_MAX (4 * 1024 * 1024) /**< max store file size */
+
+/* ------------------------------------------------------- root of trust */
+
+/** Root-of-trust backend that yields the storage root key. */
+typedef struct hearth_rot hearth_rot;
+
+/** Kind of backend, recorded in the device state so the daemon reopens it. */
+typedef enum { HEARTH_ROT_FILE = 1, HEARTH_ROT_TPM = 2 } hearth_rot_kind;
+
+/**
+ * Create a file-backed root of trust: a fresh random 256-bit key written to
+ * `<keydir>/storage.key`, mode 0600, directory 0700. Fails with
+ * HEARTH_ERR_EXISTS if a key is already there (never overwrites a key).
+ */
+hearth_status hearth_rot_file_create(const char *keydir) HEARTH_MUST_CHECK;
+/** Open an existing file-backed root of trust (checks mode 0600, length). */
+hearth_status hearth_rot_file_open(const char *keydir, hearth_rot **out) HEARTH_MUST_CHECK;
+
+/**
+ * Create a TPM 2.0 root of trust: a fresh random storage key sealed under a
+ * primary key of the TPM's storage hierarchy; the sealed public/private blobs
+ * are written to `<keydir>/tpm-sealed.bin` (useless without that TPM).
+ * @param[in] tcti  tpm2-tss TCTI configuration, e.g. "swtpm:host=127.0.0.1,port=2321";
+ *                  NULL uses $HEARTH_TPM_TCTI, then the tss2 default.
+ */
+hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti) HEARTH_MUST_CHECK;
+/** Open a TPM root of trust: unseals the key through the TPM. */
+hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti,
+                                  hearth_rot **out) HEARTH_MUST_CHECK;
+
+/** Which backend a root of trust is. */
+hearth_rot_kind hearth_rot_kind_of(const hearth_rot *rot);
+/** Copy the 32-byte storage root key out (caller wipes it). */
+hearth_status hearth_rot_storage_key(hearth_rot *rot,
+                                     uint8_t key[HEARTH_STORE_KEY_LEN]) HEARTH_MUST_CHECK;
+/** Wipe and free. NULL is allowed. */
+void hearth_rot_close(hearth_rot *rot);
+
+/* ---------------------------------------------------------------- store */
+
+typedef struct hearth_store hearth_store;
+
+/**
+ * Create an empty store in @p dir (directory created 0700) bound to
+ * @p device_id (e.g. the serial number; part of every record's AAD).
+ * Fails with HEARTH_ERR_EXISTS if a store is already there.
+ */
+hearth_status hearth_store_create(const char *dir, hearth_rot *rot,
+                                  const char *device_id) HEARTH_MUST_CHECK;
+/**
+ * Open and fully verify the store. Any corruption, truncation, tampering,
+ * or a store from another device or key fails with HEARTH_ERR_TAMPERED (or
+ * HEARTH_ERR_UNSUPPORTED for an unknown format version) and a reason in
+ * hearth_err_msg(); the caller must not continue on such a store.
+ * Leftover temporary files from an interrupted commit are removed.
+ */
+hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *device_id,
+                                hearth_store **out) HEARTH_MUST_CHECK;
+/** Close, wiping all decrypted records from memory. NULL is allowed. */
+void hearth_store_close(hearth_store *st);
+
+/**
+ * Read a record into a caller buffer.
+ * @param[out] len  the record's length; if it exceeds @p cap the call fails
+ *                  with HEARTH_ERR_TOO_LARGE and @p len says what is needed.
+ * @return HEARTH_ERR_NOT_FOUND if there is no such record.
+ */
+hearth_status hearth_store_get(hearth_store *st, const char *name, void *buf, size_t cap,
+                               size_t *len) HEARTH_MUST_CHECK;
+/** Insert or replace one record and commit durably. */
+hearth_status hearth_store_put(hearth_store *st, const char *name, const void *val,
+                               size_t len) HEARTH_MUST_CHECK;
+/** Delete one record (HEARTH_ERR_NOT_FOUND if absent) and commit durably. */
+hearth_status hearth_store_delete(hearth_store *st, const char *name) HEARTH_MUST_CHECK;
+
+/** One change of a batch: @p val NULL deletes the record. */
+typedef struct {
+    const char *name;
+    const void *val;
+    size_t len;
+} hearth_store_op;
+/** Apply several changes in one atomic commit: all of them or none. */
+hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops,
+                                  size_t n) HEARTH_MUST_CHECK;
+
+/**
+ * Call @p fn for each record whose name starts with @p prefix (sorted by
+ * name). Iteration stops at the first non-OK return, which is returned.
+ */
+typedef hearth_status (*hearth_store_visit)(const char *name, const uint8_t *val, size_t len,
+                                            void *arg);
+hearth_status hearth_store_foreach(hearth_store *st, const char *prefix, hearth_store_visit fn,
+                                   void *arg) HEARTH_MUST_CHECK;
+/** Monotonic generation number of the last commit. */
+uint64_t hearth_store_generation(const hearth_store *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

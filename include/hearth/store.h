@@ -85,6 +85,18 @@ hearth_status hearth_store_create(const char *dir, hearth_rot *rot,
  */
 hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *device_id,
                                 hearth_store **out) HEARTH_MUST_CHECK;
+/** AEAD algorithm of a store (its id is recorded in the file header, 5.5-3). */
+typedef enum {
+    HEARTH_STORE_ALG_AES256GCM = 1,         /**< AES-256-GCM (default) */
+    HEARTH_STORE_ALG_CHACHA20POLY1305 = 2   /**< ChaCha20-Poly1305 (no AES-NI) */
+} hearth_store_alg;
+/**
+ * As hearth_store_create() with an explicit AEAD algorithm. Later commits
+ * keep the algorithm recorded in the file; opening reads it from the file.
+ */
+hearth_status hearth_store_create_with_alg(const char *dir, hearth_rot *rot,
+                                           const char *device_id,
+                                           hearth_store_alg alg) HEARTH_MUST_CHECK;
 /** Close, wiping all decrypted records from memory. NULL is allowed. */
 void hearth_store_close(hearth_store *st);
 
@@ -108,7 +120,12 @@ typedef struct {
     const void *val;
     size_t len;
 } hearth_store_op;
-/** Apply several changes in one atomic commit: all of them or none. */
+/**
+ * Apply several changes in one atomic commit: all of them or none. Ops are
+ * applied in order (a later op on the same name wins); deleting a name that
+ * does not exist is a no-op within a batch. Any invalid op, or a result over
+ * the HEARTH_STORE_* limits, fails the whole batch and changes nothing.
+ */
 hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops,
                                   size_t n) HEARTH_MUST_CHECK;
 

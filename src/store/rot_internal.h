@@ -1,0 +1,33 @@
+/* Internal: the root-of-trust object shared by the file and TPM backends. */
+#ifndef HEARTH_STORE_ROT_INTERNAL_H
+#define HEARTH_STORE_ROT_INTERNAL_H
+
+#include "hearth/store.h"
+
+struct hearth_rot {
+    hearth_rot_kind kind;
+    uint8_t key[HEARTH_STORE_KEY_LEN];
+};
+
+/** Allocate a root of trust holding a copy of @p key. */
+hearth_status rot_new(hearth_rot_kind kind, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                      hearth_rot **out) HEARTH_MUST_CHECK;
+
+/**
+ * Check that @p dir is a directory owned by us and not writable by group or
+ * others (someone who can write it can swap the key or sealed blob).
+ */
+hearth_status rot_check_dir(const char *dir) HEARTH_MUST_CHECK;
+
+/**
+ * Create @p name in @p dir with @p data, mode 0600, durably and without ever
+ * replacing an existing file (write temp, fsync, link(2), dir fsync):
+ * HEARTH_ERR_EXISTS if it is already there.
+ */
+hearth_status rot_write_new(const char *dir, const char *name, const void *data,
+                            size_t len) HEARTH_MUST_CHECK;
+
+/** Make @p dir (0700) if needed and verify it with rot_check_dir(). */
+hearth_status rot_prepare_dir(const char *dir) HEARTH_MUST_CHECK;
+
+#endif

@@ -1,0 +1,410 @@
+/* Secure store: in-memory record set, committed by re-encrypting the whole
+ * file and replacing it atomically (EN 303 645 5.4-1). Format and threat
+ * model: docs/store-format.md. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hearth/store.h"
+#include "hearth/util.h"
+#include "store_format.h"
+
+#define STORE_TMP_PREFIX STORE_FILE_NAME ".tmp." /* hearth_fs_write_atomic temp names */
+
+struct hearth_store {
+    pthread_mutex_t mu;
+    char path[PATH_MAX];
+    char device_id[257];
+    uint8_t key[HEARTH_STORE_KEY_LEN];
+    store_image img;
+};
+
+/* ----------------------------------------------------------- helpers */
+
+static hearth_status check_device_id(const char *device_id)
+{
+    if (device_id == NULL || device_id[0] == '\0')
+        return hearth_err(HEARTH_ERR_INVALID, "device id is empty");
+    if (strnlen(device_id, 257) > 256)
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "device id longer than 256 bytes");
+    return HEARTH_OK;
+}
+
+/* Remove temp files left by a commit that was interrupted before rename:
+ * they hold a complete or torn copy of a state that never became current. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    bool removed = false;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, STORE_TMP_PREFIX, sizeof STORE_TMP_PREFIX - 1) != 0) continue;
+        char p[PATH_MAX];
+        if (hearth_path_join(p, sizeof p, dir, e->d_name) != HEARTH_OK) continue;
+        if (unlink(p) == 0) removed = true;
+    }
+    closedir(d);
+    if (removed) {
+        /* Best effort: a temp file that reappears after a crash is removed again. */
+        if (hearth_fs_sync_dir(dir) != HEARTH_OK) hearth_err_clear();
+        hearth_seclog(HEARTH_SEV_INFO, "store_stale_temp_removed", "dir", dir, NULL);
+    }
+}
+
+/* Index of @p name in the sorted image, or the insertion point (negative). */
+static long find(const store_image *img, const char *name, size_t *ins)
+{
+    size_t lo = 0, hi = img->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(img->rec[mid].name, name);
+        if (c == 0) return (long)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (ins != NULL) *ins = lo;
+    return -1;
+}
+
+static hearth_status write_image(const char *path, const store_image *img,
+                                 const uint8_t key[HEARTH_STORE_KEY_LEN], const char *device_id)
+{
+    hearth_buf b;
+    hearth_buf_init(&b, HEARTH_STORE_FILE_MAX);
+    hearth_status st = store_format_encode(img, key, device_id, &b);
+    if (st == HEARTH_OK) {
+        hearth_fault_point("store.commit");
+        st = hearth_fs_write_atomic(path, b.data, b.len, 0600);
+    }
+    hearth_buf_free(&b);
+    return st;
+}
+
+/* ------------------------------------------------------ create / open */
+
+static hearth_status store_create_alg(const char *dir, hearth_rot *rot, const char *device_id,
+                                      uint16_t alg)
+{
+    if (dir == NULL || rot == NULL) return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    HEARTH_GUARD(check_device_id(device_id));
+    HEARTH_GUARD(hearth_fs_mkdirs(dir, 0700));
+    char path[PATH_MAX];
+    HEARTH_GUARD(hearth_path_join(path, sizeof path, dir, STORE_FILE_NAME));
+    struct stat sb;
+    if (lstat(path, &sb) == 0) return hearth_err(HEARTH_ERR_EXISTS, "a store already exists at %s", path);
+    remove_stale_temps(dir);
+
+    store_image *img = calloc(1, sizeof *img);
+    if (img == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    img->generation = 1;
+    img->alg = alg;
+    uint8_t key[HEARTH_STORE_KEY_LEN];
+    hearth_status st = hearth_rot_storage_key(rot, key);
+    if (st == HEARTH_OK) st = write_image(path, img, key, device_id);
+    hearth_memzero(key, sizeof key);
+    free(img);
+    return st;
+}
+
+hearth_status hearth_store_create(const char *dir, hearth_rot *rot, const char *device_id)
+{
+    return store_create_alg(dir, rot, device_id, STORE_ALG_DEFAULT);
+}
+
+hearth_status hearth_store_create_with_alg(const char *dir, hearth_rot *rot,
+                                           const char *device_id, hearth_store_alg alg)
+{
+    if (alg != HEARTH_STORE_ALG_AES256GCM && alg != HEARTH_STORE_ALG_CHACHA20POLY1305)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "unknown store algorithm %d", (int)alg);
+    return store_create_alg(dir, rot, device_id, (uint16_t)alg);
+}
+
+hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *device_id,
+                                hearth_store **out)
+{
+    if (out == NULL) return hearth_err(HEARTH_ERR_INVALID, "no output pointer");
+    *out = NULL;
+    if (dir == NULL || rot == NULL) return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    HEARTH_GUARD(check_device_id(device_id));
+
+    hearth_store *s = calloc(1, sizeof *s);
+    if (s == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    hearth_status st;
+    HEARTH_GUARD_GOTO(st, hearth_path_join(s->path, sizeof s->path, dir, STORE_FILE_NAME), fail);
+    memcpy(s->device_id, device_id, strlen(device_id) + 1);
+    remove_stale_temps(dir);
+
+    st = hearth_fs_read_file(s->path, HEARTH_STORE_FILE_MAX, &raw, &rawlen);
+    if (st == HEARTH_ERR_TOO_LARGE) {
+        st = hearth_err(HEARTH_ERR_TAMPERED, "store file %s exceeds the %d byte limit", s->path,
+                        HEARTH_STORE_FILE_MAX);
+        goto fail;
+    }
+    if (st == HEARTH_ERR_NOT_FOUND) {
+        st = hearth_err(HEARTH_ERR_NOT_FOUND, "no store at %s", s->path);
+        goto fail;
+    }
+    if (st != HEARTH_OK) goto fail;
+    HEARTH_GUARD_GOTO(st, hearth_rot_storage_key(rot, s->key), fail);
+    st = store_format_decode(raw, rawlen, s->key, device_id, &s->img);
+    if (st != HEARTH_OK) {
+        if (st == HEARTH_ERR_TAMPERED)
+            hearth_seclog(HEARTH_SEV_ALERT, "store_tampered", "path", s->path, "reason",
+                          hearth_err_msg(), NULL);
+        goto fail;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        store_image_clear(&s->img);
+        st = hearth_err(HEARTH_ERR_INTERNAL, "mutex init failed");
+        goto fail;
+    }
+    free(raw); /* ciphertext only */
+    *out = s;
+    return HEARTH_OK;
+fail:
+    free(raw);
+    hearth_memzero(s, sizeof *s);
+    free(s);
+    return st;
+}
+
+void hearth_store_close(hearth_store *st)
+{
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->mu);
+    store_image_clear(&st->img);
+    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_destroy(&st->mu);
+    hearth_memzero(st, sizeof *st);
+    free(st);
+}
+
+/* --------------------------------------------------------------- read */
+
+hearth_status hearth_store_get(hearth_store *st, const char *name, void *buf, size_t cap,
+                               size_t *len)
+{
+    if (st == NULL || len == NULL || (buf == NULL && cap > 0))
+        return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    *len = 0;
+    HEARTH_GUARD(store_name_check(name));
+    pthread_mutex_lock(&st->mu);
+    hearth_status s = HEARTH_OK;
+    long i = find(&st->img, name, NULL);
+    if (i < 0) {
+        s = hearth_err(HEARTH_ERR_NOT_FOUND, "no record '%s' in the store", name);
+    } else {
+        const store_record *r = &st->img.rec[i];
+        *len = r->len;
+        if (r->len > cap)
+            s = hearth_err(HEARTH_ERR_TOO_LARGE, "record '%s' is %zu bytes, buffer holds %zu",
+                           name, r->len, cap);
+        else if (r->len > 0)
+            memcpy(buf, r->val, r->len);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return s;
+}
+
+uint64_t hearth_store_generation(const hearth_store *st)
+{
+    hearth_store *m = (hearth_store *)st; /* the lock is not part of the logical state */
+    pthread_mutex_lock(&m->mu);
+    uint64_t g = st->img.generation;
+    pthread_mutex_unlock(&m->mu);
+    return g;
+}
+
+hearth_status hearth_store_foreach(hearth_store *st, const char *prefix, hearth_store_visit fn,
+                                   void *arg)
+{
+    if (st == NULL || fn == NULL) return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    if (prefix == NULL) prefix = "";
+    size_t pl = strlen(prefix);
+    /* Visit a snapshot, not the live set, so the callback may call back into
+     * the store (get, put, delete) without deadlocking or seeing a
+     * half-changed set. */
+    store_image *snap = calloc(1, sizeof *snap);
+    if (snap == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status s = HEARTH_OK;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->img.count; i++) {
+        const store_record *r = &st->img.rec[i];
+        if (strncmp(r->name, prefix, pl) != 0) continue;
+        store_record *d = &snap->rec[snap->count];
+        d->val = malloc(r->len > 0 ? r->len : 1);
+        if (d->val == NULL) {
+            s = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(d->name, r->name, sizeof d->name);
+        if (r->len > 0) memcpy(d->val, r->val, r->len);
+        d->len = r->len;
+        snap->count++;
+    }
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; s == HEARTH_OK && i < snap->count; i++)
+        s = fn(snap->rec[i].name, snap->rec[i].val, snap->rec[i].len, arg);
+    store_image_clear(snap);
+    free(snap);
+    return s;
+}
+
+/* -------------------------------------------------------------- write */
+
+hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, size_t n)
+{
+    if (st == NULL || (ops == NULL && n > 0))
+        return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    /* Validate everything before touching any state: all or nothing. */
+    for (size_t i = 0; i < n; i++) {
+        HEARTH_GUARD(store_name_check(ops[i].name));
+        if (ops[i].val != NULL && ops[i].len > HEARTH_STORE_VALUE_MAX)
+            return hearth_err(HEARTH_ERR_TOO_LARGE, "value for '%s' is %zu bytes, over the %d limit",
+                              ops[i].name, ops[i].len, HEARTH_STORE_VALUE_MAX);
+    }
+
+    /* The new image shares unchanged values with the current one; `owned`
+     * marks values allocated for this commit. On success the replaced old
+     * values are freed; on failure the new ones are, and the current image
+     * was never modified. */
+    store_image *next = calloc(1, sizeof *next);
+    bool *owned = calloc(HEARTH_STORE_RECORDS_MAX, sizeof *owned);
+    long *origin = calloc(HEARTH_STORE_RECORDS_MAX, sizeof *origin);
+    bool *dropped = calloc(HEARTH_STORE_RECORDS_MAX, sizeof *dropped);
+    if (next == NULL || owned == NULL || origin == NULL || dropped == NULL) {
+        free(next);
+        free(owned);
+        free(origin);
+        free(dropped);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    }
+    hearth_status s = HEARTH_OK;
+    pthread_mutex_lock(&st->mu);
+    *next = st->img;
+    for (size_t i = 0; i < next->count; i++) origin[i] = (long)i;
+    if (next->generation == UINT64_MAX) {
+        s = hearth_err(HEARTH_ERR_RANGE, "store generation counter exhausted");
+        goto fail;
+    }
+    next->generation++;
+
+    for (size_t k = 0; k < n; k++) {
+        const hearth_store_op *op = &ops[k];
+        size_t ins = 0;
+        long i = find(next, op->name, &ins);
+        if (op->val == NULL) { /* delete; a missing record is a no-op in a batch */
+            if (i < 0) continue;
+            if (owned[i]) {
+                hearth_memzero(next->rec[i].val, next->rec[i].len);
+                free(next->rec[i].val);
+            } else {
+                dropped[origin[i]] = true;
+            }
+            size_t tail = next->count - (size_t)i - 1;
+            memmove(&next->rec[i], &next->rec[i + 1], tail * sizeof next->rec[0]);
+            memmove(&owned[i], &owned[i + 1], tail * sizeof owned[0]);
+            memmove(&origin[i], &origin[i + 1], tail * sizeof origin[0]);
+            next->count--;
+            memset(&next->rec[next->count], 0, sizeof next->rec[0]);
+            owned[next->count] = false;
+            continue;
+        }
+        uint8_t *v = malloc(op->len > 0 ? op->len : 1);
+        if (v == NULL) {
+            s = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if (op->len > 0) memcpy(v, op->val, op->len);
+        if (i >= 0) {
+            if (owned[i]) {
+                hearth_memzero(next->rec[i].val, next->rec[i].len);
+                free(next->rec[i].val);
+            } else {
+                dropped[origin[i]] = true;
+            }
+        } else {
+            if (next->count >= HEARTH_STORE_RECORDS_MAX) {
+                hearth_memzero(v, op->len);
+                free(v);
+                s = hearth_err(HEARTH_ERR_TOO_LARGE, "store already holds the maximum of %d records",
+                               HEARTH_STORE_RECORDS_MAX);
+                goto fail;
+            }
+            size_t tail = next->count - ins;
+            memmove(&next->rec[ins + 1], &next->rec[ins], tail * sizeof next->rec[0]);
+            memmove(&owned[ins + 1], &owned[ins], tail * sizeof owned[0]);
+            memmove(&origin[ins + 1], &origin[ins], tail * sizeof origin[0]);
+            next->count++;
+            i = (long)ins;
+            memset(&next->rec[i], 0, sizeof next->rec[i]);
+            memcpy(next->rec[i].name, op->name, strlen(op->name) + 1);
+        }
+        next->rec[i].val = v;
+        next->rec[i].len = op->len;
+        owned[i] = true;
+        origin[i] = -1;
+    }
+
+    size_t size = store_format_encoded_size(next);
+    if (size > HEARTH_STORE_FILE_MAX) {
+        s = hearth_err(HEARTH_ERR_TOO_LARGE, "store would grow to %zu bytes, over the %d limit",
+                       size, HEARTH_STORE_FILE_MAX);
+        goto fail;
+    }
+    s = write_image(st->path, next, st->key, st->device_id);
+    if (s != HEARTH_OK) goto fail;
+
+    for (size_t i = 0; i < st->img.count; i++) {
+        if (!dropped[i]) continue;
+        hearth_memzero(st->img.rec[i].val, st->img.rec[i].len);
+        free(st->img.rec[i].val);
+    }
+    st->img = *next;
+    goto done;
+fail:
+    for (size_t i = 0; i < next->count; i++) {
+        if (!owned[i]) continue;
+        hearth_memzero(next->rec[i].val, next->rec[i].len);
+        free(next->rec[i].val);
+    }
+done:
+    pthread_mutex_unlock(&st->mu);
+    hearth_memzero(next, sizeof *next);
+    free(next);
+    free(owned);
+    free(origin);
+    free(dropped);
+    return s;
+}
+
+hearth_status hearth_store_put(hearth_store *st, const char *name, const void *val, size_t len)
+{
+    if (val == NULL && len > 0) return hearth_err(HEARTH_ERR_INVALID, "value is NULL");
+    static const uint8_t empty[1];
+    hearth_store_op op = {.name = name, .val = val != NULL ? val : empty, .len = len};
+    return hearth_store_commit(st, &op, 1);
+}
+
+hearth_status hearth_store_delete(hearth_store *st, const char *name)
+{
+    if (st == NULL) return hearth_err(HEARTH_ERR_INVALID, "missing argument");
+    HEARTH_GUARD(store_name_check(name));
+    /* Check and commit under one lock hold would need a recursive lock;
+     * instead re-check inside commit's snapshot: a concurrent delete of the
+     * same name just makes this one a no-op commit. */
+    pthread_mutex_lock(&st->mu);
+    long i = find(&st->img, name, NULL);
+    pthread_mutex_unlock(&st->mu);
+    if (i < 0) return hearth_err(HEARTH_ERR_NOT_FOUND, "no record '%s' in the store", name);
+    hearth_store_op op = {.name = name, .val = NULL, .len = 0};
+    return hearth_store_commit(st, &op, 1);
+}

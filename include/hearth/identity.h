@@ -84,6 +84,13 @@ hearth_status hearth_label_format(const hearth_label *label, char *buf,
 /** The compact QR payload: "HEARTH1:M=<model>;S=<serial>;P=<pw>;F=<fp>". */
 hearth_status hearth_label_qr_payload(const hearth_label *label, char *buf,
                                       size_t cap) HEARTH_MUST_CHECK;
+/**
+ * One-line JSON label for factory tooling (docs/label-format.md):
+ * {"format":"hearth-label-1","model":..,"serial":..,"setup_password":..,
+ *  "fingerprint":..} followed by a newline.
+ */
+hearth_status hearth_label_json(const hearth_label *label, char *buf,
+                                size_t cap) HEARTH_MUST_CHECK;
 
 /** An opened, verified device state directory. */
 typedef struct hearth_device hearth_device;

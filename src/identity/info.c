@@ -1,0 +1,230 @@
+/*
+ * device.json: the device's public identity. Written at provisioning, read
+ * by the daemon at every start, so it is parsed as untrusted input (5.13-1):
+ * bounded size, exact schema, no unknown or duplicate fields. Its integrity
+ * comes from the copy sealed in the secure store (HEARTH_REC_DEVICE_INFO).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "identity_internal.h"
+
+#define INFO_FORMAT 1
+
+static bool charset(const char *s, const char *extra)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              strchr(extra, c) != NULL))
+            return false;
+    }
+    return true;
+}
+
+hearth_status hearth_identity_check_model(const char *model)
+{
+    if (model == NULL || model[0] == '\0' || strlen(model) > HEARTH_MODEL_MAX ||
+        !charset(model, "._-"))
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "model must be 1..%d characters from A-Z a-z 0-9 . _ -",
+                          HEARTH_MODEL_MAX);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_identity_check_serial(const char *serial)
+{
+    size_t n = serial != NULL ? strlen(serial) : 0;
+    if (n == 0 || n > HEARTH_SERIAL_MAX || !charset(serial, "-") || serial[0] == '-' ||
+        serial[n - 1] == '-')
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "serial must be 1..%d characters from A-Z a-z 0-9 -, "
+                          "not starting or ending with -",
+                          HEARTH_SERIAL_MAX);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_identity_check_hw_id(const char *hw_id)
+{
+    if (hw_id == NULL || hw_id[0] == '\0' || strlen(hw_id) > HEARTH_HWID_MAX ||
+        !charset(hw_id, "._-"))
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "hardware id must be 1..%d characters from A-Z a-z 0-9 . _ -",
+                          HEARTH_HWID_MAX);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_identity_random_serial(char out[HEARTH_SERIAL_MAX + 1])
+{
+    static const char alphabet[] = HEARTH_CROCKFORD_ALPHABET;
+    size_t p = strlen(HEARTH_SERIAL_PREFIX);
+    memcpy(out, HEARTH_SERIAL_PREFIX, p);
+    for (int i = 0; i < HEARTH_SERIAL_RANDOM_CHARS; i++) {
+        uint32_t v;
+        HEARTH_GUARD(hearth_random_uniform(32, &v));
+        out[p++] = alphabet[v];
+    }
+    out[p] = '\0';
+    return HEARTH_OK;
+}
+
+static const char *rot_name(hearth_rot_kind k)
+{
+    return k == HEARTH_ROT_TPM ? "tpm" : "file";
+}
+
+static bool fp_ok(const char *s)
+{
+    if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64) return false;
+    for (const char *p = s + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
+    return true;
+}
+
+static bool tcti_ok(const char *s)
+{
+    /* TCTI strings are "name:key=value,..." ; no quotes or control chars. */
+    return strlen(s) < 128 && charset(s, ":=,._-/");
+}
+
+hearth_status hearth_identity_info_encode(const hearth_device_info *info, char **out,
+                                          size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    HEARTH_GUARD(hearth_identity_check_model(info->model));
+    HEARTH_GUARD(hearth_identity_check_serial(info->serial));
+    HEARTH_GUARD(hearth_identity_check_hw_id(info->hw_id));
+    if (info->rot != HEARTH_ROT_FILE && info->rot != HEARTH_ROT_TPM)
+        return hearth_err(HEARTH_ERR_INVALID, "unknown root-of-trust kind");
+    if (!fp_ok(info->cert_fp) || !fp_ok(info->ca_fp) || !tcti_ok(info->tpm_tcti))
+        return hearth_err(HEARTH_ERR_INVALID, "bad fingerprint or TCTI in device info");
+
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o != NULL && cJSON_AddNumberToObject(o, "format", INFO_FORMAT) != NULL &&
+              cJSON_AddStringToObject(o, "model", info->model) != NULL &&
+              cJSON_AddStringToObject(o, "serial", info->serial) != NULL &&
+              cJSON_AddStringToObject(o, "hw_id", info->hw_id) != NULL &&
+              cJSON_AddStringToObject(o, "rot", rot_name(info->rot)) != NULL &&
+              (info->tpm_tcti[0] == '\0' ||
+               cJSON_AddStringToObject(o, "tpm_tcti", info->tpm_tcti) != NULL) &&
+              cJSON_AddStringToObject(o, "certificate", info->cert_fp) != NULL &&
+              cJSON_AddStringToObject(o, "ca", info->ca_fp) != NULL;
+    char *txt = ok ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (txt == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory encoding device.json");
+    size_t n = strlen(txt);
+    /* Trailing newline so the file is a well-formed text file. */
+    char *res = malloc(n + 2);
+    if (res == NULL) {
+        cJSON_free(txt);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory encoding device.json");
+    }
+    memcpy(res, txt, n);
+    res[n] = '\n';
+    res[n + 1] = '\0';
+    cJSON_free(txt);
+    if (n + 1 > HEARTH_DEV_JSON_MAX) {
+        free(res);
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "device.json would exceed %d bytes",
+                          HEARTH_DEV_JSON_MAX);
+    }
+    *out = res;
+    *len = n + 1;
+    return HEARTH_OK;
+}
+
+/* Copy a required/optional string field, enforcing its length bound. */
+static hearth_status take_str(const cJSON *item, const char *name, char *dst, size_t cap)
+{
+    if (!cJSON_IsString(item) || item->valuestring == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "device.json: \"%s\" must be a string", name);
+    size_t n = strlen(item->valuestring);
+    if (n >= cap)
+        return hearth_err(HEARTH_ERR_INVALID, "device.json: \"%s\" is too long", name);
+    memcpy(dst, item->valuestring, n + 1);
+    return HEARTH_OK;
+}
+
+static const char *const known_fields[] = {"format", "model", "serial", "hw_id", "rot",
+                                           "tpm_tcti", "certificate", "ca"};
+#define N_FIELDS (sizeof known_fields / sizeof known_fields[0])
+/* Fields that must be present: all but tpm_tcti. */
+#define OPTIONAL_FIELD 5
+
+static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
+{
+    if (!cJSON_IsObject(root))
+        return hearth_err(HEARTH_ERR_INVALID, "device.json: top level must be an object");
+    const cJSON *f[N_FIELDS] = {0};
+    for (const cJSON *it = root->child; it != NULL; it = it->next) {
+        size_t k = 0;
+        while (k < N_FIELDS && (it->string == NULL || strcmp(it->string, known_fields[k]) != 0))
+            k++;
+        if (k == N_FIELDS)
+            return hearth_err(HEARTH_ERR_INVALID, "device.json: unknown field \"%.32s\"",
+                              it->string != NULL ? it->string : "");
+        if (f[k] != NULL)
+            return hearth_err(HEARTH_ERR_INVALID, "device.json: duplicate field \"%s\"",
+                              known_fields[k]);
+        f[k] = it;
+    }
+    for (size_t k = 0; k < N_FIELDS; k++)
+        if (f[k] == NULL && k != OPTIONAL_FIELD)
+            return hearth_err(HEARTH_ERR_INVALID, "device.json: missing field \"%s\"",
+                              known_fields[k]);
+
+    if (!cJSON_IsNumber(f[0]) || f[0]->valuedouble != (double)INFO_FORMAT)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "device.json: unsupported format (want %d)",
+                          INFO_FORMAT);
+    char rot[8];
+    HEARTH_GUARD(take_str(f[1], "model", info->model, sizeof info->model));
+    HEARTH_GUARD(take_str(f[2], "serial", info->serial, sizeof info->serial));
+    HEARTH_GUARD(take_str(f[3], "hw_id", info->hw_id, sizeof info->hw_id));
+    HEARTH_GUARD(take_str(f[4], "rot", rot, sizeof rot));
+    info->tpm_tcti[0] = '\0';
+    if (f[5] != NULL) HEARTH_GUARD(take_str(f[5], "tpm_tcti", info->tpm_tcti, sizeof info->tpm_tcti));
+    HEARTH_GUARD(take_str(f[6], "certificate", info->cert_fp, sizeof info->cert_fp));
+    HEARTH_GUARD(take_str(f[7], "ca", info->ca_fp, sizeof info->ca_fp));
+
+    HEARTH_GUARD(hearth_identity_check_model(info->model));
+    HEARTH_GUARD(hearth_identity_check_serial(info->serial));
+    HEARTH_GUARD(hearth_identity_check_hw_id(info->hw_id));
+    if (strcmp(rot, "file") == 0)
+        info->rot = HEARTH_ROT_FILE;
+    else if (strcmp(rot, "tpm") == 0)
+        info->rot = HEARTH_ROT_TPM;
+    else
+        return hearth_err(HEARTH_ERR_INVALID, "device.json: \"rot\" must be \"file\" or \"tpm\"");
+    if (!tcti_ok(info->tpm_tcti))
+        return hearth_err(HEARTH_ERR_INVALID, "device.json: bad \"tpm_tcti\"");
+    if (!fp_ok(info->cert_fp) || !fp_ok(info->ca_fp))
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "device.json: fingerprints must be \"sha256:\" + 64 hex digits");
+    return HEARTH_OK;
+}
+
+hearth_status hearth_identity_info_decode(const char *json, size_t len, hearth_device_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (len > HEARTH_DEV_JSON_MAX)
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "device.json exceeds %d bytes",
+                          HEARTH_DEV_JSON_MAX);
+    if (memchr(json, '\0', len) != NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "device.json contains a NUL byte");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+    if (root == NULL) return hearth_err(HEARTH_ERR_INVALID, "device.json is not valid JSON");
+    /* Only whitespace may follow the object. */
+    for (const char *p = end; p != NULL && p < json + len; p++) {
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+            cJSON_Delete(root);
+            return hearth_err(HEARTH_ERR_INVALID, "device.json: trailing data after the object");
+        }
+    }
+    hearth_status st = decode_obj(root, info);
+    cJSON_Delete(root);
+    return st;
+}

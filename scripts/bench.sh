@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run every benchmark against a release build and print the figures, each
+# with its reference measured in the same run. Results: docs/performance.md.
+# Usage: scripts/bench.sh [NAME...]   (names: store pwhash api verify boot update)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bash scripts/deps.sh >/dev/null
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j "$(nproc)" >/dev/null
+export HEARTH_BUILD_DIR=$root/build HEARTH_SOURCE_DIR=$root
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=(store pwhash api verify boot update)
+for n in "${names[@]}"; do
+  echo "=================== bench: $n"
+  if [ -x "build/bench/bench_$n" ]; then
+    "build/bench/bench_$n"
+  elif [ -f "bench/bench_$n.sh" ]; then
+    bash "bench/bench_$n.sh"
+  else
+    echo "bench_$n: not built" >&2
+    exit 1
+  fi
+done

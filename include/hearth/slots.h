@@ -1,0 +1,302 @@
+/**
+ * @file slots.h
+ * @brief A/B software slots and the authenticated boot state that drives
+ *        secure boot, trial boots of updates, revert and anti-rollback
+ *        (EN 303 645 5.7-1, 5.7-2, 5.3-2, 5.3-9, 5.3-10). Docs: docs/boot.md.
+ *
+ * Layout inside a device state directory `<state>`:
+ *   slots/a/, slots/b/   one installed, signed bundle each (manifest,
+ *                        signature block, payload files, e.g. `hearthd`)
+ *   boot/state           boot state, binary, HMAC-SHA256 authenticated,
+ *                        replaced atomically (hearth_fs_write_atomic)
+ *   boot/lock            flock(2) serialising read-modify-write of boot/state
+ *                        between hearth-boot and the running software
+ *   boot/recovery        written by hearth-boot in recovery mode (reason)
+ *
+ * The boot state is NOT kept in the secure store on purpose: hearth-boot runs
+ * before, and supervises, hearthd, and two processes must never both write
+ * the store. Its MAC key is derived (HKDF-SHA256) from the device's storage
+ * root key, so only code holding the root of trust can forge it.
+ *
+ * Life of an update (MCUboot "test" swap / RAUC mark-good / AWS OTA image
+ * states): the updater calls hearth_slots_prepare_install() for the inactive
+ * slot, extracts a verified bundle into it, then hearth_slots_mark_pending()
+ * (state "pending", N boot attempts) and exits with HEARTH_SLOTS_EXIT_RESTART.
+ * hearth-boot decrements the attempts, persists, verifies and launches the
+ * pending slot ("self-test"); the new software calls hearth_slots_confirm()
+ * after its self-test ("accepted": becomes active, minimum security version
+ * advanced). No confirmation within the timeout, crashes until the attempts
+ * run out, or a failed verification -> "rejected": back to the active slot.
+ */
+#ifndef HEARTH_SLOTS_H
+#define HEARTH_SLOTS_H
+
+#include "hearth/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Slot identifiers. */
+#define HEARTH_SLOT_NONE (-1)
+#define HEARTH_SLOT_A 0
+#define HEARTH_SLOT_B 1
+#define HEARTH_SLOT_COUNT 2
+
+/** Boot attempts a pending slot gets before it is reverted. */
+#define HEARTH_SLOTS_ATTEMPTS 3
+/** Alerts kept in the boot state (most recent; older ones are in events.log). */
+#define HEARTH_SLOTS_ALERTS_MAX 8
+/** Max length of a software version string (excl. NUL). */
+#define HEARTH_SLOTS_VERSION_MAX 63
+/** Max length of an alert's file name / reason (excl. NUL). */
+#define HEARTH_SLOTS_FILE_MAX 127
+#define HEARTH_SLOTS_REASON_MAX 127
+
+/**
+ * Exit status with which the software in a slot asks hearth-boot to boot
+ * again (e.g. the updater after mark-pending: "restart into the new slot").
+ * 75 = EX_TEMPFAIL.
+ */
+#define HEARTH_SLOTS_EXIT_RESTART 75
+/** hearth-boot exit status when it ends in recovery mode (--once). */
+#define HEARTH_SLOTS_EXIT_RECOVERY 3
+
+/** Result of the last verification of a slot. */
+typedef enum {
+    HEARTH_SLOT_UNKNOWN = 0,    /**< never verified / empty */
+    HEARTH_SLOT_VERIFIED = 1,   /**< signature, key set and every payload digest good */
+    HEARTH_SLOT_INVALID = 2,    /**< verification failed: unauthorised change or damage */
+    HEARTH_SLOT_INSTALLING = 3, /**< being written by the updater; not bootable */
+    HEARTH_SLOT_ROLLBACK = 4    /**< validly signed but security version below minimum */
+} hearth_slot_verify;
+
+/** What the boot state knows about one slot. */
+typedef struct {
+    uint8_t verify;             /**< ::hearth_slot_verify */
+    uint64_t security_version;  /**< from the manifest at the last successful verification */
+    int64_t verified_at;        /**< wall-clock seconds of that verification, 0 if never */
+    char version[HEARTH_SLOTS_VERSION_MAX + 1]; /**< software version string */
+} hearth_slot_info;
+
+/** One recorded unauthorised change (5.7-2). */
+typedef struct {
+    int8_t slot;                /**< slot it concerns, or HEARTH_SLOT_NONE (boot state) */
+    int64_t time;               /**< wall-clock seconds */
+    char file[HEARTH_SLOTS_FILE_MAX + 1];     /**< offending file ("" if unknown) */
+    char reason[HEARTH_SLOTS_REASON_MAX + 1]; /**< e.g. "digest mismatch" */
+} hearth_slot_alert;
+
+/** The decoded boot state (plain data; encode/decode in slots.c). */
+typedef struct {
+    uint64_t generation;        /**< incremented on every write */
+    int8_t active;              /**< confirmed slot, or HEARTH_SLOT_NONE before first install */
+    int8_t pending;             /**< slot on trial, or HEARTH_SLOT_NONE */
+    uint8_t attempts_left;      /**< boot attempts left for @ref pending */
+    int8_t booted;              /**< slot hearth-boot last launched, or NONE */
+    uint64_t min_security_version; /**< anti-rollback floor; only ever increases */
+    hearth_slot_info slot[HEARTH_SLOT_COUNT];
+    uint32_t alerts_total;      /**< alerts ever recorded */
+    uint8_t n_alerts;           /**< entries valid in @ref alerts (ring, oldest first) */
+    hearth_slot_alert alerts[HEARTH_SLOTS_ALERTS_MAX];
+    uint32_t reverts_total;     /**< updates rejected / reverted so far */
+    int8_t last_reverted;       /**< slot of the last revert, or NONE */
+    int64_t last_reverted_at;   /**< time of the last revert, 0 if never */
+} hearth_boot_state;
+
+/** "a" / "b" / "none". */
+const char *hearth_slot_name(int slot);
+/** Parse "a" or "b"; HEARTH_ERR_INVALID otherwise. */
+hearth_status hearth_slot_parse(const char *s, int *slot) HEARTH_MUST_CHECK;
+/** The other slot of an A/B pair. */
+static inline int hearth_slot_other(int slot) { return slot == HEARTH_SLOT_A ? HEARTH_SLOT_B : HEARTH_SLOT_A; }
+/** "unknown" / "verified" / "invalid" / "installing" / "rollback". */
+const char *hearth_slot_verify_name(int v);
+
+/* ------------------------------------------------------ encoding (pure) */
+
+/** Upper bound of an encoded boot state, bytes. */
+#define HEARTH_BOOT_STATE_MAX 4096
+
+/**
+ * Encode and MAC a boot state into @p buf (format: docs/boot.md).
+ * @param[in] key  32-byte boot-state MAC key (hearth_slots_derive_key())
+ */
+hearth_status hearth_boot_state_encode(const hearth_boot_state *bs, const uint8_t key[32],
+                                       uint8_t *buf, size_t cap,
+                                       size_t *len) HEARTH_MUST_CHECK;
+/**
+ * Check the MAC (constant time) and decode. A bad MAC, wrong magic, bad
+ * length, truncation or an out-of-range field fails with HEARTH_ERR_TAMPERED
+ * (HEARTH_ERR_UNSUPPORTED for an unknown format version); @p bs is then
+ * left zeroed.
+ */
+hearth_status hearth_boot_state_decode(const uint8_t *buf, size_t len, const uint8_t key[32],
+                                       hearth_boot_state *bs) HEARTH_MUST_CHECK;
+/** Derive the boot-state MAC key from the 32-byte storage root key (HKDF-SHA256). */
+hearth_status hearth_slots_derive_key(const uint8_t root_key[32],
+                                      uint8_t key[32]) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------- boot decision (pure) */
+
+/** Outcome of verifying one slot, supplied to hearth_slots_choose(). */
+typedef struct {
+    bool checked;               /**< false: not verified yet */
+    bool valid;                 /**< signature + key set + all payload digests good */
+    uint64_t security_version;  /**< from the verified manifest (valid only) */
+} hearth_slot_check;
+
+/** What hearth_slots_choose() decided. */
+typedef enum {
+    HEARTH_BOOT_NEED_VERIFY = 0, /**< verify @ref slot, fill its check, call again */
+    HEARTH_BOOT_TRIAL = 1,       /**< boot the pending slot on trial */
+    HEARTH_BOOT_ACTIVE = 2,      /**< boot the active (confirmed) slot */
+    HEARTH_BOOT_FALLBACK = 3,    /**< active slot unusable; boot the other, now active */
+    HEARTH_BOOT_RECOVERY = 4     /**< no bootable slot: recovery mode */
+} hearth_boot_action;
+
+/** Decision plus the events to report. */
+typedef struct {
+    hearth_boot_action action;
+    int slot;                   /**< slot to verify or boot; NONE for recovery */
+    bool reverted;              /**< a pending update was abandoned (attempts exhausted) */
+    bool rejected;              /**< a pending update failed verification/anti-rollback */
+    int reverted_slot;          /**< slot abandoned/rejected, or NONE */
+    bool integrity_alert;       /**< some slot failed verification (5.7-2) */
+    int alert_slot;             /**< first slot that failed verification, or NONE */
+    bool rollback_blocked;      /**< some slot verified but is below the minimum */
+} hearth_boot_choice;
+
+/**
+ * The boot decision, pure and deterministic (no I/O). Called repeatedly:
+ * while it answers HEARTH_BOOT_NEED_VERIFY, the caller verifies that slot and
+ * fills @p checks[slot]; so only slots that matter are verified (lazily).
+ *
+ * Order: a pending slot with attempts left is tried first (attempts are
+ * decremented in @p next, which the caller persists BEFORE launching); a
+ * pending slot with no attempts left, or that fails verification or is below
+ * the minimum security version, is dropped (revert). Then the active slot;
+ * if it fails, the other slot (it becomes active). A slot whose security
+ * version is below @p in->min_security_version is never chosen, on any path.
+ * @param[in]  in      boot state as read (may be a "safe" state, see docs)
+ * @param[in]  checks  per-slot verification results so far
+ * @param[out] next    the state to persist before launching (or for recovery)
+ * @param[out] out     the decision
+ */
+hearth_status hearth_slots_choose(const hearth_boot_state *in,
+                                  const hearth_slot_check checks[HEARTH_SLOT_COUNT],
+                                  hearth_boot_state *next,
+                                  hearth_boot_choice *out) HEARTH_MUST_CHECK;
+
+/**
+ * Build the state used when boot/state is missing or fails authentication:
+ * no pending slot, no confirmed slot, minimum security version 0; the
+ * caller then verifies both slots and boots the valid one with the HIGHEST
+ * security version (hearth_slots_choose_safe()).
+ */
+void hearth_boot_state_init_empty(hearth_boot_state *bs);
+/**
+ * Safe choice without a trustworthy boot state: among slots whose checks
+ * are valid pick the one with the highest security version (ties: A).
+ * @return the slot or HEARTH_SLOT_NONE.
+ */
+int hearth_slots_choose_safe(const hearth_slot_check checks[HEARTH_SLOT_COUNT]);
+
+/* --------------------------------------------- the state on the device */
+
+/** Handle on a device's slots: state directory + derived MAC key. */
+typedef struct hearth_slots hearth_slots;
+
+/**
+ * Open the slots of @p state_dir: reads device.json for the root-of-trust
+ * kind, opens the RoT (keys/), derives the boot-state key and closes the RoT
+ * again (the secure store is NOT opened, so this is safe while another
+ * process holds it). Creates slots/a, slots/b and boot/ (0700) if absent.
+ */
+hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out) HEARTH_MUST_CHECK;
+/** Same, with the 32-byte storage root key supplied by the caller. */
+hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_key[32],
+                                    hearth_slots **out) HEARTH_MUST_CHECK;
+/** Wipe the key and free. NULL is allowed. */
+void hearth_slots_close(hearth_slots *s);
+/** The state directory. */
+const char *hearth_slots_state_dir(const hearth_slots *s);
+/** `<state>/slots/<x>` into @p buf. */
+hearth_status hearth_slots_path(const hearth_slots *s, int slot, char *buf,
+                                size_t cap) HEARTH_MUST_CHECK;
+
+/**
+ * Read and authenticate boot/state. HEARTH_ERR_NOT_FOUND if there is none
+ * yet; HEARTH_ERR_TAMPERED (reason in hearth_err_msg()) if it fails the MAC
+ * or is malformed -- the caller must then not trust any field.
+ */
+hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
+/** Write @p bs (generation incremented) atomically. Callers normally use the verbs below. */
+hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
+
+/**
+ * Factory / first install: make @p slot the active slot with the given
+ * verified manifest facts, no pending slot, minimum security version =
+ * max(current minimum, @p security_version). Creates boot/state if absent;
+ * if one exists and authenticates, keeps its history (alerts, minimum) and
+ * refuses (HEARTH_ERR_ROLLBACK) a version below the minimum. A state that
+ * fails authentication is replaced, and an alert is recorded in the new one.
+ */
+hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
+                                uint64_t security_version) HEARTH_MUST_CHECK;
+
+/**
+ * Start installing an update: pick the inactive slot (not the active one),
+ * refuse (HEARTH_ERR_STATE) while a pending slot is on trial (booted and not
+ * yet confirmed), drop any pending mark on that slot, record it as
+ * "installing" (persisted), and empty its directory. The caller then
+ * extracts a verified bundle into @p path (bundle module).
+ * @param[out] slot  slot to install into
+ * @param[out] path  `<state>/slots/<x>`
+ */
+hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *path,
+                                           size_t cap) HEARTH_MUST_CHECK;
+/**
+ * Mark an installed slot pending (trial on next boot, ::HEARTH_SLOTS_ATTEMPTS
+ * attempts). Refuses the active slot (HEARTH_ERR_STATE) and a security version
+ * below the minimum (HEARTH_ERR_ROLLBACK). The version facts are recorded for
+ * status; hearth-boot re-verifies the slot and overwrites them before the
+ * trial. The caller then exits with ::HEARTH_SLOTS_EXIT_RESTART.
+ */
+hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *version,
+                                        uint64_t security_version) HEARTH_MUST_CHECK;
+/**
+ * Confirm the running slot after its self-test: if @p slot is the pending
+ * slot that hearth-boot launched, it becomes active and the minimum security
+ * version is raised to the security version hearth-boot verified for it.
+ * Idempotent for the already-active slot with nothing pending. Any other
+ * case (not on trial, reverted meanwhile) fails with HEARTH_ERR_STATE.
+ */
+hearth_status hearth_slots_confirm(hearth_slots *s, int slot) HEARTH_MUST_CHECK;
+/**
+ * Record an integrity alert (5.7-2) in the boot state (ring of
+ * ::HEARTH_SLOTS_ALERTS_MAX) and log ALERT "software_integrity_violation"
+ * through hearth_seclog(). @p file / @p reason may be NULL.
+ */
+hearth_status hearth_slots_record_alert(hearth_slots *s, int slot, const char *file,
+                                        const char *reason) HEARTH_MUST_CHECK;
+
+/**
+ * The inactive slot's path, for reading only (e.g. status). Installing goes
+ * through hearth_slots_prepare_install().
+ */
+hearth_status hearth_slots_inactive_path(hearth_slots *s, int *slot, char *path,
+                                         size_t cap) HEARTH_MUST_CHECK;
+
+/**
+ * Apply a read-modify-write under boot/lock: read (authenticated) state,
+ * call @p fn, write if it returns HEARTH_OK. Used by hearth-boot.
+ */
+typedef hearth_status (*hearth_slots_update_fn)(hearth_boot_state *bs, void *arg);
+hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn,
+                                  void *arg) HEARTH_MUST_CHECK;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

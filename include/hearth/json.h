@@ -102,10 +102,11 @@ void hearth_json_doc_free(hearth_json_doc *doc);
  * Small helper for building responses safely: APPEND a JSON string literal,
  * surrounding quotes included, for the @p len bytes at @p in to the
  * NUL-terminated string already in @p out (start with out[0] = '\0').
- * '"', '\\' and control characters are escaped; DEL and non-ASCII are kept as
- * UTF-8. Fails with HEARTH_ERR_INVALID if @p in is not valid UTF-8 or holds a
- * NUL, and HEARTH_ERR_TOO_LARGE if the result (plus NUL) does not fit in
- * @p cap; on failure @p out is left exactly as it was.
+ * '"', '\\', control characters and DEL are escaped, and so are '<', '>' and
+ * '&' (as \\u003c...) so the output is also safe inside HTML; other non-ASCII
+ * is kept as UTF-8. Fails with HEARTH_ERR_INVALID if @p in is not valid UTF-8
+ * or holds a NUL, and HEARTH_ERR_TOO_LARGE if the result (plus NUL) does not
+ * fit in @p cap; on failure the string in @p out is left unchanged.
  */
 hearth_status hearth_json_escape(const char *in, size_t len, char *out,
                                  size_t cap) HEARTH_MUST_CHECK;

@@ -1,0 +1,112 @@
+/**
+ * @file api.h
+ * @brief The device's local HTTPS API as a transport-independent request
+ *        layer (EN 303 645 5.5-4, 5.5-5, 5.6-2, 5.13-1, 5.3-16, 5.1-5).
+ *
+ * hearth_api_handle() takes one already-framed HTTP request (method, path,
+ * query, Authorization header, Content-Type, body, client address) and fills
+ * a response (status, JSON body in a bounded buffer, Retry-After, Allow).
+ * Routing, Bearer authentication, role checks, strict JSON validation and the
+ * mapping of ::hearth_status to HTTP errors all live here, with no sockets, so
+ * the same code is unit-tested, fuzzed and served by hearthd (daemon/).
+ *
+ * Every rejection is a 4xx with the uniform body
+ * `{"error":"<code>","message":"<actionable text>","field":"<name>"}` (field
+ * only when one input field is at fault) and changes no state. In the
+ * factory-default state the only network function is POST /api/v1/setup
+ * (EN 303 645 Annex A); everything else answers 409.
+ *
+ * Threading: hearth_api_handle() may run on several threads at once (the
+ * daemon runs password-hashing routes, see hearth_api_is_slow(), on a small
+ * worker pool and the rest on its event loop). Endpoints: docs/openapi.yaml;
+ * mapping to provisions and limits: docs/api.md.
+ */
+#ifndef HEARTH_API_H
+#define HEARTH_API_H
+
+#include "hearth/auth.h"
+#include "hearth/common.h"
+#include "hearth/thermostat.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HEARTH_API_RESP_MAX (16 * 1024) /**< response body bound, bytes */
+#define HEARTH_API_ALLOW_MAX 64          /**< Allow header value bound */
+#define HEARTH_API_PATH_MAX 256          /**< longer paths are answered 404 */
+#define HEARTH_API_EVENTS_MAX 64         /**< in-memory security-event ring size */
+#define HEARTH_API_EVENTS_DEFAULT 20     /**< GET /api/v1/events default limit */
+
+/** One HTTP request, already framed by the transport. Strings NUL-terminated. */
+typedef struct {
+    const char *method;        /**< "GET", "POST", ... */
+    const char *path;          /**< decoded-free path without the query, e.g. "/api/v1/login" */
+    const char *query;         /**< raw query string without '?', NULL or "" if none */
+    const char *authorization; /**< Authorization header value or NULL */
+    const char *content_type;  /**< Content-Type header value or NULL */
+    const uint8_t *body;       /**< request body (need not be NUL-terminated) */
+    size_t body_len;           /**< body length */
+    const char *source;        /**< client address for rate limiting, e.g. "127.0.0.1" */
+} hearth_api_request;
+
+/** The answer; always a JSON body unless status is 204. */
+typedef struct {
+    int status;                           /**< HTTP status code */
+    char body[HEARTH_API_RESP_MAX];       /**< JSON text, NUL-terminated */
+    size_t body_len;                      /**< bytes in body */
+    uint32_t retry_after;                 /**< >0: send Retry-After: <seconds> */
+    char allow[HEARTH_API_ALLOW_MAX];     /**< non-empty: send Allow: <value> (405) */
+    bool www_authenticate;                /**< send WWW-Authenticate: Bearer (401) */
+} hearth_api_response;
+
+/** What the API serves; every pointer must outlive the hearth_api. */
+typedef struct {
+    hearth_auth *auth;             /**< accounts and sessions (required) */
+    hearth_thermo *thermo;         /**< the thermostat (required) */
+    const char *model;             /**< device identity, disclosed only after login */
+    const char *serial;
+    const char *hw_id;
+    const char *fingerprint;       /**< "sha256:<hex>" of the device certificate */
+    const char *software_version;  /**< NULL: hearth_version() */
+    void *update;                  /**< opaque handle for routes_update.c (may be NULL) */
+} hearth_api_config;
+
+typedef struct hearth_api hearth_api;
+
+/**
+ * Create the API. Installs a hearth_seclog hook feeding an in-memory ring of
+ * the last HEARTH_API_EVENTS_MAX security events (served to admins by
+ * GET /api/v1/events); hearth_api_destroy() removes it.
+ * @param[in]  cfg  configuration (copied; the pointed-to objects are not)
+ * @param[out] out  the new API
+ */
+hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out) HEARTH_MUST_CHECK;
+
+/** Remove the event hook and free. NULL is allowed. */
+void hearth_api_destroy(hearth_api *api);
+
+/**
+ * Handle one request. Never fails: every outcome, including internal errors,
+ * is an HTTP status and JSON body in @p resp. Thread-safe.
+ * @param[in]  api   the API
+ * @param[in]  req   the request (untrusted in every field but source)
+ * @param[out] resp  the response; fully overwritten
+ */
+void hearth_api_handle(hearth_api *api, const hearth_api_request *req,
+                       hearth_api_response *resp);
+
+/**
+ * true if @p method @p path names a route that hashes a password (setup,
+ * login, password changes, user creation): the daemon runs those off its
+ * event loop so Argon2id never stalls other clients or the thermostat.
+ */
+bool hearth_api_is_slow(const hearth_api *api, const char *method, const char *path);
+
+/** The fixed error body the daemon uses for a full worker queue (503). */
+void hearth_api_busy_response(hearth_api_response *resp, uint32_t retry_after);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

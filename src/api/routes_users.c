@@ -1,0 +1,127 @@
+/*
+ * Account management for administrators (EN 303 645 5.5-5: permission
+ * management is a security-relevant change and needs an authenticated admin).
+ */
+#include <string.h>
+
+#include "api_internal.h"
+
+/* Path parameter {name}: same charset and length as a user name. */
+static bool valid_user_param(hearth_api_ctx *c, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > HEARTH_USERNAME_MAX || strspn(name, HEARTH_API_USER_CHARSET) != len) {
+        api_error(c, 422, "invalid_field", "name",
+                  "user names are 1..%d characters of a-z 0-9 . _ -", HEARTH_USERNAME_MAX);
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    hearth_api_ctx *c;
+    size_t n;
+} list_ctx;
+
+static void list_one(const char *user, hearth_role role, void *arg)
+{
+    list_ctx *l = arg;
+    api_out(l->c, "%s{\"username\":", l->n++ ? "," : "");
+    api_out_str(l->c, user);
+    api_out(l->c, ",\"role\":");
+    api_out_str(l->c, hearth_role_name(role));
+    api_out(l->c, "}");
+}
+
+static void route_users_list(hearth_api_ctx *c)
+{
+    api_reply_begin(c, 200);
+    api_out(c, "{\"users\":[");
+    list_ctx l = {c, 0};
+    hearth_status st = hearth_auth_user_list(c->api->cfg.auth, &c->session, list_one, &l);
+    if (st != HEARTH_OK) {
+        api_error_status(c, st, 0);
+        return;
+    }
+    api_out(c, "]}");
+    api_reply_end(c);
+}
+
+static const char *const role_names[] = {"user", "admin", NULL};
+
+static void route_users_add(hearth_api_ctx *c)
+{
+    static const hearth_json_field schema[] = {
+        {.name = "username", .type = HEARTH_JSON_STRING, .required = true, .min_len = 1,
+         .max_len = HEARTH_USERNAME_MAX, .charset = HEARTH_API_USER_CHARSET},
+        {.name = "password", .type = HEARTH_JSON_STRING, .required = true, .min_len = 1,
+         .max_len = HEARTH_PW_MAX},
+        {.name = "role", .type = HEARTH_JSON_STRING, .required = true, .min_len = 1,
+         .max_len = 8, .enum_values = role_names},
+    };
+    hearth_json_value v[3];
+    hearth_json_doc *doc;
+    if (!api_parse_body(c, schema, 3, v, &doc)) return;
+    hearth_role role = strcmp(v[2].str, "admin") == 0 ? HEARTH_ROLE_ADMIN : HEARTH_ROLE_USER;
+    hearth_status st = hearth_auth_user_add(c->api->cfg.auth, &c->session, v[0].str, v[1].str, role);
+    if (st == HEARTH_OK) {
+        api_reply_begin(c, 201);
+        api_out(c, "{\"username\":");
+        api_out_str(c, v[0].str);
+        api_out(c, ",\"role\":");
+        api_out_str(c, hearth_role_name(role));
+        api_out(c, "}");
+        api_reply_end(c);
+    } else {
+        api_error_status(c, st, 0);
+    }
+    hearth_json_doc_free(doc);
+}
+
+static void route_users_delete(hearth_api_ctx *c)
+{
+    if (!valid_user_param(c, c->params[0])) return;
+    hearth_status st = hearth_auth_user_delete(c->api->cfg.auth, &c->session, c->params[0]);
+    if (st != HEARTH_OK) {
+        api_error_status(c, st, 0);
+        return;
+    }
+    api_reply_begin(c, 200);
+    api_out(c, "{\"deleted\":");
+    api_out_str(c, c->params[0]);
+    api_out(c, "}");
+    api_reply_end(c);
+}
+
+static void route_users_set_password(hearth_api_ctx *c)
+{
+    if (!valid_user_param(c, c->params[0])) return;
+    static const hearth_json_field schema[] = {
+        {.name = "password", .type = HEARTH_JSON_STRING, .required = true, .min_len = 1,
+         .max_len = HEARTH_PW_MAX},
+    };
+    hearth_json_value v[1];
+    hearth_json_doc *doc;
+    if (!api_parse_body(c, schema, 1, v, &doc)) return;
+    hearth_status st =
+        hearth_auth_user_set_password(c->api->cfg.auth, &c->session, c->params[0], v[0].str);
+    if (st == HEARTH_OK) {
+        api_reply_begin(c, 200);
+        api_out(c, "{\"username\":");
+        api_out_str(c, c->params[0]);
+        api_out(c, ",\"message\":\"password set; the user's sessions are revoked\"}");
+        api_reply_end(c);
+    } else {
+        api_error_status(c, st, 0);
+    }
+    hearth_json_doc_free(doc);
+}
+
+static const hearth_api_route routes[] = {
+    {"GET", "/api/v1/users", HEARTH_ROUTE_ADMIN, route_users_list},
+    {"POST", "/api/v1/users", HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_SLOW, route_users_add},
+    {"DELETE", "/api/v1/users/{name}", HEARTH_ROUTE_ADMIN, route_users_delete},
+    {"PUT", "/api/v1/users/{name}/password", HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_SLOW,
+     route_users_set_password},
+};
+HEARTH_API_ROUTE_TABLE(users, routes);

@@ -1,0 +1,47 @@
+/*
+ * hearthd internals: TLS context, HTTPS server (libevent evhttp over OpenSSL
+ * bufferevents) and the worker pool that keeps password hashing off the event
+ * loop. Only main.c, tls.c and server.c use this header.
+ */
+#ifndef HEARTHD_H
+#define HEARTHD_H
+
+#include <openssl/ssl.h>
+
+#include "hearth/api.h"
+#include "hearth/identity.h"
+
+/* Limits (docs/api.md explains each). */
+#define HEARTHD_MAX_CONNS 64          /* simultaneous connections; oldest idle evicted beyond */
+#define HEARTHD_MAX_HEADERS (8 * 1024) /* request line + headers, bytes */
+#define HEARTHD_TIMEOUT_S 10          /* idle/read/write timeout per connection */
+#define HEARTHD_REQUEST_DEADLINE_S 10 /* a full request must arrive within this */
+#define HEARTHD_REQS_PER_CONN 1000    /* keep-alive requests before the server closes */
+#define HEARTHD_WORKERS 2             /* password-hashing threads */
+#define HEARTHD_QUEUE_MAX 8           /* queued slow requests; beyond: 503 */
+#define HEARTHD_BUSY_RETRY_S 2        /* Retry-After for 503 */
+
+/**
+ * Build the server TLS context: TLS 1.2 minimum, TLS 1.3 default suites,
+ * TLS 1.2 restricted to ECDHE-ECDSA AEAD suites, no compression, no
+ * renegotiation; device certificate from @p dev and the private key from the
+ * secure store (the DER copy is wiped).
+ */
+hearth_status hearthd_tls_ctx(hearth_device *dev, SSL_CTX **out) HEARTH_MUST_CHECK;
+
+typedef struct hearthd_server hearthd_server;
+
+/**
+ * Bind @p listen ("127.0.0.1:8443"; port 0 picks a free one) and prepare the
+ * HTTPS server. *port receives the bound port.
+ */
+hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *listen,
+                                    hearthd_server **out, unsigned *port) HEARTH_MUST_CHECK;
+/** Start the worker threads (after any fork). */
+hearth_status hearthd_server_start_workers(hearthd_server *s) HEARTH_MUST_CHECK;
+/** Run until SIGTERM/SIGINT. */
+hearth_status hearthd_server_run(hearthd_server *s) HEARTH_MUST_CHECK;
+/** Stop workers, close connections, free. NULL allowed. */
+void hearthd_server_free(hearthd_server *s);
+
+#endif

@@ -45,6 +45,9 @@ typedef struct {
     uint64_t ticks;              /**< control steps run */
     uint64_t rejected_readings;  /**< sensor readings discarded as invalid */
     int64_t last_tick_ms;        /**< hearth_mono_ms() of the last step, 0 before the first */
+    bool sensor_ok;              /**< a good reading within sensor_timeout_ms; false means the
+                                      fail safe holds the heater off and current_c is stale
+                                      (0.0 before the first good reading) */
 } hearth_thermo_status;
 
 /** Control-loop configuration; start from hearth_thermo_config_default(). */

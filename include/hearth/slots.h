@@ -295,6 +295,20 @@ hearth_status hearth_slots_inactive_path(hearth_slots *s, int *slot, char *path,
 typedef hearth_status (*hearth_slots_update_fn)(hearth_boot_state *bs, void *arg);
 hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn,
                                   void *arg) HEARTH_MUST_CHECK;
+/**
+ * Take boot/lock (exclusive flock) for a read-modify-write that must also
+ * handle a missing or unauthentic state (hearth-boot); @p fd receives the
+ * lock descriptor for hearth_slots_unlock().
+ */
+hearth_status hearth_slots_lock(hearth_slots *s, int *fd) HEARTH_MUST_CHECK;
+/** Release a lock taken with hearth_slots_lock(). */
+void hearth_slots_unlock(int fd);
+/**
+ * Append an alert record to @p bs (ring of ::HEARTH_SLOTS_ALERTS_MAX, the
+ * oldest dropped; control bytes replaced) without logging or writing.
+ */
+void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when,
+                                 const char *file, const char *reason);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,468 @@
+/*
+ * The slots of one device: boot/state read-modify-write under an flock, and
+ * the verbs the updater (prepare-install, mark-pending), the running software
+ * (confirm) and hearth-boot (alerts, decisions) use.
+ *
+ * Why a separate authenticated file rather than the secure store: hearth-boot
+ * must decide before hearthd runs and keep supervising while it runs, and two
+ * processes must never both write the store. The file is replaced atomically
+ * (old or new content after a crash) and every read-modify-write holds
+ * boot/lock so hearth-boot and a confirming child never lose each other's
+ * update.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "hearth/slots.h"
+#include "hearth/store.h"
+#include "hearth/util.h"
+
+struct hearth_slots {
+    char dir[PATH_MAX];
+    uint8_t key[32];
+};
+
+#define DEVICE_JSON_MAX (16 * 1024)
+#define TCTI_MAX 256
+
+/* ---------------------------------------------------------------- open */
+
+static hearth_status ensure_layout(const char *dir)
+{
+    char p[PATH_MAX];
+    static const char *const subdirs[] = {"slots", "slots/a", "slots/b", "boot"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        HEARTH_GUARD(hearth_path_join(p, sizeof p, dir, subdirs[i]));
+        HEARTH_GUARD(hearth_fs_mkdirs(p, 0700));
+    }
+    return HEARTH_OK;
+}
+
+hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_key[32],
+                                    hearth_slots **out)
+{
+    if (state_dir == NULL || root_key == NULL || out == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "slots open: missing argument");
+    *out = NULL;
+    size_t n = strlen(state_dir);
+    if (n == 0 || n >= PATH_MAX - 64)
+        return hearth_err(HEARTH_ERR_INVALID, "state directory path empty or too long");
+    struct stat st;
+    if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return hearth_err(HEARTH_ERR_NOT_FOUND, "state directory %s does not exist", state_dir);
+    hearth_slots *s = calloc(1, sizeof *s);
+    if (s == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    memcpy(s->dir, state_dir, n + 1);
+    hearth_status rc = hearth_slots_derive_key(root_key, s->key);
+    if (rc == HEARTH_OK) rc = ensure_layout(s->dir);
+    if (rc != HEARTH_OK) {
+        hearth_slots_close(s);
+        return rc;
+    }
+    *out = s;
+    return HEARTH_OK;
+}
+
+/* device.json is only read for the RoT kind: a forged kind just yields the
+ * wrong key, and then the boot state fails authentication. */
+static hearth_status read_rot_kind(const char *dir, hearth_rot_kind *kind, char *tcti,
+                                   size_t tcap)
+{
+    char p[PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    HEARTH_GUARD(hearth_path_join(p, sizeof p, dir, "device.json"));
+    HEARTH_GUARD(hearth_fs_read_file(p, DEVICE_JSON_MAX, &data, &len));
+    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+    free(data);
+    if (root == NULL) return hearth_err(HEARTH_ERR_INVALID, "device.json is not valid JSON");
+    hearth_status st = HEARTH_OK;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "rot");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tpm_tcti");
+    tcti[0] = '\0';
+    if (!cJSON_IsString(r)) {
+        st = hearth_err(HEARTH_ERR_INVALID, "device.json: no \"rot\"");
+    } else if (strcmp(r->valuestring, "file") == 0) {
+        *kind = HEARTH_ROT_FILE;
+    } else if (strcmp(r->valuestring, "tpm") == 0) {
+        *kind = HEARTH_ROT_TPM;
+        if (cJSON_IsString(t)) {
+            int k = snprintf(tcti, tcap, "%s", t->valuestring);
+            if (k < 0 || (size_t)k >= tcap)
+                st = hearth_err(HEARTH_ERR_INVALID, "device.json: tpm_tcti too long");
+        }
+    } else {
+        st = hearth_err(HEARTH_ERR_INVALID, "device.json: unknown \"rot\" kind");
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out)
+{
+    if (state_dir == NULL || out == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "slots open: missing argument");
+    hearth_rot_kind kind = HEARTH_ROT_FILE;
+    char tcti[TCTI_MAX], keydir[PATH_MAX];
+    HEARTH_GUARD(read_rot_kind(state_dir, &kind, tcti, sizeof tcti));
+    HEARTH_GUARD(hearth_path_join(keydir, sizeof keydir, state_dir, "keys"));
+    hearth_rot *rot = NULL;
+    if (kind == HEARTH_ROT_TPM)
+        HEARTH_GUARD(hearth_rot_tpm_open(keydir, tcti[0] ? tcti : NULL, &rot));
+    else
+        HEARTH_GUARD(hearth_rot_file_open(keydir, &rot));
+    uint8_t root_key[HEARTH_STORE_KEY_LEN];
+    hearth_status st = hearth_rot_storage_key(rot, root_key);
+    hearth_rot_close(rot); /* never held while the slot software runs */
+    if (st == HEARTH_OK) st = hearth_slots_open_key(state_dir, root_key, out);
+    hearth_memzero(root_key, sizeof root_key);
+    return st;
+}
+
+void hearth_slots_close(hearth_slots *s)
+{
+    if (s == NULL) return;
+    hearth_memzero(s, sizeof *s);
+    free(s);
+}
+
+const char *hearth_slots_state_dir(const hearth_slots *s) { return s->dir; }
+
+hearth_status hearth_slots_path(const hearth_slots *s, int slot, char *buf, size_t cap)
+{
+    if (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B)
+        return hearth_err(HEARTH_ERR_INVALID, "no such slot");
+    int n = snprintf(buf, cap, "%s/slots/%s", s->dir, hearth_slot_name(slot));
+    if (n < 0 || (size_t)n >= cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "slot path too long");
+    return HEARTH_OK;
+}
+
+/* ----------------------------------------------------- read and write */
+
+static hearth_status state_path(const hearth_slots *s, char *p, size_t cap)
+{
+    return hearth_path_join(p, cap, s->dir, "boot/state");
+}
+
+hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs)
+{
+    char p[PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    HEARTH_GUARD(state_path(s, p, sizeof p));
+    hearth_status st = hearth_fs_read_file(p, HEARTH_BOOT_STATE_MAX, &data, &len);
+    if (st == HEARTH_ERR_TOO_LARGE)
+        return hearth_err(HEARTH_ERR_TAMPERED, "boot state %s is larger than any valid one", p);
+    if (st == HEARTH_ERR_NOT_FOUND)
+        return hearth_err(HEARTH_ERR_NOT_FOUND, "no boot state at %s (no software installed?)", p);
+    if (st != HEARTH_OK) return st;
+    st = hearth_boot_state_decode(data, len, s->key, bs);
+    free(data);
+    return st;
+}
+
+hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs)
+{
+    char p[PATH_MAX];
+    uint8_t buf[HEARTH_BOOT_STATE_MAX];
+    size_t len = 0;
+    HEARTH_GUARD(state_path(s, p, sizeof p));
+    bs->generation++;
+    HEARTH_GUARD(hearth_boot_state_encode(bs, s->key, buf, sizeof buf, &len));
+    hearth_fault_point("slots.write");
+    return hearth_fs_write_atomic(p, buf, len, 0600);
+}
+
+/* flock on boot/lock: serialises read-modify-write between processes. */
+static hearth_status lock_acquire(const hearth_slots *s, int *fd)
+{
+    char p[PATH_MAX];
+    HEARTH_GUARD(hearth_path_join(p, sizeof p, s->dir, "boot/lock"));
+    int f = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f < 0) return hearth_err(HEARTH_ERR_IO, "open %s: %s", p, strerror(errno));
+    while (flock(f, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        close(f);
+        return hearth_err(HEARTH_ERR_IO, "lock %s: %s", p, strerror(e));
+    }
+    *fd = f;
+    return HEARTH_OK;
+}
+
+static void lock_release(int fd)
+{
+    if (fd >= 0) close(fd); /* closing drops the flock */
+}
+
+hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn, void *arg)
+{
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    if (st == HEARTH_OK) st = fn(&bs, arg);
+    if (st == HEARTH_OK) st = hearth_slots_write(s, &bs);
+    lock_release(fd);
+    return st;
+}
+
+void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when, const char *file,
+                        const char *reason)
+{
+    if (bs->n_alerts == HEARTH_SLOTS_ALERTS_MAX) {
+        memmove(&bs->alerts[0], &bs->alerts[1],
+                sizeof bs->alerts[0] * (HEARTH_SLOTS_ALERTS_MAX - 1));
+        bs->n_alerts--;
+    }
+    hearth_slot_alert *al = &bs->alerts[bs->n_alerts++];
+    memset(al, 0, sizeof *al);
+    al->slot = (int8_t)((slot == HEARTH_SLOT_A || slot == HEARTH_SLOT_B) ? slot : HEARTH_SLOT_NONE);
+    al->time = when;
+    /* Keep only printable bytes: the state decoder rejects control bytes. */
+    const char *src[2] = {file ? file : "", reason ? reason : ""};
+    char *dst[2] = {al->file, al->reason};
+    size_t cap[2] = {sizeof al->file, sizeof al->reason};
+    for (int k = 0; k < 2; k++) {
+        size_t o = 0;
+        for (const char *c = src[k]; *c && o + 1 < cap[k]; c++)
+            dst[k][o++] = ((unsigned char)*c < 0x20 || *c == 0x7f) ? '?' : *c;
+        dst[k][o] = '\0';
+    }
+    bs->alerts_total++;
+}
+
+/* ----------------------------------------------------------------- verbs */
+
+static void set_version(hearth_slot_info *si, const char *version)
+{
+    int n = snprintf(si->version, sizeof si->version, "%s", version ? version : "");
+    (void)n; /* truncation of a display string is acceptable */
+    for (char *c = si->version; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+}
+
+hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
+                                uint64_t security_version)
+{
+    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
+        return hearth_err(HEARTH_ERR_INVALID, "init: bad slot");
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    if (st == HEARTH_ERR_NOT_FOUND) {
+        hearth_boot_state_init_empty(&bs);
+        st = HEARTH_OK;
+    } else if (st == HEARTH_ERR_TAMPERED) {
+        char why[HEARTH_SLOTS_REASON_MAX + 1];
+        snprintf(why, sizeof why, "%s", hearth_err_msg());
+        hearth_seclog(HEARTH_SEV_ALERT, "boot_state_tampered", "reason", why, "action",
+                      "reinitialised by slot install", NULL);
+        hearth_boot_state_init_empty(&bs);
+        hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
+        st = HEARTH_OK;
+    }
+    if (st == HEARTH_OK && security_version < bs.min_security_version)
+        st = hearth_err(HEARTH_ERR_ROLLBACK,
+                        "security version %llu is below the device minimum %llu",
+                        (unsigned long long)security_version,
+                        (unsigned long long)bs.min_security_version);
+    if (st == HEARTH_OK) {
+        bs.active = (int8_t)slot;
+        bs.pending = HEARTH_SLOT_NONE;
+        bs.attempts_left = 0;
+        bs.booted = HEARTH_SLOT_NONE;
+        hearth_slot_info *si = &bs.slot[slot];
+        si->verify = HEARTH_SLOT_VERIFIED;
+        si->security_version = security_version;
+        si->verified_at = hearth_time_now();
+        set_version(si, version);
+        if (security_version > bs.min_security_version)
+            bs.min_security_version = security_version;
+        hearth_fault_point("slots.init");
+        st = hearth_slots_write(s, &bs);
+    }
+    lock_release(fd);
+    return st;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    if (ftw->level == 0) return 0; /* keep the slot directory itself */
+    return remove(path) == 0 ? 0 : -1;
+}
+
+static hearth_status empty_dir(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return hearth_err(HEARTH_ERR_IO, "cannot empty %s: %s", dir, strerror(errno));
+    return hearth_fs_sync_dir(dir);
+}
+
+hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *path, size_t cap)
+{
+    if (s == NULL || slot == NULL || path == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "prepare install: missing argument");
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    int target = HEARTH_SLOT_NONE;
+    if (st == HEARTH_OK) {
+        if (bs.active == HEARTH_SLOT_NONE)
+            st = hearth_err(HEARTH_ERR_STATE, "no active slot: use 'hearth slot install' first");
+        else if (bs.pending != HEARTH_SLOT_NONE && bs.booted == bs.pending)
+            st = hearth_err(HEARTH_ERR_STATE,
+                            "slot %s is on trial; confirm or revert it before installing",
+                            hearth_slot_name(bs.pending));
+    }
+    if (st == HEARTH_OK) {
+        target = hearth_slot_other(bs.active);
+        st = hearth_slots_path(s, target, path, cap);
+    }
+    if (st == HEARTH_OK) {
+        if (bs.pending == target) {
+            bs.pending = HEARTH_SLOT_NONE;
+            bs.attempts_left = 0;
+        }
+        hearth_slot_info *si = &bs.slot[target];
+        memset(si, 0, sizeof *si);
+        si->verify = HEARTH_SLOT_INSTALLING;
+        hearth_fault_point("slots.prepare_install");
+        st = hearth_slots_write(s, &bs);
+    }
+    if (st == HEARTH_OK) st = empty_dir(path);
+    lock_release(fd);
+    if (st == HEARTH_OK) *slot = target;
+    return st;
+}
+
+hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *version,
+                                        uint64_t security_version)
+{
+    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
+        return hearth_err(HEARTH_ERR_INVALID, "mark pending: bad slot");
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    if (st == HEARTH_OK && slot == bs.active)
+        st = hearth_err(HEARTH_ERR_STATE, "slot %s is the active slot; install into the other",
+                        hearth_slot_name(slot));
+    if (st == HEARTH_OK && security_version < bs.min_security_version)
+        st = hearth_err(HEARTH_ERR_ROLLBACK,
+                        "security version %llu is below the device minimum %llu",
+                        (unsigned long long)security_version,
+                        (unsigned long long)bs.min_security_version);
+    if (st == HEARTH_OK) {
+        bs.pending = (int8_t)slot;
+        bs.attempts_left = HEARTH_SLOTS_ATTEMPTS;
+        hearth_slot_info *si = &bs.slot[slot];
+        si->verify = HEARTH_SLOT_VERIFIED; /* the updater verified it; hearth-boot re-verifies */
+        si->security_version = security_version;
+        si->verified_at = hearth_time_now();
+        set_version(si, version);
+        hearth_fault_point("slots.mark_pending");
+        st = hearth_slots_write(s, &bs);
+    }
+    lock_release(fd);
+    if (st == HEARTH_OK) {
+        char sv[24];
+        snprintf(sv, sizeof sv, "%llu", (unsigned long long)security_version);
+        hearth_seclog(HEARTH_SEV_INFO, "update_pending", "slot", hearth_slot_name(slot),
+                      "version", version ? version : "", "security_version", sv, NULL);
+    }
+    return st;
+}
+
+hearth_status hearth_slots_confirm(hearth_slots *s, int slot)
+{
+    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
+        return hearth_err(HEARTH_ERR_INVALID, "confirm: bad slot");
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    bool wrote = false;
+    if (st == HEARTH_OK) {
+        if (bs.pending == slot && bs.booted == slot) {
+            if (bs.slot[slot].verify != HEARTH_SLOT_VERIFIED ||
+                bs.slot[slot].security_version < bs.min_security_version) {
+                st = hearth_err(HEARTH_ERR_STATE, "slot %s was not verified by hearth-boot",
+                                hearth_slot_name(slot));
+            } else {
+                bs.active = (int8_t)slot;
+                bs.pending = HEARTH_SLOT_NONE;
+                bs.attempts_left = 0;
+                /* Anti-rollback floor moves only here, on acceptance. */
+                if (bs.slot[slot].security_version > bs.min_security_version)
+                    bs.min_security_version = bs.slot[slot].security_version;
+                hearth_fault_point("slots.confirm");
+                st = hearth_slots_write(s, &bs);
+                wrote = st == HEARTH_OK;
+            }
+        } else if (!(bs.active == slot && bs.pending == HEARTH_SLOT_NONE)) {
+            st = hearth_err(HEARTH_ERR_STATE,
+                            "slot %s is not on trial (active %s, pending %s): nothing to confirm",
+                            hearth_slot_name(slot), hearth_slot_name(bs.active),
+                            hearth_slot_name(bs.pending));
+        }
+    }
+    lock_release(fd);
+    if (wrote) {
+        char sv[24];
+        snprintf(sv, sizeof sv, "%llu", (unsigned long long)bs.min_security_version);
+        hearth_seclog(HEARTH_SEV_INFO, "update_confirmed", "slot", hearth_slot_name(slot),
+                      "version", bs.slot[slot].version, "min_security_version", sv, NULL);
+    }
+    return st;
+}
+
+hearth_status hearth_slots_record_alert(hearth_slots *s, int slot, const char *file,
+                                        const char *reason)
+{
+    if (s == NULL) return hearth_err(HEARTH_ERR_INVALID, "record alert: missing argument");
+    /* Log first: the alert must reach the log even if the state is unusable. */
+    hearth_seclog(HEARTH_SEV_ALERT, "software_integrity_violation", "slot",
+                  hearth_slot_name(slot), "file", file ? file : "", "reason",
+                  reason ? reason : "", NULL);
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    if (st == HEARTH_OK) {
+        hearth_boot_state_add_alert(&bs, slot, hearth_time_now(), file, reason);
+        hearth_fault_point("slots.record_alert");
+        st = hearth_slots_write(s, &bs);
+    }
+    lock_release(fd);
+    return st;
+}
+
+hearth_status hearth_slots_inactive_path(hearth_slots *s, int *slot, char *path, size_t cap)
+{
+    hearth_boot_state bs;
+    HEARTH_GUARD(hearth_slots_read(s, &bs));
+    int t = bs.active == HEARTH_SLOT_NONE ? HEARTH_SLOT_A : hearth_slot_other(bs.active);
+    HEARTH_GUARD(hearth_slots_path(s, t, path, cap));
+    *slot = t;
+    return HEARTH_OK;
+}
+
+/* Exposed for hearth-boot: run fn under the lock even when the state is
+ * missing or unauthentic (it then starts from an empty state). */
+hearth_status hearth_slots_lock(hearth_slots *s, int *fd) { return lock_acquire(s, fd); }
+void hearth_slots_unlock(int fd) { lock_release(fd); }

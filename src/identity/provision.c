@@ -237,6 +237,8 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     memcpy(label->model, info.model, sizeof label->model);
     memcpy(label->serial, info.serial, sizeof label->serial);
     memcpy(label->fingerprint, info.cert_fp, sizeof label->fingerprint);
+    hearth_seclog(HEARTH_SEV_INFO, "device_provisioned", "serial", info.serial, "model",
+                  info.model, "certificate", info.cert_fp, NULL);
     st = HEARTH_OK;
     goto done;
 

@@ -6,7 +6,8 @@
  * All state lives in the secure store (records named "auth.*"), so it
  * survives restarts, brute-force counters included. Thread-safe: the daemon
  * calls these from a small pool of worker threads; no lock is held while a
- * password is being hashed. Design and limits: docs/threat-model.md.
+ * password is being hashed. Design and limits: docs/authentication.md,
+ * docs/threat-model.md.
  */
 #ifndef HEARTH_AUTH_H
 #define HEARTH_AUTH_H
@@ -66,7 +67,8 @@ typedef struct {
     uint32_t rl_sources;            /**< fixed rate-limit table size, default 128 */
     uint32_t rl_free_failures;      /**< failures per source before delays, default 3 */
     uint32_t rl_max_delay_s;        /**< cap of the per-source delay, default 900 */
-    uint32_t rl_global_burst;       /**< device-wide failure burst, default 10 */
+    uint32_t rl_global_burst;       /**< device-wide failure burst, default 9 (9 + one
+                                         refill keeps any 60 s window at <= 10 guesses) */
     uint32_t rl_global_refill_s;    /**< seconds per device-wide token, default 44 (< 2000/day) */
     const char *serial;             /**< for the password policy, may be NULL */
     /** Clock override for tests (NULL: hearth_time_now). */

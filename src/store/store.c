@@ -362,6 +362,7 @@ hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, 
     }
     s = write_image(st->path, next, st->key, st->device_id);
     if (s != HEARTH_OK) goto fail;
+    hearth_fault_point("store.committed"); /* durable on disk, memory not yet swapped */
 
     for (size_t i = 0; i < st->img.count; i++) {
         if (!dropped[i]) continue;

@@ -56,7 +56,9 @@ static hearth_status tpm_connect(tpm_conn *t, const char *tcti)
     t->tcti = NULL;
     t->esys = NULL;
     t->primary = t->session = ESYS_TR_NONE;
-    const char *conf = tcti != NULL ? tcti : getenv("HEARTH_TPM_TCTI");
+    /* An empty string counts as "not given", so callers can pass through an
+     * unset configuration option. */
+    const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
     if (conf != NULL && conf[0] == '\0') conf = NULL;
 
     TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# TPM 2.0 root of trust for the secure store, against real swtpm instances
+# started here: a storage key sealed by TPM A survives a TPM restart and a
+# store reopen, the sealed blob does not contain the key, an edited blob is
+# refused, and TPM B (fresh state, other seeds) cannot unseal it.
+# provisions: 5.4-1 5.4-3
+# timeout: 300
+set -euo pipefail
+
+BUILD=${HEARTH_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+C=$BUILD/tests/store_tpm_check
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -x "$C" ] || fail "$C is not built (needs -DHEARTH_TPM=ON; make store_tpm_check)"
+command -v swtpm >/dev/null || fail "swtpm is not installed"
+
+tmp=$(mktemp -d /tmp/hearth-store-tpm.XXXXXX)
+SWTPM_PIDS=""
+cleanup() {
+    for p in $SWTPM_PIDS; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+PORT=0
+PID=0
+# start_swtpm <statedir>: start swtpm on a free random port pair on
+# 127.0.0.1; sets PORT and PID.
+start_swtpm() {
+    local state=$1 try port
+    mkdir -p "$state"
+    for try in $(seq 1 20); do
+        port=$((20000 + RANDOM % 40000))
+        swtpm socket --tpmstate dir="$state" --tpm2 \
+            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+            --flags not-need-init,startup-clear >"$state.log" 2>&1 &
+        PID=$!
+        SWTPM_PIDS="$SWTPM_PIDS $PID"
+        for _ in $(seq 1 50); do
+            if ! kill -0 "$PID" 2>/dev/null; then break; fi
+            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
+                PORT=$port
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    done
+    fail "could not start swtpm (see $state.log)"
+}
+stop_swtpm() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# TPM A: seal a fresh storage key, create a store holding a secret.
+start_swtpm "$tmp/tpmA"
+A_PID=$PID
+"$C" create "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" || fail "create"
+[ -f "$tmp/keys/tpm-sealed.bin" ] || fail "no sealed blob written"
+[ ! -e "$tmp/keys/storage.key" ] || fail "TPM backend must not write a plain key file"
+
+# Restart TPM A (same persistent state, like a reboot): the primary key is
+# recreated from the owner seed and the key unseals again.
+stop_swtpm "$A_PID"
+start_swtpm "$tmp/tpmA"
+"$C" reopen "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" || fail "reopen"
+
+# The TCTI can also come from the environment.
+HEARTH_TPM_TCTI="swtpm:host=127.0.0.1,port=$PORT" "$C" reopen "$tmp/keys" "$tmp/data" "" \
+    >/dev/null || fail "reopen with HEARTH_TPM_TCTI"
+
+# TPM B: a different TPM (fresh state, different seeds) must not unseal it.
+start_swtpm "$tmp/tpmB"
+"$C" foreign "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" 2>"$tmp/foreign.err" \
+    || { cat "$tmp/foreign.err" >&2; fail "foreign TPM check"; }
+echo "PASS"

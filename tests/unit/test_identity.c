@@ -314,6 +314,20 @@ static void test_5_4_4_ca_init_modes_and_refuses_existing(void **state)
     assert_int_not_equal(access(p, F_OK), 0);
 }
 
+typedef struct {
+    const char *pw;
+    unsigned records, hits;
+} pw_probe;
+
+static hearth_status probe_record(const char *name, const uint8_t *val, size_t len, void *arg)
+{
+    (void)name;
+    pw_probe *p = arg;
+    p->records++;
+    if (memmem(val, len, p->pw, strlen(p->pw)) != NULL) p->hits++;
+    return HEARTH_OK;
+}
+
 static void test_5_4_4_provision_open_round_trip(void **state)
 {
     (void)state;
@@ -357,8 +371,32 @@ static void test_5_4_4_provision_open_round_trip(void **state)
     X509_free(crt);
     hearth_memzero(der, sizeof der);
 
-    /* The setup password's hash was stored: an auth record exists and
-     * the plaintext is in no record. */
+    /* Only a hash of the setup password is stored: the plaintext is in no
+     * record, yet the label's password is the one that leaves the
+     * factory-default state (and a wrong one is refused). */
+    pw_probe probe = {label.setup_password, 0, 0};
+    assert_int_equal(hearth_store_foreach(hearth_device_store(d), "", probe_record, &probe),
+                     HEARTH_OK);
+    assert_true(probe.records >= 3);
+    assert_int_equal(probe.hits, 0);
+    hearth_auth_config cfg;
+    hearth_auth_config_default(&cfg);
+    cfg.serial = label.serial;
+    hearth_auth *a = NULL;
+    assert_int_equal(hearth_auth_open(hearth_device_store(d), &cfg, &a), HEARTH_OK);
+    assert_false(hearth_auth_initialized(a));
+    uint32_t retry = 0;
+    char wrong[HEARTH_SETUP_PW_MAX];
+    memcpy(wrong, label.setup_password, sizeof wrong);
+    wrong[0] = wrong[0] == 'X' ? 'Y' : 'X';
+    assert_int_equal(hearth_auth_setup(a, "127.0.0.1", wrong, "admin",
+                                       "Tr4vel-Lantern-Quietly-9", &retry),
+                     HEARTH_ERR_AUTH);
+    hearth_status ast = hearth_auth_setup(a, "127.0.0.1", label.setup_password, "admin",
+                                          "Tr4vel-Lantern-Quietly-9", &retry);
+    if (ast != HEARTH_OK) fail_msg("setup with the label password: %s", hearth_err_msg());
+    assert_true(hearth_auth_initialized(a));
+    hearth_auth_close(a);
     hearth_device_close(d);
 
     /* Layout and modes (identity.h). */

@@ -1,0 +1,9 @@
+# Slots / secure boot: decision logic, authenticated boot state, slot verbs.
+hearth_unit_test(NAME slots PROVISIONS 5.7-1 5.7-2 5.3-2 5.3-9 5.3-10
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_slots.c)
+
+# Test payload that hearth-boot launches from a slot in the boot tests
+# (tests/integration/test_boot_*.sh, tests/fault/test_boot_*.sh, bench).
+add_executable(boot_payload ${CMAKE_CURRENT_LIST_DIR}/boot_payload.c)
+target_link_libraries(boot_payload PRIVATE hearth)
+set_target_properties(boot_payload PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

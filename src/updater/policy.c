@@ -1,0 +1,81 @@
+/* The administrator's update policy and the check schedule (5.3-4, 5.3-5,
+ * 5.3-6). Pure functions, so they are unit-tested without a clock. */
+#include <string.h>
+
+#include "hearth/updater.h"
+#include "hearth/util.h"
+
+/* Record layout (12 bytes, big-endian): 'U' 'P', version 1, flags
+ * (bit 0: automatic), postpone_until as i64. Strict: any other length,
+ * version or flag bit is rejected so a damaged record is noticed. */
+#define POLICY_VERSION 1u
+#define POLICY_LEN 12u
+
+hearth_status hearth_update_policy_encode(const hearth_update_policy *p, uint8_t out[16],
+                                          size_t *len)
+{
+    HEARTH_ENSURE(p != NULL && out != NULL && len != NULL, HEARTH_ERR_INVALID);
+    HEARTH_ENSURE(p->postpone_until >= 0, HEARTH_ERR_RANGE);
+    out[0] = 'U';
+    out[1] = 'P';
+    out[2] = POLICY_VERSION;
+    out[3] = p->automatic ? 1u : 0u;
+    uint64_t v = (uint64_t)p->postpone_until;
+    for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(v >> (56 - 8 * i));
+    *len = POLICY_LEN;
+    return HEARTH_OK;
+}
+
+hearth_status hearth_update_policy_decode(const uint8_t *in, size_t len, hearth_update_policy *p)
+{
+    HEARTH_ENSURE(in != NULL && p != NULL, HEARTH_ERR_INVALID);
+    hearth_cursor c;
+    hearth_cursor_init(&c, in, len);
+    uint8_t m0, m1, ver, flags;
+    uint64_t until;
+    HEARTH_GUARD(hearth_cursor_u8(&c, &m0));
+    HEARTH_GUARD(hearth_cursor_u8(&c, &m1));
+    HEARTH_GUARD(hearth_cursor_u8(&c, &ver));
+    HEARTH_GUARD(hearth_cursor_u8(&c, &flags));
+    HEARTH_GUARD(hearth_cursor_u64(&c, &until));
+    if (m0 != 'U' || m1 != 'P') return hearth_err(HEARTH_ERR_INVALID, "update policy: bad magic");
+    if (ver != POLICY_VERSION)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "update policy: version %u unknown", ver);
+    if ((flags & ~1u) != 0 || until > (uint64_t)INT64_MAX || hearth_cursor_remaining(&c) != 0)
+        return hearth_err(HEARTH_ERR_INVALID, "update policy: malformed record");
+    p->automatic = (flags & 1u) != 0;
+    p->postpone_until = (int64_t)until;
+    return HEARTH_OK;
+}
+
+int64_t hearth_updater_schedule(int64_t window_start, uint32_t period_s, uint32_t rnd)
+{
+    if (period_s == 0) return window_start;
+    return window_start + (int64_t)(rnd % period_s);
+}
+
+const char *hearth_update_state_name(hearth_update_state s)
+{
+    switch (s) {
+    case HEARTH_UPD_IDLE: return "idle";
+    case HEARTH_UPD_CHECKING: return "checking";
+    case HEARTH_UPD_DOWNLOADING: return "downloading";
+    case HEARTH_UPD_INSTALLING: return "installing";
+    case HEARTH_UPD_AVAILABLE: return "available";
+    case HEARTH_UPD_RESTART_REQUIRED: return "restart_required";
+    }
+    return "unknown";
+}
+
+const char *hearth_update_outcome_name(hearth_update_outcome o)
+{
+    switch (o) {
+    case HEARTH_UPD_OUT_NONE: return "none";
+    case HEARTH_UPD_OUT_UP_TO_DATE: return "up_to_date";
+    case HEARTH_UPD_OUT_AVAILABLE: return "available";
+    case HEARTH_UPD_OUT_INSTALLED: return "installed";
+    case HEARTH_UPD_OUT_REJECTED: return "rejected";
+    case HEARTH_UPD_OUT_FAILED: return "failed";
+    }
+    return "unknown";
+}

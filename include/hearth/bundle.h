@@ -150,6 +150,15 @@ hearth_status hearth_key_verify(const hearth_key *key, const uint8_t *msg, size_
                                 const uint8_t *sig, size_t siglen) HEARTH_MUST_CHECK;
 /** Free a key (private material is wiped by OpenSSL). NULL is ignored. */
 void hearth_key_free(hearth_key *key);
+/**
+ * Read a key passphrase for the tools: from @p pass_file if non-NULL (first
+ * line, trailing newline stripped; the file should be mode 0600), else from
+ * the environment variable HEARTH_KEY_PASS. Never from the command line,
+ * where other local users could read it in /proc. HEARTH_ERR_NOT_FOUND if
+ * neither is set. Wipe @p buf with hearth_memzero() after use.
+ */
+hearth_status hearth_key_passphrase(const char *pass_file, char *buf, size_t cap,
+                                    size_t *len) HEARTH_MUST_CHECK;
 /** Name of an algorithm id ("ed25519", "ecdsa-p256-sha256") or "unknown". */
 const char *hearth_sig_alg_name(int alg);
 
@@ -230,6 +239,15 @@ hearth_status hearth_keyset_create(uint64_t version, int64_t expires,
                                    const hearth_key_status *status, size_t nkeys,
                                    const hearth_key *const *roots, size_t nroots,
                                    hearth_buf *out) HEARTH_MUST_CHECK;
+/**
+ * Add signatures by further root keys to an existing key set file image
+ * (threshold signing by separate key holders: each runs `hearth keyset sign`).
+ * The body is unchanged; a signature by the same root is replaced.
+ * @param[out] out  the new file image (caller hearth_buf_free()s it)
+ */
+hearth_status hearth_keyset_sign(const uint8_t *data, size_t len,
+                                 const hearth_key *const *roots, size_t nroots,
+                                 hearth_buf *out) HEARTH_MUST_CHECK;
 /** Key-set version. */
 uint64_t hearth_keyset_version(const hearth_keyset *ks);
 /** Creation time (epoch seconds). */

@@ -338,3 +338,35 @@ hearth_status hearth_key_verify(const hearth_key *key, const uint8_t *msg, size_
     if (rc != 1) return hearth_err(HEARTH_ERR_TAMPERED, "signature does not verify");
     return HEARTH_OK;
 }
+
+hearth_status hearth_key_passphrase(const char *pass_file, char *buf, size_t cap, size_t *len)
+{
+    if (cap < 2) return hearth_err(HEARTH_ERR_TOO_LARGE, "passphrase buffer too small");
+    if (pass_file != NULL) {
+        uint8_t *data = NULL;
+        size_t n = 0;
+        HEARTH_GUARD(hearth_fs_read_file(pass_file, 4096, &data, &n));
+        size_t l = 0;
+        while (l < n && data[l] != '\n' && data[l] != '\r') l++;
+        hearth_status st = HEARTH_OK;
+        if (l >= cap) st = hearth_err(HEARTH_ERR_TOO_LARGE, "passphrase in %s too long", pass_file);
+        else if (l == 0) st = hearth_err(HEARTH_ERR_INVALID, "passphrase file %s is empty", pass_file);
+        if (st == HEARTH_OK) {
+            memcpy(buf, data, l);
+            buf[l] = '\0';
+            *len = l;
+        }
+        hearth_memzero(data, n);
+        free(data);
+        return st;
+    }
+    const char *env = getenv("HEARTH_KEY_PASS");
+    if (env == NULL || env[0] == '\0')
+        return hearth_err(HEARTH_ERR_NOT_FOUND, "no passphrase: use --pass-file FILE or set "
+                          "HEARTH_KEY_PASS");
+    size_t l = strlen(env);
+    if (l >= cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "HEARTH_KEY_PASS too long");
+    memcpy(buf, env, l + 1);
+    *len = l;
+    return HEARTH_OK;
+}

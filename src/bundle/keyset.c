@@ -317,3 +317,30 @@ hearth_status hearth_keyset_create(uint64_t version, int64_t expires,
     if (st != HEARTH_OK) hearth_buf_free(out);
     return st;
 }
+
+hearth_status hearth_keyset_sign(const uint8_t *data, size_t len, const hearth_key *const *roots,
+                                 size_t nroots, hearth_buf *out)
+{
+    hearth_keyset *ks = NULL;
+    HEARTH_GUARD(hearth_keyset_parse(data, len, NULL, 0, 0, &ks));
+    hb_sigblock sb = ks->sigs;
+    hearth_keyset_free(ks);
+    /* parse succeeded, so the header layout is known-good */
+    uint32_t blen = ((uint32_t)data[12] << 24) | ((uint32_t)data[13] << 16) |
+                    ((uint32_t)data[14] << 8) | data[15];
+    const uint8_t *body = data + HB_KEYSET_HEADER_SIZE;
+    hearth_status st = HEARTH_OK;
+    for (size_t i = 0; st == HEARTH_OK && i < nroots; i++)
+        st = hb_sigblock_add(&sb, roots[i], HB_CTX_KEYSET, body, blen);
+    hearth_buf sig;
+    hearth_buf_init(&sig, HEARTH_SIGBLOCK_MAX);
+    if (st == HEARTH_OK) st = hb_sigblock_encode(&sb, &sig);
+    hearth_buf_init(out, HEARTH_KEYSET_MAX);
+    if (st == HEARTH_OK) st = hearth_buf_append(out, data, 16);
+    if (st == HEARTH_OK) st = hearth_buf_u32(out, (uint32_t)sig.len);
+    if (st == HEARTH_OK) st = hearth_buf_append(out, body, blen);
+    if (st == HEARTH_OK) st = hearth_buf_append(out, sig.data, sig.len);
+    hearth_buf_free(&sig);
+    if (st != HEARTH_OK) hearth_buf_free(out);
+    return st;
+}

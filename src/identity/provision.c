@@ -56,9 +56,10 @@ void hearth_identity_remove_tree(const char *path, bool self)
 /* The state directory must be new or empty so provisioning can never mix a
  * new identity with leftovers of an old one (and so cleanup on failure may
  * remove everything inside it). */
-static hearth_status prepare_out_dir(const char *dir, bool *created)
+static hearth_status prepare_out_dir(const char *dir, bool *created, mode_t *old_mode)
 {
     *created = false;
+    *old_mode = 0700;
     if (mkdir(dir, 0700) == 0) {
         *created = true;
         return HEARTH_OK;
@@ -77,6 +78,7 @@ static hearth_status prepare_out_dir(const char *dir, bool *created)
     if (!empty)
         return hearth_err(HEARTH_ERR_EXISTS,
                           "%s is not empty; refusing to provision over existing files", dir);
+    *old_mode = sb.st_mode & 07777;
     if ((sb.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
         return hearth_err(HEARTH_ERR_IO, "chmod 0700 %s: %s", dir, strerror(errno));
     return HEARTH_OK;
@@ -190,6 +192,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     hearth_status st;
     bool created_dir = false;
     bool touched = false;
+    mode_t old_mode = 0700;
     hearth_rot *rot = NULL;
     hearth_store *store = NULL;
     EVP_PKEY *dev_key = NULL;
@@ -199,7 +202,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     uint8_t der[HEARTH_DEVICE_KEY_DER_MAX];
     size_t der_len = 0;
 
-    HEARTH_GUARD_GOTO(st, prepare_out_dir(p.dir, &created_dir), fail_early);
+    HEARTH_GUARD_GOTO(st, prepare_out_dir(p.dir, &created_dir, &old_mode), fail_early);
     touched = true;
 
     /* Root of trust and secure store, bound to this serial. */
@@ -249,7 +252,11 @@ fail:
     store = NULL;
     hearth_rot_close(rot);
     rot = NULL;
-    if (touched) hearth_identity_remove_tree(p.dir, created_dir);
+    if (touched) {
+        hearth_identity_remove_tree(p.dir, created_dir);
+        /* A pre-existing empty directory gets its original mode back. */
+        if (!created_dir) (void)chmod(p.dir, old_mode);
+    }
 fail_early:
     hearth_memzero(label, sizeof *label);
 done:

@@ -918,11 +918,15 @@ static void test_5_1_1_failures_leave_nothing(void **state)
     assert_int_not_equal(hearth_device_provision(&o, &label), HEARTH_OK);
     print_message("TPM failure: %s\n", hearth_err_msg());
     assert_int_not_equal(access(out, F_OK), 0);
-    /* ... and in a pre-existing empty dir, which stays, empty. */
+    /* ... and in a pre-existing empty dir, which stays, empty, mode kept. */
     assert_int_equal(mkdir(out, 0700), 0);
+    assert_int_equal(chmod(out, 0755), 0);
     assert_int_not_equal(hearth_device_provision(&o, &label), HEARTH_OK);
     assert_int_equal(access(out, F_OK), 0);
     assert_int_equal(count_entries(out), 0);
+    struct stat sb;
+    assert_int_equal(stat(out, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0755);
     /* ... and a good provisioning into that empty dir then works. */
     o.rot = HEARTH_ROT_FILE;
     o.tpm_tcti = NULL;

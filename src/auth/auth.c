@@ -837,6 +837,7 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
     uint32_t nsaved = a->nsessions;
     memcpy(saved, a->sessions, sizeof saved);
     auth_session ns;
+    memset(&ns, 0, sizeof ns);
     auth_user nu = *cu;
     if (do_rehash) memcpy(nu.hash, rehash, sizeof nu.hash);
     batch b;

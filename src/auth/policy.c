@@ -109,10 +109,10 @@ static bool blocklisted_variant(const char *lc, size_t n)
 /* Keyboard rows and columns (QWERTY, QWERTZ, AZERTY, keypad) walked forward;
  * the reverse direction is checked too. */
 static const char *const walks[] = {
-    "1234567890",
-    "qwertyuiop",
-    "asdfghjkl",
-    "zxcvbnm",
+    "`1234567890-=",
+    "qwertyuiop[]\\",
+    "asdfghjkl;'",
+    "zxcvbnm,./",
     "qwertzuiop",
     "yxcvbnm",
     "azertyuiop",

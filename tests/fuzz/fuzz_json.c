@@ -24,6 +24,8 @@ static const hearth_json_field SCHEMA[] = {
 };
 #define NFIELDS (sizeof SCHEMA / sizeof SCHEMA[0])
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static void check(int cond)
 {
     if (!cond) abort();

@@ -370,7 +370,7 @@ static hearth_status decide(boot_ctx *c, boot_decision *d)
     }
     for (int s = 0; s < HEARTH_SLOT_COUNT; s++) {
         if (!checks[s].checked || !checks[s].valid) continue;
-        snprintf(next.slot[s].version, sizeof next.slot[s].version, "%s", versions[s]);
+        memcpy(next.slot[s].version, versions[s], sizeof next.slot[s].version);
         next.slot[s].verified_at = hearth_time_now();
     }
     if (d->choice.reverted || d->choice.rejected) {

@@ -48,7 +48,7 @@ extern "C" {
 /** Alerts kept in the boot state (most recent; older ones are in events.log). */
 #define HEARTH_SLOTS_ALERTS_MAX 8
 /** Max length of a software version string (excl. NUL). */
-#define HEARTH_SLOTS_VERSION_MAX 63
+#define HEARTH_SLOTS_VERSION_MAX 64
 /** Max length of an alert's file name / reason (excl. NUL). */
 #define HEARTH_SLOTS_FILE_MAX 127
 #define HEARTH_SLOTS_REASON_MAX 127

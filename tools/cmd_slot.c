@@ -1,0 +1,327 @@
+/*
+ * `hearth slot status|install`: inspect a device's A/B slots and boot state,
+ * and put the first (factory) software into a slot (EN 303 645 5.7-1, 5.3-2,
+ * 5.3-9). Field updates go through the network updater instead; see
+ * docs/boot.md.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "commands.h"
+#include "hearth/bundle.h"
+#include "hearth/slots.h"
+#include "hearth/util.h"
+
+static void slot_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hearth slot status --state DIR\n"
+            "       hearth slot install --state DIR --trust TRUSTDIR --bundle FILE\n"
+            "                           [--slot a|b] [--keyset FILE]\n"
+            "       hearth slot stage --state DIR --trust TRUSTDIR --bundle FILE [--keyset FILE]\n\n"
+            "status   print the authenticated boot state: active and pending slot, attempts,\n"
+            "         minimum security version, per-slot verification, reverts, alerts.\n"
+            "install  factory/first install: verify a signed bundle against the trust\n"
+            "         anchor (root keys + key set, default TRUSTDIR/keyset) and this device's\n"
+            "         model, extract it into a slot (default: the inactive one, or a) and make\n"
+            "         that slot active.\n"
+            "stage    local update (e.g. from a USB stick): what the network updater does --\n"
+            "         verify the bundle (signature, model, no rollback), install it into the\n"
+            "         inactive slot and mark it pending; hearth-boot tries it at the next boot\n"
+            "         and the new software must confirm it. Exit: 0 ok, 1 error, 2 usage.\n");
+}
+
+static void fmt_time(int64_t t, char *buf, size_t cap)
+{
+    if (t <= 0) {
+        snprintf(buf, cap, "never");
+        return;
+    }
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "%lld", (long long)t);
+}
+
+static int cmd_status(const char *state)
+{
+    hearth_slots *s = NULL;
+    if (hearth_slots_open(state, &s) != HEARTH_OK) {
+        fprintf(stderr, "hearth slot status: %s\n", hearth_err_msg());
+        return 1;
+    }
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    int rc = 0;
+    printf("state directory:        %s\n", state);
+    if (st != HEARTH_OK) {
+        printf("boot state:             %s: %s\n",
+               st == HEARTH_ERR_NOT_FOUND ? "MISSING" : "FAILED AUTHENTICATION",
+               hearth_err_msg());
+        rc = 1;
+    } else {
+        char t[32];
+        printf("boot state:             authentic (generation %llu)\n",
+               (unsigned long long)bs.generation);
+        printf("active slot:            %s\n", hearth_slot_name(bs.active));
+        printf("pending slot:           %s", hearth_slot_name(bs.pending));
+        if (bs.pending != HEARTH_SLOT_NONE) printf(" (boot attempts left %u)", bs.attempts_left);
+        printf("\nlast booted slot:       %s\n", hearth_slot_name(bs.booted));
+        printf("min security version:   %llu\n", (unsigned long long)bs.min_security_version);
+        for (int i = 0; i < HEARTH_SLOT_COUNT; i++) {
+            const hearth_slot_info *si = &bs.slot[i];
+            fmt_time(si->verified_at, t, sizeof t);
+            printf("slot %s:                 %-10s version %-12s security version %llu, "
+                   "checked %s\n",
+                   hearth_slot_name(i), hearth_slot_verify_name(si->verify),
+                   si->version[0] ? si->version : "-",
+                   (unsigned long long)si->security_version, t);
+        }
+        fmt_time(bs.last_reverted_at, t, sizeof t);
+        printf("updates reverted:       %u", bs.reverts_total);
+        if (bs.reverts_total) printf(" (last: slot %s at %s)", hearth_slot_name(bs.last_reverted), t);
+        printf("\nintegrity alerts:       %u total, %u kept\n", bs.alerts_total, bs.n_alerts);
+        for (unsigned i = 0; i < bs.n_alerts; i++) {
+            const hearth_slot_alert *al = &bs.alerts[i];
+            fmt_time(al->time, t, sizeof t);
+            printf("  ALERT %s slot %s file %s: %s\n", t, hearth_slot_name(al->slot),
+                   al->file[0] ? al->file : "-", al->reason);
+        }
+    }
+    char p[PATH_MAX];
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    if (hearth_path_join(p, sizeof p, state, "boot/recovery") == HEARTH_OK &&
+        hearth_fs_read_file(p, 4096, &rec, &len) == HEARTH_OK) {
+        printf("RECOVERY MODE:\n%s", (const char *)rec);
+        if (len == 0 || rec[len - 1] != '\n') printf("\n");
+        free(rec);
+    }
+    hearth_slots_close(s);
+    return rc;
+}
+
+/* Model and hardware id of this device, so a bundle for another product is refused. */
+static void device_ids(const char *state, char *model, char *hw_id, size_t cap)
+{
+    char p[PATH_MAX];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    model[0] = hw_id[0] = '\0';
+    if (hearth_path_join(p, sizeof p, state, "device.json") != HEARTH_OK ||
+        hearth_fs_read_file(p, 16 * 1024, &data, &len) != HEARTH_OK)
+        return;
+    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+    free(data);
+    if (root == NULL) return;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hw_id");
+    if (cJSON_IsString(m)) snprintf(model, cap, "%s", m->valuestring);
+    if (cJSON_IsString(h)) snprintf(hw_id, cap, "%s", h->valuestring);
+    cJSON_Delete(root);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    return ftw->level == 0 ? 0 : (remove(path) == 0 ? 0 : -1);
+}
+
+static hearth_status mark_installing_fn(hearth_boot_state *bs, void *arg)
+{
+    int slot = *(int *)arg;
+    if (bs->pending == slot) {
+        bs->pending = HEARTH_SLOT_NONE;
+        bs->attempts_left = 0;
+    }
+    memset(&bs->slot[slot], 0, sizeof bs->slot[slot]);
+    bs->slot[slot].verify = HEARTH_SLOT_INSTALLING;
+    return HEARTH_OK;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "hearth slot install: %s: %s\n", what, hearth_err_msg());
+    return 1;
+}
+
+static int cmd_install(const char *state, const char *trust_dir, const char *keyset,
+                       const char *bundle, const char *slot_arg, bool stage)
+{
+    char kpath[PATH_MAX], sdir[PATH_MAX], model[HEARTH_BUNDLE_ID_MAX + 1],
+        hw_id[HEARTH_BUNDLE_ID_MAX + 1];
+    int n = keyset ? snprintf(kpath, sizeof kpath, "%s", keyset)
+                   : snprintf(kpath, sizeof kpath, "%s/keyset", trust_dir);
+    if (n < 0 || (size_t)n >= sizeof kpath) {
+        fprintf(stderr, "hearth slot install: key set path too long\n");
+        return 2;
+    }
+    int slot = HEARTH_SLOT_NONE;
+    if (slot_arg != NULL && hearth_slot_parse(slot_arg, &slot) != HEARTH_OK) {
+        fprintf(stderr, "hearth slot install: --slot must be a or b\n");
+        return 2;
+    }
+    hearth_slots *s = NULL;
+    hearth_trust *trust = NULL;
+    hearth_keyset *ks = NULL;
+    hearth_bundle *b = NULL;
+    int rc = 1;
+    if (hearth_slots_open(state, &s) != HEARTH_OK) return fail("device state");
+    if (hearth_trust_load_dir(trust_dir, &trust) != HEARTH_OK) {
+        rc = fail("trust anchor");
+        goto out;
+    }
+    if (hearth_keyset_load(kpath, trust, 0, 0, &ks) != HEARTH_OK) {
+        rc = fail("key set");
+        goto out;
+    }
+    if (hearth_bundle_open(bundle, ks, &b) != HEARTH_OK) {
+        rc = fail("bundle");
+        goto out;
+    }
+    hearth_boot_state bs;
+    hearth_status rs = hearth_slots_read(s, &bs);
+    if (rs == HEARTH_ERR_TAMPERED)
+        fprintf(stderr, "hearth slot install: warning: %s; it will be replaced\n",
+                hearth_err_msg());
+    else if (rs != HEARTH_OK && rs != HEARTH_ERR_NOT_FOUND) {
+        rc = fail("boot state");
+        goto out;
+    }
+    device_ids(state, model, hw_id, sizeof model);
+    hearth_bundle_policy pol;
+    memset(&pol, 0, sizeof pol);
+    pol.model = model[0] ? model : NULL;
+    pol.hw_id = hw_id[0] ? hw_id : NULL;
+    pol.installed_security_version = rs == HEARTH_OK ? bs.min_security_version : 0;
+    if (hearth_bundle_check_policy(b, &pol) != HEARTH_OK) {
+        rc = fail("bundle refused");
+        goto out;
+    }
+    if (hearth_bundle_verify_payloads(b, 0, NULL, NULL) != HEARTH_OK) {
+        rc = fail("bundle payload");
+        goto out;
+    }
+    if (stage) {
+        /* Exactly the updater's path through the slots API. */
+        if (hearth_slots_prepare_install(s, &slot, sdir, sizeof sdir) != HEARTH_OK) {
+            rc = fail("prepare install");
+            goto out;
+        }
+    } else {
+        if (slot == HEARTH_SLOT_NONE)
+            slot = (rs == HEARTH_OK && bs.active != HEARTH_SLOT_NONE)
+                       ? hearth_slot_other(bs.active)
+                       : HEARTH_SLOT_A;
+        if (rs == HEARTH_OK && hearth_slots_update(s, mark_installing_fn, &slot) != HEARTH_OK) {
+            rc = fail("boot state");
+            goto out;
+        }
+        if (hearth_slots_path(s, slot, sdir, sizeof sdir) != HEARTH_OK) {
+            rc = fail("slot");
+            goto out;
+        }
+        if (nftw(sdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+            fprintf(stderr, "hearth slot install: cannot empty %s: %s\n", sdir,
+                    strerror(errno));
+            goto out;
+        }
+    }
+    if (hearth_bundle_extract_verified(b, sdir, NULL, NULL) != HEARTH_OK) {
+        rc = fail("extract");
+        goto out;
+    }
+    /* Check the installed slot exactly as hearth-boot will. */
+    hearth_bundle_policy bootpol = pol;
+    bootpol.installed_security_version = 0;
+    bootpol.ignore_expiry = true;
+    if (hearth_slot_verify_dir(sdir, ks, &bootpol, 0, NULL) != HEARTH_OK) {
+        rc = fail("installed slot does not verify");
+        goto out;
+    }
+    const hearth_manifest *m = hearth_bundle_manifest(b);
+    if (stage) {
+        if (hearth_slots_mark_pending(s, slot, m->sw_version, m->security_version) != HEARTH_OK) {
+            rc = fail("mark pending");
+            goto out;
+        }
+        printf("staged %s (security version %llu) in slot %s; pending, tried at next boot\n",
+               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot));
+        rc = 0;
+        goto out;
+    }
+    if (hearth_slots_init(s, slot, m->sw_version, m->security_version) != HEARTH_OK) {
+        rc = fail("boot state");
+        goto out;
+    }
+    printf("installed %s (security version %llu) into slot %s; slot %s is active\n",
+           m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
+           hearth_slot_name(slot));
+    rc = 0;
+out:
+    hearth_bundle_free(b);
+    hearth_keyset_free(ks);
+    hearth_trust_free(trust);
+    hearth_slots_close(s);
+    return rc;
+}
+
+int hearth_cmd_slot(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        slot_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    const char *state = NULL, *trust = NULL, *bundle = NULL, *slot = NULL, *keyset = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            slot_usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "hearth slot: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--state") == 0)
+            state = v;
+        else if (strcmp(a, "--trust") == 0)
+            trust = v;
+        else if (strcmp(a, "--bundle") == 0)
+            bundle = v;
+        else if (strcmp(a, "--slot") == 0)
+            slot = v;
+        else if (strcmp(a, "--keyset") == 0)
+            keyset = v;
+        else {
+            fprintf(stderr, "hearth slot: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (state == NULL) {
+        slot_usage(stderr);
+        return 2;
+    }
+    if (strcmp(sub, "status") == 0) return cmd_status(state);
+    if (strcmp(sub, "install") == 0 || strcmp(sub, "stage") == 0) {
+        bool stage = strcmp(sub, "stage") == 0;
+        if (trust == NULL || bundle == NULL || (stage && slot != NULL)) {
+            slot_usage(stderr);
+            return 2;
+        }
+        return cmd_install(state, trust, keyset, bundle, slot, stage);
+    }
+    fprintf(stderr, "hearth slot: unknown subcommand '%s'\n", sub);
+    slot_usage(stderr);
+    return 2;
+}

@@ -520,9 +520,11 @@ hearth_status hearth_slot_verify_dir(const char *slot_dir, const hearth_keyset *
     hearth_status st = hearth_fs_read_file(man, HEARTH_BUNDLE_MANIFEST_MAX, &mb, &ml);
     if (st == HEARTH_ERR_NOT_FOUND)
         st = hearth_err(HEARTH_ERR_NOT_FOUND, "slot %s has no manifest (empty or install interrupted)", slot_dir);
-    if (st == HEARTH_OK) st = hearth_fs_read_file(sig, HEARTH_SIGBLOCK_MAX, &sbytes, &sl);
-    if (st == HEARTH_ERR_NOT_FOUND)
-        st = hearth_err(HEARTH_ERR_TAMPERED, "slot %s has no signature file", slot_dir);
+    if (st == HEARTH_OK) {
+        st = hearth_fs_read_file(sig, HEARTH_SIGBLOCK_MAX, &sbytes, &sl);
+        if (st == HEARTH_ERR_NOT_FOUND)
+            st = hearth_err(HEARTH_ERR_TAMPERED, "slot %s has no signature file", slot_dir);
+    }
     hb_sigblock sb;
     uint8_t signer[HEARTH_KEY_ID_LEN];
     hearth_manifest *m = NULL;

@@ -486,14 +486,14 @@ static child_end supervise(boot_ctx *c, pid_t pid, int slot, bool trial, int *st
             kill_at = hearth_mono_ms() + BOOT_TERM_GRACE_MS;
         }
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) break;
-        int64_t now = hearth_mono_ms();
         if (!confirmed && trial_confirmed(c, slot)) {
             confirmed = true;
             hearth_seclog(HEARTH_SEV_INFO, "update_accepted", "slot", hearth_slot_name(slot),
                           NULL);
             fprintf(stderr, "hearth-boot: slot %s confirmed\n", hearth_slot_name(slot));
         }
+        if (r == pid) break;
+        int64_t now = hearth_mono_ms();
         if (!confirmed && !timed_out && kill_at == 0 && now >= deadline) {
             timed_out = true;
             snprintf(c->last_trial_failure, sizeof c->last_trial_failure,

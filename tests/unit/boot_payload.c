@@ -12,6 +12,8 @@
  *   crash           abort() at start, before confirming
  *   restart         exit 75 (restart request) without confirming
  *   confirm-restart confirm, then exit 75
+ *   restart-once    first start: exit 75 (as the updater does after staging);
+ *                   later starts (marker <state>/payload-restarted.<slot>): confirm-exit
  * Every start appends "<slot> <mode> <pid> confirm=<ok|fail:reason|no> args=<n>"
  * to <state>/payload.log.
  */
@@ -87,6 +89,19 @@ int main(int argc, char **argv)
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
 
+    if (strcmp(mode, "restart-once") == 0) {
+        char marker[4096];
+        snprintf(marker, sizeof marker, "%s/payload-restarted.%s", state, slotname);
+        FILE *mf = fopen(marker, "r");
+        if (mf == NULL) {
+            mf = fopen(marker, "w");
+            if (mf) fclose(mf);
+            snprintf(mode, sizeof mode, "restart");
+        } else {
+            fclose(mf);
+            snprintf(mode, sizeof mode, "confirm-exit");
+        }
+    }
     char confirm[200] = "no";
     bool do_confirm = strncmp(mode, "confirm", 7) == 0;
     if (strcmp(mode, "crash") == 0) {

@@ -1,0 +1,259 @@
+# shellcheck shell=bash
+# Helpers for update tests: an HTTPS update repository (nginx) on 127.0.0.1
+# that authenticates itself with a certificate from the test's manufacturer
+# CA and requires a device client certificate from the same CA
+# (EN 303 645 5.3-10, 5.5-1). Sourced by tests/integration/test_update_*.sh,
+# tests/fault/test_update_*.sh and bench/bench_update.sh.
+#
+# Usage:
+#   source update_lib.sh
+#   upd_server_cert "$work/repo-tls" "$ca_dir"          # server.crt/.key signed by the CA
+#   upd_repo_start "$work/repo" "$root" "$work/repo-tls" "$ca_dir/ca.crt" [rate]
+#   ... $UPD_REPO_URL ...
+#   upd_repo_stop "$work/repo"
+# Every nginx started here is stopped by upd_repo_stop_all (call it from the
+# test's EXIT trap).
+
+UPD_REPO_DIRS=()
+
+# Locate build outputs.
+upd_build_dir() {
+    echo "${HEARTH_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}"
+}
+
+upd_find_bin() { # name -> path of a built program
+    local b; b=$(upd_build_dir)
+    local p
+    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
+        if [ -x "$p" ]; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+# upd_server_cert DIR CA_DIR [CN]: key + certificate for the repository,
+# signed by the manufacturer CA in CA_DIR (ca.crt + ca.key).
+upd_server_cert() {
+    local dir=$1 ca=$2 cn=${3:-localhost}
+    mkdir -p "$dir"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$dir/server.key" 2>/dev/null
+    openssl req -new -key "$dir/server.key" -subj "/CN=$cn/O=Hearth update repository" \
+        -out "$dir/server.csr" 2>/dev/null
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' \
+        >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
+        -CAcreateserial -days 2 -sha256 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
+}
+
+# upd_selfsigned_cert DIR: a server certificate NOT from the manufacturer CA.
+upd_selfsigned_cert() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$dir/server.key" -out "$dir/server.crt" -days 2 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+}
+
+# upd_client_cert DIR CA_DIR: a client key+cert signed by CA_DIR (e.g. a
+# rogue CA to prove the repository refuses foreign devices).
+upd_client_cert() {
+    local dir=$1 ca=$2
+    mkdir -p "$dir"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$dir/client.key" 2>/dev/null
+    openssl req -new -key "$dir/client.key" -subj "/CN=test-client" -out "$dir/client.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >"$dir/cext.cnf"
+    openssl x509 -req -in "$dir/client.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
+        -CAcreateserial -days 2 -sha256 -extfile "$dir/cext.cnf" -out "$dir/client.crt" 2>/dev/null
+}
+
+# upd_repo_start STATE ROOT TLSDIR CLIENT_CA [RATE]
+# Serves ROOT over HTTPS on a free 127.0.0.1 port with client-certificate
+# verification against CLIENT_CA. RATE (e.g. 2m) limits the per-connection
+# send rate so tests can interrupt a transfer. Sets UPD_REPO_PORT,
+# UPD_REPO_URL. The access log (STATE/access.log) records
+# "<uri> <status> <body_bytes_sent> <range>" per request.
+upd_repo_start() {
+    local state=$1 root=$2 tls=$3 client_ca=$4 rate=${5:-0}
+    mkdir -p "$state/tmp"
+    local try port
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        port=$((20000 + RANDOM % 40000))
+        local user_line=""
+        # As root, workers would drop to "nobody" and could not read the
+        # test's private temp dir: keep them as the invoking user.
+        [ "$(id -u)" = 0 ] && user_line="user root root;"
+        cat >"$state/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $state/nginx.pid;
+error_log $state/error.log info;
+events { worker_connections 64; }
+http {
+    log_format upd '\$request_uri \$status \$body_bytes_sent "\$http_range" \$ssl_client_verify';
+    access_log $state/access.log upd;
+    client_body_temp_path $state/tmp/body;
+    proxy_temp_path $state/tmp/proxy;
+    fastcgi_temp_path $state/tmp/fastcgi;
+    uwsgi_temp_path $state/tmp/uwsgi;
+    scgi_temp_path $state/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $tls/server.crt;
+        ssl_certificate_key $tls/server.key;
+        ssl_client_certificate $client_ca;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $root;
+        location / { limit_rate $rate; }
+    }
+}
+EOF
+        : >"$state/error.log"
+        nginx -p "$state" -c "$state/nginx.conf" 2>>"$state/error.log" &
+        echo $! >"$state/master.pid"
+        local i
+        for i in $(seq 1 50); do
+            if ! kill -0 "$(cat "$state/master.pid")" 2>/dev/null; then break; fi
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                UPD_REPO_PORT=$port
+                UPD_REPO_URL="https://127.0.0.1:$port"
+                UPD_REPO_DIRS+=("$state")
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$(cat "$state/master.pid")" 2>/dev/null || true
+        wait "$(cat "$state/master.pid")" 2>/dev/null || true
+    done
+    echo "update_lib: could not start nginx" >&2
+    cat "$state/error.log" >&2
+    return 1
+}
+
+# upd_repo_stop STATE: stop the nginx of STATE (fast shutdown drops open
+# connections, which is what the interruption tests want).
+upd_repo_stop() {
+    local state=$1 pid
+    [ -f "$state/master.pid" ] || return 0
+    pid=$(cat "$state/master.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    rm -f "$state/master.pid"
+}
+
+upd_repo_stop_all() {
+    local s
+    for s in "${UPD_REPO_DIRS[@]}"; do upd_repo_stop "$s"; done
+}
+
+# upd_repo_bytes_sent STATE URI_SUBSTRING: total body bytes nginx sent for
+# matching requests.
+upd_repo_bytes_sent() {
+    local state=$1 pat=$2
+    awk -v p="$pat" 'index($1, p) { s += $3 } END { print s + 0 }' "$state/access.log"
+}
+
+# upd_repo_requests STATE URI_SUBSTRING: number of matching requests.
+upd_repo_requests() {
+    local state=$1 pat=$2
+    awk -v p="$pat" 'index($1, p) { n++ } END { print n + 0 }' "$state/access.log"
+}
+
+# upd_flip_byte FILE OFFSET: invert one byte in place.
+upd_flip_byte() {
+    local f=$1 off=$2 b
+    b=$(dd if="$f" bs=1 skip="$off" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 0xff)))" | dd of="$f" bs=1 seek="$off" conv=notrunc 2>/dev/null
+}
+
+# upd_seclog_has LOG EVENT [TEXT]: the security log has an EVENT line
+# (containing TEXT, if given).
+upd_seclog_has() {
+    local log=$1 ev=$2 txt=${3:-}
+    [ -f "$log" ] || return 1
+    if [ -n "$txt" ]; then
+        grep -F "\"event\":\"$ev\"" "$log" | grep -qF -- "$txt"
+    else
+        grep -qF "\"event\":\"$ev\"" "$log"
+    fi
+}
+
+# ------------------------------------------------------------ fixtures
+# upd_fixture WORK [PAYLOAD_BYTES] [CHUNK]: a manufacturer CA, a provisioned
+# device ($WORK/state, model hearth-t1, hw id hw-rev-a) with a trust anchor
+# (one root key), key set v1 (one active signing key) and bundle 1.0.0
+# (security version 1) installed in slot A; an empty repository tree in
+# $WORK/www with the key set published; a payload file $WORK/payload for
+# later bundles. Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_WWW, UPD_HW.
+UPD_MODEL=hearth-t1
+UPD_HW=hw-rev-a
+
+upd_fixture() {
+    local w=$1 size=${2:-1048576} chunk=${3:-65536}
+    UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
+    UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
+    UPD_STATE=$w/state
+    UPD_WWW=$w/www
+    UPD_CHUNK=$chunk
+    "$UPD_CLI" ca init "$w/ca" >/dev/null 2>&1 || { echo "ca init failed" >&2; return 1; }
+    "$UPD_CLI" provision --ca "$w/ca" --out "$UPD_STATE" --model "$UPD_MODEL" --hw-id "$UPD_HW" \
+        --serial UPD-TEST-0001 --label json >"$w/label.json" 2>"$w/provision.err" || {
+        cat "$w/provision.err" >&2; return 1; }
+    mkdir -p "$w/keys" "$UPD_STATE/trust" "$UPD_WWW/$UPD_HW"
+    "$UPD_DRIVER" keygen "$w/keys/root.key" "$w/keys/root.pub" >/dev/null
+    "$UPD_DRIVER" keygen "$w/keys/signer.key" "$w/keys/signer.pub" >/dev/null
+    "$UPD_DRIVER" keyset "$w/keys/keyset-v1.hks" 1 2592000 "$w/keys/root.key" "+$w/keys/signer.pub" >/dev/null
+    cp "$w/keys/root.pub" "$UPD_STATE/trust/root.pub"
+    cp "$w/keys/keyset-v1.hks" "$UPD_STATE/keyset.hks"
+    cp "$w/keys/keyset-v1.hks" "$UPD_WWW/keyset.hks"
+    head -c "$size" /dev/urandom >"$w/payload"
+    head -c 4096 /dev/urandom >"$w/payload-v1"
+    upd_bundle "$w/b-1.0.0.hbu" --version 1.0.0 --secver 1 hearthd="$w/payload-v1" >/dev/null
+    "$UPD_DRIVER" factory "$UPD_STATE" "$w/b-1.0.0.hbu" >/dev/null || return 1
+    upd_server_cert "$w/repo-tls" "$w/ca"
+}
+
+# upd_bundle OUT [driver bundle options] name=path...: signed by the
+# fixture's signer unless --key/--unsigned is given.
+upd_bundle() {
+    local out=$1; shift
+    local has_key=0 a
+    for a in "$@"; do case $a in --key|--unsigned) has_key=1 ;; esac; done
+    local w; w=$(dirname "$UPD_STATE")
+    rm -f "$out"
+    if [ $has_key = 0 ]; then
+        "$UPD_DRIVER" bundle "$out" --key "$w/keys/signer.key" --model "$UPD_MODEL" --hw-id "$UPD_HW" \
+            --chunk "$UPD_CHUNK" "$@"
+    else
+        "$UPD_DRIVER" bundle "$out" --model "$UPD_MODEL" --hw-id "$UPD_HW" --chunk "$UPD_CHUNK" "$@"
+    fi
+}
+
+# upd_publish BUNDLE VERSION [PREFIX_FROM]: publish as the latest release:
+# <www>/<hw>/VERSION.hbu and <www>/<hw>/latest.hbm (the signed prefix, taken
+# from PREFIX_FROM if given, for mix-and-match cases).
+upd_publish() {
+    local b=$1 v=$2 pf=${3:-$1}
+    rm -f "$UPD_WWW/$UPD_HW/"*.hbu "$UPD_WWW/$UPD_HW/latest.hbm"
+    cp "$b" "$UPD_WWW/$UPD_HW/$v.hbu"
+    "$UPD_DRIVER" prefix "$pf" "$UPD_WWW/$UPD_HW/latest.hbm" >/dev/null
+}
+
+# upd_boot_fingerprint: the boot state file's checksum + the active slot's
+# manifest checksum, to assert "nothing changed".
+upd_boot_fingerprint() {
+    cat "$UPD_STATE/boot/state" "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# upd_field LINE KEY: value of key=value in a driver result line.
+upd_field() {
+    echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1 | tr -d '"'
+}

@@ -534,6 +534,9 @@ static hearth_status keyset_with(hearth_updater *u, const tls_ctx *t, hearth_upd
         if (st != HEARTH_ERR_NOT_FOUND) {
             hearth_trust_free(trust);
             if (hr.overflow) return upd_reject(u, res, HEARTH_ERR_TOO_LARGE, "repository key set", NULL);
+            /* A server that fails TLS authentication against the
+             * manufacturer CA is an impostor or a MITM: a security event. */
+            if (hr.tls_failed) return upd_reject(u, res, HEARTH_ERR_AUTH, "repository TLS authentication", NULL);
             return upd_fail(res, st, "fetching the key set");
         }
         /* No key set published: use the one the device has. */
@@ -862,6 +865,7 @@ static hearth_status do_check(hearth_updater *u, hearth_update_mode mode, hearth
     }
     if (st != HEARTH_OK) {
         if (hr.overflow) st = upd_reject(u, res, HEARTH_ERR_TOO_LARGE, "manifest", NULL);
+        else if (hr.tls_failed) st = upd_reject(u, res, HEARTH_ERR_AUTH, "repository TLS authentication", NULL);
         else st = upd_fail(res, st, "fetching the manifest");
         goto done;
     }

@@ -1,0 +1,160 @@
+/*
+ * Software updates (EN 303 645 5.3-3 simple to apply, 5.3-6 enable / disable
+ * / postpone, 5.3-11 risks mitigated, 5.3-12 disruption and downtime, 5.3-9
+ * example 9: the administrator -- not the update server -- learns why an
+ * update was refused). The updater object is hearth_api_config::update
+ * (a hearth_updater *); without one the routes answer 503.
+ *
+ * GET is open to every authenticated user (they see that an update is
+ * required and what it fixes); changing the policy, triggering a check or an
+ * install and uploading a bundle are for administrators. The security events
+ * of the update log are only in the administrator's view.
+ */
+#include <string.h>
+
+#include "api_internal.h"
+#include "hearth/updater.h"
+#include "hearth/util.h"
+
+static hearth_updater *updater_of(hearth_api_ctx *c)
+{
+    hearth_updater *u = c->api->cfg.update;
+    if (u == NULL)
+        api_error(c, 503, "updates_unavailable", NULL,
+                  "software updates are not configured on this device");
+    return u;
+}
+
+static void route_updates_get(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    char buf[HEARTH_API_RESP_MAX - 64];
+    hearth_status st = hearth_updater_status_json(u, c->session.role == HEARTH_ROLE_ADMIN, buf, sizeof buf);
+    if (st != HEARTH_OK) {
+        api_error_status(c, st, 0);
+        return;
+    }
+    api_reply_begin(c, 200);
+    api_out(c, "%s", buf);
+    api_reply_end(c);
+}
+
+static void route_policy_put(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    static const hearth_json_field schema[] = {
+        {.name = "automatic", .type = HEARTH_JSON_BOOL, .required = true},
+        {.name = "postpone_hours", .type = HEARTH_JSON_INT, .required = false, .min = 0,
+         .max = HEARTH_UPDATE_POSTPONE_MAX_HOURS},
+    };
+    hearth_json_value v[2];
+    hearth_json_doc *doc;
+    if (!api_parse_body(c, schema, 2, v, &doc)) return;
+    bool automatic = v[0].b;
+    uint32_t hours = v[1].present ? (uint32_t)v[1].num : 0;
+    hearth_json_doc_free(doc);
+    hearth_status st = hearth_updater_set_policy(u, automatic, hours, c->session.username);
+    if (st == HEARTH_ERR_RANGE) {
+        api_error(c, 422, "out_of_range", "postpone_hours", "postpone_hours must be 0..%d",
+                  HEARTH_UPDATE_POSTPONE_MAX_HOURS);
+        return;
+    }
+    if (st != HEARTH_OK) {
+        api_error_status(c, st, 0);
+        return;
+    }
+    route_updates_get(c);
+}
+
+static void route_check(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    hearth_status st = hearth_updater_request_check(u);
+    if (st != HEARTH_OK) {
+        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
+        return;
+    }
+    hearth_seclog(HEARTH_SEV_INFO, "update_check_requested", "user", c->session.username, NULL);
+    api_reply_begin(c, 202);
+    api_out(c, "{\"accepted\":true,\"status\":\"/api/v1/updates\"}");
+    api_reply_end(c);
+}
+
+static void route_install(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    hearth_status st = hearth_updater_request_install(u);
+    if (st != HEARTH_OK) {
+        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
+        return;
+    }
+    hearth_seclog(HEARTH_SEV_INFO, "update_install_requested", "user", c->session.username, NULL);
+    api_reply_begin(c, 202);
+    api_out(c, "{\"accepted\":true,\"status\":\"/api/v1/updates\"}");
+    api_reply_end(c);
+}
+
+static bool is_octet_stream(const char *ct)
+{
+    static const char want[] = "application/octet-stream";
+    if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0) return false;
+    char next = ct[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* The whole-body path: used when the transport hands the API a buffered
+ * body. hearthd streams large uploads into the same sink instead
+ * (daemon/update_glue.c), so the body cap stays small for everything else. */
+static void route_upload(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    if (!is_octet_stream(c->req->content_type)) {
+        api_error(c, 415, "unsupported_media_type", NULL,
+                  "send the bundle as the body with Content-Type: application/octet-stream");
+        return;
+    }
+    hearth_update_upload *up = NULL;
+    hearth_status st = hearth_updater_upload_begin(u, c->req->body_len, c->session.username, &up);
+    if (st == HEARTH_ERR_BUSY || st == HEARTH_ERR_STATE) {
+        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
+        return;
+    }
+    if (st == HEARTH_ERR_TOO_LARGE) {
+        api_error(c, 413, "too_large", NULL, "%s", hearth_err_msg());
+        return;
+    }
+    if (st != HEARTH_OK) {
+        api_error(c, 503, "updates_unavailable", NULL, "the device cannot take an update now");
+        return;
+    }
+    st = hearth_updater_upload_write(up, c->req->body, c->req->body_len);
+    hearth_update_result r;
+    hearth_status fst = hearth_updater_upload_finish(up, &r);
+    if (st == HEARTH_OK) st = fst;
+    if (st != HEARTH_OK) {
+        /* The reason is in the security log and GET /updates (admins). */
+        api_error(c, 422, "update_rejected", NULL,
+                  "the bundle was not accepted; see GET /api/v1/updates for the reason");
+        return;
+    }
+    api_reply_begin(c, 200);
+    api_out(c, "{\"installed\":");
+    api_out_str(c, r.info.sw_version);
+    api_out(c, ",\"restart_required\":true,\"disruptive\":%s,\"expected_downtime_s\":%u}",
+            r.info.disruptive ? "true" : "false", (unsigned)r.info.downtime_s);
+    api_reply_end(c);
+}
+
+static const hearth_api_route routes[] = {
+    {"GET", "/api/v1/updates", 0, route_updates_get},
+    {"PUT", "/api/v1/updates/policy", HEARTH_ROUTE_ADMIN, route_policy_put},
+    {"POST", "/api/v1/updates/check", HEARTH_ROUTE_ADMIN, route_check},
+    {"POST", "/api/v1/updates/install", HEARTH_ROUTE_ADMIN, route_install},
+    {"POST", "/api/v1/updates/upload", HEARTH_ROUTE_ADMIN, route_upload},
+};
+HEARTH_API_ROUTE_TABLE(update, routes);

@@ -82,11 +82,16 @@ typedef struct hearth_auth hearth_auth;
 
 /**
  * Factory provisioning: store the Argon2id hash of the setup password and
- * mark the device as in the factory-default state.
+ * mark the device as in the factory-default state (one atomic commit).
+ * HEARTH_ERR_EXISTS if the store already holds an authentication state.
  */
 hearth_status hearth_auth_factory_init(hearth_store *st, const char *setup_pw) HEARTH_MUST_CHECK;
 
-/** Load accounts, sessions and rate-limit state from @p st. */
+/**
+ * Load accounts, sessions and rate-limit state from @p st (@p cfg NULL:
+ * defaults). HEARTH_ERR_STATE if the store was never provisioned with
+ * hearth_auth_factory_init(); HEARTH_ERR_RANGE for an out-of-range tunable.
+ */
 hearth_status hearth_auth_open(hearth_store *st, const hearth_auth_config *cfg,
                                hearth_auth **out) HEARTH_MUST_CHECK;
 void hearth_auth_close(hearth_auth *a);

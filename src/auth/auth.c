@@ -661,6 +661,10 @@ hearth_status hearth_auth_setup(hearth_auth *a, const char *source, const char *
     if (retry_after_s != NULL) *retry_after_s = 0;
     size_t slen = strnlen(setup_pw, HEARTH_PW_MAX + 1);
     size_t alen = strnlen(admin_pw, HEARTH_PW_MAX + 1);
+    /* Once initialized the answer is always STATE, whatever the input: the
+     * setup password no longer exists. */
+    if (hearth_auth_initialized(a))
+        return hearth_err(HEARTH_ERR_STATE, "setup already completed: the setup password is retired");
     if (!hearth_auth_username_valid(admin_user))
         return hearth_err(HEARTH_ERR_INVALID, "user name must be 1..%d of [a-z0-9._-]",
                           HEARTH_USERNAME_MAX);

@@ -207,6 +207,8 @@ static void test_5_1_1_setup_success_retires_setup_password(void **state)
     uint64_t hashes = hearth_auth_test_hash_count();
     assert_int_equal(hearth_auth_setup(fx->a, SRC, SETUP_PW, "eve", "another lantern ferry", &ra),
                      HEARTH_ERR_STATE);
+    assert_int_equal(hearth_auth_setup(fx->a, SRC, SETUP_PW, "eve", "weak", &ra),
+                     HEARTH_ERR_STATE);
     assert_int_equal(hearth_auth_test_hash_count(), hashes);
     /* The setup password is not a login password either. */
     assert_int_equal(login(fx, "192.168.1.21", "admin", SETUP_PW, &ra), HEARTH_ERR_AUTH);

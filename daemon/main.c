@@ -23,6 +23,7 @@
 #include "hearth/thermostat.h"
 #include "hearth/util.h"
 #include "hearthd.h"
+#include "update_glue.h"
 
 typedef struct {
     const char *state;
@@ -110,6 +111,7 @@ static int daemonize(const char *ready)
 int main(int argc, char **argv)
 {
     options o;
+    if (hearthd_update_args(&argc, argv) != 0) return 2;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) return rc;
     signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */
@@ -168,6 +170,7 @@ int main(int argc, char **argv)
         .serial = hearth_device_serial(dev),
         .hw_id = hearth_device_hw_id(dev),
         .fingerprint = hearth_device_fingerprint(dev),
+        .update = hearthd_update_create(dev),
     };
     st = hearth_api_create(&cfg, &api);
     if (st != HEARTH_OK) {
@@ -204,6 +207,7 @@ int main(int argc, char **argv)
         rc = fail("cannot start threads", st);
         goto out;
     }
+    hearthd_update_start(thermo, port);
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -215,6 +219,7 @@ int main(int argc, char **argv)
     rc = st == HEARTH_OK ? 0 : fail("event loop", st);
 
 out:
+    hearthd_update_stop();
     hearthd_server_free(srv);
     if (thermo) hearth_thermo_stop(thermo);
     hearth_api_destroy(api);
@@ -223,5 +228,5 @@ out:
     SSL_CTX_free(tls);
     hearth_device_close(dev);
     hearth_seclog_close();
-    return rc;
+    return hearthd_update_exit_code(rc);
 }

@@ -1,0 +1,167 @@
+/*
+ * hearthd's use of the updater (EN 303 645 5.3-4, 5.3-5, 5.3-12 example 12):
+ * the updater runs on its own thread so the thermostat keeps controlling
+ * the heating during checks and downloads; when an update is installed and
+ * pending, hearthd stops gracefully and exits with HEARTH_SLOTS_EXIT_RESTART
+ * so hearth-boot starts the new slot on trial. After a start from a pending
+ * slot a self-test thread confirms it (store, TLS listener, control loop).
+ *
+ * Options (removed from argv before hearthd parses its own):
+ *   --update-url URL          repository base (https://); absent: no checks
+ *   --update-period S         check period (default 86400)
+ *   --update-first-delay S    first check after start (default 30)
+ *   --update-first-window S   plus a random 0..S seconds (default 300)
+ *   --update-trust DIR        trust anchor (default <state>/trust)
+ *   --update-keyset FILE      key set (default <state>/keyset.hks)
+ *   --no-update-selftest      do not confirm (tests of the revert path)
+ *   --slot a|b                passed by hearth-boot; the boot state says the same
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hearth/slots.h"
+#include "hearth/util.h"
+#include "update_glue.h"
+
+static struct {
+    const char *url, *trust, *keyset;
+    uint32_t period, first_delay, first_window;
+    bool no_selftest;
+    hearth_device *dev;
+    hearth_updater *u;
+    hearth_thermo *thermo;
+    unsigned port;
+    pthread_t selftest;
+    bool selftest_running;
+    volatile sig_atomic_t restart;
+} g = {.period = HEARTH_UPDATE_PERIOD_DEFAULT_S, .first_delay = 30, .first_window = 300};
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > UINT32_MAX) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+int hearthd_update_args(int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        bool okv = v != NULL;
+        if (strcmp(a, "--update-url") == 0 && okv) g.url = v;
+        else if (strcmp(a, "--update-trust") == 0 && okv) g.trust = v;
+        else if (strcmp(a, "--update-keyset") == 0 && okv) g.keyset = v;
+        else if (strcmp(a, "--update-period") == 0 && okv) okv = parse_u32(v, &g.period) && g.period > 0;
+        else if (strcmp(a, "--update-first-delay") == 0 && okv) okv = parse_u32(v, &g.first_delay);
+        else if (strcmp(a, "--update-first-window") == 0 && okv) okv = parse_u32(v, &g.first_window);
+        else if (strcmp(a, "--slot") == 0 && okv) {
+            int slot;
+            okv = hearth_slot_parse(v, &slot) == HEARTH_OK;
+        } else if (strcmp(a, "--no-update-selftest") == 0) {
+            g.no_selftest = true;
+            takes = false;
+        } else if (strncmp(a, "--update-", 9) == 0 || strcmp(a, "--slot") == 0) {
+            fprintf(stderr, "hearthd: %s needs a valid value\n", a);
+            return 2;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!okv) {
+            fprintf(stderr, "hearthd: invalid value for %s\n", a);
+            return 2;
+        }
+        if (takes) i++;
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
+static void on_restart(void *arg)
+{
+    (void)arg;
+    /* Stop the way SIGTERM does (graceful: connections closed, store
+     * committed); main() then returns the restart code to hearth-boot. */
+    g.restart = 1;
+    kill(getpid(), SIGTERM);
+}
+
+hearth_updater *hearthd_update_create(hearth_device *dev)
+{
+    g.dev = dev;
+    if (g.url == NULL) return NULL;
+    hearth_updater_config cfg;
+    hearth_updater_config_default(&cfg);
+    cfg.repo_url = g.url;
+    cfg.trust_dir = g.trust;
+    cfg.keyset_path = g.keyset;
+    cfg.period_s = g.period;
+    cfg.first_delay_s = g.first_delay;
+    cfg.first_window_s = g.first_window;
+    cfg.on_restart = on_restart;
+    hearth_status st = hearth_updater_create(dev, &cfg, &g.u);
+    if (st != HEARTH_OK) {
+        /* The thermostat matters more than updates: run without them, loudly. */
+        fprintf(stderr, "hearthd: updates disabled: %s (%s)\n", hearth_err_msg(), hearth_status_name(st));
+        hearth_seclog(HEARTH_SEV_WARNING, "updater_unavailable", "reason", hearth_err_msg(), NULL);
+        g.u = NULL;
+    }
+    return g.u;
+}
+
+static void *selftest_main(void *arg)
+{
+    (void)arg;
+    /* Let the event loop start so the TLS probe is answered. */
+    usleep(200 * 1000);
+    hearth_update_selftest t = {.store = hearth_device_store(g.dev), .store_lock = NULL,
+                                .https_port = (int)g.port, .thermo = g.thermo, .timeout_ms = 5000};
+    bool confirmed = false;
+    hearth_status st = hearth_updater_confirm_if_pending(hearth_device_dir(g.dev), &t, &confirmed);
+    if (st != HEARTH_OK)
+        fprintf(stderr, "hearthd: post-update self-test failed, not confirming: %s\n", hearth_err_msg());
+    else if (confirmed)
+        fprintf(stderr, "hearthd: update confirmed after self-test\n");
+    return NULL;
+}
+
+void hearthd_update_start(hearth_thermo *thermo, unsigned https_port)
+{
+    g.thermo = thermo;
+    g.port = https_port;
+    if (g.dev != NULL && !g.no_selftest &&
+        pthread_create(&g.selftest, NULL, selftest_main, NULL) == 0)
+        g.selftest_running = true;
+    if (g.u != NULL && hearth_updater_start(g.u) != HEARTH_OK)
+        fprintf(stderr, "hearthd: updater thread: %s\n", hearth_err_msg());
+}
+
+void hearthd_update_stop(void)
+{
+    if (g.selftest_running) {
+        pthread_join(g.selftest, NULL);
+        g.selftest_running = false;
+    }
+    if (g.u != NULL) {
+        if (hearth_updater_restart_required(g.u)) g.restart = 1;
+        hearth_updater_destroy(g.u);
+        g.u = NULL;
+    }
+}
+
+int hearthd_update_exit_code(int rc)
+{
+    return (rc == 0 && g.restart) ? HEARTH_SLOTS_EXIT_RESTART : rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * hearthd <-> updater wiring (docs/updates.md). Kept apart from main.c so the
+ * daemon's own code needs one line per hook:
+ *   hearthd_update_args()      strip --update-* (and hearth-boot's --slot) options
+ *   hearthd_update_create()    the updater handed to the API (NULL: updates off)
+ *   hearthd_update_start()     updater thread + post-update self-test/confirm
+ *   hearthd_update_stop()      join the threads
+ *   hearthd_update_exit_code() HEARTH_SLOTS_EXIT_RESTART once an update is pending
+ */
+#ifndef HEARTHD_UPDATE_GLUE_H
+#define HEARTHD_UPDATE_GLUE_H
+
+#include "hearth/identity.h"
+#include "hearth/thermostat.h"
+#include "hearth/updater.h"
+
+/** Consume the updater's options from argv (0 ok, 2 usage error). */
+int hearthd_update_args(int *argc, char **argv);
+/** Create the updater for @p dev; NULL if not configured or on error (logged). */
+hearth_updater *hearthd_update_create(hearth_device *dev);
+/** Start the updater thread and the self-test (confirms a pending slot). */
+void hearthd_update_start(hearth_thermo *thermo, unsigned https_port);
+/** Stop and free everything started here. Idempotent. */
+void hearthd_update_stop(void);
+/** @p rc, or HEARTH_SLOTS_EXIT_RESTART when an installed update waits for a restart. */
+int hearthd_update_exit_code(int rc);
+
+#endif

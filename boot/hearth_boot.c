@@ -15,7 +15,9 @@
  * and its security version is at or above the device minimum.
  *
  * Exit status: 0 clean stop (SIGTERM, or the program exited 0);
- * 2 usage error; 3 recovery mode with --once (HEARTH_SLOTS_EXIT_RECOVERY).
+ * 1 fatal error (event log cannot be opened); 2 usage error;
+ * 3 recovery mode with --once or --verify-only, or no root of trust
+ * (HEARTH_SLOTS_EXIT_RECOVERY).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +57,7 @@ typedef struct {
     int recovery_interval;
     unsigned threads;
     bool once;
+    bool verify_only;
     char **extra;
     int nextra;
     /* runtime */
@@ -75,11 +78,14 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: hearth-boot --state DIR --trust TRUSTDIR [--keyset FILE]\n"
             "                   [--confirm-timeout S] [--recovery-interval S] [--threads N]\n"
-            "                   [--program NAME] [--once] [-- extra args for the program]\n"
+            "                   [--program NAME] [--once] [--verify-only]\n"
+            "                   [-- extra args for the program]\n"
             "  --trust            read-only trust anchor: root public keys (*.pub),\n"
             "                     optional 'threshold', and the key set (default TRUSTDIR/%s)\n"
             "  --confirm-timeout  seconds a trial boot has to confirm (default %d)\n"
-            "  --once             in recovery mode exit with status %d instead of retrying\n",
+            "  --once             in recovery mode exit with status %d instead of retrying\n"
+            "  --verify-only      decide and verify as at start-up, print the slot that would\n"
+            "                     boot, change nothing and launch nothing (health check)\n",
             BOOT_DEFAULT_KEYSET, BOOT_DEFAULT_CONFIRM_TIMEOUT, HEARTH_SLOTS_EXIT_RECOVERY);
 }
 
@@ -113,6 +119,10 @@ static int parse_args(boot_ctx *c, int argc, char **argv)
         }
         if (strcmp(a, "--once") == 0) {
             c->once = true;
+            continue;
+        }
+        if (strcmp(a, "--verify-only") == 0) {
+            c->verify_only = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -389,6 +399,7 @@ static hearth_status decide(boot_ctx *c, boot_decision *d)
         snprintf(d->reason, sizeof d->reason, "no slot verifies at or above security version %llu",
                  (unsigned long long)next.min_security_version);
     }
+    if (c->verify_only) goto out; /* health check: change nothing */
     /* Persist BEFORE launching: the spent attempt survives a power cut. */
     hearth_fault_point("boot.persist");
     st = hearth_slots_write(c->slots, &next);
@@ -608,6 +619,18 @@ int main(int argc, char **argv)
                      hearth_err_msg());
             d.choice.action = HEARTH_BOOT_RECOVERY;
             d.choice.slot = HEARTH_SLOT_NONE;
+        }
+        if (c.verify_only) {
+            if (d.choice.action == HEARTH_BOOT_RECOVERY) {
+                printf("recovery: %s\n", d.reason);
+                exit_code = HEARTH_SLOTS_EXIT_RECOVERY;
+            } else {
+                printf("would boot slot %s (%s): verified\n", hearth_slot_name(d.choice.slot),
+                       d.choice.action == HEARTH_BOOT_TRIAL      ? "trial"
+                       : d.choice.action == HEARTH_BOOT_FALLBACK ? "fallback"
+                                                                 : "active");
+            }
+            break;
         }
         if (d.choice.action == HEARTH_BOOT_RECOVERY) {
             close_prog_fds(&c, HEARTH_SLOT_NONE);

@@ -192,7 +192,8 @@ upd_seclog_has() {
 # (one root key), key set v1 (one active signing key) and bundle 1.0.0
 # (security version 1) installed in slot A; an empty repository tree in
 # $WORK/www with the key set published; a payload file $WORK/payload for
-# later bundles. Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_WWW, UPD_HW.
+# later bundles (UPD_V1_PAYLOAD=file: slot A's "hearthd" payload, e.g. the
+# real hearthd for end-to-end runs). Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_WWW, UPD_HW.
 UPD_MODEL=hearth-t1
 UPD_HW=hw-rev-a
 
@@ -215,7 +216,7 @@ upd_fixture() {
     cp "$w/keys/keyset-v1.hks" "$UPD_STATE/keyset.hks"
     cp "$w/keys/keyset-v1.hks" "$UPD_WWW/keyset.hks"
     head -c "$size" /dev/urandom >"$w/payload"
-    head -c 4096 /dev/urandom >"$w/payload-v1"
+    if [ -n "${UPD_V1_PAYLOAD:-}" ]; then cp "$UPD_V1_PAYLOAD" "$w/payload-v1"; else head -c 4096 /dev/urandom >"$w/payload-v1"; fi
     upd_bundle "$w/b-1.0.0.hbu" --version 1.0.0 --secver 1 hearthd="$w/payload-v1" >/dev/null
     "$UPD_DRIVER" factory "$UPD_STATE" "$w/b-1.0.0.hbu" >/dev/null || return 1
     upd_server_cert "$w/repo-tls" "$w/ca"
@@ -256,4 +257,30 @@ upd_boot_fingerprint() {
 # upd_field LINE KEY: value of key=value in a driver result line.
 upd_field() {
     echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1 | tr -d '"'
+}
+
+# upd_slot_field STATE FIELD: a field of `hearth slot status` ("active slot").
+upd_slot_field() {
+    "$UPD_CLI" slot status --state "$1" 2>/dev/null | sed -n "s/^$2: *//p" | cut -d' ' -f1
+}
+
+# upd_heartbeat_sampler HBFILE OUT: background sampler of hearthd's
+# heartbeat file; writes each distinct epoch_ms seen to OUT (one a line).
+# Prints its pid.
+upd_heartbeat_sampler() {
+    local hb=$1 out=$2
+    (
+        last=""
+        while :; do
+            v=$(cut -d' ' -f1 "$hb" 2>/dev/null)
+            if [ -n "$v" ] && [ "$v" != "$last" ]; then echo "$v" >>"$out"; last=$v; fi
+            sleep 0.01
+        done
+    ) >/dev/null 2>&1 &
+    echo $!
+}
+
+# upd_max_gap OUT [FROM_MS]: largest gap (ms) between consecutive samples.
+upd_max_gap() {
+    awk -v from="${2:-0}" '$1 >= from { if (p) { d = $1 - p; if (d > m) m = d } p = $1 } END { print m + 0 }' "$1"
 }

@@ -28,6 +28,22 @@ static const hearth_api_route_table *const route_tables[] = {
 };
 #define N_TABLES (sizeof route_tables / sizeof route_tables[0])
 
+size_t api_route_count(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < N_TABLES; t++) n += route_tables[t]->n;
+    return n;
+}
+
+const hearth_api_route *api_route_at(size_t i)
+{
+    for (size_t t = 0; t < N_TABLES; t++) {
+        if (i < route_tables[t]->n) return &route_tables[t]->routes[i];
+        i -= route_tables[t]->n;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------ events */
 
 static void events_hook(hearth_severity sev, const char *json_line, void *arg)

@@ -107,6 +107,10 @@ bool api_parse_body(hearth_api_ctx *c, const hearth_json_field *schema, size_t n
 /** The charset of user names (auth.h: [a-z0-9._-]). */
 #define HEARTH_API_USER_CHARSET "abcdefghijklmnopqrstuvwxyz0123456789._-"
 
+/** Every registered route, across all route files (for tests and docs checks). */
+size_t api_route_count(void);
+const hearth_api_route *api_route_at(size_t i);
+
 /** Ring access for routes_device.c. Calls @p fn for the newest @p limit events, oldest first. */
 void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line, void *arg),
                       void *arg);

@@ -48,12 +48,18 @@ hearth_status hearth_rot_file_open(const char *keydir, hearth_rot **out) HEARTH_
 /**
  * Create a TPM 2.0 root of trust: a fresh random storage key sealed under a
  * primary key of the TPM's storage hierarchy; the sealed public/private blobs
- * are written to `<keydir>/tpm-sealed.bin` (useless without that TPM).
+ * are written to `<keydir>/tpm-sealed.bin` (useless without that TPM). Also
+ * defines an NV counter index (owner hierarchy, empty owner auth assumed)
+ * used to detect rollback of the store.
  * @param[in] tcti  tpm2-tss TCTI configuration, e.g. "swtpm:host=127.0.0.1,port=2321";
  *                  NULL uses $HEARTH_TPM_TCTI, then the tss2 default.
  */
 hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti) HEARTH_MUST_CHECK;
-/** Open a TPM root of trust: unseals the key through the TPM. */
+/**
+ * Open a TPM root of trust: unseals the key through the TPM. The returned
+ * object also carries the TPM NV rollback counter that stores opened with it
+ * bind their generation to (each commit then needs the TPM reachable).
+ */
 hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti,
                                   hearth_rot **out) HEARTH_MUST_CHECK;
 
@@ -80,7 +86,10 @@ hearth_status hearth_store_create(const char *dir, hearth_rot *rot,
  * Open and fully verify the store. Any corruption, truncation, tampering,
  * or a store from another device or key fails with HEARTH_ERR_TAMPERED (or
  * HEARTH_ERR_UNSUPPORTED for an unknown format version) and a reason in
- * hearth_err_msg(); the caller must not continue on such a store.
+ * hearth_err_msg(); the caller must not continue on such a store. With the
+ * TPM backend, an older copy of the store put back in place fails with
+ * HEARTH_ERR_ROLLBACK (NV counter; the file backend cannot detect this, see
+ * docs/store-format.md).
  * Leftover temporary files from an interrupted commit are removed.
  */
 hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *device_id,

@@ -120,6 +120,21 @@ fail:
 }
 
 #ifndef HEARTH_HAVE_TPM
+hearth_status rot_counter_read(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                               uint64_t *value)
+{
+    (void)c;
+    (void)key;
+    *value = 0;
+    return hearth_err(HEARTH_ERR_UNSUPPORTED, "built without TPM support (HEARTH_TPM=OFF)");
+}
+
+hearth_status rot_counter_increment(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                                    uint64_t *value)
+{
+    return rot_counter_read(c, key, value);
+}
+
 hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
 {
     (void)keydir;

@@ -2,12 +2,33 @@
 #ifndef HEARTH_STORE_ROT_INTERNAL_H
 #define HEARTH_STORE_ROT_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "hearth/store.h"
+
+/**
+ * Monotonic counter of a root of trust, used to detect rollback of the whole
+ * store (TPM backend: an NV counter index). Copied into the store so commits
+ * do not depend on the caller keeping the hearth_rot open.
+ */
+typedef struct {
+    bool present;
+    uint32_t nv_index;
+    char tcti[256]; /**< TCTI configuration; "" = tss2 default */
+} rot_counter;
 
 struct hearth_rot {
     hearth_rot_kind kind;
     uint8_t key[HEARTH_STORE_KEY_LEN];
+    rot_counter counter;
 };
+
+/** Read the counter (authorised with a value derived from @p key). */
+hearth_status rot_counter_read(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                               uint64_t *value) HEARTH_MUST_CHECK;
+/** Increment the counter by one and return the new value. */
+hearth_status rot_counter_increment(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                                    uint64_t *value) HEARTH_MUST_CHECK;
 
 /** Allocate a root of trust holding a copy of @p key. */
 hearth_status rot_new(hearth_rot_kind kind, const uint8_t key[HEARTH_STORE_KEY_LEN],

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -24,6 +25,11 @@
 #define TPM_BLOB_VERSION 1
 #define TPM_PRIMARY_ECC_P256_SRK 1 /**< TCG-style ECC P-256 storage key template */
 #define TPM_BLOB_MAX 4096
+/* NV counter indices are picked at random in part of the owner range
+ * (TCG handle registry 0x01000000-0x013FFFFF) to avoid clashing with others. */
+#define TPM_NV_BASE 0x01300000u
+#define TPM_NV_SPAN 0x000FFFFFu
+#define TPM_NV_TRIES 8
 
 typedef struct {
     TSS2_TCTI_CONTEXT *tcti;
@@ -130,6 +136,176 @@ static hearth_status tpm_connect(tpm_conn *t, const char *tcti)
     return HEARTH_OK;
 }
 
+/* Auth value of the NV counter: HMAC-SHA256(storage key, label). Only a
+ * holder of the unsealed key can advance or read the counter, so other
+ * local TPM users cannot push it forward and make the store look rolled
+ * back (a denial of service). */
+static hearth_status nv_auth(const uint8_t key[HEARTH_STORE_KEY_LEN], TPM2B_AUTH *auth)
+{
+    static const unsigned char label[] = "hearth.store.v1.nv-counter-auth";
+    size_t outlen = 0;
+    auth->size = 0;
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, HEARTH_STORE_KEY_LEN, label,
+                  sizeof label - 1, auth->buffer, sizeof auth->buffer, &outlen) == NULL ||
+        outlen != 32)
+        return hearth_err(HEARTH_ERR_CRYPTO, "HMAC for the TPM counter auth failed");
+    auth->size = 32;
+    return HEARTH_OK;
+}
+
+/* Unsalted HMAC session for the counter: the auth value is 256 random bits,
+ * so an observed HMAC gives nothing to guess from, and no primary key (slow
+ * on real TPMs) is needed on every commit. */
+static hearth_status hmac_session(ESYS_CONTEXT *esys, ESYS_TR *session)
+{
+    TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+    TSS2_RC rc = Esys_StartAuthSession(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
+                                       TPM2_ALG_SHA256, session);
+    if (rc != TSS2_RC_SUCCESS) {
+        *session = ESYS_TR_NONE;
+        return tpm_err(HEARTH_ERR_CRYPTO, "StartAuthSession (counter)", rc);
+    }
+    return HEARTH_OK;
+}
+
+static hearth_status nv_read(ESYS_CONTEXT *esys, ESYS_TR nv, ESYS_TR session, uint64_t *value)
+{
+    TPM2B_MAX_NV_BUFFER *data = NULL;
+    TSS2_RC rc = Esys_NV_Read(esys, nv, nv, session, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+    if (rc != TSS2_RC_SUCCESS) return tpm_err(HEARTH_ERR_CRYPTO, "NV_Read (rollback counter)", rc);
+    hearth_status st = HEARTH_OK;
+    if (data->size != 8) {
+        st = hearth_err(HEARTH_ERR_TAMPERED, "TPM rollback counter has size %u", data->size);
+    } else {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++) v = (v << 8) | data->buffer[i];
+        *value = v;
+    }
+    Esys_Free(data);
+    return st;
+}
+
+/* Open a connection for one counter operation (no primary key needed). */
+static hearth_status counter_op(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                                bool increment, uint64_t *value)
+{
+    if (c == NULL || !c->present) return hearth_err(HEARTH_ERR_STATE, "no rollback counter");
+    tpm_conn t = {.tcti = NULL, .esys = NULL, .primary = ESYS_TR_NONE, .session = ESYS_TR_NONE};
+    const char *conf = c->tcti[0] != '\0' ? c->tcti : NULL;
+    TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t.tcti);
+    if (rc != TSS2_RC_SUCCESS)
+        return hearth_err(HEARTH_ERR_IO, "cannot reach the TPM for the rollback counter: %s",
+                          Tss2_RC_Decode(rc));
+    rc = Esys_Initialize(&t.esys, t.tcti, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        tpm_close(&t);
+        return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);
+    }
+    ESYS_TR nv = ESYS_TR_NONE;
+    TPM2B_AUTH auth;
+    hearth_status st = nv_auth(key, &auth);
+    if (st != HEARTH_OK) goto out;
+    rc = Esys_TR_FromTPMPublic(t.esys, c->nv_index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+    if (rc != TSS2_RC_SUCCESS) {
+        nv = ESYS_TR_NONE;
+        st = hearth_err(HEARTH_ERR_TAMPERED,
+                        "TPM rollback counter 0x%08x is missing (TPM cleared or replaced?): %s",
+                        (unsigned)c->nv_index, Tss2_RC_Decode(rc));
+        goto out;
+    }
+    rc = Esys_TR_SetAuth(t.esys, nv, &auth);
+    if (rc != TSS2_RC_SUCCESS) {
+        st = tpm_err(HEARTH_ERR_INTERNAL, "TR_SetAuth", rc);
+        goto out;
+    }
+    HEARTH_GUARD_GOTO(st, hmac_session(t.esys, &t.session), out);
+    if (increment) {
+        rc = Esys_NV_Increment(t.esys, nv, nv, t.session, ESYS_TR_NONE, ESYS_TR_NONE);
+        if (rc != TSS2_RC_SUCCESS) {
+            st = tpm_err(HEARTH_ERR_CRYPTO, "NV_Increment (rollback counter)", rc);
+            goto out;
+        }
+    }
+    st = nv_read(t.esys, nv, t.session, value);
+out:
+    hearth_memzero(&auth, sizeof auth);
+    if (nv != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &nv);
+    tpm_close(&t);
+    return st;
+}
+
+hearth_status rot_counter_read(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                               uint64_t *value)
+{
+    return counter_op(c, key, false, value);
+}
+
+hearth_status rot_counter_increment(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                                    uint64_t *value)
+{
+    return counter_op(c, key, true, value);
+}
+
+/* Define the counter index (random handle in the owner range) with the
+ * derived auth value, and increment it once so it is readable. The auth is
+ * sent under the salted session's parameter encryption. */
+static hearth_status nv_define(tpm_conn *t, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                               uint32_t *index, ESYS_TR *nv)
+{
+    TPM2B_AUTH auth;
+    HEARTH_GUARD(nv_auth(key, &auth));
+    TPM2B_NV_PUBLIC pub = {
+        .nvPublic = {
+            .nameAlg = TPM2_ALG_SHA256,
+            .attributes = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD |
+                          TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA,
+            .authPolicy = {.size = 0},
+            .dataSize = 8,
+        },
+    };
+    hearth_status st = HEARTH_OK;
+    TSS2_RC rc = TPM2_RC_NV_DEFINED;
+    *nv = ESYS_TR_NONE;
+    /* DefineSpace has no response parameter to encrypt: decrypt only. */
+    rc = Esys_TRSess_SetAttributes(t->esys, t->session,
+                                   TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION, 0xff);
+    if (rc != TSS2_RC_SUCCESS) {
+        st = tpm_err(HEARTH_ERR_CRYPTO, "session attributes", rc);
+        goto out;
+    }
+    rc = TPM2_RC_NV_DEFINED;
+    for (int i = 0; i < TPM_NV_TRIES && rc != TSS2_RC_SUCCESS; i++) {
+        uint32_t r = 0;
+        HEARTH_GUARD_GOTO(st, hearth_random_uniform(TPM_NV_SPAN, &r), out);
+        pub.nvPublic.nvIndex = TPM_NV_BASE + r;
+        rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, t->session,
+                                 ESYS_TR_NONE, &auth, &pub, nv);
+        if (rc != TSS2_RC_SUCCESS && (rc & 0xfff) != (TPM2_RC_NV_DEFINED & 0xfff)) break;
+    }
+    if (rc != TSS2_RC_SUCCESS) {
+        *nv = ESYS_TR_NONE;
+        st = tpm_err(HEARTH_ERR_CRYPTO, "NV_DefineSpace (rollback counter)", rc);
+        goto out;
+    }
+    *index = pub.nvPublic.nvIndex;
+    ESYS_TR sess = ESYS_TR_NONE;
+    HEARTH_GUARD_GOTO(st, hmac_session(t->esys, &sess), out);
+    rc = Esys_NV_Increment(t->esys, *nv, *nv, sess, ESYS_TR_NONE, ESYS_TR_NONE);
+    (void)Esys_FlushContext(t->esys, sess);
+    if (rc != TSS2_RC_SUCCESS) st = tpm_err(HEARTH_ERR_CRYPTO, "NV_Increment (first)", rc);
+out:
+    hearth_memzero(&auth, sizeof auth);
+    return st;
+}
+
+static void nv_undefine(tpm_conn *t, ESYS_TR nv)
+{
+    if (nv != ESYS_TR_NONE)
+        (void)Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                    ESYS_TR_NONE);
+}
+
 hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
 {
     HEARTH_GUARD(rot_prepare_dir(keydir));
@@ -165,6 +341,8 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
     TPMT_TK_CREATION *ticket = NULL;
     uint8_t blob[TPM_BLOB_MAX];
     size_t off = 0;
+    uint32_t nv_index = 0;
+    ESYS_TR nv = ESYS_TR_NONE;
     if (st != HEARTH_OK) goto out;
 
     TSS2_RC rc = Esys_Create(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &in_sens,
@@ -174,14 +352,21 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
         goto out;
     }
 
-    /* Blob: magic, version, primary template id, then the marshalled
-     * TPM2B_PUBLIC and TPM2B_PRIVATE (each carries its own size). */
+    st = nv_define(&t, in_sens.sensitive.data.buffer, &nv_index, &nv);
+    if (st != HEARTH_OK) goto out;
+
+    /* Blob: magic, version, primary template id, NV counter index, then the
+     * marshalled TPM2B_PUBLIC and TPM2B_PRIVATE (each carries its size). */
     memcpy(blob, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN);
     blob[8] = 0;
     blob[9] = TPM_BLOB_VERSION;
     blob[10] = 0;
     blob[11] = TPM_PRIMARY_ECC_P256_SRK;
-    off = 12;
+    blob[12] = (uint8_t)(nv_index >> 24);
+    blob[13] = (uint8_t)(nv_index >> 16);
+    blob[14] = (uint8_t)(nv_index >> 8);
+    blob[15] = (uint8_t)nv_index;
+    off = 16;
     rc = Tss2_MU_TPM2B_PUBLIC_Marshal(opub, blob, sizeof blob, &off);
     if (rc == TSS2_RC_SUCCESS) rc = Tss2_MU_TPM2B_PRIVATE_Marshal(opriv, blob, sizeof blob, &off);
     if (rc != TSS2_RC_SUCCESS) {
@@ -192,6 +377,8 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
     if (st == HEARTH_OK)
         hearth_seclog(HEARTH_SEV_INFO, "store_key_created", "backend", "tpm", NULL);
 out:
+    if (st != HEARTH_OK) nv_undefine(&t, nv); /* no orphaned counters on failure */
+    else if (nv != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &nv);
     hearth_memzero(&in_sens, sizeof in_sens);
     Esys_Free(opriv);
     Esys_Free(opub);
@@ -222,10 +409,12 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
     hearth_cursor_init(&c, raw, rawlen);
     const uint8_t *magic = NULL;
     uint16_t version = 0, tmpl = 0;
+    uint32_t nv_index = 0;
     if (hearth_cursor_ptr(&c, TPM_BLOB_MAGIC_LEN, &magic) != HEARTH_OK ||
         memcmp(magic, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN) != 0 ||
         hearth_cursor_u16(&c, &version) != HEARTH_OK ||
-        hearth_cursor_u16(&c, &tmpl) != HEARTH_OK) {
+        hearth_cursor_u16(&c, &tmpl) != HEARTH_OK ||
+        hearth_cursor_u32(&c, &nv_index) != HEARTH_OK) {
         free(raw);
         return hearth_err(HEARTH_ERR_TAMPERED, "%s is not a Hearth TPM-sealed key", path);
     }
@@ -233,6 +422,10 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
         free(raw);
         return hearth_err(HEARTH_ERR_UNSUPPORTED, "%s: unsupported version %u / template %u",
                           path, version, tmpl);
+    }
+    if (nv_index < TPM_NV_BASE || nv_index > TPM_NV_BASE + TPM_NV_SPAN) {
+        free(raw);
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s names an invalid NV counter index", path);
     }
     size_t off = c.pos;
     TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(raw, rawlen, &off, &pub);
@@ -269,6 +462,18 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
         goto out;
     }
     st = rot_new(HEARTH_ROT_TPM, data->buffer, out);
+    if (st == HEARTH_OK) {
+        rot_counter *rc_ = &(*out)->counter;
+        rc_->present = true;
+        rc_->nv_index = nv_index;
+        const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
+        int n = snprintf(rc_->tcti, sizeof rc_->tcti, "%s", conf != NULL ? conf : "");
+        if (n < 0 || (size_t)n >= sizeof rc_->tcti) {
+            hearth_rot_close(*out);
+            *out = NULL;
+            st = hearth_err(HEARTH_ERR_TOO_LARGE, "TCTI configuration too long");
+        }
+    }
 out:
     if (data != NULL) {
         hearth_memzero(data, sizeof *data);

@@ -12,6 +12,7 @@
 
 #include "hearth/store.h"
 #include "hearth/util.h"
+#include "rot_internal.h"
 #include "store_format.h"
 
 #define STORE_TMP_PREFIX STORE_FILE_NAME ".tmp." /* hearth_fs_write_atomic temp names */
@@ -21,8 +22,54 @@ struct hearth_store {
     char path[PATH_MAX];
     char device_id[257];
     uint8_t key[HEARTH_STORE_KEY_LEN];
+    rot_counter counter; /* rollback counter of the RoT, if it has one */
     store_image img;
 };
+
+/* Most counter increments a reopen will make to catch up with a store whose
+ * last commits could not advance the counter (crash between the durable
+ * write and the increment, TPM briefly unreachable). */
+#define STORE_COUNTER_CATCHUP_MAX 64
+
+/* Advance the RoT counter after a durable commit of generation @p gen. A
+ * failure is logged, not returned: the commit is already on disk, and the
+ * next open catches the counter up. */
+static void counter_advance(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                            uint64_t gen)
+{
+    if (!c->present) return;
+    uint64_t v = 0;
+    if (rot_counter_increment(c, key, &v) != HEARTH_OK || v != gen) {
+        hearth_seclog(HEARTH_SEV_WARNING, "store_counter_lag", "reason", hearth_err_msg(), NULL);
+        hearth_err_clear();
+    }
+}
+
+/* Rollback check on open: the TPM counter is only ever advanced to the
+ * generation of a file that is already durable, so a file whose generation
+ * is below the counter is an older copy that was put back. */
+static hearth_status counter_check(hearth_store *s)
+{
+    if (!s->counter.present) return HEARTH_OK;
+    uint64_t c = 0, g = s->img.generation;
+    HEARTH_GUARD(rot_counter_read(&s->counter, s->key, &c));
+    if (g < c) {
+        hearth_seclog(HEARTH_SEV_ALERT, "store_rollback", "path", s->path, NULL);
+        return hearth_err(HEARTH_ERR_ROLLBACK,
+                          "store generation %llu is older than the TPM rollback counter %llu: an "
+                          "older copy of the store was restored",
+                          (unsigned long long)g, (unsigned long long)c);
+    }
+    if (g - c > STORE_COUNTER_CATCHUP_MAX)
+        return hearth_err(HEARTH_ERR_TAMPERED,
+                          "store generation %llu is far ahead of the TPM rollback counter %llu",
+                          (unsigned long long)g, (unsigned long long)c);
+    while (c < g) HEARTH_GUARD(rot_counter_increment(&s->counter, s->key, &c));
+    if (c != g)
+        return hearth_err(HEARTH_ERR_TAMPERED, "TPM rollback counter %llu overshot generation %llu",
+                          (unsigned long long)c, (unsigned long long)g);
+    return HEARTH_OK;
+}
 
 /* ----------------------------------------------------------- helpers */
 
@@ -106,7 +153,17 @@ static hearth_status store_create_alg(const char *dir, hearth_rot *rot, const ch
     img->alg = alg;
     uint8_t key[HEARTH_STORE_KEY_LEN];
     hearth_status st = hearth_rot_storage_key(rot, key);
+    if (st == HEARTH_OK && rot->counter.present) {
+        /* Start above the counter so the first open passes the rollback
+         * check even when the RoT served an earlier store. */
+        uint64_t c = 0;
+        st = rot_counter_read(&rot->counter, key, &c);
+        if (st == HEARTH_OK && c == UINT64_MAX)
+            st = hearth_err(HEARTH_ERR_RANGE, "TPM rollback counter exhausted");
+        img->generation = c + 1;
+    }
     if (st == HEARTH_OK) st = write_image(path, img, key, device_id);
+    if (st == HEARTH_OK) counter_advance(&rot->counter, key, img->generation);
     hearth_memzero(key, sizeof key);
     free(img);
     return st;
@@ -159,6 +216,12 @@ hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *de
         if (st == HEARTH_ERR_TAMPERED)
             hearth_seclog(HEARTH_SEV_ALERT, "store_tampered", "path", s->path, "reason",
                           hearth_err_msg(), NULL);
+        goto fail;
+    }
+    s->counter = rot->counter;
+    st = counter_check(s);
+    if (st != HEARTH_OK) {
+        store_image_clear(&s->img);
         goto fail;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
@@ -362,7 +425,8 @@ hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, 
     }
     s = write_image(st->path, next, st->key, st->device_id);
     if (s != HEARTH_OK) goto fail;
-    hearth_fault_point("store.committed"); /* durable on disk, memory not yet swapped */
+    hearth_fault_point("store.committed"); /* durable on disk, counter not yet advanced */
+    counter_advance(&st->counter, st->key, next->generation);
 
     for (size_t i = 0; i < st->img.count; i++) {
         if (!dropped[i]) continue;

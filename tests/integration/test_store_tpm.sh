@@ -2,7 +2,9 @@
 # TPM 2.0 root of trust for the secure store, against real swtpm instances
 # started here: a storage key sealed by TPM A survives a TPM restart and a
 # store reopen, the sealed blob does not contain the key, an edited blob is
-# refused, and TPM B (fresh state, other seeds) cannot unseal it.
+# refused, an older copy of the store is refused as a rollback (NV counter),
+# a commit killed before the counter increment recovers, and TPM B (fresh
+# state, other seeds) cannot unseal it.
 # provisions: 5.4-1 5.4-3
 # timeout: 300
 set -euo pipefail
@@ -73,6 +75,23 @@ start_swtpm "$tmp/tpmA"
 # The TCTI can also come from the environment.
 HEARTH_TPM_TCTI="swtpm:host=127.0.0.1,port=$PORT" "$C" reopen "$tmp/keys" "$tmp/data" "" \
     >/dev/null || fail "reopen with HEARTH_TPM_TCTI"
+
+# Rollback: an older complete copy of store.hst is refused via the TPM NV
+# counter bound to the generation.
+"$C" rollback "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" || fail "rollback"
+
+# Kill a commit after the durable write but before the counter increment:
+# the next open must accept the new state and catch the counter up.
+HEARTH_FAULT_TRACE="$tmp/trace.txt" "$C" put "$tmp/keys" "$tmp/data" \
+    "swtpm:host=127.0.0.1,port=$PORT" >/dev/null 2>&1 || fail "traced put"
+n=$(awk '$2 == "store.committed" { print $1; exit }' "$tmp/trace.txt")
+[ -n "$n" ] || fail "no store.committed fault point traced"
+set +e
+{ HEARTH_FAULT_KILL_AT=$n "$C" put "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" \
+    >/dev/null; rc=$?; } 2>/dev/null
+set -e
+[ "$rc" -eq 137 ] || fail "put was not killed at store.committed (exit $rc)"
+"$C" check-put "$tmp/keys" "$tmp/data" "swtpm:host=127.0.0.1,port=$PORT" || fail "check-put"
 
 # TPM B: a different TPM (fresh state, different seeds) must not unseal it.
 start_swtpm "$tmp/tpmB"

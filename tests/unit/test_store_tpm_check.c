@@ -7,6 +7,9 @@
  *                                                   edited blob is refused
  *   store_tpm_check foreign <keydir> <dir> <tcti>   must FAIL to unseal (a
  *                                                   different TPM)
+ *   store_tpm_check rollback <keydir> <dir> <tcti>  older store copy refused
+ *                                                   by the NV counter
+ *   store_tpm_check put|check-put <keydir> <dir> <tcti>  for the kill test
  * Exit 0 when every check of the command holds; messages say which failed. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,6 +99,111 @@ static int cmd_reopen(const char *keydir, const char *dir, const char *tcti)
     return rc;
 }
 
+static int open_both(const char *keydir, const char *dir, const char *tcti, hearth_rot **rot,
+                     hearth_store **st)
+{
+    *st = NULL;
+    if (hearth_rot_tpm_open(keydir, tcti, rot) != HEARTH_OK) return bad("unseal key");
+    hearth_status s = hearth_store_open(dir, *rot, DEV, st);
+    if (s != HEARTH_OK) {
+        hearth_rot_close(*rot);
+        *rot = NULL;
+        return bad("open store");
+    }
+    return 0;
+}
+
+/* Put an older complete copy of store.hst back: the NV counter must catch
+ * it (HEARTH_ERR_ROLLBACK); the newest copy must still open. */
+static int cmd_rollback(const char *keydir, const char *dir, const char *tcti)
+{
+    hearth_rot *rot = NULL;
+    hearth_store *st = NULL;
+    if (open_both(keydir, dir, tcti, &rot, &st) != 0) return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/store.hst", dir);
+    int rc = 0;
+    uint8_t *old = NULL, *cur = NULL;
+    size_t ol = 0, cl = 0;
+    if (hearth_store_put(st, "pin", "1111", 4) != HEARTH_OK) rc = bad("put old pin");
+    if (hearth_fs_read_file(path, HEARTH_STORE_FILE_MAX, &old, &ol) != HEARTH_OK) rc = bad("copy");
+    if (hearth_store_put(st, "pin", "2222", 4) != HEARTH_OK) rc = bad("put new pin");
+    uint64_t gen = hearth_store_generation(st);
+    hearth_store_close(st);
+    st = NULL;
+    if (rc != 0) goto out;
+    if (hearth_fs_read_file(path, HEARTH_STORE_FILE_MAX, &cur, &cl) != HEARTH_OK) {
+        rc = bad("read current");
+        goto out;
+    }
+    if (hearth_fs_write_atomic(path, old, ol, 0600) != HEARTH_OK) {
+        rc = bad("restore old copy");
+        goto out;
+    }
+    hearth_status s = hearth_store_open(dir, rot, DEV, &st);
+    if (s != HEARTH_ERR_ROLLBACK || st != NULL) {
+        rc = 1;
+        fprintf(stderr, "FAIL: rolled-back store gave %s, expected rollback\n", hearth_status_name(s));
+        hearth_store_close(st);
+        st = NULL;
+        goto out;
+    }
+    printf("ok: older store copy refused: %s\n", hearth_err_msg());
+    if (hearth_fs_write_atomic(path, cur, cl, 0600) != HEARTH_OK) {
+        rc = bad("restore current");
+        goto out;
+    }
+    if (hearth_store_open(dir, rot, DEV, &st) != HEARTH_OK) {
+        rc = bad("newest copy no longer opens");
+        goto out;
+    }
+    char b[8];
+    size_t l = 0;
+    if (hearth_store_get(st, "pin", b, sizeof b, &l) != HEARTH_OK || l != 4 ||
+        memcmp(b, "2222", 4) != 0 || hearth_store_generation(st) != gen)
+        rc = bad("newest copy has the wrong content");
+    else
+        printf("ok: newest copy (generation %llu) opens\n", (unsigned long long)gen);
+out:
+    hearth_store_close(st);
+    hearth_rot_close(rot);
+    free(old);
+    free(cur);
+    return rc;
+}
+
+/* put: commit "crash.test" = "after" (the script kills this between the
+ * durable write and the counter increment). check-put: the committed value
+ * is there and the counter caught up (a second open also passes). */
+static int cmd_put(const char *keydir, const char *dir, const char *tcti)
+{
+    hearth_rot *rot = NULL;
+    hearth_store *st = NULL;
+    if (open_both(keydir, dir, tcti, &rot, &st) != 0) return 1;
+    int rc = hearth_store_put(st, "crash.test", "after", 5) == HEARTH_OK ? 0 : bad("put");
+    hearth_store_close(st);
+    hearth_rot_close(rot);
+    return rc;
+}
+
+static int cmd_check_put(const char *keydir, const char *dir, const char *tcti)
+{
+    for (int round = 0; round < 2; round++) {
+        hearth_rot *rot = NULL;
+        hearth_store *st = NULL;
+        if (open_both(keydir, dir, tcti, &rot, &st) != 0) return 1;
+        char b[8];
+        size_t l = 0;
+        int ok = hearth_store_get(st, "crash.test", b, sizeof b, &l) == HEARTH_OK && l == 5 &&
+                 memcmp(b, "after", 5) == 0;
+        hearth_store_close(st);
+        hearth_rot_close(rot);
+        if (!ok) return bad("value committed before the crash is missing");
+    }
+    printf("ok: commit killed before the counter increment opens and catches up\n");
+    return 0;
+}
+
 static int cmd_foreign(const char *keydir, const char *dir, const char *tcti)
 {
     (void)dir;
@@ -123,6 +231,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "create") == 0) return cmd_create(argv[2], argv[3], argv[4]);
     if (strcmp(argv[1], "reopen") == 0) return cmd_reopen(argv[2], argv[3], argv[4]);
     if (strcmp(argv[1], "foreign") == 0) return cmd_foreign(argv[2], argv[3], argv[4]);
+    if (strcmp(argv[1], "rollback") == 0) return cmd_rollback(argv[2], argv[3], argv[4]);
+    if (strcmp(argv[1], "put") == 0) return cmd_put(argv[2], argv[3], argv[4]);
+    if (strcmp(argv[1], "check-put") == 0) return cmd_check_put(argv[2], argv[3], argv[4]);
     fprintf(stderr, "unknown command %s\n", argv[1]);
     return 2;
 }

@@ -57,7 +57,7 @@ static int usage(void)
             "  status STATE\n"
             "  upload STATE BUNDLE [CHUNK]\n"
             "  confirm STATE\n"
-            "  bootcheck STATE\n"
+            "  bootcheck STATE [persist]\n"
             "  run STATE URL SECONDS PERIOD_S FIRST_DELAY_S FIRST_WINDOW_S\n");
     return 2;
 }
@@ -506,6 +506,13 @@ static int cmd_bootcheck(int argc, char **argv)
                                 hearth_slot_verify_dir(p, ks, &pol, 1, &m) == HEARTH_OK;
         if (checks[ch.slot].valid) checks[ch.slot].security_version = m->security_version;
         hearth_manifest_free(m);
+    }
+    /* "persist": record the decision as hearth-boot does before launching
+     * (a trial attempt is spent, booted = chosen slot). */
+    bool persist = argc > 2 && strcmp(argv[2], "persist") == 0;
+    if (persist && !safe && chosen != HEARTH_SLOT_NONE && hearth_slots_write(s, &next) != HEARTH_OK) {
+        fprintf(stderr, "bootcheck: persist failed: %s\n", hearth_err_msg());
+        chosen = HEARTH_SLOT_NONE;
     }
     /* The chosen slot must verify on its own, whatever path chose it. */
     char version[HEARTH_BUNDLE_ID_MAX + 1] = "";

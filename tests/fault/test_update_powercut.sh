@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# provisions: 5.3-2 5.3-4 5.3-9 5.7-1 5.4-1
+# timeout: 1200
+#
+# Power cut at every step of an update (MCUboot-simulator style). The fault
+# points of key-set persistence, download, verification, installation, the
+# slot switch (mark pending) and the confirmation are enumerated with
+# HEARTH_FAULT_TRACE; then, for every N, the process is killed with SIGKILL
+# at point N (HEARTH_FAULT_KILL_AT=N) from the same starting state. After
+# each kill: the boot decision (as hearth-boot takes it) must start a slot
+# that verifies against the trust anchor, the secure store must open intact,
+# and a new update attempt must succeed (nothing is left half-done). Torn
+# writes are simulated on the staging file and on a half-written slot.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../integration/update_lib.sh
+source "$here/../integration/update_lib.sh"
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/hearth-upd-fault.XXXXXX")
+cleanup() { upd_repo_stop_all; rm -rf "$W"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+unset HEARTH_FAULT_KILL_AT HEARTH_FAULT_TRACE
+
+FAILS=0
+CHECKS=0
+KILLS=0
+ok() { CHECKS=$((CHECKS + 1)); }
+bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
+
+upd_fixture "$W" 65536 4096 || { echo "fixture failed"; exit 1; }
+upd_bundle "$W/v2.hbu" --version 2.0.0 --secver 2 hearthd="$W/payload" >/dev/null
+upd_publish "$W/v2.hbu" 2.0.0
+# A newer key set is published too, so its persistence is on the path.
+"$UPD_DRIVER" keyset "$W/keys/keyset-v2.hks" 2 2592000 "$W/keys/root.key" "+$W/keys/signer.pub" >/dev/null
+cp "$W/keys/keyset-v2.hks" "$UPD_WWW/keyset.hks"
+upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
+URL=$UPD_REPO_URL
+cp -a "$UPD_STATE" "$W/template"
+
+reset_state() { rm -rf "$UPD_STATE"; cp -a "$1" "$UPD_STATE"; }
+
+# after_crash LABEL [EXPECT_SLOTS]: the device must still boot a verified
+# slot with its store intact, and a fresh attempt must complete.
+after_crash() {
+    local label=$1 out slot
+    out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
+    slot=$(upd_field "$out" slot)
+    if [ "$(upd_field "$out" result)" = ok ] && [ "$(upd_field "$out" store)" = ok ] &&
+        { [ "$slot" = a ] || [ "$slot" = b ]; }; then ok; else bad "$label: no valid boot: $out"; fi
+    if [ "$slot" = b ] && [ "$(upd_field "$out" version)" != 2.0.0 ]; then bad "$label: slot b not 2.0.0"; fi
+}
+
+recover_install() {
+    local label=$1 out
+    out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
+    case "$(upd_field "$out" outcome)" in
+        installed) ok ;;
+        *) bad "$label: retry after crash did not install: $out" ;;
+    esac
+    out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
+    if [ "$(upd_field "$out" slot)" = b ] && [ "$(upd_field "$out" result)" = ok ]; then ok
+    else bad "$label: after retry the update is not what boots: $out"; fi
+}
+
+# ---------------------------------------------------------------- install
+reset_state "$W/template"
+HEARTH_FAULT_TRACE=$W/trace-install "$UPD_DRIVER" check "$UPD_STATE" "$URL" >/dev/null 2>>"$W/driver.err"
+N_INSTALL=$(wc -l <"$W/trace-install")
+echo "# install: $N_INSTALL fault points ($(cut -d' ' -f2 "$W/trace-install" | sort | uniq -c | awk '{printf "%s x%s, ", $2, $1}'))"
+for n in $(seq 1 "$N_INSTALL"); do
+    reset_state "$W/template"
+    { HEARTH_FAULT_KILL_AT=$n "$UPD_DRIVER" check "$UPD_STATE" "$URL" >/dev/null 2>>"$W/driver.err"; } 2>/dev/null
+    rc=$?
+    name=$(sed -n "${n}p" "$W/trace-install" | cut -d' ' -f2)
+    if [ $rc -ne 137 ]; then bad "install point $n ($name): process not killed (rc $rc)"; continue; fi
+    KILLS=$((KILLS + 1))
+    after_crash "install kill at $n ($name)"
+    recover_install "install kill at $n ($name)"
+done
+
+# ------------------------------------------------------------ torn writes
+# Staging file torn mid-chunk (power cut while the page cache was flushed
+# partially) and with garbage after the verified part: the retry re-verifies
+# what is on disk, keeps only whole good chunks and resumes.
+reset_state "$W/template"
+mkdir -p "$UPD_STATE/updates"
+PREFIX=$("$UPD_DRIVER" prefix "$W/v2.hbu" "$W/v2.hbm" | sed 's/.*prefix=//')
+head -c $((PREFIX + 5 * 4096 + 1234)) "$W/v2.hbu" >"$UPD_STATE/updates/2.0.0.hbu.part"
+head -c 3000 /dev/urandom >>"$UPD_STATE/updates/2.0.0.hbu.part"
+out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
+if [ "$(upd_field "$out" outcome)" = installed ] && [ "$(upd_field "$out" resumed_from)" = $((PREFIX + 5 * 4096)) ]; then ok
+else bad "torn staging file not resumed from the last good chunk: $out"; fi
+cmp -s "$W/payload" "$UPD_STATE/slots/b/payload/hearthd" && ok || bad "torn staging: installed payload differs"
+KILLS=$((KILLS + 1))
+
+# A slot torn during extraction (payload half written, no manifest yet).
+reset_state "$W/template"
+mkdir -p "$UPD_STATE/slots/b/payload"
+head -c 10000 "$W/payload" >"$UPD_STATE/slots/b/payload/hearthd"
+after_crash "torn slot b"
+recover_install "torn slot b"
+KILLS=$((KILLS + 1))
+
+# ---------------------------------------------------------- confirmation
+# State: 2.0.0 installed in b, pending, and hearth-boot has started it on
+# trial (booted = b). Kill the self-test/confirm at every point.
+reset_state "$W/template"
+"$UPD_DRIVER" check "$UPD_STATE" "$URL" >/dev/null 2>>"$W/driver.err"
+out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" persist 2>>"$W/driver.err")
+[ "$(upd_field "$out" slot)" = b ] || bad "trial boot of b not chosen: $out"
+rm -rf "$W/template-trial"; cp -a "$UPD_STATE" "$W/template-trial"
+HEARTH_FAULT_TRACE=$W/trace-confirm "$UPD_DRIVER" confirm "$UPD_STATE" >"$W/confirm.out" 2>>"$W/driver.err"
+grep -q 'confirmed=1' "$W/confirm.out" && ok || bad "untraced confirm did not confirm: $(cat "$W/confirm.out")"
+N_CONFIRM=$(wc -l <"$W/trace-confirm")
+echo "# confirm: $N_CONFIRM fault points ($(cut -d' ' -f2 "$W/trace-confirm" | sort | uniq -c | awk '{printf "%s x%s, ", $2, $1}'))"
+for n in $(seq 1 "$N_CONFIRM"); do
+    reset_state "$W/template-trial"
+    { HEARTH_FAULT_KILL_AT=$n "$UPD_DRIVER" confirm "$UPD_STATE" >/dev/null 2>>"$W/driver.err"; } 2>/dev/null
+    rc=$?
+    name=$(sed -n "${n}p" "$W/trace-confirm" | cut -d' ' -f2)
+    if [ $rc -ne 137 ]; then bad "confirm point $n ($name): process not killed (rc $rc)"; continue; fi
+    KILLS=$((KILLS + 1))
+    after_crash "confirm kill at $n ($name)"
+    # The software restarts (hearth-boot) and confirms on the next try,
+    # or the slot is already active.
+    out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" persist 2>>"$W/driver.err")
+    out2=$("$UPD_DRIVER" confirm "$UPD_STATE" 2>>"$W/driver.err")
+    active=$(upd_slot_field "$UPD_STATE" 'active slot')
+    if [ "$active" = b ] || [ "$(upd_field "$out" slot)" = a ]; then ok
+    else bad "confirm kill at $n ($name): neither confirmed on retry nor reverted: $out / $out2"; fi
+done
+
+echo "# kill points tested: $KILLS (install $N_INSTALL, confirm $N_CONFIRM, torn writes 2); $CHECKS checks, $FAILS failed"
+if [ "$FAILS" -ne 0 ]; then echo "--- driver stderr (tail)"; tail -20 "$W/driver.err"; exit 1; fi

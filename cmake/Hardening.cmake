@@ -27,3 +27,14 @@ if(HEARTH_SANITIZE)
                       -fno-omit-frame-pointer -O1)
   add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
 endif()
+
+if(HEARTH_FUZZ)
+  # Fuzz builds instrument the whole tree for coverage feedback (otherwise a
+  # harness sees only its own edges) and run under ASan+UBSan; programs link
+  # the coverage runtime without libFuzzer's main.
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "HEARTH_FUZZ=ON needs clang: -DCMAKE_C_COMPILER=clang")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=fuzzer-no-link,address,undefined)
+endif()

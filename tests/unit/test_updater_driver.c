@@ -296,6 +296,23 @@ static void swap_hook(const char *path, void *arg)
     close(fd);
 }
 
+/* Peak resident set size of this process (kB), for bench_update.sh. */
+static long vmhwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) return -1;
+    char line[256];
+    long v = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            v = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
 static void print_result(const hearth_update_result *r, hearth_status st)
 {
     printf("result=%s outcome=%s status=%s bytes=%llu resumed_from=%llu attempts=%u version=%s "
@@ -305,6 +322,7 @@ static void print_result(const hearth_update_result *r, hearth_status st)
            (unsigned long long)r->resumed_from, r->attempts,
            r->info.present ? r->info.sw_version : "", (unsigned long long)r->info.security_version,
            r->info.disruptive ? 1 : 0, r->info.downtime_s, r->reason);
+    printf("vmhwm_kb=%ld\n", vmhwm_kb());
 }
 
 static int cmd_check(int argc, char **argv)

@@ -199,6 +199,7 @@ UPD_HW=hw-rev-a
 
 upd_fixture() {
     local w=$1 size=${2:-1048576} chunk=${3:-65536}
+    mkdir -p "$w"
     UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
     UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
     UPD_STATE=$w/state

@@ -92,9 +92,10 @@ static hearth_status parse_key(hearth_keyset *ks, hearth_cursor *v)
     hearth_key *k = NULL;
     HEARTH_GUARD(hearth_key_from_spki(e->spki, slen, &k));
     if ((uint8_t)k->alg != alg) {
+        hearth_sig_alg real = k->alg; /* read before the free (found by fuzz_bundle_keyset) */
         hearth_key_free(k);
         return hearth_err(HEARTH_ERR_INVALID, "key %zu: listed as %s but is %s", ks->count,
-                          hearth_sig_alg_name(alg), hearth_sig_alg_name(k->alg));
+                          hearth_sig_alg_name(alg), hearth_sig_alg_name(real));
     }
     if (hb_keyset_find(ks, k->id, NULL) != NULL) {
         hearth_key_free(k);

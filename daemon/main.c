@@ -116,7 +116,7 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) return rc;
     signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */
-    /* Each Argon2id hash takes 19 MiB. A fixed mmap threshold makes glibc
+    /* Each Argon2id hash takes 32 MiB. A fixed mmap threshold makes glibc
      * hand such blocks back to the OS when freed (the dynamic threshold would
      * otherwise keep them in the heap), and two arenas suffice for the loop,
      * two workers and the control thread: idle RSS stays small. */

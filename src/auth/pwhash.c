@@ -1,5 +1,5 @@
 /* Argon2id password hashing through libsodium (EN 303 645 5.1-3): memory-hard
- * so that a stolen hash costs an attacker 19 MiB and two passes per guess. */
+ * so that a stolen hash costs an attacker 32 MiB and six passes per guess. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>

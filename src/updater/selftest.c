@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +106,12 @@ hearth_status hearth_updater_confirm_if_pending(const char *state_dir, const hea
 {
     HEARTH_ENSURE(state_dir != NULL && t != NULL && confirmed != NULL, HEARTH_ERR_INVALID);
     *confirmed = false;
+    /* No boot state: not started by hearth-boot (development run); do not
+     * touch the root of trust or create slot directories for nothing. */
+    char bsp[4096];
+    HEARTH_GUARD(hearth_path_join(bsp, sizeof bsp, state_dir, "boot/state"));
+    struct stat sb;
+    if (stat(bsp, &sb) != 0) return HEARTH_OK;
     hearth_slots *s = NULL;
     HEARTH_GUARD(hearth_slots_open(state_dir, &s));
     hearth_boot_state bs;

@@ -141,7 +141,6 @@ hearth_status hb_verify_chunks(const hearth_manifest *m, const int *fds, const u
         j->total += m->payloads[i].size;
     }
     for (size_t i = m->payload_count + 1; i <= HEARTH_BUNDLE_PAYLOADS_MAX; i++) j->first[i] = UINT64_MAX;
-    j->first[m->payload_count] = j->first[m->payload_count]; /* sentinel is the total */
     j->nchunks = j->first[m->payload_count];
     atomic_init(&j->next, 0);
     atomic_init(&j->stop, false);

@@ -824,6 +824,64 @@ static void test_5_3_9_bundle_swapped_after_verification_caught(void **state)
     assert_int_equal(hearth_slot_verify_dir(slot, ks, NULL, 2, NULL), HEARTH_ERR_NOT_FOUND);
 }
 
+
+static void test_5_3_11_5_3_12_risks_and_disruption_are_signed(void **state)
+{
+    (void)state;
+    char path[512];
+    std_bundle("notify.hbd", path, sizeof path);
+    hearth_bundle *b = NULL;
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_OK);
+    const hearth_manifest *m = hearth_bundle_manifest(b);
+    assert_string_equal(m->mitigates, "CVE-2099-0001: remote code execution in the web UI");
+    assert_true(m->disruptive);
+    assert_int_equal(m->downtime_s, 45);
+    /* locate the disruption flag and the first byte of the mitigates text in
+     * the raw manifest and show that neither can be changed in transit */
+    const uint8_t *raw = m->raw;
+    size_t dis = 0, mit = 0;
+    for (size_t i = 6; i + 6 < m->raw_len;) {
+        uint16_t tag = (uint16_t)(raw[i] << 8 | raw[i + 1]);
+        uint32_t len = (uint32_t)raw[i + 2] << 24 | (uint32_t)raw[i + 3] << 16 | (uint32_t)raw[i + 4] << 8 | raw[i + 5];
+        if (tag == HB_TAG_DISRUPTION) dis = HEARTH_BUNDLE_HEADER_SIZE + i + 6;
+        if (tag == HB_TAG_MITIGATES) mit = HEARTH_BUNDLE_HEADER_SIZE + i + 6;
+        i += 6 + len;
+    }
+    hearth_bundle_free(b);
+    assert_true(dis > 0 && mit > 0);
+    flip_byte(path, dis); /* "disruptive" -> "not disruptive" */
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_ERR_TAMPERED);
+    flip_byte(path, dis);
+    flip_byte(path, mit);
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_ERR_TAMPERED);
+}
+
+static void test_5_3_9_empty_payload_and_many_threads(void **state)
+{
+    (void)state;
+    char path[512], slot[512];
+    struct bopts o = DEF;
+    o.key = signer;
+    make_bundle("empty.hbd", o, pay_a, 0, pay_b, 1, path, sizeof path);
+    hearth_bundle *b = NULL;
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_OK);
+    assert_int_equal(hearth_bundle_manifest(b)->payloads[0].chunk_count, 0);
+    assert_int_equal(hearth_bundle_verify_payloads(b, 64, NULL, NULL), HEARTH_OK);
+    hearth_stream *s = NULL;
+    uint8_t *d = NULL;
+    size_t len = 0;
+    read_all(path, &d, &len);
+    assert_int_equal(hearth_stream_new(b, &s), HEARTH_OK);
+    assert_int_equal(hearth_stream_update(s, d, len), HEARTH_OK);
+    assert_int_equal(hearth_stream_final(s), HEARTH_OK);
+    hearth_stream_free(s);
+    free(d);
+    path_of(slot, sizeof slot, "slotEmpty");
+    assert_int_equal(hearth_bundle_extract_verified(b, slot, NULL, NULL), HEARTH_OK);
+    assert_int_equal(hearth_slot_verify_dir(slot, ks, NULL, 0, NULL), HEARTH_OK);
+    hearth_bundle_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +909,8 @@ int main(void)
         cmocka_unit_test(test_5_3_9_stream_any_split_and_resume),
         cmocka_unit_test(test_5_7_1_extract_and_verify_slot),
         cmocka_unit_test(test_5_3_9_bundle_swapped_after_verification_caught),
+        cmocka_unit_test(test_5_3_11_5_3_12_risks_and_disruption_are_signed),
+        cmocka_unit_test(test_5_3_9_empty_payload_and_many_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -497,6 +497,15 @@ static hearth_status read_state(hearth_store *st, uint8_t *state)
     return HEARTH_OK;
 }
 
+/* Sessions are only a convenience: a malformed record drops them all rather
+ * than refusing to start (everyone logs in again). */
+static hearth_status load_sessions(hearth_auth *a, const uint8_t *val, size_t len)
+{
+    hearth_status s = dec_sessions(a, val, len);
+    if (s != HEARTH_OK) a->nsessions = 0;
+    return s;
+}
+
 static hearth_status check_config(const hearth_auth_config *c)
 {
     if (c->session_ttl_s < 60 || c->session_ttl_s > 30u * 86400)
@@ -535,12 +544,9 @@ static hearth_status auth_load(hearth_auth *a)
 
     hearth_status s = read_record(a->st, REC_SESSIONS, &buf, &len);
     if (s == HEARTH_OK) {
-        s = dec_sessions(a, buf, len);
+        s = load_sessions(a, buf, len);
         free(buf);
         if (s != HEARTH_OK) {
-            /* Sessions are only a convenience: drop them rather than refuse
-             * to start (everyone logs in again). */
-            a->nsessions = 0;
             hearth_seclog(HEARTH_SEV_ALERT, "sessions_discarded", "reason", "malformed", NULL);
         }
     } else if (s != HEARTH_ERR_NOT_FOUND) {
@@ -1265,4 +1271,42 @@ uint32_t hearth_auth_test_rl_used(hearth_auth *a)
     uint32_t n = hearth_rl_used(a->rl);
     unlock(a);
     return n;
+}
+
+/* The record decoders below run on a private, zeroed hearth_auth (no store,
+ * no mutex, no hashing): exactly the code auth_load() applies to each record. */
+
+hearth_status hearth_auth_test_decode_user(const char *record_name, const uint8_t *val,
+                                           size_t len, uint32_t *loaded, hearth_buf *reenc)
+{
+    *loaded = 0;
+    if (record_name == NULL || strncmp(record_name, USER_PREFIX, strlen(USER_PREFIX)) != 0)
+        return hearth_err(HEARTH_ERR_INVALID, "not an account record name");
+    hearth_auth *a = calloc(1, sizeof *a);
+    HEARTH_ENSURE(a != NULL, HEARTH_ERR_NOMEM);
+    load_ctx lc = {a};
+    hearth_status s = load_user(record_name, val, len, &lc);
+    *loaded = a->nusers;
+    if (s == HEARTH_OK && reenc != NULL) s = enc_user(&a->users[0], reenc);
+    hearth_memzero(a, sizeof *a);
+    free(a);
+    return s;
+}
+
+hearth_status hearth_auth_test_decode_sessions(const uint8_t *val, size_t len,
+                                               uint32_t sessions_max, uint32_t *kept,
+                                               hearth_buf *reenc)
+{
+    *kept = 0;
+    if (sessions_max < 1 || sessions_max > SESSIONS_LIMIT)
+        return hearth_err(HEARTH_ERR_RANGE, "sessions_max must be 1..%d", SESSIONS_LIMIT);
+    hearth_auth *a = calloc(1, sizeof *a);
+    HEARTH_ENSURE(a != NULL, HEARTH_ERR_NOMEM);
+    a->cfg.sessions_max = sessions_max;
+    hearth_status s = load_sessions(a, val, len);
+    *kept = a->nsessions;
+    hearth_status e = reenc != NULL ? enc_sessions(a, reenc) : HEARTH_OK;
+    hearth_memzero(a, sizeof *a);
+    free(a);
+    return s != HEARTH_OK ? s : e;
 }

@@ -44,4 +44,23 @@ uint32_t hearth_auth_test_rl_failures(hearth_auth *a, const char *source);
 /** TEST ONLY: entries in use in the limiter's per-source table. */
 uint32_t hearth_auth_test_rl_used(hearth_auth *a);
 
+/**
+ * FUZZ/TEST ONLY: what hearth_auth_open() does with one "auth.user.<name>"
+ * record, without a store: @p record_name is the full record name. On
+ * success *loaded is 1 and, if @p reenc is not NULL, the account is
+ * re-encoded into it by the real encoder; on failure *loaded is 0.
+ */
+hearth_status hearth_auth_test_decode_user(const char *record_name, const uint8_t *val,
+                                           size_t len, uint32_t *loaded,
+                                           hearth_buf *reenc) HEARTH_MUST_CHECK;
+/**
+ * FUZZ/TEST ONLY: what hearth_auth_open() does with the "auth.sessions"
+ * record for a given sessions_max: *kept is the number of sessions held
+ * afterwards (0 after a malformed record) and @p reenc, if not NULL, gets
+ * that in-memory state re-encoded by the real encoder (also on failure).
+ */
+hearth_status hearth_auth_test_decode_sessions(const uint8_t *val, size_t len,
+                                               uint32_t sessions_max, uint32_t *kept,
+                                               hearth_buf *reenc) HEARTH_MUST_CHECK;
+
 #endif

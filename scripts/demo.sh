@@ -34,7 +34,7 @@ label=$("$B/tools/hearth" provision --ca "$demo/ca" --out "$demo/device" --model
 if [ -x "$B/boot/hearth-boot" ] && [ -f "$root/scripts/demo-slots.sh" ]; then
   bash "$root/scripts/demo-slots.sh" "$B" "$demo" "$port"
 else
-  nohup "$B/daemon/hearthd" --state "$demo/device" --listen "127.0.0.1:$port" \
+  nohup "$B/daemon/hearthd" --state "$demo/device" --listen "127.0.0.1:$port" --foreground \
     >"$demo/hearthd.log" 2>&1 &
   echo $! >"$demo/run.pid"
 fi

@@ -192,6 +192,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     hearth_status st;
     bool created_dir = false;
     bool touched = false;
+    bool log_opened = false;
     mode_t old_mode = 0700;
     hearth_rot *rot = NULL;
     hearth_store *store = NULL;
@@ -204,6 +205,12 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
 
     HEARTH_GUARD_GOTO(st, prepare_out_dir(p.dir, &created_dir, &old_mode), fail_early);
     touched = true;
+    /* The device's own security-event log starts at provisioning, so its
+     * history (key created, provisioned) stays with the device. */
+    char events[PATH_MAX];
+    if (hearth_path_join(events, sizeof events, p.dir, "events.log") == HEARTH_OK &&
+        hearth_seclog_open(events) == HEARTH_OK)
+        log_opened = true;
 
     /* Root of trust and secure store, bound to this serial. */
     HEARTH_GUARD_GOTO(st, make_rot(&p, info.rot, info.tpm_tcti[0] ? info.tpm_tcti : NULL, &rot),
@@ -260,6 +267,7 @@ fail:
 fail_early:
     hearth_memzero(label, sizeof *label);
 done:
+    if (log_opened) hearth_seclog_close();
     hearth_memzero(der, sizeof der);
     free(json);
     hearth_store_close(store);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Called by scripts/demo.sh: put the demo device's software into signed A/B
+# slots and start it the way a real device starts, through the verified
+# launcher hearth-boot.
+#   demo/keys/        the demo manufacturer's update root key and signing key
+#                     (encrypted PKCS#8; passphrase in demo/keys/passphrase)
+#   device/trust/     the read-only trust anchor (root public key + key set),
+#                     standing in for ROM/OTP (docs/boot.md)
+# Usage: demo-slots.sh BUILD_DIR DEMO_DIR PORT
+set -euo pipefail
+B=$1 demo=$2 port=$3
+H=$B/tools/hearth
+dev=$demo/device
+keys=$demo/keys
+mkdir -p "$keys"
+chmod 700 "$keys"
+umask 077
+openssl rand -hex 24 >"$keys/passphrase"
+pass=(--pass-file "$keys/passphrase")
+
+"$H" keygen --out "$keys/root.key" --alg ed25519 "${pass[@]}" >/dev/null
+"$H" keygen --out "$keys/signer.key" --alg ed25519 "${pass[@]}" >/dev/null
+"$H" keyset create --root-key "$keys/root.key" --out "$keys/keyset.hks" --version 1 \
+    --expires 365 --add "$keys/signer.key.pub" "${pass[@]}" >/dev/null
+
+mkdir -p "$dev/trust"
+cp "$keys/root.key.pub" "$dev/trust/root.pub"
+cp "$keys/keyset.hks" "$dev/trust/keyset"
+cp "$keys/keyset.hks" "$dev/keyset.hks"
+chmod 0444 "$dev/trust/root.pub" "$dev/trust/keyset"
+chmod 0555 "$dev/trust"
+
+version=$("$H" --version | awk '{print $NF}')
+printf 'Hearth demo thermostat %s: first release.\n' "$version" >"$demo/notes.txt"
+"$H" bundle create --out "$demo/hearthd-$version.hbu" --model HTH-100 --hw-id HTH-100 \
+    --version "$version" --security-version 1 --expires 365 --notes-file "$demo/notes.txt" \
+    --mitigates "initial release" --payload hearthd="$B/daemon/hearthd" >/dev/null
+"$H" bundle sign "$demo/hearthd-$version.hbu" --key "$keys/signer.key" "${pass[@]}" >/dev/null
+"$H" slot install --state "$dev" --trust "$dev/trust" --keyset "$dev/keyset.hks" \
+    --bundle "$demo/hearthd-$version.hbu" >/dev/null
+
+nohup "$B/boot/hearth-boot" --state "$dev" --trust "$dev/trust" --keyset "$dev/keyset.hks" \
+    -- --listen "127.0.0.1:$port" --foreground >"$demo/hearthd.log" 2>&1 &
+echo $! >"$demo/run.pid"

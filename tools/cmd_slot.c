@@ -27,11 +27,14 @@ static void slot_usage(FILE *f)
             "                           [--slot a|b] [--keyset FILE]\n"
             "       hearth slot stage --state DIR --trust TRUSTDIR --bundle FILE [--keyset FILE]\n\n"
             "status   print the authenticated boot state: active and pending slot, attempts,\n"
-            "         minimum security version, per-slot verification, reverts, alerts.\n"
+            "         minimum security version, key-set floor, per-slot verification,\n"
+            "         reverts, alerts.\n"
             "install  factory/first install: verify a signed bundle against the trust\n"
             "         anchor (root keys + key set, default TRUSTDIR/keyset) and this device's\n"
             "         model, extract it into a slot (default: the inactive one, or a) and make\n"
-            "         that slot active.\n"
+            "         that slot active. install and stage refuse a key set older than the\n"
+            "         device's key-set floor and raise the floor to the key set's version:\n"
+            "         pass the key set file hearth-boot uses (--keyset).\n"
             "stage    local update (e.g. from a USB stick): what the network updater does --\n"
             "         verify the bundle (signature, model, no rollback), install it into the\n"
             "         inactive slot and mark it pending; hearth-boot tries it at the next boot\n"
@@ -75,6 +78,7 @@ static int cmd_status(const char *state)
         if (bs.pending != HEARTH_SLOT_NONE) printf(" (boot attempts left %u)", bs.attempts_left);
         printf("\nlast booted slot:       %s\n", hearth_slot_name(bs.booted));
         printf("min security version:   %llu\n", (unsigned long long)bs.min_security_version);
+        printf("min key-set version:    %llu\n", (unsigned long long)bs.min_keyset_version);
         for (int i = 0; i < HEARTH_SLOT_COUNT; i++) {
             const hearth_slot_info *si = &bs.slot[i];
             fmt_time(si->verified_at, t, sizeof t);
@@ -175,18 +179,7 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
     hearth_bundle *b = NULL;
     int rc = 1;
     if (hearth_slots_open(state, &s) != HEARTH_OK) return fail("device state");
-    if (hearth_trust_load_dir(trust_dir, &trust) != HEARTH_OK) {
-        rc = fail("trust anchor");
-        goto out;
-    }
-    if (hearth_keyset_load(kpath, trust, 0, 0, &ks) != HEARTH_OK) {
-        rc = fail("key set");
-        goto out;
-    }
-    if (hearth_bundle_open(bundle, ks, &b) != HEARTH_OK) {
-        rc = fail("bundle");
-        goto out;
-    }
+    /* The boot state first: its key-set floor bounds the key set accepted. */
     hearth_boot_state bs;
     hearth_status rs = hearth_slots_read(s, &bs);
     if (rs == HEARTH_ERR_TAMPERED)
@@ -194,6 +187,22 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
                 hearth_err_msg());
     else if (rs != HEARTH_OK && rs != HEARTH_ERR_NOT_FOUND) {
         rc = fail("boot state");
+        goto out;
+    }
+    if (hearth_trust_load_dir(trust_dir, &trust) != HEARTH_OK) {
+        rc = fail("trust anchor");
+        goto out;
+    }
+    /* A key set older than one this device already accepted is a rollback:
+     * hearth-boot would refuse it, so refuse it here before touching a slot. */
+    uint64_t ks_floor = rs == HEARTH_OK ? bs.min_keyset_version : 0;
+    if (hearth_keyset_load(kpath, trust, ks_floor, 0, &ks) != HEARTH_OK) {
+        rc = fail("key set");
+        goto out;
+    }
+    uint64_t ks_version = hearth_keyset_version(ks);
+    if (hearth_bundle_open(bundle, ks, &b) != HEARTH_OK) {
+        rc = fail("bundle");
         goto out;
     }
     device_ids(state, model, hw_id, sizeof model);
@@ -253,8 +262,16 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
             rc = fail("mark pending");
             goto out;
         }
-        printf("staged %s (security version %llu) in slot %s; pending, tried at next boot\n",
-               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot));
+        /* The key set file verified with is on the device: raise the floor
+         * (after the slot is written, like the updater: file first). */
+        if (hearth_slots_raise_keyset_floor(s, ks_version, NULL) != HEARTH_OK) {
+            rc = fail("key-set floor");
+            goto out;
+        }
+        printf("staged %s (security version %llu) in slot %s; pending, tried at next boot; "
+               "key-set floor %llu\n",
+               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
+               (unsigned long long)ks_version);
         rc = 0;
         goto out;
     }
@@ -262,9 +279,14 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
         rc = fail("boot state");
         goto out;
     }
-    printf("installed %s (security version %llu) into slot %s; slot %s is active\n",
+    if (hearth_slots_raise_keyset_floor(s, ks_version, NULL) != HEARTH_OK) {
+        rc = fail("key-set floor");
+        goto out;
+    }
+    printf("installed %s (security version %llu) into slot %s; slot %s is active; "
+           "key-set floor %llu\n",
            m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
-           hearth_slot_name(slot));
+           hearth_slot_name(slot), (unsigned long long)ks_version);
     rc = 0;
 out:
     hearth_bundle_free(b);

@@ -95,6 +95,12 @@ typedef struct {
     uint8_t attempts_left;      /**< boot attempts left for @ref pending */
     int8_t booted;              /**< slot hearth-boot last launched, or NONE */
     uint64_t min_security_version; /**< anti-rollback floor; only ever increases */
+    /** Key-set anti-rollback floor for hearth-boot: the newest key-set version
+     *  this device has accepted (updater, `hearth slot install|stage`, or
+     *  hearth-boot itself on loading a newer verified key set). hearth-boot
+     *  refuses a key set below it. Only ever increases (format 2 and later;
+     *  0 after migrating a format-1 state). */
+    uint64_t min_keyset_version;
     hearth_slot_info slot[HEARTH_SLOT_COUNT];
     uint32_t alerts_total;      /**< alerts ever recorded */
     uint8_t n_alerts;           /**< entries valid in @ref alerts (ring, oldest first) */
@@ -125,11 +131,16 @@ const char *hearth_slot_verify_name(int v);
 hearth_status hearth_boot_state_encode(const hearth_boot_state *bs, const uint8_t key[32],
                                        uint8_t *buf, size_t cap,
                                        size_t *len) HEARTH_MUST_CHECK;
+/** Format version written by hearth_boot_state_encode(). */
+#define HEARTH_BOOT_STATE_FORMAT 2
+
 /**
  * Check the MAC (constant time) and decode. A bad MAC, wrong magic, bad
  * length, truncation or an out-of-range field fails with HEARTH_ERR_TAMPERED
  * (HEARTH_ERR_UNSUPPORTED for an unknown format version); @p bs is then
- * left zeroed.
+ * left zeroed. An authentic format-1 state (written before the key-set floor
+ * existed) is migrated: decoded with min_keyset_version 0; the next write
+ * stores it as format 2 (docs/boot.md, "Format versions").
  */
 hearth_status hearth_boot_state_decode(const uint8_t *buf, size_t len, const uint8_t key[32],
                                        hearth_boot_state *bs) HEARTH_MUST_CHECK;
@@ -280,6 +291,21 @@ hearth_status hearth_slots_confirm(hearth_slots *s, int slot) HEARTH_MUST_CHECK;
  */
 hearth_status hearth_slots_record_alert(hearth_slots *s, int slot, const char *file,
                                         const char *reason) HEARTH_MUST_CHECK;
+
+/**
+ * Raise the key-set floor (min_keyset_version) of the boot state to
+ * @p version under boot/lock. Monotonic: a @p version at or below the
+ * current floor changes nothing and writes nothing (HEARTH_OK), so callers
+ * may call it on every key-set verification. Callers must only pass the
+ * version of a key set file the device ALREADY holds (write the file first,
+ * then raise), so a power cut never leaves the floor above the device's key
+ * set. HEARTH_ERR_NOT_FOUND if there is no boot state yet (nothing
+ * installed), HEARTH_ERR_TAMPERED if it fails authentication (nothing is
+ * written then). Fault point "slots.raise_keyset_floor" before the write.
+ * @param[out] raised  optional: true if the floor moved
+ */
+hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version,
+                                              bool *raised) HEARTH_MUST_CHECK;
 
 /**
  * The inactive slot's path, for reading only (e.g. status). Installing goes

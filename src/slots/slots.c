@@ -452,6 +452,32 @@ hearth_status hearth_slots_record_alert(hearth_slots *s, int slot, const char *f
     return st;
 }
 
+hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version, bool *raised)
+{
+    if (raised != NULL) *raised = false;
+    if (s == NULL) return hearth_err(HEARTH_ERR_INVALID, "raise key-set floor: missing argument");
+    int fd = -1;
+    HEARTH_GUARD(lock_acquire(s, &fd));
+    hearth_boot_state bs;
+    hearth_status st = hearth_slots_read(s, &bs);
+    uint64_t old = bs.min_keyset_version;
+    bool up = st == HEARTH_OK && version > old; /* never lowered, equal is a no-op */
+    if (up) {
+        bs.min_keyset_version = version;
+        hearth_fault_point("slots.raise_keyset_floor");
+        st = hearth_slots_write(s, &bs);
+    }
+    lock_release(fd);
+    if (st == HEARTH_OK && up) {
+        if (raised != NULL) *raised = true;
+        char from[24], to[24];
+        snprintf(from, sizeof from, "%llu", (unsigned long long)old);
+        snprintf(to, sizeof to, "%llu", (unsigned long long)version);
+        hearth_seclog(HEARTH_SEV_INFO, "keyset_floor_raised", "from", from, "to", to, NULL);
+    }
+    return st;
+}
+
 hearth_status hearth_slots_inactive_path(hearth_slots *s, int *slot, char *path, size_t cap)
 {
     hearth_boot_state bs;

@@ -17,7 +17,14 @@
 #include "hearth/util.h"
 
 #define BS_MAGIC "HBS1"
-#define BS_FORMAT 1
+#define BS_FORMAT HEARTH_BOOT_STATE_FORMAT
+/* Format 1 (before the key-set floor): same header, MAC and key; the body
+ * lacks min_keyset_version. An authentic format-1 file can only have been
+ * written by this device's own older software, so it is migrated rather
+ * than treated as tampered (which would raise a false alarm on every device
+ * at the upgrade). Replaying it gains an attacker nothing that replaying any
+ * older authentic state would not (docs/boot.md, "Format versions"). */
+#define BS_FORMAT_V1 1
 #define BS_MAC_HMAC_SHA256 1 /* algorithm id in the data (5.5-3) */
 #define BS_HEADER_LEN 12     /* magic 4, format u16, mac alg u8, reserved u8, body len u32 */
 #define BS_MAC_LEN 32
@@ -80,6 +87,7 @@ static hearth_status encode_body(const hearth_boot_state *bs, hearth_buf *b)
     HEARTH_GUARD(hearth_buf_u8(b, bs->attempts_left));
     HEARTH_GUARD(hearth_buf_u8(b, slot_byte(bs->booted)));
     HEARTH_GUARD(hearth_buf_u64(b, bs->min_security_version));
+    HEARTH_GUARD(hearth_buf_u64(b, bs->min_keyset_version));
     for (int i = 0; i < HEARTH_SLOT_COUNT; i++) {
         const hearth_slot_info *si = &bs->slot[i];
         HEARTH_GUARD(hearth_buf_u8(b, si->verify));
@@ -168,7 +176,7 @@ static hearth_status get_str(hearth_cursor *c, char *out, size_t max)
     return HEARTH_OK;
 }
 
-static hearth_status decode_body(hearth_cursor *c, hearth_boot_state *bs)
+static hearth_status decode_body(hearth_cursor *c, uint16_t fmt, hearth_boot_state *bs)
 {
     uint64_t u;
     HEARTH_GUARD(hearth_cursor_u64(c, &bs->generation));
@@ -179,6 +187,8 @@ static hearth_status decode_body(hearth_cursor *c, hearth_boot_state *bs)
         return hearth_err(HEARTH_ERR_TAMPERED, "boot state: attempts out of range");
     HEARTH_GUARD(get_slot(c, true, &bs->booted));
     HEARTH_GUARD(hearth_cursor_u64(c, &bs->min_security_version));
+    bs->min_keyset_version = 0; /* format 1: no floor recorded yet */
+    if (fmt >= 2) HEARTH_GUARD(hearth_cursor_u64(c, &bs->min_keyset_version));
     for (int i = 0; i < HEARTH_SLOT_COUNT; i++) {
         hearth_slot_info *si = &bs->slot[i];
         HEARTH_GUARD(hearth_cursor_u8(c, &si->verify));
@@ -241,12 +251,12 @@ hearth_status hearth_boot_state_decode(const uint8_t *buf, size_t len, const uin
                           "corrupted or from another device");
     /* Authentic from here on: version checks can be trusted. */
     uint16_t fmt = (uint16_t)((buf[4] << 8) | buf[5]);
-    if (fmt != BS_FORMAT || buf[6] != BS_MAC_HMAC_SHA256)
+    if ((fmt != BS_FORMAT && fmt != BS_FORMAT_V1) || buf[6] != BS_MAC_HMAC_SHA256)
         return hearth_err(HEARTH_ERR_UNSUPPORTED, "boot state format %u / MAC alg %u unsupported",
                           fmt, buf[6]);
     hearth_cursor c;
     hearth_cursor_init(&c, buf + BS_HEADER_LEN, body_len);
-    hearth_status st = decode_body(&c, bs);
+    hearth_status st = decode_body(&c, fmt, bs);
     if (st != HEARTH_OK) {
         memset(bs, 0, sizeof *bs);
         if (st == HEARTH_ERR_INVALID)

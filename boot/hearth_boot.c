@@ -64,6 +64,7 @@ typedef struct {
     hearth_slots *slots;
     hearth_trust *trust;
     hearth_keyset *ks;
+    char ks_why[256];               /* why there is no usable key set (c->ks NULL) */
     char model[HEARTH_BUNDLE_ID_MAX + 1];
     char hw_id[HEARTH_BUNDLE_ID_MAX + 1];
     sigset_t sigs;
@@ -250,7 +251,7 @@ static void verify_slot(boot_ctx *c, int slot, hearth_slot_check *chk, char *ver
         return;
     }
     if (c->ks == NULL) {
-        snprintf(reason, rcap, "no verified key set: %s", hearth_err_msg());
+        snprintf(reason, rcap, "no verified key set: %s", c->ks_why);
         return;
     }
     int fd = open(prog, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -314,6 +315,54 @@ static void move_aside_bad_state(boot_ctx *c)
     }
 }
 
+/* True if the kept alerts already hold this finding: a recovery loop
+ * re-verifies every interval and must not flush older alerts out of the
+ * ring with repeats (the whole ring is searched, as one pass may record
+ * several findings: the key set, then each slot). */
+static bool alert_known(const hearth_boot_state *bs, int slot, const char *reason)
+{
+    for (unsigned i = 0; i < bs->n_alerts; i++) {
+        const hearth_slot_alert *al = &bs->alerts[i];
+        if (al->slot == slot && strncmp(al->reason, reason, sizeof al->reason - 1) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Compare the loaded key set with the boot state's key-set floor. Below the
+ * floor: ALERT "keyset_rollback" (events.log and the boot state, one record
+ * per distinct finding so a recovery loop does not flush older alerts) and
+ * the key set is dropped, so nothing verifies with it. Above: @p raise gets
+ * its version (hearth-boot loaded and verified that very file, so raising
+ * can never put the floor above the key set the device has).
+ */
+static void check_keyset_floor(boot_ctx *c, hearth_boot_state *bs, uint64_t *raise)
+{
+    uint64_t v = hearth_keyset_version(c->ks);
+    if (v >= bs->min_keyset_version) {
+        *raise = v;
+        return;
+    }
+    char vs[24], fs[24], reason[HEARTH_SLOTS_REASON_MAX + 1];
+    snprintf(vs, sizeof vs, "%llu", (unsigned long long)v);
+    snprintf(fs, sizeof fs, "%llu", (unsigned long long)bs->min_keyset_version);
+    snprintf(reason, sizeof reason, "keyset_rollback: key set version %s is below the floor %s",
+             vs, fs);
+    hearth_seclog(HEARTH_SEV_ALERT, "keyset_rollback", "file", c->keyset_path, "version", vs,
+                  "minimum", fs, NULL);
+    fprintf(stderr, "hearth-boot: ALERT key set %s refused: %s\n", c->keyset_path, reason);
+    const char *base = strrchr(c->keyset_path, '/');
+    base = base != NULL ? base + 1 : c->keyset_path;
+    if (!alert_known(bs, HEARTH_SLOT_NONE, reason))
+        hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(), base, reason);
+    /* Short, so the slot alerts that follow still name the cause. */
+    int n = snprintf(c->ks_why, sizeof c->ks_why, "%s", reason);
+    (void)n;
+    hearth_keyset_free(c->ks);
+    c->ks = NULL;
+}
+
 static hearth_status decide(boot_ctx *c, boot_decision *d)
 {
     memset(d, 0, sizeof *d);
@@ -333,6 +382,13 @@ static hearth_status decide(boot_ctx *c, boot_decision *d)
         hearth_boot_state_init_empty(&bs);
         hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
     }
+    /* Key-set anti-rollback (5.3-9/5.3-10, TUF rollback of metadata): a
+     * root-signed but OLDER key set (e.g. one in which a since-revoked
+     * signing key is still active) is refused like any verification failure:
+     * without it no slot verifies, so hearth-boot falls back / enters
+     * recovery. A newer verified key set raises the floor (persisted below). */
+    uint64_t ks_raise = 0;
+    if (c->ks != NULL) check_keyset_floor(c, &bs, &ks_raise);
     hearth_boot_state prior = bs;
     hearth_slot_check checks[HEARTH_SLOT_COUNT];
     char versions[HEARTH_SLOT_COUNT][HEARTH_SLOTS_VERSION_MAX + 1];
@@ -356,12 +412,8 @@ static hearth_status decide(boot_ctx *c, boot_decision *d)
                               hearth_slot_name(s), "file", file, "reason", reason, NULL);
                 fprintf(stderr, "hearth-boot: ALERT slot %s failed verification: %s\n",
                         hearth_slot_name(s), reason);
-                /* One record per distinct finding: a recovery loop re-verifies
-                 * every interval and must not flush older alerts out of the ring. */
-                const hearth_slot_alert *last =
-                    bs.n_alerts ? &bs.alerts[bs.n_alerts - 1] : NULL;
-                if (last == NULL || last->slot != s ||
-                    strncmp(last->reason, reason, sizeof last->reason - 1) != 0)
+                /* One record per distinct finding (alert_known). */
+                if (!alert_known(&bs, s, reason))
                     hearth_boot_state_add_alert(&bs, s, hearth_time_now(), file, reason);
             }
         } else if (checks[s].security_version < bs.min_security_version) {
@@ -378,6 +430,7 @@ static hearth_status decide(boot_ctx *c, boot_decision *d)
             goto out;
         }
     }
+    if (ks_raise > next.min_keyset_version) next.min_keyset_version = ks_raise;
     for (int s = 0; s < HEARTH_SLOT_COUNT; s++) {
         if (!checks[s].checked || !checks[s].valid) continue;
         memcpy(next.slot[s].version, versions[s], sizeof next.slot[s].version);
@@ -556,8 +609,12 @@ static void load_trust(boot_ctx *c)
     hearth_keyset_free(c->ks);
     c->trust = NULL;
     c->ks = NULL;
+    c->ks_why[0] = '\0';
     if (hearth_trust_load_dir(c->trust_dir, &c->trust) != HEARTH_OK) {
-        fprintf(stderr, "hearth-boot: trust anchor %s: %s\n", c->trust_dir, hearth_err_msg());
+        int n = snprintf(c->ks_why, sizeof c->ks_why, "trust anchor %s: %s", c->trust_dir,
+                         hearth_err_msg());
+        (void)n; /* a truncated diagnostic is acceptable */
+        fprintf(stderr, "hearth-boot: %s\n", c->ks_why);
         return;
     }
     /* The key set sits in the read-only trust anchor. Its expiry guards
@@ -568,9 +625,14 @@ static void load_trust(boot_ctx *c)
     if (hearth_keyset_load(c->keyset_path, NULL, 0, 0, &raw) == HEARTH_OK)
         when = hearth_keyset_created(raw);
     hearth_keyset_free(raw);
+    /* The key-set floor is checked in decide(), against the authenticated
+     * boot state read under its lock. */
     if (hearth_keyset_load(c->keyset_path, c->trust, 0, when > 0 ? when : 0, &c->ks) !=
         HEARTH_OK) {
-        fprintf(stderr, "hearth-boot: key set %s: %s\n", c->keyset_path, hearth_err_msg());
+        int n = snprintf(c->ks_why, sizeof c->ks_why, "key set %s: %s", c->keyset_path,
+                         hearth_err_msg());
+        (void)n; /* a truncated diagnostic is acceptable */
+        fprintf(stderr, "hearth-boot: %s\n", c->ks_why);
         c->ks = NULL;
     }
 }
@@ -608,12 +670,16 @@ int main(int argc, char **argv)
         return HEARTH_SLOTS_EXIT_RECOVERY;
     }
     read_device_ids(&c);
-    load_trust(&c);
 
     int backoff = 1;
     int exit_code = 0;
     while (!stop_requested) {
         boot_decision d;
+        /* Reload before every decision: the updater in the slot may have
+         * rotated the key set (and raised the key-set floor) before asking
+         * for a restart, and a technician may have repaired things while in
+         * recovery. A few signature checks, negligible next to a slot. */
+        load_trust(&c);
         if (decide(&c, &d) != HEARTH_OK) {
             snprintf(d.reason, sizeof d.reason, "boot state could not be written: %s",
                      hearth_err_msg());
@@ -640,7 +706,6 @@ int main(int argc, char **argv)
                 break;
             }
             if (wait_signal(&c, (int64_t)c.recovery_interval * 1000, NULL)) break;
-            load_trust(&c); /* a service technician may have fixed things */
             continue;
         }
         leave_recovery(&c);

@@ -468,10 +468,36 @@ static hearth_status write_keyset_floor(hearth_updater *u, uint64_t v)
     return st;
 }
 
+/* hearth-boot's key-set floor (boot state, docs/boot.md): hearth-boot does
+ * not open the store, so the floor it enforces lives in the authenticated
+ * boot state. Only ever called with the version of a key set the device's
+ * key set file already holds (file written first), so a power cut between
+ * the writes leaves the boot floor at or below the file, never above it; a
+ * lagging floor is caught up at the next check. No boot state yet (nothing
+ * installed): nothing to raise, hearth-boot takes the floor from the file. */
+static hearth_status raise_boot_keyset_floor(hearth_updater *u, uint64_t ver)
+{
+    if (u->slots == NULL) return HEARTH_OK;
+    hearth_status st = hearth_slots_raise_keyset_floor(u->slots, ver, NULL);
+    return st == HEARTH_ERR_NOT_FOUND ? HEARTH_OK : st;
+}
+
+/* True if the device's key set file verifies and is at least version @p ver. */
+static bool local_keyset_current(hearth_updater *u, const hearth_trust *trust, uint64_t ver)
+{
+    hearth_keyset *ks = NULL;
+    bool ok = hearth_keyset_load(u->keyset_path, trust, ver, 0, &ks) == HEARTH_OK;
+    hearth_keyset_free(ks);
+    return ok;
+}
+
 /* The key set to verify with. With a repository, its key set is fetched and
  * must verify against the trust anchor and be at least as new as the newest
  * accepted (rolled-back key set = rejected); a newer one replaces the local
- * copy (file first, then the floor in the store). */
+ * copy: file first, then the floor in the store, then hearth-boot's floor in
+ * the boot state. A same-version key set also replaces a local file that is
+ * missing or no longer verifies at that version (e.g. put back by an
+ * attacker), so both floors only ever describe a file the device has. */
 static hearth_status keyset_with(hearth_updater *u, const tls_ctx *t, hearth_update_result *res,
                                  hearth_keyset **out)
 {
@@ -507,24 +533,30 @@ static hearth_status keyset_with(hearth_updater *u, const tls_ctx *t, hearth_upd
             uint64_t ver = hearth_keyset_version(ks);
             bool newer = ver > floor;
             if (!newer) {
-                /* Same version: only rewrite if the local file is missing. */
-                struct stat sb;
-                newer = stat(u->keyset_path, &sb) != 0;
+                /* Same version: only rewrite if the local file is missing,
+                 * damaged or older. */
+                newer = !local_keyset_current(u, trust, ver);
             }
             if (newer) {
                 hearth_fault_point("update.keyset.persist");
                 st = hearth_fs_write_atomic(u->keyset_path, kb.data, kb.len, 0644);
                 if (st == HEARTH_OK && ver > floor) st = write_keyset_floor(u, ver);
                 hearth_fault_point("update.keyset.persisted");
-                if (st != HEARTH_OK) {
-                    hearth_keyset_free(ks);
-                    hearth_buf_free(&kb);
-                    hearth_trust_free(trust);
-                    return upd_fail(res, st, "saving the key set");
-                }
+            }
+            /* The file holds version ver now (written above, or verified):
+             * raise the boot floor last. Also catches up a floor left behind
+             * by a power cut after the store write. */
+            if (st == HEARTH_OK) st = raise_boot_keyset_floor(u, ver);
+            if (st != HEARTH_OK) {
+                hearth_keyset_free(ks);
+                hearth_buf_free(&kb);
+                hearth_trust_free(trust);
+                return upd_fail(res, st, "saving the key set");
+            }
+            if (ver > floor) {
                 char vs[32];
                 snprintf(vs, sizeof vs, "%llu", (unsigned long long)ver);
-                if (ver > floor) upd_event_log(u, HEARTH_SEV_INFO, "update_keyset_accepted", "newer key set", vs);
+                upd_event_log(u, HEARTH_SEV_INFO, "update_keyset_accepted", "newer key set", vs);
             }
             hearth_buf_free(&kb);
             hearth_trust_free(trust);
@@ -545,6 +577,13 @@ static hearth_status keyset_with(hearth_updater *u, const tls_ctx *t, hearth_upd
     hearth_trust_free(trust);
     if (st == HEARTH_ERR_NOT_FOUND) return upd_fail(res, st, "no key set on the device");
     if (st != HEARTH_OK) return upd_reject(u, res, st, "device key set", NULL);
+    /* Verifying with the device's own file: it holds this version. */
+    st = raise_boot_keyset_floor(u, hearth_keyset_version(*out));
+    if (st != HEARTH_OK) {
+        hearth_keyset_free(*out);
+        *out = NULL;
+        return upd_fail(res, st, "raising the boot key-set floor");
+    }
     return HEARTH_OK;
 }
 

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "hearth/slots.h"
 #include "hearth/util.h"
@@ -319,6 +321,7 @@ static void sample_state(hearth_boot_state *bs)
     bs->slot[1].verify = HEARTH_SLOT_VERIFIED;
     bs->slot[1].security_version = 43;
     snprintf(bs->slot[1].version, sizeof bs->slot[1].version, "1.3.0");
+    bs->min_keyset_version = 7;
     hearth_boot_state_add_alert(bs, HEARTH_SLOT_A, 1700000100, "hearthd", "digest mismatch");
 }
 
@@ -337,6 +340,7 @@ static void test_5_7_1_state_roundtrip(void **st)
     assert_int_equal(b.attempts_left, 2);
     assert_int_equal(b.booted, HEARTH_SLOT_B);
     assert_int_equal(b.min_security_version, 42);
+    assert_int_equal(b.min_keyset_version, 7);
     assert_string_equal(b.slot[0].version, "1.2.3");
     assert_int_equal(b.slot[1].security_version, 43);
     assert_int_equal(b.n_alerts, 1);
@@ -369,6 +373,7 @@ static void test_5_7_2_state_every_flipped_bit_detected(void **st)
             hearth_status s = hearth_boot_state_decode(buf, len, key, &b);
             assert_int_equal(s, HEARTH_ERR_TAMPERED);
             assert_int_equal(b.min_security_version, 0); /* nothing leaks out */
+            assert_int_equal(b.min_keyset_version, 0);
             buf[i] ^= (uint8_t)(1u << bit);
         }
     }
@@ -427,6 +432,117 @@ static void test_5_7_2_alert_ring_keeps_latest(void **st)
     assert_int_equal(hearth_boot_state_encode(&bs, key, buf, sizeof buf, &len), HEARTH_OK);
     assert_int_equal(hearth_boot_state_decode(buf, len, key, &back), HEARTH_OK);
     assert_int_equal(back.n_alerts, HEARTH_SLOTS_ALERTS_MAX);
+}
+
+/* ------------------------------------------- key-set floor: codec */
+
+/* Offset of min_keyset_version in a format-2 file: header 12, then
+ * generation 8, four slot/attempt bytes, min_security_version 8. */
+#define KS_FLOOR_OFF (12 + 8 + 4 + 8)
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Re-MAC an edited file the way a genuine writer would (test-only forgery
+ * with the right key, to reach the checks behind the MAC). */
+static void remac(const uint8_t key[32], uint8_t *buf, size_t len)
+{
+    unsigned int ol = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, 32, buf, len - 32, buf + len - 32, &ol));
+    assert_int_equal(ol, 32);
+}
+
+/* What the software before the key-set floor wrote: format 1, body without
+ * min_keyset_version, same key and MAC. */
+static size_t make_v1(const hearth_boot_state *bs, const uint8_t key[32], uint8_t *out)
+{
+    uint8_t v2[HEARTH_BOOT_STATE_MAX];
+    size_t len = 0;
+    assert_int_equal(hearth_boot_state_encode(bs, key, v2, sizeof v2, &len), HEARTH_OK);
+    assert_int_equal(v2[5], HEARTH_BOOT_STATE_FORMAT);
+    size_t n = len - 8;
+    memcpy(out, v2, KS_FLOOR_OFF);
+    memcpy(out + KS_FLOOR_OFF, v2 + KS_FLOOR_OFF + 8, len - KS_FLOOR_OFF - 8);
+    out[4] = 0;
+    out[5] = 1;
+    put_be32(out + 8, (uint32_t)(n - 12 - 32));
+    remac(key, out, n);
+    return n;
+}
+
+static void test_5_3_10_keyset_floor_encoded_big_endian(void **st)
+{
+    (void)st;
+    uint8_t key[32], buf[HEARTH_BOOT_STATE_MAX];
+    size_t len = 0;
+    assert_int_equal(hearth_slots_derive_key(root_key, key), HEARTH_OK);
+    hearth_boot_state a, b;
+    sample_state(&a);
+    a.min_keyset_version = 0x0102030405060708ull;
+    assert_int_equal(hearth_boot_state_encode(&a, key, buf, sizeof buf, &len), HEARTH_OK);
+    assert_int_equal(buf[5], 2);
+    static const uint8_t want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(buf + KS_FLOOR_OFF, want, 8);
+    assert_int_equal(hearth_boot_state_decode(buf, len, key, &b), HEARTH_OK);
+    assert_true(b.min_keyset_version == 0x0102030405060708ull);
+    /* The floor is covered by the MAC: lowering it without the key fails. */
+    buf[KS_FLOOR_OFF + 7] = 0;
+    assert_int_equal(hearth_boot_state_decode(buf, len, key, &b), HEARTH_ERR_TAMPERED);
+    assert_int_equal(b.min_keyset_version, 0);
+}
+
+/* An authentic format-1 file (older software) is migrated with floor 0,
+ * every other field intact; flipped bits and truncations of it are still
+ * detected; an authentic but unknown format is refused as unsupported. */
+static void test_5_3_10_format1_state_migrated(void **st)
+{
+    (void)st;
+    uint8_t key[32], v1[HEARTH_BOOT_STATE_MAX], buf[HEARTH_BOOT_STATE_MAX];
+    assert_int_equal(hearth_slots_derive_key(root_key, key), HEARTH_OK);
+    hearth_boot_state a, b;
+    sample_state(&a);
+    size_t n = make_v1(&a, key, v1);
+    assert_int_equal(hearth_boot_state_decode(v1, n, key, &b), HEARTH_OK);
+    assert_int_equal(b.min_keyset_version, 0);
+    a.min_keyset_version = 0; /* the only difference */
+    assert_int_equal(b.active, a.active);
+    assert_int_equal(b.pending, a.pending);
+    assert_int_equal(b.attempts_left, a.attempts_left);
+    assert_int_equal(b.min_security_version, 42);
+    assert_string_equal(b.slot[0].version, "1.2.3");
+    assert_int_equal(b.slot[1].security_version, 43);
+    assert_int_equal(b.n_alerts, 1);
+    assert_string_equal(b.alerts[0].reason, "digest mismatch");
+    /* Re-encoded, it is format 2 and round-trips. */
+    size_t len = 0;
+    assert_int_equal(hearth_boot_state_encode(&b, key, buf, sizeof buf, &len), HEARTH_OK);
+    assert_int_equal(buf[5], 2);
+    assert_int_equal(len, n + 8);
+    for (size_t i = 0; i < n; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            v1[i] ^= (uint8_t)(1u << bit);
+            assert_int_equal(hearth_boot_state_decode(v1, n, key, &b), HEARTH_ERR_TAMPERED);
+            v1[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(hearth_boot_state_decode(v1, k, key, &b), HEARTH_ERR_TAMPERED);
+    /* A format-1 body presented as format 2 (re-MACed: only a key holder
+     * could) does not parse as a valid state either. */
+    v1[5] = 2;
+    remac(key, v1, n);
+    assert_int_not_equal(hearth_boot_state_decode(v1, n, key, &b), HEARTH_OK);
+    /* Unknown format with a valid MAC: unsupported, not silently parsed. */
+    assert_int_equal(hearth_boot_state_encode(&a, key, buf, sizeof buf, &len), HEARTH_OK);
+    buf[5] = 3;
+    remac(key, buf, len);
+    assert_int_equal(hearth_boot_state_decode(buf, len, key, &b), HEARTH_ERR_UNSUPPORTED);
+    assert_int_equal(b.min_keyset_version, 0);
 }
 
 /* --------------------------------------------------- device operations */
@@ -604,6 +720,111 @@ static void test_5_3_2_prepare_install_empties_slot(void **state)
     assert_int_equal(stat(p, &sb), 0);
 }
 
+/* Lines of the fault trace naming @p point (main() sets HEARTH_FAULT_TRACE). */
+static int trace_count(const char *point)
+{
+    const char *p = getenv("HEARTH_FAULT_TRACE");
+    assert_non_null(p);
+    FILE *f = fopen(p, "r");
+    if (f == NULL) return 0;
+    char line[200];
+    int n = 0;
+    size_t pl = strlen(point);
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *sp = strchr(line, ' ');
+        if (sp != NULL && strncmp(sp + 1, point, pl) == 0 && sp[1 + pl] == '\n') n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The key-set floor only moves up, writes only when it moves (through a
+ * fault point), and survives every other verb. */
+static void test_5_3_10_keyset_floor_monotonic(void **state)
+{
+    fixture *f = *state;
+    hearth_boot_state bs;
+    bool raised = true;
+    /* No boot state yet: nothing to raise, nothing created. */
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, 3, &raised), HEARTH_ERR_NOT_FOUND);
+    assert_false(raised);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_ERR_NOT_FOUND);
+
+    assert_int_equal(hearth_slots_init(f->s, HEARTH_SLOT_A, "1.0", 1), HEARTH_OK);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_int_equal(bs.min_keyset_version, 0);
+
+    int faults = trace_count("slots.raise_keyset_floor");
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, 2, &raised), HEARTH_OK);
+    assert_true(raised);
+    assert_int_equal(trace_count("slots.raise_keyset_floor"), faults + 1);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_int_equal(bs.min_keyset_version, 2);
+    uint64_t gen = bs.generation;
+
+    /* Lower or equal: OK, nothing written (generation unchanged), floor kept. */
+    uint64_t lower[] = {0, 1, 2};
+    for (size_t i = 0; i < sizeof lower / sizeof lower[0]; i++) {
+        assert_int_equal(hearth_slots_raise_keyset_floor(f->s, lower[i], &raised), HEARTH_OK);
+        assert_false(raised);
+    }
+    assert_int_equal(trace_count("slots.raise_keyset_floor"), faults + 1);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_int_equal(bs.min_keyset_version, 2);
+    assert_int_equal(bs.generation, gen);
+
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, UINT64_MAX - 1, NULL), HEARTH_OK);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_true(bs.min_keyset_version == UINT64_MAX - 1);
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, 5, &raised), HEARTH_OK);
+    assert_false(raised);
+
+    /* Every other verb carries the floor along unchanged. */
+    int slot;
+    char path[512];
+    assert_int_equal(hearth_slots_prepare_install(f->s, &slot, path, sizeof path), HEARTH_OK);
+    assert_int_equal(hearth_slots_mark_pending(f->s, slot, "2.0", 2), HEARTH_OK);
+    assert_int_equal(hearth_slots_update(f->s, boot_trial_fn, &slot), HEARTH_OK);
+    assert_int_equal(hearth_slots_confirm(f->s, slot), HEARTH_OK);
+    assert_int_equal(hearth_slots_record_alert(f->s, slot, "x", "y"), HEARTH_OK);
+    assert_int_equal(hearth_slots_init(f->s, HEARTH_SLOT_A, "3.0", 3), HEARTH_OK);
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_true(bs.min_keyset_version == UINT64_MAX - 1);
+    /* ... and the pure decision too. */
+    hearth_boot_state next;
+    hearth_boot_choice c;
+    hearth_slot_check checks[2] = {{true, true, 3}, {true, true, 2}};
+    assert_int_equal(hearth_slots_choose(&bs, checks, &next, &c), HEARTH_OK);
+    assert_true(next.min_keyset_version == UINT64_MAX - 1);
+}
+
+/* On a state that fails authentication the raise refuses and writes nothing
+ * (the file stays as evidence for hearth-boot). */
+static void test_5_3_10_keyset_floor_refused_on_tampered_state(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(hearth_slots_init(f->s, HEARTH_SLOT_A, "1.0", 1), HEARTH_OK);
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, 4, NULL), HEARTH_OK);
+    char p[512];
+    snprintf(p, sizeof p, "%s/boot/state", f->dir);
+    uint8_t *data = NULL, *after = NULL;
+    size_t len = 0, alen = 0;
+    assert_int_equal(hearth_fs_read_file(p, 8192, &data, &len), HEARTH_OK);
+    /* Try to lower the floor in place (the attack), keeping the old MAC. */
+    data[KS_FLOOR_OFF + 7] = 1;
+    assert_int_equal(hearth_fs_write_atomic(p, data, len, 0600), HEARTH_OK);
+    bool raised = true;
+    assert_int_equal(hearth_slots_raise_keyset_floor(f->s, 9, &raised), HEARTH_ERR_TAMPERED);
+    assert_false(raised);
+    assert_int_equal(hearth_fs_read_file(p, 8192, &after, &alen), HEARTH_OK);
+    assert_int_equal(alen, len);
+    assert_memory_equal(after, data, len);
+    hearth_boot_state bs;
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_ERR_TAMPERED);
+    free(data);
+    free(after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +842,12 @@ int main(void)
         cmocka_unit_test(test_5_7_2_state_truncated_or_extended_detected),
         cmocka_unit_test(test_5_7_2_state_from_other_device_rejected),
         cmocka_unit_test(test_5_7_2_alert_ring_keeps_latest),
+        cmocka_unit_test(test_5_3_10_keyset_floor_encoded_big_endian),
+        cmocka_unit_test(test_5_3_10_format1_state_migrated),
+        cmocka_unit_test_setup_teardown(test_5_3_10_keyset_floor_monotonic, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_5_3_10_keyset_floor_refused_on_tampered_state,
+                                        setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_5_3_2_install_pending_confirm_advances_minimum,
                                         setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_5_3_9_unconfirmed_trial_keeps_minimum, setup_dir,
@@ -630,5 +857,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_5_3_2_prepare_install_empties_slot, setup_dir,
                                         teardown_dir),
     };
-    return cmocka_run_group_tests_name("slots", tests, NULL, NULL);
+    /* Trace fault points (no kill) so the tests can see which writes ran. */
+    char trace[] = "/tmp/hearth-slots-trace-XXXXXX";
+    int tfd = mkstemp(trace);
+    if (tfd < 0) return 1;
+    close(tfd);
+    setenv("HEARTH_FAULT_TRACE", trace, 1);
+    int rc = cmocka_run_group_tests_name("slots", tests, NULL, NULL);
+    unlink(trace);
+    return rc;
 }

@@ -1,0 +1,425 @@
+/* hearth-fetch: one HTTPS transfer from the update repository, in its own
+ * process (EN 303 645 5.6-6 minimised code, 5.6-7 least privilege).
+ *
+ * Why a separate program: parsing untrusted HTTP and TLS, and the ~25 shared
+ * libraries libcurl brings, do not belong in the always-running daemon that
+ * holds the password database and the secure store. hearthd's updater
+ * (src/updater/transport.c) spawns this program per transfer with a clean
+ * environment, the socket to the parent as stdin and stdout, and nothing
+ * else open. It reads ONE request record from stdin (format in
+ * src/updater/transport.h; the device key PEM travels here, never in argv,
+ * the environment or a file), performs the transfer, writes the body to
+ * stdout as DATA frames and ends with one RESULT frame, then exits 0.
+ *
+ * TLS policy, unchanged from the in-process transport: the repository is
+ * authenticated by the manufacturer CA alone (no system trust store, so a
+ * public CA cannot vouch for a fake repository), optionally pinned to a
+ * public key; the device authenticates with its certificate and the key
+ * handed to libcurl from memory (CURLOPT_SSLKEY_BLOB); TLS 1.2+ with AEAD
+ * suites only (TR 103 621 6.10 example 1); https only, no redirects, no
+ * content decoding (a compressed body could expand without bound); every
+ * byte counted against the size the signed manifest allows; a resumed
+ * transfer must be a 206 from exactly the requested offset; a stalled
+ * transfer is abandoned.
+ *
+ * Usage: hearth-fetch  (no arguments; request on stdin, frames on stdout). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "hearth/common.h"
+#include "hearth/util.h"
+#include "transport.h"
+
+/* TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites are all AEAD. */
+#define FETCH_TLS12_CIPHERS                                                                \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                         \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                           \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* One parsed request; strings are NUL-terminated copies, the key points
+ * into the (wiped at exit) request buffer. */
+typedef struct {
+    char *url;
+    char *ca_path;
+    char *cert_path;
+    char *pinned;  /* NULL: no pin */
+    uint64_t offset;
+    uint64_t max_bytes;
+    uint32_t connect_timeout_s;
+    uint32_t stall_timeout_s;
+    const uint8_t *key;
+    size_t key_len;
+} fetch_request;
+
+/* ------------------------------------------------------------ output */
+
+static hearth_status write_all(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, b, n);
+        if (w > 0) {
+            b += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return HEARTH_ERR_IO; /* parent gone: nobody to tell */
+        }
+    }
+    return HEARTH_OK;
+}
+
+static hearth_status send_frame(uint8_t type, const void *p, size_t n)
+{
+    uint8_t hdr[UPD_FRAME_HDR_LEN] = {type, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
+                                      (uint8_t)(n >> 8), (uint8_t)n};
+    HEARTH_GUARD(write_all(hdr, sizeof hdr));
+    return n > 0 ? write_all(p, n) : HEARTH_OK;
+}
+
+static hearth_status send_result(hearth_status st, long http_code, uint64_t received,
+                                 bool overflow, bool tls_failed, const char *msg)
+{
+    uint8_t out[UPD_FRAME_RESULT_MAX];
+    hearth_buf b;
+    hearth_buf_init(&b, sizeof out);
+    size_t ml = msg != NULL ? strlen(msg) : 0;
+    if (ml > UPD_RESULT_MSG_MAX) ml = UPD_RESULT_MSG_MAX;
+    uint8_t flags = (uint8_t)((overflow ? UPD_RESULT_OVERFLOW : 0) | (tls_failed ? UPD_RESULT_TLS_FAILED : 0));
+    hearth_status r = hearth_buf_u32(&b, (uint32_t)(int32_t)st);
+    if (r == HEARTH_OK) r = hearth_buf_u32(&b, http_code > 0 && http_code <= 999 ? (uint32_t)http_code : 0u);
+    if (r == HEARTH_OK) r = hearth_buf_u64(&b, received);
+    if (r == HEARTH_OK) r = hearth_buf_u8(&b, flags);
+    if (r == HEARTH_OK) r = hearth_buf_u16(&b, (uint16_t)ml);
+    if (r == HEARTH_OK && ml > 0) r = hearth_buf_append(&b, msg, ml);
+    if (r == HEARTH_OK) {
+        memcpy(out, b.data, b.len);
+        r = send_frame(UPD_FRAME_RESULT, out, b.len);
+    }
+    hearth_buf_free(&b);
+    return r;
+}
+
+/* ------------------------------------------------------------ request */
+
+static hearth_status read_stdin(hearth_buf *in)
+{
+    uint8_t chunk[4096];
+    for (;;) {
+        ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
+        if (r == 0) break;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return hearth_err(HEARTH_ERR_IO, "reading the request: %s", strerror(errno));
+        }
+        if (hearth_buf_append(in, chunk, (size_t)r) != HEARTH_OK) {
+            hearth_memzero(chunk, sizeof chunk);
+            return hearth_err(HEARTH_ERR_TOO_LARGE, "request too large");
+        }
+    }
+    hearth_memzero(chunk, sizeof chunk);
+    return HEARTH_OK;
+}
+
+/* A u16-length string: bounded, no embedded NUL, copied and terminated. */
+static hearth_status take_str(hearth_cursor *c, size_t max, bool required, char **out)
+{
+    uint16_t n = 0;
+    const uint8_t *p = NULL;
+    HEARTH_GUARD(hearth_cursor_u16(c, &n));
+    if (n > max) return hearth_err(HEARTH_ERR_TOO_LARGE, "request field too long");
+    if (n == 0) {
+        if (required) return hearth_err(HEARTH_ERR_INVALID, "request field missing");
+        *out = NULL;
+        return HEARTH_OK;
+    }
+    HEARTH_GUARD(hearth_cursor_ptr(c, n, &p));
+    if (memchr(p, '\0', n) != NULL) return hearth_err(HEARTH_ERR_INVALID, "NUL in request field");
+    *out = malloc((size_t)n + 1);
+    if (*out == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    memcpy(*out, p, n);
+    (*out)[n] = '\0';
+    return HEARTH_OK;
+}
+
+static hearth_status parse_request(const uint8_t *data, size_t len, fetch_request *r)
+{
+    hearth_cursor c;
+    hearth_cursor_init(&c, data, len);
+    uint32_t magic = 0, key_len = 0;
+    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != UPD_FETCH_MAGIC)
+        return hearth_err(HEARTH_ERR_INVALID, "not a hearth-fetch request");
+    HEARTH_GUARD(take_str(&c, UPD_REQ_URL_MAX, true, &r->url));
+    HEARTH_GUARD(hearth_cursor_u64(&c, &r->offset));
+    HEARTH_GUARD(hearth_cursor_u64(&c, &r->max_bytes));
+    HEARTH_GUARD(take_str(&c, UPD_REQ_PATH_MAX, true, &r->ca_path));
+    HEARTH_GUARD(take_str(&c, UPD_REQ_PATH_MAX, true, &r->cert_path));
+    HEARTH_GUARD(take_str(&c, UPD_REQ_PIN_MAX, false, &r->pinned));
+    HEARTH_GUARD(hearth_cursor_u32(&c, &r->connect_timeout_s));
+    HEARTH_GUARD(hearth_cursor_u32(&c, &r->stall_timeout_s));
+    HEARTH_GUARD(hearth_cursor_u32(&c, &key_len));
+    if (key_len == 0 || key_len > UPD_REQ_KEY_MAX) return hearth_err(HEARTH_ERR_INVALID, "device key size out of range");
+    HEARTH_GUARD(hearth_cursor_ptr(&c, key_len, &r->key));
+    r->key_len = key_len;
+    if (hearth_cursor_remaining(&c) != 0) return hearth_err(HEARTH_ERR_INVALID, "trailing bytes after the request");
+    if (strncmp(r->url, "https://", 8) != 0) return hearth_err(HEARTH_ERR_POLICY, "update repository must be https://");
+    if (r->connect_timeout_s == 0 || r->connect_timeout_s > 3600 || r->stall_timeout_s == 0 ||
+        r->stall_timeout_s > 3600)
+        return hearth_err(HEARTH_ERR_RANGE, "timeouts out of range");
+    if (r->offset > (uint64_t)INT64_MAX || r->max_bytes > (uint64_t)INT64_MAX)
+        return hearth_err(HEARTH_ERR_RANGE, "offset or size out of range");
+    return HEARTH_OK;
+}
+
+static void request_free(fetch_request *r)
+{
+    free(r->url);
+    free(r->ca_path);
+    free(r->cert_path);
+    free(r->pinned);
+}
+
+/* ------------------------------------------------------------ transfer */
+
+typedef struct {
+    const fetch_request *req;
+    CURL *curl;
+    hearth_status st;        /* first failure seen in a callback */
+    bool checked_status;
+    bool parent_gone;        /* stdout write failed: exit without a result */
+    bool overflow;
+    long http_code;
+    uint64_t received;
+} xfer;
+
+/* Parse "Content-Range: bytes A-B/T" start; -1 on malformed. */
+static int64_t content_range_start(const char *v, size_t n)
+{
+    static const char pfx[] = "bytes ";
+    if (n < sizeof pfx - 1 || strncasecmp(v, pfx, sizeof pfx - 1) != 0) return -1;
+    uint64_t a = 0;
+    size_t i = sizeof pfx - 1;
+    size_t digits = 0;
+    for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 19; i++, digits++)
+        a = a * 10 + (uint64_t)(v[i] - '0');
+    if (digits == 0 || i >= n || v[i] != '-') return -1;
+    return (int64_t)a;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nitems;
+    static const char cl[] = "content-length:";
+    static const char cr[] = "content-range:";
+    if (n > sizeof cl - 1 && strncasecmp(buf, cl, sizeof cl - 1) == 0) {
+        /* Announced more than the manifest allows: stop before any body
+         * byte is accepted (endless-data attack). */
+        uint64_t v = 0;
+        size_t i = sizeof cl - 1, digits = 0;
+        while (i < n && buf[i] == ' ') i++;
+        for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+            if (++digits > 19) {
+                x->overflow = true;
+                return 0;
+            }
+            v = v * 10 + (uint64_t)(buf[i] - '0');
+        }
+        if (digits > 0 && v > x->req->max_bytes) {
+            x->overflow = true;
+            return 0;
+        }
+    } else if (n > sizeof cr - 1 && strncasecmp(buf, cr, sizeof cr - 1) == 0) {
+        size_t i = sizeof cr - 1;
+        while (i < n && buf[i] == ' ') i++;
+        int64_t start = content_range_start(buf + i, n - i);
+        if (start < 0 || (uint64_t)start != x->req->offset) {
+            x->st = hearth_err(HEARTH_ERR_IO, "server resumed at the wrong offset");
+            return 0;
+        }
+    }
+    return n;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nmemb;
+    if (!x->checked_status) {
+        long code = 0;
+        curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+        x->http_code = code;
+        x->checked_status = true;
+        long want = x->req->offset > 0 ? 206 : 200;
+        if (code != want) {
+            x->st = hearth_err(code == 404 ? HEARTH_ERR_NOT_FOUND : HEARTH_ERR_IO,
+                               "repository answered HTTP %ld", code);
+            return 0;
+        }
+    }
+    if (n > x->req->max_bytes - x->received) {
+        /* More than the signed manifest allows: abort now, before sending. */
+        x->overflow = true;
+        return 0;
+    }
+    for (size_t o = 0; o < n;) {
+        size_t k = n - o < UPD_FRAME_DATA_MAX ? n - o : UPD_FRAME_DATA_MAX;
+        if (send_frame(UPD_FRAME_DATA, data + o, k) != HEARTH_OK) {
+            x->parent_gone = true;
+            return 0;
+        }
+        o += k;
+    }
+    x->received += n;
+    return n;
+}
+
+/* Disable everything we do not use; abort on the first failure. */
+#define SETOPT(h, o, v)                                                                    \
+    do {                                                                                   \
+        if (curl_easy_setopt((h), (o), (v)) != CURLE_OK) {                                 \
+            st = hearth_err(HEARTH_ERR_INTERNAL, "libcurl option " #o " refused");         \
+            goto done;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+/* Runs the transfer; returns its status and fills @p x. */
+static hearth_status transfer(const fetch_request *r, xfer *x, bool *tls_failed)
+{
+    hearth_status st = HEARTH_OK;
+    *tls_failed = false;
+    CURL *h = curl_easy_init();
+    if (h == NULL) return hearth_err(HEARTH_ERR_NOMEM, "libcurl handle");
+    x->curl = h;
+    char range[48];
+    /* NOCOPY: libcurl reads the key from our buffer, which main() wipes;
+     * a copy inside libcurl would be freed unwiped. */
+    struct curl_blob key = {.data = (void *)r->key, .len = r->key_len, .flags = CURL_BLOB_NOCOPY};
+    char errbuf[CURL_ERROR_SIZE] = "";
+
+    SETOPT(h, CURLOPT_URL, r->url);
+    SETOPT(h, CURLOPT_PROTOCOLS_STR, "https");
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
+    SETOPT(h, CURLOPT_USERAGENT, "hearth-updater");
+    /* Trust only the manufacturer CA (no system CA bundle or directory). */
+    SETOPT(h, CURLOPT_CAINFO, r->ca_path);
+    SETOPT(h, CURLOPT_CAPATH, (char *)NULL);
+    SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    SETOPT(h, CURLOPT_SSL_CIPHER_LIST, FETCH_TLS12_CIPHERS);
+    SETOPT(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    if (r->pinned != NULL) SETOPT(h, CURLOPT_PINNEDPUBLICKEY, r->pinned);
+    /* Client certificate; the key comes from memory only. */
+    SETOPT(h, CURLOPT_SSLCERT, r->cert_path);
+    SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
+    SETOPT(h, CURLOPT_SSLKEY_BLOB, &key);
+    SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
+    SETOPT(h, CURLOPT_CONNECTTIMEOUT, (long)r->connect_timeout_s);
+    SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SETOPT(h, CURLOPT_LOW_SPEED_TIME, (long)r->stall_timeout_s);
+    SETOPT(h, CURLOPT_BUFFERSIZE, 64L * 1024L);
+    SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_bytes);
+    SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(h, CURLOPT_HEADERDATA, x);
+    SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(h, CURLOPT_WRITEDATA, x);
+    if (r->offset > 0) {
+        int l = snprintf(range, sizeof range, "%llu-", (unsigned long long)r->offset);
+        if (l < 0 || (size_t)l >= sizeof range) {
+            st = hearth_err(HEARTH_ERR_INTERNAL, "range");
+            goto done;
+        }
+        SETOPT(h, CURLOPT_RANGE, range);
+    }
+
+    CURLcode rc = curl_easy_perform(h);
+    if (!x->checked_status) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->http_code);
+    if (x->st != HEARTH_OK) {
+        st = x->st;
+    } else if (x->parent_gone) {
+        st = HEARTH_ERR_IO;
+    } else if (x->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+        x->overflow = true;
+        st = hearth_err(HEARTH_ERR_TOO_LARGE, "repository sent more than the manifest allows");
+    } else if (rc != CURLE_OK) {
+        *tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
+                      rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+                      rc == CURLE_SSL_CERTPROBLEM;
+        st = hearth_err(HEARTH_ERR_IO, "download failed: %s%s%s", curl_easy_strerror(rc),
+                        errbuf[0] ? ": " : "", errbuf);
+    } else if (!x->checked_status) {
+        /* Empty body: still check the status. */
+        long want = r->offset > 0 ? 206 : 200;
+        if (x->http_code != want)
+            st = hearth_err(x->http_code == 404 ? HEARTH_ERR_NOT_FOUND : HEARTH_ERR_IO,
+                            "repository answered HTTP %ld", x->http_code);
+    }
+done:
+    curl_easy_cleanup(h);
+    x->curl = NULL;
+    return st;
+}
+
+/* ------------------------------------------------------------ main */
+
+/* Process-level hardening that needs no privileges: no core dumps and no
+ * same-user ptrace (the device key is in memory), no privilege gain through
+ * exec, and death with the parent. Sandboxing (seccomp, a dedicated user,
+ * namespaces) is a documented follow-up (docs/updates.md). */
+static void harden_self(void)
+{
+    struct rlimit nocore = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &nocore);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* A closed parent socket shows up as EPIPE from write(), not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    harden_self();
+    if (argc != 1) {
+        fprintf(stderr, "usage: hearth-fetch  (request on stdin; run by hearthd's updater)\n");
+        return 2;
+    }
+    hearth_buf in;
+    hearth_buf_init(&in, UPD_REQ_MAX);
+    fetch_request req;
+    memset(&req, 0, sizeof req);
+    xfer x = {.req = &req, .st = HEARTH_OK};
+    bool tls_failed = false;
+
+    hearth_status st = read_stdin(&in);
+    if (st == HEARTH_OK) st = parse_request(in.data, in.len, &req);
+    if (st == HEARTH_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        st = hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
+    else if (st == HEARTH_OK) {
+        st = transfer(&req, &x, &tls_failed);
+        curl_global_cleanup();
+    }
+    /* The key is no longer needed: wipe it (and the whole request) before
+     * anything else happens. */
+    hearth_buf_free(&in);
+    request_free(&req);
+    if (x.parent_gone) return 1;
+    if (send_result(st, x.http_code, x.received, x.overflow, tls_failed,
+                    st == HEARTH_OK ? "" : hearth_err_msg()) != HEARTH_OK)
+        return 1;
+    return 0;
+}

@@ -1,39 +1,125 @@
-/* HTTPS client for the update repository.
+/* HTTPS client for the update repository: the parent side.
  *
- * Why libcurl with these options: the repository is authenticated by the
- * manufacturer CA alone (no system trust store, so a public CA cannot vouch
- * for a fake repository), the device authenticates with its own certificate
- * and the private key is handed to libcurl from memory (CURLOPT_SSLKEY_BLOB)
- * so it never touches the file system; TLS 1.2+ with AEAD suites only
- * (EN 303 645 5.5-1, TR 103 621 6.10 example 1). No redirects, no content
- * decoding (a compressed body could expand without bound), every byte
- * counted against the size the signed manifest allows. */
-#include <curl/curl.h>
+ * Why a separate process: the transfer parses untrusted HTTP and TLS from
+ * the network, and libcurl brings ~25 shared libraries (gnutls, krb5, ldap,
+ * nghttp2, ssh2, ...) with it. Run inside hearthd, both would share an
+ * address space with the password database and the device key, and cost the
+ * always-running daemon resident memory. So the transfer runs in
+ * hearth-fetch (fetch/hearth_fetch.c, EN 303 645 5.6-6, 5.6-7), spawned per
+ * transfer; this file spawns it, sends it the request and parses what it
+ * sends back as hostile input (a compromised helper must not be able to
+ * corrupt the daemon: every frame is bounded, the body is counted and
+ * capped here again, and the helper is killed and reaped on any deviation).
+ *
+ * The TLS policy itself (manufacturer CA only, mutual auth with the key from
+ * memory, TLS 1.2+ AEAD suites, no redirects, no content decoding, Range
+ * resume from exactly the offset) lives in hearth-fetch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "transport.h"
 
-/* TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites are all AEAD. */
-#define UPD_TLS12_CIPHERS                                                                  \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                         \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                           \
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+#ifndef HEARTH_FETCH_INSTALL_PATH
+#define HEARTH_FETCH_INSTALL_PATH "/usr/libexec/hearth/hearth-fetch"
+#endif
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static CURLcode g_init_rc = CURLE_FAILED_INIT;
-
-static void global_init_once(void)
-{
-    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static pthread_mutex_t g_prog_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_prog[PATH_MAX];
 
 hearth_status upd_http_global_init(void)
 {
-    pthread_once(&g_once, global_init_once);
-    if (g_init_rc != CURLE_OK) return hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
+    /* Nothing to initialise in the daemon any more (libcurl lives in
+     * hearth-fetch); kept so callers need not change. */
     return HEARTH_OK;
+}
+
+hearth_status upd_http_set_fetch_program(const char *path)
+{
+    pthread_mutex_lock(&g_prog_mu);
+    hearth_status st = HEARTH_OK;
+    if (path == NULL) {
+        g_prog[0] = '\0';
+    } else if (path[0] != '/') {
+        st = hearth_err(HEARTH_ERR_INVALID, "hearth-fetch path must be absolute");
+    } else {
+        int l = snprintf(g_prog, sizeof g_prog, "%s", path);
+        if (l < 0 || (size_t)l >= sizeof g_prog) {
+            g_prog[0] = '\0';
+            st = hearth_err(HEARTH_ERR_TOO_LARGE, "hearth-fetch path too long");
+        }
+    }
+    pthread_mutex_unlock(&g_prog_mu);
+    return st;
+}
+
+static bool executable(const char *p)
+{
+    return p[0] == '/' && access(p, X_OK) == 0;
+}
+
+static hearth_status copy_path(char *out, size_t cap, const char *p)
+{
+    int l = snprintf(out, cap, "%s", p);
+    if (l < 0 || (size_t)l >= cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "hearth-fetch path too long");
+    return HEARTH_OK;
+}
+
+hearth_status upd_http_fetch_program(char *out, size_t cap)
+{
+    HEARTH_ENSURE(out != NULL && cap > 0, HEARTH_ERR_INVALID);
+    char set[PATH_MAX];
+    pthread_mutex_lock(&g_prog_mu);
+    memcpy(set, g_prog, sizeof set);
+    pthread_mutex_unlock(&g_prog_mu);
+    /* An explicit choice is honoured or refused, never silently replaced by
+     * another program. */
+    if (set[0] != '\0') {
+        if (!executable(set)) return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch %s is not executable", set);
+        return copy_path(out, cap, set);
+    }
+    const char *env = secure_getenv(UPD_FETCH_ENV);
+    if (env != NULL && env[0] != '\0') {
+        if (!executable(env))
+            return hearth_err(HEARTH_ERR_NOT_FOUND, UPD_FETCH_ENV " %s is not an executable absolute path", env);
+        return copy_path(out, cap, env);
+    }
+    /* Next to the running program: in an installed slot hearth-fetch ships
+     * beside hearthd (so an update replaces both together); in the build
+     * tree it is build/fetch/hearth-fetch. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            static const char *const rel[] = {"/hearth-fetch", "/../fetch/hearth-fetch",
+                                              "/fetch/hearth-fetch"};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                char cand[PATH_MAX];
+                int l = snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
+                if (l > 0 && (size_t)l < sizeof cand && executable(cand)) return copy_path(out, cap, cand);
+            }
+        }
+    }
+    if (executable(HEARTH_FETCH_INSTALL_PATH)) return copy_path(out, cap, HEARTH_FETCH_INSTALL_PATH);
+#ifdef HEARTH_FETCH_BUILD_PATH
+    /* Development builds: programs copied elsewhere (e.g. into a test's A/B
+     * slot) still find the helper of the tree they were built in. */
+    if (executable(HEARTH_FETCH_BUILD_PATH)) return copy_path(out, cap, HEARTH_FETCH_BUILD_PATH);
+#endif
+    return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " UPD_FETCH_ENV ")");
 }
 
 size_t upd_pem_len(size_t der_len)
@@ -69,114 +155,209 @@ hearth_status upd_der_to_pem(const uint8_t *der, size_t der_len, char *out, size
     return HEARTH_OK;
 }
 
+/* ------------------------------------------------------------ the child */
+
+/* One running helper. */
 typedef struct {
-    uint64_t offset;     /* requested start */
-    uint64_t max_bytes;  /* body bytes allowed */
-    upd_sink_fn sink;
-    void *arg;
-    CURL *curl;
-    hearth_status sink_st;
-    bool checked_status;
-    upd_http_result *res;
-} stream_ctx;
+    pid_t pid;
+    int fd;                 /* parent end of the socket (non-blocking) */
+    const upd_tls *tls;
+    int64_t idle_deadline;  /* monotonic ms; pushed forward by every byte */
+    int64_t idle_ms;
+} child_ctx;
 
-/* Parse "Content-Range: bytes A-B/T" start; -1 on malformed. */
-static int64_t content_range_start(const char *v, size_t n)
+/* Kill (if still running) and reap: no zombies on any path. */
+static void child_kill(child_ctx *c)
 {
-    static const char pfx[] = "bytes ";
-    if (n < sizeof pfx - 1 || strncasecmp(v, pfx, sizeof pfx - 1) != 0) return -1;
-    uint64_t a = 0;
-    size_t i = sizeof pfx - 1;
-    size_t digits = 0;
-    for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 19; i++, digits++)
-        a = a * 10 + (uint64_t)(v[i] - '0');
-    if (digits == 0 || i >= n || v[i] != '-') return -1;
-    return (int64_t)a;
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
+        c->pid = -1;
+    }
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
+static hearth_status str16(hearth_buf *b, const char *s, size_t max)
 {
-    stream_ctx *c = userp;
-    size_t n = size * nitems;
-    static const char cl[] = "content-length:";
-    static const char cr[] = "content-range:";
-    if (n > sizeof cl - 1 && strncasecmp(buf, cl, sizeof cl - 1) == 0) {
-        /* Announced more than the manifest allows: stop before any body
-         * byte is accepted (endless-data attack). */
-        uint64_t v = 0;
-        size_t i = sizeof cl - 1, digits = 0;
-        while (i < n && buf[i] == ' ') i++;
-        for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
-            if (++digits > 19) {
-                c->res->overflow = true;
-                return 0;
-            }
-            v = v * 10 + (uint64_t)(buf[i] - '0');
-        }
-        if (digits > 0 && v > c->max_bytes) {
-            c->res->overflow = true;
-            return 0;
-        }
-    } else if (n > sizeof cr - 1 && strncasecmp(buf, cr, sizeof cr - 1) == 0) {
-        size_t i = sizeof cr - 1;
-        while (i < n && buf[i] == ' ') i++;
-        int64_t start = content_range_start(buf + i, n - i);
-        if (start < 0 || (uint64_t)start != c->offset) {
-            c->sink_st = hearth_err(HEARTH_ERR_IO, "server resumed at the wrong offset");
-            return 0;
-        }
-    }
-    return n;
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n > max) return hearth_err(HEARTH_ERR_TOO_LARGE, "transfer parameter too long");
+    HEARTH_GUARD(hearth_buf_u16(b, (uint16_t)n));
+    return n > 0 ? hearth_buf_append(b, s, n) : HEARTH_OK;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+static hearth_status encode_request(hearth_buf *b, const upd_tls *t, const char *url,
+                                    uint64_t offset, uint64_t max_bytes)
 {
-    stream_ctx *c = userp;
-    size_t n = size * nmemb;
-    if (!c->checked_status) {
-        long code = 0;
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-        c->res->http_code = code;
-        c->checked_status = true;
-        long want = c->offset > 0 ? 206 : 200;
-        if (code != want) {
-            c->sink_st = hearth_err(code == 404 ? HEARTH_ERR_NOT_FOUND : HEARTH_ERR_IO,
-                                    "repository answered HTTP %ld", code);
-            return 0;
-        }
+    if (t->key_pem_len == 0 || t->key_pem_len > UPD_REQ_KEY_MAX)
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "device key PEM size out of range");
+    HEARTH_GUARD(hearth_buf_u32(b, UPD_FETCH_MAGIC));
+    HEARTH_GUARD(str16(b, url, UPD_REQ_URL_MAX));
+    HEARTH_GUARD(hearth_buf_u64(b, offset));
+    HEARTH_GUARD(hearth_buf_u64(b, max_bytes));
+    HEARTH_GUARD(str16(b, t->ca_path, UPD_REQ_PATH_MAX));
+    HEARTH_GUARD(str16(b, t->cert_path, UPD_REQ_PATH_MAX));
+    HEARTH_GUARD(str16(b, t->pinned_pubkey, UPD_REQ_PIN_MAX));
+    HEARTH_GUARD(hearth_buf_u32(b, t->connect_timeout_s > 0 ? (uint32_t)t->connect_timeout_s : 20u));
+    HEARTH_GUARD(hearth_buf_u32(b, t->stall_timeout_s > 0 ? (uint32_t)t->stall_timeout_s : 30u));
+    HEARTH_GUARD(hearth_buf_u32(b, (uint32_t)t->key_pem_len));
+    return hearth_buf_append(b, t->key_pem, t->key_pem_len);
+}
+
+/* Start the helper with the socket as stdin and stdout, /dev/null as
+ * stderr, every other descriptor closed, default signal dispositions and
+ * an empty environment (no proxy variables, no SSLKEYLOGFILE, nothing the
+ * daemon's environment could leak). posix_spawn rather than fork: the
+ * daemon is multi-threaded, and glibc's posix_spawn (clone + exec, no
+ * copy of the daemon's page tables) has no async-signal-safety pitfalls. */
+static hearth_status spawn_child(const char *prog, child_ctx *c)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return hearth_err(HEARTH_ERR_IO, "socketpair: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    bool fa_ok = false, at_ok = false;
+    hearth_status st = HEARTH_OK;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc == 0) {
+        fa_ok = true;
+        rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
     }
-    if (n > c->max_bytes - c->res->received) {
-        /* More than the signed manifest allows: abort now, before writing. */
-        c->res->overflow = true;
-        return 0;
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (rc == 0) {
+        rc = posix_spawnattr_init(&at);
+        at_ok = rc == 0;
     }
-    hearth_status st = c->sink((const uint8_t *)data, n, c->arg);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&at, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&at, &none);
+    if (rc == 0) rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (rc == 0) {
+        char *const argv[] = {(char *)"hearth-fetch", NULL};
+        char *const envp[] = {NULL};
+        pid_t pid = -1;
+        rc = posix_spawn(&pid, prog, &fa, &at, argv, envp);
+        if (rc == 0) c->pid = pid;
+    }
+    if (rc != 0) st = hearth_err(HEARTH_ERR_IO, "cannot start hearth-fetch %s: %s", prog, strerror(rc));
+    if (fa_ok) posix_spawn_file_actions_destroy(&fa);
+    if (at_ok) posix_spawnattr_destroy(&at);
+    close(sv[1]);
     if (st != HEARTH_OK) {
-        c->sink_st = st;
-        return 0;
+        close(sv[0]);
+        return st;
     }
-    c->res->received += n;
-    return n;
+    c->fd = sv[0];
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        st = hearth_err(HEARTH_ERR_IO, "fcntl: %s", strerror(errno));
+        child_kill(c);
+    }
+    return st;
 }
 
-static int on_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+/* Wait until the socket is ready for @p events, polling should_abort every
+ * 200 ms and enforcing the idle deadline. */
+static hearth_status wait_ready(child_ctx *c, short events)
 {
-    (void)dlt;
-    (void)dln;
-    (void)ult;
-    (void)uln;
-    const upd_tls *t = userp;
-    return (t->should_abort != NULL && t->should_abort(t->abort_arg)) ? 1 : 0;
+    for (;;) {
+        if (c->tls->should_abort != NULL && c->tls->should_abort(c->tls->abort_arg))
+            return hearth_err(HEARTH_ERR_IO, "download aborted (shutting down)");
+        int64_t left = c->idle_deadline - hearth_mono_ms();
+        if (left <= 0) return hearth_err(HEARTH_ERR_IO, "hearth-fetch stalled");
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int r = poll(&p, 1, left < 200 ? (int)left : 200);
+        if (r < 0 && errno != EINTR) return hearth_err(HEARTH_ERR_IO, "poll: %s", strerror(errno));
+        if (r > 0) return HEARTH_OK;
+    }
 }
 
-/* Disable everything we do not use; abort on the first failure. */
-#define SETOPT(h, o, v)                                                                    \
-    do {                                                                                   \
-        if (curl_easy_setopt((h), (o), (v)) != CURLE_OK) {                                 \
-            st = hearth_err(HEARTH_ERR_INTERNAL, "libcurl option " #o " refused");         \
-            goto done;                                                                     \
-        }                                                                                  \
-    } while (0)
+static hearth_status send_all(child_ctx *c, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            HEARTH_GUARD(wait_ready(c, POLLOUT));
+            continue;
+        }
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not take the request");
+    }
+    return HEARTH_OK;
+}
+
+/* Read exactly @p n bytes. *eof_at_start tells a clean end of stream before
+ * the first byte (NULL: any end of stream is an error). */
+static hearth_status read_exact(child_ctx *c, uint8_t *p, size_t n, bool *eof_at_start)
+{
+    size_t got = 0;
+    if (eof_at_start != NULL) *eof_at_start = false;
+    while (got < n) {
+        ssize_t r = recv(c->fd, p + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+            c->idle_deadline = hearth_mono_ms() + c->idle_ms;
+            continue;
+        }
+        if (r == 0) {
+            if (got == 0 && eof_at_start != NULL) {
+                *eof_at_start = true;
+                return HEARTH_OK;
+            }
+            return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent a truncated frame");
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return hearth_err(HEARTH_ERR_IO, "reading from hearth-fetch: %s", strerror(errno));
+        HEARTH_GUARD(wait_ready(c, POLLIN));
+    }
+    return HEARTH_OK;
+}
+
+/* Parse a RESULT payload; the child's error text is kept printable so a
+ * hostile helper cannot inject control characters into logs. */
+static hearth_status parse_result(const uint8_t *p, size_t n, hearth_status *child_st,
+                                  uint64_t *child_received, upd_http_result *res, char *msg,
+                                  size_t msg_cap)
+{
+    hearth_cursor cur;
+    hearth_cursor_init(&cur, p, n);
+    uint32_t stu = 0, code = 0;
+    uint64_t recv = 0;
+    uint8_t flags = 0;
+    uint16_t ml = 0;
+    const uint8_t *m = NULL;
+    if (hearth_cursor_u32(&cur, &stu) != HEARTH_OK || hearth_cursor_u32(&cur, &code) != HEARTH_OK ||
+        hearth_cursor_u64(&cur, &recv) != HEARTH_OK || hearth_cursor_u8(&cur, &flags) != HEARTH_OK ||
+        hearth_cursor_u16(&cur, &ml) != HEARTH_OK || ml > UPD_RESULT_MSG_MAX ||
+        hearth_cursor_ptr(&cur, ml, &m) != HEARTH_OK || hearth_cursor_remaining(&cur) != 0)
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent a malformed result");
+    int32_t sv = (int32_t)stu;
+    if (sv > 0 || sv < (int32_t)HEARTH_ERR_INTERNAL || code > 999 ||
+        (flags & ~(UPD_RESULT_OVERFLOW | UPD_RESULT_TLS_FAILED)) != 0)
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an invalid result");
+    *child_st = (hearth_status)sv;
+    *child_received = recv;
+    res->http_code = (long)code;
+    res->overflow = res->overflow || (flags & UPD_RESULT_OVERFLOW) != 0;
+    res->tls_failed = (flags & UPD_RESULT_TLS_FAILED) != 0;
+    size_t o = 0;
+    for (size_t i = 0; i < ml && o + 1 < msg_cap; i++) msg[o++] = (m[i] >= 0x20 && m[i] < 0x7f) ? (char)m[i] : '?';
+    msg[o] = '\0';
+    return HEARTH_OK;
+}
 
 hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
                               uint64_t max_bytes, upd_sink_fn sink, void *arg,
@@ -188,83 +369,112 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
     memset(res, 0, sizeof *res);
     if (strncmp(url, "https://", 8) != 0)
         return hearth_err(HEARTH_ERR_POLICY, "update repository must be https://");
-    HEARTH_GUARD(upd_http_global_init());
+    char prog[PATH_MAX];
+    HEARTH_GUARD(upd_http_fetch_program(prog, sizeof prog));
 
-    hearth_status st = HEARTH_OK;
-    CURL *h = curl_easy_init();
-    if (h == NULL) return hearth_err(HEARTH_ERR_NOMEM, "libcurl handle");
-    stream_ctx c = {.offset = offset, .max_bytes = max_bytes, .sink = sink, .arg = arg,
-                    .curl = h, .sink_st = HEARTH_OK, .res = res};
-    char range[48];
-    struct curl_blob key = {.data = (void *)tls->key_pem, .len = tls->key_pem_len,
-                            .flags = CURL_BLOB_NOCOPY};
-    char errbuf[CURL_ERROR_SIZE] = "";
-
-    SETOPT(h, CURLOPT_URL, url);
-    SETOPT(h, CURLOPT_PROTOCOLS_STR, "https");
-    SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(h, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
-    SETOPT(h, CURLOPT_USERAGENT, "hearth-updater");
-    /* Trust only the manufacturer CA (no system CA bundle or directory). */
-    SETOPT(h, CURLOPT_CAINFO, tls->ca_path);
-    SETOPT(h, CURLOPT_CAPATH, (char *)NULL);
-    SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SETOPT(h, CURLOPT_SSL_CIPHER_LIST, UPD_TLS12_CIPHERS);
-    SETOPT(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    if (tls->pinned_pubkey != NULL && tls->pinned_pubkey[0] != '\0')
-        SETOPT(h, CURLOPT_PINNEDPUBLICKEY, tls->pinned_pubkey);
-    /* Client certificate; the key comes from memory only. */
-    SETOPT(h, CURLOPT_SSLCERT, tls->cert_path);
-    SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
-    SETOPT(h, CURLOPT_SSLKEY_BLOB, &key);
-    SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
-    SETOPT(h, CURLOPT_CONNECTTIMEOUT, tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L);
-    SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SETOPT(h, CURLOPT_LOW_SPEED_TIME, tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L);
-    SETOPT(h, CURLOPT_BUFFERSIZE, 64L * 1024L);
-    SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
-    SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(h, CURLOPT_HEADERDATA, &c);
-    SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(h, CURLOPT_WRITEDATA, &c);
-    if (tls->should_abort != NULL) {
-        SETOPT(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        SETOPT(h, CURLOPT_XFERINFODATA, (void *)tls);
-        SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+    /* The request holds the key PEM: built in a capped buffer that
+     * hearth_buf_free() wipes as soon as the child has it. */
+    hearth_buf req;
+    hearth_buf_init(&req, UPD_REQ_MAX);
+    hearth_status st = encode_request(&req, tls, url, offset, max_bytes);
+    if (st != HEARTH_OK) {
+        hearth_buf_free(&req);
+        return st;
     }
-    if (offset > 0) {
-        int l = snprintf(range, sizeof range, "%llu-", (unsigned long long)offset);
-        if (l < 0 || (size_t)l >= sizeof range) {
-            st = hearth_err(HEARTH_ERR_INTERNAL, "range");
-            goto done;
+    long ct = tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
+    long stall = tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L;
+    child_ctx c = {.pid = -1, .fd = -1, .tls = tls, .idle_ms = (int64_t)(ct + stall + 15) * 1000};
+    c.idle_deadline = hearth_mono_ms() + c.idle_ms;
+    st = spawn_child(prog, &c);
+    if (st != HEARTH_OK) {
+        hearth_buf_free(&req);
+        return st;
+    }
+    st = send_all(&c, req.data, req.len);
+    hearth_buf_free(&req);
+    if (st == HEARTH_OK && shutdown(c.fd, SHUT_WR) != 0)
+        st = hearth_err(HEARTH_ERR_IO, "shutdown: %s", strerror(errno));
+
+    uint8_t *frame = NULL;
+    hearth_status child_st = HEARTH_ERR_INTERNAL;
+    uint64_t child_received = 0;
+    char msg[UPD_RESULT_MSG_MAX + 1] = "";
+    bool have_result = false;
+    if (st == HEARTH_OK) {
+        frame = malloc(UPD_FRAME_DATA_MAX);
+        if (frame == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    }
+    while (st == HEARTH_OK && !have_result) {
+        uint8_t hdr[UPD_FRAME_HDR_LEN];
+        bool eof = false;
+        st = read_exact(&c, hdr, sizeof hdr, &eof);
+        if (st != HEARTH_OK) break;
+        if (eof) {
+            st = hearth_err(HEARTH_ERR_IO, "hearth-fetch ended without a result");
+            break;
         }
-        SETOPT(h, CURLOPT_RANGE, range);
+        uint32_t len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) | ((uint32_t)hdr[3] << 8) | hdr[4];
+        if (hdr[0] == UPD_FRAME_DATA) {
+            if (len == 0 || len > UPD_FRAME_DATA_MAX) {
+                st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an oversized frame (%u bytes)", len);
+                break;
+            }
+            /* Defence in depth: the child enforces max_bytes too, but a
+             * compromised child must not get past it either. */
+            if (len > max_bytes - res->received) {
+                res->overflow = true;
+                st = hearth_err(HEARTH_ERR_TOO_LARGE, "repository sent more than the manifest allows");
+                break;
+            }
+            st = read_exact(&c, frame, len, NULL);
+            if (st != HEARTH_OK) break;
+            st = sink(frame, len, arg);
+            if (st != HEARTH_OK) break; /* keep the sink's status */
+            res->received += len;
+        } else if (hdr[0] == UPD_FRAME_RESULT) {
+            if (len > UPD_FRAME_RESULT_MAX) {
+                st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an oversized result (%u bytes)", len);
+                break;
+            }
+            st = read_exact(&c, frame, len, NULL);
+            if (st != HEARTH_OK) break;
+            st = parse_result(frame, len, &child_st, &child_received, res, msg, sizeof msg);
+            if (st != HEARTH_OK) break;
+            have_result = true;
+        } else {
+            st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an unknown frame type %u", hdr[0]);
+        }
     }
-
-    CURLcode rc = curl_easy_perform(h);
-    if (!c.checked_status) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->http_code);
-    if (c.sink_st != HEARTH_OK) {
-        st = c.sink_st;
-    } else if (res->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
-        res->overflow = true;
-        st = hearth_err(HEARTH_ERR_TOO_LARGE, "repository sent more than the manifest allows");
-    } else if (rc != CURLE_OK) {
-        res->tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
-                          rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
-                          rc == CURLE_SSL_CERTPROBLEM;
-        st = hearth_err(HEARTH_ERR_IO, "download failed: %s%s%s", curl_easy_strerror(rc),
-                        errbuf[0] ? ": " : "", errbuf);
-    } else if (!c.checked_status) {
-        /* Empty body: still check the status. */
-        long want = offset > 0 ? 206 : 200;
-        if (res->http_code != want)
-            st = hearth_err(res->http_code == 404 ? HEARTH_ERR_NOT_FOUND : HEARTH_ERR_IO,
-                            "repository answered HTTP %ld", res->http_code);
+    if (st == HEARTH_OK) {
+        /* Nothing may follow the result. */
+        uint8_t extra;
+        bool eof = false;
+        st = read_exact(&c, &extra, 1, &eof);
+        if (st == HEARTH_OK && !eof) st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent data after its result");
     }
-done:
-    curl_easy_cleanup(h);
-    return st;
+    free(frame);
+    if (st != HEARTH_OK) {
+        child_kill(&c);
+        return st;
+    }
+    close(c.fd);
+    c.fd = -1;
+    /* The helper exits right after its result; give it a moment, then kill. */
+    int wst = 0;
+    pid_t w = 0;
+    for (int i = 0; i < 200; i++) {
+        w = waitpid(c.pid, &wst, WNOHANG);
+        if (w != 0 && !(w < 0 && errno == EINTR)) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (w == c.pid) c.pid = -1;
+    child_kill(&c);
+    if (w <= 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not exit cleanly");
+    if (child_st == HEARTH_OK && child_received != res->received)
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch reported %llu bytes but sent %llu",
+                          (unsigned long long)child_received, (unsigned long long)res->received);
+    if (child_st != HEARTH_OK) return hearth_err(child_st, "%s", msg[0] ? msg : "download failed");
+    return HEARTH_OK;
 }

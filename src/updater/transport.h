@@ -1,6 +1,15 @@
-/* Internal: HTTPS client for the update repository (libcurl), mutually
- * authenticated and pinned to the manufacturer CA (EN 303 645 5.3-10, 5.5-1).
- * Not part of the public API; used by updater.c and the unit tests. */
+/* Internal: HTTPS client for the update repository, mutually authenticated
+ * and pinned to the manufacturer CA (EN 303 645 5.3-10, 5.5-1). Not part of
+ * the public API; used by updater.c and the unit tests.
+ *
+ * Process separation (EN 303 645 5.6-6, 5.6-7; docs/updates.md "Process
+ * separation"): the transfer itself runs in the small helper program
+ * hearth-fetch (fetch/hearth_fetch.c), the only program that links libcurl.
+ * upd_http_stream() spawns it per transfer, hands it the request (including
+ * the device key PEM) on its stdin, and reads the body back as frames on its
+ * stdout. The daemon that holds the password database therefore never
+ * parses HTTP or TLS from the network, and does not map libcurl and its ~25
+ * dependencies. The frame protocol below is shared by both sides. */
 #ifndef HEARTH_UPDATER_TRANSPORT_H
 #define HEARTH_UPDATER_TRANSPORT_H
 
@@ -35,8 +44,77 @@ typedef struct {
     bool tls_failed;      /**< the TLS handshake / peer verification failed */
 } upd_http_result;
 
-/** One-time libcurl initialisation (thread-safe, idempotent). */
+/**
+ * One-time initialisation (thread-safe, idempotent). Kept for the callers'
+ * sake: libcurl is initialised in hearth-fetch now, so this only checks
+ * nothing stops a later spawn (it does not require hearth-fetch to exist:
+ * an updater without a repository never runs it).
+ */
 hearth_status upd_http_global_init(void) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------ the hearth-fetch helper */
+
+/** Environment variable naming the hearth-fetch program (absolute path). */
+#define UPD_FETCH_ENV "HEARTH_FETCH_PROGRAM"
+/** Request record magic, "HFQ1". */
+#define UPD_FETCH_MAGIC 0x48465131u
+/** Frame types on the helper's stdout: [u8 type][u32 len][len bytes]. */
+#define UPD_FRAME_DATA 1u
+#define UPD_FRAME_RESULT 2u
+#define UPD_FRAME_HDR_LEN 5u
+/** Largest DATA frame payload; anything bigger is a protocol violation. */
+#define UPD_FRAME_DATA_MAX (64u * 1024u)
+/** Largest RESULT frame payload (fixed fields + a short error text). */
+#define UPD_FRAME_RESULT_MAX 512u
+/** Error text carried in a RESULT frame, bytes. */
+#define UPD_RESULT_MSG_MAX 255u
+/** Request field bounds (the helper rejects larger). */
+#define UPD_REQ_URL_MAX 2048u
+#define UPD_REQ_PATH_MAX 4096u
+#define UPD_REQ_PIN_MAX 1024u
+#define UPD_REQ_KEY_MAX 16384u
+/** Whole request record bound. */
+#define UPD_REQ_MAX (4u + 2u + UPD_REQ_URL_MAX + 16u + 3u * (2u + UPD_REQ_PATH_MAX) + 8u + \
+                     4u + UPD_REQ_KEY_MAX)
+/** RESULT flags. */
+#define UPD_RESULT_OVERFLOW 0x01u
+#define UPD_RESULT_TLS_FAILED 0x02u
+
+/*
+ * Request record (big-endian, written once on the helper's stdin, then EOF):
+ *   u32 magic | u16 n, url | u64 offset | u64 max_bytes |
+ *   u16 n, ca_path | u16 n, cert_path | u16 n, pinned_pubkey (0: none) |
+ *   u32 connect_timeout_s | u32 stall_timeout_s | u32 n, key PEM
+ * No NUL bytes inside strings; nothing after the key.
+ *
+ * RESULT payload:
+ *   u32 status (hearth_status as two's complement) | u32 http_code |
+ *   u64 received | u8 flags | u16 n, error text (printable ASCII, n <= 255)
+ *
+ * The helper sends DATA frames (1..UPD_FRAME_DATA_MAX bytes) in body order,
+ * then exactly one RESULT frame, then exits 0. Anything else -- an unknown
+ * type, an oversized or truncated frame, more body than max_bytes, bytes
+ * after RESULT, no RESULT, a non-zero exit -- is a hostile or broken helper:
+ * the parent kills it and fails the transfer.
+ */
+
+/**
+ * Set the hearth-fetch program used by upd_http_stream() (absolute path,
+ * copied); NULL restores the default search. Resolution order when unset:
+ * $HEARTH_FETCH_PROGRAM, then next to the running executable
+ * (<exe dir>/hearth-fetch, <exe dir>/../fetch/hearth-fetch,
+ * <exe dir>/fetch/hearth-fetch), then the install location
+ * (<libexecdir>/hearth/hearth-fetch), then the build tree's copy.
+ */
+hearth_status upd_http_set_fetch_program(const char *path) HEARTH_MUST_CHECK;
+
+/**
+ * Resolve the hearth-fetch program as upd_http_stream() would, into
+ * @p out (for diagnostics and tests). HEARTH_ERR_NOT_FOUND when none is
+ * executable; an explicitly configured path (setter or environment) that is
+ * not executable is an error, never silently replaced.
+ */
+hearth_status upd_http_fetch_program(char *out, size_t cap) HEARTH_MUST_CHECK;
 
 /**
  * GET @p url from byte @p offset (Range request when > 0; the server must
@@ -44,6 +122,13 @@ hearth_status upd_http_global_init(void) HEARTH_MUST_CHECK;
  * bytes into @p sink. A server that announces or sends more aborts with
  * HEARTH_ERR_TOO_LARGE as soon as it is detected (endless-data attack).
  * Anything but 200/206 is HEARTH_ERR_NOT_FOUND (404) or HEARTH_ERR_IO.
+ *
+ * Runs the transfer in a hearth-fetch child (see above); the child is
+ * always reaped before this returns. A sink failure, tls->should_abort(),
+ * a stalled or misbehaving child all kill it at once. The parent counts the
+ * body itself and never hands the sink more than @p max_bytes, whatever the
+ * child claims. The device key in @p tls is passed on the child's stdin
+ * only (never argv, environment or a file).
  */
 hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
                               uint64_t max_bytes, upd_sink_fn sink, void *arg,

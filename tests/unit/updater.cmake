@@ -8,3 +8,17 @@ hearth_unit_test(NAME updater
 add_executable(hearth-update-driver ${CMAKE_CURRENT_LIST_DIR}/test_updater_driver.c)
 target_link_libraries(hearth-update-driver PRIVATE hearth)
 set_target_properties(hearth-update-driver PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# The daemon side of the hearth-fetch process separation against a hostile
+# helper (oversized/truncated/unknown frames, more than max_bytes, no result,
+# killed, hung), and the real hearth-fetch against hostile request records.
+add_executable(hearth-fetch-hostile ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport_hostile.c)
+target_include_directories(hearth-fetch-hostile PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(hearth-fetch-hostile PRIVATE hearth_util)
+hearth_unit_test(NAME updater_transport
+  PROVISIONS 5.3-10 5.13-1 5.6-7
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport.c)
+target_compile_definitions(unit_updater_transport PRIVATE
+  HOSTILE_FETCH="$<TARGET_FILE:hearth-fetch-hostile>"
+  REAL_FETCH="$<TARGET_FILE:hearth-fetch>")
+add_dependencies(unit_updater_transport hearth-fetch-hostile hearth-fetch)

@@ -1,0 +1,461 @@
+/* The daemon side of the hearth-fetch process separation
+ * (src/updater/transport.c) against a hostile helper, and the real
+ * hearth-fetch against hostile request records.
+ *
+ * Why: the helper parses untrusted HTTP/TLS; if it is ever compromised,
+ * what it sends back must not be able to corrupt the daemon, get more body
+ * bytes past it than the signed manifest allows, hang it, or leave zombies
+ * (EN 303 645 5.13-1 input validation between processes, 5.6-7 least
+ * privilege: the key goes over stdin only, the helper gets an empty
+ * environment and no inherited descriptors, 5.3-10 the transfer's bounds). */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hearth/common.h"
+#include "hearth/util.h"
+#include "updater/transport.h"
+
+#ifndef HOSTILE_FETCH
+#error "HOSTILE_FETCH must name the hostile helper"
+#endif
+#ifndef REAL_FETCH
+#error "REAL_FETCH must name hearth-fetch"
+#endif
+
+static const char k_key[] = "-----BEGIN PRIVATE KEY-----\nTESTONLYNOTAKEY\n-----END PRIVATE KEY-----\n";
+
+typedef struct {
+    hearth_buf got;
+    int calls;
+    hearth_status fail_with; /* returned from the first call when set */
+} sink_ctx;
+
+static hearth_status sink(const uint8_t *d, size_t n, void *arg)
+{
+    sink_ctx *s = arg;
+    s->calls++;
+    if (s->fail_with != HEARTH_OK) return s->fail_with;
+    return hearth_buf_append(&s->got, d, n);
+}
+
+static int g_abort_polls;
+static bool abort_after_3(void *arg)
+{
+    (void)arg;
+    return ++g_abort_polls > 3;
+}
+
+static upd_tls tls_for(void)
+{
+    upd_tls t = {.ca_path = "/nonexistent/ca.crt", .cert_path = "/nonexistent/dev.crt",
+                 .key_pem = k_key, .key_pem_len = sizeof k_key - 1, .connect_timeout_s = 2,
+                 .stall_timeout_s = 2};
+    return t;
+}
+
+/* Run one transfer against the hostile helper in @p mode. */
+static hearth_status run(const char *mode, uint64_t max, sink_ctx *s, upd_http_result *res,
+                         int64_t *ms, const upd_tls *tls_override)
+{
+    char url[128];
+    snprintf(url, sizeof url, "https://hostile.invalid/%s", mode);
+    upd_tls t = tls_override != NULL ? *tls_override : tls_for();
+    hearth_buf_init(&s->got, 1 << 20);
+    int64_t t0 = hearth_mono_ms();
+    hearth_status st = upd_http_stream(&t, url, 0, max, sink, s, res);
+    *ms = hearth_mono_ms() - t0;
+    return st;
+}
+
+/* No child of the test process may be left behind, exited or not. */
+static void assert_no_children(void)
+{
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(upd_http_set_fetch_program(HOSTILE_FETCH), HEARTH_OK);
+    return 0;
+}
+
+/* ------------------------------------------------------ positive controls */
+
+static void test_5_13_1_well_behaved_helper_accepted(void **state)
+{
+    (void)state;
+    sink_ctx s = {0};
+    upd_http_result r;
+    int64_t ms;
+    assert_int_equal(run("ok", 100, &s, &r, &ms, NULL), HEARTH_OK);
+    assert_int_equal(s.got.len, 11);
+    assert_memory_equal(s.got.data, "hello world", 11);
+    assert_int_equal(r.received, 11);
+    assert_int_equal(r.http_code, 200);
+    assert_false(r.overflow);
+    assert_false(r.tls_failed);
+    hearth_buf_free(&s.got);
+    /* The largest legal frame passes too. */
+    sink_ctx s2 = {0};
+    assert_int_equal(run("full", UPD_FRAME_DATA_MAX, &s2, &r, &ms, NULL), HEARTH_OK);
+    assert_int_equal(s2.got.len, UPD_FRAME_DATA_MAX);
+    hearth_buf_free(&s2.got);
+    assert_no_children();
+}
+
+/* The key reaches the helper on stdin only; argv carries nothing, the
+ * environment is empty and no descriptor beyond 0-2 is inherited. */
+static void test_5_6_7_helper_gets_key_on_stdin_clean_env_no_fds(void **state)
+{
+    (void)state;
+    /* A descriptor the helper must not inherit. */
+    int leak[2];
+    assert_int_equal(pipe(leak), 0);
+    setenv("HEARTH_TEST_SECRET", "must-not-leak", 1);
+    sink_ctx s = {0};
+    upd_http_result r;
+    int64_t ms;
+    assert_int_equal(run("inspect", 4096, &s, &r, &ms, NULL), HEARTH_OK);
+    unsetenv("HEARTH_TEST_SECRET");
+    close(leak[0]);
+    close(leak[1]);
+    char want[512];
+    int l = snprintf(want, sizeof want, "argc=1 env=0 fds=0 offset=0 max=4096 key=%s", k_key);
+    assert_int_equal(s.got.len, (size_t)l);
+    assert_memory_equal(s.got.data, want, (size_t)l);
+    hearth_buf_free(&s.got);
+    assert_no_children();
+}
+
+static void test_5_3_10_helper_error_reported_and_sanitised(void **state)
+{
+    (void)state;
+    sink_ctx s = {0};
+    upd_http_result r;
+    int64_t ms;
+    assert_int_equal(run("notfound", 100, &s, &r, &ms, NULL), HEARTH_ERR_NOT_FOUND);
+    assert_int_equal(r.http_code, 404);
+    /* Control characters from the helper never reach the logs. */
+    const char *m = hearth_err_msg();
+    assert_non_null(strstr(m, "answered"));
+    for (const char *p = m; *p; p++) assert_true(*p >= 0x20 && *p < 0x7f);
+    assert_int_equal(run("tls", 100, &s, &r, &ms, NULL), HEARTH_ERR_IO);
+    assert_true(r.tls_failed);
+    assert_int_equal(s.calls, 0);
+    hearth_buf_free(&s.got);
+    assert_no_children();
+}
+
+/* ------------------------------------------------------ hostile helpers */
+
+typedef struct {
+    const char *mode;
+    uint64_t max;
+    hearth_status want;
+} hostile_case;
+
+static void expect_rejected(const hostile_case *c, sink_ctx *s, upd_http_result *r)
+{
+    int64_t ms;
+    hearth_status st = run(c->mode, c->max, s, r, &ms, NULL);
+    if (st != c->want) fail_msg("mode %s: got %s (%s), want %s", c->mode, hearth_status_name(st),
+                                hearth_err_msg(), hearth_status_name(c->want));
+    /* The helpers sleep 30 s after misbehaving: the parent must not wait. */
+    if (ms > 5000) fail_msg("mode %s: took %lld ms", c->mode, (long long)ms);
+    assert_no_children();
+}
+
+static void test_5_13_1_oversized_and_malformed_frames_rejected(void **state)
+{
+    (void)state;
+    static const hostile_case cases[] = {
+        {"oversize", 1 << 20, HEARTH_ERR_IO},    {"hugelen", 1 << 20, HEARTH_ERR_IO},
+        {"empty", 1 << 20, HEARTH_ERR_IO},       {"badtype", 1 << 20, HEARTH_ERR_IO},
+        {"bigresult", 1 << 20, HEARTH_ERR_IO},   {"badstatus", 1 << 20, HEARTH_ERR_IO},
+        {"badflags", 1 << 20, HEARTH_ERR_IO},    {"trailing", 1 << 20, HEARTH_ERR_IO},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sink_ctx s = {0};
+        upd_http_result r;
+        expect_rejected(&cases[i], &s, &r);
+        /* Nothing from a bad frame reaches the sink. */
+        assert_int_equal(s.calls, 0);
+        hearth_buf_free(&s.got);
+    }
+}
+
+static void test_5_13_1_truncated_frames_rejected(void **state)
+{
+    (void)state;
+    static const hostile_case cases[] = {
+        {"truncated", 1 << 20, HEARTH_ERR_IO},
+        {"truncated-hdr", 1 << 20, HEARTH_ERR_IO},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sink_ctx s = {0};
+        upd_http_result r;
+        expect_rejected(&cases[i], &s, &r);
+        assert_int_equal(s.calls, 0);
+        hearth_buf_free(&s.got);
+    }
+}
+
+/* The parent enforces max_bytes itself: a helper ignoring it gets no byte
+ * past the limit into the sink. */
+static void test_5_3_10_more_than_max_bytes_cut_off(void **state)
+{
+    (void)state;
+    hostile_case c = {"toomuch", 100, HEARTH_ERR_TOO_LARGE};
+    sink_ctx s = {0};
+    upd_http_result r;
+    expect_rejected(&c, &s, &r);
+    assert_true(r.overflow);
+    assert_int_equal(s.got.len, 64);
+    assert_int_equal(r.received, 64);
+    hearth_buf_free(&s.got);
+}
+
+static void test_5_13_1_helper_without_result_rejected(void **state)
+{
+    (void)state;
+    static const hostile_case cases[] = {
+        {"noresult", 1 << 20, HEARTH_ERR_IO}, /* exits 0 after data */
+        {"killed", 1 << 20, HEARTH_ERR_IO},   /* dies by SIGKILL */
+        {"lie", 1 << 20, HEARTH_ERR_IO},      /* claims more than it sent */
+        {"exitcode", 1 << 20, HEARTH_ERR_IO}, /* result, then a failure exit */
+        {"lingers", 1 << 20, HEARTH_ERR_IO},  /* result, then never exits */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sink_ctx s = {0};
+        upd_http_result r;
+        expect_rejected(&cases[i], &s, &r);
+        hearth_buf_free(&s.got);
+    }
+}
+
+/* A failing sink (tampered chunk) stops the helper at once and its status
+ * is the result. */
+static void test_5_3_10_sink_failure_kills_helper(void **state)
+{
+    (void)state;
+    sink_ctx s = {.fail_with = HEARTH_ERR_TAMPERED};
+    upd_http_result r;
+    int64_t ms;
+    assert_int_equal(run("slow", 1 << 20, &s, &r, &ms, NULL), HEARTH_ERR_TAMPERED);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(r.received, 0);
+    assert_true(ms < 5000);
+    hearth_buf_free(&s.got);
+    assert_no_children();
+}
+
+/* Shutdown: should_abort is polled while the helper is silent. */
+static void test_5_3_10_abort_and_stall_kill_helper(void **state)
+{
+    (void)state;
+    upd_tls t = tls_for();
+    t.should_abort = abort_after_3;
+    g_abort_polls = 0;
+    sink_ctx s = {0};
+    upd_http_result r;
+    int64_t ms;
+    assert_int_equal(run("hang", 1 << 20, &s, &r, &ms, &t), HEARTH_ERR_IO);
+    assert_true(ms < 3000);
+    assert_true(g_abort_polls > 3);
+    assert_no_children();
+    hearth_buf_free(&s.got);
+}
+
+/* ------------------------------------------------------ program lookup */
+
+static void test_5_6_7_fetch_program_resolution(void **state)
+{
+    (void)state;
+    char p[4096];
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
+    assert_string_equal(p, HOSTILE_FETCH);
+    assert_int_equal(upd_http_set_fetch_program("relative/hearth-fetch"), HEARTH_ERR_INVALID);
+    /* An explicit but missing program is an error, never replaced. */
+    assert_int_equal(upd_http_set_fetch_program("/nonexistent/hearth-fetch"), HEARTH_OK);
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_NOT_FOUND);
+    upd_tls t = tls_for();
+    sink_ctx s = {0};
+    upd_http_result r;
+    assert_int_equal(upd_http_stream(&t, "https://hostile.invalid/ok", 0, 10, sink, &s, &r),
+                     HEARTH_ERR_NOT_FOUND);
+    /* The environment variable when nothing is set explicitly. */
+    assert_int_equal(upd_http_set_fetch_program(NULL), HEARTH_OK);
+    setenv(UPD_FETCH_ENV, REAL_FETCH, 1);
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
+    assert_string_equal(p, REAL_FETCH);
+    setenv(UPD_FETCH_ENV, "hearth-fetch", 1);
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_NOT_FOUND);
+    unsetenv(UPD_FETCH_ENV);
+    /* Default search finds a hearth-fetch (the build tree's). */
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
+    assert_non_null(strstr(p, "hearth-fetch"));
+    /* Non-https never spawns anything. */
+    assert_int_equal(upd_http_stream(&t, "http://127.0.0.1/x", 0, 10, sink, &s, &r), HEARTH_ERR_POLICY);
+    assert_int_equal(upd_http_set_fetch_program(HOSTILE_FETCH), HEARTH_OK);
+    assert_no_children();
+}
+
+/* ------------------------------------------------------ the real helper */
+
+/* Run @p prog with @p in on stdin; collect stdout and the exit status. */
+static int run_prog(const char *prog, const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+                    size_t *out_len)
+{
+    int pin[2], pout[2];
+    assert_int_equal(pipe(pin), 0);
+    assert_int_equal(pipe(pout), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        close(pin[0]);
+        close(pin[1]);
+        close(pout[0]);
+        close(pout[1]);
+        char *const argv[] = {(char *)"hearth-fetch", NULL};
+        char *const envp[] = {NULL};
+        execve(prog, argv, envp);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    signal(SIGPIPE, SIG_IGN);
+    if (n > 0) (void)!write(pin[1], in, n);
+    close(pin[1]);
+    *out_len = 0;
+    for (;;) {
+        ssize_t r = read(pout[0], out + *out_len, cap - *out_len);
+        if (r <= 0) break;
+        *out_len += (size_t)r;
+        if (*out_len == cap) break;
+    }
+    close(pout[0]);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/* The helper's output for a bad request must be exactly one RESULT frame
+ * with @p want, and no DATA. */
+static void expect_real_rejects(const uint8_t *in, size_t n, hearth_status want)
+{
+    uint8_t out[1024];
+    size_t len = 0;
+    int rc = run_prog(REAL_FETCH, in, n, out, sizeof out, &len);
+    assert_int_equal(rc, 0);
+    assert_true(len >= UPD_FRAME_HDR_LEN + 19);
+    assert_int_equal(out[0], UPD_FRAME_RESULT);
+    uint32_t fl = ((uint32_t)out[1] << 24) | ((uint32_t)out[2] << 16) | ((uint32_t)out[3] << 8) | out[4];
+    assert_int_equal(len, UPD_FRAME_HDR_LEN + fl);
+    int32_t st = (int32_t)(((uint32_t)out[5] << 24) | ((uint32_t)out[6] << 16) | ((uint32_t)out[7] << 8) | out[8]);
+    assert_int_equal(st, want);
+}
+
+static void put_req(hearth_buf *b, const char *url, const char *key, uint32_t key_len_field)
+{
+    assert_int_equal(hearth_buf_u32(b, UPD_FETCH_MAGIC), HEARTH_OK);
+    assert_int_equal(hearth_buf_u16(b, (uint16_t)strlen(url)), HEARTH_OK);
+    assert_int_equal(hearth_buf_append(b, url, strlen(url)), HEARTH_OK);
+    assert_int_equal(hearth_buf_u64(b, 0), HEARTH_OK);
+    assert_int_equal(hearth_buf_u64(b, 100), HEARTH_OK);
+    assert_int_equal(hearth_buf_u16(b, 4), HEARTH_OK);
+    assert_int_equal(hearth_buf_append(b, "/ca0", 4), HEARTH_OK);
+    assert_int_equal(hearth_buf_u16(b, 4), HEARTH_OK);
+    assert_int_equal(hearth_buf_append(b, "/crt", 4), HEARTH_OK);
+    assert_int_equal(hearth_buf_u16(b, 0), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(b, 2), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(b, 2), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(b, key_len_field), HEARTH_OK);
+    assert_int_equal(hearth_buf_append(b, key, strlen(key)), HEARTH_OK);
+}
+
+static void test_5_13_1_real_helper_rejects_bad_requests(void **state)
+{
+    (void)state;
+    hearth_buf b;
+    /* Garbage and an empty request. */
+    expect_real_rejects((const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18, HEARTH_ERR_INVALID);
+    expect_real_rejects(NULL, 0, HEARTH_ERR_INVALID);
+    /* A plain-http URL: refused by the helper too (defence in depth). */
+    hearth_buf_init(&b, UPD_REQ_MAX);
+    put_req(&b, "http://127.0.0.1:1/x", "KEY", 3);
+    expect_real_rejects(b.data, b.len, HEARTH_ERR_POLICY);
+    hearth_buf_free(&b);
+    /* Key length field past the end (truncated request). */
+    hearth_buf_init(&b, UPD_REQ_MAX);
+    put_req(&b, "https://127.0.0.1:1/x", "KEY", 300);
+    expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
+    hearth_buf_free(&b);
+    /* Trailing bytes after the key. */
+    hearth_buf_init(&b, UPD_REQ_MAX);
+    put_req(&b, "https://127.0.0.1:1/x", "KEY", 2);
+    expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
+    hearth_buf_free(&b);
+    /* NUL inside the URL. */
+    hearth_buf_init(&b, UPD_REQ_MAX);
+    put_req(&b, "https://127.0.0.1:1/x", "KEY", 3);
+    b.data[4 + 2 + 9] = '\0';
+    expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
+    hearth_buf_free(&b);
+    /* Over the request bound. */
+    static uint8_t huge[UPD_REQ_MAX + 100];
+    memset(huge, 'A', sizeof huge);
+    expect_real_rejects(huge, sizeof huge, HEARTH_ERR_TOO_LARGE);
+}
+
+/* Unknown arguments are a usage error; nothing is read or fetched. */
+static void test_5_6_7_real_helper_takes_no_arguments(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *const argv[] = {(char *)"hearth-fetch", (char *)"https://example.invalid/", NULL};
+        char *const envp[] = {NULL};
+        execve(REAL_FETCH, argv, envp);
+        _exit(127);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_5_13_1_well_behaved_helper_accepted, setup),
+        cmocka_unit_test_setup(test_5_6_7_helper_gets_key_on_stdin_clean_env_no_fds, setup),
+        cmocka_unit_test_setup(test_5_3_10_helper_error_reported_and_sanitised, setup),
+        cmocka_unit_test_setup(test_5_13_1_oversized_and_malformed_frames_rejected, setup),
+        cmocka_unit_test_setup(test_5_13_1_truncated_frames_rejected, setup),
+        cmocka_unit_test_setup(test_5_3_10_more_than_max_bytes_cut_off, setup),
+        cmocka_unit_test_setup(test_5_13_1_helper_without_result_rejected, setup),
+        cmocka_unit_test_setup(test_5_3_10_sink_failure_kills_helper, setup),
+        cmocka_unit_test_setup(test_5_3_10_abort_and_stall_kill_helper, setup),
+        cmocka_unit_test_setup(test_5_6_7_fetch_program_resolution, setup),
+        cmocka_unit_test(test_5_13_1_real_helper_rejects_bad_requests),
+        cmocka_unit_test(test_5_6_7_real_helper_takes_no_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

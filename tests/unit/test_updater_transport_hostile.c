@@ -1,0 +1,200 @@
+/* A hostile (or broken) stand-in for hearth-fetch, for
+ * tests/unit/test_updater_transport.c: it reads the request record like the
+ * real helper, then misbehaves in the way the URL path names
+ * ("https://hostile.invalid/<mode>"), so the test can prove the daemon side
+ * treats the helper's output as untrusted input (EN 303 645 5.13-1).
+ * Not shipped; built only with the tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hearth/common.h"
+#include "hearth/util.h"
+#include "updater/transport.h"
+
+extern char **environ;
+
+static void put(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(1, b, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) continue;
+            _exit(9); /* parent hung up: that is what it should do */
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+static void hdr(uint8_t type, uint32_t len)
+{
+    uint8_t h[5] = {type, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    put(h, sizeof h);
+}
+
+static void data(const void *p, uint32_t n)
+{
+    hdr(UPD_FRAME_DATA, n);
+    put(p, n);
+}
+
+/* RESULT frame; msg may hold any bytes (the parent must sanitise them). */
+static void result(int32_t st, uint32_t code, uint64_t received, uint8_t flags, const char *msg)
+{
+    uint8_t b[UPD_FRAME_RESULT_MAX];
+    size_t ml = strlen(msg), o = 0;
+    uint32_t s = (uint32_t)st;
+    for (int i = 3; i >= 0; i--) b[o++] = (uint8_t)(s >> (8 * i));
+    for (int i = 3; i >= 0; i--) b[o++] = (uint8_t)(code >> (8 * i));
+    for (int i = 7; i >= 0; i--) b[o++] = (uint8_t)(received >> (8 * i));
+    b[o++] = flags;
+    b[o++] = (uint8_t)(ml >> 8);
+    b[o++] = (uint8_t)ml;
+    memcpy(b + o, msg, ml);
+    o += ml;
+    hdr(UPD_FRAME_RESULT, (uint32_t)o);
+    put(b, o);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    /* Observed before anything opens a descriptor of its own. */
+    int open_fds = 0;
+    for (int fd = 3; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) >= 0) open_fds++;
+    int nenv = 0;
+    for (char **e = environ; e != NULL && *e != NULL; e++) nenv++;
+
+    static uint8_t in[UPD_REQ_MAX];
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(0, in + len, sizeof in - len);
+        if (r == 0) break;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return 3;
+        }
+        len += (size_t)r;
+        if (len == sizeof in) return 4;
+    }
+    hearth_cursor c;
+    hearth_cursor_init(&c, in, len);
+    uint32_t magic = 0, key_len = 0, t = 0;
+    uint16_t n = 0;
+    uint64_t off = 0, max = 0;
+    const uint8_t *url = NULL, *key = NULL, *skip = NULL;
+    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != UPD_FETCH_MAGIC) return 5;
+    if (hearth_cursor_u16(&c, &n) != HEARTH_OK || hearth_cursor_ptr(&c, n, &url) != HEARTH_OK) return 5;
+    size_t url_len = n;
+    if (hearth_cursor_u64(&c, &off) != HEARTH_OK || hearth_cursor_u64(&c, &max) != HEARTH_OK) return 5;
+    for (int i = 0; i < 3; i++)
+        if (hearth_cursor_u16(&c, &n) != HEARTH_OK || hearth_cursor_ptr(&c, n, &skip) != HEARTH_OK) return 5;
+    if (hearth_cursor_u32(&c, &t) != HEARTH_OK || hearth_cursor_u32(&c, &t) != HEARTH_OK) return 5;
+    if (hearth_cursor_u32(&c, &key_len) != HEARTH_OK || hearth_cursor_ptr(&c, key_len, &key) != HEARTH_OK) return 5;
+
+    static const char pfx[] = "https://hostile.invalid/";
+    if (url_len < sizeof pfx - 1 || memcmp(url, pfx, sizeof pfx - 1) != 0) return 6;
+    char mode[64] = "";
+    size_t ml = url_len - (sizeof pfx - 1);
+    if (ml >= sizeof mode) return 6;
+    memcpy(mode, url + sizeof pfx - 1, ml);
+    mode[ml] = '\0';
+
+    static uint8_t big[UPD_FRAME_DATA_MAX + 16];
+    memset(big, 'x', sizeof big);
+    if (strcmp(mode, "ok") == 0) {
+        data("hello ", 6);
+        data("world", 5);
+        result(HEARTH_OK, 200, 11, 0, "");
+    } else if (strcmp(mode, "inspect") == 0) {
+        /* What the helper was given: argv, environment, descriptors, key. */
+        char s[256];
+        int l = snprintf(s, sizeof s, "argc=%d env=%d fds=%d offset=%llu max=%llu key=", argc, nenv,
+                         open_fds, (unsigned long long)off, (unsigned long long)max);
+        hdr(UPD_FRAME_DATA, (uint32_t)l + key_len);
+        put(s, (size_t)l);
+        put(key, key_len);
+        result(HEARTH_OK, 200, (uint64_t)l + key_len, 0, "");
+    } else if (strcmp(mode, "full") == 0) {
+        /* The largest legal frame: must be accepted. */
+        data(big, UPD_FRAME_DATA_MAX);
+        result(HEARTH_OK, 200, UPD_FRAME_DATA_MAX, 0, "");
+    } else if (strcmp(mode, "oversize") == 0) {
+        hdr(UPD_FRAME_DATA, UPD_FRAME_DATA_MAX + 1);
+        put(big, UPD_FRAME_DATA_MAX + 1);
+        sleep(30);
+    } else if (strcmp(mode, "hugelen") == 0) {
+        hdr(UPD_FRAME_DATA, 0xffffffffu);
+        sleep(30);
+    } else if (strcmp(mode, "empty") == 0) {
+        hdr(UPD_FRAME_DATA, 0);
+        sleep(30);
+    } else if (strcmp(mode, "truncated") == 0) {
+        hdr(UPD_FRAME_DATA, 1000);
+        put(big, 10);
+        return 0;
+    } else if (strcmp(mode, "truncated-hdr") == 0) {
+        uint8_t h[3] = {UPD_FRAME_DATA, 0, 0};
+        put(h, sizeof h);
+        return 0;
+    } else if (strcmp(mode, "toomuch") == 0) {
+        /* Ignores max_bytes: 64 + 64 + 64 bytes against the parent's limit. */
+        for (int i = 0; i < 3; i++) data(big, 64);
+        sleep(30);
+    } else if (strcmp(mode, "noresult") == 0) {
+        data("hello", 5);
+        return 0;
+    } else if (strcmp(mode, "killed") == 0) {
+        data("hello", 5);
+        raise(SIGKILL);
+    } else if (strcmp(mode, "hang") == 0) {
+        sleep(30);
+    } else if (strcmp(mode, "lie") == 0) {
+        data("hello", 5);
+        result(HEARTH_OK, 200, 999, 0, "");
+    } else if (strcmp(mode, "badtype") == 0) {
+        hdr(7, 4);
+        put("abcd", 4);
+        sleep(30);
+    } else if (strcmp(mode, "trailing") == 0) {
+        result(HEARTH_OK, 200, 0, 0, "");
+        put("X", 1);
+        sleep(30);
+    } else if (strcmp(mode, "bigresult") == 0) {
+        hdr(UPD_FRAME_RESULT, UPD_FRAME_RESULT_MAX + 1);
+        put(big, UPD_FRAME_RESULT_MAX + 1);
+        sleep(30);
+    } else if (strcmp(mode, "badstatus") == 0) {
+        result(5, 200, 0, 0, "");
+    } else if (strcmp(mode, "badflags") == 0) {
+        result(HEARTH_OK, 200, 0, 0x80, "");
+    } else if (strcmp(mode, "notfound") == 0) {
+        result(HEARTH_ERR_NOT_FOUND, 404, 0, 0, "repository \x1b[31manswered\n 404");
+    } else if (strcmp(mode, "tls") == 0) {
+        result(HEARTH_ERR_IO, 0, 0, UPD_RESULT_TLS_FAILED, "download failed: bad certificate");
+    } else if (strcmp(mode, "slow") == 0) {
+        data("hello", 5);
+        data("world", 5);
+        sleep(30);
+        result(HEARTH_OK, 200, 10, 0, "");
+    } else if (strcmp(mode, "exitcode") == 0) {
+        result(HEARTH_OK, 200, 0, 0, "");
+        return 3;
+    } else if (strcmp(mode, "lingers") == 0) {
+        /* Valid result, then stays alive with its socket closed. */
+        result(HEARTH_OK, 200, 0, 0, "");
+        close(0);
+        close(1);
+        sleep(30);
+    } else {
+        return 7;
+    }
+    return 0;
+}

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# provisions: 5.6-8 5.6-9
+# provisions: 5.6-8 5.6-9 5.6-6
 # Checks that every shipped binary carries the hardening the build promises
 # (cmake/Hardening.cmake): PIE, full RELRO (GNU_RELRO + BIND_NOW), a
 # non-executable stack, stack-protector and FORTIFY_SOURCE instrumentation,
 # CET notes on x86-64, and that stack-clash protection was on the compile line.
-# A missing binary is a failure, not a skip.
+# A missing binary is a failure, not a skip. Also checks the process
+# separation of updates: hearthd must not link libcurl (the transfer runs in
+# hearth-fetch, docs/updates.md), and hearth-fetch must not link the store.
 set -euo pipefail
 B=${HEARTH_BUILD_DIR:?}
-bins=("$B/tools/hearth" "$B/daemon/hearthd" "$B/boot/hearth-boot")
+bins=("$B/tools/hearth" "$B/daemon/hearthd" "$B/boot/hearth-boot" "$B/fetch/hearth-fetch")
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
@@ -32,6 +34,23 @@ for b in "${bins[@]}"; do
   fi
   echo "$name: PIE, full RELRO, NX stack, stack protector, FORTIFY ($nchk checked calls)"
 done
+
+# Process separation (EN 303 645 5.6-6): libcurl only in hearth-fetch.
+if [ -x "$B/daemon/hearthd" ]; then
+  if readelf -dW "$B/daemon/hearthd" | grep NEEDED | grep -q "libcurl"; then
+    bad "hearthd links libcurl (the transfer belongs in hearth-fetch)"
+  else
+    echo "hearthd: no libcurl ($(readelf -dW "$B/daemon/hearthd" | grep -c NEEDED) shared libraries needed)"
+  fi
+fi
+if [ -x "$B/fetch/hearth-fetch" ]; then
+  readelf -dW "$B/fetch/hearth-fetch" | grep NEEDED | grep -q "libcurl" || bad "hearth-fetch does not link libcurl"
+  if readelf --syms -W "$B/fetch/hearth-fetch" | grep -Eq " (hearth_store|hearth_auth|hearth_device)_[a-z_]+$"; then
+    bad "hearth-fetch contains store/auth/identity code"
+  else
+    echo "hearth-fetch: libcurl, no store/auth/identity code"
+  fi
+fi
 
 cc="$B/compile_commands.json"
 if [ ! -f "$cc" ]; then

@@ -13,10 +13,10 @@
  *  - after a successful load: the saved record has the fixed size of the
  *    table; tokens <= burst; the known sources and the kept entries are
  *    exactly the record's (the most recently failed ones when the table is
- *    smaller); save/load/save is a fixed point; every source, old or new, is
- *    admitted again within delay cap + one refill period (lockouts are
- *    temporary); a further failure counts by one within bounds and a
- *    success resets the source. */
+ *    smaller); save/load/save is a fixed point; lockouts are temporary: a
+ *    new source and up to 9 kept ones are admitted again within the delay
+ *    cap plus one refill period; a further failure counts by one within
+ *    bounds and a success resets the source. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +234,14 @@ static void check_loaded(hearth_rl *rl, const hearth_rl_params *p, const uint8_t
     }
     (void)rlen;
     check_temporary(rl, p, "203.0.113.9", now);
+    for (uint32_t i = 0, probed = 0; i < p->sources && probed < 8; i++) {
+        const uint8_t *b = s + ENTRIES_OFF + i * ENTRY_SIZE;
+        char cur[SRC_MAX + 1] = {0};
+        if (b[0] == 0) continue;
+        memcpy(cur, b + 1, b[0]);
+        check_temporary(rl, p, cur, now);
+        probed++;
+    }
     check_temporary(rl, p, src, now);
 
     uint32_t before = hearth_rl_failures(rl, src);

@@ -251,7 +251,7 @@ static void verify_slot(boot_ctx *c, int slot, hearth_slot_check *chk, char *ver
         return;
     }
     if (c->ks == NULL) {
-        snprintf(reason, rcap, "no verified key set: %s", c->ks_why);
+        snprintf(reason, rcap, "no verified key set: %.200s", c->ks_why);
         return;
     }
     int fd = open(prog, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -357,8 +357,7 @@ static void check_keyset_floor(boot_ctx *c, hearth_boot_state *bs, uint64_t *rai
     if (!alert_known(bs, HEARTH_SLOT_NONE, reason))
         hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(), base, reason);
     /* Short, so the slot alerts that follow still name the cause. */
-    int n = snprintf(c->ks_why, sizeof c->ks_why, "%s", reason);
-    (void)n;
+    snprintf(c->ks_why, sizeof c->ks_why, "%s", reason);
     hearth_keyset_free(c->ks);
     c->ks = NULL;
 }
@@ -611,10 +610,9 @@ static void load_trust(boot_ctx *c)
     c->ks = NULL;
     c->ks_why[0] = '\0';
     if (hearth_trust_load_dir(c->trust_dir, &c->trust) != HEARTH_OK) {
-        int n = snprintf(c->ks_why, sizeof c->ks_why, "trust anchor %s: %s", c->trust_dir,
-                         hearth_err_msg());
-        (void)n; /* a truncated diagnostic is acceptable */
-        fprintf(stderr, "hearth-boot: %s\n", c->ks_why);
+        /* Bounded: the reason ends up in the slots' alert records. */
+        snprintf(c->ks_why, sizeof c->ks_why, "trust anchor: %.200s", hearth_err_msg());
+        fprintf(stderr, "hearth-boot: trust anchor %s: %s\n", c->trust_dir, hearth_err_msg());
         return;
     }
     /* The key set sits in the read-only trust anchor. Its expiry guards
@@ -629,10 +627,8 @@ static void load_trust(boot_ctx *c)
      * boot state read under its lock. */
     if (hearth_keyset_load(c->keyset_path, c->trust, 0, when > 0 ? when : 0, &c->ks) !=
         HEARTH_OK) {
-        int n = snprintf(c->ks_why, sizeof c->ks_why, "key set %s: %s", c->keyset_path,
-                         hearth_err_msg());
-        (void)n; /* a truncated diagnostic is acceptable */
-        fprintf(stderr, "hearth-boot: %s\n", c->ks_why);
+        snprintf(c->ks_why, sizeof c->ks_why, "key set: %.200s", hearth_err_msg());
+        fprintf(stderr, "hearth-boot: key set %s: %s\n", c->keyset_path, hearth_err_msg());
         c->ks = NULL;
     }
 }

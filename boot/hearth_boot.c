@@ -12,7 +12,8 @@
  * in parallel), persists the decision BEFORE launching (a trial attempt is
  * spent even if the power fails during the trial), and runs the slot's
  * program as a supervised child. Nothing from a slot runs unless it verified
- * and its security version is at or above the device minimum.
+ * and its security version is at or above the device minimum, and no key set
+ * older than the boot state's key-set floor is used (ALERT keyset_rollback).
  *
  * Exit status: 0 clean stop (SIGTERM, or the program exited 0);
  * 1 fatal error (event log cannot be opened); 2 usage error;

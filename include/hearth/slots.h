@@ -201,7 +201,8 @@ hearth_status hearth_slots_choose(const hearth_boot_state *in,
 
 /**
  * Build the state used when boot/state is missing or fails authentication:
- * no pending slot, no confirmed slot, minimum security version 0; the
+ * no pending slot, no confirmed slot, minimum security version and key-set
+ * floor 0 (hearth-boot raises the latter to the key set it loads); the
  * caller then verifies both slots and boots the valid one with the HIGHEST
  * security version (hearth_slots_choose_safe()).
  */

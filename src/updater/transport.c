@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "transport.h"
@@ -94,29 +95,16 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
             return hearth_err(HEARTH_ERR_NOT_FOUND, UPD_FETCH_ENV " %s is not an executable absolute path", env);
         return copy_path(out, cap, env);
     }
-    /* Next to the running program: in an installed slot hearth-fetch ships
-     * beside hearthd (so an update replaces both together); in the build
-     * tree it is build/fetch/hearth-fetch. */
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            static const char *const rel[] = {"/hearth-fetch", "/../fetch/hearth-fetch",
-                                              "/fetch/hearth-fetch"};
-            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-                char cand[PATH_MAX];
-                int l = snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
-                if (l > 0 && (size_t)l < sizeof cand && executable(cand)) return copy_path(out, cap, cand);
-            }
-        }
-    }
+    /* Deliberately no search next to /proc/self/exe: in a product that is
+     * the slot's payload directory, where a file the bundle does not list
+     * is not verified by hearth-boot -- whoever could plant one there would
+     * be handed the device key. The install location is on the read-only
+     * root file system. */
     if (executable(HEARTH_FETCH_INSTALL_PATH)) return copy_path(out, cap, HEARTH_FETCH_INSTALL_PATH);
 #ifdef HEARTH_FETCH_BUILD_PATH
-    /* Development builds: programs copied elsewhere (e.g. into a test's A/B
-     * slot) still find the helper of the tree they were built in. */
+    /* Development builds (HEARTH_FETCH_BUILD_TREE=ON, off for product
+     * images): the build tree's helper, also for programs copied elsewhere
+     * such as into a test's A/B slot. */
     if (executable(HEARTH_FETCH_BUILD_PATH)) return copy_path(out, cap, HEARTH_FETCH_BUILD_PATH);
 #endif
     return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " UPD_FETCH_ENV ")");

@@ -101,10 +101,10 @@ hearth_status upd_http_global_init(void) HEARTH_MUST_CHECK;
 /**
  * Set the hearth-fetch program used by upd_http_stream() (absolute path,
  * copied); NULL restores the default search. Resolution order when unset:
- * $HEARTH_FETCH_PROGRAM, then next to the running executable
- * (<exe dir>/hearth-fetch, <exe dir>/../fetch/hearth-fetch,
- * <exe dir>/fetch/hearth-fetch), then the install location
- * (<libexecdir>/hearth/hearth-fetch), then the build tree's copy.
+ * $HEARTH_FETCH_PROGRAM, then the install location
+ * (<libexecdir>/hearth/hearth-fetch), then -- in development builds
+ * (CMake HEARTH_FETCH_BUILD_TREE=ON) -- the build tree's copy. Never a path
+ * relative to the running program (see transport.c for why).
  */
 hearth_status upd_http_set_fetch_program(const char *path) HEARTH_MUST_CHECK;
 

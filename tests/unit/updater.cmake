@@ -21,4 +21,7 @@ hearth_unit_test(NAME updater_transport
 target_compile_definitions(unit_updater_transport PRIVATE
   HOSTILE_FETCH="$<TARGET_FILE:hearth-fetch-hostile>"
   REAL_FETCH="$<TARGET_FILE:hearth-fetch>")
+if(HEARTH_FETCH_BUILD_TREE)
+  target_compile_definitions(unit_updater_transport PRIVATE FETCH_BUILD_TREE=1)
+endif()
 add_dependencies(unit_updater_transport hearth-fetch-hostile hearth-fetch)

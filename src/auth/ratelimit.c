@@ -16,6 +16,15 @@
 #define RL_FORGET_MS (24LL * 3600 * 1000)
 /* Resolution of the random factor 1 + u / (2 * RL_RAND_BOUND) in [1, 1.5). */
 #define RL_RAND_BOUND 65536u
+/* Every time the limiter stores and every time it accepts from a record lies
+ * in 1970-01-01 .. 9999-12-31T23:59:59.999Z (ms). The window is absolute, not
+ * relative to "now": a device without a battery-backed clock can read a time
+ * before the one its record was saved at, so a "future" time is legitimate
+ * and is neutralised where it is used (a delay is cut to the longest
+ * legitimate one, the bucket's period restarts). What the window rules out is
+ * nonsense no clock produces, and it keeps every difference of two times far
+ * from int64 overflow; the subtractions are saturating all the same. */
+#define RL_TIME_MAX_MS 253402300799999LL
 
 typedef struct {
     char src[HEARTH_RL_SOURCE_MAX + 1];
@@ -137,6 +146,32 @@ static rl_known *rl_known_find(hearth_rl *rl, const char *s, size_t n)
     return NULL;
 }
 
+static int64_t rl_clamp_time(int64_t ms)
+{
+    return ms < 0 ? 0 : ms > RL_TIME_MAX_MS ? RL_TIME_MAX_MS : ms;
+}
+
+static bool rl_time_ok(uint64_t ms)
+{
+    return ms <= (uint64_t)RL_TIME_MAX_MS; /* also rules out negative values */
+}
+
+/* a - b, saturating at the int64 range instead of wrapping (the build uses
+ * -fno-strict-overflow, so a wrap would silently flip the sign). */
+static int64_t rl_sub_sat(int64_t a, int64_t b)
+{
+    int64_t r = 0;
+    if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static int64_t rl_add_sat(int64_t a, int64_t b)
+{
+    int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 static int64_t rl_refill_ms(const hearth_rl *rl)
 {
     return (int64_t)rl->p.global_refill_s * 1000;
@@ -148,11 +183,12 @@ static void rl_refill(hearth_rl *rl, int64_t now_ms)
         rl->tokens = rl->p.global_burst;
         return;
     }
-    if (now_ms < rl->ref_ms) {  /* wall clock went back: restart the period */
+    int64_t elapsed = rl_sub_sat(now_ms, rl->ref_ms);
+    if (elapsed < 0) {  /* wall clock went back: restart the period */
         rl->ref_ms = now_ms;
         return;
     }
-    int64_t k = (now_ms - rl->ref_ms) / rl_refill_ms(rl);
+    int64_t k = elapsed / rl_refill_ms(rl);
     if (k <= 0) return;
     if (k >= (int64_t)(rl->p.global_burst - rl->tokens)) {
         rl->tokens = rl->p.global_burst;
@@ -165,7 +201,7 @@ static void rl_refill(hearth_rl *rl, int64_t now_ms)
 static uint32_t rl_ceil_s(int64_t ms)
 {
     if (ms <= 0) return 1;
-    int64_t s = (ms + 999) / 1000;
+    int64_t s = ms / 1000 + (ms % 1000 != 0);
     return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
@@ -189,12 +225,14 @@ hearth_status hearth_rl_begin(hearth_rl *rl, const char *source, int64_t now_ms,
     uint32_t dummy = 0;
     if (retry_after_s == NULL) retry_after_s = &dummy;
     *retry_after_s = 0;
+    now_ms = rl_clamp_time(now_ms);
 
     rl_entry *e = rl_find(rl, source, n);
     if (e != NULL) {
-        if (e->until_ms - now_ms > rl_delay_cap_ms(rl)) e->until_ms = now_ms + rl_delay_cap_ms(rl);
+        int64_t cap = rl_delay_cap_ms(rl);
+        if (rl_sub_sat(e->until_ms, now_ms) > cap) e->until_ms = rl_add_sat(now_ms, cap);
         if (e->until_ms > now_ms) {
-            *retry_after_s = rl_ceil_s(e->until_ms - now_ms);
+            *retry_after_s = rl_ceil_s(rl_sub_sat(e->until_ms, now_ms));
             return hearth_err(HEARTH_ERR_LOCKED, "too many failed attempts from this source");
         }
         /* Past its free failures a source gets one guess per delay: a second
@@ -211,7 +249,12 @@ hearth_status hearth_rl_begin(hearth_rl *rl, const char *source, int64_t now_ms,
         rl->tokens--;
         t->took_token = true;
     } else if (!t->known) {
-        *retry_after_s = rl_ceil_s(rl->ref_ms + rl_refill_ms(rl) - now_ms);
+        /* rl_refill left ref_ms <= now_ms less than a period ago (an empty
+         * bucket would have gained a token otherwise): the next token comes
+         * within one period; the min() keeps that true whatever ref_ms is. */
+        int64_t wait = rl_refill_ms(rl) - rl_sub_sat(now_ms, rl->ref_ms);
+        if (wait > rl_refill_ms(rl)) wait = rl_refill_ms(rl);
+        *retry_after_s = rl_ceil_s(wait);
         return hearth_err(HEARTH_ERR_LOCKED, "too many failed attempts on this device");
     }
     if (e != NULL && e->inflight < UINT8_MAX) e->inflight++;
@@ -246,9 +289,10 @@ void hearth_rl_fail(hearth_rl *rl, const char *source, int64_t now_ms, const hea
     memset(out, 0, sizeof *out);
     size_t n = 0;
     if (!rl_source_ok(source, &n)) return;
+    now_ms = rl_clamp_time(now_ms);
     rl_leave(rl, source);
     rl_entry *e = rl_claim(rl, source, n);
-    if (e->failures > 0 && now_ms - e->last_fail_ms >= RL_FORGET_MS) e->failures = 0;
+    if (e->failures > 0 && rl_sub_sat(now_ms, e->last_fail_ms) >= RL_FORGET_MS) e->failures = 0;
     if (e->failures < UINT32_MAX) e->failures++;
     e->last_fail_ms = now_ms;
     if (e->failures > rl->p.free_failures) {
@@ -259,7 +303,7 @@ void hearth_rl_fail(hearth_rl *rl, const char *source, int64_t now_ms, const hea
         uint32_t u = rl->rand(RL_RAND_BOUND, rl->rand_arg);
         if (u >= RL_RAND_BOUND) u = RL_RAND_BOUND - 1;
         uint64_t delay = base_ms + base_ms * u / (2 * RL_RAND_BOUND);
-        e->until_ms = now_ms + (int64_t)delay;
+        e->until_ms = rl_add_sat(now_ms, (int64_t)delay);
         out->delay_ms = (uint32_t)delay;
     }
     out->failures = e->failures;
@@ -273,6 +317,7 @@ void hearth_rl_success(hearth_rl *rl, const char *source, int64_t now_ms,
     size_t n = 0;
     rl_refund(rl, t);
     if (!rl_source_ok(source, &n)) return;
+    now_ms = rl_clamp_time(now_ms);
     rl_entry *e = rl_find(rl, source, n);
     if (e != NULL) memset(e, 0, sizeof *e);
     rl_known *k = rl_known_find(rl, source, n);
@@ -302,7 +347,7 @@ uint32_t hearth_rl_used(const hearth_rl *rl)
 
 uint32_t hearth_rl_tokens(hearth_rl *rl, int64_t now_ms)
 {
-    rl_refill(rl, now_ms);
+    rl_refill(rl, rl_clamp_time(now_ms));
     return rl->tokens;
 }
 
@@ -317,7 +362,7 @@ uint32_t hearth_rl_failures(const hearth_rl *rl, const char *source)
 void hearth_rl_drain(hearth_rl *rl, int64_t now_ms)
 {
     rl->tokens = 0;
-    rl->ref_ms = now_ms;
+    rl->ref_ms = rl_clamp_time(now_ms);
 }
 
 /* ------------------------------------------------------- serialization */
@@ -391,11 +436,13 @@ static hearth_status rl_parse(hearth_rl *rl, hearth_cursor *c, rl_entry **entrie
     HEARTH_ENSURE(c->len == hearth_rl_record_size(n), HEARTH_ERR_INVALID);
     HEARTH_GUARD(hearth_cursor_u32(c, tokens));
     HEARTH_GUARD(hearth_cursor_u64(c, &ref));
+    HEARTH_ENSURE(rl_time_ok(ref), HEARTH_ERR_RANGE);
     *ref_ms = (int64_t)ref;
     for (size_t i = 0; i < HEARTH_RL_KNOWN_MAX; i++) {
         uint64_t t = 0;
         HEARTH_GUARD(rl_get_src(c, known[i].src, &known[i].len));
         HEARTH_GUARD(hearth_cursor_u64(c, &t));
+        HEARTH_ENSURE(rl_time_ok(t), HEARTH_ERR_RANGE);
         known[i].last_ms = (int64_t)t;
     }
     rl_entry *e = calloc(n, sizeof *e);
@@ -408,6 +455,7 @@ static hearth_status rl_parse(hearth_rl *rl, hearth_cursor *c, rl_entry **entrie
         HEARTH_GUARD(hearth_cursor_u32(c, &e[i].failures));
         HEARTH_GUARD(hearth_cursor_u64(c, &lf));
         HEARTH_GUARD(hearth_cursor_u64(c, &until));
+        HEARTH_ENSURE(rl_time_ok(lf) && rl_time_ok(until), HEARTH_ERR_RANGE);
         e[i].last_fail_ms = (int64_t)lf;
         e[i].until_ms = (int64_t)until;
         /* A duplicate source would make counts ambiguous: reject. */
@@ -430,7 +478,11 @@ hearth_status hearth_rl_load(hearth_rl *rl, const uint8_t *data, size_t len)
     hearth_cursor_init(&c, data, len);
     hearth_status st = rl_parse(rl, &c, &entries, &count, known, &tokens, &ref_ms);
     if (st != HEARTH_OK) {
+        if (entries != NULL) hearth_memzero(entries, count * sizeof *entries);
         free(entries);
+        if (st == HEARTH_ERR_RANGE)
+            return hearth_err(HEARTH_ERR_INVALID,
+                              "malformed rate-limit record: a time is outside 1970..9999");
         return hearth_err(HEARTH_ERR_INVALID, "malformed rate-limit record");
     }
     /* Keep the most recently failed entries if the table shrank. */

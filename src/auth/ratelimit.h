@@ -64,6 +64,8 @@ void hearth_rl_set_rand(hearth_rl *rl, hearth_rl_rand_fn fn, void *arg);
 
 /**
  * Admit one password check from @p source at @p now_ms or refuse it.
+ * Every @p now_ms of this API is clamped to 1970..9999 (see hearth_rl_load),
+ * so the state only ever holds times a saved record may carry.
  * @return HEARTH_OK with a reservation in @p t, or HEARTH_ERR_LOCKED with
  *         *retry_after_s (>= 1) when the source is in a delay, already has a
  *         check in flight after its free failures, or the device bucket is
@@ -93,8 +95,13 @@ size_t hearth_rl_record_size(uint32_t sources);
 hearth_status hearth_rl_save(const hearth_rl *rl, hearth_buf *out) HEARTH_MUST_CHECK;
 /**
  * Load a serialized state. Fails with HEARTH_ERR_INVALID on a malformed
- * record (state unchanged). A record written with another table size is
- * accepted: the most recently failed entries that fit are kept.
+ * record (state unchanged), including one holding a time outside
+ * 1970-01-01 .. 9999-12-31 (no clock writes those, and they would make the
+ * interval arithmetic meaningless). A record written with another table size
+ * is accepted: the most recently failed entries that fit are kept. Times
+ * later than the caller's clock are legitimate (the clock may have gone
+ * back) and are bounded where used: a delay never exceeds 1.5 x max_delay_s
+ * + 1 s, the device bucket's next token never more than global_refill_s away.
  */
 hearth_status hearth_rl_load(hearth_rl *rl, const uint8_t *data, size_t len) HEARTH_MUST_CHECK;
 /** Fail-safe after an unreadable record: empty the device bucket. */

@@ -32,6 +32,8 @@
 #define ENTRIES_OFF (HEADER_SIZE + HEARTH_RL_KNOWN_MAX * KNOWN_SIZE)
 #define T_BASE 1577836800000LL /* 2020-01-01 in ms */
 #define FORGET_MS (24LL * 3600 * 1000)
+/* Stored times must lie in 1970-01-01 .. 9999-12-31T23:59:59.999Z (ms). */
+#define TIME_MAX_MS 253402300799999ull
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,18 +64,24 @@ static int same_src(const uint8_t *a, const uint8_t *b)
 }
 
 /* The oracle: the layout of docs/authentication.md / ratelimit.c, checked
- * independently of the code under test. */
+ * independently of the code under test. Every time field (used slot or not)
+ * is within 1970..9999 (finding F1 of docs/fuzzing.md). */
 static int record_valid(const uint8_t *r, size_t len)
 {
     if (len < 8 || be(r, 4) != MAGIC) return 0;
     uint64_t n = be(r + 4, 4);
     if (n < 1 || n > HEARTH_RL_SOURCES_LIMIT) return 0;
     if (len != ENTRIES_OFF + n * ENTRY_SIZE) return 0;
-    for (size_t i = 0; i < HEARTH_RL_KNOWN_MAX; i++)
-        if (!src_ok(r + KNOWN_OFF + i * KNOWN_SIZE)) return 0;
+    if (be(r + 12, 8) > TIME_MAX_MS) return 0;
+    for (size_t i = 0; i < HEARTH_RL_KNOWN_MAX; i++) {
+        const uint8_t *k = r + KNOWN_OFF + i * KNOWN_SIZE;
+        if (!src_ok(k) || be(k + 1 + SRC_MAX, 8) > TIME_MAX_MS) return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *e = r + ENTRIES_OFF + i * ENTRY_SIZE;
         if (!src_ok(e)) return 0;
+        if (be(e + 1 + SRC_MAX + 4, 8) > TIME_MAX_MS || be(e + 1 + SRC_MAX + 12, 8) > TIME_MAX_MS)
+            return 0;
         for (size_t j = 0; e[0] != 0 && j < i; j++)
             if (same_src(e, r + ENTRIES_OFF + j * ENTRY_SIZE)) return 0;
     }

@@ -350,6 +350,148 @@ static void test_5_1_5_state_roundtrip_and_malformed_rejected(void **state)
     hearth_rl_free(r3);
 }
 
+/* Offsets in the record (docs/authentication.md, "Records"). */
+#define REC_TOKENS 8
+#define REC_REF 12
+#define REC_KNOWN0 20
+#define REC_ENTRY0 (20 + 8 * (1 + 63 + 8))
+#define TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+/* F1 of docs/fuzzing.md: a stored time no clock can produce (here the
+ * reproducer's ref_ms = INT64_MIN) used to be loaded, after which the bucket
+ * never refilled (retry 4294967295 s for every new source, for good). Every
+ * time field must be within 1970..9999, else the record is refused and the
+ * state is left as it was; the boundaries themselves load. */
+static void test_5_1_5_record_times_out_of_range_rejected(void **state)
+{
+    (void)state;
+    hearth_rl_params p = defaults();
+    p.sources = 4;
+    hearth_rl *rl = mk(p);
+    hearth_rl_set_rand(rl, rand_zero, NULL);
+    hearth_rl_ticket t;
+    uint32_t ra = 0;
+    assert_int_equal(hearth_rl_begin(rl, "192.168.1.20", T0, &t, &ra), HEARTH_OK);
+    hearth_rl_success(rl, "192.168.1.20", T0, &t);
+    for (int i = 0; i < 5; i++) (void)fail_once(rl, "192.0.2.66", T0 + i * 100000);
+    hearth_buf b;
+    hearth_buf_init(&b, 1 << 16);
+    assert_int_equal(hearth_rl_save(rl, &b), HEARTH_OK);
+    b.data[REC_TOKENS + 3] = 0; /* empty bucket: the reproducer's shape */
+
+    const size_t fields[] = {
+        REC_REF,                          /* refill reference */
+        REC_KNOWN0 + 1 + 63,              /* known source's last success */
+        REC_ENTRY0 + 1 + 63 + 4,          /* entry's last failure */
+        REC_ENTRY0 + 1 + 63 + 4 + 8,      /* entry's delay end */
+        REC_ENTRY0 + 3 * (1 + 63 + 4 + 8 + 8) + 1 + 63 + 4, /* an unused entry */
+    };
+    const uint64_t bad[] = {(uint64_t)INT64_MIN, UINT64_MAX /* -1 */, (uint64_t)INT64_MAX,
+                            (uint64_t)TIME_MAX_MS + 1};
+    hearth_rl *r2 = mk(p);
+    hearth_buf before;
+    hearth_buf_init(&before, 1 << 16);
+    assert_int_equal(hearth_rl_save(r2, &before), HEARTH_OK);
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        uint8_t orig[8];
+        memcpy(orig, b.data + fields[f], 8);
+        for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
+            put_be64(b.data + fields[f], bad[v]);
+            hearth_status st = hearth_rl_load(r2, b.data, b.len);
+            if (st != HEARTH_ERR_INVALID)
+                fail_msg("time %#llx at offset %zu accepted", (unsigned long long)bad[v],
+                         fields[f]);
+            hearth_buf after;
+            hearth_buf_init(&after, 1 << 16);
+            assert_int_equal(hearth_rl_save(r2, &after), HEARTH_OK);
+            assert_int_equal(after.len, before.len);
+            assert_memory_equal(after.data, before.data, before.len);
+            hearth_buf_free(&after);
+        }
+        /* The window's ends are legitimate times. */
+        put_be64(b.data + fields[f], 0);
+        assert_int_equal(hearth_rl_load(r2, b.data, b.len), HEARTH_OK);
+        put_be64(b.data + fields[f], (uint64_t)TIME_MAX_MS);
+        assert_int_equal(hearth_rl_load(r2, b.data, b.len), HEARTH_OK);
+        memcpy(b.data + fields[f], orig, 8);
+        /* Back to the untouched state for the next field. */
+        hearth_rl_free(r2);
+        r2 = mk(p);
+    }
+
+    /* What hearth_auth_open does with the refused reproducer: drain. The
+     * bucket is empty (no free reset) and refills within one period. */
+    put_be64(b.data + REC_REF, (uint64_t)INT64_MIN);
+    assert_int_equal(hearth_rl_load(r2, b.data, b.len), HEARTH_ERR_INVALID);
+    hearth_rl_drain(r2, T0 + 1000000);
+    assert_int_equal(hearth_rl_begin(r2, "203.0.113.9", T0 + 1000000, &t, &ra),
+                     HEARTH_ERR_LOCKED);
+    assert_true(ra >= 1 && ra <= p.global_refill_s);
+    assert_int_equal(
+        hearth_rl_begin(r2, "203.0.113.9", T0 + 1000000 + (int64_t)ra * 1000, &t, &ra),
+        HEARTH_OK);
+    hearth_rl_abort(r2, "203.0.113.9", &t);
+    hearth_buf_free(&b);
+    hearth_buf_free(&before);
+    hearth_rl_free(rl);
+    hearth_rl_free(r2);
+}
+
+/* Admitted again within the delay cap plus one refill period, at most. */
+static void assert_admitted_soon(hearth_rl *rl, const hearth_rl_params *p, const char *src,
+                                 int64_t now)
+{
+    int64_t limit = now + ((int64_t)p->max_delay_s * 3 / 2 + 2 + p->global_refill_s) * 1000;
+    for (int round = 0; round < 4; round++) {
+        hearth_rl_ticket t;
+        uint32_t ra = 0;
+        hearth_status st = hearth_rl_begin(rl, src, now, &t, &ra);
+        if (st == HEARTH_OK) {
+            hearth_rl_abort(rl, src, &t);
+            assert_true(now <= limit);
+            return;
+        }
+        assert_int_equal(st, HEARTH_ERR_LOCKED);
+        if (ra < 1 || ra > p->max_delay_s * 3 / 2 + 2 + p->global_refill_s)
+            fail_msg("%s: retry_after %u s is beyond any legitimate wait", src, ra);
+        now += (int64_t)ra * 1000;
+    }
+    fail_msg("%s still locked: a permanent lockout", src);
+}
+
+/* F1, the arithmetic side: whatever times the limiter is handed (a clock at
+ * the ends of int64, i.e. any value a caller's bug could pass), intervals
+ * stay bounded: no wrapped subtraction makes a delay or the bucket's wait
+ * endless, and what it then saves loads again. */
+static void test_5_1_5_extreme_clock_values_never_lock_for_good(void **state)
+{
+    (void)state;
+    const int64_t odd[] = {INT64_MIN + 1, -1, INT64_MAX, TIME_MAX_MS + 1};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        hearth_rl_params p = {8, 0, 900, 1, 44};
+        hearth_rl *rl = mk(p);
+        hearth_rl_set_rand(rl, rand_max, NULL);
+        /* The only token goes to a failure at the odd time. */
+        (void)fail_once(rl, "192.0.2.7", odd[i]);
+        /* Back at a normal clock: a new source and the failed one both get in. */
+        assert_admitted_soon(rl, &p, "203.0.113.9", T0);
+        assert_admitted_soon(rl, &p, "192.0.2.7", T0);
+        hearth_buf b;
+        hearth_buf_init(&b, 1 << 16);
+        assert_int_equal(hearth_rl_save(rl, &b), HEARTH_OK);
+        hearth_rl *r2 = mk(p);
+        assert_int_equal(hearth_rl_load(r2, b.data, b.len), HEARTH_OK);
+        hearth_buf_free(&b);
+        hearth_rl_free(r2);
+        hearth_rl_free(rl);
+    }
+}
+
 static void test_5_1_5_parameters_validated(void **state)
 {
     (void)state;
@@ -378,6 +520,8 @@ int main(void)
         cmocka_unit_test(test_5_1_5_lockout_temporary_even_if_clock_goes_back),
         cmocka_unit_test(test_5_1_5_state_roundtrip_and_malformed_rejected),
         cmocka_unit_test(test_5_1_5_parameters_validated),
+        cmocka_unit_test(test_5_1_5_record_times_out_of_range_rejected),
+        cmocka_unit_test(test_5_1_5_extreme_clock_values_never_lock_for_good),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

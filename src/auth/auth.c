@@ -165,7 +165,7 @@ static void u64str(uint64_t v, char out[24])
 }
 
 /* Hashing slot: a bounded number of Argon2id computations at once, so a
- * burst of requests cannot take all memory (19 MiB each) or all CPU. */
+ * burst of requests cannot take all memory (32 MiB each) or all CPU. */
 static hearth_status slot_acquire(hearth_auth *a)
 {
     unsigned cur = atomic_load(&a->hashing);
@@ -206,6 +206,20 @@ static hearth_status dec_hash(hearth_cursor *c, size_t hl, char out[HEARTH_PW_HA
     memset(out, 0, HEARTH_PW_HASH_MAX);
     HEARTH_GUARD(hearth_cursor_copy(c, out, hl));
     HEARTH_ENSURE(strnlen(out, HEARTH_PW_HASH_MAX) == hl, HEARTH_ERR_INVALID);
+    return HEARTH_OK;
+}
+
+/* A stored user name: exactly @p ul bytes of [a-z0-9._-]. The syntax check
+ * alone would stop at an embedded NUL and accept "ab\0" as "ab", so the
+ * copied name must also be exactly ul bytes long: what is loaded is then
+ * exactly what the record holds, and re-encodes to it. */
+static hearth_status dec_name(hearth_cursor *c, size_t ul, char out[HEARTH_USERNAME_MAX + 1])
+{
+    HEARTH_ENSURE(ul >= 1 && ul <= HEARTH_USERNAME_MAX, HEARTH_ERR_INVALID);
+    memset(out, 0, HEARTH_USERNAME_MAX + 1);
+    HEARTH_GUARD(hearth_cursor_copy(c, out, ul));
+    HEARTH_ENSURE(strnlen(out, HEARTH_USERNAME_MAX + 1) == ul, HEARTH_ERR_INVALID);
+    HEARTH_ENSURE(hearth_auth_username_valid(out), HEARTH_ERR_INVALID);
     return HEARTH_OK;
 }
 
@@ -264,9 +278,7 @@ static hearth_status dec_sessions(hearth_auth *a, const uint8_t *val, size_t len
         memset(s, 0, sizeof *s);
         HEARTH_GUARD(hearth_cursor_copy(&c, s->th, sizeof s->th));
         HEARTH_GUARD(hearth_cursor_u8(&c, &ul));
-        HEARTH_ENSURE(ul >= 1 && ul <= HEARTH_USERNAME_MAX, HEARTH_ERR_INVALID);
-        HEARTH_GUARD(hearth_cursor_copy(&c, s->user, ul));
-        HEARTH_ENSURE(hearth_auth_username_valid(s->user), HEARTH_ERR_INVALID);
+        HEARTH_GUARD(dec_name(&c, ul, s->user));
         HEARTH_GUARD(hearth_cursor_u64(&c, &cr));
         HEARTH_GUARD(hearth_cursor_u64(&c, &ex));
         s->created = (int64_t)cr;
@@ -452,6 +464,10 @@ typedef struct {
 static hearth_status load_user(const char *name, const uint8_t *val, size_t len, void *arg)
 {
     hearth_auth *a = ((load_ctx *)arg)->a;
+    /* The account name is the rest of the record name. The store hands
+     * names as C strings and refuses control bytes (NUL included) in them,
+     * so here the string's own length is the name's length; it must still be
+     * a whole, valid user name (at most HEARTH_USERNAME_MAX bytes). */
     const char *uname = name + strlen(USER_PREFIX);
     if (!hearth_auth_username_valid(uname))
         return hearth_err(HEARTH_ERR_INVALID, "bad account record name");

@@ -683,6 +683,96 @@ static void test_5_1_5_config_validated(void **state)
     assert_true(c.rl_global_burst + 86400 / c.rl_global_refill_s <= 2000);
 }
 
+/* ------------------------------------------------- stored-record checks */
+
+/* One "auth.sessions" record with a single session of the @p ul bytes at
+ * @p name (layout: docs/authentication.md, "Records"). */
+static size_t session_record(uint8_t *rec, const char *name, uint8_t ul)
+{
+    size_t o = 0;
+    rec[o++] = 1;                 /* version */
+    rec[o++] = 0;
+    rec[o++] = 1;                 /* one session */
+    memset(rec + o, 0xa5, 32);    /* SHA-256 of a token */
+    o += 32;
+    rec[o++] = ul;
+    memcpy(rec + o, name, ul);
+    o += ul;
+    for (int i = 0; i < 8; i++) rec[o++] = (uint8_t)(1700000000ull >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++) rec[o++] = (uint8_t)(1700003600ull >> (56 - 8 * i));
+    return o;
+}
+
+/* F2 of docs/fuzzing.md: a session's user name with an embedded NUL ("ab\0"
+ * stored with length 3) used to be loaded as "ab", a name the record does not
+ * hold. The whole record must be refused (every session dropped, as for any
+ * malformed sessions record), for a NUL anywhere in the name. */
+static void test_5_13_1_session_user_with_nul_rejected(void **state)
+{
+    (void)state;
+    uint8_t rec[128];
+    uint32_t kept = 99;
+    hearth_buf re;
+
+    /* The same record with a clean name loads and re-encodes exactly. */
+    size_t len = session_record(rec, "ab", 2);
+    hearth_buf_init(&re, 1024);
+    assert_int_equal(hearth_auth_test_decode_sessions(rec, len, 64, &kept, &re), HEARTH_OK);
+    assert_int_equal(kept, 1);
+    assert_int_equal(re.len, len);
+    assert_memory_equal(re.data, rec, len);
+    hearth_buf_free(&re);
+
+    const struct {
+        const char *name;
+        uint8_t ul;
+    } bad[] = {{"ab\0", 3}, {"a\0b", 3}, {"\0ab", 3}, {"admin\0\0\0", 8}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        len = session_record(rec, bad[i].name, bad[i].ul);
+        hearth_buf_init(&re, 1024);
+        kept = 99;
+        hearth_status st = hearth_auth_test_decode_sessions(rec, len, 64, &kept, &re);
+        if (st == HEARTH_OK) fail_msg("session name #%zu with a NUL accepted", i);
+        assert_int_equal(kept, 0);
+        /* Nothing kept: the state re-encodes as the empty record. */
+        assert_int_equal(re.len, 3);
+        hearth_buf_free(&re);
+    }
+}
+
+/* F1 of docs/fuzzing.md through hearth_auth_open: the stored limiter of the
+ * reproducer (empty bucket, refill reference INT64_MIN) used to lock every
+ * new source out for good (retry 4294967295 s). It must be refused and the
+ * documented fail-safe applied instead: an empty bucket that refills within
+ * one period, never a fresh (full) one. */
+static void test_5_1_5_stored_limiter_with_absurd_time_fails_safe(void **state)
+{
+    fixture *fx = *state;
+    do_setup(fx);
+    uint8_t *rec = malloc(64 * 1024);
+    assert_non_null(rec);
+    size_t len = 0;
+    assert_int_equal(hearth_store_get(fx->st, "auth.ratelimit", rec, 64 * 1024, &len),
+                     HEARTH_OK);
+    assert_true(len > 20);
+    memset(rec + 8, 0, 4); /* tokens 0 */
+    rec[12] = 0x80;        /* refill reference INT64_MIN */
+    memset(rec + 13, 0, 7);
+    assert_int_equal(hearth_store_put(fx->st, "auth.ratelimit", rec, len), HEARTH_OK);
+    free(rec);
+    restart(fx);
+
+    uint32_t ra = 0;
+    assert_int_equal(login(fx, "198.51.100.5", "admin", ADMIN_PW, &ra), HEARTH_ERR_LOCKED);
+    if (ra < 1 || ra > fx->cfg.rl_global_refill_s)
+        fail_msg("retry_after %u s: not the drained bucket's <= %u s", ra,
+                 fx->cfg.rl_global_refill_s);
+    fx->now += ra;
+    char tok[HEARTH_TOKEN_STR_MAX];
+    hearth_session_info info;
+    login_ok(fx, "198.51.100.5", "admin", ADMIN_PW, tok, &info);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -707,6 +797,8 @@ int main(void)
         T(test_5_1_5_hash_concurrency_cap_busy),
         T(test_5_1_3_rehash_on_login_with_other_parameters),
         T(test_5_1_5_config_validated),
+        cmocka_unit_test(test_5_13_1_session_user_with_nul_rejected),
+        T(test_5_1_5_stored_limiter_with_absurd_time_fails_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,6 +206,54 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
     return HEARTH_OK;
 }
 
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * true if a string of the (already successfully parsed) JSON text holds the
+ * escape \u0000. cJSON decodes it to a NUL byte inside valuestring/string,
+ * which are NUL-terminated without a length, so every later strlen/strcmp
+ * would see a cut value or field name ("hearth\u0000x" read as "hearth"):
+ * the only way to keep "exactly what the file says" is to refuse it. A raw
+ * NUL is refused before parsing, so this escape is the only source of an
+ * embedded NUL. The walk follows JSON's string syntax (an escaped backslash
+ * is skipped as a pair) so "\\u0000", a backslash followed by "u0000", is
+ * not mistaken for the escape; outside strings JSON has no quote or
+ * backslash, so toggling on unescaped quotes finds every string.
+ */
+static bool has_escaped_nul(const char *json, size_t len)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (!in_str) {
+            in_str = c == '"';
+            continue;
+        }
+        if (c == '"') {
+            in_str = false;
+        } else if (c == '\\' && i + 1 < len) {
+            i++;
+            if (json[i] == 'u' && i + 4 < len) {
+                int v = 0;
+                for (size_t k = 1; k <= 4; k++) {
+                    int h = hex_val(json[i + k]);
+                    if (h < 0) return true; /* not JSON: cJSON refused it already */
+                    v = v << 4 | h;
+                }
+                if (v == 0) return true;
+                i += 4;
+            }
+        }
+    }
+    return false;
+}
+
 hearth_status hearth_identity_info_decode(const char *json, size_t len, hearth_device_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -224,7 +272,13 @@ hearth_status hearth_identity_info_decode(const char *json, size_t len, hearth_d
             return hearth_err(HEARTH_ERR_INVALID, "device.json: trailing data after the object");
         }
     }
+    if (has_escaped_nul(json, len)) {
+        cJSON_Delete(root);
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "device.json: a string holds an escaped NUL (\\u0000)");
+    }
     hearth_status st = decode_obj(root, info);
     cJSON_Delete(root);
+    if (st != HEARTH_OK) memset(info, 0, sizeof *info);
     return st;
 }

@@ -757,6 +757,54 @@ static void test_5_13_1_device_json_strict_parse(void **state)
                      HEARTH_ERR_TOO_LARGE);
 }
 
+/* F3 of docs/fuzzing.md: cJSON turns the escape \u0000 into a NUL byte in a
+ * NUL-terminated string, so "hearth\u0000x" used to be read as "hearth" and
+ * a field name "ca\u0000junk" as "ca". device.json must be taken exactly as
+ * written or not at all: any escaped NUL, in a value or a name, is refused
+ * with a reason, while other escapes and a literal backslash-u text (an
+ * escaped backslash) are still parsed as JSON says. */
+static void test_5_4_2_escaped_nul_in_device_json_rejected(void **state)
+{
+    (void)state;
+    const char *fp = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+#define SHAPE                                                                              \
+    "{\"format\":1,\"model\":\"%s\",\"serial\":\"S1\",\"hw_id\":\"H\",\"rot\":\"file\"," \
+    "\"certificate\":\"%s\",\"%s\":\"%s\"}"
+    char buf[1024];
+    hearth_device_info info;
+    const struct {
+        const char *model, *ca_key;
+    } bad[] = {
+        {"hearth\\u0000x", "ca"},      /* the reproducer: value cut */
+        {"hearth\\u0000", "ca"},       /* NUL at the end */
+        {"\\u0000hearth", "ca"},       /* NUL first: empty value */
+        {"hearth", "ca\\u0000junk"},   /* field name cut to a known one */
+        {"hearth", "ca\\u0000"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int n = snprintf(buf, sizeof buf, SHAPE, bad[i].model, fp, bad[i].ca_key, fp);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        hearth_err_clear();
+        hearth_status st = hearth_identity_info_decode(buf, (size_t)n, &info);
+        if (st == HEARTH_OK) fail_msg("accepted device.json with an escaped NUL #%zu: %s", i, buf);
+        assert_int_equal(st, HEARTH_ERR_INVALID);
+        assert_non_null(strstr(hearth_err_msg(), "NUL"));
+        /* Nothing of the refused file is handed out. */
+        assert_int_equal(info.model[0], '\0');
+    }
+    /* Other escapes still decode: \u0041 is "A". */
+    int n = snprintf(buf, sizeof buf, SHAPE, "\\u0041BC", fp, "ca", fp);
+    assert_int_equal(hearth_identity_info_decode(buf, (size_t)n, &info), HEARTH_OK);
+    assert_string_equal(info.model, "ABC");
+    /* An escaped backslash then "u0000" is no NUL: refused for its charset. */
+    n = snprintf(buf, sizeof buf, SHAPE, "M\\\\u0000", fp, "ca", fp);
+    hearth_err_clear();
+    assert_int_equal(hearth_identity_info_decode(buf, (size_t)n, &info), HEARTH_ERR_INVALID);
+    assert_null(strstr(hearth_err_msg(), "NUL"));
+    assert_non_null(strstr(hearth_err_msg(), "model"));
+#undef SHAPE
+}
+
 static void test_5_4_2_cert_from_other_ca_rejected(void **state)
 {
     (void)state;
@@ -948,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_5_4_3_private_key_not_in_plaintext),
         cmocka_unit_test(test_5_4_2_edited_device_json_detected),
         cmocka_unit_test(test_5_13_1_device_json_strict_parse),
+        cmocka_unit_test(test_5_4_2_escaped_nul_in_device_json_rejected),
         cmocka_unit_test(test_5_4_2_cert_from_other_ca_rejected),
         cmocka_unit_test(test_5_1_1_nonempty_dir_refused_untouched),
         cmocka_unit_test(test_5_1_1_failures_leave_nothing),

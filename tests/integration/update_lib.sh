@@ -252,7 +252,13 @@ upd_publish() {
 # upd_boot_fingerprint: the boot state file's checksum + the active slot's
 # manifest checksum, to assert "nothing changed".
 upd_boot_fingerprint() {
-    cat "$UPD_STATE/boot/state" "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null | sha256sum | cut -d' ' -f1
+    # The authenticated boot state as `hearth slot status` decodes it, minus
+    # the write generation and the key-set floor: accepting a newer key set
+    # legitimately raises hearth-boot's floor (docs/boot.md) even when the
+    # bundle of the same check is rejected.
+    { "$UPD_CLI" slot status --state "$UPD_STATE" 2>&1 |
+          sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d'
+      cat "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 
 # upd_field LINE KEY: value of key=value in a driver result line.

@@ -9,7 +9,9 @@
 #include <openssl/ssl.h>
 
 #include "hearth/api.h"
+#include "hearth/auth.h"
 #include "hearth/identity.h"
+#include "hearth/updater.h"
 
 /* Limits (docs/api.md explains each). */
 #define HEARTHD_MAX_CONNS 64          /* simultaneous connections; oldest idle evicted beyond */
@@ -20,6 +22,15 @@
 #define HEARTHD_WORKERS 2             /* password-hashing threads */
 #define HEARTHD_QUEUE_MAX 8           /* queued slow requests; beyond: 503 */
 #define HEARTHD_BUSY_RETRY_S 2        /* Retry-After for 503 */
+
+/* Streaming upload of update bundles (server.c, docs/api.md). */
+#define HEARTHD_UPLOAD_PATH "/api/v1/updates/upload"
+#define HEARTHD_UPLOAD_WINDOW_S 10          /* progress is checked every window ... */
+#define HEARTHD_UPLOAD_MIN_RATE (16 * 1024) /* ... and must average this, bytes/s */
+#define HEARTHD_LINGER_BYTES (256 * 1024)   /* discarded after a direct answer, at most */
+#define HEARTHD_LINGER_MS 1000              /* the client gets this long to read it */
+#define HEARTHD_LINGER_TICK_MS 100
+#define HEARTHD_EXIT_GRACE_S 5              /* SIGTERM waits this long for an upload reply */
 
 /**
  * Build the server TLS context: TLS 1.2 minimum, TLS 1.3 default suites,
@@ -37,6 +48,13 @@ typedef struct hearthd_server hearthd_server;
  */
 hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *listen,
                                     hearthd_server **out, unsigned *port) HEARTH_MUST_CHECK;
+/**
+ * Enable the streaming upload of update bundles: POST /api/v1/updates/upload
+ * is authenticated with @p auth before its body is read and streamed into
+ * @p upd (NULL: the route answers 503). Without this call every upload is
+ * refused (409/503) before its body is read.
+ */
+void hearthd_server_set_upload(hearthd_server *s, hearth_auth *auth, hearth_updater *upd);
 /** Start the worker threads (after any fork). */
 hearth_status hearthd_server_start_workers(hearthd_server *s) HEARTH_MUST_CHECK;
 /** Run until SIGTERM/SIGINT. */

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
         rc = fail("cannot start the HTTPS server", st);
         goto out;
     }
+    hearthd_server_set_upload(srv, auth, cfg.update);
 
     /* Ready line: the configured host with the actual port. */
     char host[80];

@@ -7,7 +7,9 @@
  * slot a self-test thread confirms it (store, TLS listener, control loop).
  *
  * Options (removed from argv before hearthd parses its own):
- *   --update-url URL          repository base (https://); absent: no checks
+ *   --update-url URL          repository base (https://); absent: no checks (bundles
+ *                             can still be uploaded through the API when the device
+ *                             has a trust anchor: --update-trust or <state>/trust)
  *   --update-period S         check period (default 86400)
  *   --update-first-delay S    first check after start (default 30)
  *   --update-first-window S   plus a random 0..S seconds (default 300)
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hearth/slots.h"
@@ -98,10 +101,26 @@ static void on_restart(void *arg)
     kill(getpid(), SIGTERM);
 }
 
+/* A device set up for updates has a trust anchor directory; without a
+ * repository URL it can still take bundles uploaded by an administrator
+ * (5.3-3), verified against the same anchor and key set. */
+static bool trust_anchor_present(hearth_device *dev)
+{
+    char def[4096];
+    const char *dir = g.trust;
+    if (dir == NULL) {
+        if (hearth_path_join(def, sizeof def, hearth_device_dir(dev), "trust") != HEARTH_OK)
+            return false;
+        dir = def;
+    }
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 hearth_updater *hearthd_update_create(hearth_device *dev)
 {
     g.dev = dev;
-    if (g.url == NULL) return NULL;
+    if (g.url == NULL && !trust_anchor_present(dev)) return NULL;
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
     cfg.repo_url = g.url;
@@ -144,7 +163,10 @@ void hearthd_update_start(hearth_thermo *thermo, unsigned https_port)
     if (g.dev != NULL && !g.no_selftest &&
         pthread_create(&g.selftest, NULL, selftest_main, NULL) == 0)
         g.selftest_running = true;
-    if (g.u != NULL && hearth_updater_start(g.u) != HEARTH_OK)
+    /* The updater thread only runs scheduled network checks: without a
+     * repository there is nothing for it to do (uploads run on hearthd's
+     * own threads). */
+    if (g.u != NULL && g.url != NULL && hearth_updater_start(g.u) != HEARTH_OK)
         fprintf(stderr, "hearthd: updater thread: %s\n", hearth_err_msg());
 }
 

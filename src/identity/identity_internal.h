@@ -123,7 +123,9 @@ hearth_status hearth_identity_info_encode(const hearth_device_info *info, char *
                                           size_t *len) HEARTH_MUST_CHECK;
 /**
  * Strict parse: a JSON object with exactly the documented fields and types,
- * no duplicates, no unknown fields, each value validated.
+ * no duplicates, no unknown fields, each value validated, at most
+ * HEARTH_DEV_JSON_MAX bytes, no NUL byte and no escaped NUL (\u0000) in any
+ * string, value or field name. On failure @p info is all zero.
  */
 hearth_status hearth_identity_info_decode(const char *json, size_t len,
                                           hearth_device_info *info) HEARTH_MUST_CHECK;

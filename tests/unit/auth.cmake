@@ -5,5 +5,5 @@ hearth_unit_test(NAME auth_policy PROVISIONS 5.1-1 5.1-3 5.5-3
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_auth_policy.c)
 hearth_unit_test(NAME auth_ratelimit PROVISIONS 5.1-5
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_auth_ratelimit.c)
-hearth_unit_test(NAME auth PROVISIONS 5.1-1 5.1-3 5.1-4 5.1-5 5.5-4 5.5-5
+hearth_unit_test(NAME auth PROVISIONS 5.1-1 5.1-3 5.1-4 5.1-5 5.5-4 5.5-5 5.13-1
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_auth.c)

@@ -455,6 +455,70 @@ static hearth_status admit(hearth_auth *a, const char *source, hearth_rl_ticket 
     return hearth_rl_begin(a->rl, source, auth_now(a) * 1000, t, retry_after_s);
 }
 
+/* Settle a check of @p user's password against @p hash that ran outside the
+ * lock; called with the lock held. @p s is the slot/hashing status, @p v the
+ * verdict. A hashing error or a busy slot is not a guess, so its ticket is
+ * handed back; a wrong password counts as one. The account must then still
+ * carry the hash that was checked: deleted or re-passworded in between, the
+ * check no longer applies (and is not a guess either). On success the lock
+ * stays held and *out is the account; otherwise the lock is released and the
+ * error returned (the caller wipes its own copies). */
+static hearth_status settle_check(hearth_auth *a, const char *source, const char *user,
+                                  const char *hash, const hearth_rl_ticket *t, hearth_status s,
+                                  hearth_status v, const char *wrong_msg,
+                                  hearth_status changed_st, const char *changed_msg,
+                                  auth_user **out)
+{
+    if (s != HEARTH_OK || (v != HEARTH_OK && v != HEARTH_ERR_AUTH)) {
+        hearth_rl_abort(a->rl, source, t);
+        unlock(a);
+        return s != HEARTH_OK ? s : v;
+    }
+    if (v != HEARTH_OK) {
+        record_failure(a, source, user, "login_failed", t);
+        unlock(a);
+        return hearth_err(HEARTH_ERR_AUTH, "%s", wrong_msg);
+    }
+    auth_user *cu = find_user(a, user);
+    if (cu == NULL || strcmp(cu->hash, hash) != 0) {
+        hearth_rl_abort(a->rl, source, t);
+        unlock(a);
+        return hearth_err(changed_st, "%s", changed_msg);
+    }
+    *out = cu;
+    return HEARTH_OK;
+}
+
+/* Revoke @p user's sessions (all but the one hashing to @p keep, if any) and
+ * commit that in ONE store transaction with the account's new record @p put
+ * or the deletion of record @p del, and with the limiter state if @p with_rl.
+ * If the commit fails the in-memory sessions are put back, so memory never
+ * runs ahead of the store. Called with the lock held. */
+static hearth_status commit_revoking(hearth_auth *a, const char *user, const uint8_t *keep,
+                                     const auth_user *put, const char *del, bool with_rl,
+                                     uint32_t *revoked)
+{
+    auth_session saved[SESSIONS_LIMIT];
+    uint32_t nsaved = a->nsessions;
+    memcpy(saved, a->sessions, sizeof saved);
+    *revoked = sessions_revoke_user(a, user, keep);
+    batch b;
+    batch_init(&b);
+    hearth_status s = HEARTH_OK;
+    if (put != NULL) s = batch_add_user(&b, put);
+    if (del != NULL) batch_delete(&b, del);
+    if (s == HEARTH_OK) s = batch_add_sessions(a, &b);
+    if (s == HEARTH_OK && with_rl) s = batch_add_rl(a, &b);
+    if (s == HEARTH_OK) s = batch_commit(a, &b);
+    batch_free(&b);
+    if (s != HEARTH_OK) {
+        memcpy(a->sessions, saved, sizeof saved);
+        a->nsessions = nsaved;
+    }
+    hearth_memzero(saved, sizeof saved);
+    return s;
+}
+
 /* ---------------------------------------------------------- open/close */
 
 typedef struct {
@@ -835,26 +899,13 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
     }
 
     lock(a);
-    if (s != HEARTH_OK || (v != HEARTH_OK && v != HEARTH_ERR_AUTH)) {
-        hearth_rl_abort(a->rl, source, &t);
-        unlock(a);
+    auth_user *cu = NULL;
+    s = settle_check(a, source, user, hash, &t, s, v, "wrong user name or password",
+                     HEARTH_ERR_AUTH, "account changed during login, retry", &cu);
+    if (s != HEARTH_OK) {
         hearth_memzero(hash, sizeof hash);
-        return s != HEARTH_OK ? s : v;
-    }
-    if (v != HEARTH_OK) {
-        record_failure(a, source, user, "login_failed", &t);
-        unlock(a);
-        hearth_memzero(hash, sizeof hash);
-        return hearth_err(HEARTH_ERR_AUTH, "wrong user name or password");
-    }
-    auth_user *cu = find_user(a, user);
-    if (cu == NULL || strcmp(cu->hash, hash) != 0) {
-        /* Deleted or re-passworded while we hashed: the check no longer
-         * applies; not a guess either. */
-        hearth_rl_abort(a->rl, source, &t);
-        unlock(a);
-        hearth_memzero(hash, sizeof hash);
-        return hearth_err(HEARTH_ERR_AUTH, "account changed during login, retry");
+        hearth_memzero(rehash, sizeof rehash);
+        return s;
     }
     int64_t now = auth_now(a);
     hearth_rl_success(a->rl, source, now * 1000, &t);
@@ -1015,47 +1066,22 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
     }
 
     lock(a);
-    if (s != HEARTH_OK || (v != HEARTH_OK && v != HEARTH_ERR_AUTH)) {
-        hearth_rl_abort(a->rl, source, &t);
-        unlock(a);
+    auth_user *cu = NULL;
+    s = settle_check(a, source, user, hash, &t, s, v, "wrong current password",
+                     HEARTH_ERR_STATE, "account changed concurrently, retry", &cu);
+    if (s != HEARTH_OK) {
         hearth_memzero(hash, sizeof hash);
         hearth_memzero(&nu, sizeof nu);
-        return s != HEARTH_OK ? s : v;
-    }
-    if (v != HEARTH_OK) {
-        record_failure(a, source, user, "login_failed", &t);
-        unlock(a);
-        hearth_memzero(hash, sizeof hash);
-        return hearth_err(HEARTH_ERR_AUTH, "wrong current password");
-    }
-    auth_user *cu = find_user(a, user);
-    if (cu == NULL || strcmp(cu->hash, hash) != 0) {
-        hearth_rl_abort(a->rl, source, &t);
-        unlock(a);
-        hearth_memzero(hash, sizeof hash);
-        hearth_memzero(&nu, sizeof nu);
-        return hearth_err(HEARTH_ERR_STATE, "account changed concurrently, retry");
+        return s;
     }
     hearth_rl_success(a->rl, source, auth_now(a) * 1000, &t);
     snprintf(nu.name, sizeof nu.name, "%s", cu->name);
     nu.role = cu->role;
     nu.created = cu->created;
 
-    auth_session saved[SESSIONS_LIMIT];
-    uint32_t nsaved = a->nsessions;
-    memcpy(saved, a->sessions, sizeof saved);
-    uint32_t revoked = sessions_revoke_user(a, user, th);
-    batch b;
-    batch_init(&b);
-    s = batch_add_user(&b, &nu);
-    if (s == HEARTH_OK) s = batch_add_sessions(a, &b);
-    if (s == HEARTH_OK) s = batch_add_rl(a, &b);
-    if (s == HEARTH_OK) s = batch_commit(a, &b);
-    batch_free(&b);
-    if (s != HEARTH_OK) {
-        memcpy(a->sessions, saved, sizeof saved);
-        a->nsessions = nsaved;
-    } else {
+    uint32_t revoked = 0;
+    s = commit_revoking(a, user, th, &nu, NULL, true, &revoked);
+    if (s == HEARTH_OK) {
         char cnt[24];
         *cu = nu;
         u64str(revoked, cnt);
@@ -1065,7 +1091,6 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
                       "password_changed", "count", cnt, NULL);
     }
     unlock(a);
-    hearth_memzero(saved, sizeof saved);
     hearth_memzero(hash, sizeof hash);
     hearth_memzero(&nu, sizeof nu);
     return s;
@@ -1143,20 +1168,9 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
     char rec[HEARTH_STORE_NAME_MAX + 1];
     snprintf(name, sizeof name, "%s", u->name);
     user_record_name(name, rec);
-    auth_session saved[SESSIONS_LIMIT];
-    uint32_t nsaved = a->nsessions;
-    memcpy(saved, a->sessions, sizeof saved);
-    uint32_t revoked = sessions_revoke_user(a, name, NULL);
-    batch b;
-    batch_init(&b);
-    batch_delete(&b, rec);
-    s = batch_add_sessions(a, &b);
-    if (s == HEARTH_OK) s = batch_commit(a, &b);
-    batch_free(&b);
-    if (s != HEARTH_OK) {
-        memcpy(a->sessions, saved, sizeof saved);
-        a->nsessions = nsaved;
-    } else {
+    uint32_t revoked = 0;
+    s = commit_revoking(a, name, NULL, NULL, rec, false, &revoked);
+    if (s == HEARTH_OK) {
         char cnt[24];
         hearth_memzero(u, sizeof *u);
         *u = a->users[a->nusers - 1];
@@ -1169,7 +1183,6 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
                       "user_deleted", "count", cnt, NULL);
     }
     unlock(a);
-    hearth_memzero(saved, sizeof saved);
     return s;
 }
 
@@ -1228,20 +1241,9 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
     snprintf(nu.name, sizeof nu.name, "%s", u->name);
     nu.role = u->role;
     nu.created = u->created;
-    auth_session saved[SESSIONS_LIMIT];
-    uint32_t nsaved = a->nsessions;
-    memcpy(saved, a->sessions, sizeof saved);
-    uint32_t revoked = sessions_revoke_user(a, u->name, NULL);
-    batch b;
-    batch_init(&b);
-    s = batch_add_user(&b, &nu);
-    if (s == HEARTH_OK) s = batch_add_sessions(a, &b);
-    if (s == HEARTH_OK) s = batch_commit(a, &b);
-    batch_free(&b);
-    if (s != HEARTH_OK) {
-        memcpy(a->sessions, saved, sizeof saved);
-        a->nsessions = nsaved;
-    } else {
+    uint32_t revoked = 0;
+    s = commit_revoking(a, u->name, NULL, &nu, NULL, false, &revoked);
+    if (s == HEARTH_OK) {
         char cnt[24];
         *u = nu;
         u64str(revoked, cnt);
@@ -1251,7 +1253,6 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
                       "password_reset", "count", cnt, NULL);
     }
     unlock(a);
-    hearth_memzero(saved, sizeof saved);
     hearth_memzero(&nu, sizeof nu);
     return s;
 }

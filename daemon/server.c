@@ -66,6 +66,7 @@
 #include "hearth/json.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
+#include "api/http_head.h"
 #include "hearthd.h"
 
 /* What the input filter does with the next decrypted bytes of a connection. */
@@ -468,127 +469,9 @@ static bool enqueue(hearthd_server *s, struct evhttp_request *req, const hearth_
 
 /* ------------------------------------------------- input filter, upload */
 
-/* What the filter learnt from one request header block. */
-typedef struct {
-    size_t len;             /* bytes of the block, empty line included */
-    bool upload;            /* POST to HEARTHD_UPLOAD_PATH (any query) */
-    bool query;             /* a non-empty query string */
-    bool opaque;            /* framing the filter does not track (see head_parse) */
-    uint64_t body;          /* Content-Length of a tracked request */
-    unsigned n_cl;          /* Content-Length headers seen */
-    bool cl_bad;            /* a Content-Length that is not a decimal number */
-    bool te;                /* Transfer-Encoding present */
-    bool expect_continue;   /* Expect: 100-continue */
-    bool auth_long, ctype_long;
-    char auth[160];         /* Authorization value ("" if absent) */
-    char ctype[128];        /* Content-Type value ("" if absent) */
-} head;
-
-enum { HEAD_OK, HEAD_MORE, HEAD_OPAQUE };
-
-static bool name_is(const char *p, size_t n, const char *want)
-{
-    return strlen(want) == n && strncasecmp(p, want, n) == 0;
-}
-
-static void copy_value(char *dst, size_t cap, const char *v, size_t n, bool *too_long)
-{
-    if (n >= cap) {
-        *too_long = true;
-        dst[0] = '\0';
-        return;
-    }
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-static bool method_has_body(const char *m, size_t n)
-{
-    return (n == 4 && memcmp(m, "POST", 4) == 0) || (n == 3 && memcmp(m, "PUT", 3) == 0) ||
-           (n == 5 && memcmp(m, "PATCH", 5) == 0);
-}
-
-/*
- * Parse the header block at the start of buf[0..n) the way evhttp reads it
- * (lines end in LF or CRLF; the block ends with the first empty line).
- * HEAD_MORE: incomplete. HEAD_OPAQUE: evhttp will reject it or the filter
- * cannot be sure where the body ends; from here on the filter passes
- * everything through. A tracked request has a body only for POST/PUT/PATCH
- * with exactly one numeric Content-Length and no Transfer-Encoding; any
- * other combination (folded header lines included) is opaque, so the
- * filter and evhttp never disagree about where the next request starts.
- */
-static int head_parse(const char *buf, size_t n, head *h)
-{
-    memset(h, 0, sizeof *h);
-    size_t pos = 0;
-    const char *method = NULL;
-    size_t mlen = 0;
-    bool folded = false;
-    for (unsigned lineno = 0;; lineno++) {
-        const char *nl = memchr(buf + pos, '\n', n - pos);
-        if (nl == NULL) return HEAD_MORE;
-        const char *line = buf + pos;
-        size_t llen = (size_t)(nl - line);
-        if (llen > 0 && line[llen - 1] == '\r') llen--;
-        pos = (size_t)(nl - buf) + 1;
-        if (lineno == 0) {
-            const char *sp1 = memchr(line, ' ', llen);
-            if (sp1 == NULL) return HEAD_OPAQUE;
-            const char *tgt = sp1 + 1;
-            const char *sp2 = memchr(tgt, ' ', llen - (size_t)(tgt - line));
-            if (sp2 == NULL || sp1 == line || sp2 == tgt) return HEAD_OPAQUE;
-            method = line;
-            mlen = (size_t)(sp1 - line);
-            size_t tlen = (size_t)(sp2 - tgt);
-            const char *qm = memchr(tgt, '?', tlen);
-            size_t plen = qm ? (size_t)(qm - tgt) : tlen;
-            h->upload = mlen == 4 && memcmp(method, "POST", 4) == 0 &&
-                        plen == sizeof HEARTHD_UPLOAD_PATH - 1 &&
-                        memcmp(tgt, HEARTHD_UPLOAD_PATH, plen) == 0;
-            h->query = qm != NULL && tlen - plen > 1;
-            continue;
-        }
-        if (llen == 0) break;
-        if (line[0] == ' ' || line[0] == '\t') {
-            folded = true;
-            continue;
-        }
-        const char *colon = memchr(line, ':', llen);
-        if (colon == NULL) return HEAD_OPAQUE;
-        size_t nlen = (size_t)(colon - line);
-        const char *v = colon + 1;
-        size_t vlen = llen - nlen - 1;
-        while (vlen > 0 && (*v == ' ' || *v == '\t')) v++, vlen--;
-        while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-        if (name_is(line, nlen, "Content-Length")) {
-            h->n_cl++;
-            uint64_t val = 0;
-            bool ok = vlen > 0 && vlen <= 19;
-            for (size_t i = 0; ok && i < vlen; i++) {
-                if (v[i] < '0' || v[i] > '9') ok = false;
-                else val = val * 10 + (uint64_t)(v[i] - '0');
-            }
-            if (!ok) h->cl_bad = true;
-            h->body = val;
-        } else if (name_is(line, nlen, "Transfer-Encoding")) {
-            h->te = true;
-        } else if (name_is(line, nlen, "Expect")) {
-            h->expect_continue = vlen == 12 && strncasecmp(v, "100-continue", 12) == 0;
-        } else if (name_is(line, nlen, "Authorization")) {
-            copy_value(h->auth, sizeof h->auth, v, vlen, &h->auth_long);
-        } else if (name_is(line, nlen, "Content-Type")) {
-            copy_value(h->ctype, sizeof h->ctype, v, vlen, &h->ctype_long);
-        }
-    }
-    h->len = pos;
-    bool body_headers = h->n_cl > 0 || h->te;
-    if (folded || h->te || h->n_cl > 1 || h->cl_bad ||
-        (body_headers && !method_has_body(method, mlen)))
-        h->opaque = true;
-    if (h->opaque || h->n_cl == 0) h->body = 0;
-    return HEAD_OK;
-}
+/* The header-block pre-parser lives in src/api/http_head.c (unit-tested and
+ * fuzzed there); these names keep the filter below readable. */
+typedef hearth_http_head head;
 
 /* Same rules as the API (src/api/api.c): "Bearer <base64url token>". */
 static bool bearer_token(const char *h, char out[HEARTH_TOKEN_STR_MAX])
@@ -938,13 +821,13 @@ static bool head_step(conn *c, struct evbuffer *src, struct evbuffer *dst)
         return true;
     }
     head h;
-    int r = head_parse(s->hdr, (size_t)got, &h);
+    int r = hearth_http_head_parse(s->hdr, (size_t)got, HEARTHD_UPLOAD_PATH, &h);
     hearth_memzero(s->hdr, (size_t)got); /* tokens and passwords */
-    if (r == HEAD_MORE && avail < sizeof s->hdr) {
+    if (r == HEARTH_HTTP_HEAD_MORE && avail < sizeof s->hdr) {
         hearth_memzero(&h, sizeof h);
         return false;
     }
-    if (r != HEAD_OK || (h.upload && c->passed != c->answered)) {
+    if (r != HEARTH_HTTP_HEAD_OK || (h.upload && c->passed != c->answered)) {
         /* Too long or malformed (evhttp answers it), or an upload
          * pipelined behind an unanswered request (its answer would
          * overtake): evhttp and its 4 KiB cap handle the rest. */

@@ -1,0 +1,78 @@
+/*
+ * Internal interface: the HTTP/1.1 request-head pre-parser hearthd runs on
+ * the decrypted bytes of each TLS connection BEFORE libevent's evhttp reads
+ * them (daemon/server.c, input filter). It finds where one request's header
+ * block ends, whether it carries a body of a known length, and whether it is
+ * the streamed bundle upload, so the daemon can divert that one request and
+ * pass every other byte to evhttp unchanged.
+ *
+ * The input is hostile network data (EN 303 645 5.13-1) and the parser must
+ * never disagree with evhttp about where a request ends and the next one
+ * begins (request smuggling). Whenever it cannot be sure -- folded header
+ * lines, Transfer-Encoding, several or non-numeric Content-Length headers, a
+ * length on a method without a body -- it says so (opaque) and the daemon
+ * stops interpreting the connection. Tested by tests/unit/test_http_head.c,
+ * tests/fuzz/fuzz_http_head.c and a differential test against a real evhttp.
+ *
+ * Not a public API: hearthd and the tests include it from src/.
+ */
+#ifndef HEARTH_API_HTTP_HEAD_H
+#define HEARTH_API_HTTP_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Request target of the streamed bundle upload (docs/api.md). */
+#define HEARTH_HTTP_HEAD_UPLOAD_PATH "/api/v1/updates/upload"
+
+/** Largest Authorization value kept, NUL included (longer: auth_long). */
+#define HEARTH_HTTP_HEAD_AUTH_MAX 160
+/** Largest Content-Type value kept, NUL included (longer: ctype_long). */
+#define HEARTH_HTTP_HEAD_CTYPE_MAX 128
+
+/** What the parser learnt from one request header block. */
+typedef struct {
+    size_t len;           /**< bytes of the block, empty line included */
+    bool upload;          /**< POST to the upload path (any query) */
+    bool query;           /**< a non-empty query string */
+    bool opaque;          /**< framing the parser does not track (see parse) */
+    uint64_t body;        /**< Content-Length of a tracked request, else 0 */
+    unsigned n_cl;        /**< Content-Length headers seen */
+    bool cl_bad;          /**< a Content-Length that is not a decimal number */
+    bool te;              /**< Transfer-Encoding present */
+    bool expect_continue; /**< Expect: 100-continue */
+    bool auth_long;       /**< Authorization too long to keep: auth is "" */
+    bool ctype_long;      /**< Content-Type too long to keep: ctype is "" */
+    char auth[HEARTH_HTTP_HEAD_AUTH_MAX];   /**< Authorization value ("" if absent) */
+    char ctype[HEARTH_HTTP_HEAD_CTYPE_MAX]; /**< Content-Type value ("" if absent) */
+} hearth_http_head;
+
+/** Results of hearth_http_head_parse(). */
+enum {
+    HEARTH_HTTP_HEAD_OK = 0,     /**< a complete block; @p h filled in */
+    HEARTH_HTTP_HEAD_MORE = 1,   /**< no empty line yet: need more bytes */
+    HEARTH_HTTP_HEAD_OPAQUE = 2, /**< malformed request line or header line */
+};
+
+/**
+ * Parse the request header block at the start of buf[0..n) the way evhttp
+ * reads it: lines end in LF or CRLF, the block ends with the first empty
+ * line. Never reads outside buf[0..n) and needs no NUL terminator.
+ *
+ * A tracked request (OK, not opaque) has a body only for POST/PUT/PATCH with
+ * exactly one decimal Content-Length (at most 19 digits) and no
+ * Transfer-Encoding; any other use of those headers, and folded header
+ * lines, make the block opaque, with body 0.
+ *
+ * @param[in]  buf          the bytes received so far (may hold more than one request)
+ * @param[in]  n            their number
+ * @param[in]  upload_path  request path that marks the upload (exact match, before '?')
+ * @param[out] h            the result; always written (zeroed first)
+ * @return HEARTH_HTTP_HEAD_OK, HEARTH_HTTP_HEAD_MORE or HEARTH_HTTP_HEAD_OPAQUE.
+ *         The caller wipes @p h after use: it may hold a bearer token.
+ */
+int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
+                           hearth_http_head *h);
+
+#endif

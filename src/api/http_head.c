@@ -98,10 +98,18 @@ int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
         }
     }
     h->len = pos;
+    /* evhttp reads each line as a C string: a NUL cuts a line short, and a
+     * line starting with NUL ends its header block where this parser sees
+     * a header (a smuggling vector). No client sends NUL in a head. */
+    bool nul = memchr(buf, '\0', pos) != NULL;
     bool body_headers = h->n_cl > 0 || h->te;
-    if (folded || h->te || h->n_cl > 1 || h->cl_bad ||
+    if (folded || nul || h->te || h->n_cl > 1 || h->cl_bad ||
         (body_headers && !method_has_body(method, mlen)))
         h->opaque = true;
+    /* Folded lines and NULs mean evhttp would read the headers (the token,
+     * the length) differently: such an "upload" is left to evhttp too, with
+     * its body cap, instead of being judged on a guess. */
+    if (folded || nul) h->upload = false;
     if (h->opaque || h->n_cl == 0) h->body = 0;
     return HEARTH_HTTP_HEAD_OK;
 }

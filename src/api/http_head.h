@@ -9,8 +9,8 @@
  * The input is hostile network data (EN 303 645 5.13-1) and the parser must
  * never disagree with evhttp about where a request ends and the next one
  * begins (request smuggling). Whenever it cannot be sure -- folded header
- * lines, Transfer-Encoding, several or non-numeric Content-Length headers, a
- * length on a method without a body -- it says so (opaque) and the daemon
+ * lines, NUL bytes, Transfer-Encoding, several or non-numeric Content-Length
+ * headers, a length on a method without a body -- it says so (opaque) and the daemon
  * stops interpreting the connection. Tested by tests/unit/test_http_head.c,
  * tests/fuzz/fuzz_http_head.c and a differential test against a real evhttp.
  *
@@ -62,8 +62,10 @@ enum {
  *
  * A tracked request (OK, not opaque) has a body only for POST/PUT/PATCH with
  * exactly one decimal Content-Length (at most 19 digits) and no
- * Transfer-Encoding; any other use of those headers, and folded header
- * lines, make the block opaque, with body 0.
+ * Transfer-Encoding; any other use of those headers, folded header lines
+ * and NUL bytes anywhere in the block make it opaque, with body 0. A folded
+ * or NUL-holding block is never flagged as the upload (evhttp, which would
+ * read its headers differently, handles it).
  *
  * @param[in]  buf          the bytes received so far (may hold more than one request)
  * @param[in]  n            their number

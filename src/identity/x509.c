@@ -142,8 +142,22 @@ static hearth_status name_add(X509_NAME *n, int nid, const char *v)
     return HEARTH_OK;
 }
 
-hearth_status hearth_identity_make_ca_cert(EVP_PKEY *key, const char *cn, X509 **out)
+/* One subject name entry or one extension (X509V3_EXT_conf_nid syntax). */
+typedef struct {
+    int nid;
+    const char *value;
+} cert_field;
+
+/* Build and sign a v3 certificate the way every certificate Hearth issues is
+ * built: 128-bit random serial, notBefore back-dated, SHA-256 signature by
+ * @p sign_key. @p issuer NULL makes it self-signed (issuer name = subject,
+ * key identifiers taken from the certificate itself). @p what names the
+ * certificate in error messages ("CA", "device"). */
+static hearth_status build_cert(EVP_PKEY *sign_key, X509 *issuer, EVP_PKEY *pub, long days,
+                                const cert_field *names, size_t nnames, const cert_field *exts,
+                                size_t nexts, const char *what, X509 **out)
 {
+    char msg[64];
     hearth_status st = HEARTH_OK;
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
@@ -156,22 +170,24 @@ hearth_status hearth_identity_make_ca_cert(EVP_PKEY *key, const char *cn, X509 *
         goto done;
     }
     HEARTH_GUARD_GOTO(st, set_random_serial(x), done);
-    HEARTH_GUARD_GOTO(st, set_validity(x, HEARTH_CA_VALID_DAYS), done);
-    HEARTH_GUARD_GOTO(st, name_add(name, NID_commonName, cn), done);
-    if (X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
-        X509_set_pubkey(x, key) != 1) {
-        st = ossl_err(HEARTH_ERR_CRYPTO, "fill CA certificate");
+    HEARTH_GUARD_GOTO(st, set_validity(x, days), done);
+    for (size_t i = 0; i < nnames; i++)
+        HEARTH_GUARD_GOTO(st, name_add(name, names[i].nid, names[i].value), done);
+    if (X509_set_subject_name(x, name) != 1 ||
+        X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) != 1 ||
+        X509_set_pubkey(x, pub) != 1) {
+        snprintf(msg, sizeof msg, "fill %s certificate", what);
+        st = ossl_err(HEARTH_ERR_CRYPTO, msg);
         goto done;
     }
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_subject_key_identifier, "hash"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"), done);
-    if (X509_sign(x, key, EVP_sha256()) <= 0) {
-        st = ossl_err(HEARTH_ERR_CRYPTO, "sign CA certificate");
+    X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+    for (size_t i = 0; i < nexts; i++)
+        HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, exts[i].nid, exts[i].value), done);
+    if (X509_sign(x, sign_key, EVP_sha256()) <= 0) {
+        snprintf(msg, sizeof msg, "sign %s certificate", what);
+        st = ossl_err(HEARTH_ERR_CRYPTO, msg);
         goto done;
     }
 done:
@@ -182,6 +198,19 @@ done:
     }
     *out = x;
     return st;
+}
+
+hearth_status hearth_identity_make_ca_cert(EVP_PKEY *key, const char *cn, X509 **out)
+{
+    const cert_field names[] = {{NID_commonName, cn}};
+    const cert_field exts[] = {
+        {NID_basic_constraints, "critical,CA:TRUE"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign"},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+    };
+    return build_cert(key, NULL, key, HEARTH_CA_VALID_DAYS, names, 1, exts,
+                      sizeof exts / sizeof exts[0], "CA", out);
 }
 
 hearth_status hearth_identity_issue_device_cert(EVP_PKEY *ca_key, X509 *ca_crt, EVP_PKEY *pub,
@@ -201,51 +230,24 @@ hearth_status hearth_identity_issue_device_cert(EVP_PKEY *ca_key, X509 *ca_crt, 
     int sl = snprintf(san, sizeof san, "DNS:localhost,IP:127.0.0.1,DNS:%s.local", host);
     if (sl < 0 || (size_t)sl >= sizeof san) return hearth_err(HEARTH_ERR_INTERNAL, "SAN too long");
 
-    hearth_status st = HEARTH_OK;
-    X509 *x = X509_new();
-    X509_NAME *name = X509_NAME_new();
-    if (x == NULL || name == NULL) {
-        st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (X509_set_version(x, X509_VERSION_3) != 1) {
-        st = ossl_err(HEARTH_ERR_CRYPTO, "set version");
-        goto done;
-    }
-    HEARTH_GUARD_GOTO(st, set_random_serial(x), done);
-    HEARTH_GUARD_GOTO(st, set_validity(x, HEARTH_DEVICE_VALID_DAYS), done);
     /* Subject: OU carries the model designation (5.3-16), CN and
      * serialNumber the device serial (docs/provisioning.md). */
-    HEARTH_GUARD_GOTO(st, name_add(name, NID_organizationalUnitName, model), done);
-    HEARTH_GUARD_GOTO(st, name_add(name, NID_commonName, serial), done);
-    HEARTH_GUARD_GOTO(st, name_add(name, NID_serialNumber, serial), done);
-    if (X509_set_subject_name(x, name) != 1 ||
-        X509_set_issuer_name(x, X509_get_subject_name(ca_crt)) != 1 ||
-        X509_set_pubkey(x, pub) != 1) {
-        st = ossl_err(HEARTH_ERR_CRYPTO, "fill device certificate");
-        goto done;
-    }
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, ca_crt, x, NULL, NULL, 0);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_subject_alt_name, san), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_subject_key_identifier, "hash"), done);
-    HEARTH_GUARD_GOTO(st, add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"), done);
-    if (X509_sign(x, ca_key, EVP_sha256()) <= 0) {
-        st = ossl_err(HEARTH_ERR_CRYPTO, "sign device certificate");
-        goto done;
-    }
-done:
-    X509_NAME_free(name);
-    if (st != HEARTH_OK) {
-        X509_free(x);
-        x = NULL;
-    }
-    *out = x;
-    return st;
+    const cert_field names[] = {
+        {NID_organizationalUnitName, model},
+        {NID_commonName, serial},
+        {NID_serialNumber, serial},
+    };
+    const cert_field exts[] = {
+        {NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "serverAuth,clientAuth"},
+        {NID_subject_alt_name, san},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+    };
+    return build_cert(ca_key, ca_crt, pub, HEARTH_DEVICE_VALID_DAYS, names,
+                      sizeof names / sizeof names[0], exts, sizeof exts / sizeof exts[0],
+                      "device", out);
 }
 
 hearth_status hearth_identity_verify_cert(X509 *ca, X509 *dev)

@@ -1,12 +1,11 @@
 /* `hearth bundle`: build, sign, inspect and verify update bundles (EN 303 645
  * 5.3-7, 5.3-9, 5.3-10, 5.3-11, 5.3-12, 5.5-3). Format: docs/update-format.md. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "hearth/bundle.h"
 
@@ -32,27 +31,13 @@ static void bundle_usage(FILE *f)
 
 static int bfail(const char *what)
 {
-    fprintf(stderr, "hearth bundle: %s%s%s\n", what, hearth_err_msg()[0] ? ": " : "", hearth_err_msg());
-    return 1;
+    return cli_fail("bundle", what);
 }
 
+/* Base 0: numbers may be given in hex (0x...), e.g. chunk sizes. */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    if (s == NULL || s[0] == '-' || s[0] == '\0') return false;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0') return false;
-    *out = v;
-    return true;
-}
-
-static void fmt_time(int64_t t, char *buf, size_t cap)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(buf, cap, "%lld", (long long)t);
+    return cli_parse_u64(s, 0, out);
 }
 
 /* Progress on stderr every 5 %, only for a terminal or with --progress. */
@@ -178,17 +163,8 @@ static int bundle_sign(int argc, char **argv)
         else { bundle_usage(stderr); return 2; }
     }
     if (path == NULL || nk == 0) { bundle_usage(stderr); return 2; }
-    char pass[1024];
-    size_t plen = 0;
-    if (hearth_key_passphrase(pass_file, pass, sizeof pass, &plen) != HEARTH_OK) return bfail("passphrase");
     hearth_key *keys[HEARTH_SIGS_MAX] = {0};
-    int rc = 0;
-    for (size_t i = 0; i < nk && rc == 0; i++)
-        if (hearth_key_load_private(kp[i], pass, plen, &keys[i]) != HEARTH_OK) {
-            fprintf(stderr, "hearth bundle: key %s: %s\n", kp[i], hearth_err_msg());
-            rc = 1;
-        }
-    hearth_memzero(pass, sizeof pass);
+    int rc = cli_load_private_keys("bundle", "key", kp, nk, pass_file, keys);
     if (rc == 0 && hearth_bundle_sign(path, (const hearth_key *const *)keys, nk) != HEARTH_OK)
         rc = bfail("sign");
     if (rc == 0) printf("%s signed with %zu key(s)\n", path, nk);
@@ -217,8 +193,8 @@ static void print_indented(const char *label, const char *text)
 static void print_manifest(const hearth_manifest *m)
 {
     char t1[64], t2[64];
-    fmt_time(m->created, t1, sizeof t1);
-    fmt_time(m->expires, t2, sizeof t2);
+    cli_fmt_time(m->created, t1, sizeof t1);
+    cli_fmt_time(m->expires, t2, sizeof t2);
     printf("format version:    %u\nmodel:             %s\nhardware id:       %s\n"
            "software version:  %s\nsecurity version:  %llu\ncreated:           %s\n"
            "expires:           %s%s\n", m->format_version, m->model, m->hw_id, m->sw_version,

@@ -1,12 +1,11 @@
 /* `hearth keyset`: create, co-sign and inspect the root-signed key set that
  * lists the update-signing keys and their status (5.3-10 trust relationship,
  * key rotation and revocation; docs/signing-keys.md). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "hearth/bundle.h"
 
@@ -28,44 +27,7 @@ static void keyset_usage(FILE *f)
 
 static int ks_fail(const char *what)
 {
-    fprintf(stderr, "hearth keyset: %s%s%s\n", what, hearth_err_msg()[0] ? ": " : "", hearth_err_msg());
-    return 1;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    if (s[0] == '-' || s[0] == '\0') return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0') return false;
-    *out = v;
-    return true;
-}
-
-static void fmt_time(int64_t t, char *buf, size_t cap)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(buf, cap, "%lld", (long long)t);
-}
-
-static int load_roots(const char **paths, size_t n, const char *pass_file, hearth_key **roots)
-{
-    char pass[1024];
-    size_t plen = 0;
-    if (hearth_key_passphrase(pass_file, pass, sizeof pass, &plen) != HEARTH_OK)
-        return ks_fail("root key passphrase");
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (hearth_key_load_private(paths[i], pass, plen, &roots[i]) != HEARTH_OK) {
-            fprintf(stderr, "hearth keyset: root key %s: %s\n", paths[i], hearth_err_msg());
-            rc = 1;
-        }
-    }
-    hearth_memzero(pass, sizeof pass);
-    return rc;
+    return cli_fail("keyset", what);
 }
 
 static int write_new(const char *path, const hearth_buf *b, bool replace)
@@ -104,8 +66,8 @@ static int keyset_create(int argc, char **argv)
                 roots_p[nroots++] = v;
             } else if (strcmp(a, "--out") == 0) out = v;
             else if (strcmp(a, "--pass-file") == 0) pass_file = v;
-            else if (strcmp(a, "--version") == 0) have_version = parse_u64(v, &version);
-            else if (strcmp(a, "--expires") == 0) have_days = parse_u64(v, &days) && days > 0 && days < 36500;
+            else if (strcmp(a, "--version") == 0) have_version = cli_parse_u64(v, 10, &version);
+            else if (strcmp(a, "--expires") == 0) have_days = cli_parse_u64(v, 10, &days) && days > 0 && days < 36500;
             else { keyset_usage(stderr); return 2; }
             continue;
         }
@@ -141,7 +103,7 @@ static int keyset_create(int argc, char **argv)
             nk++;
         }
     }
-    if (rc == 0) rc = load_roots(roots_p, nroots, pass_file, roots);
+    if (rc == 0) rc = cli_load_private_keys("keyset", "root key", roots_p, nroots, pass_file, roots);
     hearth_buf img;
     hearth_buf_init(&img, HEARTH_KEYSET_MAX);
     if (rc == 0) {
@@ -176,7 +138,7 @@ static int keyset_sign(int argc, char **argv)
     size_t len = 0;
     if (hearth_fs_read_file(path, HEARTH_KEYSET_MAX, &data, &len) != HEARTH_OK) return ks_fail(path);
     hearth_key *roots[HEARTH_SIGS_MAX] = {0};
-    int rc = load_roots(roots_p, nroots, pass_file, roots);
+    int rc = cli_load_private_keys("keyset", "root key", roots_p, nroots, pass_file, roots);
     hearth_buf img;
     hearth_buf_init(&img, HEARTH_KEYSET_MAX);
     if (rc == 0 && hearth_keyset_sign(data, len, (const hearth_key *const *)roots, nroots, &img) != HEARTH_OK)
@@ -207,8 +169,8 @@ static int keyset_inspect(int argc, char **argv)
         return ks_fail("malformed key set");
     }
     char t1[64], t2[64], hex[2 * HEARTH_KEY_ID_LEN + 1];
-    fmt_time(hearth_keyset_created(ks), t1, sizeof t1);
-    fmt_time(hearth_keyset_expires(ks), t2, sizeof t2);
+    cli_fmt_time(hearth_keyset_created(ks), t1, sizeof t1);
+    cli_fmt_time(hearth_keyset_expires(ks), t2, sizeof t2);
     printf("key set:   %s\nversion:   %llu\ncreated:   %s\nexpires:   %s%s\nkeys:      %zu\n", path,
            (unsigned long long)hearth_keyset_version(ks), t1, t2,
            hearth_keyset_expires(ks) <= hearth_time_now() ? " (EXPIRED)" : "", hearth_keyset_count(ks));

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "hearth/bundle.h"
 #include "hearth/slots.h"
@@ -153,8 +154,7 @@ static hearth_status mark_installing_fn(hearth_boot_state *bs, void *arg)
 
 static int fail(const char *what)
 {
-    fprintf(stderr, "hearth slot install: %s: %s\n", what, hearth_err_msg());
-    return 1;
+    return cli_fail("slot install", what);
 }
 
 static int cmd_install(const char *state, const char *trust_dir, const char *keyset,

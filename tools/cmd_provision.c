@@ -1,9 +1,7 @@
 /* `hearth provision`: factory-provision one device and print its label once
  * (EN 303 645 5.1-1, 5.1-2, 5.4-4, 5.3-16). Label formats:
  * docs/label-format.md. */
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -116,35 +114,18 @@ static int print_label(const hearth_label *label, const char *fmt)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (type == FTW_DP || type == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
+/* The identity library's own cleanup (src/identity/provision.c), the one
+ * hearth_device_provision() uses when it fails part-way. Not yet in the
+ * public identity.h, so declared here; the signature must match
+ * src/identity/identity_internal.h. */
+void hearth_identity_remove_tree(const char *path, bool self);
 
 /* A device whose label was never printed has a setup password nobody
- * knows: undo the provisioning rather than leave an unusable device. */
+ * knows: undo the provisioning rather than leave an unusable device (the
+ * directory itself only if provisioning created it). */
 static void undo_provision(const char *dir, bool existed)
 {
-    if (!existed) {
-        (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        return;
-    }
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    char sub[4096];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        int n = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        if (n > 0 && (size_t)n < sizeof sub) (void)nftw(sub, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    closedir(d);
+    hearth_identity_remove_tree(dir, !existed);
 }
 
 int hearth_cmd_provision(int argc, char **argv)

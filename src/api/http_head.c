@@ -50,10 +50,17 @@ int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
         if (llen > 0 && line[llen - 1] == '\r') llen--;
         pos = (size_t)(nl - buf) + 1;
         if (lineno == 0) {
-            const char *sp1 = memchr(line, ' ', llen);
+            /* As evhttp 2.1.12 splits it: trailing spaces dropped, the
+             * method ends at the first space, the version starts after the
+             * LAST one, and the target is everything between (spaces
+             * included), so "POST <upload path> X HTTP/1.1" is not the
+             * upload for either. */
+            size_t tl = llen;
+            while (tl > 0 && line[tl - 1] == ' ') tl--;
+            const char *sp1 = memchr(line, ' ', tl);
             if (sp1 == NULL) return HEARTH_HTTP_HEAD_OPAQUE;
             const char *tgt = sp1 + 1;
-            const char *sp2 = memchr(tgt, ' ', llen - (size_t)(tgt - line));
+            const char *sp2 = memrchr(tgt, ' ', tl - (size_t)(tgt - line));
             if (sp2 == NULL || sp1 == line || sp2 == tgt) return HEARTH_HTTP_HEAD_OPAQUE;
             method = line;
             mlen = (size_t)(sp1 - line);

@@ -245,6 +245,23 @@ static void test_5_5_5_upload_only_for_exact_post_path(void **state)
         assert_int_equal(parse_str(not_upload[i], &h), HEARTH_HTTP_HEAD_OK);
         assert_false(h.upload);
     }
+    /* evhttp 2.1.12 takes the target up to the LAST space (after dropping
+     * trailing spaces): a request line with extra spaces names another
+     * target to it, so it is not the upload here either. */
+    static const char *spaced[] = {
+        "POST " UP " X HTTP/1.1\r\n\r\n",
+        "POST " UP " HTTP/1.1 HTTP/1.1\r\n\r\n",
+        "POST " UP "  HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof spaced / sizeof spaced[0]; i++) {
+        assert_int_equal(parse_str(spaced[i], &h), HEARTH_HTTP_HEAD_OK);
+        assert_false(h.upload);
+    }
+    assert_int_equal(parse_str("POST " UP " HTTP/1.1   \r\n\r\n", &h), HEARTH_HTTP_HEAD_OK);
+    assert_true(h.upload);
+    assert_int_equal(parse_str("POST " UP "?a b HTTP/1.1\r\n\r\n", &h), HEARTH_HTTP_HEAD_OK);
+    assert_true(h.upload);
+    assert_true(h.query);
     /* The path comes from the caller. */
     char b[] = "POST /elsewhere HTTP/1.1\r\n\r\n";
     assert_int_equal(hearth_http_head_parse(b, sizeof b - 1, "/elsewhere", &h), HEARTH_HTTP_HEAD_OK);
@@ -307,6 +324,7 @@ static void test_5_13_1_malformed_lines(void **state)
         "\r\n\r\n",                       /* empty request line */
         "GET\r\n\r\n",                    /* no target */
         "GET /\r\n\r\n",                  /* no version */
+        "GET /   \r\n\r\n",               /* no version, trailing spaces */
         " / HTTP/1.1\r\n\r\n",            /* no method */
         "GET  HTTP/1.1\r\n\r\n",          /* empty target */
         "GET / HTTP/1.1\r\nNoColon\r\n\r\n",

@@ -14,12 +14,16 @@ static bool name_is(const char *p, size_t n, const char *want)
     return strlen(want) == n && strncasecmp(p, want, n) == 0;
 }
 
-/* Keep a header value only if it fits whole: a truncated token or media type
- * must never be mistaken for the real one. */
-static void copy_value(char *dst, size_t cap, const char *v, size_t n, bool *too_long)
+/* Keep a header value only if it fits whole and is given once: a truncated
+ * token or media type must never be mistaken for the real one, and with
+ * two values there is no telling which one the client meant (evhttp would
+ * take the first, other parsers the last). Either way the value is
+ * unusable: flagged, kept empty, and the caller refuses it. */
+static void copy_value(char *dst, size_t cap, const char *v, size_t n, bool *unusable,
+                       unsigned *seen)
 {
-    if (n >= cap) {
-        *too_long = true;
+    if (++*seen > 1 || *unusable || n >= cap) {
+        *unusable = true;
         dst[0] = '\0';
         return;
     }
@@ -42,6 +46,7 @@ int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
     size_t mlen = 0;
     size_t uplen = strlen(upload_path);
     bool folded = false;
+    unsigned n_auth = 0, n_ctype = 0;
     for (unsigned lineno = 0;; lineno++) {
         const char *nl = memchr(buf + pos, '\n', n - pos);
         if (nl == NULL) return HEARTH_HTTP_HEAD_MORE;
@@ -99,9 +104,9 @@ int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
         } else if (name_is(line, nlen, "Expect")) {
             h->expect_continue = vlen == 12 && strncasecmp(v, "100-continue", 12) == 0;
         } else if (name_is(line, nlen, "Authorization")) {
-            copy_value(h->auth, sizeof h->auth, v, vlen, &h->auth_long);
+            copy_value(h->auth, sizeof h->auth, v, vlen, &h->auth_long, &n_auth);
         } else if (name_is(line, nlen, "Content-Type")) {
-            copy_value(h->ctype, sizeof h->ctype, v, vlen, &h->ctype_long);
+            copy_value(h->ctype, sizeof h->ctype, v, vlen, &h->ctype_long, &n_ctype);
         }
     }
     h->len = pos;

@@ -42,8 +42,8 @@ typedef struct {
     bool cl_bad;          /**< a Content-Length that is not a decimal number */
     bool te;              /**< Transfer-Encoding present */
     bool expect_continue; /**< Expect: 100-continue */
-    bool auth_long;       /**< Authorization too long to keep: auth is "" */
-    bool ctype_long;      /**< Content-Type too long to keep: ctype is "" */
+    bool auth_long;       /**< Authorization too long to keep, or repeated: auth is "" */
+    bool ctype_long;      /**< Content-Type too long to keep, or repeated: ctype is "" */
     char auth[HEARTH_HTTP_HEAD_AUTH_MAX];   /**< Authorization value ("" if absent) */
     char ctype[HEARTH_HTTP_HEAD_CTYPE_MAX]; /**< Content-Type value ("" if absent) */
 } hearth_http_head;

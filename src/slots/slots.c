@@ -205,12 +205,24 @@ static void lock_release(int fd)
     if (fd >= 0) close(fd); /* closing drops the flock */
 }
 
+/* The start of every read-modify-write: take the lock, then read the state
+ * under it. The lock is held unless taking it failed (*fd stays -1), so the
+ * caller always ends with lock_release(*fd). On failure @p bs is zeroed, so
+ * no caller can act on a half-read state. */
+static hearth_status lock_read(hearth_slots *s, int *fd, hearth_boot_state *bs)
+{
+    *fd = -1;
+    hearth_status st = lock_acquire(s, fd);
+    if (st == HEARTH_OK) st = hearth_slots_read(s, bs);
+    if (st != HEARTH_OK) memset(bs, 0, sizeof *bs);
+    return st;
+}
+
 hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn, void *arg)
 {
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     if (st == HEARTH_OK) st = fn(&bs, arg);
     if (st == HEARTH_OK) st = hearth_slots_write(s, &bs);
     lock_release(fd);
@@ -244,12 +256,29 @@ void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when, 
 
 /* ----------------------------------------------------------------- verbs */
 
-static void set_version(hearth_slot_info *si, const char *version)
+/* Record that @p si holds verified software @p version (display string:
+ * control bytes become '?', the state decoder rejects them). */
+static void set_verified(hearth_slot_info *si, const char *version, uint64_t security_version)
 {
+    si->verify = HEARTH_SLOT_VERIFIED;
+    si->security_version = security_version;
+    si->verified_at = hearth_time_now();
     int n = snprintf(si->version, sizeof si->version, "%s", version ? version : "");
     (void)n; /* truncation of a display string is acceptable */
     for (char *c = si->version; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+}
+
+/* Anti-rollback: software below the device's security-version floor is
+ * refused by every path that puts software into a slot. */
+static hearth_status check_floor(const hearth_boot_state *bs, uint64_t security_version)
+{
+    if (security_version < bs->min_security_version)
+        return hearth_err(HEARTH_ERR_ROLLBACK,
+                          "security version %llu is below the device minimum %llu",
+                          (unsigned long long)security_version,
+                          (unsigned long long)bs->min_security_version);
+    return HEARTH_OK;
 }
 
 hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
@@ -258,9 +287,9 @@ hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
     if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
         return hearth_err(HEARTH_ERR_INVALID, "init: bad slot");
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
+    if (fd < 0) return st;
     if (st == HEARTH_ERR_NOT_FOUND) {
         hearth_boot_state_init_empty(&bs);
         st = HEARTH_OK;
@@ -273,21 +302,13 @@ hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
         hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
         st = HEARTH_OK;
     }
-    if (st == HEARTH_OK && security_version < bs.min_security_version)
-        st = hearth_err(HEARTH_ERR_ROLLBACK,
-                        "security version %llu is below the device minimum %llu",
-                        (unsigned long long)security_version,
-                        (unsigned long long)bs.min_security_version);
+    if (st == HEARTH_OK) st = check_floor(&bs, security_version);
     if (st == HEARTH_OK) {
         bs.active = (int8_t)slot;
         bs.pending = HEARTH_SLOT_NONE;
         bs.attempts_left = 0;
         bs.booted = HEARTH_SLOT_NONE;
-        hearth_slot_info *si = &bs.slot[slot];
-        si->verify = HEARTH_SLOT_VERIFIED;
-        si->security_version = security_version;
-        si->verified_at = hearth_time_now();
-        set_version(si, version);
+        set_verified(&bs.slot[slot], version, security_version);
         if (security_version > bs.min_security_version)
             bs.min_security_version = security_version;
         hearth_fault_point("slots.init");
@@ -317,9 +338,8 @@ hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *pat
     if (s == NULL || slot == NULL || path == NULL)
         return hearth_err(HEARTH_ERR_INVALID, "prepare install: missing argument");
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     int target = HEARTH_SLOT_NONE;
     if (st == HEARTH_OK) {
         if (bs.active == HEARTH_SLOT_NONE)
@@ -356,25 +376,17 @@ hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *v
     if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
         return hearth_err(HEARTH_ERR_INVALID, "mark pending: bad slot");
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     if (st == HEARTH_OK && slot == bs.active)
         st = hearth_err(HEARTH_ERR_STATE, "slot %s is the active slot; install into the other",
                         hearth_slot_name(slot));
-    if (st == HEARTH_OK && security_version < bs.min_security_version)
-        st = hearth_err(HEARTH_ERR_ROLLBACK,
-                        "security version %llu is below the device minimum %llu",
-                        (unsigned long long)security_version,
-                        (unsigned long long)bs.min_security_version);
+    if (st == HEARTH_OK) st = check_floor(&bs, security_version);
     if (st == HEARTH_OK) {
         bs.pending = (int8_t)slot;
         bs.attempts_left = HEARTH_SLOTS_ATTEMPTS;
-        hearth_slot_info *si = &bs.slot[slot];
-        si->verify = HEARTH_SLOT_VERIFIED; /* the updater verified it; hearth-boot re-verifies */
-        si->security_version = security_version;
-        si->verified_at = hearth_time_now();
-        set_version(si, version);
+        /* The updater verified it; hearth-boot re-verifies. */
+        set_verified(&bs.slot[slot], version, security_version);
         hearth_fault_point("slots.mark_pending");
         st = hearth_slots_write(s, &bs);
     }
@@ -393,9 +405,8 @@ hearth_status hearth_slots_confirm(hearth_slots *s, int slot)
     if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
         return hearth_err(HEARTH_ERR_INVALID, "confirm: bad slot");
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     bool wrote = false;
     if (st == HEARTH_OK) {
         if (bs.pending == slot && bs.booted == slot) {
@@ -440,9 +451,8 @@ hearth_status hearth_slots_record_alert(hearth_slots *s, int slot, const char *f
                   hearth_slot_name(slot), "file", file ? file : "", "reason",
                   reason ? reason : "", NULL);
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     if (st == HEARTH_OK) {
         hearth_boot_state_add_alert(&bs, slot, hearth_time_now(), file, reason);
         hearth_fault_point("slots.record_alert");
@@ -457,9 +467,8 @@ hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version,
     if (raised != NULL) *raised = false;
     if (s == NULL) return hearth_err(HEARTH_ERR_INVALID, "raise key-set floor: missing argument");
     int fd = -1;
-    HEARTH_GUARD(lock_acquire(s, &fd));
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_status st = lock_read(s, &fd, &bs);
     uint64_t old = bs.min_keyset_version;
     bool up = st == HEARTH_OK && version > old; /* never lowered, equal is a no-op */
     if (up) {

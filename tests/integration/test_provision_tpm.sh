@@ -13,52 +13,18 @@ BUILD=${HEARTH_BUILD_DIR:?}
 HEARTH=$BUILD/tools/hearth
 OPEN=$BUILD/tests/identity_open_check
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tpm_lib.sh
+source "$(dirname "$0")/tpm_lib.sh"
 [ -x "$HEARTH" ] || fail "$HEARTH not built"
 [ -x "$OPEN" ] || fail "$OPEN not built (make identity_open_check)"
 command -v swtpm >/dev/null || fail "swtpm is not installed"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-prov-tpm.XXXXXX")
-SWTPM_PIDS=""
 cleanup() {
-    for p in $SWTPM_PIDS; do
-        kill "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
+    swtpm_stop_all
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-PORT=0
-PID=0
-# start_swtpm STATEDIR: swtpm on a free random port pair on 127.0.0.1.
-start_swtpm() {
-    local state=$1 port
-    mkdir -p "$state"
-    for _ in $(seq 1 20); do
-        port=$((20000 + RANDOM % 40000))
-        swtpm socket --tpmstate dir="$state" --tpm2 \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear >"$state.log" 2>&1 &
-        PID=$!
-        SWTPM_PIDS="$SWTPM_PIDS $PID"
-        for _ in $(seq 1 50); do
-            kill -0 "$PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
-                PORT=$port
-                return 0
-            fi
-            sleep 0.1
-        done
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    done
-    fail "could not start swtpm (see $state.log)"
-}
-stop_swtpm() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 unset HEARTH_TPM_TCTI
 "$HEARTH" ca init "$tmp/ca" >/dev/null

@@ -12,52 +12,17 @@ set -euo pipefail
 BUILD=${HEARTH_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 C=$BUILD/tests/store_tpm_check
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tpm_lib.sh
+source "$(dirname "$0")/tpm_lib.sh"
 [ -x "$C" ] || fail "$C is not built (needs -DHEARTH_TPM=ON; make store_tpm_check)"
 command -v swtpm >/dev/null || fail "swtpm is not installed"
 
 tmp=$(mktemp -d /tmp/hearth-store-tpm.XXXXXX)
-SWTPM_PIDS=""
 cleanup() {
-    for p in $SWTPM_PIDS; do
-        kill "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
+    swtpm_stop_all
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-PORT=0
-PID=0
-# start_swtpm <statedir>: start swtpm on a free random port pair on
-# 127.0.0.1; sets PORT and PID.
-start_swtpm() {
-    local state=$1 try port
-    mkdir -p "$state"
-    for try in $(seq 1 20); do
-        port=$((20000 + RANDOM % 40000))
-        swtpm socket --tpmstate dir="$state" --tpm2 \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear >"$state.log" 2>&1 &
-        PID=$!
-        SWTPM_PIDS="$SWTPM_PIDS $PID"
-        for _ in $(seq 1 50); do
-            if ! kill -0 "$PID" 2>/dev/null; then break; fi
-            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
-                PORT=$port
-                return 0
-            fi
-            sleep 0.1
-        done
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    done
-    fail "could not start swtpm (see $state.log)"
-}
-stop_swtpm() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 # TPM A: seal a fresh storage key, create a store holding a secret.
 start_swtpm "$tmp/tpmA"

@@ -297,8 +297,8 @@ static size_t read_file_into(const char *path, uint8_t *buf, size_t cap)
 }
 
 typedef struct {
-    uint8_t *d[256];
-    size_t n[256];
+    uint8_t *d[2048];
+    size_t n[2048];
     int count;
 } seed_set;
 
@@ -319,7 +319,7 @@ static void add_path(seed_set *ss, const char *path)
         closedir(dir);
         return;
     }
-    if (ss->count >= 256) return;
+    if (ss->count >= 2048) return;
     uint8_t *b = malloc(MAX_CASE);
     assert_non_null(b);
     ss->n[ss->count] = read_file_into(path, b, MAX_CASE);

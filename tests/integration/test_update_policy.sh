@@ -13,16 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=update_lib.sh
 source "$here/update_lib.sh"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/hearth-upd-pol.XXXXXX")
-cleanup() { upd_repo_stop_all; rm -rf "$W"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-CHECKS=0
-ok() { CHECKS=$((CHECKS + 1)); echo "ok   - $*"; }
-bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+upd_test_begin upd-pol || { echo "cannot create a work dir"; exit 1; }
 
 upd_fixture "$W" 262144 65536 || { echo "fixture failed"; exit 1; }
 upd_bundle "$W/v2.hbu" --version 2.0.0 --secver 2 --notes "Security fix release" \

@@ -14,16 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=update_lib.sh
 source "$here/update_lib.sh"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/hearth-upd-repo.XXXXXX")
-cleanup() { upd_repo_stop_all; rm -rf "$W"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-FAILS=0
-CHECKS=0
-ok() { CHECKS=$((CHECKS + 1)); echo "ok   - $*"; }
-bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+upd_test_begin upd-repo || { echo "cannot create a work dir"; exit 1; }
 
 upd_fixture "$W" 1048576 65536 || { echo "fixture failed"; exit 1; }
 upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1

@@ -16,6 +16,29 @@
 
 UPD_REPO_DIRS=()
 
+# upd_test_begin TAG: the common start of an update test script. Creates
+# the work dir $W (hearth-TAG.XXXXXX under $TMPDIR), sets an EXIT trap that
+# stops every repository started here and removes $W (upd_test_cleanup; a
+# script needing more cleanup sets its own trap and calls it), makes
+# INT/TERM exit 130, and defines the check counters FAILS/CHECKS with
+# ok DESC, bad DESC and check DESC CMD... (defined here, not at source
+# time, so scripts with their own ok/bad are unaffected).
+upd_test_begin() {
+    W=$(mktemp -d "${TMPDIR:-/tmp}/hearth-$1.XXXXXX") || return 1
+    trap upd_test_cleanup EXIT
+    trap 'exit 130' INT TERM
+    FAILS=0
+    CHECKS=0
+    ok() { CHECKS=$((CHECKS + 1)); echo "ok   - $*"; }
+    bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
+    check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+}
+
+upd_test_cleanup() {
+    upd_repo_stop_all
+    rm -rf "$W"
+}
+
 # Locate build outputs.
 upd_build_dir() {
     echo "${HEARTH_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}"

@@ -15,7 +15,7 @@ PACKAGES=(
   # test peers and tools: real TLS clients/servers, software TPM, QR labels
   curl swtpm swtpm-tools tpm2-tools nginx-light qrencode python3 iproute2 procps
   # benchmarks
-  wrk hyperfine time
+  wrk hyperfine time bc
 )
 
 missing=()

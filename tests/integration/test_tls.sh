@@ -83,8 +83,29 @@ else
 fi
 
 # --- plain HTTP on the TLS port
-raw=$(printf 'GET /api/v1/device HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "$HT_PORT" 2>/dev/null | head -c 200 || true)
-case "$raw" in HTTP/*) ht_fail "plain HTTP got an HTTP answer: $raw" ;; *) ht_pass "plain HTTP gets no HTTP answer" ;; esac
+# A real TCP client (python3 socket): it must connect, send a plaintext
+# request and get no HTTP answer back (the server only speaks TLS).
+raw=$(python3 - "$HT_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /api/v1/device HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+try:
+    while len(data) < 200:
+        chunk = s.recv(200)
+        if not chunk:
+            break
+        data += chunk
+except (socket.timeout, ConnectionResetError):
+    pass
+print("CONNECTED " + data[:200].decode("latin-1").replace("\n", " "))
+PY
+)
+case "$raw" in
+    "CONNECTED HTTP/"*) ht_fail "plain HTTP got an HTTP answer: $raw" ;;
+    CONNECTED*) ht_pass "plain HTTP gets no HTTP answer" ;;
+    *) ht_fail "could not connect to the TLS port with a plain TCP client" ;;
+esac
 code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HT_PORT/api/v1/device" 2>/dev/null)
 [ "$code" = 000 ] && ht_pass "curl http:// fails" || ht_fail "curl http:// got $code"
 

@@ -13,10 +13,10 @@ names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(store pwhash api verify boot update)
 for n in "${names[@]}"; do
   echo "=================== bench: $n"
-  if [ -x "build/bench/bench_$n" ]; then
+  if [ -f "bench/bench_$n.sh" ]; then
+    bash "bench/bench_$n.sh" "$root/build"
+  elif [ -x "build/bench/bench_$n" ]; then
     "build/bench/bench_$n"
-  elif [ -f "bench/bench_$n.sh" ]; then
-    bash "bench/bench_$n.sh"
   else
     echo "bench_$n: not built" >&2
     exit 1

@@ -1098,6 +1098,19 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
 
 /* ------------------------------------------------------ user management */
 
+/* Hash the password an admin sets for @p user: the public policy first (a
+ * rejected choice costs no hash), then Argon2id inside a hashing slot. */
+static hearth_status hash_new_password(hearth_auth *a, const char *user, const char *pw,
+                                       char out[HEARTH_PW_HASH_MAX])
+{
+    size_t plen = strnlen(pw, HEARTH_PW_MAX + 1);
+    HEARTH_GUARD(hearth_pw_policy_check(pw, plen, user, a->cfg.serial));
+    HEARTH_GUARD(slot_acquire(a));
+    hearth_status s = hearth_pw_hash(pw, plen, out);
+    slot_release(a);
+    return s;
+}
+
 hearth_status hearth_auth_user_add(hearth_auth *a, const hearth_session_info *actor,
                                    const char *user, const char *pw, hearth_role role)
 {
@@ -1115,15 +1128,14 @@ hearth_status hearth_auth_user_add(hearth_auth *a, const hearth_session_info *ac
         s = hearth_err(HEARTH_ERR_RANGE, "at most %u accounts", a->cfg.users_max);
     unlock(a);
     HEARTH_GUARD(s);
-    size_t plen = strnlen(pw, HEARTH_PW_MAX + 1);
-    HEARTH_GUARD(hearth_pw_policy_check(pw, plen, user, a->cfg.serial));
 
     auth_user nu;
     memset(&nu, 0, sizeof nu);
-    HEARTH_GUARD(slot_acquire(a));
-    s = hearth_pw_hash(pw, plen, nu.hash);
-    slot_release(a);
-    HEARTH_GUARD(s);
+    s = hash_new_password(a, user, pw, nu.hash);
+    if (s != HEARTH_OK) {
+        hearth_memzero(&nu, sizeof nu);
+        return s;
+    }
     snprintf(nu.name, sizeof nu.name, "%s", user);
     nu.role = role;
 
@@ -1220,14 +1232,13 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
         s = hearth_err(HEARTH_ERR_NOT_FOUND, "no such user");
     unlock(a);
     HEARTH_GUARD(s);
-    size_t plen = strnlen(pw, HEARTH_PW_MAX + 1);
-    HEARTH_GUARD(hearth_pw_policy_check(pw, plen, user, a->cfg.serial));
     auth_user nu;
     memset(&nu, 0, sizeof nu);
-    HEARTH_GUARD(slot_acquire(a));
-    s = hearth_pw_hash(pw, plen, nu.hash);
-    slot_release(a);
-    HEARTH_GUARD(s);
+    s = hash_new_password(a, user, pw, nu.hash);
+    if (s != HEARTH_OK) {
+        hearth_memzero(&nu, sizeof nu);
+        return s;
+    }
 
     lock(a);
     s = require_admin(a, actor);

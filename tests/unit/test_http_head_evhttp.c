@@ -277,7 +277,7 @@ static int check_case(const uint8_t *d, size_t n, tally *t)
         t->refused++;
         return 0;
     }
-    char why[160];
+    char why[640];
     snprintf(why, sizeof why, "filter: %s %s body %llu len %zu", method, target,
              (unsigned long long)h.body, h.len);
     print_case(why, d, n);

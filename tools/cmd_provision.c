@@ -114,18 +114,12 @@ static int print_label(const hearth_label *label, const char *fmt)
     return 0;
 }
 
-/* The identity library's own cleanup (src/identity/provision.c), the one
- * hearth_device_provision() uses when it fails part-way. Not yet in the
- * public identity.h, so declared here; the signature must match
- * src/identity/identity_internal.h. */
-void hearth_identity_remove_tree(const char *path, bool self);
-
 /* A device whose label was never printed has a setup password nobody
  * knows: undo the provisioning rather than leave an unusable device (the
  * directory itself only if provisioning created it). */
 static void undo_provision(const char *dir, bool existed)
 {
-    hearth_identity_remove_tree(dir, !existed);
+    hearth_device_discard(dir, !existed);
 }
 
 int hearth_cmd_provision(int argc, char **argv)

@@ -68,6 +68,13 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts,
                                       hearth_label *label) HEARTH_MUST_CHECK;
 
 /**
+ * Undo a provisioning whose label could not be delivered: remove everything
+ * in @p state_dir, and the directory itself if @p remove_dir. A device whose
+ * setup password nobody knows must not be left behind.
+ */
+void hearth_device_discard(const char *state_dir, bool remove_dir);
+
+/**
  * Generate a setup password: 16 symbols from a 32-symbol unambiguous
  * alphabet (no 0/O, 1/I) = 80 bits from the CSPRNG, grouped
  * "XXXX-XXXX-XXXX-XXXX". Draws again if the result is trivial or contains

@@ -278,3 +278,8 @@ done:
     EVP_PKEY_free(ca_key);
     return st;
 }
+
+void hearth_device_discard(const char *state_dir, bool remove_dir)
+{
+    hearth_identity_remove_tree(state_dir, remove_dir);
+}

@@ -341,7 +341,14 @@ int hearth_cmd_slot(int argc, char **argv)
             slot_usage(stderr);
             return 2;
         }
-        return cmd_install(state, trust, keyset, bundle, slot, stage);
+        /* Installs are security events of this device: they go to its own
+         * log, next to what hearth-boot and hearthd record. */
+        char logp[4096];
+        bool logged = hearth_path_join(logp, sizeof logp, state, "events.log") == HEARTH_OK &&
+                      hearth_seclog_open(logp) == HEARTH_OK;
+        int rc = cmd_install(state, trust, keyset, bundle, slot, stage);
+        if (logged) hearth_seclog_close();
+        return rc;
     }
     fprintf(stderr, "hearth slot: unknown subcommand '%s'\n", sub);
     slot_usage(stderr);

@@ -48,6 +48,40 @@ static void add_info(cJSON *o, const char *key, const hearth_update_info *i)
     add_time(a, "expires", i->expires);
 }
 
+/* 5.7-2: unauthorised changes hearth-boot found in the installed software
+ * (recorded in the authenticated boot state before this process started),
+ * and updates it reverted, for the administrator. */
+static void add_integrity(cJSON *o, const hearth_boot_state *bs)
+{
+    cJSON *in = cJSON_AddObjectToObject(o, "integrity");
+    if (in == NULL) return;
+    cJSON_AddNumberToObject(in, "alerts_total", (double)bs->alerts_total);
+    cJSON *list = cJSON_AddArrayToObject(in, "alerts");
+    for (size_t k = 0; list != NULL && k < bs->n_alerts && k < HEARTH_SLOTS_ALERTS_MAX; k++) {
+        const hearth_slot_alert *al = &bs->alerts[bs->n_alerts - 1 - k]; /* newest first */
+        cJSON *j = cJSON_CreateObject();
+        if (j == NULL) break;
+        add_time(j, "time", al->time);
+        if (al->slot >= 0 && al->slot < HEARTH_SLOT_COUNT)
+            cJSON_AddStringToObject(j, "slot", hearth_slot_name(al->slot));
+        else
+            cJSON_AddNullToObject(j, "slot");
+        cJSON_AddStringToObject(j, "file", al->file);
+        cJSON_AddStringToObject(j, "reason", al->reason);
+        cJSON_AddItemToArray(list, j);
+    }
+    cJSON_AddNumberToObject(in, "updates_reverted", (double)bs->reverts_total);
+    if (bs->last_reverted >= 0 && bs->last_reverted < HEARTH_SLOT_COUNT) {
+        cJSON_AddStringToObject(in, "last_reverted_slot", hearth_slot_name(bs->last_reverted));
+        add_time(in, "last_reverted_at", bs->last_reverted_at);
+    }
+    for (int sl = 0; sl < HEARTH_SLOT_COUNT; sl++) {
+        char key[16];
+        snprintf(key, sizeof key, "slot_%s", hearth_slot_name(sl));
+        cJSON_AddStringToObject(in, key, hearth_slot_verify_name(bs->slot[sl].verify));
+    }
+}
+
 hearth_status hearth_updater_status_json(hearth_updater *u, bool include_events, char *buf, size_t cap)
 {
     HEARTH_ENSURE(u != NULL && buf != NULL && cap > 0, HEARTH_ERR_INVALID);
@@ -113,6 +147,7 @@ hearth_status hearth_updater_status_json(hearth_updater *u, bool include_events,
             snprintf(notice, sizeof notice, "Installing does not interrupt the thermostat.");
         cJSON_AddStringToObject(o, "disruption_notice", notice);
     }
+    if (include_events && have_bs) add_integrity(o, &bs);
     if (include_events) {
         cJSON *ev = cJSON_AddArrayToObject(o, "events");
         for (size_t k = 0; ev != NULL && k < u->n_events; k++) {

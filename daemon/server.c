@@ -1109,7 +1109,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     hearth_api_handle(s->api, &r, &s->scratch);
     if (bptr) hearth_memzero((void *)bptr, blen);
     send_response(s, req, &s->scratch);
-    hearth_memzero(&s->scratch, sizeof s->scratch);
+    /* Wipe what was written (a reply can hold a token), not the whole
+     * 16 KiB buffer: that cost more than the request itself. */
+    size_t used = s->scratch.body_len < sizeof s->scratch.body ? s->scratch.body_len + 1
+                                                                : sizeof s->scratch.body;
+    hearth_memzero(s->scratch.body, used);
+    s->scratch.body_len = 0;
 }
 
 /* --------------------------------------------------------- lifecycle */
@@ -1172,7 +1177,17 @@ hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *l
     pthread_cond_init(&s->cv, NULL);
     s->ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free);
     hearth_status st = HEARTH_OK;
-    s->base = event_base_new();
+    /* The epoll changelist coalesces the enable/disable of write events
+     * that every reply causes into nothing when the reply is written at
+     * once: two epoll_ctl calls fewer per keep-alive request. Safe here:
+     * hearthd never dup()s the descriptors it hands to libevent. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg != NULL) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        s->base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
+    if (s->base == NULL) s->base = event_base_new();
     if (s->base == NULL || s->ex_idx < 0) {
         st = hearth_err(HEARTH_ERR_NOMEM, "libevent: cannot create event base");
         goto fail;

@@ -11,14 +11,17 @@ cmake --build "$root/build" -j "$(nproc)" >/dev/null
 export HEARTH_BUILD_DIR=$root/build HEARTH_SOURCE_DIR=$root
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(store pwhash api verify boot update)
+status=0
 for n in "${names[@]}"; do
   echo "=================== bench: $n"
   if [ -f "bench/bench_$n.sh" ]; then
-    bash "bench/bench_$n.sh" "$root/build"
+    bash "bench/bench_$n.sh" "$root/build" || status=1
   elif [ -x "build/bench/bench_$n" ]; then
-    "build/bench/bench_$n"
+    "build/bench/bench_$n" || status=1
   else
     echo "bench_$n: not built" >&2
-    exit 1
+    status=1
   fi
 done
+# Non-zero when a benchmark failed to run or reported a figure off target.
+exit $status

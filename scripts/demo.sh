@@ -68,5 +68,7 @@ Next: set the device up (choose your own admin password), log in, use it:
        -H 'Content-Type: application/json' -d '{"username":"admin","password":"<yours>"}'
   curl --cacert $demo/device/ca.crt -H "Authorization: Bearer <token>" $url/api/v1/thermostat
 
+Its software runs from signed slot A, verified at start by hearth-boot:
+  $B/tools/hearth slot status --state $demo/device
 API reference: docs/openapi.yaml.  Stop the device: kill \$(cat $demo/run.pid)
 MSG

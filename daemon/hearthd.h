@@ -27,7 +27,9 @@
 #define HEARTHD_UPLOAD_PATH "/api/v1/updates/upload"
 #define HEARTHD_UPLOAD_WINDOW_S 10          /* progress is checked every window ... */
 #define HEARTHD_UPLOAD_MIN_RATE (16 * 1024) /* ... and must average this, bytes/s */
-#define HEARTHD_LINGER_BYTES (256 * 1024)   /* discarded after a direct answer, at most */
+#define HEARTHD_LINGER_BYTES (8 * 1024 * 1024) /* discarded after a direct answer, at most:
+                                                  * more than loopback/LAN socket buffers hold
+                                                  * in flight, or the close resets the answer */
 #define HEARTHD_LINGER_MS 1000              /* the client gets this long to read it */
 #define HEARTHD_LINGER_TICK_MS 100
 #define HEARTHD_EXIT_GRACE_S 5              /* SIGTERM waits this long for an upload reply */

@@ -117,6 +117,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hearthd: %s\n", hearth_err_msg());
         return 1;
     }
+    /* Before any libevent call: its buffers are wiped when freed. */
+    hearthd_server_memory_init();
     options o;
     if (hearthd_update_args(&argc, argv) != 0) return 2;
     int rc = parse_args(argc, argv, &o);

@@ -7,3 +7,7 @@ hearth_unit_test(NAME slots PROVISIONS 5.7-1 5.7-2 5.3-2 5.3-9 5.3-10
 add_executable(boot_payload ${CMAKE_CURRENT_LIST_DIR}/boot_payload.c)
 target_link_libraries(boot_payload PRIVATE hearth)
 set_target_properties(boot_payload PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+# Anti-rollback floor record (file backend) combined with the boot state.
+hearth_unit_test(NAME floors PROVISIONS 5.3-9 5.7-2
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_floors.c)

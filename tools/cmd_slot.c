@@ -61,14 +61,22 @@ static int cmd_status(const char *state)
         fprintf(stderr, "hearth slot status: %s\n", hearth_err_msg());
         return 1;
     }
+    /* The state with the floor record's floors: what a decision uses. */
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_slots_load_info info;
+    hearth_status lst = hearth_slots_load(s, &bs, &info);
+    hearth_status st = info.state;
     int rc = 0;
     printf("state directory:        %s\n", state);
     if (st != HEARTH_OK) {
         printf("boot state:             %s: %s\n",
                st == HEARTH_ERR_NOT_FOUND ? "MISSING" : "FAILED AUTHENTICATION",
-               hearth_err_msg());
+               info.state_why);
+        if (lst == HEARTH_OK && info.record == HEARTH_OK)
+            printf("min security version:   %llu (floor record)\nmin key-set version:    "
+                   "%llu (floor record)\n",
+                   (unsigned long long)bs.min_security_version,
+                   (unsigned long long)bs.min_keyset_version);
         rc = 1;
     } else {
         char t[32];

@@ -292,17 +292,25 @@ static void lock_release(int fd)
  * under it. The lock is held unless taking it failed (*fd stays -1), so the
  * caller always ends with lock_release(*fd). On failure @p bs is zeroed, so
  * no caller can act on a half-read state. */
-static hearth_status lock_read(hearth_slots *s, int *fd, hearth_boot_state *bs)
+static hearth_status lock_read_behind(hearth_slots *s, int *fd, hearth_boot_state *bs,
+                                      bool *behind)
 {
     *fd = -1;
     hearth_slots_load_info info;
+    memset(&info, 0, sizeof info);
     hearth_status st = lock_acquire(s, fd);
     if (st == HEARTH_OK) st = hearth_slots_load(s, bs, &info);
     /* Verbs act only on an authentic state, with the record's floors. */
     if (st == HEARTH_OK && info.state != HEARTH_OK)
         st = hearth_err(info.state, "%s", info.state_why);
     if (st != HEARTH_OK) memset(bs, 0, sizeof *bs);
+    if (behind != NULL) *behind = st == HEARTH_OK && info.state_behind;
     return st;
+}
+
+static hearth_status lock_read(hearth_slots *s, int *fd, hearth_boot_state *bs)
+{
+    return lock_read_behind(s, fd, bs, NULL);
 }
 
 hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn, void *arg)
@@ -561,11 +569,14 @@ hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version,
     if (s == NULL) return hearth_err(HEARTH_ERR_INVALID, "raise key-set floor: missing argument");
     int fd = -1;
     hearth_boot_state bs;
-    hearth_status st = lock_read(s, &fd, &bs);
+    bool behind = false;
+    hearth_status st = lock_read_behind(s, &fd, &bs, &behind);
     uint64_t old = bs.min_keyset_version;
-    bool up = st == HEARTH_OK && version > old; /* never lowered, equal is a no-op */
+    /* Never lowered, equal is a no-op; a state left behind the floor record
+     * (power cut between the two writes) is caught up. */
+    bool up = st == HEARTH_OK && (version > old || behind);
     if (up) {
-        bs.min_keyset_version = version;
+        if (version > bs.min_keyset_version) bs.min_keyset_version = version;
         hearth_fault_point("slots.raise_keyset_floor");
         st = hearth_slots_write(s, &bs);
     }

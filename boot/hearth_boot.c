@@ -636,6 +636,11 @@ static void load_trust(boot_ctx *c)
 
 int main(int argc, char **argv)
 {
+    /* First: the boot state key is derived from the storage root key. */
+    if (hearth_process_harden() != HEARTH_OK) {
+        fprintf(stderr, "hearth-boot: %s\n", hearth_err_msg());
+        return 1;
+    }
     boot_ctx c;
     memset(&c, 0, sizeof c);
     c.prog_fd[0] = c.prog_fd[1] = -1;

@@ -29,6 +29,18 @@ extern "C" {
 hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t len,
                                      mode_t mode) HEARTH_MUST_CHECK;
 /**
+ * hearth_fs_write_atomic() for callers that must report exactly what a
+ * restart loads. The rename is the commit point: HEARTH_OK means @p path now
+ * holds the new content (it is what a reopen reads). *@p durable tells
+ * whether the directory fsync after the rename succeeded (tried twice); when
+ * it is false the new content is in place but a power cut could still bring
+ * the old directory entry back, so the caller must sync the directory
+ * (hearth_fs_sync_dir()) before it relies on durability again. An error
+ * means the rename did not happen and @p path is unchanged.
+ */
+hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, mode_t mode,
+                                bool *durable) HEARTH_MUST_CHECK;
+/**
  * Read a whole regular file of at most @p max bytes into a malloc'd buffer
  * (NUL-terminated for convenience; the NUL is not counted in @p len).
  * Fails with HEARTH_ERR_TOO_LARGE if the file is larger than @p max and with
@@ -58,6 +70,13 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * Costs one branch when none of the variables is set.
  */
 void hearth_fault_point(const char *name);
+/**
+ * Named failure point for fault tests: true when the environment variable
+ * HEARTH_FAULT_FAIL holds @p name (a comma-separated list of names), in
+ * which case the caller fails that step as if the OS had failed it (e.g.
+ * "fs.dirsync": the directory fsync reports EIO). Never true otherwise.
+ */
+bool hearth_fault_fail(const char *name);
 
 /* ------------------------------------------------------- bounded cursor */
 
@@ -130,6 +149,19 @@ typedef enum { HEARTH_SEV_INFO, HEARTH_SEV_WARNING, HEARTH_SEV_ALERT } hearth_se
  */
 hearth_status hearth_seclog_open(const char *path) HEARTH_MUST_CHECK;
 void hearth_seclog_close(void);
+/** Default cap of the log on disk: the file plus its one rotated copy. */
+#define HEARTH_SECLOG_CAP_DEFAULT (1024u * 1024u)
+/** Smallest accepted cap (a few hundred lines). */
+#define HEARTH_SECLOG_CAP_MIN (16u * 1024u)
+/**
+ * Bound the log on disk to @p cap bytes in total (default
+ * HEARTH_SECLOG_CAP_DEFAULT, HEARTH_SECLOG_CAP_MIN..1 GiB): when the next
+ * line would take the file past @p cap / 2 it is renamed to "<path>.1"
+ * (replacing the older copy) and a new file is started, so the file and its
+ * copy never exceed @p cap together. Lines are whole JSON objects; a rotation
+ * never splits one. Applies to the open log and later opens.
+ */
+hearth_status hearth_seclog_set_cap(size_t cap) HEARTH_MUST_CHECK;
 /**
  * Append one event. @p kv is a NULL-terminated list of key, value pairs:
  * `hearth_seclog(HEARTH_SEV_WARNING, "login_failed", "source", ip, "user", u, NULL)`.

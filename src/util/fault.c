@@ -15,6 +15,8 @@ static unsigned long fault_kill_at;
 static const char *fault_trace;
 static const char *fault_stop_at;
 static unsigned long fault_count;
+static int fail_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
+static const char *fail_list;
 
 static void fault_init(void)
 {
@@ -53,4 +55,22 @@ void hearth_fault_point(const char *name)
         raise(SIGKILL);
         _exit(137);
     }
+}
+
+bool hearth_fault_fail(const char *name)
+{
+    if (fail_state < 0) {
+        fail_list = getenv("HEARTH_FAULT_FAIL");
+        fail_state = (fail_list != NULL && *fail_list != '\0') ? 1 : 0;
+    }
+    if (fail_state == 0 || name == NULL) return false;
+    size_t n = strlen(name);
+    for (const char *p = fail_list; *p != '\0';) {
+        const char *e = strchr(p, ',');
+        size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, name, n) == 0) return true;
+        if (e == NULL) break;
+        p = e + 1;
+    }
+    return false;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.5-1 5.5-7 5.6-2 5.6-1
+# provisions: 5.5-1 5.5-6 5.5-7 5.6-1 5.6-2 5.6-5
 # hearthd's transport, probed with real clients (curl, openssl s_client):
 #  - TLS 1.3 works; TLS 1.2 works with ECDHE-ECDSA AEAD suites;
 #  - TLS 1.1 / 1.0 refused by the server (protocol_version alert);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.3-7 5.3-9 5.3-10 5.5-1 5.7-2
+# provisions: 5.3-7 5.3-9 5.3-10 5.5-1 5.5-6 5.7-2
 # timeout: 600
 #
 # The transfer itself: mutual TLS pinned to the manufacturer CA (an update

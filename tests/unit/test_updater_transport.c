@@ -5,9 +5,11 @@
  * Why: the helper parses untrusted HTTP/TLS; if it is ever compromised,
  * what it sends back must not be able to corrupt the daemon, get more body
  * bytes past it than the signed manifest allows, hang it, or leave zombies
- * (EN 303 645 5.13-1 input validation between processes, 5.6-7 least
- * privilege: the key goes over stdin only, the helper gets an empty
- * environment and no inherited descriptors, 5.3-10 the transfer's bounds). */
+ * (EN 303 645 5.13-1 input validation between processes, 5.3-10 the
+ * transfer's bounds). It also checks that the key goes over stdin only and
+ * the helper gets an empty environment and no inherited descriptors; that
+ * limits what a compromised helper learns, but the helper still runs as the
+ * daemon's user, so it is not evidence of least privilege (5.6-7). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>

@@ -67,6 +67,7 @@
 #include "hearth/updater.h"
 #include "hearth/util.h"
 #include "api/http_head.h"
+#include "churn.h"
 #include "hearthd.h"
 
 /* What the input filter does with the next decrypted bytes of a connection. */
@@ -133,6 +134,8 @@ struct hearthd_server {
     int ex_idx;
     conn *head, *tail; /* all connections, oldest first */
     unsigned live;     /* connections not evicted */
+    hearthd_churn churn;        /* connection counts, logged once per window */
+    struct event *churn_ev;     /* HEARTHD_CHURN_WINDOW_S timer */
     /* Worker pool. */
     pthread_t threads[HEARTHD_WORKERS];
     size_t nthreads;
@@ -179,7 +182,7 @@ static void conn_evict(conn *c, const char *why)
     c->srv->live--;
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
-    hearth_seclog(HEARTH_SEV_INFO, "connection_closed", "reason", why, NULL);
+    hearthd_churn_closed(&c->srv->churn, why); /* aggregated, never a line per connection */
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -266,6 +269,7 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
     else s->head = c;
     s->tail = c;
     s->live++;
+    hearthd_churn_accepted(&s->churn);
     arm_deadline(c);
     if (s->live > HEARTHD_MAX_CONNS) {
         conn *victim = NULL;
@@ -1119,6 +1123,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* --------------------------------------------------------- lifecycle */
 
+static void churn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hearthd_churn_flush(&((hearthd_server *)arg)->churn, 1);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -1196,10 +1207,13 @@ hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *l
     s->done_ev = event_new(s->base, -1, 0, done_cb, s);
     s->fin_ev = event_new(s->base, -1, 0, fin_cb, s);
     s->exit_ev = evtimer_new(s->base, exit_cb, s);
+    s->churn_ev = event_new(s->base, -1, EV_PERSIST, churn_cb, s);
+    hearthd_churn_init(&s->churn);
+    struct timeval churn_tv = {HEARTHD_CHURN_WINDOW_S, 0};
     s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
     if (!s->http || !s->done_ev || !s->fin_ev || !s->exit_ev || !s->sig_term || !s->sig_int || event_add(s->sig_term, NULL) ||
-        event_add(s->sig_int, NULL)) {
+        event_add(s->sig_int, NULL) || !s->churn_ev || event_add(s->churn_ev, &churn_tv)) {
         st = hearth_err(HEARTH_ERR_NOMEM, "libevent: cannot create server");
         goto fail;
     }
@@ -1261,6 +1275,7 @@ void hearthd_server_set_upload(hearthd_server *s, hearth_auth *auth, hearth_upda
 hearth_status hearthd_server_run(hearthd_server *s)
 {
     int rc = event_base_dispatch(s->base);
+    hearthd_churn_flush(&s->churn, 1);
     uploads_shutdown(s);
     if (rc < 0) return hearth_err(HEARTH_ERR_INTERNAL, "event loop failed");
     return HEARTH_OK;
@@ -1288,6 +1303,7 @@ void hearthd_server_free(hearthd_server *s)
     if (s->done_ev) event_free(s->done_ev);
     if (s->fin_ev) event_free(s->fin_ev);
     if (s->exit_ev) event_free(s->exit_ev);
+    if (s->churn_ev) event_free(s->churn_ev);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);
     if (s->base) event_base_free(s->base);

@@ -354,6 +354,11 @@ static hearth_status end_trial_fn(hearth_boot_state *bs, void *arg)
 
 int main(int argc, char **argv)
 {
+    /* First: the boot state key is derived from the storage root key. */
+    if (hearth_process_harden() != HEARTH_OK) {
+        fprintf(stderr, "hearth-boot: %s\n", hearth_err_msg());
+        return 1;
+    }
     boot_ctx c;
     memset(&c, 0, sizeof c);
     int rc = parse_args(&c, argc, argv);

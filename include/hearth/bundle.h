@@ -385,6 +385,16 @@ bool hearth_bundle_verified(const hearth_bundle *b);
 const uint8_t *hearth_bundle_signer(const hearth_bundle *b);
 /** Number of signatures in the signature block. */
 size_t hearth_bundle_sig_count(const hearth_bundle *b);
+/**
+ * The release identity: SHA-256 of the signed manifest bytes. The signature
+ * block is NOT part of it: two files with the same manifest and different
+ * signature entries (more signers, a key this device does not know, an
+ * algorithm id this build does not know) are the same release, and the
+ * rollback/replay policy, which reads only signed manifest fields, treats
+ * them alike (docs/update-format.md, "Release identity").
+ */
+hearth_status hearth_bundle_release_id(const hearth_bundle *b,
+                                       uint8_t id[HEARTH_DIGEST_LEN]) HEARTH_MUST_CHECK;
 /** Algorithm and key id of signature @p i; HEARTH_ERR_RANGE if out of range. */
 hearth_status hearth_bundle_sig_info(const hearth_bundle *b, size_t i, int *alg,
                                      const uint8_t **key_id) HEARTH_MUST_CHECK;

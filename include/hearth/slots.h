@@ -32,6 +32,7 @@
 #define HEARTH_SLOTS_H
 
 #include "hearth/common.h"
+#include "hearth/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -243,7 +244,63 @@ hearth_status hearth_slots_path(const hearth_slots *s, int slot, char *buf,
  * or is malformed -- the caller must then not trust any field.
  */
 hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
-/** Write @p bs (generation incremented) atomically. Callers normally use the verbs below. */
+/** Where the floors of a decision come from (hearth_slots_load()). */
+typedef struct {
+    hearth_status state;        /**< boot/state: OK, NOT_FOUND, TAMPERED, UNSUPPORTED, IO */
+    hearth_status record;       /**< floor record: OK, NOT_FOUND, TAMPERED, IO, ... */
+    bool record_in_tpm;         /**< the floor record is a TPM NV index */
+    /** Some authentic source of both floors exists: the record, or an
+     *  authentic state while the record is absent (not yet written) or, on
+     *  the file backend only, unauthentic. false: fail closed. */
+    bool floors_known;
+    bool state_behind;          /**< authentic state with floors below the record (replayed
+                                 *   older state, or a power cut between the two writes) */
+    hearth_floor_values record_floors; /**< the record's floors (record == OK) */
+    char state_why[160];        /**< why the state failed (state != OK) */
+    char record_why[160];       /**< why the record failed (record != OK) */
+} hearth_slots_load_info;
+
+/**
+ * Read boot/state AND the floor record (TPM NV or the file record,
+ * docs/boot.md "Floor record") and combine them; used by every decision.
+ * @p bs is the authentic state, or the empty state when it is missing or
+ * unauthentic, in both cases with its floors raised to the record's. Returns
+ * HEARTH_OK when @p info->floors_known (check @p info->state before trusting
+ * anything but the floors), else the error; never writes anything.
+ */
+hearth_status hearth_slots_load(hearth_slots *s, hearth_boot_state *bs,
+                                hearth_slots_load_info *info) HEARTH_MUST_CHECK;
+/**
+ * The installed release of @p bs for the update policy (pure): security
+ * version max(floor, active slot's), software version of the active slot
+ * ("" if none). With hearth_manifest_check_policy() this is THE rollback and
+ * replay decision of the updater, `hearth slot install|stage` and (given the
+ * same numbers) `hearth bundle verify --installed-*`.
+ */
+void hearth_slots_installed(const hearth_boot_state *bs, uint64_t *security_version,
+                            char *version, size_t cap);
+/**
+ * hearth_slots_load() + hearth_slots_installed(). Fails closed when a floor
+ * record exists but is unusable (a TPM index this key cannot read, TPM
+ * unreachable). When nothing authentic is left (no/unauthentic state and no
+ * usable record: a fresh device, or every copy deleted on the file backend)
+ * it reports security version 0 and "" (a factory install; @p info tells).
+ * @param[out] bs    optional: the state as hearth_slots_load() gave it
+ * @param[out] info  optional: where the floors came from
+ */
+hearth_status hearth_slots_installed_policy(hearth_slots *s, uint64_t *security_version,
+                                            char *version, size_t cap, hearth_boot_state *bs,
+                                            hearth_slots_load_info *info) HEARTH_MUST_CHECK;
+/** Read the floor record alone (status display). */
+hearth_status hearth_slots_floor_record(hearth_slots *s, hearth_floor_values *out,
+                                        bool *in_tpm) HEARTH_MUST_CHECK;
+/**
+ * Write @p bs (generation incremented) atomically. Callers normally use the
+ * verbs below. The floor record is written FIRST, raised to @p bs's floors,
+ * and @p bs's floors are raised to the record's, so no write ever lowers a
+ * floor; refused (nothing written) when the record exists but is unusable.
+ * Fault point "slots.floors_raised" between the two writes.
+ */
 hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
 
 /**

@@ -463,6 +463,24 @@ hearth_status hearth_slot_verify_dir(const char *slot_dir, const hearth_keyset *
                                      const hearth_bundle_policy *policy, unsigned threads,
                                      hearth_manifest **out) HEARTH_MUST_CHECK;
 
+/**
+ * hearth_slot_verify_dir(), and the slot's program ready to execute exactly
+ * as verified (hearth-boot, 5.7-1): payload @p program is first copied into
+ * an anonymous memory file (memfd_create, close-on-exec), sealed against
+ * write, grow, shrink and further sealing, and its chunks are verified from
+ * THAT copy, not from the slot file. On success @p program_fd receives the
+ * sealed copy (caller closes; run it with fexecve()); a rewrite of the slot
+ * file at any time after the copy cannot change what runs, and one before
+ * or during the copy fails verification. Costs the program's size in
+ * memory while the descriptor is open. @p program must be a payload of the
+ * manifest (else HEARTH_ERR_TAMPERED). Fault point
+ * "bundle.verify_slot.program_loaded" between the copy and its verification.
+ */
+hearth_status hearth_slot_verify_dir_exec(const char *slot_dir, const hearth_keyset *ks,
+                                          const hearth_bundle_policy *policy, unsigned threads,
+                                          const char *program, int *program_fd,
+                                          hearth_manifest **out) HEARTH_MUST_CHECK;
+
 /* ------------------------------------------------------ stream verifier */
 
 /**

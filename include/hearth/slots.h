@@ -394,6 +394,73 @@ void hearth_slots_unlock(int fd);
 void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when,
                                  const char *file, const char *reason);
 
+/* ------------------------------------------------- the boot decision */
+
+/** Options of hearth_boot_decide(). */
+typedef struct {
+    const char *trust_dir;     /**< read-only trust anchor: root keys (*.pub), threshold */
+    const char *keyset_path;   /**< root-signed key set the slots are verified with */
+    const char *model;         /**< device model a slot must be built for (NULL: not checked) */
+    const char *hw_id;         /**< device hardware id (NULL: not checked) */
+    /** Payload to load for execution (e.g. "hearthd"): verified from a sealed
+     *  in-memory copy that hearth_boot_decision::program_fd then holds.
+     *  NULL: the slots are verified, nothing is loaded. */
+    const char *program;
+    unsigned threads;          /**< verification threads, 0 = online CPUs */
+    bool verify_only;          /**< decide and verify, write no boot state (health check) */
+    /** Why the previous trial ended (for the update_reverted event), or NULL. */
+    const char *trial_failure;
+} hearth_boot_opts;
+
+/** Result of hearth_boot_decide(). */
+typedef struct {
+    hearth_boot_choice choice;  /**< action and slot (TRIAL, ACTIVE, FALLBACK, RECOVERY) */
+    char reason[256];           /**< RECOVERY: why (also for boot/recovery) */
+    /** Sealed copy of the chosen slot's program, verified byte for byte
+     *  (opts.program set, action not RECOVERY), else -1. Run it with
+     *  fexecve(); release with hearth_boot_decision_clear(). */
+    int program_fd;
+    char version[HEARTH_SLOTS_VERSION_MAX + 1]; /**< software version of the chosen slot */
+    uint64_t security_version;  /**< security version of the chosen slot */
+    bool state_missing;         /**< boot/state was absent: decided from an empty state */
+    bool state_tampered;        /**< boot/state failed authentication: decided from empty */
+    bool keyset_refused;        /**< key set below the key-set floor (ALERT keyset_rollback) */
+    bool written;               /**< the decision was persisted (not verify_only) */
+    unsigned alerts;            /**< ALERT events raised by this decision */
+    uint64_t min_security_version; /**< floors after the decision (as persisted) */
+    uint64_t min_keyset_version;
+    uint64_t keyset_version;    /**< version of the key set loaded, 0 if none */
+} hearth_boot_decision;
+
+/**
+ * THE boot decision, as hearth-boot takes it before every launch (docs/boot.md
+ * "Boot flow"; every test drives this function, none reimplements it):
+ * under boot/lock, read the authenticated boot state (missing or unauthentic:
+ * ALERT boot_state_missing|tampered, the bad file kept as
+ * boot/state.bad.<time>, decision from an empty state); load the trust
+ * anchor and the key set (expiry not checked at boot) and hold it against the
+ * key-set floor (below: ALERT keyset_rollback, no key set, so no slot
+ * verifies); then hearth_slots_choose(), verifying each slot it asks for
+ * (signature, model/hw id, every chunk; failure: ALERT
+ * software_integrity_violation, recorded once per distinct finding; a
+ * slot left "installing" only logs slot_incomplete); raise the key-set floor
+ * to a newer verified key set; record verification results, reverts and
+ * alerts; and, unless @p o->verify_only, persist the new state (fault point
+ * "boot.persist") BEFORE returning, so a spent trial attempt survives a
+ * power cut during the launch that follows.
+ *
+ * @return HEARTH_OK with @p d filled (RECOVERY included); an error if the
+ *         lock could not be taken or the state could not be written (the
+ *         caller must then treat it as recovery: nothing is launched).
+ *         @p d->program_fd is -1 on error.
+ */
+hearth_status hearth_boot_decide(hearth_slots *s, const hearth_boot_opts *o,
+                                 hearth_boot_decision *d) HEARTH_MUST_CHECK;
+/** Close the program copy of @p d (if any). Safe to call twice. */
+void hearth_boot_decision_clear(hearth_boot_decision *d);
+/** "trial" / "active" / "fallback" / "recovery" / "verify". */
+const char *hearth_boot_action_name(hearth_boot_action a);
+
 #ifdef __cplusplus
 }
 #endif

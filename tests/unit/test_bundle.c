@@ -1019,6 +1019,63 @@ static void test_5_7_1_extract_and_verify_slot(void **state)
     assert_non_null(strstr(hearth_err_msg(), "'app' is 4990 bytes shorter"));
 }
 
+/* The program to execute is verified from a sealed in-memory copy, and that
+ * copy is what the caller gets: nothing done to the slot file afterwards
+ * changes it, and nobody can write to it (docs/boot.md). */
+static void test_5_7_1_program_verified_from_sealed_copy(void **state)
+{
+    (void)state;
+    char path[512], slot[512], f[600];
+    std_bundle("exec.hbd", path, sizeof path);
+    path_of(slot, sizeof slot, "slotC");
+    hearth_bundle *b = NULL;
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_OK);
+    assert_int_equal(hearth_bundle_extract_verified(b, slot, NULL, NULL), HEARTH_OK);
+    hearth_bundle_free(b);
+    snprintf(f, sizeof f, "%s/payload/app", slot);
+    uint8_t orig[5000], got[5001];
+    FILE *fp = fopen(f, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(orig, 1, sizeof orig, fp), sizeof orig);
+    fclose(fp);
+
+    int fd = -2;
+    hearth_manifest *m = NULL;
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", &fd, &m), HEARTH_OK);
+    assert_non_null(m);
+    hearth_manifest_free(m);
+    assert_true(fd > 2);
+    assert_int_equal(fcntl(fd, F_GET_SEALS), F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    /* the slot file rewritten in place afterwards: the copy is unchanged */
+    flip_byte(f, 100);
+    assert_int_equal(pread(fd, got, sizeof got, 0), (ssize_t)sizeof orig);
+    assert_memory_equal(got, orig, sizeof orig);
+    /* and cannot be changed, grown or shrunk through its own descriptor */
+    assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+    assert_int_equal(ftruncate(fd, 10), -1);
+    assert_int_equal(ftruncate(fd, 6000), -1);
+    assert_int_equal(fcntl(fd, F_ADD_SEALS, 0), -1);
+    close(fd);
+    /* the rewritten file is refused, and no copy is handed out */
+    fd = -2;
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", &fd, NULL),
+                     HEARTH_ERR_TAMPERED);
+    assert_int_equal(fd, -1);
+    assert_non_null(strstr(hearth_err_msg(), "'app' chunk 0"));
+    flip_byte(f, 100);
+    /* a program the manifest does not name, and a missing out-parameter */
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "nope", &fd, NULL),
+                     HEARTH_ERR_TAMPERED);
+    assert_int_equal(fd, -1);
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", NULL, NULL),
+                     HEARTH_ERR_INVALID);
+    /* restored: verifies again */
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 1, "app", &fd, NULL), HEARTH_OK);
+    assert_true(fd > 2);
+    close(fd);
+}
+
 static void test_5_3_9_bundle_swapped_after_verification_caught(void **state)
 {
     (void)state;
@@ -1125,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_5_3_7_private_key_encrypted_at_rest),
         cmocka_unit_test(test_5_3_9_stream_any_split_and_resume),
         cmocka_unit_test(test_5_7_1_extract_and_verify_slot),
+        cmocka_unit_test(test_5_7_1_program_verified_from_sealed_copy),
         cmocka_unit_test(test_5_3_9_bundle_swapped_after_verification_caught),
         cmocka_unit_test(test_5_3_11_5_3_12_risks_and_disruption_are_signed),
         cmocka_unit_test(test_5_3_9_empty_payload_and_many_threads),

@@ -64,7 +64,9 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * N-th point reached (1-based) raises SIGKILL on the process. When
  * HEARTH_FAULT_TRACE=path is set, each point's ordinal and name is appended
  * to that file, so a test can enumerate every kill point of an operation.
- * Costs one branch when neither variable is set.
+ * HEARTH_FAULT_SLEEP=name:ms makes every pass through point "name" sleep ms
+ * milliseconds (1..60000), so a test can measure what waits for that step.
+ * Costs one branch when none of the variables is set.
  */
 void hearth_fault_point(const char *name);
 /**

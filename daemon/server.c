@@ -163,6 +163,13 @@ struct hearthd_server {
     unsigned holds;              /* connections with hold_exit set */
 };
 
+/* ------------------------------------------------------------ memory */
+
+void hearthd_server_memory_init(void)
+{
+    event_set_mem_functions(hearth_wipe_malloc, hearth_wipe_realloc, hearth_wipe_free);
+}
+
 /* ------------------------------------------------------- connections */
 
 static void conn_unlink(hearthd_server *s, conn *c)
@@ -212,6 +219,8 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     if (c->deadline) event_free(c->deadline);
     c->deadline = NULL;
     upload_conn_gone(c);
+    /* Withheld request bytes (tokens, passwords): libevent's free wipes
+     * them (hearthd_server_memory_init). */
     if (c->hold) evbuffer_free(c->hold);
     if (c->tmp) evbuffer_free(c->tmp);
     c->hold = c->tmp = NULL;

@@ -66,6 +66,9 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * to that file, so a test can enumerate every kill point of an operation.
  * HEARTH_FAULT_SLEEP=name:ms makes every pass through point "name" sleep ms
  * milliseconds (1..60000), so a test can measure what waits for that step.
+ * When HEARTH_FAULT_STOP_AT=name is set, the process stops itself (SIGSTOP)
+ * at every point of that name, so a test can act at exactly that moment
+ * (e.g. rewrite a file between verification and use) and then SIGCONT it.
  * Costs one branch when none of the variables is set.
  */
 void hearth_fault_point(const char *name);
@@ -134,6 +137,30 @@ hearth_status hearth_b64url_decode(const char *in, size_t inlen, uint8_t *out, s
                                    size_t *outlen) HEARTH_MUST_CHECK;
 /** SHA-256 of a buffer (OpenSSL EVP). */
 hearth_status hearth_sha256(const void *in, size_t n, uint8_t out[32]) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------- process and secret memory */
+
+/**
+ * Call first thing in every program that holds a secret (hearthd,
+ * hearth-boot, hearth-fetch, the hearth CLI): sets RLIMIT_CORE to 0 (soft and
+ * hard) and PR_SET_DUMPABLE to 0, so a crash writes no core file (not even
+ * to a core_pattern pipe) and other processes of the same user cannot
+ * ptrace it or read its memory. Both survive fork(), not execve().
+ * @return HEARTH_OK, or HEARTH_ERR_INTERNAL: the caller must not continue.
+ */
+hearth_status hearth_process_harden(void) HEARTH_MUST_CHECK;
+
+/**
+ * malloc/realloc/free that wipe every block when it is freed or moved (the
+ * size lives in a 16-byte header in front of the block). For libraries that
+ * take allocator hooks and hold secrets in what they allocate: cJSON (the
+ * json module installs them for the whole process, see json.h) and libevent
+ * (hearthd, event_set_mem_functions). Blocks from hearth_wipe_malloc must be
+ * released with hearth_wipe_free only.
+ */
+void *hearth_wipe_malloc(size_t n);
+void *hearth_wipe_realloc(void *p, size_t n);
+void hearth_wipe_free(void *p);
 
 /* ------------------------------------------------------ security events */
 

@@ -1,4 +1,6 @@
-/* Fault-injection points: kill the process at the N-th point reached. */
+/* Fault-injection points: kill the process at the N-th point reached
+ * (HEARTH_FAULT_KILL_AT=N), or stop it (SIGSTOP, for a test to act and then
+ * SIGCONT it) at every point of a given name (HEARTH_FAULT_STOP_AT=name). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 static int fault_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static unsigned long fault_kill_at;
 static const char *fault_trace;
+static const char *fault_stop_at;
 static unsigned long fault_count;
 static char fault_sleep_name[64];
 static unsigned long fault_sleep_ms;
@@ -22,6 +25,8 @@ static void fault_init(void)
 {
     const char *k = getenv("HEARTH_FAULT_KILL_AT");
     fault_trace = getenv("HEARTH_FAULT_TRACE");
+    fault_stop_at = getenv("HEARTH_FAULT_STOP_AT");
+    if (fault_stop_at != NULL && *fault_stop_at == '\0') fault_stop_at = NULL;
     fault_kill_at = 0;
     if (k != NULL && *k != '\0') {
         char *end = NULL;
@@ -41,7 +46,10 @@ static void fault_init(void)
             fault_sleep_ms = ms;
         }
     }
-    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_sleep_ms > 0) ? 1 : 0;
+    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_stop_at != NULL ||
+                   fault_sleep_ms > 0)
+                      ? 1
+                      : 0;
 }
 
 void hearth_fault_point(const char *name)
@@ -66,6 +74,7 @@ void hearth_fault_point(const char *name)
         while (nanosleep(&ts, &ts) != 0) {
         }
     }
+    if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) raise(SIGSTOP);
     if (fault_kill_at != 0 && n == fault_kill_at) {
         raise(SIGKILL);
         _exit(137);

@@ -90,7 +90,7 @@ static void test_5_13_1_buffer_has_hard_maximum(void **state)
     hearth_buf_free(&b);
 }
 
-static void test_5_4_1_atomic_write_and_bounded_read(void **state)
+static void test_atomic_write_and_bounded_read(void **state)
 {
     (void)state;
     char dir[] = "/tmp/hearth-util-XXXXXX";
@@ -203,7 +203,7 @@ int main(void)
         cmocka_unit_test(test_5_13_1_b64url_rfc4648_vectors),
         cmocka_unit_test(test_5_13_1_cursor_rejects_short_input),
         cmocka_unit_test(test_5_13_1_buffer_has_hard_maximum),
-        cmocka_unit_test(test_5_4_1_atomic_write_and_bounded_read),
+        cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_5_1_3_ct_equal_and_random),
         cmocka_unit_test(test_seclog_cap_and_rotation),
     };

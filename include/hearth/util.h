@@ -64,7 +64,10 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * N-th point reached (1-based) raises SIGKILL on the process. When
  * HEARTH_FAULT_TRACE=path is set, each point's ordinal and name is appended
  * to that file, so a test can enumerate every kill point of an operation.
- * Costs one branch when neither variable is set.
+ * When HEARTH_FAULT_STOP_AT=name is set, the process stops itself (SIGSTOP)
+ * at every point of that name, so a test can act at exactly that moment
+ * (e.g. rewrite a file between verification and use) and then SIGCONT it.
+ * Costs one branch when none of the variables is set.
  */
 void hearth_fault_point(const char *name);
 /**

@@ -31,12 +31,7 @@
 #define TPM_NV_SPAN 0x000FFFFFu
 #define TPM_NV_TRIES 8
 
-typedef struct {
-    TSS2_TCTI_CONTEXT *tcti;
-    ESYS_CONTEXT *esys;
-    ESYS_TR primary;
-    ESYS_TR session;
-} tpm_conn;
+typedef rot_tpm_conn tpm_conn; /* rot_internal.h: shared with rot_tpm_nv.c */
 
 static hearth_status tpm_err(hearth_status st, const char *what, TSS2_RC rc)
 {
@@ -482,4 +477,35 @@ out:
     if (obj != ESYS_TR_NONE) (void)Esys_FlushContext(t.esys, obj);
     tpm_close(&t);
     return st;
+}
+
+/* ------------------------------------- shared with rot_tpm_nv.c (floors) */
+
+hearth_status rot_tpm_connect(rot_tpm_conn *t, const char *tcti, bool salted)
+{
+    if (salted) return tpm_connect(t, tcti);
+    t->tcti = NULL;
+    t->esys = NULL;
+    t->primary = t->session = ESYS_TR_NONE;
+    const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
+    if (conf != NULL && conf[0] == '\0') conf = NULL;
+    TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
+    if (rc != TSS2_RC_SUCCESS)
+        return hearth_err(HEARTH_ERR_IO, "cannot reach the TPM via TCTI '%s': %s",
+                          conf != NULL ? conf : "(default)", Tss2_RC_Decode(rc));
+    rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        tpm_close(t);
+        return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);
+    }
+    hearth_status st = hmac_session(t->esys, &t->session);
+    if (st != HEARTH_OK) tpm_close(t);
+    return st;
+}
+
+void rot_tpm_disconnect(rot_tpm_conn *t) { tpm_close(t); }
+
+hearth_status rot_tpm_error(hearth_status st, const char *what, TSS2_RC rc)
+{
+    return tpm_err(st, what, rc);
 }

@@ -1,4 +1,6 @@
-/* Fault-injection points: kill the process at the N-th point reached. */
+/* Fault-injection points: kill the process at the N-th point reached
+ * (HEARTH_FAULT_KILL_AT=N), or stop it (SIGSTOP, for a test to act and then
+ * SIGCONT it) at every point of a given name (HEARTH_FAULT_STOP_AT=name). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 static int fault_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static unsigned long fault_kill_at;
 static const char *fault_trace;
+static const char *fault_stop_at;
 static unsigned long fault_count;
 static int fail_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static const char *fail_list;
@@ -19,13 +22,15 @@ static void fault_init(void)
 {
     const char *k = getenv("HEARTH_FAULT_KILL_AT");
     fault_trace = getenv("HEARTH_FAULT_TRACE");
+    fault_stop_at = getenv("HEARTH_FAULT_STOP_AT");
+    if (fault_stop_at != NULL && *fault_stop_at == '\0') fault_stop_at = NULL;
     fault_kill_at = 0;
     if (k != NULL && *k != '\0') {
         char *end = NULL;
         unsigned long v = strtoul(k, &end, 10);
         if (end != NULL && *end == '\0') fault_kill_at = v;
     }
-    fault_state = (fault_kill_at > 0 || fault_trace != NULL) ? 1 : 0;
+    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_stop_at != NULL) ? 1 : 0;
 }
 
 void hearth_fault_point(const char *name)
@@ -45,6 +50,7 @@ void hearth_fault_point(const char *name)
             close(fd);
         }
     }
+    if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) raise(SIGSTOP);
     if (fault_kill_at != 0 && n == fault_kill_at) {
         raise(SIGKILL);
         _exit(137);

@@ -151,7 +151,7 @@ check "5.3-9 payload swapped after verification caught at install" \
     bash -c "[ '$(upd_field "$out" outcome)' = rejected ] && [ '$(upd_field "$out" status)' = tampered ]"
 boot=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
 check "active slot a still boots, nothing pending ($boot)" \
-    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ] && [ '$(upd_field "$boot" action)' = 2 ]"
+    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ] && [ '$(upd_field "$boot" mode)' = active ]"
 check "swap logged" upd_seclog_has "$LOG" update_rejected "changed after verification"
 
 # --- 7. And the same bundle without interference installs.

@@ -47,7 +47,7 @@ upd_build_dir() {
 upd_find_bin() { # name -> path of a built program
     local b; b=$(upd_build_dir)
     local p
-    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
+    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/fetch/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
         if [ -x "$p" ]; then echo "$p"; return 0; fi
     done
     return 1
@@ -229,6 +229,12 @@ upd_fixture() {
     mkdir -p "$w"
     UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
     UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
+    # No build path is compiled into the updater (HEARTH_FETCH_BUILD_TREE
+    # OFF): the helper is named the way a packager would (ctest sets it too).
+    if [ -z "${HEARTH_FETCH_PROGRAM:-}" ]; then
+        HEARTH_FETCH_PROGRAM=$(upd_find_bin hearth-fetch) || { echo "update_lib: hearth-fetch not built" >&2; return 1; }
+        export HEARTH_FETCH_PROGRAM
+    fi
     UPD_STATE=$w/state
     UPD_TRUST=$w/trust
     UPD_WWW=$w/www

@@ -32,6 +32,7 @@
 #define HEARTH_SLOTS_H
 
 #include "hearth/common.h"
+#include "hearth/identity.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -220,12 +221,19 @@ int hearth_slots_choose_safe(const hearth_slot_check checks[HEARTH_SLOT_COUNT]);
 typedef struct hearth_slots hearth_slots;
 
 /**
- * Open the slots of @p state_dir: reads device.json for the root-of-trust
- * kind, opens the RoT (keys/), derives the boot-state key and closes the RoT
- * again (the secure store is NOT opened, so this is safe while another
- * process holds it). Creates slots/a, slots/b and boot/ (0700) if absent.
+ * Open the slots of @p state_dir: hearth_device_config_load() (platform
+ * configuration, strict device.json, root of trust opened from keys/,
+ * device.mac checked), derives the boot-state key and closes the RoT again
+ * (the secure store is NOT opened, so this is safe while another process
+ * holds it). Creates slots/a, slots/b and boot/ (0700) if absent.
  */
 hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out) HEARTH_MUST_CHECK;
+/**
+ * The authenticated device configuration hearth_slots_open() loaded (model
+ * and hardware id for the bundle policy), or NULL for slots opened with
+ * hearth_slots_open_key(), which has none.
+ */
+const hearth_device_config *hearth_slots_device_config(const hearth_slots *s);
 /** Same, with the 32-byte storage root key supplied by the caller. */
 hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_key[32],
                                     hearth_slots **out) HEARTH_MUST_CHECK;

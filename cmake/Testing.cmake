@@ -2,34 +2,80 @@
 # they become ctest LABELS (`ctest -L 5.1-5` runs the evidence for 5.1-5) and
 # a line in ${CMAKE_BINARY_DIR}/test-provisions.tsv, from which the
 # conformance statement is generated.
+#
+# The ids are checked against tests/provisions-en303645-v2.txt (the 67
+# provisions of EN 303 645 v2): a test naming anything else is a configure
+# error. A test that evidences no provision (a build property that no
+# provision asks for) says `none`; only KIND build may do that.
+#
+# Untested cases: a script test that cannot test what it is about with the
+# clients installed prints `UNTESTED: <what> (<why>)` and exits 77, which ctest
+# reports as "Not Run" (never "Passed"). A script that tested some things but
+# not others passes (or fails) on what it tested and writes one line per
+# untested case to ${HEARTH_UNTESTED_DIR}/<test>.tsv (tests/untested.sh);
+# scripts/test.sh collects them into ${CMAKE_BINARY_DIR}/test-untested.tsv.
 set(HEARTH_PROVISION_MAP ${CMAKE_BINARY_DIR}/test-provisions.tsv)
+set(HEARTH_UNTESTED_DIR ${CMAKE_BINARY_DIR}/test-untested)
 file(WRITE ${HEARTH_PROVISION_MAP} "test\tkind\tprovisions\n")
+file(MAKE_DIRECTORY ${HEARTH_UNTESTED_DIR})
 
-function(_hearth_check_provisions name)
+set(HEARTH_PROVISION_LIST ${PROJECT_SOURCE_DIR}/tests/provisions-en303645-v2.txt)
+file(STRINGS ${HEARTH_PROVISION_LIST} HEARTH_PROVISION_IDS REGEX "^[0-9]")
+list(LENGTH HEARTH_PROVISION_IDS _n)
+if(NOT _n EQUAL 67)
+  message(FATAL_ERROR "${HEARTH_PROVISION_LIST}: ${_n} provision ids, EN 303 645 v2 has 67")
+endif()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${HEARTH_PROVISION_LIST})
+
+function(_hearth_check_provisions name kind)
   if(NOT ARGN)
-    message(FATAL_ERROR "test ${name} names no EN 303 645 provision")
+    message(FATAL_ERROR "test ${name} names no EN 303 645 provision (write `none` only for KIND build)")
+  endif()
+  if(ARGN STREQUAL "none")
+    if(NOT kind STREQUAL "build")
+      message(FATAL_ERROR "test ${name}: only KIND build may evidence no provision (`none`)")
+    endif()
+    return()
   endif()
   foreach(p ${ARGN})
-    if(NOT p MATCHES "^(5\\.[0-9]+-[0-9]+|6-[0-9]+)$")
-      message(FATAL_ERROR "test ${name}: '${p}' is not an EN 303 645 provision id")
+    list(FIND HEARTH_PROVISION_IDS "${p}" i)
+    if(i LESS 0)
+      message(FATAL_ERROR "test ${name}: '${p}' is not an EN 303 645 v2 provision (see ${HEARTH_PROVISION_LIST})")
     endif()
+  endforeach()
+  set(seen "")
+  foreach(p ${ARGN})
+    list(FIND seen "${p}" i)
+    if(NOT i LESS 0)
+      message(FATAL_ERROR "test ${name}: provision ${p} named twice")
+    endif()
+    list(APPEND seen "${p}")
   endforeach()
 endfunction()
 
 # hearth_add_test(NAME n KIND unit|integration|fault|fuzz|build
-#                 PROVISIONS 5.x-y ... COMMAND cmd args... [TIMEOUT s] [SERIAL])
+#                 PROVISIONS 5.x-y ...|none COMMAND cmd args... [TIMEOUT s]
+#                 [SERIAL] [SCRIPT])
 function(hearth_add_test)
-  cmake_parse_arguments(T "SERIAL" "NAME;KIND;TIMEOUT" "PROVISIONS;COMMAND" ${ARGN})
-  _hearth_check_provisions(${T_NAME} ${T_PROVISIONS})
+  cmake_parse_arguments(T "SERIAL;SCRIPT" "NAME;KIND;TIMEOUT" "PROVISIONS;COMMAND" ${ARGN})
+  _hearth_check_provisions(${T_NAME} "${T_KIND}" ${T_PROVISIONS})
+  if(T_PROVISIONS STREQUAL "none")
+    set(T_PROVISIONS "")
+  endif()
   add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES
     LABELS "${T_KIND};${T_PROVISIONS}" TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "HEARTH_BUILD_DIR=${CMAKE_BINARY_DIR};HEARTH_SOURCE_DIR=${PROJECT_SOURCE_DIR};ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+    ENVIRONMENT "HEARTH_TEST_NAME=${T_NAME};HEARTH_UNTESTED_DIR=${HEARTH_UNTESTED_DIR};HEARTH_BUILD_DIR=${CMAKE_BINARY_DIR};HEARTH_SOURCE_DIR=${PROJECT_SOURCE_DIR};ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   if(T_SERIAL)
     set_tests_properties(${T_NAME} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+  # Scripts report "nothing here could be tested" with exit 77 (ctest: Not
+  # Run). Not for cmocka executables: their exit status is a failure count.
+  if(T_SCRIPT)
+    set_tests_properties(${T_NAME} PROPERTIES SKIP_RETURN_CODE 77)
   endif()
   string(REPLACE ";" " " plist "${T_PROVISIONS}")
   file(APPEND ${HEARTH_PROVISION_MAP} "${T_NAME}\t${T_KIND}\t${plist}\n")
@@ -50,7 +96,8 @@ function(hearth_unit_test)
 endfunction()
 
 # hearth_script_tests(KIND k DIR d): every d/test_*.sh becomes a test. The
-# script's header carries `# provisions: 5.1-1 5.1-2` (required) and
+# script's header carries `# provisions: 5.1-1 5.1-2` (required; `none` for
+# KIND build only) and
 # optionally `# timeout: 600` and `# serial: yes`.
 function(hearth_script_tests)
   cmake_parse_arguments(T "" "KIND;DIR" "" ${ARGN})
@@ -73,6 +120,6 @@ function(hearth_script_tests)
       set(serial SERIAL)
     endif()
     hearth_add_test(NAME ${T_KIND}.${base} KIND ${T_KIND} PROVISIONS ${provs}
-                    COMMAND bash ${s} TIMEOUT ${timeout} ${serial})
+                    COMMAND bash ${s} TIMEOUT ${timeout} ${serial} SCRIPT)
   endforeach()
 endfunction()

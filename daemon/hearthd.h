@@ -45,6 +45,14 @@ hearth_status hearthd_tls_ctx(hearth_device *dev, SSL_CTX **out) HEARTH_MUST_CHE
 typedef struct hearthd_server hearthd_server;
 
 /**
+ * Make libevent allocate through hearth_wipe_malloc/realloc/free (util.h),
+ * so every buffer it frees -- decrypted request bytes in bufferevent and
+ * evhttp buffers, the input filter's withheld bytes, header values with
+ * bearer tokens -- is wiped first. Must run before any other libevent call.
+ */
+void hearthd_server_memory_init(void);
+
+/**
  * Bind @p listen ("127.0.0.1:8443"; port 0 picks a free one) and prepare the
  * HTTPS server. *port receives the bound port.
  */

@@ -111,6 +111,14 @@ static int daemonize(const char *ready)
 
 int main(int argc, char **argv)
 {
+    /* First: the storage root key, the device key, passwords and tokens
+     * will be in this process's memory; no core dump may carry them. */
+    if (hearth_process_harden() != HEARTH_OK) {
+        fprintf(stderr, "hearthd: %s\n", hearth_err_msg());
+        return 1;
+    }
+    /* Before any libevent call: its buffers are wiped when freed. */
+    hearthd_server_memory_init();
     options o;
     if (hearthd_update_args(&argc, argv) != 0) return 2;
     int rc = parse_args(argc, argv, &o);

@@ -67,6 +67,7 @@
 #include "hearth/updater.h"
 #include "hearth/util.h"
 #include "api/http_head.h"
+#include "churn.h"
 #include "hearthd.h"
 
 /* What the input filter does with the next decrypted bytes of a connection. */
@@ -133,6 +134,8 @@ struct hearthd_server {
     int ex_idx;
     conn *head, *tail; /* all connections, oldest first */
     unsigned live;     /* connections not evicted */
+    hearthd_churn churn;        /* connection counts, logged once per window */
+    struct event *churn_ev;     /* HEARTHD_CHURN_WINDOW_S timer */
     /* Worker pool. */
     pthread_t threads[HEARTHD_WORKERS];
     size_t nthreads;
@@ -160,6 +163,13 @@ struct hearthd_server {
     unsigned holds;              /* connections with hold_exit set */
 };
 
+/* ------------------------------------------------------------ memory */
+
+void hearthd_server_memory_init(void)
+{
+    event_set_mem_functions(hearth_wipe_malloc, hearth_wipe_realloc, hearth_wipe_free);
+}
+
 /* ------------------------------------------------------- connections */
 
 static void conn_unlink(hearthd_server *s, conn *c)
@@ -179,7 +189,7 @@ static void conn_evict(conn *c, const char *why)
     c->srv->live--;
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
-    hearth_seclog(HEARTH_SEV_INFO, "connection_closed", "reason", why, NULL);
+    hearthd_churn_closed(&c->srv->churn, why); /* aggregated, never a line per connection */
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -209,6 +219,8 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     if (c->deadline) event_free(c->deadline);
     c->deadline = NULL;
     upload_conn_gone(c);
+    /* Withheld request bytes (tokens, passwords): libevent's free wipes
+     * them (hearthd_server_memory_init). */
     if (c->hold) evbuffer_free(c->hold);
     if (c->tmp) evbuffer_free(c->tmp);
     c->hold = c->tmp = NULL;
@@ -266,6 +278,7 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
     else s->head = c;
     s->tail = c;
     s->live++;
+    hearthd_churn_accepted(&s->churn);
     arm_deadline(c);
     if (s->live > HEARTHD_MAX_CONNS) {
         conn *victim = NULL;
@@ -1119,6 +1132,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* --------------------------------------------------------- lifecycle */
 
+static void churn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hearthd_churn_flush(&((hearthd_server *)arg)->churn, 1);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -1196,10 +1216,13 @@ hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *l
     s->done_ev = event_new(s->base, -1, 0, done_cb, s);
     s->fin_ev = event_new(s->base, -1, 0, fin_cb, s);
     s->exit_ev = evtimer_new(s->base, exit_cb, s);
+    s->churn_ev = event_new(s->base, -1, EV_PERSIST, churn_cb, s);
+    hearthd_churn_init(&s->churn);
+    struct timeval churn_tv = {HEARTHD_CHURN_WINDOW_S, 0};
     s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
     if (!s->http || !s->done_ev || !s->fin_ev || !s->exit_ev || !s->sig_term || !s->sig_int || event_add(s->sig_term, NULL) ||
-        event_add(s->sig_int, NULL)) {
+        event_add(s->sig_int, NULL) || !s->churn_ev || event_add(s->churn_ev, &churn_tv)) {
         st = hearth_err(HEARTH_ERR_NOMEM, "libevent: cannot create server");
         goto fail;
     }
@@ -1261,6 +1284,7 @@ void hearthd_server_set_upload(hearthd_server *s, hearth_auth *auth, hearth_upda
 hearth_status hearthd_server_run(hearthd_server *s)
 {
     int rc = event_base_dispatch(s->base);
+    hearthd_churn_flush(&s->churn, 1);
     uploads_shutdown(s);
     if (rc < 0) return hearth_err(HEARTH_ERR_INTERNAL, "event loop failed");
     return HEARTH_OK;
@@ -1288,6 +1312,7 @@ void hearthd_server_free(hearthd_server *s)
     if (s->done_ev) event_free(s->done_ev);
     if (s->fin_ev) event_free(s->fin_ev);
     if (s->exit_ev) event_free(s->exit_ev);
+    if (s->churn_ev) event_free(s->churn_ev);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);
     if (s->base) event_base_free(s->base);

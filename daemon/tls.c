@@ -64,8 +64,12 @@ hearth_status hearthd_tls_ctx(hearth_device *dev, SSL_CTX **out)
         st = tls_fail("set groups");
         goto out;
     }
+    /* SSL_OP_CLEANSE_PLAINTEXT: OpenSSL decrypts records in place and would
+     * otherwise keep the plaintext (passwords, tokens) in its read buffer
+     * until the next record overwrites it; with it, what the application
+     * has read is zeroed at once. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
     /* No SSL_MODE_RELEASE_BUFFERS: it frees and wipes both 16 KiB record
      * buffers after every record, which showed up as a tenth of the CPU time
      * per keep-alive request. An open connection keeps ~34 KiB instead; the

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "hearth/common.h"
@@ -379,21 +378,23 @@ done:
  * same-user ptrace (the device key is in memory), no privilege gain through
  * exec, and death with the parent. Sandboxing (seccomp, a dedicated user,
  * namespaces) is a documented follow-up (docs/updates.md). */
-static void harden_self(void)
+static bool harden_self(void)
 {
-    struct rlimit nocore = {0, 0};
-    (void)setrlimit(RLIMIT_CORE, &nocore);
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (hearth_process_harden() != HEARTH_OK) return false; /* no core, no ptrace */
     (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* A closed parent socket shows up as EPIPE from write(), not a signal. */
     signal(SIGPIPE, SIG_IGN);
+    return true;
 }
 
 int main(int argc, char **argv)
 {
     (void)argv;
-    harden_self();
+    if (!harden_self()) {
+        fprintf(stderr, "hearth-fetch: %s\n", hearth_err_msg());
+        return 1;
+    }
     if (argc != 1) {
         fprintf(stderr, "usage: hearth-fetch  (request on stdin; run by hearthd's updater)\n");
         return 2;

@@ -227,6 +227,11 @@ static int bundle_inspect(int argc, char **argv)
     printf("bundle:            %s (%llu bytes, signatures NOT checked by inspect)\n", argv[1],
            (unsigned long long)hearth_bundle_total_size(b));
     print_manifest(hearth_bundle_manifest(b));
+    uint8_t rid[HEARTH_DIGEST_LEN];
+    char rhex[2 * HEARTH_DIGEST_LEN + 1] = "";
+    if (hearth_bundle_release_id(b, rid) == HEARTH_OK &&
+        hearth_hex_encode(rid, sizeof rid, rhex, sizeof rhex) == HEARTH_OK)
+        printf("release id:        %s (SHA-256 of the manifest)\n", rhex);
     printf("signatures:        %zu%s\n", hearth_bundle_sig_count(b),
            hearth_bundle_sig_count(b) ? "" : " (UNSIGNED)");
     for (size_t i = 0; i < hearth_bundle_sig_count(b); i++) {
@@ -330,6 +335,11 @@ static int bundle_verify(int argc, char **argv)
                (unsigned long long)m->security_version, hex,
                (unsigned long long)hearth_keyset_version(ks), m->payload_count,
                extract ? ", installed into " : "", extract ? extract : "");
+        uint8_t rid[HEARTH_DIGEST_LEN];
+        char rhex[2 * HEARTH_DIGEST_LEN + 1] = "";
+        if (hearth_bundle_release_id(b, rid) == HEARTH_OK &&
+            hearth_hex_encode(rid, sizeof rid, rhex, sizeof rhex) == HEARTH_OK)
+            printf("release id: %s\n", rhex);
         if (m->mitigates[0]) printf("mitigates: %s\n", m->mitigates);
         if (m->disruptive) printf("WARNING: installing disrupts the device for about %u s\n", m->downtime_s);
     }

@@ -60,14 +60,22 @@ static int cmd_status(const char *state)
         fprintf(stderr, "hearth slot status: %s\n", hearth_err_msg());
         return 1;
     }
+    /* The state with the floor record's floors: what a decision uses. */
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(s, &bs);
+    hearth_slots_load_info info;
+    hearth_status lst = hearth_slots_load(s, &bs, &info);
+    hearth_status st = info.state;
     int rc = 0;
     printf("state directory:        %s\n", state);
     if (st != HEARTH_OK) {
         printf("boot state:             %s: %s\n",
                st == HEARTH_ERR_NOT_FOUND ? "MISSING" : "FAILED AUTHENTICATION",
-               hearth_err_msg());
+               info.state_why);
+        if (lst == HEARTH_OK && info.record == HEARTH_OK)
+            printf("min security version:   %llu (floor record)\nmin key-set version:    "
+                   "%llu (floor record)\n",
+                   (unsigned long long)bs.min_security_version,
+                   (unsigned long long)bs.min_keyset_version);
         rc = 1;
     } else {
         char t[32];
@@ -98,6 +106,19 @@ static int cmd_status(const char *state)
             printf("  ALERT %s slot %s file %s: %s\n", t, hearth_slot_name(al->slot),
                    al->file[0] ? al->file : "-", al->reason);
         }
+    }
+    /* The floor record: where the floors survive a lost or replayed state. */
+    hearth_floor_values fl;
+    bool in_tpm = false;
+    hearth_status fs = hearth_slots_floor_record(s, &fl, &in_tpm);
+    if (fs == HEARTH_OK)
+        printf("floor record (%s):    security version %llu, key-set version %llu\n",
+               in_tpm ? "TPM NV" : "file  ", (unsigned long long)fl.security_version,
+               (unsigned long long)fl.keyset_version);
+    else {
+        printf("floor record (%s):    %s: %s\n", in_tpm ? "TPM NV" : "file  ",
+               fs == HEARTH_ERR_NOT_FOUND ? "MISSING" : "UNUSABLE", hearth_err_msg());
+        if (fs != HEARTH_ERR_NOT_FOUND) rc = 1;
     }
     char p[PATH_MAX];
     uint8_t *rec = NULL;
@@ -157,23 +178,38 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
     hearth_bundle *b = NULL;
     int rc = 1;
     if (hearth_slots_open(state, &s) != HEARTH_OK) return fail("device state");
-    /* The boot state first: its key-set floor bounds the key set accepted. */
+    /* The boot state and the floor record first: the floors bound the key
+     * set and the bundle accepted, and the installed release is a replay.
+     * The same decision as the updater's (hearth_slots_installed_policy +
+     * hearth_bundle_check_policy). */
     hearth_boot_state bs;
-    hearth_status rs = hearth_slots_read(s, &bs);
-    if (rs == HEARTH_ERR_TAMPERED)
-        fprintf(stderr, "hearth slot install: warning: %s; it will be replaced\n",
-                hearth_err_msg());
-    else if (rs != HEARTH_OK && rs != HEARTH_ERR_NOT_FOUND) {
-        rc = fail("boot state");
+    hearth_slots_load_info info;
+    uint64_t inst_sv = 0;
+    char inst_ver[HEARTH_SLOTS_VERSION_MAX + 1];
+    if (hearth_slots_installed_policy(s, &inst_sv, inst_ver, sizeof inst_ver, &bs, &info) !=
+        HEARTH_OK) {
+        rc = fail("anti-rollback floors");
         goto out;
     }
+    bool authentic = info.state == HEARTH_OK;
+    if (!authentic && info.state != HEARTH_ERR_NOT_FOUND && info.floors_known)
+        fprintf(stderr,
+                "hearth slot install: warning: %s; it will be replaced, keeping the floors of "
+                "the floor record (security version %llu, key set %llu)\n",
+                info.state_why, (unsigned long long)bs.min_security_version,
+                (unsigned long long)bs.min_keyset_version);
+    else if (!info.floors_known && info.state != HEARTH_ERR_NOT_FOUND)
+        fprintf(stderr,
+                "hearth slot install: warning: no authentic anti-rollback floors on this device "
+                "(boot state: %s; floor record: %s): installing as at the factory\n",
+                info.state_why, info.record_why);
     if (hearth_trust_load_dir(trust_dir, &trust) != HEARTH_OK) {
         rc = fail("trust anchor");
         goto out;
     }
     /* A key set older than one this device already accepted is a rollback:
      * hearth-boot would refuse it, so refuse it here before touching a slot. */
-    uint64_t ks_floor = rs == HEARTH_OK ? bs.min_keyset_version : 0;
+    uint64_t ks_floor = bs.min_keyset_version;
     if (hearth_keyset_load(kpath, trust, ks_floor, 0, &ks) != HEARTH_OK) {
         rc = fail("key set");
         goto out;
@@ -195,7 +231,8 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
     memset(&pol, 0, sizeof pol);
     pol.model = cfg->model;
     pol.hw_id = cfg->hw_id;
-    pol.installed_security_version = rs == HEARTH_OK ? bs.min_security_version : 0;
+    pol.installed_security_version = inst_sv;
+    pol.installed_sw_version = inst_ver[0] ? inst_ver : NULL;
     if (hearth_bundle_check_policy(b, &pol) != HEARTH_OK) {
         rc = fail("bundle refused");
         goto out;
@@ -212,10 +249,10 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
         }
     } else {
         if (slot == HEARTH_SLOT_NONE)
-            slot = (rs == HEARTH_OK && bs.active != HEARTH_SLOT_NONE)
+            slot = (authentic && bs.active != HEARTH_SLOT_NONE)
                        ? hearth_slot_other(bs.active)
                        : HEARTH_SLOT_A;
-        if (rs == HEARTH_OK && hearth_slots_update(s, mark_installing_fn, &slot) != HEARTH_OK) {
+        if (authentic && hearth_slots_update(s, mark_installing_fn, &slot) != HEARTH_OK) {
             rc = fail("boot state");
             goto out;
         }

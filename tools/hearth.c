@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "hearth/common.h"
+#include "hearth/util.h"
 
 struct command {
     const char *name;
@@ -27,6 +28,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Several commands hold private keys (ca init, provision, keygen, keyset
+     * sign, bundle sign) or open the secure store (slot): no core dumps for
+     * any of them. */
+    if (hearth_process_harden() != HEARTH_OK) {
+        fprintf(stderr, "hearth: %s\n", hearth_err_msg());
+        return 1;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

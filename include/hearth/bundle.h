@@ -385,6 +385,16 @@ bool hearth_bundle_verified(const hearth_bundle *b);
 const uint8_t *hearth_bundle_signer(const hearth_bundle *b);
 /** Number of signatures in the signature block. */
 size_t hearth_bundle_sig_count(const hearth_bundle *b);
+/**
+ * The release identity: SHA-256 of the signed manifest bytes. The signature
+ * block is NOT part of it: two files with the same manifest and different
+ * signature entries (more signers, a key this device does not know, an
+ * algorithm id this build does not know) are the same release, and the
+ * rollback/replay policy, which reads only signed manifest fields, treats
+ * them alike (docs/update-format.md, "Release identity").
+ */
+hearth_status hearth_bundle_release_id(const hearth_bundle *b,
+                                       uint8_t id[HEARTH_DIGEST_LEN]) HEARTH_MUST_CHECK;
 /** Algorithm and key id of signature @p i; HEARTH_ERR_RANGE if out of range. */
 hearth_status hearth_bundle_sig_info(const hearth_bundle *b, size_t i, int *alg,
                                      const uint8_t **key_id) HEARTH_MUST_CHECK;
@@ -433,6 +443,24 @@ void hearth_bundle_free(hearth_bundle *b);
 hearth_status hearth_slot_verify_dir(const char *slot_dir, const hearth_keyset *ks,
                                      const hearth_bundle_policy *policy, unsigned threads,
                                      hearth_manifest **out) HEARTH_MUST_CHECK;
+
+/**
+ * hearth_slot_verify_dir(), and the slot's program ready to execute exactly
+ * as verified (hearth-boot, 5.7-1): payload @p program is first copied into
+ * an anonymous memory file (memfd_create, close-on-exec), sealed against
+ * write, grow, shrink and further sealing, and its chunks are verified from
+ * THAT copy, not from the slot file. On success @p program_fd receives the
+ * sealed copy (caller closes; run it with fexecve()); a rewrite of the slot
+ * file at any time after the copy cannot change what runs, and one before
+ * or during the copy fails verification. Costs the program's size in
+ * memory while the descriptor is open. @p program must be a payload of the
+ * manifest (else HEARTH_ERR_TAMPERED). Fault point
+ * "bundle.verify_slot.program_loaded" between the copy and its verification.
+ */
+hearth_status hearth_slot_verify_dir_exec(const char *slot_dir, const hearth_keyset *ks,
+                                          const hearth_bundle_policy *policy, unsigned threads,
+                                          const char *program, int *program_fd,
+                                          hearth_manifest **out) HEARTH_MUST_CHECK;
 
 /* ------------------------------------------------------ stream verifier */
 

@@ -95,7 +95,12 @@ hearth_status hearth_json_parse(const char *body, size_t len, const hearth_json_
                                 char *err, size_t errcap, char *err_field,
                                 size_t fieldcap) HEARTH_MUST_CHECK;
 
-/** Free a document returned by hearth_json_parse(). NULL is allowed. */
+/**
+ * Free a document returned by hearth_json_parse(). NULL is allowed. Its
+ * strings (passwords included) are wiped: a program linking this module has
+ * cJSON allocate through hearth_wipe_malloc/hearth_wipe_free (util.h) for
+ * the whole process, set up before main(); free cJSON output with cJSON_free.
+ */
 void hearth_json_doc_free(hearth_json_doc *doc);
 
 /**

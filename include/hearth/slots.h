@@ -33,6 +33,7 @@
 
 #include "hearth/common.h"
 #include "hearth/identity.h"
+#include "hearth/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -251,7 +252,63 @@ hearth_status hearth_slots_path(const hearth_slots *s, int slot, char *buf,
  * or is malformed -- the caller must then not trust any field.
  */
 hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
-/** Write @p bs (generation incremented) atomically. Callers normally use the verbs below. */
+/** Where the floors of a decision come from (hearth_slots_load()). */
+typedef struct {
+    hearth_status state;        /**< boot/state: OK, NOT_FOUND, TAMPERED, UNSUPPORTED, IO */
+    hearth_status record;       /**< floor record: OK, NOT_FOUND, TAMPERED, IO, ... */
+    bool record_in_tpm;         /**< the floor record is a TPM NV index */
+    /** Some authentic source of both floors exists: the record, or an
+     *  authentic state while the record is absent (not yet written) or, on
+     *  the file backend only, unauthentic. false: fail closed. */
+    bool floors_known;
+    bool state_behind;          /**< authentic state with floors below the record (replayed
+                                 *   older state, or a power cut between the two writes) */
+    hearth_floor_values record_floors; /**< the record's floors (record == OK) */
+    char state_why[160];        /**< why the state failed (state != OK) */
+    char record_why[160];       /**< why the record failed (record != OK) */
+} hearth_slots_load_info;
+
+/**
+ * Read boot/state AND the floor record (TPM NV or the file record,
+ * docs/boot.md "Floor record") and combine them; used by every decision.
+ * @p bs is the authentic state, or the empty state when it is missing or
+ * unauthentic, in both cases with its floors raised to the record's. Returns
+ * HEARTH_OK when @p info->floors_known (check @p info->state before trusting
+ * anything but the floors), else the error; never writes anything.
+ */
+hearth_status hearth_slots_load(hearth_slots *s, hearth_boot_state *bs,
+                                hearth_slots_load_info *info) HEARTH_MUST_CHECK;
+/**
+ * The installed release of @p bs for the update policy (pure): security
+ * version max(floor, active slot's), software version of the active slot
+ * ("" if none). With hearth_manifest_check_policy() this is THE rollback and
+ * replay decision of the updater, `hearth slot install|stage` and (given the
+ * same numbers) `hearth bundle verify --installed-*`.
+ */
+void hearth_slots_installed(const hearth_boot_state *bs, uint64_t *security_version,
+                            char *version, size_t cap);
+/**
+ * hearth_slots_load() + hearth_slots_installed(). Fails closed when a floor
+ * record exists but is unusable (a TPM index this key cannot read, TPM
+ * unreachable). When nothing authentic is left (no/unauthentic state and no
+ * usable record: a fresh device, or every copy deleted on the file backend)
+ * it reports security version 0 and "" (a factory install; @p info tells).
+ * @param[out] bs    optional: the state as hearth_slots_load() gave it
+ * @param[out] info  optional: where the floors came from
+ */
+hearth_status hearth_slots_installed_policy(hearth_slots *s, uint64_t *security_version,
+                                            char *version, size_t cap, hearth_boot_state *bs,
+                                            hearth_slots_load_info *info) HEARTH_MUST_CHECK;
+/** Read the floor record alone (status display). */
+hearth_status hearth_slots_floor_record(hearth_slots *s, hearth_floor_values *out,
+                                        bool *in_tpm) HEARTH_MUST_CHECK;
+/**
+ * Write @p bs (generation incremented) atomically. Callers normally use the
+ * verbs below. The floor record is written FIRST, raised to @p bs's floors,
+ * and @p bs's floors are raised to the record's, so no write ever lowers a
+ * floor; refused (nothing written) when the record exists but is unusable.
+ * Fault point "slots.floors_raised" between the two writes.
+ */
 hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs) HEARTH_MUST_CHECK;
 
 /**
@@ -344,6 +401,76 @@ void hearth_slots_unlock(int fd);
  */
 void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when,
                                  const char *file, const char *reason);
+
+/* ------------------------------------------------- the boot decision */
+
+/** Options of hearth_boot_decide(). */
+typedef struct {
+    const char *trust_dir;     /**< read-only trust anchor: root keys (*.pub), threshold */
+    const char *keyset_path;   /**< root-signed key set the slots are verified with */
+    /** Device model a slot must be built for, from the authenticated device
+     *  configuration (hearth_slots_device_config()). Required: NULL or ""
+     *  makes every slot invalid (the model check is never switched off). */
+    const char *model;
+    const char *hw_id;         /**< device hardware id; required as @ref model */
+    /** Payload to load for execution (e.g. "hearthd"): verified from a sealed
+     *  in-memory copy that hearth_boot_decision::program_fd then holds.
+     *  NULL: the slots are verified, nothing is loaded. */
+    const char *program;
+    unsigned threads;          /**< verification threads, 0 = online CPUs */
+    bool verify_only;          /**< decide and verify, write no boot state (health check) */
+    /** Why the previous trial ended (for the update_reverted event), or NULL. */
+    const char *trial_failure;
+} hearth_boot_opts;
+
+/** Result of hearth_boot_decide(). */
+typedef struct {
+    hearth_boot_choice choice;  /**< action and slot (TRIAL, ACTIVE, FALLBACK, RECOVERY) */
+    char reason[256];           /**< RECOVERY: why (also for boot/recovery) */
+    /** Sealed copy of the chosen slot's program, verified byte for byte
+     *  (opts.program set, action not RECOVERY), else -1. Run it with
+     *  fexecve(); release with hearth_boot_decision_clear(). */
+    int program_fd;
+    char version[HEARTH_SLOTS_VERSION_MAX + 1]; /**< software version of the chosen slot */
+    uint64_t security_version;  /**< security version of the chosen slot */
+    bool state_missing;         /**< boot/state was absent: decided from an empty state */
+    bool state_tampered;        /**< boot/state failed authentication: decided from empty */
+    bool keyset_refused;        /**< key set below the key-set floor (ALERT keyset_rollback) */
+    bool written;               /**< the decision was persisted (not verify_only) */
+    unsigned alerts;            /**< ALERT events raised by this decision */
+    uint64_t min_security_version; /**< floors after the decision (as persisted) */
+    uint64_t min_keyset_version;
+    uint64_t keyset_version;    /**< version of the key set loaded, 0 if none */
+} hearth_boot_decision;
+
+/**
+ * THE boot decision, as hearth-boot takes it before every launch (docs/boot.md
+ * "Boot flow"; every test drives this function, none reimplements it):
+ * under boot/lock, read the authenticated boot state (missing or unauthentic:
+ * ALERT boot_state_missing|tampered, the bad file kept as
+ * boot/state.bad.<time>, decision from an empty state); load the trust
+ * anchor and the key set (expiry not checked at boot) and hold it against the
+ * key-set floor (below: ALERT keyset_rollback, no key set, so no slot
+ * verifies); then hearth_slots_choose(), verifying each slot it asks for
+ * (signature, model/hw id, every chunk; failure: ALERT
+ * software_integrity_violation, recorded once per distinct finding; a
+ * slot left "installing" only logs slot_incomplete); raise the key-set floor
+ * to a newer verified key set; record verification results, reverts and
+ * alerts; and, unless @p o->verify_only, persist the new state (fault point
+ * "boot.persist") BEFORE returning, so a spent trial attempt survives a
+ * power cut during the launch that follows.
+ *
+ * @return HEARTH_OK with @p d filled (RECOVERY included); an error if the
+ *         lock could not be taken or the state could not be written (the
+ *         caller must then treat it as recovery: nothing is launched).
+ *         @p d->program_fd is -1 on error.
+ */
+hearth_status hearth_boot_decide(hearth_slots *s, const hearth_boot_opts *o,
+                                 hearth_boot_decision *d) HEARTH_MUST_CHECK;
+/** Close the program copy of @p d (if any). Safe to call twice. */
+void hearth_boot_decision_clear(hearth_boot_decision *d);
+/** "trial" / "active" / "fallback" / "recovery" / "verify". */
+const char *hearth_boot_action_name(hearth_boot_action a);
 
 #ifdef __cplusplus
 }

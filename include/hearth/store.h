@@ -139,6 +139,63 @@ hearth_status hearth_rot_storage_key(hearth_rot *rot,
 /** Wipe and free. NULL is allowed. */
 void hearth_rot_close(hearth_rot *rot);
 
+/* ------------------------------------------- anti-rollback floor record */
+
+/**
+ * The two anti-rollback floors of the boot state (docs/boot.md, "Floor
+ * record"): the lowest security version and the lowest key-set version this
+ * device may still run.
+ */
+typedef struct {
+    uint64_t security_version; /**< min_security_version */
+    uint64_t keyset_version;   /**< min_keyset_version */
+} hearth_floor_values;
+
+/**
+ * Where the root of trust keeps the floors, apart from `boot/state`:
+ * - TPM backend: a TPM NV index (ordinary, 16 bytes, not orderly, authRead
+ *   and authWrite with a value derived from the storage root key, handle
+ *   derived from it too); written only forward (read, compare, write the
+ *   per-field maximum).
+ * - File backend: `<keydir>/boot-floors`, HMAC-SHA256 under a key derived
+ *   from the storage root key, replaced atomically, written only forward.
+ */
+typedef struct hearth_floors hearth_floors;
+
+/** The floor record of @p rot (keys in @p keydir). Talks to no TPM yet. */
+hearth_status hearth_floors_open(const hearth_rot *rot, const char *keydir,
+                                 hearth_floors **out) HEARTH_MUST_CHECK;
+/** File-backed floor record under @p keydir keyed from @p root_key (tests, tools). */
+hearth_status hearth_floors_open_file(const char *keydir,
+                                      const uint8_t root_key[HEARTH_STORE_KEY_LEN],
+                                      hearth_floors **out) HEARTH_MUST_CHECK;
+/** True if the record is in TPM NV (false: a file on the same medium as boot/state). */
+bool hearth_floors_in_tpm(const hearth_floors *f);
+/**
+ * Read the floors. HEARTH_ERR_NOT_FOUND: never written (no file / no NV
+ * index / index defined but never written); HEARTH_ERR_TAMPERED: present but
+ * not authentic (bad MAC, wrong size, an NV index this key cannot read or
+ * with other attributes); HEARTH_ERR_IO: TPM unreachable. @p out is zeroed
+ * on every failure.
+ */
+hearth_status hearth_floors_read(hearth_floors *f, hearth_floor_values *out) HEARTH_MUST_CHECK;
+/**
+ * Raise the floors to at least @p want, field by field; never lowers one
+ * (a lower or equal value writes nothing). A record that does not exist yet is
+ * created (TPM: the NV index is defined, owner authorisation assumed empty).
+ * An unauthentic record is refused (HEARTH_ERR_TAMPERED) unless
+ * @p replace_unauthentic is set, which only the file backend honours: the
+ * caller then holds an authentic boot state whose floors it writes as they
+ * are. Fault points "floors.write" (file) / "floors.tpm_define",
+ * "floors.tpm_write" (TPM) before the write.
+ * @param[out] now  optional: the floors in the record afterwards
+ */
+hearth_status hearth_floors_raise(hearth_floors *f, const hearth_floor_values *want,
+                                  bool replace_unauthentic,
+                                  hearth_floor_values *now) HEARTH_MUST_CHECK;
+/** Wipe and free. NULL is allowed. */
+void hearth_floors_close(hearth_floors *f);
+
 /* ---------------------------------------------------------------- store */
 
 typedef struct hearth_store hearth_store;

@@ -29,6 +29,18 @@ extern "C" {
 hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t len,
                                      mode_t mode) HEARTH_MUST_CHECK;
 /**
+ * hearth_fs_write_atomic() for callers that must report exactly what a
+ * restart loads. The rename is the commit point: HEARTH_OK means @p path now
+ * holds the new content (it is what a reopen reads). *@p durable tells
+ * whether the directory fsync after the rename succeeded (tried twice); when
+ * it is false the new content is in place but a power cut could still bring
+ * the old directory entry back, so the caller must sync the directory
+ * (hearth_fs_sync_dir()) before it relies on durability again. An error
+ * means the rename did not happen and @p path is unchanged.
+ */
+hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, mode_t mode,
+                                bool *durable) HEARTH_MUST_CHECK;
+/**
  * Read a whole regular file of at most @p max bytes into a malloc'd buffer
  * (NUL-terminated for convenience; the NUL is not counted in @p len).
  * Fails with HEARTH_ERR_TOO_LARGE if the file is larger than @p max and with
@@ -52,9 +64,19 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * N-th point reached (1-based) raises SIGKILL on the process. When
  * HEARTH_FAULT_TRACE=path is set, each point's ordinal and name is appended
  * to that file, so a test can enumerate every kill point of an operation.
- * Costs one branch when neither variable is set.
+ * When HEARTH_FAULT_STOP_AT=name is set, the process stops itself (SIGSTOP)
+ * at every point of that name, so a test can act at exactly that moment
+ * (e.g. rewrite a file between verification and use) and then SIGCONT it.
+ * Costs one branch when none of the variables is set.
  */
 void hearth_fault_point(const char *name);
+/**
+ * Named failure point for fault tests: true when the environment variable
+ * HEARTH_FAULT_FAIL holds @p name (a comma-separated list of names), in
+ * which case the caller fails that step as if the OS had failed it (e.g.
+ * "fs.dirsync": the directory fsync reports EIO). Never true otherwise.
+ */
+bool hearth_fault_fail(const char *name);
 
 /* ------------------------------------------------------- bounded cursor */
 
@@ -114,6 +136,30 @@ hearth_status hearth_b64url_decode(const char *in, size_t inlen, uint8_t *out, s
 /** SHA-256 of a buffer (OpenSSL EVP). */
 hearth_status hearth_sha256(const void *in, size_t n, uint8_t out[32]) HEARTH_MUST_CHECK;
 
+/* ------------------------------------------- process and secret memory */
+
+/**
+ * Call first thing in every program that holds a secret (hearthd,
+ * hearth-boot, hearth-fetch, the hearth CLI): sets RLIMIT_CORE to 0 (soft and
+ * hard) and PR_SET_DUMPABLE to 0, so a crash writes no core file (not even
+ * to a core_pattern pipe) and other processes of the same user cannot
+ * ptrace it or read its memory. Both survive fork(), not execve().
+ * @return HEARTH_OK, or HEARTH_ERR_INTERNAL: the caller must not continue.
+ */
+hearth_status hearth_process_harden(void) HEARTH_MUST_CHECK;
+
+/**
+ * malloc/realloc/free that wipe every block when it is freed or moved (the
+ * size lives in a 16-byte header in front of the block). For libraries that
+ * take allocator hooks and hold secrets in what they allocate: cJSON (the
+ * json module installs them for the whole process, see json.h) and libevent
+ * (hearthd, event_set_mem_functions). Blocks from hearth_wipe_malloc must be
+ * released with hearth_wipe_free only.
+ */
+void *hearth_wipe_malloc(size_t n);
+void *hearth_wipe_realloc(void *p, size_t n);
+void hearth_wipe_free(void *p);
+
 /* ------------------------------------------------------ security events */
 
 /** Severity of a security event. */
@@ -127,6 +173,19 @@ typedef enum { HEARTH_SEV_INFO, HEARTH_SEV_WARNING, HEARTH_SEV_ALERT } hearth_se
  */
 hearth_status hearth_seclog_open(const char *path) HEARTH_MUST_CHECK;
 void hearth_seclog_close(void);
+/** Default cap of the log on disk: the file plus its one rotated copy. */
+#define HEARTH_SECLOG_CAP_DEFAULT (1024u * 1024u)
+/** Smallest accepted cap (a few hundred lines). */
+#define HEARTH_SECLOG_CAP_MIN (16u * 1024u)
+/**
+ * Bound the log on disk to @p cap bytes in total (default
+ * HEARTH_SECLOG_CAP_DEFAULT, HEARTH_SECLOG_CAP_MIN..1 GiB): when the next
+ * line would take the file past @p cap / 2 it is renamed to "<path>.1"
+ * (replacing the older copy) and a new file is started, so the file and its
+ * copy never exceed @p cap together. Lines are whole JSON objects; a rotation
+ * never splits one. Applies to the open log and later opens.
+ */
+hearth_status hearth_seclog_set_cap(size_t cap) HEARTH_MUST_CHECK;
 /**
  * Append one event. @p kv is a NULL-terminated list of key, value pairs:
  * `hearth_seclog(HEARTH_SEV_WARNING, "login_failed", "source", ip, "user", u, NULL)`.

@@ -66,8 +66,10 @@ struct hearth_auth {
     uint32_t nsessions;
     hearth_rl *rl;
     atomic_uint hashing;
+#ifdef HEARTH_TEST_HOOKS
     void (*hash_hook)(void *);
     void *hash_hook_arg;
+#endif
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -173,7 +175,9 @@ static hearth_status slot_acquire(hearth_auth *a)
         if (cur >= a->cfg.hash_concurrency)
             return hearth_err(HEARTH_ERR_BUSY, "too many password checks in progress, retry");
     } while (!atomic_compare_exchange_weak(&a->hashing, &cur, cur + 1));
+#ifdef HEARTH_TEST_HOOKS
     if (a->hash_hook != NULL) a->hash_hook(a->hash_hook_arg);
+#endif
     return HEARTH_OK;
 }
 
@@ -1270,6 +1274,9 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
 
 /* ----------------------------------------------------------- test hooks */
 
+/* Only in the unit tests' build of this file (HEARTH_TEST_HOOKS, object
+ * library hearth_auth_test_hooks): never in libhearth or the programs. */
+#ifdef HEARTH_TEST_HOOKS
 void hearth_auth_test_set_rand(hearth_auth *a, hearth_rl_rand_fn fn, void *arg)
 {
     lock(a);
@@ -1300,6 +1307,7 @@ uint32_t hearth_auth_test_rl_used(hearth_auth *a)
     unlock(a);
     return n;
 }
+#endif
 
 /* The record decoders below run on a private, zeroed hearth_auth (no store,
  * no mutex, no hashing): exactly the code auth_load() applies to each record. */

@@ -6,8 +6,11 @@
  * hooks exist so unit tests can run the real code paths fast and
  * deterministically: a lower Argon2id cost, a counter of hash computations
  * (to prove an attempt was rejected WITHOUT hashing), an injectable random
- * source for the limiter and a pause point inside the hashing slot. The
- * daemon and tools never include this header.
+ * source for the limiter and a pause point inside the hashing slot. They
+ * are compiled only with HEARTH_TEST_HOOKS, which only the unit tests' object
+ * library sets; the record decoders at the end are pure functions (no state
+ * changed) and stay for the fuzz harnesses. The daemon and tools never
+ * include this header.
  */
 #ifndef HEARTH_AUTH_INTERNAL_H
 #define HEARTH_AUTH_INTERNAL_H
@@ -27,6 +30,9 @@ bool hearth_pw_needs_rehash(const char *hash);
 /** Username syntax: [a-z0-9._-]{1,32}. */
 bool hearth_auth_username_valid(const char *user);
 
+#ifdef HEARTH_TEST_HOOKS
+/* Defined only in the unit tests' build of auth.c/pwhash.c (object library
+ * hearth_auth_test_hooks); absent from libhearth and every program. */
 /**
  * TEST ONLY: use another Argon2id cost for every hash made from now on
  * (0, 0 restores HEARTH_ARGON2_OPSLIMIT / HEARTH_ARGON2_MEMLIMIT). Verifying
@@ -43,6 +49,7 @@ void hearth_auth_test_set_hash_hook(hearth_auth *a, void (*fn)(void *arg), void 
 uint32_t hearth_auth_test_rl_failures(hearth_auth *a, const char *source);
 /** TEST ONLY: entries in use in the limiter's per-source table. */
 uint32_t hearth_auth_test_rl_used(hearth_auth *a);
+#endif
 
 /**
  * FUZZ/TEST ONLY: what hearth_auth_open() does with one "auth.user.<name>"

@@ -13,9 +13,23 @@ _Static_assert(HEARTH_PW_HASH_MAX == crypto_pwhash_STRBYTES,
 
 static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 static int sodium_rc = -1;
+
+/* The Argon2id cost is fixed in shipped code. Only the unit tests' build of
+ * this file (object library hearth_auth_test_hooks, HEARTH_TEST_HOOKS) can
+ * lower it and count computations; libhearth and the programs have neither
+ * the variables nor the setter (tests/hardening/test_no_test_hooks.sh). */
+#ifdef HEARTH_TEST_HOOKS
 static _Atomic unsigned long long pw_opslimit = HEARTH_ARGON2_OPSLIMIT;
 static _Atomic size_t pw_memlimit = HEARTH_ARGON2_MEMLIMIT;
 static _Atomic uint64_t pw_hash_count;
+#define PW_OPSLIMIT() atomic_load(&pw_opslimit)
+#define PW_MEMLIMIT() atomic_load(&pw_memlimit)
+#define PW_COUNT() atomic_fetch_add(&pw_hash_count, 1)
+#else
+#define PW_OPSLIMIT() ((unsigned long long)HEARTH_ARGON2_OPSLIMIT)
+#define PW_MEMLIMIT() ((size_t)HEARTH_ARGON2_MEMLIMIT)
+#define PW_COUNT() ((void)0)
+#endif
 
 static void sodium_once_init(void)
 {
@@ -35,8 +49,8 @@ hearth_status hearth_pw_hash(const char *pw, size_t len, char out[HEARTH_PW_HASH
     if (len > HEARTH_PW_MAX)
         return hearth_err(HEARTH_ERR_TOO_LARGE, "password longer than %d bytes", HEARTH_PW_MAX);
     HEARTH_GUARD(hearth_auth_sodium_init());
-    atomic_fetch_add(&pw_hash_count, 1);
-    if (crypto_pwhash_str_alg(out, pw, len, atomic_load(&pw_opslimit), atomic_load(&pw_memlimit),
+    PW_COUNT();
+    if (crypto_pwhash_str_alg(out, pw, len, PW_OPSLIMIT(), PW_MEMLIMIT(),
                               crypto_pwhash_ALG_ARGON2ID13) != 0) {
         hearth_memzero(out, HEARTH_PW_HASH_MAX);
         return hearth_err(HEARTH_ERR_NOMEM, "Argon2id: cannot allocate its working memory");
@@ -54,7 +68,7 @@ hearth_status hearth_pw_verify(const char *hash, const char *pw, size_t len)
     if (strncmp(hash, "$argon2id$", 10) != 0 && strncmp(hash, "$argon2i$", 9) != 0)
         return hearth_err(HEARTH_ERR_UNSUPPORTED, "password hash algorithm not supported");
     HEARTH_GUARD(hearth_auth_sodium_init());
-    atomic_fetch_add(&pw_hash_count, 1);
+    PW_COUNT();
     if (crypto_pwhash_str_verify(hash, pw, len) != 0)
         return hearth_err(HEARTH_ERR_AUTH, "wrong credentials");
     return HEARTH_OK;
@@ -64,9 +78,10 @@ bool hearth_pw_needs_rehash(const char *hash)
 {
     if (hearth_auth_sodium_init() != HEARTH_OK) return false;
     if (strncmp(hash, "$argon2id$", 10) != 0) return true;
-    return crypto_pwhash_str_needs_rehash(hash, atomic_load(&pw_opslimit),
-                                          atomic_load(&pw_memlimit)) != 0;
+    return crypto_pwhash_str_needs_rehash(hash, PW_OPSLIMIT(), PW_MEMLIMIT()) != 0;
 }
+
+#ifdef HEARTH_TEST_HOOKS
 
 void hearth_auth_test_set_pwhash_cost(unsigned long long opslimit, size_t memlimit)
 {
@@ -78,3 +93,4 @@ uint64_t hearth_auth_test_hash_count(void)
 {
     return atomic_load(&pw_hash_count);
 }
+#endif

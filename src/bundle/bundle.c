@@ -26,6 +26,16 @@ const hearth_manifest *hearth_bundle_manifest(const hearth_bundle *b) { return b
 bool hearth_bundle_verified(const hearth_bundle *b) { return b->verified; }
 const uint8_t *hearth_bundle_signer(const hearth_bundle *b) { return b->verified ? b->signer : NULL; }
 size_t hearth_bundle_sig_count(const hearth_bundle *b) { return b->sigs.count; }
+
+/* A release is its signed manifest: the signature block may carry more or
+ * fewer signatures (several signers, key rotation, algorithms this build
+ * does not know) without being another release (docs/update-format.md 4.1). */
+hearth_status hearth_bundle_release_id(const hearth_bundle *b, uint8_t id[HEARTH_DIGEST_LEN])
+{
+    if (b == NULL || b->m == NULL || id == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "release id: missing argument");
+    return hearth_sha256(b->m->raw, b->m->raw_len, id);
+}
 size_t hearth_bundle_prefix_size(const hearth_bundle *b) { return b->prefix_len; }
 uint64_t hearth_bundle_total_size(const hearth_bundle *b) { return b->total; }
 

@@ -19,4 +19,8 @@ struct hearth_bundle {
 hearth_status hb_pread_full(int fd, void *buf, size_t n, uint64_t off, size_t *got) HEARTH_MUST_CHECK;
 hearth_status hb_write_full(int fd, const void *buf, size_t n, const char *what) HEARTH_MUST_CHECK;
 
+/* Copy @p size bytes of @p src into a new memfd (close-on-exec, executable)
+ * and seal it against any write, grow or shrink; @p out receives it. */
+hearth_status hb_copy_sealed(int src, const char *name, uint64_t size, int *out) HEARTH_MUST_CHECK;
+
 #endif

@@ -509,7 +509,26 @@ hearth_status hearth_slot_verify_dir(const char *slot_dir, const hearth_keyset *
                                      const hearth_bundle_policy *policy, unsigned threads,
                                      hearth_manifest **out)
 {
+    return hearth_slot_verify_dir_exec(slot_dir, ks, policy, threads, NULL, NULL, out);
+}
+
+/* Index of payload @p name in @p m, or -1. */
+static int payload_index(const hearth_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->payload_count; i++)
+        if (strcmp(m->payloads[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+hearth_status hearth_slot_verify_dir_exec(const char *slot_dir, const hearth_keyset *ks,
+                                          const hearth_bundle_policy *policy, unsigned threads,
+                                          const char *program, int *program_fd,
+                                          hearth_manifest **out)
+{
     if (out) *out = NULL;
+    if (program_fd) *program_fd = -1;
+    if ((program == NULL) != (program_fd == NULL))
+        return hearth_err(HEARTH_ERR_INVALID, "program and program_fd go together");
     char pdir[4096], man[4096], sig[4096];
     HEARTH_GUARD(hearth_path_join(pdir, sizeof pdir, slot_dir, HEARTH_SLOT_PAYLOAD_DIR));
     HEARTH_GUARD(hearth_path_join(man, sizeof man, slot_dir, HEARTH_SLOT_MANIFEST));
@@ -536,8 +555,23 @@ hearth_status hearth_slot_verify_dir(const char *slot_dir, const hearth_keyset *
     int fds[HEARTH_BUNDLE_PAYLOADS_MAX];
     uint64_t base[HEARTH_BUNDLE_PAYLOADS_MAX] = {0};
     for (size_t i = 0; i < HEARTH_BUNDLE_PAYLOADS_MAX; i++) fds[i] = -1;
+    int pi = -1, sealed = -1;
+    if (st == HEARTH_OK && program != NULL && (pi = payload_index(m, program)) < 0)
+        st = hearth_err(HEARTH_ERR_TAMPERED, "program '%s' is not in the slot's manifest", program);
     if (st == HEARTH_OK) st = check_slot_files(pdir, m, fds);
+    /* The program is verified from its sealed copy, and that copy is what
+     * the caller executes: a write to the slot file after this point cannot
+     * change it, and one before or during the copy fails the digests. */
+    if (st == HEARTH_OK && pi >= 0)
+        st = hb_copy_sealed(fds[pi], m->payloads[pi].name, m->payloads[pi].size, &sealed);
+    if (st == HEARTH_OK && pi >= 0) {
+        hearth_fault_point("bundle.verify_slot.program_loaded");
+        close(fds[pi]);
+        fds[pi] = sealed; /* closed with the others; *program_fd gets a dup */
+    }
     if (st == HEARTH_OK) st = hb_verify_chunks(m, fds, base, threads, NULL, NULL);
+    if (st == HEARTH_OK && pi >= 0 && (*program_fd = fcntl(sealed, F_DUPFD_CLOEXEC, 3)) < 0)
+        st = hearth_err(HEARTH_ERR_IO, "dup: %s", strerror(errno));
     for (size_t i = 0; i < HEARTH_BUNDLE_PAYLOADS_MAX; i++)
         if (fds[i] >= 0) close(fds[i]);
     if (st != HEARTH_OK || out == NULL) {

@@ -68,10 +68,14 @@ hearth_status hearth_identity_random_serial(char out[HEARTH_SERIAL_MAX + 1]) HEA
  */
 typedef hearth_status (*hearth_pw_symbol_source)(uint8_t sym[HEARTH_SETUP_PW_SYMBOLS],
                                                  void *arg);
+#ifdef HEARTH_TEST_HOOKS
+/* Defined only in the unit tests' build of password.c (object library
+ * hearth_identity_test_hooks); absent from libhearth and every program. */
 /** Install @p fn (NULL restores the CSPRNG). Not thread-safe: tests only. */
 void hearth_identity_test_set_pw_source(hearth_pw_symbol_source fn, void *arg);
 /** Number of candidates drawn by the last hearth_setup_password_generate(). */
 unsigned hearth_identity_test_last_draws(void);
+#endif
 
 /* ------------------------------------------------------------ x509 / keys */
 

@@ -32,6 +32,10 @@ static hearth_status csprng_symbols(uint8_t sym[HEARTH_SETUP_PW_SYMBOLS], void *
     return HEARTH_OK;
 }
 
+/* Only the unit tests' build of this file (HEARTH_TEST_HOOKS, object library
+ * hearth_identity_test_hooks) can replace the CSPRNG; shipped code always
+ * draws from it. */
+#ifdef HEARTH_TEST_HOOKS
 static hearth_pw_symbol_source pw_source = csprng_symbols;
 static void *pw_source_arg;
 static unsigned last_draws;
@@ -46,6 +50,14 @@ unsigned hearth_identity_test_last_draws(void)
 {
     return last_draws;
 }
+#define PW_SOURCE pw_source
+#define PW_SOURCE_ARG pw_source_arg
+#define PW_DRAWS(n) (last_draws = (n))
+#else
+#define PW_SOURCE csprng_symbols
+#define PW_SOURCE_ARG NULL
+#define PW_DRAWS(n) ((void)0)
+#endif
 
 static char upper(char c)
 {
@@ -127,10 +139,10 @@ bool hearth_setup_password_is_weak(const char *pw, const char *serial)
 hearth_status hearth_setup_password_generate(const char *serial, char out[HEARTH_SETUP_PW_MAX])
 {
     uint8_t sym[HEARTH_SETUP_PW_SYMBOLS];
-    last_draws = 0;
+    PW_DRAWS(0);
     for (unsigned draw = 0; draw < HEARTH_SETUP_PW_MAX_DRAWS; draw++) {
-        last_draws = draw + 1;
-        hearth_status st = pw_source(sym, pw_source_arg);
+        PW_DRAWS(draw + 1);
+        hearth_status st = PW_SOURCE(sym, PW_SOURCE_ARG);
         if (st != HEARTH_OK) {
             hearth_memzero(sym, sizeof sym);
             hearth_memzero(out, HEARTH_SETUP_PW_MAX);

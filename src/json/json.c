@@ -11,6 +11,10 @@
  *     depth, so those rules are enforced here first.
  *  2. cJSON builds the tree from a NUL-terminated copy; validate_fields()
  *     then checks every member against the schema.
+ * Bodies carry passwords: the copy is wiped, and every block cJSON allocates
+ * in this process is wiped when freed (its allocation hooks are
+ * hearth_wipe_malloc/free, installed before main()), on every path: success,
+ * schema failure, and cJSON giving up half-way through a tree.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -21,6 +25,18 @@
 #include <cjson/cJSON.h>
 
 #include "hearth/json.h"
+#include "hearth/util.h"
+
+/* Installed before main(), while the process has one thread and no cJSON
+ * block exists yet, so no block allocated one way is freed the other. Every
+ * cJSON user in a program that links this module (device.json, update
+ * status) gets the wiping allocator too; they free with cJSON_Delete and
+ * cJSON_free as cJSON requires. */
+__attribute__((constructor)) static void json_wipe_hooks(void)
+{
+    cJSON_Hooks h = {.malloc_fn = hearth_wipe_malloc, .free_fn = hearth_wipe_free};
+    cJSON_InitHooks(&h);
+}
 
 struct hearth_json_doc {
     cJSON *root;
@@ -381,12 +397,16 @@ hearth_status hearth_json_parse(const char *body, size_t len, const hearth_json_
     HEARTH_GUARD(prescan(&e, (const unsigned char *)body, len));
 
     /* cJSON gets a NUL-terminated private copy: its length-bounded entry
-     * point has had out-of-bounds read bugs, a terminated buffer has none. */
-    char copy[HEARTH_JSON_BODY_MAX + 1];
+     * point has had out-of-bounds read bugs, a terminated buffer has none.
+     * On the heap and wiped (not a stack array left behind with the
+     * password in it). */
+    char *copy = hearth_wipe_malloc(len + 1);
+    if (copy == NULL) return fail(&e, HEARTH_ERR_NOMEM, "", "out of memory");
     memcpy(copy, body, len);
     copy[len] = '\0';
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, true);
+    hearth_wipe_free(copy);
     if (root == NULL) {
         /* cJSON reports allocation failure and syntax errors alike; the
          * pre-scan accepted the tokens, so this is a structure error. */

@@ -30,6 +30,7 @@ struct hearth_slots {
     uint8_t key[32];
     bool have_config;
     hearth_device_config config; /* authenticated (hearth_device_config_load) */
+    hearth_floors *floors; /* the floor record (docs/boot.md "Floor record") */
 };
 
 /* ---------------------------------------------------------------- open */
@@ -60,8 +61,12 @@ hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_ke
     hearth_slots *s = calloc(1, sizeof *s);
     if (s == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     memcpy(s->dir, state_dir, n + 1);
+    char keydir[PATH_MAX];
     hearth_status rc = hearth_slots_derive_key(root_key, s->key);
     if (rc == HEARTH_OK) rc = ensure_layout(s->dir);
+    if (rc == HEARTH_OK) rc = hearth_path_join(keydir, sizeof keydir, s->dir, "keys");
+    if (rc == HEARTH_OK) rc = hearth_fs_mkdirs(keydir, 0700);
+    if (rc == HEARTH_OK) rc = hearth_floors_open_file(keydir, root_key, &s->floors);
     if (rc != HEARTH_OK) {
         hearth_slots_close(s);
         return rc;
@@ -80,11 +85,22 @@ hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out)
      * field of it is used. */
     hearth_device_config cfg;
     hearth_rot *rot = NULL;
+    char keydir[PATH_MAX];
+    HEARTH_GUARD(hearth_path_join(keydir, sizeof keydir, state_dir, "keys"));
     HEARTH_GUARD(hearth_device_config_load(state_dir, &cfg, &rot));
     uint8_t root_key[HEARTH_STORE_KEY_LEN];
+    hearth_floors *floors = NULL;
     hearth_status st = hearth_rot_storage_key(rot, root_key);
+    /* The floor record of this root of trust: TPM NV for the TPM backend. */
+    if (st == HEARTH_OK) st = hearth_floors_open(rot, keydir, &floors);
     hearth_rot_close(rot); /* never held while the slot software runs */
     if (st == HEARTH_OK) st = hearth_slots_open_key(state_dir, root_key, out);
+    if (st == HEARTH_OK) {
+        hearth_floors_close((*out)->floors);
+        (*out)->floors = floors;
+        floors = NULL;
+    }
+    hearth_floors_close(floors);
     hearth_memzero(root_key, sizeof root_key);
     if (st == HEARTH_OK) {
         (*out)->config = cfg;
@@ -101,6 +117,7 @@ const hearth_device_config *hearth_slots_device_config(const hearth_slots *s)
 void hearth_slots_close(hearth_slots *s)
 {
     if (s == NULL) return;
+    hearth_floors_close(s->floors);
     hearth_memzero(s, sizeof *s);
     free(s);
 }
@@ -140,12 +157,80 @@ hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs)
     return st;
 }
 
+/* May the floors of an unauthentic/absent record be taken from elsewhere?
+ * Only an absent record, or an unauthentic FILE record (a file on the same
+ * medium as boot/state proves nothing more than an authentic boot/state).
+ * A TPM index that exists but cannot be read with this device's key, or a
+ * TPM that cannot be reached, never is: fail closed. */
+static bool record_replaceable(const hearth_slots *s, hearth_status rec)
+{
+    if (rec == HEARTH_ERR_NOT_FOUND) return true;
+    return !hearth_floors_in_tpm(s->floors) &&
+           (rec == HEARTH_ERR_TAMPERED || rec == HEARTH_ERR_UNSUPPORTED);
+}
+
+static void raise_to(hearth_boot_state *bs, const hearth_floor_values *f)
+{
+    if (f->security_version > bs->min_security_version)
+        bs->min_security_version = f->security_version;
+    if (f->keyset_version > bs->min_keyset_version) bs->min_keyset_version = f->keyset_version;
+}
+
+hearth_status hearth_slots_load(hearth_slots *s, hearth_boot_state *bs,
+                                hearth_slots_load_info *info)
+{
+    if (s == NULL || bs == NULL || info == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "slots load: missing argument");
+    memset(info, 0, sizeof *info);
+    info->record_in_tpm = hearth_floors_in_tpm(s->floors);
+    info->state = hearth_slots_read(s, bs);
+    if (info->state != HEARTH_OK) {
+        snprintf(info->state_why, sizeof info->state_why, "%s", hearth_err_msg());
+        hearth_boot_state_init_empty(bs);
+    }
+    info->record = hearth_floors_read(s->floors, &info->record_floors);
+    if (info->record != HEARTH_OK)
+        snprintf(info->record_why, sizeof info->record_why, "%s", hearth_err_msg());
+    info->floors_known = info->record == HEARTH_OK ||
+                         (info->state == HEARTH_OK && record_replaceable(s, info->record));
+    if (info->record == HEARTH_OK) {
+        if (info->state == HEARTH_OK &&
+            (bs->min_security_version < info->record_floors.security_version ||
+             bs->min_keyset_version < info->record_floors.keyset_version))
+            info->state_behind = true;
+        raise_to(bs, &info->record_floors);
+    }
+    if (info->floors_known) return HEARTH_OK;
+    if (info->state != HEARTH_OK && info->record != HEARTH_OK && record_replaceable(s, info->record))
+        return hearth_err(info->state,
+                          "no authentic anti-rollback floors: boot state: %s; floor record: %s",
+                          info->state_why, info->record_why);
+    return hearth_err(info->record, "anti-rollback floor record unusable: %s", info->record_why);
+}
+
 hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs)
 {
     char p[PATH_MAX];
     uint8_t buf[HEARTH_BOOT_STATE_MAX];
     size_t len = 0;
     HEARTH_GUARD(state_path(s, p, sizeof p));
+    /* The floor record first, and never a floor below it: a state written
+     * here can never lower a floor, and a power cut between the two writes
+     * leaves the record at or above the state (docs/boot.md). */
+    hearth_floor_values rec, want;
+    hearth_status rs = hearth_floors_read(s->floors, &rec);
+    if (rs == HEARTH_OK)
+        raise_to(bs, &rec);
+    else if (!record_replaceable(s, rs))
+        return hearth_err(rs, "boot state not written: anti-rollback floor record: %s",
+                          hearth_err_msg());
+    want.security_version = bs->min_security_version;
+    want.keyset_version = bs->min_keyset_version;
+    if (rs != HEARTH_OK || want.security_version > rec.security_version ||
+        want.keyset_version > rec.keyset_version) {
+        HEARTH_GUARD(hearth_floors_raise(s->floors, &want, true, NULL));
+        hearth_fault_point("slots.floors_raised");
+    }
     bs->generation++;
     HEARTH_GUARD(hearth_boot_state_encode(bs, s->key, buf, sizeof buf, &len));
     hearth_fault_point("slots.write");
@@ -178,13 +263,25 @@ static void lock_release(int fd)
  * under it. The lock is held unless taking it failed (*fd stays -1), so the
  * caller always ends with lock_release(*fd). On failure @p bs is zeroed, so
  * no caller can act on a half-read state. */
-static hearth_status lock_read(hearth_slots *s, int *fd, hearth_boot_state *bs)
+static hearth_status lock_read_behind(hearth_slots *s, int *fd, hearth_boot_state *bs,
+                                      bool *behind)
 {
     *fd = -1;
+    hearth_slots_load_info info;
+    memset(&info, 0, sizeof info);
     hearth_status st = lock_acquire(s, fd);
-    if (st == HEARTH_OK) st = hearth_slots_read(s, bs);
+    if (st == HEARTH_OK) st = hearth_slots_load(s, bs, &info);
+    /* Verbs act only on an authentic state, with the record's floors. */
+    if (st == HEARTH_OK && info.state != HEARTH_OK)
+        st = hearth_err(info.state, "%s", info.state_why);
     if (st != HEARTH_OK) memset(bs, 0, sizeof *bs);
+    if (behind != NULL) *behind = st == HEARTH_OK && info.state_behind;
     return st;
+}
+
+static hearth_status lock_read(hearth_slots *s, int *fd, hearth_boot_state *bs)
+{
+    return lock_read_behind(s, fd, bs, NULL);
 }
 
 hearth_status hearth_slots_update(hearth_slots *s, hearth_slots_update_fn fn, void *arg)
@@ -257,19 +354,25 @@ hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
         return hearth_err(HEARTH_ERR_INVALID, "init: bad slot");
     int fd = -1;
     hearth_boot_state bs;
-    hearth_status st = lock_read(s, &fd, &bs);
-    if (fd < 0) return st;
-    if (st == HEARTH_ERR_NOT_FOUND) {
+    hearth_slots_load_info info;
+    hearth_status st = lock_acquire(s, &fd);
+    if (st != HEARTH_OK) return st;
+    st = hearth_slots_load(s, &bs, &info);
+    /* Without an authentic state: the floors still come from the record;
+     * only when nothing authentic is left at all (a fresh device, or every
+     * copy deleted/unauthentic on the file backend) does the install start
+     * from floor 0 -- the technician's install is then the factory install
+     * (docs/boot.md, "What an attacker with write access can do"). */
+    if (st != HEARTH_OK && info.state != HEARTH_OK && record_replaceable(s, info.record)) {
         hearth_boot_state_init_empty(&bs);
         st = HEARTH_OK;
-    } else if (st == HEARTH_ERR_TAMPERED) {
+    }
+    if (st == HEARTH_OK && info.state != HEARTH_OK && info.state != HEARTH_ERR_NOT_FOUND) {
         char why[HEARTH_SLOTS_REASON_MAX + 1];
-        snprintf(why, sizeof why, "%s", hearth_err_msg());
+        snprintf(why, sizeof why, "%.120s", info.state_why);
         hearth_seclog(HEARTH_SEV_ALERT, "boot_state_tampered", "reason", why, "action",
                       "reinitialised by slot install", NULL);
-        hearth_boot_state_init_empty(&bs);
         hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
-        st = HEARTH_OK;
     }
     if (st == HEARTH_OK) st = check_floor(&bs, security_version);
     if (st == HEARTH_OK) {
@@ -437,11 +540,14 @@ hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version,
     if (s == NULL) return hearth_err(HEARTH_ERR_INVALID, "raise key-set floor: missing argument");
     int fd = -1;
     hearth_boot_state bs;
-    hearth_status st = lock_read(s, &fd, &bs);
+    bool behind = false;
+    hearth_status st = lock_read_behind(s, &fd, &bs, &behind);
     uint64_t old = bs.min_keyset_version;
-    bool up = st == HEARTH_OK && version > old; /* never lowered, equal is a no-op */
+    /* Never lowered, equal is a no-op; a state left behind the floor record
+     * (power cut between the two writes) is caught up. */
+    bool up = st == HEARTH_OK && (version > old || behind);
     if (up) {
-        bs.min_keyset_version = version;
+        if (version > bs.min_keyset_version) bs.min_keyset_version = version;
         hearth_fault_point("slots.raise_keyset_floor");
         st = hearth_slots_write(s, &bs);
     }
@@ -454,6 +560,45 @@ hearth_status hearth_slots_raise_keyset_floor(hearth_slots *s, uint64_t version,
         hearth_seclog(HEARTH_SEV_INFO, "keyset_floor_raised", "from", from, "to", to, NULL);
     }
     return st;
+}
+
+void hearth_slots_installed(const hearth_boot_state *bs, uint64_t *security_version,
+                            char *version, size_t cap)
+{
+    uint64_t v = bs->min_security_version;
+    if (cap > 0) version[0] = '\0';
+    if (bs->active == HEARTH_SLOT_A || bs->active == HEARTH_SLOT_B) {
+        const hearth_slot_info *si = &bs->slot[bs->active];
+        if (si->security_version > v) v = si->security_version;
+        if (cap > 0) snprintf(version, cap, "%s", si->version);
+    }
+    *security_version = v;
+}
+
+hearth_status hearth_slots_installed_policy(hearth_slots *s, uint64_t *security_version,
+                                            char *version, size_t cap,
+                                            hearth_boot_state *bs_out,
+                                            hearth_slots_load_info *info_out)
+{
+    hearth_boot_state bs;
+    hearth_slots_load_info info;
+    hearth_status st = hearth_slots_load(s, &bs, &info);
+    if (info_out != NULL) *info_out = info;
+    if (bs_out != NULL) *bs_out = bs;
+    if (st != HEARTH_OK && !(info.state != HEARTH_OK && record_replaceable(s, info.record)))
+        return st; /* e.g. a TPM floor index that exists but is unusable */
+    /* Nothing authentic left (fresh device, or every copy gone on the file
+     * backend): bs is the empty state, nothing counts as installed, and the
+     * caller's install is a factory install. A missing or unauthentic state
+     * with an authentic record: the record's floor, no version string. */
+    hearth_slots_installed(&bs, security_version, version, cap);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_slots_floor_record(hearth_slots *s, hearth_floor_values *out, bool *in_tpm)
+{
+    if (in_tpm != NULL) *in_tpm = hearth_floors_in_tpm(s->floors);
+    return hearth_floors_read(s->floors, out);
 }
 
 hearth_status hearth_slots_inactive_path(hearth_slots *s, int *slot, char *path, size_t cap)

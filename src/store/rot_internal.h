@@ -51,4 +51,38 @@ hearth_status rot_write_new(const char *dir, const char *name, const void *data,
 /** Make @p dir (0700) if needed and verify it with rot_check_dir(). */
 hearth_status rot_prepare_dir(const char *dir) HEARTH_MUST_CHECK;
 
+#ifdef HEARTH_HAVE_TPM
+#include <tss2/tss2_esys.h>
+
+/** A TPM connection (rot_tpm.c), shared with rot_tpm_nv.c. */
+typedef struct {
+    TSS2_TCTI_CONTEXT *tcti;
+    ESYS_CONTEXT *esys;
+    ESYS_TR primary; /**< ESYS_TR_NONE for a plain connection */
+    ESYS_TR session; /**< salted session (full) or unsalted HMAC session (plain) */
+} rot_tpm_conn;
+
+/**
+ * Connect to the TPM through @p tcti ("" or NULL: $HEARTH_TPM_TCTI, then the
+ * tss2 default). @p salted: also recreate the storage primary key and start
+ * a session salted with it (parameter encryption), as for sealing; else an
+ * unsalted HMAC session for authValue-authorised NV commands.
+ */
+hearth_status rot_tpm_connect(rot_tpm_conn *t, const char *tcti, bool salted) HEARTH_MUST_CHECK;
+/** Flush and close everything of @p t. */
+void rot_tpm_disconnect(rot_tpm_conn *t);
+/** Set a hearth error "TPM <what> failed: <decoded rc>" and return @p st. */
+hearth_status rot_tpm_error(hearth_status st, const char *what, TSS2_RC rc);
+#endif
+
+/** Floors in TPM NV (rot_tpm_nv.c): handle and auth derived from @p key. */
+hearth_status floors_tpm_params(const uint8_t key[HEARTH_STORE_KEY_LEN], uint32_t *index,
+                                uint8_t auth[32]) HEARTH_MUST_CHECK;
+/** Read the NV floors (see hearth_floors_read() for the statuses). */
+hearth_status floors_tpm_read(const char *tcti, uint32_t index, const uint8_t auth[32],
+                              hearth_floor_values *out) HEARTH_MUST_CHECK;
+/** Write @p v to the NV floors, defining the index first if @p define. */
+hearth_status floors_tpm_write(const char *tcti, uint32_t index, const uint8_t auth[32],
+                               const hearth_floor_values *v, bool define) HEARTH_MUST_CHECK;
+
 #endif

@@ -14,6 +14,7 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
+
 #include "hearth/util.h"
 #include "rot_internal.h"
 #include "tcti_open.h"
@@ -30,12 +31,7 @@
 #define TPM_NV_SPAN 0x000FFFFFu
 #define TPM_NV_TRIES 8
 
-typedef struct {
-    TSS2_TCTI_CONTEXT *tcti;
-    ESYS_CONTEXT *esys;
-    ESYS_TR primary;
-    ESYS_TR session;
-} tpm_conn;
+typedef rot_tpm_conn tpm_conn; /* rot_internal.h: shared with rot_tpm_nv.c */
 
 static hearth_status tpm_err(hearth_status st, const char *what, TSS2_RC rc)
 {
@@ -475,4 +471,33 @@ out:
     if (obj != ESYS_TR_NONE) (void)Esys_FlushContext(t.esys, obj);
     tpm_close(&t);
     return st;
+}
+
+/* ------------------------------------- shared with rot_tpm_nv.c (floors) */
+
+hearth_status rot_tpm_connect(rot_tpm_conn *t, const char *tcti, bool salted)
+{
+    /* The connection the root of trust was opened with (validated again). */
+    hearth_tcti conn;
+    HEARTH_GUARD(rot_tcti_resolve(tcti, &conn));
+    if (salted) return tpm_connect(t, &conn);
+    t->tcti = NULL;
+    t->esys = NULL;
+    t->primary = t->session = ESYS_TR_NONE;
+    HEARTH_GUARD(rot_tcti_open(&conn, &t->tcti));
+    TSS2_RC rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        tpm_close(t);
+        return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);
+    }
+    hearth_status st = hmac_session(t->esys, &t->session);
+    if (st != HEARTH_OK) tpm_close(t);
+    return st;
+}
+
+void rot_tpm_disconnect(rot_tpm_conn *t) { tpm_close(t); }
+
+hearth_status rot_tpm_error(hearth_status st, const char *what, TSS2_RC rc)
+{
+    return tpm_err(st, what, rc);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,22 +21,125 @@
 struct hearth_store {
     pthread_mutex_t mu;
     char path[PATH_MAX];
+    char dir[PATH_MAX];
     char device_id[257];
     uint8_t key[HEARTH_STORE_KEY_LEN];
     rot_counter counter; /* rollback counter of the RoT, if it has one */
+    uint64_t counter_val; /* last value read from or written to it */
+    bool counter_stale;   /* an operation failed: the TPM may hold more than counter_val */
+    bool dir_unsynced;    /* the last rename's directory fsync failed */
+    /* NV increment budget (token bucket on the monotonic clock). */
+    uint32_t nv_tokens;
+    int64_t nv_ref_ms;
     store_image img;
 };
 
 /* Most counter increments a reopen will make to catch up with a store whose
- * last commits could not advance the counter (crash between the durable
- * write and the increment, TPM briefly unreachable). */
+ * last commits could not advance the counter. Stores written by this code
+ * are never more than STORE_COUNTER_LAG_MAX ahead; the larger window only
+ * keeps stores written by earlier versions openable. */
 #define STORE_COUNTER_CATCHUP_MAX 64
+/* Commits that may be durable on disk while the counter has not followed
+ * (TPM unreachable, or the NV budget below spent). One more is refused until
+ * the counter catches up, so a reopen never sees a gap it would refuse. */
+#define STORE_COUNTER_LAG_MAX 16
+/* NV wear bound: at most STORE_NV_BURST increments at once and one more per
+ * STORE_NV_REFILL_MS, so at most 16 + 120 = 136 in any hour per process. */
+#define STORE_NV_BURST 16
+#define STORE_NV_REFILL_MS (30 * 1000)
 
-/* Advance the RoT counter after a durable commit of generation @p gen. A
- * failure is logged, not returned: the commit is already on disk, and the
- * next open catches the counter up. */
-static void counter_advance(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
-                            uint64_t gen)
+static bool nv_budget_take(hearth_store *s)
+{
+    int64_t now = hearth_mono_ms();
+    if (s->nv_tokens < STORE_NV_BURST) {
+        int64_t k = (now - s->nv_ref_ms) / STORE_NV_REFILL_MS;
+        if (k > 0) {
+            uint64_t t = (uint64_t)s->nv_tokens + (uint64_t)k;
+            s->nv_tokens = t >= STORE_NV_BURST ? STORE_NV_BURST : (uint32_t)t;
+            s->nv_ref_ms = s->nv_tokens == STORE_NV_BURST ? now : s->nv_ref_ms + k * STORE_NV_REFILL_MS;
+        }
+    }
+    if (s->nv_tokens == 0) return false;
+    if (s->nv_tokens == STORE_NV_BURST) s->nv_ref_ms = now;
+    s->nv_tokens--;
+    return true;
+}
+
+/* Advance the RoT counter towards @p target (a generation that is durable on
+ * disk), one budgeted increment at a time. HEARTH_OK once it is there;
+ * HEARTH_ERR_BUSY when the NV budget ran out first, the TPM's error when it
+ * could not be reached. s->counter_val always holds the value reached. */
+static hearth_status counter_catch_up(hearth_store *s, uint64_t target)
+{
+    if (s->counter_stale) {
+        /* An increment whose answer was lost may have happened: read the
+         * counter before adding to it, so it never passes the file. */
+        uint64_t v = 0;
+        HEARTH_GUARD(rot_counter_read(&s->counter, s->key, &v));
+        if (v < s->counter_val || v > s->img.generation + 1)
+            return hearth_err(HEARTH_ERR_TAMPERED, "TPM rollback counter reads %llu, expected %llu",
+                              (unsigned long long)v, (unsigned long long)s->counter_val);
+        s->counter_val = v;
+        s->counter_stale = false;
+    }
+    while (s->counter_val < target) {
+        if (!nv_budget_take(s))
+            return hearth_err(HEARTH_ERR_BUSY,
+                              "rollback counter write budget spent (%d per %d s), retry later",
+                              1, STORE_NV_REFILL_MS / 1000);
+        uint64_t v = 0;
+        hearth_status st = rot_counter_increment(&s->counter, s->key, &v);
+        if (st != HEARTH_OK) {
+            s->counter_stale = true;
+            if (s->nv_tokens < STORE_NV_BURST) s->nv_tokens++; /* nothing was written */
+            return st;
+        }
+        if (v <= s->counter_val || v > target)
+            return hearth_err(HEARTH_ERR_TAMPERED,
+                              "TPM rollback counter moved from %llu to %llu (expected at most %llu)",
+                              (unsigned long long)s->counter_val, (unsigned long long)v,
+                              (unsigned long long)target);
+        s->counter_val = v;
+    }
+    return HEARTH_OK;
+}
+
+/* After a durable commit of generation @p gen: advance the counter as far as
+ * the TPM and the budget allow. A shortfall is not an error of the commit
+ * (it is on disk and is what a reopen loads); the lag is bounded by
+ * STORE_COUNTER_LAG_MAX through counter_make_room(). */
+static void counter_after_commit(hearth_store *s, uint64_t gen)
+{
+    if (!s->counter.present) return;
+    hearth_status st = counter_catch_up(s, gen);
+    if (st != HEARTH_OK && st != HEARTH_ERR_BUSY) {
+        char lag[24];
+        snprintf(lag, sizeof lag, "%llu", (unsigned long long)(gen - s->counter_val));
+        hearth_seclog(HEARTH_SEV_WARNING, "store_counter_lag", "reason", hearth_err_msg(), "lag",
+                      lag, NULL);
+    }
+    hearth_err_clear();
+}
+
+/* Before a commit of generation @p gen: the counter may trail the durable
+ * generation by at most STORE_COUNTER_LAG_MAX, so catch up first if this
+ * commit would go beyond; if that is impossible the commit is refused and
+ * nothing changes (a transient TPM failure delays commits, never bricks the
+ * store). */
+static hearth_status counter_make_room(hearth_store *s, uint64_t gen)
+{
+    if (!s->counter.present || gen - s->counter_val <= STORE_COUNTER_LAG_MAX) return HEARTH_OK;
+    hearth_status st = counter_catch_up(s, gen - STORE_COUNTER_LAG_MAX);
+    if (st == HEARTH_OK) return HEARTH_OK;
+    return hearth_err(st == HEARTH_ERR_BUSY ? HEARTH_ERR_BUSY : HEARTH_ERR_IO,
+                      "commit refused: %d commits are already ahead of the TPM rollback counter "
+                      "(%s)",
+                      STORE_COUNTER_LAG_MAX, hearth_err_msg());
+}
+
+/* Create: advance a fresh counter to the first generation (unbudgeted, once). */
+static void counter_advance_once(const rot_counter *c, const uint8_t key[HEARTH_STORE_KEY_LEN],
+                                 uint64_t gen)
 {
     if (!c->present) return;
     uint64_t v = 0;
@@ -68,6 +172,7 @@ static hearth_status counter_check(hearth_store *s)
     if (c != g)
         return hearth_err(HEARTH_ERR_TAMPERED, "TPM rollback counter %llu overshot generation %llu",
                           (unsigned long long)c, (unsigned long long)g);
+    s->counter_val = c;
     return HEARTH_OK;
 }
 
@@ -119,15 +224,19 @@ static long find(const store_image *img, const char *name, size_t *ins)
     return -1;
 }
 
+/* Encode and replace the file. HEARTH_OK: the new image is what a reopen
+ * loads (*durable: also after a power cut); an error: the file is unchanged. */
 static hearth_status write_image(const char *path, const store_image *img,
-                                 const uint8_t key[HEARTH_STORE_KEY_LEN], const char *device_id)
+                                 const uint8_t key[HEARTH_STORE_KEY_LEN], const char *device_id,
+                                 bool *durable)
 {
     hearth_buf b;
     hearth_buf_init(&b, HEARTH_STORE_FILE_MAX);
+    *durable = false;
     hearth_status st = store_format_encode(img, key, device_id, &b);
     if (st == HEARTH_OK) {
         hearth_fault_point("store.commit");
-        st = hearth_fs_write_atomic(path, b.data, b.len, 0600);
+        st = hearth_fs_replace(path, b.data, b.len, 0600, durable);
     }
     hearth_buf_free(&b);
     return st;
@@ -162,8 +271,12 @@ static hearth_status store_create_alg(const char *dir, hearth_rot *rot, const ch
             st = hearth_err(HEARTH_ERR_RANGE, "TPM rollback counter exhausted");
         img->generation = c + 1;
     }
-    if (st == HEARTH_OK) st = write_image(path, img, key, device_id);
-    if (st == HEARTH_OK) counter_advance(&rot->counter, key, img->generation);
+    bool durable = false;
+    if (st == HEARTH_OK) st = write_image(path, img, key, device_id, &durable);
+    if (st == HEARTH_OK && !durable)
+        st = hearth_err(HEARTH_ERR_IO, "store created at %s but its directory could not be synced",
+                        path);
+    if (st == HEARTH_OK) counter_advance_once(&rot->counter, key, img->generation);
     hearth_memzero(key, sizeof key);
     free(img);
     return st;
@@ -197,6 +310,12 @@ hearth_status hearth_store_open(const char *dir, hearth_rot *rot, const char *de
     hearth_status st;
     HEARTH_GUARD_GOTO(st, hearth_path_join(s->path, sizeof s->path, dir, STORE_FILE_NAME), fail);
     memcpy(s->device_id, device_id, strlen(device_id) + 1);
+    if (strlen(dir) >= sizeof s->dir) {
+        st = hearth_err(HEARTH_ERR_TOO_LARGE, "store directory path too long");
+        goto fail;
+    }
+    memcpy(s->dir, dir, strlen(dir) + 1);
+    s->nv_tokens = STORE_NV_BURST;
     remove_stale_temps(dir);
 
     st = hearth_fs_read_file(s->path, HEARTH_STORE_FILE_MAX, &raw, &rawlen);
@@ -359,6 +478,17 @@ hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, 
         goto fail;
     }
     next->generation++;
+    /* A previous commit's rename is not known to be durable yet: sync the
+     * directory first, or refuse (the counter must never pass a generation
+     * a power cut could take back). */
+    if (st->dir_unsynced) {
+        s = hearth_fs_sync_dir(st->dir);
+        if (s != HEARTH_OK) goto fail;
+        st->dir_unsynced = false;
+        counter_after_commit(st, st->img.generation);
+    }
+    s = counter_make_room(st, next->generation);
+    if (s != HEARTH_OK) goto fail;
 
     for (size_t k = 0; k < n; k++) {
         const hearth_store_op *op = &ops[k];
@@ -423,10 +553,20 @@ hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, 
                        size, HEARTH_STORE_FILE_MAX);
         goto fail;
     }
-    s = write_image(st->path, next, st->key, st->device_id);
+    bool durable = false;
+    s = write_image(st->path, next, st->key, st->device_id, &durable);
     if (s != HEARTH_OK) goto fail;
-    hearth_fault_point("store.committed"); /* durable on disk, counter not yet advanced */
-    counter_advance(&st->counter, st->key, next->generation);
+    /* The rename happened: the new image is what a restart loads, so it is
+     * the state from now on and the commit is reported as done. */
+    if (durable) {
+        hearth_fault_point("store.committed"); /* durable on disk, counter not yet advanced */
+        counter_after_commit(st, next->generation);
+    } else {
+        st->dir_unsynced = true;
+        hearth_seclog(HEARTH_SEV_ALERT, "store_sync_failed", "path", st->path, "reason",
+                      hearth_err_msg(), NULL);
+        hearth_err_clear();
+    }
 
     for (size_t i = 0; i < st->img.count; i++) {
         if (!dropped[i]) continue;

@@ -157,7 +157,9 @@ hearth_status thermo_settings_decode(const char *buf, size_t len, double *target
     char *end = NULL;
     double t = strtod(num, &end);
     if (end == num || *end != '\0' || errno == ERANGE || !thermo_target_valid(t)) return HEARTH_ERR_INVALID;
-    hearth_thermo_mode m;
+    /* Set only to satisfy gcc -O3's maybe-uninitialized analysis, which cannot
+     * see that the parser writes m whenever it returns HEARTH_OK. */
+    hearth_thermo_mode m = HEARTH_MODE_OFF;
     if (hearth_thermo_mode_parse(sp + 1, &m) != HEARTH_OK) {
         hearth_err_clear();
         return HEARTH_ERR_INVALID;

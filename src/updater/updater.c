@@ -315,26 +315,24 @@ bool hearth_updater_restart_required(hearth_updater *u)
 hearth_status upd_installed(hearth_updater *u, uint64_t *secver, char *version, size_t cap,
                             int *active, int *pending, int *booted)
 {
+    /* The boot state together with the anti-rollback floor record (TPM NV
+     * on a TPM device), so a deleted or replayed boot/state never lowers
+     * the version an update is compared with. */
     hearth_boot_state bs;
-    hearth_status st = hearth_slots_read(u->slots, &bs);
-    if (st == HEARTH_ERR_NOT_FOUND) {
+    hearth_slots_load_info info;
+    hearth_status st = hearth_slots_load(u->slots, &bs, &info);
+    if (info.state == HEARTH_ERR_NOT_FOUND && info.record == HEARTH_ERR_NOT_FOUND) {
         *secver = 0;
         copy_str(version, cap, "");
         *active = *pending = *booted = HEARTH_SLOT_NONE;
         return HEARTH_OK;
     }
     HEARTH_GUARD(st);
+    if (info.state != HEARTH_OK) return hearth_err(info.state, "boot state: %s", info.state_why);
     *active = bs.active;
     *pending = bs.pending;
     *booted = bs.booted;
-    uint64_t v = bs.min_security_version;
-    copy_str(version, cap, "");
-    if (bs.active >= 0 && bs.active < HEARTH_SLOT_COUNT) {
-        const hearth_slot_info *si = &bs.slot[bs.active];
-        if (si->security_version > v) v = si->security_version;
-        copy_str(version, cap, si->version);
-    }
-    *secver = v;
+    hearth_slots_installed(&bs, secver, version, cap);
     return HEARTH_OK;
 }
 

@@ -1,4 +1,6 @@
-/* Fault-injection points: kill the process at the N-th point reached. */
+/* Fault-injection points: kill the process at the N-th point reached
+ * (HEARTH_FAULT_KILL_AT=N), or stop it (SIGSTOP, for a test to act and then
+ * SIGCONT it) at every point of a given name (HEARTH_FAULT_STOP_AT=name). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,19 +13,24 @@
 static int fault_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static unsigned long fault_kill_at;
 static const char *fault_trace;
+static const char *fault_stop_at;
 static unsigned long fault_count;
+static int fail_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
+static const char *fail_list;
 
 static void fault_init(void)
 {
     const char *k = getenv("HEARTH_FAULT_KILL_AT");
     fault_trace = getenv("HEARTH_FAULT_TRACE");
+    fault_stop_at = getenv("HEARTH_FAULT_STOP_AT");
+    if (fault_stop_at != NULL && *fault_stop_at == '\0') fault_stop_at = NULL;
     fault_kill_at = 0;
     if (k != NULL && *k != '\0') {
         char *end = NULL;
         unsigned long v = strtoul(k, &end, 10);
         if (end != NULL && *end == '\0') fault_kill_at = v;
     }
-    fault_state = (fault_kill_at > 0 || fault_trace != NULL) ? 1 : 0;
+    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_stop_at != NULL) ? 1 : 0;
 }
 
 void hearth_fault_point(const char *name)
@@ -43,8 +50,27 @@ void hearth_fault_point(const char *name)
             close(fd);
         }
     }
+    if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) raise(SIGSTOP);
     if (fault_kill_at != 0 && n == fault_kill_at) {
         raise(SIGKILL);
         _exit(137);
     }
+}
+
+bool hearth_fault_fail(const char *name)
+{
+    if (fail_state < 0) {
+        fail_list = getenv("HEARTH_FAULT_FAIL");
+        fail_state = (fail_list != NULL && *fail_list != '\0') ? 1 : 0;
+    }
+    if (fail_state == 0 || name == NULL) return false;
+    size_t n = strlen(name);
+    for (const char *p = fail_list; *p != '\0';) {
+        const char *e = strchr(p, ',');
+        size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, name, n) == 0) return true;
+        if (e == NULL) break;
+        p = e + 1;
+    }
+    return false;
 }

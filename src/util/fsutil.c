@@ -25,6 +25,10 @@ hearth_status hearth_fs_sync_dir(const char *dir)
     if (fd < 0) return hearth_err(HEARTH_ERR_IO, "open directory %s: %s", dir, strerror(errno));
     int rc = fsync(fd);
     int e = errno;
+    if (rc == 0 && hearth_fault_fail("fs.dirsync")) {
+        rc = -1;
+        e = EIO;
+    }
     close(fd);
     if (rc != 0) return hearth_err(HEARTH_ERR_IO, "fsync directory %s: %s", dir, strerror(e));
     return HEARTH_OK;
@@ -67,6 +71,15 @@ static hearth_status write_all(int fd, const uint8_t *p, size_t len, const char 
 
 hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
+    bool durable = false;
+    HEARTH_GUARD(hearth_fs_replace(path, data, len, mode, &durable));
+    return durable ? HEARTH_OK : HEARTH_ERR_IO; /* the error text is the fsync's */
+}
+
+hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, mode_t mode,
+                                bool *durable)
+{
+    *durable = false;
     char dir[PATH_MAX], tmp[PATH_MAX];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof dir) return hearth_err(HEARTH_ERR_INVALID, "bad file path");
@@ -105,8 +118,13 @@ hearth_status hearth_fs_write_atomic(const char *path, const void *data, size_t 
         st = hearth_err(HEARTH_ERR_IO, "rename %s: %s", path, strerror(errno));
         goto fail;
     }
+    /* Committed: from here on @p path holds the new content whatever the
+     * directory fsync says, so the answer is OK and only durability is in
+     * doubt. One retry covers a transient error. */
     hearth_fault_point("fs.dirsync");
-    return hearth_fs_sync_dir(d);
+    if (hearth_fs_sync_dir(d) == HEARTH_OK || hearth_fs_sync_dir(d) == HEARTH_OK)
+        *durable = true;
+    return HEARTH_OK;
 fail:
     if (fd >= 0) close(fd);
     unlink(tmp);

@@ -1,10 +1,12 @@
 /* Structured security-event log: one JSON object per line (JSONL). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;
+static char log_path[PATH_MAX];
+static size_t log_cap = HEARTH_SECLOG_CAP_DEFAULT;
 static uint64_t log_seq;
 static hearth_seclog_hook log_hook;
 static void *log_hook_arg;
@@ -25,12 +29,63 @@ hearth_status hearth_seclog_open(const char *path)
     if (log_fd >= 0) close(log_fd);
     log_fd = -1;
     hearth_status st = HEARTH_OK;
+    log_path[0] = '\0';
     if (path != NULL) {
-        log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (log_fd < 0) st = hearth_err(HEARTH_ERR_IO, "open event log %s: %s", path, strerror(errno));
+        if (strlen(path) + 3 > sizeof log_path) {
+            st = hearth_err(HEARTH_ERR_TOO_LARGE, "event log path too long");
+        } else {
+            memcpy(log_path, path, strlen(path) + 1);
+            log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (log_fd < 0)
+                st = hearth_err(HEARTH_ERR_IO, "open event log %s: %s", path, strerror(errno));
+        }
     }
     pthread_mutex_unlock(&log_mu);
     return st;
+}
+
+hearth_status hearth_seclog_set_cap(size_t cap)
+{
+    if (cap < HEARTH_SECLOG_CAP_MIN || cap > (size_t)1 << 30)
+        return hearth_err(HEARTH_ERR_RANGE, "event log cap must be %u bytes .. 1 GiB",
+                          HEARTH_SECLOG_CAP_MIN);
+    pthread_mutex_lock(&log_mu);
+    log_cap = cap;
+    pthread_mutex_unlock(&log_mu);
+    return HEARTH_OK;
+}
+
+/* Called with log_mu held before appending @p n bytes: if the file would
+ * grow past half the cap, it becomes "<path>.1" (replacing the previous
+ * copy) and a new file is started, so the two never hold more than the cap.
+ * The size is read from the descriptor, so another process appending to the
+ * same file is counted too. If the new file cannot be opened the line goes
+ * to stderr, never past the cap. */
+static void rotate_if_needed(size_t n)
+{
+    struct stat sb;
+    if (log_fd < 0 || fstat(log_fd, &sb) != 0) return;
+    if ((uint64_t)sb.st_size + n <= log_cap / 2) return;
+    char old[PATH_MAX];
+    int l = snprintf(old, sizeof old, "%s.1", log_path);
+    (void)fdatasync(log_fd);
+    close(log_fd);
+    log_fd = -1;
+    if (l < 0 || (size_t)l >= sizeof old || rename(log_path, old) != 0) return;
+    log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    char dir[PATH_MAX];
+    memcpy(dir, log_path, strlen(log_path) + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL) {
+        /* Best effort, and without hearth_err(): the caller's error message
+         * must survive a log line. */
+        *slash = '\0';
+        int dfd = open(dir[0] != '\0' ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
 }
 
 void hearth_seclog_close(void)
@@ -118,6 +173,7 @@ void hearth_seclog(hearth_severity sev, const char *event, ...)
     line[o] = '\0';
     if (log_hook) log_hook(sev, line, log_hook_arg);
     line[o++] = '\n';
+    rotate_if_needed(o);
     int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;
     ssize_t w = write(fd, line, o);
     (void)w;

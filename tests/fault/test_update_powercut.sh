@@ -7,10 +7,15 @@
 # slot switch (mark pending) and the confirmation are enumerated with
 # HEARTH_FAULT_TRACE; then, for every N, the process is killed with SIGKILL
 # at point N (HEARTH_FAULT_KILL_AT=N) from the same starting state. After
-# each kill: the boot decision (as hearth-boot takes it) must start a slot
-# that verifies against the trust anchor, the secure store must open intact,
-# and a new update attempt must succeed (nothing is left half-done). Torn
-# writes are simulated on the staging file and on a half-written slot.
+# each kill: the real boot decision (hearth_boot_decide(), the library
+# function hearth-boot calls; driven by `hearth-update-driver bootcheck`,
+# which has no decision logic of its own) must choose a slot that also
+# verifies on its own against the trust anchor, the secure store must open
+# intact, and a new update attempt must succeed (nothing is left half-done).
+# Torn writes are simulated on the staging file and on a half-written slot.
+# The test fails if it reaches fewer than MIN_KILL_POINTS kill points, or if
+# any kill point was not followed by a decision, so a lost fault point or a
+# skipped check cannot pass silently.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/update_lib.sh
@@ -25,6 +30,11 @@ unset HEARTH_FAULT_KILL_AT HEARTH_FAULT_TRACE
 FAILS=0
 CHECKS=0
 KILLS=0
+DECISIONS=0   # kill points after which the real boot decision ran and chose a slot
+# Stated floor: 87 points when this floor was set (75 install, 10 confirm,
+# 2 torn writes). A change that removes fault points must lower it here,
+# visibly, in review.
+MIN_KILL_POINTS=87
 ok() { CHECKS=$((CHECKS + 1)); }
 bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 
@@ -43,9 +53,11 @@ reset_state() { rm -rf "$UPD_STATE"; cp -a "$1" "$UPD_STATE"; }
 # after_crash LABEL [EXPECT_SLOTS]: the device must still boot a verified
 # slot with its store intact, and a fresh attempt must complete.
 after_crash() {
-    local label=$1 out slot
+    local label=$1 out slot mode
     out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
     slot=$(upd_field "$out" slot)
+    mode=$(upd_field "$out" mode)
+    case $mode in trial | active | fallback) DECISIONS=$((DECISIONS + 1)) ;; esac
     if [ "$(upd_field "$out" result)" = ok ] && [ "$(upd_field "$out" store)" = ok ] &&
         { [ "$slot" = a ] || [ "$slot" = b ]; }; then ok; else bad "$label: no valid boot: $out"; fi
     if [ "$slot" = b ] && [ "$(upd_field "$out" version)" != 2.0.0 ]; then bad "$label: slot b not 2.0.0"; fi
@@ -88,6 +100,7 @@ mkdir -p "$UPD_STATE/updates"
 PREFIX=$("$UPD_DRIVER" prefix "$W/v2.hbu" "$W/v2.hbm" | sed 's/.*prefix=//')
 head -c $((PREFIX + 5 * 4096 + 1234)) "$W/v2.hbu" >"$UPD_STATE/updates/2.0.0.hbu.part"
 head -c 3000 /dev/urandom >>"$UPD_STATE/updates/2.0.0.hbu.part"
+after_crash "torn staging file"
 out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
 if [ "$(upd_field "$out" outcome)" = installed ] && [ "$(upd_field "$out" resumed_from)" = $((PREFIX + 5 * 4096)) ]; then ok
 else bad "torn staging file not resumed from the last good chunk: $out"; fi
@@ -131,5 +144,7 @@ for n in $(seq 1 "$N_CONFIRM"); do
     else bad "confirm kill at $n ($name): neither confirmed on retry nor reverted: $out / $out2"; fi
 done
 
-echo "# kill points tested: $KILLS (install $N_INSTALL, confirm $N_CONFIRM, torn writes 2); $CHECKS checks, $FAILS failed"
+echo "# kill points tested: $KILLS (install $N_INSTALL, confirm $N_CONFIRM, torn writes 2), real boot decision after $DECISIONS of them; floor $MIN_KILL_POINTS; $CHECKS checks, $FAILS failed"
+if [ "$KILLS" -lt "$MIN_KILL_POINTS" ]; then bad "only $KILLS kill points reached, the stated floor is $MIN_KILL_POINTS"; fi
+if [ "$DECISIONS" -ne "$KILLS" ]; then bad "the boot decision ran after $DECISIONS of $KILLS kill points"; fi
 if [ "$FAILS" -ne 0 ]; then echo "--- driver stderr (tail)"; tail -20 "$W/driver.err"; exit 1; fi

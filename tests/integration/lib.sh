@@ -17,6 +17,8 @@
 # Dependencies: bash, curl, openssl, python3 (JSON and YAML-ish parsing).
 
 HEARTH_SOURCE_DIR=${HEARTH_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=../untested.sh
+source "$HEARTH_SOURCE_DIR/tests/untested.sh"
 HT_FAILS=0
 HT_CHECKS=0
 HT_PIDS=()
@@ -94,10 +96,17 @@ ht_expect_status() {
     fi
 }
 
-# ht_done: summary; exit 1 if anything failed (or nothing was checked).
+# ht_untested WHAT WHY: a case this machine's clients cannot test; recorded
+# as untested (tests/untested.sh), never counted as a pass.
+ht_untested() { hearth_untested "$@"; }
+
+# ht_done: summary; exit 1 if anything failed (or nothing was checked), 77
+# (ctest: Not Run) if nothing was checked because everything was untested.
 ht_done() {
-    echo "# $HT_CHECKS checks, $HT_FAILS failed"
-    if [ "$HT_FAILS" -ne 0 ] || [ "$HT_CHECKS" -eq 0 ]; then exit 1; fi
+    echo "# $HT_CHECKS checks, $HT_FAILS failed, $HEARTH_UNTESTED_COUNT untested"
+    if [ "$HT_FAILS" -ne 0 ]; then exit 1; fi
+    if [ "$HT_CHECKS" -eq 0 ] && [ "$HEARTH_UNTESTED_COUNT" -gt 0 ]; then hearth_untested_exit; fi
+    if [ "$HT_CHECKS" -eq 0 ]; then exit 1; fi
     exit 0
 }
 

@@ -36,13 +36,21 @@ for _ in $(seq 1 100); do kill -0 "$HT_PID" 2>/dev/null || break; sleep 0.1; don
 wait "$HT_PID"; rc=$?
 [ "$rc" = 0 ] && ht_pass "SIGINT: clean exit 0" || ht_fail "SIGINT exit $rc"
 
-# Listen address honoured: an explicit address is the only one bound.
+# Listen address honoured: an explicit address is the only one bound. The
+# check counts only once the daemon is shown listening on exactly that
+# address (a daemon that never started binds nothing, wildcard or not).
 "$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground >"$HT_WORK/l.out" 2>"$HT_WORK/l.err" &
 pid=$!; HT_PIDS+=("$pid")
-for _ in $(seq 1 100); do grep -q listening "$HT_WORK/l.out" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q listening "$HT_WORK/l.out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$HT_WORK/l.out")
-ss -Hltn | awk '{print $4}' | grep -q "^0.0.0.0:$port$\|^\*:$port$\|^\[::\]:$port$" && ht_fail "bound to a wildcard address" ||
-    ht_pass "bound to 127.0.0.1:$port only"
+socks=$(ss -Hltnp 2>/dev/null | grep "pid=$pid," | awk '{print $4}')
+if [ -z "$port" ]; then
+    ht_fail "listen address: hearthd did not start ($(head -c 300 "$HT_WORK/l.err"))"
+elif [ "$socks" != "127.0.0.1:$port" ]; then
+    ht_fail "listen address: hearthd (pid $pid) listens on '$(echo "$socks" | tr '\n' ' ')', expected exactly 127.0.0.1:$port"
+else
+    ht_pass "bound to 127.0.0.1:$port only (its only listening socket)"
+fi
 ht_daemon_stop "$pid"
 
 # Usage errors.

@@ -101,14 +101,21 @@ events_api=$HT_BODY
 ht_daemon_stop
 log="$HT_WORK/dev/events.log"
 [ -s "$log" ] && ht_pass "events.log written" || ht_fail "events.log missing"
+# The search only shows something if every secret was captured (an empty
+# token from a failed login would match nothing), every file searched
+# exists, and the events API answered with events.
 leaked=0
 for s in "${secrets[@]}"; do
-    [ -n "$s" ] || continue
-    if grep -qF -- "$s" "$log" "$HT_WORK/dev.hearthd.err" "$HT_WORK/dev.hearthd.out"; then
+    if [ -z "$s" ]; then leaked=1; ht_fail "a secret to look for is empty (a login or setup step failed)"; continue; fi
+    grep -qF -- "$s" "$log" "$HT_WORK/dev.hearthd.err" "$HT_WORK/dev.hearthd.out"; rc=$?
+    if [ "$rc" = 0 ]; then
         leaked=1; ht_fail "a secret (${#s} chars) appears in the event log or daemon output"
+    elif [ "$rc" != 1 ]; then
+        leaked=1; ht_fail "could not search the event log and daemon output (grep exit $rc)"
     fi
     case "$events_api" in *"$s"*) leaked=1; ht_fail "a secret appears in GET /api/v1/events" ;; esac
 done
+case "$events_api" in *'"events"'*) ;; *) leaked=1; ht_fail "GET /api/v1/events returned no events to search: $events_api" ;; esac
 [ $leaked = 0 ] && ht_pass "no password, setup password or token in events.log, daemon output or the events API (${#secrets[@]} secrets checked)"
 python3 -c '
 import json,sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.3-7 5.3-9 5.3-10 5.5-1 5.7-2
+# provisions: 5.3-7 5.3-9 5.3-10 5.5-1 5.5-6 5.7-2
 # timeout: 600
 #
 # The transfer itself: mutual TLS pinned to the manufacturer CA (an update
@@ -47,7 +47,12 @@ out=$("$UPD_DRIVER" check "$UPD_STATE" "$UPD_REPO_URL" 2>>"$W/driver.err")
 echo "  $out"
 check "5.3-10 untrusted repository certificate refused" \
     bash -c "[ '$(upd_field "$out" outcome)' = rejected ] && [ '$(upd_field "$out" bytes)' = 0 ]"
-check "5.5-1 no HTTP request reached the rogue server" bash -c "! grep -q . '$W/rogue/access.log' 2>/dev/null"
+check "5.5-1 no HTTP request reached the rogue server" bash -c "[ -f '$W/rogue/access.log' ] && ! grep -q . '$W/rogue/access.log'"
+# Positive control: the rogue server is up and its log records a request
+# made by a client that does accept its certificate.
+curl -s -k -o /dev/null --max-time 10 "${UPD_REPO_URL}/probe-control" || true
+check "positive control: the rogue server logs a request from a client that trusts it" \
+    grep -q '^/probe-control ' "$W/rogue/access.log"
 check "5.3-10 untrusted repository logged" upd_seclog_has "$LOG" update_rejected "TLS"
 check "state unchanged after rogue server" bash -c "[ '$FP0' = '$(upd_boot_fingerprint)' ]"
 upd_repo_stop "$W/rogue"
@@ -146,7 +151,7 @@ check "5.3-9 payload swapped after verification caught at install" \
     bash -c "[ '$(upd_field "$out" outcome)' = rejected ] && [ '$(upd_field "$out" status)' = tampered ]"
 boot=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
 check "active slot a still boots, nothing pending ($boot)" \
-    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ] && [ '$(upd_field "$boot" action)' = 2 ]"
+    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ] && [ '$(upd_field "$boot" mode)' = active ]"
 check "swap logged" upd_seclog_has "$LOG" update_rejected "changed after verification"
 
 # --- 7. And the same bundle without interference installs.

@@ -93,7 +93,8 @@ upd_client_cert() {
 # verification against CLIENT_CA. RATE (e.g. 2m) limits the per-connection
 # send rate so tests can interrupt a transfer. Sets UPD_REPO_PORT,
 # UPD_REPO_URL. The access log (STATE/access.log) records
-# "<uri> <status> <body_bytes_sent> <range>" per request.
+# "<uri> <status> <body_bytes_sent> "<range>" <client_verify> <method>" per
+# request (the method last: the verify result may contain spaces).
 upd_repo_start() {
     local state=$1 root=$2 tls=$3 client_ca=$4 rate=${5:-0}
     mkdir -p "$state/tmp"
@@ -112,7 +113,7 @@ pid $state/nginx.pid;
 error_log $state/error.log info;
 events { worker_connections 64; }
 http {
-    log_format upd '\$request_uri \$status \$body_bytes_sent "\$http_range" \$ssl_client_verify';
+    log_format upd '\$request_uri \$status \$body_bytes_sent "\$http_range" \$ssl_client_verify \$request_method';
     access_log $state/access.log upd;
     client_body_temp_path $state/tmp/body;
     proxy_temp_path $state/tmp/proxy;

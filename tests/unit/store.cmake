@@ -20,6 +20,7 @@ if(HEARTH_TPM)
   # store_tpm_check: TPM root-of-trust checks against a running swtpm.
   add_executable(store_tpm_check ${CMAKE_CURRENT_LIST_DIR}/test_store_tpm_check.c)
   target_link_libraries(store_tpm_check PRIVATE hearth)
+  target_include_directories(store_tpm_check PRIVATE ${PROJECT_SOURCE_DIR}/src)
   set_target_properties(store_tpm_check PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
 

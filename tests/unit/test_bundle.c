@@ -402,6 +402,82 @@ static void test_5_3_9_rollback_and_replay_rejected(void **state)
     hearth_bundle_free(b);
 }
 
+/* Release identity: the same signed manifest behind a signature block with
+ * extra entries (a key not in the key set, an algorithm id this build does
+ * not know) is a different FILE but the same release: it verifies, has the
+ * same release id, and is refused as a replay of the installed release just
+ * like the original. The identity is the manifest, never the file. */
+static void test_5_3_9_release_identity_is_the_manifest(void **state)
+{
+    (void)state;
+    char path[512], variant[512];
+    std_bundle("ident.hbd", path, sizeof path);
+    hearth_bundle *b = NULL, *v = NULL;
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_OK);
+    const hearth_manifest *m = hearth_bundle_manifest(b);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    read_all(path, &data, &len);
+    size_t prefix = hearth_bundle_prefix_size(b);
+
+    hb_sigblock sb;
+    memset(&sb, 0, sizeof sb);
+    assert_int_equal(hb_sigblock_add(&sb, stranger, HB_CTX_MANIFEST, m->raw, m->raw_len),
+                     HEARTH_OK);
+    assert_int_equal(hb_sigblock_add(&sb, signer, HB_CTX_MANIFEST, m->raw, m->raw_len),
+                     HEARTH_OK);
+    hb_sig *u = &sb.sigs[sb.count++];
+    u->alg = 0x7f; /* unknown algorithm id */
+    fill_random(u->key_id, sizeof u->key_id);
+    u->len = 64;
+    fill_random(u->sig, u->len);
+    hearth_buf sig;
+    hearth_buf_init(&sig, HEARTH_SIGBLOCK_MAX);
+    assert_int_equal(hb_sigblock_encode(&sb, &sig), HEARTH_OK);
+    hb_header h = {1, (uint32_t)m->raw_len, (uint32_t)sig.len, m->payload_total};
+    uint8_t hdr[HEARTH_BUNDLE_HEADER_SIZE];
+    hb_header_encode(&h, hdr);
+    path_of(variant, sizeof variant, "ident-variant.hbd");
+    unlink(variant);
+    FILE *f = fopen(variant, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(hdr, 1, sizeof hdr, f), sizeof hdr);
+    assert_int_equal(fwrite(m->raw, 1, m->raw_len, f), m->raw_len);
+    assert_int_equal(fwrite(sig.data, 1, sig.len, f), sig.len);
+    assert_int_equal(fwrite(data + prefix, 1, len - prefix, f), len - prefix);
+    assert_int_equal(fclose(f), 0);
+    hearth_buf_free(&sig);
+
+    assert_int_equal(hearth_bundle_open(variant, ks, &v), HEARTH_OK);
+    assert_int_equal(hearth_bundle_sig_count(v), 3);
+    assert_int_not_equal(hearth_bundle_prefix_size(v), prefix); /* another file ... */
+    uint8_t id1[HEARTH_DIGEST_LEN], id2[HEARTH_DIGEST_LEN], want[HEARTH_DIGEST_LEN];
+    assert_int_equal(hearth_bundle_release_id(b, id1), HEARTH_OK);
+    assert_int_equal(hearth_bundle_release_id(v, id2), HEARTH_OK);
+    assert_memory_equal(id1, id2, sizeof id1); /* ... the same release */
+    assert_int_equal(hearth_sha256(m->raw, m->raw_len, want), HEARTH_OK);
+    assert_memory_equal(id1, want, sizeof want);
+    hearth_bundle_policy p = {.model = "cam", .hw_id = "rev2", .installed_security_version = 5,
+                              .installed_sw_version = "1.0.0"};
+    assert_int_equal(hearth_bundle_check_policy(b, &p), HEARTH_ERR_EXISTS);
+    assert_int_equal(hearth_bundle_check_policy(v, &p), HEARTH_ERR_EXISTS);
+    /* A different manifest is a different release. */
+    char other[512];
+    struct bopts o = DEF;
+    o.key = signer;
+    o.ver = "1.0.1";
+    make_bundle("ident-other.hbd", o, pay_a, sizeof pay_a, pay_b, sizeof pay_b, other,
+                sizeof other);
+    hearth_bundle *w = NULL;
+    assert_int_equal(hearth_bundle_open(other, ks, &w), HEARTH_OK);
+    assert_int_equal(hearth_bundle_release_id(w, id2), HEARTH_OK);
+    assert_memory_not_equal(id1, id2, sizeof id1);
+    hearth_bundle_free(w);
+    hearth_bundle_free(v);
+    hearth_bundle_free(b);
+    free(data);
+}
+
 static void test_5_3_9_truncated_and_extended_payload_rejected(void **state)
 {
     (void)state;
@@ -805,6 +881,63 @@ static void test_5_7_1_extract_and_verify_slot(void **state)
     assert_non_null(strstr(hearth_err_msg(), "'app' is 4990 bytes shorter"));
 }
 
+/* The program to execute is verified from a sealed in-memory copy, and that
+ * copy is what the caller gets: nothing done to the slot file afterwards
+ * changes it, and nobody can write to it (docs/boot.md). */
+static void test_5_7_1_program_verified_from_sealed_copy(void **state)
+{
+    (void)state;
+    char path[512], slot[512], f[600];
+    std_bundle("exec.hbd", path, sizeof path);
+    path_of(slot, sizeof slot, "slotC");
+    hearth_bundle *b = NULL;
+    assert_int_equal(hearth_bundle_open(path, ks, &b), HEARTH_OK);
+    assert_int_equal(hearth_bundle_extract_verified(b, slot, NULL, NULL), HEARTH_OK);
+    hearth_bundle_free(b);
+    snprintf(f, sizeof f, "%s/payload/app", slot);
+    uint8_t orig[5000], got[5001];
+    FILE *fp = fopen(f, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(orig, 1, sizeof orig, fp), sizeof orig);
+    fclose(fp);
+
+    int fd = -2;
+    hearth_manifest *m = NULL;
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", &fd, &m), HEARTH_OK);
+    assert_non_null(m);
+    hearth_manifest_free(m);
+    assert_true(fd > 2);
+    assert_int_equal(fcntl(fd, F_GET_SEALS), F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    /* the slot file rewritten in place afterwards: the copy is unchanged */
+    flip_byte(f, 100);
+    assert_int_equal(pread(fd, got, sizeof got, 0), (ssize_t)sizeof orig);
+    assert_memory_equal(got, orig, sizeof orig);
+    /* and cannot be changed, grown or shrunk through its own descriptor */
+    assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+    assert_int_equal(ftruncate(fd, 10), -1);
+    assert_int_equal(ftruncate(fd, 6000), -1);
+    assert_int_equal(fcntl(fd, F_ADD_SEALS, 0), -1);
+    close(fd);
+    /* the rewritten file is refused, and no copy is handed out */
+    fd = -2;
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", &fd, NULL),
+                     HEARTH_ERR_TAMPERED);
+    assert_int_equal(fd, -1);
+    assert_non_null(strstr(hearth_err_msg(), "'app' chunk 0"));
+    flip_byte(f, 100);
+    /* a program the manifest does not name, and a missing out-parameter */
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "nope", &fd, NULL),
+                     HEARTH_ERR_TAMPERED);
+    assert_int_equal(fd, -1);
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 2, "app", NULL, NULL),
+                     HEARTH_ERR_INVALID);
+    /* restored: verifies again */
+    assert_int_equal(hearth_slot_verify_dir_exec(slot, ks, NULL, 1, "app", &fd, NULL), HEARTH_OK);
+    assert_true(fd > 2);
+    close(fd);
+}
+
 static void test_5_3_9_bundle_swapped_after_verification_caught(void **state)
 {
     (void)state;
@@ -893,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_5_3_9_flipped_manifest_byte_detected),
         cmocka_unit_test(test_5_3_10_unsigned_bundle_rejected),
         cmocka_unit_test(test_5_3_10_unknown_key_rejected),
+        cmocka_unit_test(test_5_3_9_release_identity_is_the_manifest),
         cmocka_unit_test(test_5_3_10_revoked_key_rejected),
         cmocka_unit_test(test_5_3_9_rollback_and_replay_rejected),
         cmocka_unit_test(test_5_3_9_truncated_and_extended_payload_rejected),
@@ -908,6 +1042,7 @@ int main(void)
         cmocka_unit_test(test_5_3_7_private_key_encrypted_at_rest),
         cmocka_unit_test(test_5_3_9_stream_any_split_and_resume),
         cmocka_unit_test(test_5_7_1_extract_and_verify_slot),
+        cmocka_unit_test(test_5_7_1_program_verified_from_sealed_copy),
         cmocka_unit_test(test_5_3_9_bundle_swapped_after_verification_caught),
         cmocka_unit_test(test_5_3_11_5_3_12_risks_and_disruption_are_signed),
         cmocka_unit_test(test_5_3_9_empty_payload_and_many_threads),

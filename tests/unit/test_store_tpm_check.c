@@ -10,6 +10,11 @@
  *   store_tpm_check rollback <keydir> <dir> <tcti>  older store copy refused
  *                                                   by the NV counter
  *   store_tpm_check put|check-put <keydir> <dir> <tcti>  for the kill test
+ *   store_tpm_check session <keydir> <dir> <tcti>  keep the store open and
+ *       read commands from stdin: "put N" tries N commits and prints
+ *       "ok A refused B status S"; "state" prints "generation G counter C"
+ *       (C read from the TPM, "none" if unreachable); "quit". The script
+ *       stops and restarts swtpm in between (TPM outage).
  * Exit 0 when every check of the command holds; messages say which failed. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 
 #include "hearth/store.h"
 #include "hearth/util.h"
+#include "store/rot_internal.h" /* the counter, to show how far it trails */
 
 #define DEV "tpm-device-1"
 static const char SECRET[] = "tpm-protected wifi psk: 7f3a9c";
@@ -222,6 +228,49 @@ static int cmd_foreign(const char *keydir, const char *dir, const char *tcti)
     return 0;
 }
 
+static int cmd_session(const char *keydir, const char *dir, const char *tcti)
+{
+    hearth_rot *rot = NULL;
+    hearth_store *st = NULL;
+    if (open_both(keydir, dir, tcti, &rot, &st) != 0) return 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("ready\n");
+    char line[64];
+    unsigned long seq = 0;
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        long n = 0;
+        if (sscanf(line, "put %ld", &n) == 1) {
+            long ok = 0, refused = 0;
+            hearth_status last = HEARTH_OK;
+            for (long i = 0; i < n; i++) {
+                char v[32];
+                int l = snprintf(v, sizeof v, "v%lu", ++seq);
+                hearth_status s = hearth_store_put(st, "outage.test", v, (size_t)l);
+                if (s == HEARTH_OK) ok++;
+                else refused++;
+                if (s != HEARTH_OK) last = s;
+            }
+            printf("ok %ld refused %ld status %s\n", ok, refused, hearth_status_name(last));
+        } else if (strncmp(line, "state", 5) == 0) {
+            uint64_t c = 0;
+            hearth_status s = rot_counter_read(&rot->counter, rot->key, &c);
+            char cs[24] = "none";
+            if (s == HEARTH_OK) snprintf(cs, sizeof cs, "%llu", (unsigned long long)c);
+            char v[32] = "";
+            size_t l = 0;
+            if (hearth_store_get(st, "outage.test", v, sizeof v - 1, &l) != HEARTH_OK) l = 0;
+            v[l] = '\0';
+            printf("generation %llu counter %s value %s\n",
+                   (unsigned long long)hearth_store_generation(st), cs, l ? v : "-");
+        } else if (strncmp(line, "quit", 4) == 0) {
+            break;
+        }
+    }
+    hearth_store_close(st);
+    hearth_rot_close(rot);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -233,6 +282,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "foreign") == 0) return cmd_foreign(argv[2], argv[3], argv[4]);
     if (strcmp(argv[1], "rollback") == 0) return cmd_rollback(argv[2], argv[3], argv[4]);
     if (strcmp(argv[1], "put") == 0) return cmd_put(argv[2], argv[3], argv[4]);
+    if (strcmp(argv[1], "session") == 0) return cmd_session(argv[2], argv[3], argv[4]);
     if (strcmp(argv[1], "check-put") == 0) return cmd_check_put(argv[2], argv[3], argv[4]);
     fprintf(stderr, "unknown command %s\n", argv[1]);
     return 2;

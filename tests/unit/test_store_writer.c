@@ -4,6 +4,11 @@
  *   store_writer commit <keydir> <dir> <k>      expect state k, commit k+1
  *   store_writer verify <keydir> <dir> <k>...   open; pass if exactly one of
  *                                               the listed states is stored
+ *   store_writer commits <keydir> <dir> <k> <n> expect state k, then try n
+ *                                               commits k+1, k+2, ... in one
+ *                                               process; print "ok"/"refused"
+ *                                               per try and "reported <state>"
+ *                                               (the state the answers claim)
  *
  * State k is a fixed, multi-record content (a replaced value, an added and a
  * deleted record per step), so a half-applied batch is distinguishable.
@@ -132,6 +137,29 @@ int main(int argc, char **argv)
         st = commit_state(s, k + 1);
         hearth_store_close(s);
         return st == HEARTH_OK ? 0 : fail("commit", st);
+    }
+    if (strcmp(cmd, "commits") == 0 && argc >= 6) {
+        long k = strtol(argv[4], NULL, 10), n = strtol(argv[5], NULL, 10);
+        if (!holds_state(s, k)) {
+            hearth_store_close(s);
+            fprintf(stderr, "store_writer: store does not hold state %ld before commit\n", k);
+            return 3;
+        }
+        long cur = k;
+        for (long i = 0; i < n; i++) {
+            st = commit_state(s, cur + 1);
+            if (st == HEARTH_OK) cur++;
+            printf("%s %s\n", st == HEARTH_OK ? "ok" : "refused", hearth_status_name(st));
+            /* The in-memory state must be exactly what was reported. */
+            if (!holds_state(s, cur)) {
+                hearth_store_close(s);
+                fprintf(stderr, "store_writer: memory does not hold the reported state\n");
+                return 3;
+            }
+        }
+        printf("reported %ld\n", cur);
+        hearth_store_close(s);
+        return 0;
     }
     if (strcmp(cmd, "verify") == 0) {
         for (int i = 4; i < argc; i++) {

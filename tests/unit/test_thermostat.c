@@ -1,10 +1,11 @@
 /* Unit tests for src/thermostat: the device's basic function with no network.
  *  5.13-1  target/mode/sensor input validated: band edges, NaN/inf, garbage
  *          sensor text discarded and counted, nothing changed on rejection.
- *  5.4-1   settings persisted in the secure store and restored on reopen.
  *  5.9-2   keeps operating locally: hysteresis control, simulated room reaches
  *          the target, fail safe (heater off) when the sensor is lost, and a
- *          clean restart with the same settings. */
+ *          clean restart with the same settings (persisted in the store and
+ *          restored on reopen). The settings are not security parameters, so
+ *          their being in the secure store is not evidence of 5.4-1. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,7 +305,7 @@ static void test_5_13_1_bad_config_refused(void **state)
 
 /* --------------------------------------------------- 5.4-1 persistence */
 
-static void test_5_4_1_settings_persist_across_reopen(void **state)
+static void test_5_9_2_settings_persist_across_reopen(void **state)
 {
     fixture *f = *state;
     hearth_rot *rot = NULL;
@@ -353,7 +354,7 @@ static void test_5_4_1_settings_persist_across_reopen(void **state)
     hearth_rot_close(rot);
 }
 
-static void test_5_4_1_settings_record_strict_and_invalid_falls_back(void **state)
+static void test_5_13_1_settings_record_strict_and_invalid_falls_back(void **state)
 {
     fixture *f = *state;
     char buf[64];
@@ -601,8 +602,8 @@ int main(void)
         cmocka_unit_test(test_5_13_1_sensor_text_parsed_strictly),
         cmocka_unit_test_setup_teardown(test_5_13_1_bad_sensor_readings_discarded_and_counted, setup, teardown),
         cmocka_unit_test(test_5_13_1_bad_config_refused),
-        cmocka_unit_test_setup_teardown(test_5_4_1_settings_persist_across_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_5_4_1_settings_record_strict_and_invalid_falls_back, setup,
+        cmocka_unit_test_setup_teardown(test_5_9_2_settings_persist_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_5_13_1_settings_record_strict_and_invalid_falls_back, setup,
                                         teardown),
         cmocka_unit_test(test_5_9_2_hysteresis_logic),
         cmocka_unit_test_setup_teardown(test_5_9_2_hysteresis_with_sensor, setup, teardown),

@@ -458,100 +458,72 @@ static int cmd_confirm(int argc, char **argv)
     return 0;
 }
 
-/* The boot decision as hearth-boot takes it: authenticated boot state (or
- * the safe choice without one), each needed slot verified against the
- * trust anchor and the device key set. */
+/* The boot decision: the library's hearth_boot_decide(), the very function
+ * hearth-boot calls before every launch (no copy of it here). Without
+ * "persist" it decides and verifies as hearth-boot --verify-only does
+ * (writes no state); with "persist" it also records the decision as
+ * hearth-boot does before launching (a trial attempt spent, booted = slot).
+ * The chosen slot is then verified once more on its own, independently of
+ * the decision, and the secure store must still open. */
 static int cmd_bootcheck(int argc, char **argv)
 {
     if (argc < 2) return usage();
     const char *state = argv[1];
+    bool persist = argc > 2 && strcmp(argv[2], "persist") == 0;
     char trust[PATH_MAX], ksp[PATH_MAX];
     hearth_status st = hearth_path_join(trust, sizeof trust, state, "trust");
     if (st == HEARTH_OK) st = hearth_path_join(ksp, sizeof ksp, state, "keyset.hks");
-    hearth_trust *t = NULL;
-    hearth_keyset *ks = NULL;
+    char log[PATH_MAX];
+    if (st == HEARTH_OK) st = hearth_path_join(log, sizeof log, state, "events.log");
+    if (st == HEARTH_OK) st = hearth_seclog_open(log); /* alerts land where hearth-boot's do */
     hearth_slots *s = NULL;
-    if (st == HEARTH_OK) st = hearth_trust_load_dir(trust, &t);
-    if (st == HEARTH_OK) st = hearth_keyset_load(ksp, t, 0, 0, &ks);
     if (st == HEARTH_OK) st = hearth_slots_open(state, &s);
-    if (st != HEARTH_OK) {
-        hearth_keyset_free(ks);
-        hearth_trust_free(t);
-        return fail("bootcheck setup", st);
-    }
-    hearth_boot_state bs, next;
-    bool safe = false;
-    st = hearth_slots_read(s, &bs);
-    if (st != HEARTH_OK) {
-        hearth_boot_state_init_empty(&bs);
-        safe = true;
-    }
-    hearth_slot_check checks[HEARTH_SLOT_COUNT];
-    memset(checks, 0, sizeof checks);
-    /* Read the device identity from the (intact) store. */
+    if (st != HEARTH_OK) return fail("bootcheck setup", st);
+    /* Device identity as hearth-boot takes it: the authenticated device
+     * configuration hearth_slots_open() loaded. */
+    const hearth_device_config *cfg = hearth_slots_device_config(s);
     hearth_device *dev = NULL;
     hearth_status dst = hearth_device_open(state, &dev);
-    hearth_bundle_policy pol = {.model = dev ? hearth_device_model(dev) : NULL,
-                                .hw_id = dev ? hearth_device_hw_id(dev) : NULL, .ignore_expiry = true};
-    hearth_boot_choice ch;
-    memset(&ch, 0, sizeof ch);
+    hearth_boot_opts o = {.trust_dir = trust, .keyset_path = ksp,
+                          .model = cfg->model,
+                          .hw_id = cfg->hw_id,
+                          .program = "hearthd", .threads = 1, .verify_only = !persist};
+    hearth_boot_decision d;
+    st = hearth_boot_decide(s, &o, &d);
+    if (st != HEARTH_OK) fprintf(stderr, "bootcheck: decision failed: %s\n", hearth_err_msg());
+    int chosen = st == HEARTH_OK && d.choice.action != HEARTH_BOOT_RECOVERY ? d.choice.slot
+                                                                            : HEARTH_SLOT_NONE;
     int rc = 1;
-    int chosen = HEARTH_SLOT_NONE;
-    for (int round = 0; round < 8; round++) {
-        if (safe) {
-            for (int i = 0; i < HEARTH_SLOT_COUNT; i++) {
-                char p[PATH_MAX];
-                hearth_manifest *m = NULL;
-                checks[i].checked = true;
-                checks[i].valid = hearth_slots_path(s, i, p, sizeof p) == HEARTH_OK &&
-                                  hearth_slot_verify_dir(p, ks, &pol, 1, &m) == HEARTH_OK;
-                if (checks[i].valid) checks[i].security_version = m->security_version;
-                hearth_manifest_free(m);
-            }
-            chosen = hearth_slots_choose_safe(checks);
-            break;
-        }
-        st = hearth_slots_choose(&bs, checks, &next, &ch);
-        if (st != HEARTH_OK) break;
-        if (ch.action != HEARTH_BOOT_NEED_VERIFY) {
-            chosen = ch.action == HEARTH_BOOT_RECOVERY ? HEARTH_SLOT_NONE : ch.slot;
-            break;
-        }
-        char p[PATH_MAX];
-        hearth_manifest *m = NULL;
-        checks[ch.slot].checked = true;
-        checks[ch.slot].valid = hearth_slots_path(s, ch.slot, p, sizeof p) == HEARTH_OK &&
-                                hearth_slot_verify_dir(p, ks, &pol, 1, &m) == HEARTH_OK;
-        if (checks[ch.slot].valid) checks[ch.slot].security_version = m->security_version;
-        hearth_manifest_free(m);
-    }
-    /* "persist": record the decision as hearth-boot does before launching
-     * (a trial attempt is spent, booted = chosen slot). */
-    bool persist = argc > 2 && strcmp(argv[2], "persist") == 0;
-    if (persist && !safe && chosen != HEARTH_SLOT_NONE && hearth_slots_write(s, &next) != HEARTH_OK) {
-        fprintf(stderr, "bootcheck: persist failed: %s\n", hearth_err_msg());
-        chosen = HEARTH_SLOT_NONE;
-    }
-    /* The chosen slot must verify on its own, whatever path chose it. */
     char version[HEARTH_BUNDLE_ID_MAX + 1] = "";
-    if (chosen != HEARTH_SLOT_NONE) {
-        char p[PATH_MAX];
+    if (chosen != HEARTH_SLOT_NONE && d.program_fd >= 0) {
+        /* Independent check: the chosen slot verifies on its own with the
+         * same key set, whatever path chose it. */
+        hearth_trust *t = NULL;
+        hearth_keyset *ks = NULL;
         hearth_manifest *m = NULL;
-        if (hearth_slots_path(s, chosen, p, sizeof p) == HEARTH_OK &&
-            hearth_slot_verify_dir(p, ks, &pol, 1, &m) == HEARTH_OK) {
+        hearth_bundle_policy pol = {.model = o.model, .hw_id = o.hw_id, .ignore_expiry = true};
+        char p[PATH_MAX];
+        if (hearth_trust_load_dir(trust, &t) == HEARTH_OK &&
+            hearth_keyset_load(ksp, t, 0, 0, &ks) == HEARTH_OK &&
+            hearth_slots_path(s, chosen, p, sizeof p) == HEARTH_OK &&
+            hearth_slot_verify_dir(p, ks, &pol, 1, &m) == HEARTH_OK &&
+            strcmp(m->sw_version, d.version) == 0) {
             snprintf(version, sizeof version, "%s", m->sw_version);
             rc = 0;
         }
         hearth_manifest_free(m);
+        hearth_keyset_free(ks);
+        hearth_trust_free(t);
     }
-    printf("result=%s slot=%s version=%s safe=%d store=%s action=%d\n", rc == 0 ? "ok" : "error",
-           hearth_slot_name(chosen), version, safe ? 1 : 0, dst == HEARTH_OK ? "ok" : hearth_status_name(dst),
-           (int)ch.action);
+    printf("result=%s slot=%s version=%s mode=%s safe=%d written=%d store=%s\n",
+           rc == 0 ? "ok" : "error", hearth_slot_name(chosen), version,
+           st == HEARTH_OK ? hearth_boot_action_name(d.choice.action) : "error",
+           d.state_missing || d.state_tampered ? 1 : 0, d.written ? 1 : 0,
+           dst == HEARTH_OK ? "ok" : hearth_status_name(dst));
     if (dst != HEARTH_OK) rc = 1;
+    hearth_boot_decision_clear(&d);
     hearth_device_close(dev);
     hearth_slots_close(s);
-    hearth_keyset_free(ks);
-    hearth_trust_free(t);
     return rc;
 }
 

@@ -5,9 +5,11 @@
  * Why: the helper parses untrusted HTTP/TLS; if it is ever compromised,
  * what it sends back must not be able to corrupt the daemon, get more body
  * bytes past it than the signed manifest allows, hang it, or leave zombies
- * (EN 303 645 5.13-1 input validation between processes, 5.6-7 least
- * privilege: the key goes over stdin only, the helper gets an empty
- * environment and no inherited descriptors, 5.3-10 the transfer's bounds). */
+ * (EN 303 645 5.13-1 input validation between processes, 5.3-10 the
+ * transfer's bounds). It also checks that the key goes over stdin only and
+ * the helper gets an empty environment and no inherited descriptors; that
+ * limits what a compromised helper learns, but the helper still runs as the
+ * daemon's user, so it is not evidence of least privilege (5.6-7). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -119,7 +121,7 @@ static void test_5_13_1_well_behaved_helper_accepted(void **state)
 
 /* The key reaches the helper on stdin only; argv carries nothing, the
  * environment is empty and no descriptor beyond 0-2 is inherited. */
-static void test_5_6_7_helper_gets_key_on_stdin_clean_env_no_fds(void **state)
+static void test_helper_gets_key_on_stdin_clean_env_no_fds(void **state)
 {
     (void)state;
     /* A descriptor the helper must not inherit. */
@@ -282,7 +284,7 @@ static void test_5_3_10_abort_and_stall_kill_helper(void **state)
 
 /* ------------------------------------------------------ program lookup */
 
-static void test_5_6_7_fetch_program_resolution(void **state)
+static void test_fetch_program_resolution(void **state)
 {
     (void)state;
     char p[4096];
@@ -426,7 +428,7 @@ static void test_5_13_1_real_helper_rejects_bad_requests(void **state)
 }
 
 /* Unknown arguments are a usage error; nothing is read or fetched. */
-static void test_5_6_7_real_helper_takes_no_arguments(void **state)
+static void test_real_helper_takes_no_arguments(void **state)
 {
     (void)state;
     pid_t pid = fork();
@@ -447,7 +449,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_5_13_1_well_behaved_helper_accepted, setup),
-        cmocka_unit_test_setup(test_5_6_7_helper_gets_key_on_stdin_clean_env_no_fds, setup),
+        cmocka_unit_test_setup(test_helper_gets_key_on_stdin_clean_env_no_fds, setup),
         cmocka_unit_test_setup(test_5_3_10_helper_error_reported_and_sanitised, setup),
         cmocka_unit_test_setup(test_5_13_1_oversized_and_malformed_frames_rejected, setup),
         cmocka_unit_test_setup(test_5_13_1_truncated_frames_rejected, setup),
@@ -455,9 +457,9 @@ int main(void)
         cmocka_unit_test_setup(test_5_13_1_helper_without_result_rejected, setup),
         cmocka_unit_test_setup(test_5_3_10_sink_failure_kills_helper, setup),
         cmocka_unit_test_setup(test_5_3_10_abort_and_stall_kill_helper, setup),
-        cmocka_unit_test_setup(test_5_6_7_fetch_program_resolution, setup),
+        cmocka_unit_test_setup(test_fetch_program_resolution, setup),
         cmocka_unit_test(test_5_13_1_real_helper_rejects_bad_requests),
-        cmocka_unit_test(test_5_6_7_real_helper_takes_no_arguments),
+        cmocka_unit_test(test_real_helper_takes_no_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

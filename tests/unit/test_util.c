@@ -90,7 +90,7 @@ static void test_5_13_1_buffer_has_hard_maximum(void **state)
     hearth_buf_free(&b);
 }
 
-static void test_5_4_1_atomic_write_and_bounded_read(void **state)
+static void test_atomic_write_and_bounded_read(void **state)
 {
     (void)state;
     char dir[] = "/tmp/hearth-util-XXXXXX";
@@ -119,6 +119,59 @@ static void test_5_4_1_atomic_write_and_bounded_read(void **state)
     assert_int_equal(hearth_path_join(tiny, sizeof tiny, dir, "f"), HEARTH_ERR_TOO_LARGE);
     unlink(path);
     rmdir(dir);
+}
+
+static long file_size(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 ? (long)sb.st_size : 0;
+}
+
+/* The security log stays under its cap: 5,000 events (values with quotes,
+ * backslashes and control bytes) into a 16 KiB cap rotate into "<path>.1",
+ * the two files never hold more than the cap together, and both consist of
+ * whole lines, each one JSON object. */
+static void test_seclog_cap_and_rotation(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hearth-seclog.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], old[256];
+    snprintf(path, sizeof path, "%s/events.log", dir);
+    snprintf(old, sizeof old, "%s/events.log.1", dir);
+    assert_int_equal(hearth_seclog_set_cap(HEARTH_SECLOG_CAP_MIN - 1), HEARTH_ERR_RANGE);
+    assert_int_equal(hearth_seclog_set_cap(HEARTH_SECLOG_CAP_MIN), HEARTH_OK);
+    assert_int_equal(hearth_seclog_open(path), HEARTH_OK);
+    long peak = 0;
+    for (int i = 0; i < 5000; i++) {
+        char v[48];
+        snprintf(v, sizeof v, "conn \"%d\" \\ \x01\x7f end", i);
+        hearth_seclog(HEARTH_SEV_INFO, "cap_test", "value", v, NULL);
+        long total = file_size(path) + file_size(old);
+        if (total > peak) peak = total;
+    }
+    hearth_seclog_close();
+    assert_true(peak <= (long)HEARTH_SECLOG_CAP_MIN);
+    assert_true(file_size(old) > 0); /* it did rotate */
+    const char *files[] = {path, old};
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(files[f], "r");
+        assert_non_null(fp);
+        char line[4096];
+        int n = 0;
+        while (fgets(line, sizeof line, fp) != NULL) {
+            size_t l = strlen(line);
+            assert_true(l > 2 && line[l - 1] == '\n');
+            assert_true(line[0] == '{' && line[l - 2] == '}');
+            assert_non_null(strstr(line, "\"event\":\"cap_test\""));
+            n++;
+        }
+        fclose(fp);
+        assert_true(f == 0 ? n > 0 : n > 50);
+        unlink(files[f]);
+    }
+    rmdir(dir);
+    assert_int_equal(hearth_seclog_set_cap(HEARTH_SECLOG_CAP_DEFAULT), HEARTH_OK);
 }
 
 static void test_5_1_3_ct_equal_and_random(void **state)
@@ -150,8 +203,9 @@ int main(void)
         cmocka_unit_test(test_5_13_1_b64url_rfc4648_vectors),
         cmocka_unit_test(test_5_13_1_cursor_rejects_short_input),
         cmocka_unit_test(test_5_13_1_buffer_has_hard_maximum),
-        cmocka_unit_test(test_5_4_1_atomic_write_and_bounded_read),
+        cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_5_1_3_ct_equal_and_random),
+        cmocka_unit_test(test_seclog_cap_and_rotation),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
 # upload pipeline end to end without network) and the driver program the
 # update integration/fault tests and bench/bench_update.sh run.
 hearth_unit_test(NAME updater
-  PROVISIONS 5.3-4 5.3-5 5.3-6 5.3-9 5.3-10 5.3-11 5.3-12 5.7-2
+  PROVISIONS 5.3-4 5.3-5 5.3-6 5.3-9 5.3-10 5.3-11 5.3-12 5.7-2 5.9-3
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater.c)
 
 add_executable(hearth-update-driver ${CMAKE_CURRENT_LIST_DIR}/test_updater_driver.c)
@@ -16,7 +16,7 @@ add_executable(hearth-fetch-hostile ${CMAKE_CURRENT_LIST_DIR}/test_updater_trans
 target_include_directories(hearth-fetch-hostile PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(hearth-fetch-hostile PRIVATE hearth_util)
 hearth_unit_test(NAME updater_transport
-  PROVISIONS 5.3-10 5.13-1 5.6-7
+  PROVISIONS 5.3-10 5.13-1
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport.c)
 target_compile_definitions(unit_updater_transport PRIVATE
   HOSTILE_FETCH="$<TARGET_FILE:hearth-fetch-hostile>"

@@ -170,11 +170,30 @@ typedef struct hearth_trust hearth_trust;
 /**
  * Load a trust anchor directory: every `*.pub` file is a root public key
  * (PEM); an optional file `threshold` holds the number of distinct root
- * signatures a key set needs (default 1, at most the number of roots).
- * The directory is expected to be read-only on the device (outside the A/B
- * slots); it is never written by this library.
+ * signatures a key set needs (at most the number of roots). The directory
+ * is read-only on the device, outside the A/B slots and the device state;
+ * it is never written by this library.
+ *
+ * Refused (HEARTH_ERR_TAMPERED, message naming the path): the directory or a
+ * file read from it is a symbolic link or of the wrong type, is owned by
+ * another user than root or the effective user, or is writable by its group
+ * or others; a `threshold` below hearth_trust_min_threshold() (the build's
+ * minimum): the anchor can raise the threshold, never lower it. Without a
+ * `threshold` file the build's minimum applies.
  */
 hearth_status hearth_trust_load_dir(const char *dir, hearth_trust **out) HEARTH_MUST_CHECK;
+/**
+ * hearth_trust_load_dir() requiring at least @p min_threshold root
+ * signatures; a @p min_threshold below the build's minimum is raised to it.
+ */
+hearth_status hearth_trust_load_dir_min(const char *dir, unsigned min_threshold,
+                                        hearth_trust **out) HEARTH_MUST_CHECK;
+/** The trust anchor used when none is given (build option HEARTH_TRUST_DIR,
+ *  default <sysconfdir>/hearth/trust): outside the writable device state. */
+const char *hearth_trust_default_dir(void);
+/** Root signatures every key set needs at least (build option
+ *  HEARTH_TRUST_MIN_THRESHOLD, default 1). */
+unsigned hearth_trust_min_threshold(void);
 /** Build a trust anchor from keys already loaded (copies references). */
 hearth_status hearth_trust_from_keys(const hearth_key *const *roots, size_t n,
                                      unsigned threshold, hearth_trust **out) HEARTH_MUST_CHECK;

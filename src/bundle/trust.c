@@ -1,11 +1,32 @@
 /* Trust anchor: root public keys + threshold, loaded from a read-only
- * directory outside the A/B slots (5.3-10: the trust relationship). */
+ * directory outside the A/B slots and outside the writable device state
+ * (5.3-10: the trust relationship).
+ *
+ * Nothing a non-owner can write is believed: the directory and every file
+ * read from it must be owned by root or by the user running the program and
+ * writable by nobody else, and are never followed through a symbolic link.
+ * The threshold cannot be lowered by the anchor: the build fixes a minimum
+ * (HEARTH_TRUST_MIN_THRESHOLD, compiled into the verified program) and a
+ * `threshold` file may only raise it. docs/update-format.md, "Trust anchor". */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bundle_internal.h"
+
+#ifndef HEARTH_TRUST_MIN_THRESHOLD
+#error "HEARTH_TRUST_MIN_THRESHOLD must come from the build (src/bundle/CMakeLists.txt)"
+#endif
+#ifndef HEARTH_TRUST_DEFAULT_DIR
+#error "HEARTH_TRUST_DEFAULT_DIR must come from the build (src/bundle/CMakeLists.txt)"
+#endif
+
+const char *hearth_trust_default_dir(void) { return HEARTH_TRUST_DEFAULT_DIR; }
+unsigned hearth_trust_min_threshold(void) { return HEARTH_TRUST_MIN_THRESHOLD; }
 
 struct hearth_trust {
     size_t count;
@@ -83,42 +104,109 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static hearth_status read_threshold(const char *dir, unsigned *thr)
+/* Owner root or the running user; no write permission for group or others;
+ * the expected type (never a symbolic link: callers use O_NOFOLLOW or
+ * AT_SYMLINK_NOFOLLOW). */
+static hearth_status check_node(const struct stat *st, const char *path, bool dir)
+{
+    if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+        return hearth_err(HEARTH_ERR_TAMPERED,
+                          "trust anchor: %s is not a %s (symbolic links are not followed)", path,
+                          dir ? "directory" : "regular file");
+    if (st->st_uid != 0 && st->st_uid != geteuid())
+        return hearth_err(HEARTH_ERR_TAMPERED,
+                          "trust anchor: %s is owned by uid %u, not by root or this program's "
+                          "user (uid %u)",
+                          path, (unsigned)st->st_uid, (unsigned)geteuid());
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return hearth_err(HEARTH_ERR_TAMPERED,
+                          "trust anchor: %s is writable by %s (mode %04o); only its owner may "
+                          "write it",
+                          path, (st->st_mode & S_IWOTH) ? "others" : "its group",
+                          (unsigned)(st->st_mode & 07777));
+    return HEARTH_OK;
+}
+
+static hearth_status check_entry(int dfd, const char *dir, const char *name, char *path,
+                                 size_t cap)
+{
+    HEARTH_GUARD(hearth_path_join(path, cap, dir, name));
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return hearth_err(HEARTH_ERR_NOT_FOUND, "%s does not exist", path);
+        return hearth_err(HEARTH_ERR_IO, "trust anchor: %s: %s", path, strerror(errno));
+    }
+    return check_node(&st, path, false);
+}
+
+static hearth_status read_threshold(int dfd, const char *dir, unsigned min, unsigned *thr)
 {
     char path[4096];
-    HEARTH_GUARD(hearth_path_join(path, sizeof path, dir, "threshold"));
-    uint8_t *data = NULL;
-    size_t len = 0;
-    hearth_status st = hearth_fs_read_file(path, 16, &data, &len);
+    hearth_status st = check_entry(dfd, dir, "threshold", path, sizeof path);
     if (st == HEARTH_ERR_NOT_FOUND) {
         hearth_err_clear();
-        *thr = 1;
+        *thr = min;
         return HEARTH_OK;
     }
     HEARTH_GUARD(st);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    HEARTH_GUARD(hearth_fs_read_file(path, 16, &data, &len));
     char *end = NULL;
     errno = 0;
     unsigned long v = strtoul((char *)data, &end, 10);
     bool ok = errno == 0 && end != (char *)data && (*end == '\0' || *end == '\n') && v >= 1 &&
-              v <= HEARTH_TRUST_ROOTS_MAX;
+              v <= HEARTH_TRUST_ROOTS_MAX && (char *)data + len == end + (*end == '\n');
     free(data);
     if (!ok) return hearth_err(HEARTH_ERR_INVALID, "%s: expected a number 1..%u", path,
                                HEARTH_TRUST_ROOTS_MAX);
+    if (v < min)
+        return hearth_err(HEARTH_ERR_TAMPERED,
+                          "%s: threshold %lu is below the %u root signature(s) this build "
+                          "requires (HEARTH_TRUST_MIN_THRESHOLD); the anchor cannot lower it",
+                          path, v, min);
     *thr = (unsigned)v;
     return HEARTH_OK;
 }
 
 hearth_status hearth_trust_load_dir(const char *dir, hearth_trust **out)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
+    return hearth_trust_load_dir_min(dir, HEARTH_TRUST_MIN_THRESHOLD, out);
+}
+
+hearth_status hearth_trust_load_dir_min(const char *dir, unsigned min_threshold,
+                                        hearth_trust **out)
+{
+    /* A caller may ask for more signatures than the build does, never fewer. */
+    unsigned min = min_threshold > HEARTH_TRUST_MIN_THRESHOLD ? min_threshold
+                                                               : HEARTH_TRUST_MIN_THRESHOLD;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
         if (errno == ENOENT) return hearth_err(HEARTH_ERR_NOT_FOUND, "trust anchor %s does not exist", dir);
+        if (errno == ELOOP || errno == ENOTDIR)
+            return hearth_err(HEARTH_ERR_TAMPERED,
+                              "trust anchor %s is not a directory (symbolic links are not "
+                              "followed)", dir);
+        return hearth_err(HEARTH_ERR_IO, "open trust anchor %s: %s", dir, strerror(errno));
+    }
+    struct stat dst;
+    hearth_status st = fstat(dfd, &dst) == 0
+                           ? check_node(&dst, dir, true)
+                           : hearth_err(HEARTH_ERR_IO, "trust anchor %s: %s", dir, strerror(errno));
+    if (st != HEARTH_OK) {
+        close(dfd);
+        return st;
+    }
+    int lfd = dup(dfd);
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (d == NULL) {
+        if (lfd >= 0) close(lfd);
+        close(dfd);
         return hearth_err(HEARTH_ERR_IO, "open trust anchor %s: %s", dir, strerror(errno));
     }
     /* Collect *.pub names, sorted so the order (and error messages) are stable. */
     char *names[HEARTH_TRUST_ROOTS_MAX + 1];
     size_t n = 0;
-    hearth_status st = HEARTH_OK;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t l = strlen(e->d_name);
@@ -137,7 +225,7 @@ hearth_status hearth_trust_load_dir(const char *dir, hearth_trust **out)
     }
     closedir(d);
     hearth_trust *t = NULL;
-    unsigned thr = 1;
+    unsigned thr = min;
     if (st == HEARTH_OK) {
         qsort(names, n, sizeof names[0], cmp_str);
         t = calloc(1, sizeof *t);
@@ -146,12 +234,13 @@ hearth_status hearth_trust_load_dir(const char *dir, hearth_trust **out)
     for (size_t i = 0; st == HEARTH_OK && i < n; i++) {
         char path[4096];
         hearth_key *k = NULL;
-        st = hearth_path_join(path, sizeof path, dir, names[i]);
+        st = check_entry(dfd, dir, names[i], path, sizeof path);
         if (st == HEARTH_OK) st = hearth_key_load_public(path, &k);
         if (st == HEARTH_OK) st = add_root(t, k);
     }
-    if (st == HEARTH_OK) st = read_threshold(dir, &thr);
+    if (st == HEARTH_OK) st = read_threshold(dfd, dir, min, &thr);
     for (size_t i = 0; i < n; i++) free(names[i]);
+    close(dfd);
     if (st != HEARTH_OK) {
         hearth_trust_free(t);
         return st;

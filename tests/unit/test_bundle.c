@@ -742,6 +742,144 @@ static void test_5_3_10_keyset_threshold_two_roots(void **state)
     hearth_trust_free(t2);
 }
 
+/* ---------------------------------------------------- trust anchor dir */
+
+/* A fresh anchor directory <tmpdir>/<name> with root.pub (and root2.pub if
+ * @p two), modes 0755 / 0644 as an installer leaves them. */
+static void make_anchor(const char *name, bool two, char *dir, size_t cap)
+{
+    path_of(dir, cap, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(chmod(dir, 0755), 0);
+    char p[600];
+    assert_int_equal(hearth_path_join(p, sizeof p, dir, "root.pub"), HEARTH_OK);
+    assert_int_equal(hearth_key_write_public(root, p), HEARTH_OK);
+    assert_int_equal(chmod(p, 0644), 0);
+    if (two) {
+        assert_int_equal(hearth_path_join(p, sizeof p, dir, "root2.pub"), HEARTH_OK);
+        assert_int_equal(hearth_key_write_public(root2, p), HEARTH_OK);
+        assert_int_equal(chmod(p, 0644), 0);
+    }
+}
+
+static void anchor_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    char p[600];
+    assert_int_equal(hearth_path_join(p, sizeof p, dir, name), HEARTH_OK);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(p, mode), 0);
+}
+
+static void expect_refused(const char *dir, const char *why)
+{
+    hearth_trust *t = NULL;
+    assert_int_equal(hearth_trust_load_dir(dir, &t), HEARTH_ERR_TAMPERED);
+    assert_null(t);
+    if (strstr(hearth_err_msg(), why) == NULL) fail_msg("message '%s' lacks '%s'", hearth_err_msg(), why);
+}
+
+static void test_5_3_10_trust_anchor_owner_and_mode_checked(void **state)
+{
+    (void)state;
+    char dir[512], p[600];
+    hearth_trust *t = NULL;
+    /* Control: a proper anchor loads. */
+    make_anchor("anchor-ok", false, dir, sizeof dir);
+    assert_int_equal(hearth_trust_load_dir(dir, &t), HEARTH_OK);
+    assert_int_equal(hearth_trust_count(t), 1);
+    assert_int_equal(hearth_trust_threshold(t), hearth_trust_min_threshold());
+    hearth_trust_free(t);
+
+    /* Group- or world-writable directory: anyone could add a root key. */
+    assert_int_equal(chmod(dir, 0775), 0);
+    expect_refused(dir, "writable by its group");
+    assert_int_equal(chmod(dir, 0757), 0);
+    expect_refused(dir, "writable by others");
+    assert_int_equal(chmod(dir, 0755), 0);
+
+    /* A world-writable key file. */
+    assert_int_equal(hearth_path_join(p, sizeof p, dir, "root.pub"), HEARTH_OK);
+    assert_int_equal(chmod(p, 0666), 0);
+    expect_refused(dir, "root.pub is writable by others");
+    assert_int_equal(chmod(p, 0644), 0);
+
+    /* A key file that is a symbolic link (to a foreign key). */
+    char other[600];
+    path_of(other, sizeof other, "stranger.pub");
+    assert_int_equal(hearth_key_write_public(stranger, other), HEARTH_OK);
+    assert_int_equal(hearth_path_join(p, sizeof p, dir, "x.pub"), HEARTH_OK);
+    assert_int_equal(symlink(other, p), 0);
+    expect_refused(dir, "x.pub is not a regular file");
+    assert_int_equal(unlink(p), 0);
+
+    /* The anchor directory itself as a symbolic link. */
+    path_of(p, sizeof p, "anchor-link");
+    assert_int_equal(symlink(dir, p), 0);
+    expect_refused(p, "symbolic links are not followed");
+
+    /* A writable threshold file. */
+    anchor_file(dir, "threshold", "1\n", 0664);
+    expect_refused(dir, "threshold is writable by its group");
+    assert_int_equal(hearth_path_join(p, sizeof p, dir, "threshold"), HEARTH_OK);
+    assert_int_equal(unlink(p), 0);
+
+    /* Owned by another user (needs root to create). */
+    if (geteuid() == 0) {
+        assert_int_equal(hearth_path_join(p, sizeof p, dir, "root.pub"), HEARTH_OK);
+        assert_int_equal(chown(p, 65534, 65534), 0);
+        expect_refused(dir, "owned by uid 65534");
+        assert_int_equal(chown(p, 0, 0), 0);
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+        expect_refused(dir, "owned by uid 65534");
+        assert_int_equal(chown(dir, 0, 0), 0);
+    } else {
+        print_message("UNTESTED: anchor owned by another user (creating one needs root)\n");
+    }
+    assert_int_equal(hearth_trust_load_dir(dir, &t), HEARTH_OK); /* control again */
+    hearth_trust_free(t);
+}
+
+static void test_5_3_10_trust_threshold_cannot_be_lowered(void **state)
+{
+    (void)state;
+    char dir[512];
+    hearth_trust *t = NULL;
+    make_anchor("anchor-thr", true, dir, sizeof dir);
+    /* A device whose build requires 2 of its 2 roots (the unit test asks for
+     * it through hearth_trust_load_dir_min; products set the build option
+     * HEARTH_TRUST_MIN_THRESHOLD, which hearth_trust_load_dir applies). */
+    assert_int_equal(hearth_trust_load_dir_min(dir, 2, &t), HEARTH_OK);
+    assert_int_equal(hearth_trust_threshold(t), 2); /* no file: the minimum */
+    hearth_trust_free(t);
+    /* A file that lowers it is refused, with a message saying so. */
+    anchor_file(dir, "threshold", "1\n", 0644);
+    t = NULL;
+    assert_int_equal(hearth_trust_load_dir_min(dir, 2, &t), HEARTH_ERR_TAMPERED);
+    assert_null(t);
+    assert_non_null(strstr(hearth_err_msg(), "threshold 1 is below the 2 root signature(s)"));
+    /* Raising is allowed. */
+    anchor_file(dir, "threshold", "2\n", 0644);
+    assert_int_equal(hearth_trust_load_dir_min(dir, 2, &t), HEARTH_OK);
+    assert_int_equal(hearth_trust_threshold(t), 2);
+    hearth_trust_free(t);
+    anchor_file(dir, "threshold", "2\n", 0644);
+    assert_int_equal(hearth_trust_load_dir_min(dir, 1, &t), HEARTH_OK);
+    assert_int_equal(hearth_trust_threshold(t), 2);
+    hearth_trust_free(t);
+    /* A caller cannot ask for less than the build's minimum. */
+    char dir1[512];
+    make_anchor("anchor-min", false, dir1, sizeof dir1);
+    assert_int_equal(hearth_trust_load_dir_min(dir1, 0, &t), HEARTH_OK);
+    assert_int_equal(hearth_trust_threshold(t), hearth_trust_min_threshold());
+    hearth_trust_free(t);
+    /* Junk after the number is not a threshold. */
+    anchor_file(dir, "threshold", "2\n1\n", 0644);
+    assert_int_equal(hearth_trust_load_dir_min(dir, 1, &t), HEARTH_ERR_INVALID);
+}
+
 static void test_5_3_7_private_key_encrypted_at_rest(void **state)
 {
     (void)state;
@@ -1037,6 +1175,8 @@ int main(void)
         cmocka_unit_test(test_5_5_3_unknown_algorithms_and_versions_unsupported),
         cmocka_unit_test(test_5_3_10_keyset_rollback_rejected),
         cmocka_unit_test(test_5_3_10_keyset_not_signed_by_trust_anchor_rejected),
+        cmocka_unit_test(test_5_3_10_trust_anchor_owner_and_mode_checked),
+        cmocka_unit_test(test_5_3_10_trust_threshold_cannot_be_lowered),
         cmocka_unit_test(test_5_3_10_keyset_expired_rejected),
         cmocka_unit_test(test_5_3_10_keyset_threshold_two_roots),
         cmocka_unit_test(test_5_3_7_private_key_encrypted_at_rest),

@@ -425,6 +425,12 @@ typedef struct {
     bool state_missing;         /**< boot/state was absent: decided from an empty state */
     bool state_tampered;        /**< boot/state failed authentication: decided from empty */
     bool keyset_refused;        /**< key set below the key-set floor (ALERT keyset_rollback) */
+    /** No authentic source of the floors (no/unauthentic state and no usable
+     *  floor record): RECOVERY, nothing verified, nothing written (ALERT
+     *  rollback_floors_unknown). */
+    bool floors_unknown;
+    bool state_behind;          /**< authentic state below the floor record (older state) */
+    bool floor_record_in_tpm;   /**< the floors are kept in TPM NV */
     bool written;               /**< the decision was persisted (not verify_only) */
     unsigned alerts;            /**< ALERT events raised by this decision */
     uint64_t min_security_version; /**< floors after the decision (as persisted) */
@@ -435,9 +441,12 @@ typedef struct {
 /**
  * THE boot decision, as hearth-boot takes it before every launch (docs/boot.md
  * "Boot flow"; every test drives this function, none reimplements it):
- * under boot/lock, read the authenticated boot state (missing or unauthentic:
- * ALERT boot_state_missing|tampered, the bad file kept as
- * boot/state.bad.<time>, decision from an empty state); load the trust
+ * under boot/lock, read the authenticated boot state and the floor record
+ * (hearth_slots_load(); missing or unauthentic state: ALERT
+ * boot_state_missing|tampered, the bad file kept as boot/state.bad.<time>
+ * unless verify_only, decision from an empty state holding the record's
+ * floors; no authentic floors at all: ALERT rollback_floors_unknown and
+ * RECOVERY without verifying or writing anything); load the trust
  * anchor and the key set (expiry not checked at boot) and hold it against the
  * key-set floor (below: ALERT keyset_rollback, no key set, so no slot
  * verifies); then hearth_slots_choose(), verifying each slot it asks for

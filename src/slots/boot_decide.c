@@ -238,26 +238,65 @@ static void report_check(const hearth_boot_state *prior, hearth_boot_state *bs, 
     }
 }
 
-/* Read boot/state; missing or unauthentic: alert, keep the evidence and
- * start from an empty state (highest valid security version wins). */
-static void read_state(hearth_slots *s, hearth_boot_state *bs, hearth_boot_decision *d)
+/* Read boot/state together with the floor record (hearth_slots_load()).
+ * Missing or unauthentic state: alert, keep the evidence (not in a
+ * verify-only pass, which changes nothing) and start from an empty state
+ * that keeps the record's floors, so only a slot provably not older than
+ * the last confirmed floor can be chosen. Returns false when no authentic
+ * source of the floors is left at all: the caller fails closed. */
+static bool read_state(hearth_slots *s, const hearth_boot_opts *o, hearth_boot_state *bs,
+                       hearth_boot_decision *d)
 {
-    hearth_status st = hearth_slots_read(s, bs);
-    if (st == HEARTH_OK) return;
-    char why[HEARTH_SLOTS_REASON_MAX + 1];
-    snprintf(why, sizeof why, "%s", hearth_err_msg());
-    const char *ev = st == HEARTH_ERR_NOT_FOUND ? "boot_state_missing" : "boot_state_tampered";
-    hearth_seclog(HEARTH_SEV_ALERT, ev, "reason", why, NULL);
-    fprintf(stderr, "hearth-boot: %s: %s\n", ev, why);
-    d->alerts++;
-    if (st == HEARTH_ERR_NOT_FOUND) {
-        d->state_missing = true;
-    } else {
-        d->state_tampered = true;
-        move_aside_bad_state(hearth_slots_state_dir(s));
+    hearth_slots_load_info info;
+    hearth_status st = hearth_slots_load(s, bs, &info);
+    d->floor_record_in_tpm = info.record_in_tpm;
+    const char *backend = info.record_in_tpm ? "tpm" : "file";
+    if (info.state_behind) {
+        /* An older authentic state (replayed, or a power cut between the
+         * record and the state write): the record's floors apply. */
+        d->state_behind = true;
+        char sv[24];
+        snprintf(sv, sizeof sv, "%llu", (unsigned long long)info.record_floors.security_version);
+        hearth_seclog(HEARTH_SEV_WARNING, "boot_state_behind_floor", "backend", backend,
+                      "min_security_version", sv, NULL);
     }
-    hearth_boot_state_init_empty(bs);
-    hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
+    if (info.record != HEARTH_OK && info.record != HEARTH_ERR_NOT_FOUND && info.floors_known) {
+        /* File backend, authentic state: the record is rewritten from it. */
+        hearth_seclog(HEARTH_SEV_ALERT, "floor_record_tampered", "backend", backend, "reason",
+                      info.record_why, NULL);
+        fprintf(stderr, "hearth-boot: ALERT floor record: %s\n", info.record_why);
+        d->alerts++;
+    }
+    if (info.state == HEARTH_OK && st == HEARTH_OK) return true;
+    if (info.state != HEARTH_OK) {
+        char why[HEARTH_SLOTS_REASON_MAX + 1];
+        snprintf(why, sizeof why, "%.120s", info.state_why);
+        const char *ev =
+            info.state == HEARTH_ERR_NOT_FOUND ? "boot_state_missing" : "boot_state_tampered";
+        hearth_seclog(HEARTH_SEV_ALERT, ev, "reason", why, NULL);
+        fprintf(stderr, "hearth-boot: %s: %s\n", ev, why);
+        d->alerts++;
+        if (info.state == HEARTH_ERR_NOT_FOUND) {
+            d->state_missing = true;
+        } else {
+            d->state_tampered = true;
+            if (!o->verify_only) move_aside_bad_state(hearth_slots_state_dir(s));
+        }
+        hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
+    }
+    if (st == HEARTH_OK) return true;
+    /* Nothing authentic tells what ran before (no state and no usable
+     * record, or a TPM floor index that cannot be read): no slot is
+     * provably not older than it, so none runs. */
+    d->floors_unknown = true;
+    snprintf(d->reason, sizeof d->reason,
+             "no authentic anti-rollback floor (boot state: %.80s; floor record: %.80s)",
+             info.state == HEARTH_OK ? "authentic" : info.state_why, info.record_why);
+    hearth_seclog(HEARTH_SEV_ALERT, "rollback_floors_unknown", "backend", backend, "reason",
+                  d->reason, NULL);
+    fprintf(stderr, "hearth-boot: ALERT %s\n", d->reason);
+    d->alerts++;
+    return false;
 }
 
 /* Decide under the lock; @p v collects the verified program copies. */
@@ -265,7 +304,13 @@ static hearth_status decide_locked(hearth_slots *s, const hearth_boot_opts *o, d
                                    decide_slots *v, hearth_boot_decision *d)
 {
     hearth_boot_state bs, next;
-    read_state(s, &bs, d);
+    if (!read_state(s, o, &bs, d)) {
+        /* Fail closed: recovery, nothing verified or launched, and nothing
+         * written (a state written now would be an authentic floor 0). */
+        d->choice.action = HEARTH_BOOT_RECOVERY;
+        d->choice.slot = HEARTH_SLOT_NONE;
+        return HEARTH_OK;
+    }
     /* Key-set anti-rollback (5.3-9/5.3-10, TUF rollback of metadata): a
      * root-signed but OLDER key set (e.g. one in which a since-revoked
      * signing key is still active) is refused like any verification failure:

@@ -58,7 +58,11 @@ tail -n 2 "$DEV/payload.log" | head -n 1 | grep -q '^a noconfirm-wait' || fail "
 grep -q '"event":"update_trial_timeout","slot":"a"' "$DEV/events.log" || fail "no timeout event"
 grep -q '"event":"update_reverted","slot":"a","reason":"not confirmed within 2 s"' \
     "$DEV/events.log" || fail "no update_reverted event"
-pgrep -f "$DEV/slots/a" >/dev/null && fail "unconfirmed trial program still running"
+# The trial program's own pid (payload.log); its command line does not name
+# the slot directory, so a pgrep for that path could never find it.
+trial_pid=$(grep '^a noconfirm-wait ' "$DEV/payload.log" | tail -n 1 | cut -d' ' -f3)
+[ -n "$trial_pid" ] || fail "no pid logged for the trial program"
+kill -0 "$trial_pid" 2>/dev/null && fail "unconfirmed trial program $trial_pid still running"
 ok "unconfirmed trial killed after timeout, reverted, minimum stays 2"
 
 # --- pending update that crashes at start -> reverted after 3 attempts ------

@@ -188,6 +188,7 @@ upd_repo_bytes_sent() {
 # upd_repo_requests STATE URI_SUBSTRING: number of matching requests.
 upd_repo_requests() {
     local state=$1 pat=$2
+    [ -f "$state/access.log" ] || { echo "no-access-log"; return 0; }
     awk -v p="$pat" 'index($1, p) { n++ } END { print n + 0 }' "$state/access.log"
 }
 
@@ -280,8 +281,15 @@ upd_boot_fingerprint() {
     # the write generation and the key-set floor: accepting a newer key set
     # legitimately raises hearth-boot's floor (docs/boot.md) even when the
     # bundle of the same check is rejected.
-    { "$UPD_CLI" slot status --state "$UPD_STATE" 2>&1 |
-          sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d'
+    # Only the decoded state (stdout) counts, not the log lines slot status
+    # may print while it catches a lagging floor record up. A state the CLI
+    # cannot read gives a value that matches nothing, so two failed reads
+    # never compare as "unchanged".
+    local st
+    st=$("$UPD_CLI" slot status --state "$UPD_STATE" 2>"$UPD_STATE.status.err") ||
+        { echo "slot status failed: $(cat "$UPD_STATE.status.err")" >&2; echo "unreadable-$RANDOM$RANDOM$RANDOM"; return 0; }
+    { sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d' \
+          -e 's/, key-set version [0-9]*$//' <<<"$st"
       cat "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 

@@ -37,8 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "hearth/bundle.h"
 #include "hearth/slots.h"
 #include "hearth/util.h"
@@ -191,24 +189,16 @@ static bool wait_signal(boot_ctx *c, int64_t ms, int *got)
     return false;
 }
 
-/* Device model / hardware id, so a slot for another product is refused. */
-static void read_device_ids(boot_ctx *c)
+/* Device model / hardware id, so a slot for another product is refused:
+ * from the device configuration hearth_slots_open() authenticated, where
+ * both are required (the model check is never switched off). */
+static bool read_device_ids(boot_ctx *c)
 {
-    char p[PATH_MAX];
-    uint8_t *data = NULL;
-    size_t len = 0;
-    c->model[0] = c->hw_id[0] = '\0';
-    if (hearth_path_join(p, sizeof p, c->state, "device.json") != HEARTH_OK ||
-        hearth_fs_read_file(p, 16 * 1024, &data, &len) != HEARTH_OK)
-        return;
-    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-    free(data);
-    if (root == NULL) return;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hw_id");
-    if (cJSON_IsString(m)) snprintf(c->model, sizeof c->model, "%s", m->valuestring);
-    if (cJSON_IsString(h)) snprintf(c->hw_id, sizeof c->hw_id, "%s", h->valuestring);
-    cJSON_Delete(root);
+    const hearth_device_config *cfg = hearth_slots_device_config(c->slots);
+    if (cfg == NULL || cfg->model[0] == '\0' || cfg->hw_id[0] == '\0') return false;
+    snprintf(c->model, sizeof c->model, "%s", cfg->model);
+    snprintf(c->hw_id, sizeof c->hw_id, "%s", cfg->hw_id);
+    return true;
 }
 
 /* ----------------------------------------------------------- recovery */
@@ -379,16 +369,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "hearth-boot: cannot open event log: %s\n", hearth_err_msg());
         return 1;
     }
-    if (hearth_slots_open(c.state, &c.slots) != HEARTH_OK) {
-        /* Without the root of trust nothing can be authenticated: recovery. */
+    if (hearth_slots_open(c.state, &c.slots) != HEARTH_OK || !read_device_ids(&c)) {
+        /* Without the root of trust and an authenticated device
+         * configuration nothing can be checked: recovery. */
         char why[256];
-        snprintf(why, sizeof why, "cannot open device root of trust: %s", hearth_err_msg());
+        snprintf(why, sizeof why, "cannot open device configuration or root of trust: %s",
+                 hearth_err_msg());
         fprintf(stderr, "hearth-boot: %s\n", why);
         hearth_seclog(HEARTH_SEV_ALERT, "recovery_mode", "reason", why, NULL);
+        hearth_slots_close(c.slots);
         hearth_seclog_close();
         return HEARTH_SLOTS_EXIT_RECOVERY;
     }
-    read_device_ids(&c);
 
     int backoff = 1;
     int exit_code = 0;

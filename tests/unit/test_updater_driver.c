@@ -479,12 +479,14 @@ static int cmd_bootcheck(int argc, char **argv)
     hearth_slots *s = NULL;
     if (st == HEARTH_OK) st = hearth_slots_open(state, &s);
     if (st != HEARTH_OK) return fail("bootcheck setup", st);
-    /* Device identity from the (intact) store. */
+    /* Device identity as hearth-boot takes it: the authenticated device
+     * configuration hearth_slots_open() loaded. */
+    const hearth_device_config *cfg = hearth_slots_device_config(s);
     hearth_device *dev = NULL;
     hearth_status dst = hearth_device_open(state, &dev);
     hearth_boot_opts o = {.trust_dir = trust, .keyset_path = ksp,
-                          .model = dev ? hearth_device_model(dev) : NULL,
-                          .hw_id = dev ? hearth_device_hw_id(dev) : NULL,
+                          .model = cfg->model,
+                          .hw_id = cfg->hw_id,
                           .program = "hearthd", .threads = 1, .verify_only = !persist};
     hearth_boot_decision d;
     st = hearth_boot_decide(s, &o, &d);

@@ -63,7 +63,9 @@ typedef struct {
 /** Tunables; hearth_auth_config_default() fills documented defaults. */
 typedef struct {
     uint32_t session_ttl_s;         /**< default 3600 */
-    uint32_t sessions_max;          /**< per device, default 64; oldest evicted */
+    uint32_t sessions_max;          /**< per device, default 64 */
+    uint32_t sessions_per_user;     /**< per account, default 4 (1..sessions_max); a login
+                                         evicts only its own account's oldest session */
     uint32_t users_max;             /**< default 16 */
     uint32_t hash_concurrency;      /**< simultaneous Argon2id hashes, default 2 */
     uint32_t rl_sources;            /**< fixed rate-limit table size, default 128 */
@@ -72,10 +74,18 @@ typedef struct {
     uint32_t rl_global_burst;       /**< device-wide failure burst, default 9 (9 + one
                                          refill keeps any 60 s window at <= 10 guesses) */
     uint32_t rl_global_refill_s;    /**< seconds per device-wide token, default 44 (< 2000/day) */
+    uint32_t rl_persist_interval_s; /**< limiter state written at most once per this many
+                                         seconds after failures, default 60 (0..3600; 0: on
+                                         every failure) */
     const char *serial;             /**< for the password policy, may be NULL */
-    /** Clock override for tests (NULL: hearth_time_now). */
+    /** Wall-clock override for tests (NULL: hearth_time_now), epoch seconds:
+     *  session times and the limiter record's times. */
     int64_t (*now)(void *arg);
     void *now_arg;
+    /** Monotonic-clock override for tests, milliseconds (NULL: hearth_mono_ms(),
+     *  or now() x 1000 when only @c now is overridden): the limiter's clock. */
+    int64_t (*mono_ms)(void *arg);
+    void *mono_arg;
 } hearth_auth_config;
 
 void hearth_auth_config_default(hearth_auth_config *cfg);

@@ -64,6 +64,8 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * N-th point reached (1-based) raises SIGKILL on the process. When
  * HEARTH_FAULT_TRACE=path is set, each point's ordinal and name is appended
  * to that file, so a test can enumerate every kill point of an operation.
+ * HEARTH_FAULT_SLEEP=name:ms makes every pass through point "name" sleep ms
+ * milliseconds (1..60000), so a test can measure what waits for that step.
  * When HEARTH_FAULT_STOP_AT=name is set, the process stops itself (SIGSTOP)
  * at every point of that name, so a test can act at exactly that moment
  * (e.g. rewrite a file between verification and use) and then SIGCONT it.

@@ -1,8 +1,13 @@
 /* Accounts, factory-default setup, sessions and brute-force protection
  * (EN 303 645 5.1-1, 5.1-3, 5.1-4, 5.1-5, 5.5-4, 5.5-5).
  *
- * Concurrency: one mutex guards the in-memory state and every store call.
- * Argon2id runs with the mutex RELEASED, inside one of hash_concurrency
+ * Concurrency: `mu` guards the in-memory state and is what every request
+ * takes (a session look-up); it is never held across a store commit.
+ * `persist_mu` orders the writers: an operation that changes persisted state
+ * takes it first, builds its batch under `mu`, commits with `mu` released and
+ * applies the result under `mu` again, so no other writer can interleave and
+ * memory only ever holds what the store holds (plus, during a commit, a
+ * tentative state nobody has been told about). Argon2id runs with the mutex RELEASED, inside one of hash_concurrency
  * slots (an atomic counter; no slot free -> HEARTH_ERR_BUSY at once). Every
  * password check is admitted by the limiter before hashing and settled after
  * it, so rejected attempts cost no hash and are not counted as guesses.
@@ -54,6 +59,10 @@ typedef struct {
 
 struct hearth_auth {
     pthread_mutex_t mu;
+    pthread_mutex_t persist_mu; /* writers, taken before mu (see the top of the file) */
+    bool rl_dirty;              /* failures counted in memory, not yet in the store */
+    bool rl_written;            /* rl_written_ms is meaningful */
+    int64_t rl_written_ms;      /* limiter clock of the last write of auth.ratelimit */
     hearth_store *st;
     hearth_auth_config cfg;
     char serial[SERIAL_MAX + 1];
@@ -79,6 +88,10 @@ void hearth_auth_config_default(hearth_auth_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->session_ttl_s = 3600;
     cfg->sessions_max = 64;
+    /* 16 accounts x 4 = 64: with the defaults no login is ever refused for
+     * lack of room, and none evicts another account's session. */
+    cfg->sessions_per_user = 4;
+    cfg->rl_persist_interval_s = 60;
     cfg->users_max = 16;
     cfg->hash_concurrency = 2;
     cfg->rl_sources = 128;
@@ -118,6 +131,24 @@ static int64_t auth_now(const hearth_auth *a)
     return a->cfg.now != NULL ? a->cfg.now(a->cfg.now_arg) : hearth_time_now();
 }
 
+/* The limiter's clock: monotonic, so stepping the wall clock neither ends a
+ * delay nor stretches one. */
+static int64_t auth_mono_ms(const hearth_auth *a)
+{
+    if (a->cfg.mono_ms != NULL) return a->cfg.mono_ms(a->cfg.mono_arg);
+    if (a->cfg.now != NULL) return a->cfg.now(a->cfg.now_arg) * 1000;
+    return hearth_mono_ms();
+}
+
+/* wall - monotonic, for the limiter record (which holds wall-clock times). */
+static void rl_sync_offset(hearth_auth *a)
+{
+    int64_t wall = auth_now(a), off = 0;
+    if (__builtin_mul_overflow(wall, 1000, &wall) || __builtin_sub_overflow(wall, auth_mono_ms(a), &off))
+        off = 0;
+    hearth_rl_set_wall_offset(a->rl, off);
+}
+
 static void lock(hearth_auth *a)
 {
     pthread_mutex_lock(&a->mu);
@@ -126,6 +157,29 @@ static void lock(hearth_auth *a)
 static void unlock(hearth_auth *a)
 {
     pthread_mutex_unlock(&a->mu);
+}
+
+static void writer_lock(hearth_auth *a)
+{
+    pthread_mutex_lock(&a->persist_mu);
+}
+
+static void writer_unlock(hearth_auth *a)
+{
+    pthread_mutex_unlock(&a->persist_mu);
+}
+
+/* Both locks, in their order: the phase of an operation that commits. */
+static void wlock(hearth_auth *a)
+{
+    writer_lock(a);
+    lock(a);
+}
+
+static void wunlock(hearth_auth *a)
+{
+    unlock(a);
+    writer_unlock(a);
 }
 
 static auth_user *find_user(hearth_auth *a, const char *name)
@@ -355,25 +409,40 @@ static int session_find(const hearth_auth *a, const uint8_t th[32])
 
 /* ---------------------------------------------------------- persistence */
 
+/* Most records one operation writes at once (setup: account, setup
+ * password, state, limiter). */
+#define BATCH_MAX 4
+
 typedef struct {
-    hearth_store_op ops[4];
-    hearth_buf bufs[4];
-    char names[4][HEARTH_STORE_NAME_MAX + 1];
+    hearth_store_op ops[BATCH_MAX];
+    hearth_buf bufs[BATCH_MAX];
+    char names[BATCH_MAX][HEARTH_STORE_NAME_MAX + 1];
     size_t n;
+    bool overflow; /* more than BATCH_MAX records asked for: commit refuses */
+    bool has_rl;   /* carries auth.ratelimit */
+    hearth_buf spill; /* handed out when full; max 0, so every write to it fails */
 } batch;
 
 static void batch_init(batch *b)
 {
     memset(b, 0, sizeof *b);
+    hearth_buf_init(&b->spill, 0);
 }
 
 static void batch_free(batch *b)
 {
-    for (size_t i = 0; i < 4; i++) hearth_buf_free(&b->bufs[i]);
+    for (size_t i = 0; i < BATCH_MAX; i++) hearth_buf_free(&b->bufs[i]);
+    hearth_buf_free(&b->spill);
 }
 
+/* A buffer for record @p name, or the spill buffer (writes fail, the batch
+ * is marked) when the batch is full: never an index past the arrays. */
 static hearth_buf *batch_put(batch *b, const char *name)
 {
+    if (b->n >= BATCH_MAX) {
+        b->overflow = true;
+        return &b->spill;
+    }
     size_t i = b->n++;
     snprintf(b->names[i], sizeof b->names[i], "%s", name);
     hearth_buf_init(&b->bufs[i], HEARTH_STORE_VALUE_MAX);
@@ -383,6 +452,10 @@ static hearth_buf *batch_put(batch *b, const char *name)
 
 static void batch_delete(batch *b, const char *name)
 {
+    if (b->n >= BATCH_MAX) {
+        b->overflow = true;
+        return;
+    }
     size_t i = b->n++;
     snprintf(b->names[i], sizeof b->names[i], "%s", name);
     b->ops[i].name = b->names[i];
@@ -390,19 +463,52 @@ static void batch_delete(batch *b, const char *name)
     b->ops[i].len = 0;
 }
 
+/* Commit the batch. Called with persist_mu and mu held; mu is RELEASED for
+ * the store commit (requests keep being served) and held again on return.
+ * The caller applies the result to memory only on HEARTH_OK. */
 static hearth_status batch_commit(hearth_auth *a, batch *b)
 {
+    if (b->overflow)
+        return hearth_err(HEARTH_ERR_INTERNAL, "auth write batch holds at most %d records",
+                          BATCH_MAX);
     for (size_t i = 0; i < b->n; i++) {
         if (b->bufs[i].max == 0) continue; /* a delete */
         b->ops[i].val = b->bufs[i].data != NULL ? (const void *)b->bufs[i].data : (const void *)"";
         b->ops[i].len = b->bufs[i].len;
     }
-    return hearth_store_commit(a->st, b->ops, b->n);
+    unlock(a);
+    hearth_status s = hearth_store_commit(a->st, b->ops, b->n);
+    lock(a);
+    if (b->has_rl) {
+        if (s == HEARTH_OK) {
+            a->rl_written = true;
+            a->rl_written_ms = auth_mono_ms(a);
+        } else {
+            a->rl_dirty = true; /* still only in memory */
+        }
+    }
+    return s;
 }
 
+/* The limiter state goes into the batch; failures counted after this point
+ * (during the commit) mark it dirty again. */
 static hearth_status batch_add_rl(hearth_auth *a, batch *b)
 {
+    rl_sync_offset(a);
+    a->rl_dirty = false;
+    b->has_rl = true;
     return hearth_rl_save(a->rl, batch_put(b, REC_RL));
+}
+
+/* The limiter state as it will be after a successful check, for a batch
+ * whose commit decides whether the success happened (applied after it). */
+static hearth_status batch_add_rl_success(hearth_auth *a, batch *b, const char *source,
+                                          int64_t now_ms, const hearth_rl_ticket *t)
+{
+    rl_sync_offset(a);
+    a->rl_dirty = false;
+    b->has_rl = true;
+    return hearth_rl_save_with_success(a->rl, source, now_ms, t, batch_put(b, REC_RL));
 }
 
 static hearth_status batch_add_sessions(hearth_auth *a, batch *b)
@@ -417,28 +523,39 @@ static hearth_status batch_add_user(batch *b, const auth_user *u)
     return enc_user(u, batch_put(b, name));
 }
 
-/* Persist the limiter after a failure. If the store cannot be written the
- * failure still counts in memory; the event is logged for the operator. */
-static void persist_rl(hearth_auth *a)
+/* Write the limiter state if failures are pending and the last write is at
+ * least rl_persist_interval_s old (limiter clock), or @p force. Called with
+ * persist_mu and mu held (mu is released during the commit). Failures are
+ * always counted in memory at once; what the interval bounds is how often
+ * the network can make the device write (flash and TPM NV wear): at most
+ * 3600 / rl_persist_interval_s limiter writes per hour. A crash loses at
+ * most the failures of one interval. If the write fails the failures still
+ * count in memory and the write is retried at the next one. */
+static void persist_rl_due(hearth_auth *a, bool force)
 {
+    if (!a->rl_dirty) return;
+    if (!force && a->rl_written &&
+        auth_mono_ms(a) - a->rl_written_ms < (int64_t)a->cfg.rl_persist_interval_s * 1000)
+        return;
     batch b;
     batch_init(&b);
     hearth_status st = batch_add_rl(a, &b);
     if (st == HEARTH_OK) st = batch_commit(a, &b);
+    else a->rl_dirty = true;
     batch_free(&b);
     if (st != HEARTH_OK)
         hearth_seclog(HEARTH_SEV_ALERT, "ratelimit_persist_failed", "status",
                       hearth_status_name(st), NULL);
 }
 
-/* Settle a failed password check: count it, persist, log. */
+/* Settle a failed password check: count it, log, persist when due. Called
+ * with persist_mu and mu held. */
 static void record_failure(hearth_auth *a, const char *source, const char *user,
                            const char *event, const hearth_rl_ticket *t)
 {
     hearth_rl_outcome out;
-    int64_t now_ms = auth_now(a) * 1000;
-    hearth_rl_fail(a->rl, source, now_ms, t, &out);
-    persist_rl(a);
+    hearth_rl_fail(a->rl, source, auth_mono_ms(a), t, &out);
+    a->rl_dirty = true;
     char fails[24];
     u64str(out.failures, fails);
     hearth_seclog(HEARTH_SEV_WARNING, event, "source", source, "user",
@@ -451,12 +568,13 @@ static void record_failure(hearth_auth *a, const char *source, const char *user,
     }
     if (out.device_locked)
         hearth_seclog(HEARTH_SEV_ALERT, "lockout", "scope", "device", "source", source, NULL);
+    persist_rl_due(a, false);
 }
 
 static hearth_status admit(hearth_auth *a, const char *source, hearth_rl_ticket *t,
                            uint32_t *retry_after_s)
 {
-    return hearth_rl_begin(a->rl, source, auth_now(a) * 1000, t, retry_after_s);
+    return hearth_rl_begin(a->rl, source, auth_mono_ms(a), t, retry_after_s);
 }
 
 /* Settle a check of @p user's password against @p hash that ran outside the
@@ -465,8 +583,8 @@ static hearth_status admit(hearth_auth *a, const char *source, hearth_rl_ticket 
  * handed back; a wrong password counts as one. The account must then still
  * carry the hash that was checked: deleted or re-passworded in between, the
  * check no longer applies (and is not a guess either). On success the lock
- * stays held and *out is the account; otherwise the lock is released and the
- * error returned (the caller wipes its own copies). */
+ * stays held and *out is the account; otherwise both locks (wlock) are
+ * released and the error returned (the caller wipes its own copies). */
 static hearth_status settle_check(hearth_auth *a, const char *source, const char *user,
                                   const char *hash, const hearth_rl_ticket *t, hearth_status s,
                                   hearth_status v, const char *wrong_msg,
@@ -475,18 +593,18 @@ static hearth_status settle_check(hearth_auth *a, const char *source, const char
 {
     if (s != HEARTH_OK || (v != HEARTH_OK && v != HEARTH_ERR_AUTH)) {
         hearth_rl_abort(a->rl, source, t);
-        unlock(a);
+        wunlock(a);
         return s != HEARTH_OK ? s : v;
     }
     if (v != HEARTH_OK) {
         record_failure(a, source, user, "login_failed", t);
-        unlock(a);
+        wunlock(a);
         return hearth_err(HEARTH_ERR_AUTH, "%s", wrong_msg);
     }
     auth_user *cu = find_user(a, user);
     if (cu == NULL || strcmp(cu->hash, hash) != 0) {
         hearth_rl_abort(a->rl, source, t);
-        unlock(a);
+        wunlock(a);
         return hearth_err(changed_st, "%s", changed_msg);
     }
     *out = cu;
@@ -495,11 +613,14 @@ static hearth_status settle_check(hearth_auth *a, const char *source, const char
 
 /* Revoke @p user's sessions (all but the one hashing to @p keep, if any) and
  * commit that in ONE store transaction with the account's new record @p put
- * or the deletion of record @p del, and with the limiter state if @p with_rl.
- * If the commit fails the in-memory sessions are put back, so memory never
- * runs ahead of the store. Called with the lock held. */
+ * or the deletion of record @p del, and, if @p rl_source is given, with the
+ * limiter state after that source's successful check (the caller applies
+ * the success to memory only when this returns HEARTH_OK). If the commit
+ * fails the in-memory sessions are put back, so memory never runs ahead of
+ * the store. Called under wlock. */
 static hearth_status commit_revoking(hearth_auth *a, const char *user, const uint8_t *keep,
-                                     const auth_user *put, const char *del, bool with_rl,
+                                     const auth_user *put, const char *del, const char *rl_source,
+                                     const hearth_rl_ticket *rl_t, int64_t rl_now_ms,
                                      uint32_t *revoked)
 {
     auth_session saved[SESSIONS_LIMIT];
@@ -512,7 +633,8 @@ static hearth_status commit_revoking(hearth_auth *a, const char *user, const uin
     if (put != NULL) s = batch_add_user(&b, put);
     if (del != NULL) batch_delete(&b, del);
     if (s == HEARTH_OK) s = batch_add_sessions(a, &b);
-    if (s == HEARTH_OK && with_rl) s = batch_add_rl(a, &b);
+    if (s == HEARTH_OK && rl_source != NULL)
+        s = batch_add_rl_success(a, &b, rl_source, rl_now_ms, rl_t);
     if (s == HEARTH_OK) s = batch_commit(a, &b);
     batch_free(&b);
     if (s != HEARTH_OK) {
@@ -596,6 +718,10 @@ static hearth_status check_config(const hearth_auth_config *c)
         return hearth_err(HEARTH_ERR_RANGE, "session_ttl_s must be 60..2592000");
     if (c->sessions_max < 1 || c->sessions_max > SESSIONS_LIMIT)
         return hearth_err(HEARTH_ERR_RANGE, "sessions_max must be 1..%d", SESSIONS_LIMIT);
+    if (c->sessions_per_user < 1 || c->sessions_per_user > c->sessions_max)
+        return hearth_err(HEARTH_ERR_RANGE, "sessions_per_user must be 1..sessions_max");
+    if (c->rl_persist_interval_s > 3600)
+        return hearth_err(HEARTH_ERR_RANGE, "rl_persist_interval_s must be 0..3600");
     if (c->users_max < 1 || c->users_max > USERS_LIMIT)
         return hearth_err(HEARTH_ERR_RANGE, "users_max must be 1..%d", USERS_LIMIT);
     if (c->hash_concurrency < 1 || c->hash_concurrency > 64)
@@ -639,12 +765,13 @@ static hearth_status auth_load(hearth_auth *a)
 
     s = read_record(a->st, REC_RL, &buf, &len);
     if (s == HEARTH_OK) {
+        rl_sync_offset(a); /* the record's wall-clock times -> the limiter's clock */
         s = hearth_rl_load(a->rl, buf, len);
         free(buf);
         if (s != HEARTH_OK) {
             /* Fail safe but not forever: start with an empty device bucket
              * (it refills within minutes) instead of a fresh limiter. */
-            hearth_rl_drain(a->rl, auth_now(a) * 1000);
+            hearth_rl_drain(a->rl, auth_mono_ms(a));
             hearth_seclog(HEARTH_SEV_ALERT, "ratelimit_reset", "reason", "malformed", NULL);
         }
     } else if (s != HEARTH_ERR_NOT_FOUND) {
@@ -688,6 +815,10 @@ hearth_status hearth_auth_open(hearth_store *st, const hearth_auth_config *cfg, 
     }
     if (s == HEARTH_OK && pthread_mutex_init(&a->mu, NULL) != 0)
         s = hearth_err(HEARTH_ERR_NOMEM, "cannot create mutex");
+    if (s == HEARTH_OK && pthread_mutex_init(&a->persist_mu, NULL) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        s = hearth_err(HEARTH_ERR_NOMEM, "cannot create mutex");
+    }
     if (s != HEARTH_OK) {
         hearth_rl_free(a->rl);
         hearth_memzero(a, sizeof *a);
@@ -701,6 +832,11 @@ hearth_status hearth_auth_open(hearth_store *st, const hearth_auth_config *cfg, 
 void hearth_auth_close(hearth_auth *a)
 {
     if (a == NULL) return;
+    /* Failures still waiting for their interval are written now. */
+    wlock(a);
+    persist_rl_due(a, true);
+    wunlock(a);
+    pthread_mutex_destroy(&a->persist_mu);
     pthread_mutex_destroy(&a->mu);
     hearth_rl_free(a->rl);
     hearth_memzero(a, sizeof *a);
@@ -795,24 +931,24 @@ hearth_status hearth_auth_setup(hearth_auth *a, const char *source, const char *
     }
     hearth_memzero(hash, sizeof hash);
 
-    lock(a);
+    wlock(a);
     if (s == HEARTH_ERR_BUSY || a->initialized || (s != HEARTH_OK && s != HEARTH_ERR_AUTH)) {
         hearth_rl_abort(a->rl, source, &t);
         if (a->initialized && s != HEARTH_ERR_BUSY)
             s = hearth_err(HEARTH_ERR_STATE, "setup already completed");
-        unlock(a);
+        wunlock(a);
         hearth_memzero(&nu, sizeof nu);
         return s;
     }
     if (s == HEARTH_ERR_AUTH) {
         record_failure(a, source, "setup", "setup_failed", &t);
-        unlock(a);
+        wunlock(a);
         return hearth_err(HEARTH_ERR_AUTH, "wrong setup password");
     }
     snprintf(nu.name, sizeof nu.name, "%s", admin_user);
     nu.role = HEARTH_ROLE_ADMIN;
     nu.created = auth_now(a);
-    hearth_rl_success(a->rl, source, auth_now(a) * 1000, &t);
+    int64_t now_ms = auth_mono_ms(a);
 
     /* One atomic commit: first admin in, setup password out, state flipped. */
     batch b;
@@ -822,17 +958,19 @@ hearth_status hearth_auth_setup(hearth_auth *a, const char *source, const char *
         batch_delete(&b, REC_SETUP);
         s = enc_state(STATE_INITIALIZED, batch_put(&b, REC_STATE));
     }
-    if (s == HEARTH_OK) s = batch_add_rl(a, &b);
+    if (s == HEARTH_OK) s = batch_add_rl_success(a, &b, source, now_ms, &t);
     if (s == HEARTH_OK) s = batch_commit(a, &b);
     batch_free(&b);
+    if (s != HEARTH_OK) hearth_rl_abort(a->rl, source, &t); /* not committed: did not happen */
     if (s == HEARTH_OK) {
+        hearth_rl_success(a->rl, source, now_ms, &t);
         a->users[a->nusers++] = nu;
         a->initialized = true;
         hearth_memzero(a->setup_hash, sizeof a->setup_hash);
         hearth_seclog(HEARTH_SEV_INFO, "setup_completed", "source", source, "user", admin_user,
                       NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(&nu, sizeof nu);
     return s;
 }
@@ -854,7 +992,30 @@ static hearth_status session_create(hearth_auth *a, const char *user, int64_t no
     s.created = now;
     s.expires = now + (int64_t)a->cfg.session_ttl_s;
     sessions_prune_expired(a, now);
-    sessions_keep_newest(a, a->cfg.sessions_max - 1); /* evict the oldest to make room */
+    /* Make room only at the expense of this account: its oldest session
+     * goes when it is at its own limit, or when the device table is full.
+     * Another account's session is never evicted (a user's logins cannot
+     * log the administrator out); a full table held by other accounts
+     * refuses the login. With the defaults (16 x 4 = 64) that cannot happen. */
+    uint32_t mine = 0;
+    for (uint32_t i = 0; i < a->nsessions; i++)
+        if (strcmp(a->sessions[i].user, user) == 0) mine++;
+    if (mine == 0 && a->nsessions >= a->cfg.sessions_max) {
+        hearth_memzero(&s, sizeof s);
+        hearth_memzero(token, HEARTH_TOKEN_STR_MAX);
+        return hearth_err(HEARTH_ERR_BUSY, "all %u sessions are held by other accounts",
+                          a->cfg.sessions_max);
+    }
+    while (mine > 0 && (mine >= a->cfg.sessions_per_user || a->nsessions >= a->cfg.sessions_max)) {
+        uint32_t oldest = UINT32_MAX;
+        for (uint32_t i = 0; i < a->nsessions; i++) {
+            if (strcmp(a->sessions[i].user, user) != 0) continue;
+            if (oldest == UINT32_MAX || a->sessions[i].created < a->sessions[oldest].created)
+                oldest = i;
+        }
+        session_remove_at(a, oldest);
+        mine--;
+    }
     a->sessions[a->nsessions++] = s;
     *out = s;
     return HEARTH_OK;
@@ -902,7 +1063,7 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
         slot_release(a);
     }
 
-    lock(a);
+    wlock(a);
     auth_user *cu = NULL;
     s = settle_check(a, source, user, hash, &t, s, v, "wrong user name or password",
                      HEARTH_ERR_AUTH, "account changed during login, retry", &cu);
@@ -912,7 +1073,7 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
         return s;
     }
     int64_t now = auth_now(a);
-    hearth_rl_success(a->rl, source, now * 1000, &t);
+    int64_t now_ms = auth_mono_ms(a);
 
     auth_session saved[SESSIONS_LIMIT];
     uint32_t nsaved = a->nsessions;
@@ -925,7 +1086,7 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
     batch_init(&b);
     s = session_create(a, cu->name, now, token, &ns);
     if (s == HEARTH_OK) s = batch_add_sessions(a, &b);
-    if (s == HEARTH_OK) s = batch_add_rl(a, &b);
+    if (s == HEARTH_OK) s = batch_add_rl_success(a, &b, source, now_ms, &t);
     if (s == HEARTH_OK && do_rehash) s = batch_add_user(&b, &nu);
     if (s == HEARTH_OK) s = batch_commit(a, &b);
     batch_free(&b);
@@ -933,7 +1094,9 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
         memcpy(a->sessions, saved, sizeof saved);
         a->nsessions = nsaved;
         hearth_memzero(token, HEARTH_TOKEN_STR_MAX);
+        hearth_rl_abort(a->rl, source, &t); /* not committed: the login did not happen */
     } else {
+        hearth_rl_success(a->rl, source, now_ms, &t); /* only now that it is stored */
         if (do_rehash) {
             *cu = nu;
             hearth_seclog(HEARTH_SEV_INFO, "password_rehashed", "user", cu->name, NULL);
@@ -947,7 +1110,7 @@ hearth_status hearth_auth_login(hearth_auth *a, const char *source, const char *
         }
         hearth_seclog(HEARTH_SEV_INFO, "login", "source", source, "user", cu->name, NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(saved, sizeof saved);
     hearth_memzero(&nu, sizeof nu);
     hearth_memzero(hash, sizeof hash);
@@ -989,10 +1152,10 @@ hearth_status hearth_auth_logout(hearth_auth *a, const char *token)
     uint8_t th[32];
     HEARTH_ENSURE(a != NULL, HEARTH_ERR_INVALID);
     if (!token_hash(token, th)) return hearth_err(HEARTH_ERR_AUTH, "invalid session token");
-    lock(a);
+    wlock(a);
     int i = session_find(a, th);
     if (i < 0) {
-        unlock(a);
+        wunlock(a);
         return hearth_err(HEARTH_ERR_AUTH, "unknown or revoked session");
     }
     auth_session gone = a->sessions[i];
@@ -1008,7 +1171,7 @@ hearth_status hearth_auth_logout(hearth_auth *a, const char *token)
         hearth_seclog(HEARTH_SEV_INFO, "session_revoked", "user", gone.user, "reason", "logout",
                       "count", "1", NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(&gone, sizeof gone);
     return s;
 }
@@ -1069,7 +1232,7 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
         slot_release(a);
     }
 
-    lock(a);
+    wlock(a);
     auth_user *cu = NULL;
     s = settle_check(a, source, user, hash, &t, s, v, "wrong current password",
                      HEARTH_ERR_STATE, "account changed concurrently, retry", &cu);
@@ -1078,14 +1241,16 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
         hearth_memzero(&nu, sizeof nu);
         return s;
     }
-    hearth_rl_success(a->rl, source, auth_now(a) * 1000, &t);
+    int64_t now_ms = auth_mono_ms(a);
     snprintf(nu.name, sizeof nu.name, "%s", cu->name);
     nu.role = cu->role;
     nu.created = cu->created;
 
     uint32_t revoked = 0;
-    s = commit_revoking(a, user, th, &nu, NULL, true, &revoked);
+    s = commit_revoking(a, user, th, &nu, NULL, source, &t, now_ms, &revoked);
+    if (s != HEARTH_OK) hearth_rl_abort(a->rl, source, &t); /* not committed: did not happen */
     if (s == HEARTH_OK) {
+        hearth_rl_success(a->rl, source, now_ms, &t);
         char cnt[24];
         *cu = nu;
         u64str(revoked, cnt);
@@ -1094,7 +1259,7 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
         hearth_seclog(HEARTH_SEV_INFO, "session_revoked", "user", user, "reason",
                       "password_changed", "count", cnt, NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(hash, sizeof hash);
     hearth_memzero(&nu, sizeof nu);
     return s;
@@ -1143,7 +1308,7 @@ hearth_status hearth_auth_user_add(hearth_auth *a, const hearth_session_info *ac
     snprintf(nu.name, sizeof nu.name, "%s", user);
     nu.role = role;
 
-    lock(a);
+    wlock(a);
     if (find_user(a, user) != NULL) s = hearth_err(HEARTH_ERR_EXISTS, "user already exists");
     if (s == HEARTH_OK && a->nusers >= a->cfg.users_max)
         s = hearth_err(HEARTH_ERR_RANGE, "at most %u accounts", a->cfg.users_max);
@@ -1159,7 +1324,7 @@ hearth_status hearth_auth_user_add(hearth_auth *a, const hearth_session_info *ac
         hearth_seclog(HEARTH_SEV_INFO, "user_added", "user", user, "role", hearth_role_name(role),
                       "by", actor->username, NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(&nu, sizeof nu);
     return s;
 }
@@ -1168,16 +1333,16 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
                                       const char *user)
 {
     HEARTH_ENSURE(a != NULL, HEARTH_ERR_INVALID);
-    lock(a);
+    wlock(a);
     hearth_status s = require_admin(a, actor);
     auth_user *u = s == HEARTH_OK ? find_user(a, user) : NULL;
     if (s == HEARTH_OK && u == NULL) s = hearth_err(HEARTH_ERR_NOT_FOUND, "no such user");
     if (u == NULL || s != HEARTH_OK) {
-        unlock(a);
+        wunlock(a);
         return s;
     }
     if (u->role == HEARTH_ROLE_ADMIN && admin_count(a) <= 1) {
-        unlock(a);
+        wunlock(a);
         return hearth_err(HEARTH_ERR_STATE, "the last admin account cannot be deleted");
     }
     char name[HEARTH_USERNAME_MAX + 1];
@@ -1185,7 +1350,7 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
     snprintf(name, sizeof name, "%s", u->name);
     user_record_name(name, rec);
     uint32_t revoked = 0;
-    s = commit_revoking(a, name, NULL, NULL, rec, false, &revoked);
+    s = commit_revoking(a, name, NULL, NULL, rec, NULL, NULL, 0, &revoked);
     if (s == HEARTH_OK) {
         char cnt[24];
         hearth_memzero(u, sizeof *u);
@@ -1198,7 +1363,7 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
         hearth_seclog(HEARTH_SEV_INFO, "session_revoked", "user", name, "reason",
                       "user_deleted", "count", cnt, NULL);
     }
-    unlock(a);
+    wunlock(a);
     return s;
 }
 
@@ -1244,12 +1409,12 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
         return s;
     }
 
-    lock(a);
+    wlock(a);
     s = require_admin(a, actor);
     auth_user *u = s == HEARTH_OK ? find_user(a, user) : NULL;
     if (s == HEARTH_OK && u == NULL) s = hearth_err(HEARTH_ERR_NOT_FOUND, "no such user");
     if (u == NULL || s != HEARTH_OK) {
-        unlock(a);
+        wunlock(a);
         hearth_memzero(&nu, sizeof nu);
         return s;
     }
@@ -1257,7 +1422,7 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
     nu.role = u->role;
     nu.created = u->created;
     uint32_t revoked = 0;
-    s = commit_revoking(a, u->name, NULL, &nu, NULL, false, &revoked);
+    s = commit_revoking(a, u->name, NULL, &nu, NULL, NULL, NULL, 0, &revoked);
     if (s == HEARTH_OK) {
         char cnt[24];
         *u = nu;
@@ -1267,7 +1432,7 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
         hearth_seclog(HEARTH_SEV_INFO, "session_revoked", "user", u->name, "reason",
                       "password_reset", "count", cnt, NULL);
     }
-    unlock(a);
+    wunlock(a);
     hearth_memzero(&nu, sizeof nu);
     return s;
 }

@@ -49,6 +49,7 @@ struct hearth_rl {
     int64_t ref_ms;  /* start of the current refill period (meaningful when not full) */
     hearth_rl_rand_fn rand;
     void *rand_arg;
+    int64_t wall_off_ms; /* wall - monotonic, for the record (see ratelimit.h) */
 };
 
 static uint32_t rl_default_rand(uint32_t bound, void *arg)
@@ -367,6 +368,41 @@ void hearth_rl_drain(hearth_rl *rl, int64_t now_ms)
 
 /* ------------------------------------------------------- serialization */
 
+void hearth_rl_set_wall_offset(hearth_rl *rl, int64_t wall_off_ms)
+{
+    rl->wall_off_ms = wall_off_ms;
+}
+
+/* A monotonic time as the wall-clock time the record holds, inside the
+ * record's window. */
+static uint64_t rl_to_wall(const hearth_rl *rl, int64_t t)
+{
+    return (uint64_t)rl_clamp_time(rl_add_sat(t, rl->wall_off_ms));
+}
+
+static int64_t rl_from_wall(const hearth_rl *rl, uint64_t t)
+{
+    return rl_sub_sat((int64_t)t, rl->wall_off_ms);
+}
+
+hearth_status hearth_rl_save_with_success(const hearth_rl *rl, const char *source, int64_t now_ms,
+                                          const hearth_rl_ticket *t, hearth_buf *out)
+{
+    hearth_rl *tmp = calloc(1, sizeof *tmp);
+    HEARTH_ENSURE(tmp != NULL, HEARTH_ERR_NOMEM);
+    *tmp = *rl;
+    tmp->e = calloc(rl->p.sources, sizeof *tmp->e);
+    if (tmp->e == NULL) {
+        free(tmp);
+        return HEARTH_ERR_NOMEM;
+    }
+    memcpy(tmp->e, rl->e, rl->p.sources * sizeof *tmp->e);
+    hearth_rl_success(tmp, source, now_ms, t);
+    hearth_status st = hearth_rl_save(tmp, out);
+    hearth_rl_free(tmp);
+    return st;
+}
+
 size_t hearth_rl_record_size(uint32_t sources)
 {
     return RL_HEADER_SIZE + (size_t)HEARTH_RL_KNOWN_MAX * RL_KNOWN_SIZE +
@@ -387,17 +423,17 @@ hearth_status hearth_rl_save(const hearth_rl *rl, hearth_buf *b)
     HEARTH_GUARD(hearth_buf_u32(b, RL_MAGIC));
     HEARTH_GUARD(hearth_buf_u32(b, rl->p.sources));
     HEARTH_GUARD(hearth_buf_u32(b, rl->tokens));
-    HEARTH_GUARD(hearth_buf_u64(b, (uint64_t)rl->ref_ms));
+    HEARTH_GUARD(hearth_buf_u64(b, rl_to_wall(rl, rl->ref_ms)));
     for (size_t i = 0; i < HEARTH_RL_KNOWN_MAX; i++) {
         HEARTH_GUARD(rl_put_src(b, rl->known[i].src, rl->known[i].len));
-        HEARTH_GUARD(hearth_buf_u64(b, (uint64_t)rl->known[i].last_ms));
+        HEARTH_GUARD(hearth_buf_u64(b, rl_to_wall(rl, rl->known[i].last_ms)));
     }
     for (uint32_t i = 0; i < rl->p.sources; i++) {
         const rl_entry *e = &rl->e[i];
         HEARTH_GUARD(rl_put_src(b, e->src, e->len));
         HEARTH_GUARD(hearth_buf_u32(b, e->failures));
-        HEARTH_GUARD(hearth_buf_u64(b, (uint64_t)e->last_fail_ms));
-        HEARTH_GUARD(hearth_buf_u64(b, (uint64_t)e->until_ms));
+        HEARTH_GUARD(hearth_buf_u64(b, rl_to_wall(rl, e->last_fail_ms)));
+        HEARTH_GUARD(hearth_buf_u64(b, rl_to_wall(rl, e->until_ms)));
     }
     return HEARTH_OK;
 }
@@ -437,13 +473,13 @@ static hearth_status rl_parse(hearth_rl *rl, hearth_cursor *c, rl_entry **entrie
     HEARTH_GUARD(hearth_cursor_u32(c, tokens));
     HEARTH_GUARD(hearth_cursor_u64(c, &ref));
     HEARTH_ENSURE(rl_time_ok(ref), HEARTH_ERR_RANGE);
-    *ref_ms = (int64_t)ref;
+    *ref_ms = rl_from_wall(rl, ref);
     for (size_t i = 0; i < HEARTH_RL_KNOWN_MAX; i++) {
         uint64_t t = 0;
         HEARTH_GUARD(rl_get_src(c, known[i].src, &known[i].len));
         HEARTH_GUARD(hearth_cursor_u64(c, &t));
         HEARTH_ENSURE(rl_time_ok(t), HEARTH_ERR_RANGE);
-        known[i].last_ms = (int64_t)t;
+        known[i].last_ms = rl_from_wall(rl, t);
     }
     rl_entry *e = calloc(n, sizeof *e);
     HEARTH_ENSURE(e != NULL, HEARTH_ERR_NOMEM);
@@ -456,14 +492,13 @@ static hearth_status rl_parse(hearth_rl *rl, hearth_cursor *c, rl_entry **entrie
         HEARTH_GUARD(hearth_cursor_u64(c, &lf));
         HEARTH_GUARD(hearth_cursor_u64(c, &until));
         HEARTH_ENSURE(rl_time_ok(lf) && rl_time_ok(until), HEARTH_ERR_RANGE);
-        e[i].last_fail_ms = (int64_t)lf;
-        e[i].until_ms = (int64_t)until;
+        e[i].last_fail_ms = rl_from_wall(rl, lf);
+        e[i].until_ms = rl_from_wall(rl, until);
         /* A duplicate source would make counts ambiguous: reject. */
         for (uint32_t j = 0; e[i].len != 0 && j < i; j++)
             if (e[j].len == e[i].len && memcmp(e[j].src, e[i].src, e[i].len) == 0)
                 return HEARTH_ERR_INVALID;
     }
-    (void)rl;
     return HEARTH_OK;
 }
 

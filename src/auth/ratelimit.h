@@ -89,6 +89,24 @@ uint32_t hearth_rl_tokens(hearth_rl *rl, int64_t now_ms);
 /** Consecutive failures recorded for @p source (0 if none/evicted). */
 uint32_t hearth_rl_failures(const hearth_rl *rl, const char *source);
 
+/**
+ * Clocks: the limiter runs on the caller's MONOTONIC clock (auth passes
+ * hearth_mono_ms()), so a stepped wall clock neither ends nor stretches a
+ * delay. The record holds wall-clock times (a restart resets the monotonic
+ * clock): save adds @p wall_off_ms (wall - monotonic, now) to every time and
+ * load subtracts it. 0 keeps times as they are.
+ */
+void hearth_rl_set_wall_offset(hearth_rl *rl, int64_t wall_off_ms);
+
+/**
+ * Serialize the state as it will be after hearth_rl_success() for @p source,
+ * without changing @p rl: the success is applied only once the record that
+ * holds it is committed.
+ */
+hearth_status hearth_rl_save_with_success(const hearth_rl *rl, const char *source, int64_t now_ms,
+                                          const hearth_rl_ticket *t,
+                                          hearth_buf *out) HEARTH_MUST_CHECK;
+
 /** Fixed serialized size for a table of @p sources entries. */
 size_t hearth_rl_record_size(uint32_t sources);
 /** Serialize the whole state (in-flight marks are not persisted). */

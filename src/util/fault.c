@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hearth/util.h"
@@ -15,14 +16,16 @@ static unsigned long fault_kill_at;
 static const char *fault_trace;
 static const char *fault_stop_at;
 static unsigned long fault_count;
+static char fault_sleep_name[64];
+static unsigned long fault_sleep_ms;
 static int fail_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static const char *fail_list;
 
 static void fault_init(void)
 {
-    const char *k = getenv("HEARTH_FAULT_KILL_AT");
-    fault_trace = getenv("HEARTH_FAULT_TRACE");
-    fault_stop_at = getenv("HEARTH_FAULT_STOP_AT");
+    const char *k = secure_getenv("HEARTH_FAULT_KILL_AT");
+    fault_trace = secure_getenv("HEARTH_FAULT_TRACE");
+    fault_stop_at = secure_getenv("HEARTH_FAULT_STOP_AT");
     if (fault_stop_at != NULL && *fault_stop_at == '\0') fault_stop_at = NULL;
     fault_kill_at = 0;
     if (k != NULL && *k != '\0') {
@@ -30,7 +33,23 @@ static void fault_init(void)
         unsigned long v = strtoul(k, &end, 10);
         if (end != NULL && *end == '\0') fault_kill_at = v;
     }
-    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_stop_at != NULL) ? 1 : 0;
+    /* HEARTH_FAULT_SLEEP=name:ms: every pass through point "name" takes ms
+     * longer (a slow disk or TPM), so a test can measure what waits for it. */
+    const char *sl = secure_getenv("HEARTH_FAULT_SLEEP");
+    const char *colon = sl != NULL ? strrchr(sl, ':') : NULL;
+    if (colon != NULL && (size_t)(colon - sl) < sizeof fault_sleep_name && colon != sl) {
+        char *end = NULL;
+        unsigned long ms = strtoul(colon + 1, &end, 10);
+        if (end != NULL && *end == '\0' && ms > 0 && ms <= 60000) {
+            memcpy(fault_sleep_name, sl, (size_t)(colon - sl));
+            fault_sleep_name[colon - sl] = '\0';
+            fault_sleep_ms = ms;
+        }
+    }
+    fault_state = (fault_kill_at > 0 || fault_trace != NULL || fault_stop_at != NULL ||
+                   fault_sleep_ms > 0)
+                      ? 1
+                      : 0;
 }
 
 void hearth_fault_point(const char *name)
@@ -50,6 +69,11 @@ void hearth_fault_point(const char *name)
             close(fd);
         }
     }
+    if (fault_sleep_ms > 0 && strcmp(name, fault_sleep_name) == 0) {
+        struct timespec ts = {(time_t)(fault_sleep_ms / 1000), (long)(fault_sleep_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
     if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) raise(SIGSTOP);
     if (fault_kill_at != 0 && n == fault_kill_at) {
         raise(SIGKILL);
@@ -60,7 +84,7 @@ void hearth_fault_point(const char *name)
 bool hearth_fault_fail(const char *name)
 {
     if (fail_state < 0) {
-        fail_list = getenv("HEARTH_FAULT_FAIL");
+        fail_list = secure_getenv("HEARTH_FAULT_FAIL");
         fail_state = (fail_list != NULL && *fail_list != '\0') ? 1 : 0;
     }
     if (fail_state == 0 || name == NULL) return false;

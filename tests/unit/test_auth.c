@@ -38,11 +38,17 @@ typedef struct {
     hearth_auth *a;
     hearth_auth_config cfg;
     int64_t now;
+    int64_t mono; /* ms, used when cfg.mono_ms is set */
 } fixture;
 
 static int64_t fake_now(void *arg)
 {
     return ((fixture *)arg)->now;
+}
+
+static int64_t fake_mono(void *arg)
+{
+    return ((fixture *)arg)->mono;
 }
 
 static uint32_t rand_zero(uint32_t bound, void *arg)
@@ -309,6 +315,7 @@ static void test_5_5_4_sessions_max_evicts_oldest(void **state)
 {
     fixture *fx = *state;
     fx->cfg.sessions_max = 3;
+    fx->cfg.sessions_per_user = 3;
     do_setup(fx);
     char tok[5][HEARTH_TOKEN_STR_MAX];
     hearth_session_info info;
@@ -319,6 +326,50 @@ static void test_5_5_4_sessions_max_evicts_oldest(void **state)
     assert_int_equal(hearth_auth_session(fx->a, tok[0], &info), HEARTH_ERR_AUTH);
     assert_int_equal(hearth_auth_session(fx->a, tok[1], &info), HEARTH_ERR_AUTH);
     for (int i = 2; i < 5; i++) assert_int_equal(hearth_auth_session(fx->a, tok[i], &info), HEARTH_OK);
+}
+
+/* An account's logins evict only that account's oldest sessions: bob logs
+ * in ten times and the admin's session survives; when every slot is held by
+ * other accounts a new account's login is refused (BUSY) rather than
+ * evicting anyone. */
+static void test_5_5_4_sessions_per_account_never_evict_others(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.sessions_max = 6;
+    fx->cfg.sessions_per_user = 3;
+    do_setup(fx);
+    char adm[HEARTH_TOKEN_STR_MAX];
+    hearth_session_info admin, info;
+    login_ok(fx, SRC, "admin", ADMIN_PW, adm, &admin);
+    assert_int_equal(hearth_auth_user_add(fx->a, &admin, "bob", BOB_PW, HEARTH_ROLE_USER), HEARTH_OK);
+    assert_int_equal(hearth_auth_user_add(fx->a, &admin, "carol", BOB_PW, HEARTH_ROLE_USER), HEARTH_OK);
+    assert_int_equal(hearth_auth_user_add(fx->a, &admin, "dave", BOB_PW, HEARTH_ROLE_USER), HEARTH_OK);
+    char bob[10][HEARTH_TOKEN_STR_MAX];
+    for (int i = 0; i < 10; i++) {
+        fx->now += 1;
+        login_ok(fx, "192.168.1.40", "bob", BOB_PW, bob[i], &info);
+        assert_int_equal(hearth_auth_session(fx->a, adm, &info), HEARTH_OK);
+    }
+    for (int i = 0; i < 7; i++) assert_int_equal(hearth_auth_session(fx->a, bob[i], &info), HEARTH_ERR_AUTH);
+    for (int i = 7; i < 10; i++) assert_int_equal(hearth_auth_session(fx->a, bob[i], &info), HEARTH_OK);
+    /* carol fills the table (1 + 3 + 2 = 6), dave finds no room of his own. */
+    char car[2][HEARTH_TOKEN_STR_MAX];
+    for (int i = 0; i < 2; i++) {
+        fx->now += 1;
+        login_ok(fx, "192.168.1.41", "carol", BOB_PW, car[i], &info);
+    }
+    char tok[HEARTH_TOKEN_STR_MAX];
+    uint32_t ra = 0;
+    fx->now += 1;
+    assert_int_equal(hearth_auth_login(fx->a, "192.168.1.42", "dave", BOB_PW, tok, &info, &ra),
+                     HEARTH_ERR_BUSY);
+    assert_int_equal(hearth_auth_session(fx->a, adm, &info), HEARTH_OK);
+    assert_string_equal(info.username, "admin");
+    for (int i = 7; i < 10; i++) assert_int_equal(hearth_auth_session(fx->a, bob[i], &info), HEARTH_OK);
+    for (int i = 0; i < 2; i++) assert_int_equal(hearth_auth_session(fx->a, car[i], &info), HEARTH_OK);
+    /* The limits hold across a restart too. */
+    restart(fx);
+    assert_int_equal(hearth_auth_session(fx->a, adm, &info), HEARTH_OK);
 }
 
 /* ------------------------------------------------------ password change */
@@ -773,6 +824,78 @@ static void test_5_1_5_stored_limiter_with_absurd_time_fails_safe(void **state)
     login_ok(fx, "198.51.100.5", "admin", ADMIN_PW, tok, &info);
 }
 
+/* The limiter runs on the monotonic clock: stepping the wall clock a day
+ * forward does not end a delay (nor forget the failures), stepping it back
+ * two days does not lock the source out once the delay has passed. */
+static void test_5_1_5_stepped_wall_clock_neither_clears_nor_locks(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.mono_ms = fake_mono;
+    fx->cfg.mono_arg = fx;
+    fx->mono = 5000;
+    do_setup(fx);
+    uint32_t ra = 0;
+    /* 3 free failures, the 4th imposes 2 s, the 5th (after it) 4 s. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(login(fx, SRC, "admin", "wrong password", &ra), HEARTH_ERR_AUTH);
+        fx->mono += 100;
+        fx->now += 1;
+    }
+    assert_int_equal(login(fx, SRC, "admin", ADMIN_PW, &ra), HEARTH_ERR_LOCKED);
+    fx->mono += 2000;
+    assert_int_equal(login(fx, SRC, "admin", "wrong password", &ra), HEARTH_ERR_AUTH);
+    assert_int_equal(hearth_auth_test_rl_failures(fx->a, SRC), 5);
+    assert_int_equal(login(fx, SRC, "admin", ADMIN_PW, &ra), HEARTH_ERR_LOCKED);
+    assert_true(ra >= 3 && ra <= 4);
+    /* Wall clock one day ahead, no monotonic time passed: still locked. */
+    fx->now += 86400;
+    assert_int_equal(login(fx, SRC, "admin", ADMIN_PW, &ra), HEARTH_ERR_LOCKED);
+    assert_true(ra >= 3 && ra <= 4);
+    assert_int_equal(hearth_auth_test_rl_failures(fx->a, SRC), 5);
+    /* Wall clock two days back: the delay still ends when it should. */
+    fx->now -= 2 * 86400;
+    assert_int_equal(login(fx, SRC, "admin", ADMIN_PW, &ra), HEARTH_ERR_LOCKED);
+    assert_true(ra >= 3 && ra <= 4);
+    fx->mono += (int64_t)ra * 1000;
+    char tok[HEARTH_TOKEN_STR_MAX];
+    hearth_session_info info;
+    login_ok(fx, SRC, "admin", ADMIN_PW, tok, &info);
+}
+
+/* Failed logins count at once but write the limiter record at most once per
+ * rl_persist_interval_s (60 s): nine failures in ten seconds are one store
+ * write; the next write comes only after the interval; failures still
+ * pending are written when auth is closed and survive the restart. */
+static void test_5_1_5_limiter_writes_rate_limited(void **state)
+{
+    fixture *fx = *state;
+    do_setup(fx);
+    fx->now += 61; /* past the interval since setup's write */
+    uint32_t ra = 0;
+    uint64_t g0 = hearth_store_generation(fx->st);
+    char src[32];
+    for (int i = 0; i < 9; i++) {
+        snprintf(src, sizeof src, "203.0.113.%d", i + 1);
+        assert_int_equal(login(fx, src, "admin", "wrong password", &ra), HEARTH_ERR_AUTH);
+        fx->now += 1;
+    }
+    assert_int_equal(hearth_store_generation(fx->st), g0 + 1);
+    for (int i = 0; i < 9; i++) {
+        snprintf(src, sizeof src, "203.0.113.%d", i + 1);
+        assert_int_equal(hearth_auth_test_rl_failures(fx->a, src), 1);
+    }
+    fx->now += 60; /* one token back (44 s) and the interval over */
+    assert_int_equal(login(fx, "203.0.113.50", "admin", "wrong password", &ra), HEARTH_ERR_AUTH);
+    assert_int_equal(hearth_store_generation(fx->st), g0 + 2);
+    fx->now += 45; /* another token, but the interval is not over: deferred */
+    assert_int_equal(login(fx, "203.0.113.51", "admin", "wrong password", &ra), HEARTH_ERR_AUTH);
+    assert_int_equal(hearth_store_generation(fx->st), g0 + 2);
+    restart(fx); /* close writes what is pending */
+    assert_int_equal(hearth_store_generation(fx->st), g0 + 3);
+    assert_int_equal(hearth_auth_test_rl_failures(fx->a, "203.0.113.51"), 1);
+    assert_int_equal(hearth_auth_test_rl_failures(fx->a, "203.0.113.9"), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -785,6 +908,9 @@ int main(void)
         T(test_5_5_4_login_session_logout),
         T(test_5_5_4_session_expiry),
         T(test_5_5_4_sessions_max_evicts_oldest),
+        T(test_5_5_4_sessions_per_account_never_evict_others),
+        T(test_5_1_5_stepped_wall_clock_neither_clears_nor_locks),
+        T(test_5_1_5_limiter_writes_rate_limited),
         T(test_5_1_4_change_password_revokes_other_sessions),
         T(test_5_1_5_change_password_is_rate_limited),
         T(test_5_5_5_user_management_requires_admin),

@@ -2,7 +2,7 @@
  * hearth-boot: the secure-boot stage of a Hearth device (EN 303 645 5.7-1,
  * 5.7-2, 5.3-2, 5.3-9, 5.3-10). docs/boot.md describes the flow.
  *
- *   hearth-boot --state DIR --trust TRUSTDIR [--keyset FILE] [--confirm-timeout S]
+ *   hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE] [--confirm-timeout S]
  *               [--recovery-interval S] [--threads N] [--program NAME] [--once]
  *               [-- extra args for the slot program]
  *
@@ -77,17 +77,19 @@ static volatile int stop_requested;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hearth-boot --state DIR --trust TRUSTDIR [--keyset FILE]\n"
+            "usage: hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE]\n"
             "                   [--confirm-timeout S] [--recovery-interval S] [--threads N]\n"
             "                   [--program NAME] [--once] [--verify-only]\n"
             "                   [-- extra args for the program]\n"
             "  --trust            read-only trust anchor: root public keys (*.pub),\n"
-            "                     optional 'threshold', and the key set (default TRUSTDIR/%s)\n"
+            "                     optional 'threshold', and the key set (default TRUSTDIR/%s);\n"
+            "                     default %s (outside the device state)\n"
             "  --confirm-timeout  seconds a trial boot has to confirm (default %d)\n"
             "  --once             in recovery mode exit with status %d instead of retrying\n"
             "  --verify-only      decide and verify as at start-up, print the slot that would\n"
             "                     boot, change nothing and launch nothing (health check)\n",
-            BOOT_DEFAULT_KEYSET, BOOT_DEFAULT_CONFIRM_TIMEOUT, HEARTH_SLOTS_EXIT_RECOVERY);
+            BOOT_DEFAULT_KEYSET, hearth_trust_default_dir(), BOOT_DEFAULT_CONFIRM_TIMEOUT,
+            HEARTH_SLOTS_EXIT_RECOVERY);
 }
 
 static bool parse_int(const char *s, long lo, long hi, long *out)
@@ -150,10 +152,13 @@ static int parse_args(boot_ctx *c, int argc, char **argv)
             return 2;
         }
     }
-    if (c->state == NULL || c->trust_dir == NULL) {
+    if (c->state == NULL) {
         usage(stderr);
         return 2;
     }
+    /* The trust anchor lives on the read-only system configuration, never
+     * in the writable state (build option HEARTH_TRUST_DIR). */
+    if (c->trust_dir == NULL) c->trust_dir = hearth_trust_default_dir();
     if (c->nextra > BOOT_EXTRA_ARGS_MAX) {
         fprintf(stderr, "hearth-boot: at most %d extra arguments\n", BOOT_EXTRA_ARGS_MAX);
         return 2;

@@ -47,7 +47,7 @@ upd_build_dir() {
 upd_find_bin() { # name -> path of a built program
     local b; b=$(upd_build_dir)
     local p
-    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
+    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/fetch/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
         if [ -x "$p" ]; then echo "$p"; return 0; fi
     done
     return 1
@@ -214,11 +214,14 @@ upd_seclog_has() {
 # ------------------------------------------------------------ fixtures
 # upd_fixture WORK [PAYLOAD_BYTES] [CHUNK]: a manufacturer CA, a provisioned
 # device ($WORK/state, model hearth-t1, hw id hw-rev-a) with a trust anchor
-# (one root key), key set v1 (one active signing key) and bundle 1.0.0
+# (one root key) in $WORK/trust -- outside the state directory, as on a
+# device (docs/updates.md); pass it with --trust / --update-trust --, key set
+# v1 (one active signing key) and bundle 1.0.0
 # (security version 1) installed in slot A; an empty repository tree in
 # $WORK/www with the key set published; a payload file $WORK/payload for
 # later bundles (UPD_V1_PAYLOAD=file: slot A's "hearthd" payload, e.g. the
-# real hearthd for end-to-end runs). Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_WWW, UPD_HW.
+# real hearthd for end-to-end runs). Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_TRUST,
+# UPD_WWW, UPD_HW.
 UPD_MODEL=hearth-t1
 UPD_HW=hw-rev-a
 
@@ -227,18 +230,25 @@ upd_fixture() {
     mkdir -p "$w"
     UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
     UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
+    # No build path is compiled into the updater (HEARTH_FETCH_BUILD_TREE
+    # OFF): the helper is named the way a packager would (ctest sets it too).
+    if [ -z "${HEARTH_FETCH_PROGRAM:-}" ]; then
+        HEARTH_FETCH_PROGRAM=$(upd_find_bin hearth-fetch) || { echo "update_lib: hearth-fetch not built" >&2; return 1; }
+        export HEARTH_FETCH_PROGRAM
+    fi
     UPD_STATE=$w/state
+    UPD_TRUST=$w/trust
     UPD_WWW=$w/www
     UPD_CHUNK=$chunk
     "$UPD_CLI" ca init "$w/ca" >/dev/null 2>&1 || { echo "ca init failed" >&2; return 1; }
     "$UPD_CLI" provision --ca "$w/ca" --out "$UPD_STATE" --model "$UPD_MODEL" --hw-id "$UPD_HW" \
         --serial UPD-TEST-0001 --label json >"$w/label.json" 2>"$w/provision.err" || {
         cat "$w/provision.err" >&2; return 1; }
-    mkdir -p "$w/keys" "$UPD_STATE/trust" "$UPD_WWW/$UPD_HW"
+    mkdir -p "$w/keys" "$UPD_TRUST" "$UPD_WWW/$UPD_HW"
     "$UPD_DRIVER" keygen "$w/keys/root.key" "$w/keys/root.pub" >/dev/null
     "$UPD_DRIVER" keygen "$w/keys/signer.key" "$w/keys/signer.pub" >/dev/null
     "$UPD_DRIVER" keyset "$w/keys/keyset-v1.hks" 1 2592000 "$w/keys/root.key" "+$w/keys/signer.pub" >/dev/null
-    cp "$w/keys/root.pub" "$UPD_STATE/trust/root.pub"
+    cp "$w/keys/root.pub" "$UPD_TRUST/root.pub"
     cp "$w/keys/keyset-v1.hks" "$UPD_STATE/keyset.hks"
     cp "$w/keys/keyset-v1.hks" "$UPD_WWW/keyset.hks"
     head -c "$size" /dev/urandom >"$w/payload"

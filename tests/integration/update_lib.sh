@@ -279,9 +279,10 @@ upd_boot_fingerprint() {
     # The authenticated boot state as `hearth slot status` decodes it, minus
     # the write generation and the key-set floor: accepting a newer key set
     # legitimately raises hearth-boot's floor (docs/boot.md) even when the
-    # bundle of the same check is rejected.
+    # bundle of the same check is rejected (also in the floor record line).
     { "$UPD_CLI" slot status --state "$UPD_STATE" 2>&1 |
-          sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d'
+          sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d' \
+              -e '/^floor record:/s/, key-set version [0-9]*$//'
       cat "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 

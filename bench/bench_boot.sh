@@ -8,6 +8,9 @@
 #   hearth-boot --once         the same, plus persisting the decision (fsync),
 #                              fork/exec of the slot program (the test
 #                              payload, which confirms and exits) and reaping it
+# Both include copying the slot program (~225 KiB here) into the sealed
+# in-memory file it is verified from and executed from (docs/boot.md);
+# the 64 MiB image payload is verified in place, not copied.
 # Median of several runs with hyperfine (page cache warm for both).
 # Usage: bench/bench_boot.sh   (HEARTH_BUILD_DIR: build directory, default build/)
 set -euo pipefail

@@ -2,7 +2,7 @@
  * hearth-boot: the secure-boot stage of a Hearth device (EN 303 645 5.7-1,
  * 5.7-2, 5.3-2, 5.3-9, 5.3-10). docs/boot.md describes the flow.
  *
- *   hearth-boot --state DIR --trust TRUSTDIR [--keyset FILE] [--confirm-timeout S]
+ *   hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE] [--confirm-timeout S]
  *               [--recovery-interval S] [--threads N] [--program NAME] [--once]
  *               [-- extra args for the slot program]
  *
@@ -36,8 +36,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "hearth/bundle.h"
 #include "hearth/slots.h"
@@ -79,17 +77,19 @@ static volatile int stop_requested;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hearth-boot --state DIR --trust TRUSTDIR [--keyset FILE]\n"
+            "usage: hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE]\n"
             "                   [--confirm-timeout S] [--recovery-interval S] [--threads N]\n"
             "                   [--program NAME] [--once] [--verify-only]\n"
             "                   [-- extra args for the program]\n"
             "  --trust            read-only trust anchor: root public keys (*.pub),\n"
-            "                     optional 'threshold', and the key set (default TRUSTDIR/%s)\n"
+            "                     optional 'threshold', and the key set (default TRUSTDIR/%s);\n"
+            "                     default %s (outside the device state)\n"
             "  --confirm-timeout  seconds a trial boot has to confirm (default %d)\n"
             "  --once             in recovery mode exit with status %d instead of retrying\n"
             "  --verify-only      decide and verify as at start-up, print the slot that would\n"
             "                     boot, change nothing and launch nothing (health check)\n",
-            BOOT_DEFAULT_KEYSET, BOOT_DEFAULT_CONFIRM_TIMEOUT, HEARTH_SLOTS_EXIT_RECOVERY);
+            BOOT_DEFAULT_KEYSET, hearth_trust_default_dir(), BOOT_DEFAULT_CONFIRM_TIMEOUT,
+            HEARTH_SLOTS_EXIT_RECOVERY);
 }
 
 static bool parse_int(const char *s, long lo, long hi, long *out)
@@ -152,10 +152,13 @@ static int parse_args(boot_ctx *c, int argc, char **argv)
             return 2;
         }
     }
-    if (c->state == NULL || c->trust_dir == NULL) {
+    if (c->state == NULL) {
         usage(stderr);
         return 2;
     }
+    /* The trust anchor lives on the read-only system configuration, never
+     * in the writable state (build option HEARTH_TRUST_DIR). */
+    if (c->trust_dir == NULL) c->trust_dir = hearth_trust_default_dir();
     if (c->nextra > BOOT_EXTRA_ARGS_MAX) {
         fprintf(stderr, "hearth-boot: at most %d extra arguments\n", BOOT_EXTRA_ARGS_MAX);
         return 2;
@@ -191,24 +194,16 @@ static bool wait_signal(boot_ctx *c, int64_t ms, int *got)
     return false;
 }
 
-/* Device model / hardware id, so a slot for another product is refused. */
-static void read_device_ids(boot_ctx *c)
+/* Device model / hardware id, so a slot for another product is refused:
+ * from the device configuration hearth_slots_open() authenticated, where
+ * both are required (the model check is never switched off). */
+static bool read_device_ids(boot_ctx *c)
 {
-    char p[PATH_MAX];
-    uint8_t *data = NULL;
-    size_t len = 0;
-    c->model[0] = c->hw_id[0] = '\0';
-    if (hearth_path_join(p, sizeof p, c->state, "device.json") != HEARTH_OK ||
-        hearth_fs_read_file(p, 16 * 1024, &data, &len) != HEARTH_OK)
-        return;
-    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-    free(data);
-    if (root == NULL) return;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hw_id");
-    if (cJSON_IsString(m)) snprintf(c->model, sizeof c->model, "%s", m->valuestring);
-    if (cJSON_IsString(h)) snprintf(c->hw_id, sizeof c->hw_id, "%s", h->valuestring);
-    cJSON_Delete(root);
+    const hearth_device_config *cfg = hearth_slots_device_config(c->slots);
+    if (cfg == NULL || cfg->model[0] == '\0' || cfg->hw_id[0] == '\0') return false;
+    snprintf(c->model, sizeof c->model, "%s", cfg->model);
+    snprintf(c->hw_id, sizeof c->hw_id, "%s", cfg->hw_id);
+    return true;
 }
 
 /* ----------------------------------------------------------- recovery */
@@ -379,16 +374,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "hearth-boot: cannot open event log: %s\n", hearth_err_msg());
         return 1;
     }
-    if (hearth_slots_open(c.state, &c.slots) != HEARTH_OK) {
-        /* Without the root of trust nothing can be authenticated: recovery. */
+    if (hearth_slots_open(c.state, &c.slots) != HEARTH_OK || !read_device_ids(&c)) {
+        /* Without the root of trust and an authenticated device
+         * configuration nothing can be checked: recovery. */
         char why[256];
-        snprintf(why, sizeof why, "cannot open device root of trust: %s", hearth_err_msg());
+        snprintf(why, sizeof why, "cannot open device configuration or root of trust: %s",
+                 hearth_err_msg());
         fprintf(stderr, "hearth-boot: %s\n", why);
         hearth_seclog(HEARTH_SEV_ALERT, "recovery_mode", "reason", why, NULL);
+        hearth_slots_close(c.slots);
         hearth_seclog_close();
         return HEARTH_SLOTS_EXIT_RECOVERY;
     }
-    read_device_ids(&c);
 
     int backoff = 1;
     int exit_code = 0;

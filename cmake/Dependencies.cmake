@@ -7,7 +7,8 @@ pkg_check_modules(LIBEVENT REQUIRED IMPORTED_TARGET libevent_openssl>=2.1 libeve
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson>=1.7)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl>=7.80)
 if(HEARTH_TPM)
-  pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-rc tss2-tctildr)
+  pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-rc
+                    tss2-tcti-device tss2-tcti-swtpm tss2-tcti-mssim)
 endif()
 if(HEARTH_TESTS)
   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka>=1.1)

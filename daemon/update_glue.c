@@ -9,11 +9,13 @@
  * Options (removed from argv before hearthd parses its own):
  *   --update-url URL          repository base (https://); absent: no checks (bundles
  *                             can still be uploaded through the API when the device
- *                             has a trust anchor: --update-trust or <state>/trust)
+ *                             has a trust anchor: --update-trust or the build's
+ *                             default, hearth_trust_default_dir())
  *   --update-period S         check period (default 86400)
  *   --update-first-delay S    first check after start (default 30)
  *   --update-first-window S   plus a random 0..S seconds (default 300)
- *   --update-trust DIR        trust anchor (default <state>/trust)
+ *   --update-trust DIR        trust anchor (default: build option HEARTH_TRUST_DIR,
+ *                             outside the device state)
  *   --update-keyset FILE      key set (default <state>/keyset.hks)
  *   --no-update-selftest      do not confirm (tests of the revert path)
  *   --slot a|b                passed by hearth-boot; the boot state says the same
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hearth/bundle.h"
 #include "hearth/slots.h"
 #include "hearth/util.h"
 #include "update_glue.h"
@@ -106,13 +109,8 @@ static void on_restart(void *arg)
  * (5.3-3), verified against the same anchor and key set. */
 static bool trust_anchor_present(hearth_device *dev)
 {
-    char def[4096];
-    const char *dir = g.trust;
-    if (dir == NULL) {
-        if (hearth_path_join(def, sizeof def, hearth_device_dir(dev), "trust") != HEARTH_OK)
-            return false;
-        dir = def;
-    }
+    (void)dev;
+    const char *dir = g.trust != NULL ? g.trust : hearth_trust_default_dir();
     struct stat st;
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }

@@ -4,8 +4,10 @@
 # launcher hearth-boot.
 #   demo/keys/        the demo manufacturer's update root key and signing key
 #                     (encrypted PKCS#8; passphrase in demo/keys/passphrase)
-#   device/trust/     the read-only trust anchor (root public key + key set),
-#                     standing in for ROM/OTP (docs/boot.md)
+#   trust/            the read-only trust anchor (root public key + key set),
+#                     standing in for ROM/OTP or /etc/hearth/trust on the
+#                     read-only root file system: outside the device state
+#                     (docs/boot.md, docs/updates.md)
 # Usage: demo-slots.sh BUILD_DIR DEMO_DIR PORT
 set -euo pipefail
 B=$1 demo=$2 port=$3
@@ -23,12 +25,13 @@ pass=(--pass-file "$keys/passphrase")
 "$H" keyset create --root-key "$keys/root.key" --out "$keys/keyset.hks" --version 1 \
     --expires 365 --add "$keys/signer.key.pub" "${pass[@]}" >/dev/null
 
-mkdir -p "$dev/trust"
-cp "$keys/root.key.pub" "$dev/trust/root.pub"
-cp "$keys/keyset.hks" "$dev/trust/keyset"
+trust=$demo/trust
+mkdir -p "$trust"
+cp "$keys/root.key.pub" "$trust/root.pub"
+cp "$keys/keyset.hks" "$trust/keyset"
 cp "$keys/keyset.hks" "$dev/keyset.hks"
-chmod 0444 "$dev/trust/root.pub" "$dev/trust/keyset"
-chmod 0555 "$dev/trust"
+chmod 0444 "$trust/root.pub" "$trust/keyset"
+chmod 0555 "$trust"
 
 version=$("$H" --version | awk '{print $NF}')
 printf 'Hearth demo thermostat %s: first release.\n' "$version" >"$demo/notes.txt"
@@ -36,9 +39,9 @@ printf 'Hearth demo thermostat %s: first release.\n' "$version" >"$demo/notes.tx
     --version "$version" --security-version 1 --expires 365 --notes-file "$demo/notes.txt" \
     --mitigates "initial release" --payload hearthd="$B/daemon/hearthd" >/dev/null
 "$H" bundle sign "$demo/hearthd-$version.hbu" --key "$keys/signer.key" "${pass[@]}" >/dev/null
-"$H" slot install --state "$dev" --trust "$dev/trust" --keyset "$dev/keyset.hks" \
+"$H" slot install --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
     --bundle "$demo/hearthd-$version.hbu" >/dev/null
 
-nohup "$B/boot/hearth-boot" --state "$dev" --trust "$dev/trust" --keyset "$dev/keyset.hks" \
-    -- --listen "127.0.0.1:$port" --foreground >"$demo/hearthd.log" 2>&1 &
+nohup "$B/boot/hearth-boot" --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
+    -- --listen "127.0.0.1:$port" --foreground --update-trust "$trust" >"$demo/hearthd.log" 2>&1 &
 echo $! >"$demo/run.pid"

@@ -27,7 +27,12 @@ static void provision_usage(FILE *f)
             "Create a device state directory (must not exist or be empty): root of trust,\n"
             "secure store, device key and CA-signed certificate, setup password. The label\n"
             "(model, serial, setup password, certificate fingerprint) is printed once to\n"
-            "stdout; only a hash of the password is kept. Exit: 0 ok, 1 error, 2 usage.\n");
+            "stdout; only a hash of the password is kept. Exit: 0 ok, 1 error, 2 usage.\n"
+            "  --rot   root of trust; default: this platform's (HEARTH_ROT, else the build's).\n"
+            "          The device only opens on a platform configured for the same kind.\n"
+            "  --tcti  TPM connection for provisioning only (device:/dev/..., swtpm:...,\n"
+            "          mssim:..., tabrmd:...); not recorded: the device always uses its\n"
+            "          platform's (HEARTH_TPM_TCTI, else the build's).\n");
 }
 
 /* Unbuffered write, so no copy of the label lingers in a stdio buffer. */
@@ -131,7 +136,12 @@ int hearth_cmd_provision(int argc, char **argv)
         {"tcti", required_argument, NULL, 't'},   {"label", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    hearth_provision_opts o = {.rot = HEARTH_ROT_FILE};
+    hearth_platform plat;
+    if (hearth_platform_load(&plat) != HEARTH_OK) {
+        fprintf(stderr, "hearth provision: %s\n", hearth_err_msg());
+        return 1;
+    }
+    hearth_provision_opts o = {.rot = plat.rot};
     const char *label_fmt = "text";
     int c;
     optind = 1;

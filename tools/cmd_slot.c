@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -140,26 +139,6 @@ static int cmd_status(const char *state)
     return rc;
 }
 
-/* Model and hardware id of this device, so a bundle for another product is refused. */
-static void device_ids(const char *state, char *model, char *hw_id, size_t cap)
-{
-    char p[PATH_MAX];
-    uint8_t *data = NULL;
-    size_t len = 0;
-    model[0] = hw_id[0] = '\0';
-    if (hearth_path_join(p, sizeof p, state, "device.json") != HEARTH_OK ||
-        hearth_fs_read_file(p, 16 * 1024, &data, &len) != HEARTH_OK)
-        return;
-    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-    free(data);
-    if (root == NULL) return;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hw_id");
-    if (cJSON_IsString(m)) snprintf(model, cap, "%s", m->valuestring);
-    if (cJSON_IsString(h)) snprintf(hw_id, cap, "%s", h->valuestring);
-    cJSON_Delete(root);
-}
-
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
     (void)sb;
@@ -187,8 +166,7 @@ static int fail(const char *what)
 static int cmd_install(const char *state, const char *trust_dir, const char *keyset,
                        const char *bundle, const char *slot_arg, bool stage)
 {
-    char kpath[PATH_MAX], sdir[PATH_MAX], model[HEARTH_BUNDLE_ID_MAX + 1],
-        hw_id[HEARTH_BUNDLE_ID_MAX + 1];
+    char kpath[PATH_MAX], sdir[PATH_MAX];
     int n = keyset ? snprintf(kpath, sizeof kpath, "%s", keyset)
                    : snprintf(kpath, sizeof kpath, "%s/keyset", trust_dir);
     if (n < 0 || (size_t)n >= sizeof kpath) {
@@ -247,11 +225,18 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
         rc = fail("bundle");
         goto out;
     }
-    device_ids(state, model, hw_id, sizeof model);
+    /* Model and hardware id from the device configuration hearth_slots_open()
+     * authenticated (both required), so a bundle for another product is
+     * refused. */
+    const hearth_device_config *cfg = hearth_slots_device_config(s);
+    if (cfg == NULL) {
+        rc = fail("device configuration");
+        goto out;
+    }
     hearth_bundle_policy pol;
     memset(&pol, 0, sizeof pol);
-    pol.model = model[0] ? model : NULL;
-    pol.hw_id = hw_id[0] ? hw_id : NULL;
+    pol.model = cfg->model;
+    pol.hw_id = cfg->hw_id;
     pol.installed_security_version = inst_sv;
     pol.installed_sw_version = inst_ver[0] ? inst_ver : NULL;
     if (hearth_bundle_check_policy(b, &pol) != HEARTH_OK) {

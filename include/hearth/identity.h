@@ -4,7 +4,10 @@
  *        (EN 303 645 5.1-1, 5.1-2, 5.4-2, 5.4-4, 5.3-16).
  *
  * Device state directory (docs/architecture.md):
- *   device.json      public identity: model, serial, hardware id, RoT backend
+ *   device.json      public identity: model, serial, hardware id, RoT kind,
+ *                    certificate pins (hearth_device_config_load())
+ *   device.mac       HMAC-SHA256 of device.json under a key derived from the
+ *                    storage root key: authenticates it without the store
  *   device.crt       device certificate (ECDSA P-256), signed by the CA
  *   ca.crt           manufacturer CA certificate (trust anchor for pinning)
  *   keys/            root-of-trust material only (storage.key | tpm-sealed.bin), 0700
@@ -31,6 +34,8 @@ extern "C" {
 #define HEARTH_REC_DEVICE_KEY "identity.device_key"
 /** Store record holding a copy of device.json, to detect edits of it. */
 #define HEARTH_REC_DEVICE_INFO "identity.device_info"
+/** File next to device.json holding its MAC under the root of trust. */
+#define HEARTH_DEVICE_MAC_FILE "device.mac"
 
 /**
  * Create a manufacturer CA in @p dir (created 0700): ca.key (PEM, 0600,
@@ -46,7 +51,10 @@ typedef struct {
     const char *serial;      /**< NULL: random; else [A-Za-z0-9-], 1..32 */
     const char *hw_id;       /**< hardware-compatibility id, NULL: = model */
     hearth_rot_kind rot;     /**< root-of-trust backend */
-    const char *tpm_tcti;    /**< TCTI config for HEARTH_ROT_TPM */
+    /** TPM connection used while provisioning (HEARTH_ROT_TPM only;
+     *  hearth_tcti_parse() forms); NULL: the platform configuration. Not
+     *  recorded: at run time the device uses its platform configuration. */
+    const char *tpm_tcti;
 } hearth_provision_opts;
 
 /** What is printed on the device label (sticker or QR code), once. */
@@ -99,13 +107,45 @@ hearth_status hearth_label_qr_payload(const hearth_label *label, char *buf,
 hearth_status hearth_label_json(const hearth_label *label, char *buf,
                                 size_t cap) HEARTH_MUST_CHECK;
 
+/**
+ * The device configuration, as recorded in device.json at provisioning
+ * (format: docs/provisioning.md). Every field is required.
+ */
+typedef struct {
+    char model[HEARTH_MODEL_MAX + 1];
+    char serial[HEARTH_SERIAL_MAX + 1];
+    char hw_id[HEARTH_HWID_MAX + 1];
+    hearth_rot_kind rot;                  /**< must equal the platform's */
+    char cert_fp[HEARTH_FINGERPRINT_MAX]; /**< pins device.crt */
+    char ca_fp[HEARTH_FINGERPRINT_MAX];   /**< pins ca.crt */
+} hearth_device_config;
+
+/**
+ * The one reader of device.json, for every program. In this order:
+ * the platform configuration is loaded (hearth_platform_load(): the root of
+ * trust kind and TPM connection never come from the state directory);
+ * device.json is decoded strictly (bounded size, exact schema, every field
+ * present and valid, no unknown or duplicate field; a "tpm_tcti" field is
+ * refused); its root-of-trust kind must equal the platform's; that root of
+ * trust is opened from `<state_dir>/keys`; and device.mac must be the
+ * HMAC-SHA256 of device.json's exact bytes under a key derived (HKDF) from
+ * the storage root key. Only then are the fields returned.
+ * Any edit, missing field or missing MAC fails with HEARTH_ERR_TAMPERED (a
+ * bad platform configuration with HEARTH_ERR_INVALID), with the reason in
+ * hearth_err_msg(); @p cfg is then zeroed.
+ * @param[out] rot  if not NULL, receives the opened root of trust (caller
+ *                  closes it); if NULL it is closed here.
+ */
+hearth_status hearth_device_config_load(const char *state_dir, hearth_device_config *cfg,
+                                        hearth_rot **rot) HEARTH_MUST_CHECK;
+
 /** An opened, verified device state directory. */
 typedef struct hearth_device hearth_device;
 
 /**
- * Open a device state directory: reopen its root of trust and store, check
- * device.json against the copy sealed in the store and the certificate
- * against the CA. Tampering fails with HEARTH_ERR_TAMPERED.
+ * Open a device state directory: hearth_device_config_load(), then open the
+ * store, check device.json against the copy sealed in the store and the
+ * certificate against the CA. Tampering fails with HEARTH_ERR_TAMPERED.
  */
 hearth_status hearth_device_open(const char *state_dir, hearth_device **out) HEARTH_MUST_CHECK;
 void hearth_device_close(hearth_device *d);

@@ -32,6 +32,7 @@
 #define HEARTH_SLOTS_H
 
 #include "hearth/common.h"
+#include "hearth/identity.h"
 #include "hearth/store.h"
 
 #ifdef __cplusplus
@@ -221,12 +222,19 @@ int hearth_slots_choose_safe(const hearth_slot_check checks[HEARTH_SLOT_COUNT]);
 typedef struct hearth_slots hearth_slots;
 
 /**
- * Open the slots of @p state_dir: reads device.json for the root-of-trust
- * kind, opens the RoT (keys/), derives the boot-state key and closes the RoT
- * again (the secure store is NOT opened, so this is safe while another
- * process holds it). Creates slots/a, slots/b and boot/ (0700) if absent.
+ * Open the slots of @p state_dir: hearth_device_config_load() (platform
+ * configuration, strict device.json, root of trust opened from keys/,
+ * device.mac checked), derives the boot-state key and closes the RoT again
+ * (the secure store is NOT opened, so this is safe while another process
+ * holds it). Creates slots/a, slots/b and boot/ (0700) if absent.
  */
 hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out) HEARTH_MUST_CHECK;
+/**
+ * The authenticated device configuration hearth_slots_open() loaded (model
+ * and hardware id for the bundle policy), or NULL for slots opened with
+ * hearth_slots_open_key(), which has none.
+ */
+const hearth_device_config *hearth_slots_device_config(const hearth_slots *s);
 /** Same, with the 32-byte storage root key supplied by the caller. */
 hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_key[32],
                                     hearth_slots **out) HEARTH_MUST_CHECK;
@@ -400,8 +408,11 @@ void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when,
 typedef struct {
     const char *trust_dir;     /**< read-only trust anchor: root keys (*.pub), threshold */
     const char *keyset_path;   /**< root-signed key set the slots are verified with */
-    const char *model;         /**< device model a slot must be built for (NULL: not checked) */
-    const char *hw_id;         /**< device hardware id (NULL: not checked) */
+    /** Device model a slot must be built for, from the authenticated device
+     *  configuration (hearth_slots_device_config()). Required: NULL or ""
+     *  makes every slot invalid (the model check is never switched off). */
+    const char *model;
+    const char *hw_id;         /**< device hardware id; required as @ref model */
     /** Payload to load for execution (e.g. "hearthd"): verified from a sealed
      *  in-memory copy that hearth_boot_decision::program_fd then holds.
      *  NULL: the slots are verified, nothing is loaded. */

@@ -45,20 +45,90 @@ hearth_status hearth_rot_file_create(const char *keydir) HEARTH_MUST_CHECK;
 /** Open an existing file-backed root of trust (checks mode 0600, length). */
 hearth_status hearth_rot_file_open(const char *keydir, hearth_rot **out) HEARTH_MUST_CHECK;
 
+/* ------------------------------------------------ TPM connection (TCTI) */
+
+/** Longest TPM connection string accepted (excl. NUL). */
+#define HEARTH_TCTI_MAX 127
+
+/** The TPM transports Hearth opens (each by a fixed, linked-in module). */
+typedef enum {
+    HEARTH_TCTI_DEVICE = 1, /**< kernel TPM device, e.g. "device:/dev/tpmrm0" */
+    HEARTH_TCTI_SWTPM = 2,  /**< swtpm socket, "swtpm:host=127.0.0.1,port=2321" */
+    HEARTH_TCTI_MSSIM = 3,  /**< Microsoft simulator protocol, same options as swtpm */
+    HEARTH_TCTI_TABRMD = 4  /**< tpm2-abrmd over D-Bus, "tabrmd:bus_name=..,bus_type=system" */
+} hearth_tcti_kind;
+
+/** A validated TPM connection (docs/provisioning.md, "TPM connection"). */
+typedef struct {
+    hearth_tcti_kind kind;
+    /** Options handed to the transport's init, rebuilt from the parsed
+     *  values: the device path, or "host=H,port=P", or
+     *  "bus_name=N,bus_type=T" (tabrmd; "" for its defaults). */
+    char conf[HEARTH_TCTI_MAX + 1];
+    /** Canonical "name:conf" form, for messages and logs. */
+    char text[HEARTH_TCTI_MAX + 1];
+} hearth_tcti;
+
+/**
+ * Parse and validate a TPM connection string. Only these forms are accepted
+ * (tpm2-tss option syntax, a subset of it):
+ *   device:/dev/NAME          NAME components from [A-Za-z0-9_-] (sub-
+ *                             directories of /dev allowed, no "." or "..")
+ *   swtpm[:[host=H][,port=P]] H a host name or IPv4/IPv6 address literal
+ *                             ([A-Za-z0-9.:-], at most 63), P 1..65534;
+ *                             defaults localhost / 2321 as in tpm2-tss
+ *   mssim[:...]               the same options
+ *   tabrmd[:[bus_name=N][,bus_type=system|session]]   N a dotted D-Bus
+ *                             name ([A-Za-z0-9_-] elements); defaults
+ *                             com.intel.tss2.Tabrmd / system
+ * Anything else (another module name, a library file name or path, an
+ * unknown option, a duplicate option, control or odd characters, more than
+ * HEARTH_TCTI_MAX bytes) fails with HEARTH_ERR_INVALID and a reason. No
+ * accepted string can make Hearth load a library it names: each transport
+ * is linked in or, for tabrmd, loaded by its fixed soname.
+ */
+hearth_status hearth_tcti_parse(const char *text, hearth_tcti *out) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------- platform configuration */
+
+/**
+ * The platform configuration: which root of trust this device uses and how
+ * it reaches its TPM. It never comes from the (writable) device state
+ * directory: the build sets the defaults (CMake HEARTH_PLATFORM_ROT,
+ * HEARTH_PLATFORM_TCTI) and the service manager may override them through
+ * the process environment (HEARTH_ROT = "file" | "tpm", HEARTH_TPM_TCTI).
+ * docs/provisioning.md, "Platform configuration".
+ */
+typedef struct {
+    hearth_rot_kind rot;  /**< the only root-of-trust kind this platform opens */
+    hearth_tcti tcti;     /**< TPM connection (validated even for file devices) */
+} hearth_platform;
+
+/**
+ * The platform configuration, environment before build default (one rule,
+ * here only). An environment value that is set but invalid is an error,
+ * never a fall back to the default.
+ */
+hearth_status hearth_platform_load(hearth_platform *out) HEARTH_MUST_CHECK;
+/** "file" / "tpm" / "unknown". */
+const char *hearth_rot_kind_name(hearth_rot_kind kind);
+
 /**
  * Create a TPM 2.0 root of trust: a fresh random storage key sealed under a
  * primary key of the TPM's storage hierarchy; the sealed public/private blobs
  * are written to `<keydir>/tpm-sealed.bin` (useless without that TPM). Also
  * defines an NV counter index (owner hierarchy, empty owner auth assumed)
  * used to detect rollback of the store.
- * @param[in] tcti  tpm2-tss TCTI configuration, e.g. "swtpm:host=127.0.0.1,port=2321";
- *                  NULL uses $HEARTH_TPM_TCTI, then the tss2 default.
+ * @param[in] tcti  TPM connection string (hearth_tcti_parse() forms), e.g.
+ *                  "swtpm:host=127.0.0.1,port=2321"; NULL or "" uses the
+ *                  platform configuration (hearth_platform_load()).
  */
 hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti) HEARTH_MUST_CHECK;
 /**
  * Open a TPM root of trust: unseals the key through the TPM. The returned
  * object also carries the TPM NV rollback counter that stores opened with it
  * bind their generation to (each commit then needs the TPM reachable).
+ * @p tcti as for hearth_rot_tpm_create().
  */
 hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti,
                                   hearth_rot **out) HEARTH_MUST_CHECK;

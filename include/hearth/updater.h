@@ -59,7 +59,8 @@ typedef struct {
     /** Repository base URL ("https://host:port/path"), NULL: network checks off
      *  (uploads still work). */
     const char *repo_url;
-    /** Trust anchor directory (root public keys), read-only; NULL: <state>/trust. */
+    /** Trust anchor directory (root public keys), read-only, outside the device
+     *  state; NULL: hearth_trust_default_dir() (build option HEARTH_TRUST_DIR). */
     const char *trust_dir;
     /** The device's current key set file; NULL: <state>/keyset.hks. */
     const char *keyset_path;

@@ -22,11 +22,11 @@
 
 static int memfd_exec(const char *name)
 {
-    char label[HEARTH_BUNDLE_ID_MAX + 8];
-    snprintf(label, sizeof label, "hearth-%s", name);
-    int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    /* Named after the payload: the running program shows up as
+     * "memfd:<name>" (/proc/<pid>/exe, and comm on recent kernels). */
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     /* Kernels before 6.3 do not know MFD_EXEC (every memfd is executable there). */
-    if (fd < 0 && errno == EINVAL) fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     return fd;
 }
 

@@ -33,20 +33,6 @@ void hearth_device_close(hearth_device *d)
     free(d);
 }
 
-static hearth_status open_rot(hearth_device *d, const char *keys)
-{
-    if (d->info.rot == HEARTH_ROT_TPM) {
-        /* $HEARTH_TPM_TCTI overrides the recorded TCTI (e.g. a TPM simulator
-         * on another port); the store falls back to it when given NULL. */
-        const char *env = getenv("HEARTH_TPM_TCTI");
-        const char *tcti = (env == NULL || env[0] == '\0') && d->info.tpm_tcti[0] != '\0'
-                               ? d->info.tpm_tcti
-                               : NULL;
-        return hearth_rot_tpm_open(keys, tcti, &d->rot);
-    }
-    return hearth_rot_file_open(keys, &d->rot);
-}
-
 /* The sealed copy must match device.json byte for byte. */
 static hearth_status check_sealed_info(hearth_device *d, const uint8_t *json, size_t len)
 {
@@ -141,16 +127,13 @@ hearth_status hearth_device_open(const char *state_dir, hearth_device **out)
     hearth_status st;
     uint8_t *json = NULL;
     size_t json_len = 0;
-    char keys[4096], data[4096], jpath[4096];
+    char data[4096];
     int n = snprintf(d->dir, sizeof d->dir, "%s", state_dir);
     if (n < 0 || (size_t)n >= sizeof d->dir) {
         st = hearth_err(HEARTH_ERR_TOO_LARGE, "state directory path too long");
         goto fail;
     }
-    HEARTH_GUARD_GOTO(st, hearth_path_join(keys, sizeof keys, state_dir, HEARTH_DEV_KEYS_DIR), fail);
     HEARTH_GUARD_GOTO(st, hearth_path_join(data, sizeof data, state_dir, HEARTH_DEV_DATA_DIR), fail);
-    HEARTH_GUARD_GOTO(st, hearth_path_join(jpath, sizeof jpath, state_dir, HEARTH_DEV_JSON_FILE),
-                      fail);
     HEARTH_GUARD_GOTO(st, hearth_path_join(d->cert_path, sizeof d->cert_path, state_dir,
                                            HEARTH_DEV_CRT_FILE),
                       fail);
@@ -158,23 +141,10 @@ hearth_status hearth_device_open(const char *state_dir, hearth_device **out)
                                            HEARTH_CA_CRT_FILE),
                       fail);
 
-    st = hearth_fs_read_file(jpath, HEARTH_DEV_JSON_MAX, &json, &json_len);
-    if (st == HEARTH_ERR_TOO_LARGE) {
-        st = hearth_err(HEARTH_ERR_TAMPERED, "device.json is larger than %d bytes",
-                        HEARTH_DEV_JSON_MAX);
-        goto fail;
-    }
-    if (st != HEARTH_OK) goto fail;
-    st = hearth_identity_info_decode((const char *)json, json_len, &d->info);
-    if (st != HEARTH_OK) {
-        /* A device.json that no longer parses was edited: it was written by
-         * provisioning in exactly this schema. Keep the parser's reason. */
-        char why[256];
-        snprintf(why, sizeof why, "%s", hearth_err_msg());
-        st = hearth_err(HEARTH_ERR_TAMPERED, "%s", why);
-        goto fail;
-    }
-    HEARTH_GUARD_GOTO(st, open_rot(d, keys), fail);
+    /* Platform config, strict decode, root of trust, device.mac: config.c. */
+    HEARTH_GUARD_GOTO(st, hearth_identity_config_load_raw(state_dir, &d->info, &d->rot, &json,
+                                                          &json_len),
+                      fail);
     HEARTH_GUARD_GOTO(st, hearth_store_open(data, d->rot, d->info.serial, &d->store), fail);
     HEARTH_GUARD_GOTO(st, check_sealed_info(d, json, json_len), fail);
     HEARTH_GUARD_GOTO(st, check_certs(d), fail);

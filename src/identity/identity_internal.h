@@ -111,16 +111,8 @@ hearth_status hearth_identity_cert_pem(X509 *crt, char **pem, size_t *len) HEART
 
 /* --------------------------------------------------------------- device.json */
 
-/** Public identity record, as in device.json. */
-typedef struct {
-    char model[HEARTH_MODEL_MAX + 1];
-    char serial[HEARTH_SERIAL_MAX + 1];
-    char hw_id[HEARTH_HWID_MAX + 1];
-    hearth_rot_kind rot;
-    char tpm_tcti[128];                      /**< "" if none */
-    char cert_fp[HEARTH_FINGERPRINT_MAX];    /**< pins device.crt */
-    char ca_fp[HEARTH_FINGERPRINT_MAX];      /**< pins ca.crt */
-} hearth_device_info;
+/** Public identity record, as in device.json (the public config type). */
+typedef hearth_device_config hearth_device_info;
 
 /** Serialize (deterministic field order) into a malloc'd string. */
 hearth_status hearth_identity_info_encode(const hearth_device_info *info, char **out,
@@ -133,6 +125,22 @@ hearth_status hearth_identity_info_encode(const hearth_device_info *info, char *
  */
 hearth_status hearth_identity_info_decode(const char *json, size_t len,
                                           hearth_device_info *info) HEARTH_MUST_CHECK;
+
+/**
+ * hearth_device_config_load() that also hands back device.json's exact bytes
+ * (malloc'd, caller frees) for the sealed-copy comparison of
+ * hearth_device_open(). @p rot is required here.
+ */
+hearth_status hearth_identity_config_load_raw(const char *state_dir, hearth_device_config *cfg,
+                                              hearth_rot **rot, uint8_t **json,
+                                              size_t *json_len) HEARTH_MUST_CHECK;
+/**
+ * Write `<state_dir>/device.mac` for @p json under @p rot's storage key
+ * (provisioning).
+ */
+hearth_status hearth_identity_config_mac_write(const char *state_dir, hearth_rot *rot,
+                                               const uint8_t *json,
+                                               size_t json_len) HEARTH_MUST_CHECK;
 
 /** rm -rf of a directory's contents (and the directory if @p self). */
 void hearth_identity_remove_tree(const char *path, bool self);

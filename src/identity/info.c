@@ -1,8 +1,9 @@
 /*
  * device.json: the device's public identity. Written at provisioning, read
- * by the daemon at every start, so it is parsed as untrusted input (5.13-1):
- * bounded size, exact schema, no unknown or duplicate fields. Its integrity
- * comes from the copy sealed in the secure store (HEARTH_REC_DEVICE_INFO).
+ * by every program at every start, so it is parsed as untrusted input
+ * (5.13-1): bounded size, exact schema, every field required, no unknown or
+ * duplicate fields. Its integrity comes from device.mac (config.c) and, in
+ * hearthd, the copy sealed in the secure store (HEARTH_REC_DEVICE_INFO).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,23 +71,12 @@ hearth_status hearth_identity_random_serial(char out[HEARTH_SERIAL_MAX + 1])
     return HEARTH_OK;
 }
 
-static const char *rot_name(hearth_rot_kind k)
-{
-    return k == HEARTH_ROT_TPM ? "tpm" : "file";
-}
-
 static bool fp_ok(const char *s)
 {
     if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64) return false;
     for (const char *p = s + 7; *p; p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
     return true;
-}
-
-static bool tcti_ok(const char *s)
-{
-    /* TCTI strings are "name:key=value,..." ; no quotes or control chars. */
-    return strlen(s) < 128 && charset(s, ":=,._-/");
 }
 
 hearth_status hearth_identity_info_encode(const hearth_device_info *info, char **out,
@@ -99,17 +89,15 @@ hearth_status hearth_identity_info_encode(const hearth_device_info *info, char *
     HEARTH_GUARD(hearth_identity_check_hw_id(info->hw_id));
     if (info->rot != HEARTH_ROT_FILE && info->rot != HEARTH_ROT_TPM)
         return hearth_err(HEARTH_ERR_INVALID, "unknown root-of-trust kind");
-    if (!fp_ok(info->cert_fp) || !fp_ok(info->ca_fp) || !tcti_ok(info->tpm_tcti))
-        return hearth_err(HEARTH_ERR_INVALID, "bad fingerprint or TCTI in device info");
+    if (!fp_ok(info->cert_fp) || !fp_ok(info->ca_fp))
+        return hearth_err(HEARTH_ERR_INVALID, "bad fingerprint in device info");
 
     cJSON *o = cJSON_CreateObject();
     bool ok = o != NULL && cJSON_AddNumberToObject(o, "format", INFO_FORMAT) != NULL &&
               cJSON_AddStringToObject(o, "model", info->model) != NULL &&
               cJSON_AddStringToObject(o, "serial", info->serial) != NULL &&
               cJSON_AddStringToObject(o, "hw_id", info->hw_id) != NULL &&
-              cJSON_AddStringToObject(o, "rot", rot_name(info->rot)) != NULL &&
-              (info->tpm_tcti[0] == '\0' ||
-               cJSON_AddStringToObject(o, "tpm_tcti", info->tpm_tcti) != NULL) &&
+              cJSON_AddStringToObject(o, "rot", hearth_rot_kind_name(info->rot)) != NULL &&
               cJSON_AddStringToObject(o, "certificate", info->cert_fp) != NULL &&
               cJSON_AddStringToObject(o, "ca", info->ca_fp) != NULL;
     char *txt = ok ? cJSON_Print(o) : NULL;
@@ -136,7 +124,7 @@ hearth_status hearth_identity_info_encode(const hearth_device_info *info, char *
     return HEARTH_OK;
 }
 
-/* Copy a required/optional string field, enforcing its length bound. */
+/* Copy a required string field, enforcing its length bound. */
 static hearth_status take_str(const cJSON *item, const char *name, char *dst, size_t cap)
 {
     if (!cJSON_IsString(item) || item->valuestring == NULL)
@@ -148,11 +136,11 @@ static hearth_status take_str(const cJSON *item, const char *name, char *dst, si
     return HEARTH_OK;
 }
 
-static const char *const known_fields[] = {"format", "model", "serial", "hw_id", "rot",
-                                           "tpm_tcti", "certificate", "ca"};
+/* Every field is required: none has a default that could switch a check
+ * off (a missing model or hw_id would disable the boot-time model check). */
+static const char *const known_fields[] = {"format", "model",       "serial", "hw_id",
+                                           "rot",    "certificate", "ca"};
 #define N_FIELDS (sizeof known_fields / sizeof known_fields[0])
-/* Fields that must be present: all but tpm_tcti. */
-#define OPTIONAL_FIELD 5
 
 static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
 {
@@ -163,6 +151,11 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
         size_t k = 0;
         while (k < N_FIELDS && (it->string == NULL || strcmp(it->string, known_fields[k]) != 0))
             k++;
+        if (k == N_FIELDS && it->string != NULL && strcmp(it->string, "tpm_tcti") == 0)
+            return hearth_err(HEARTH_ERR_INVALID,
+                              "device.json: \"tpm_tcti\" is refused: the TPM connection is "
+                              "platform configuration (HEARTH_TPM_TCTI / build option), never "
+                              "read from the state directory");
         if (k == N_FIELDS)
             return hearth_err(HEARTH_ERR_INVALID, "device.json: unknown field \"%.32s\"",
                               it->string != NULL ? it->string : "");
@@ -172,7 +165,7 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
         f[k] = it;
     }
     for (size_t k = 0; k < N_FIELDS; k++)
-        if (f[k] == NULL && k != OPTIONAL_FIELD)
+        if (f[k] == NULL)
             return hearth_err(HEARTH_ERR_INVALID, "device.json: missing field \"%s\"",
                               known_fields[k]);
 
@@ -184,10 +177,8 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
     HEARTH_GUARD(take_str(f[2], "serial", info->serial, sizeof info->serial));
     HEARTH_GUARD(take_str(f[3], "hw_id", info->hw_id, sizeof info->hw_id));
     HEARTH_GUARD(take_str(f[4], "rot", rot, sizeof rot));
-    info->tpm_tcti[0] = '\0';
-    if (f[5] != NULL) HEARTH_GUARD(take_str(f[5], "tpm_tcti", info->tpm_tcti, sizeof info->tpm_tcti));
-    HEARTH_GUARD(take_str(f[6], "certificate", info->cert_fp, sizeof info->cert_fp));
-    HEARTH_GUARD(take_str(f[7], "ca", info->ca_fp, sizeof info->ca_fp));
+    HEARTH_GUARD(take_str(f[5], "certificate", info->cert_fp, sizeof info->cert_fp));
+    HEARTH_GUARD(take_str(f[6], "ca", info->ca_fp, sizeof info->ca_fp));
 
     HEARTH_GUARD(hearth_identity_check_model(info->model));
     HEARTH_GUARD(hearth_identity_check_serial(info->serial));
@@ -198,8 +189,6 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
         info->rot = HEARTH_ROT_TPM;
     else
         return hearth_err(HEARTH_ERR_INVALID, "device.json: \"rot\" must be \"file\" or \"tpm\"");
-    if (!tcti_ok(info->tpm_tcti))
-        return hearth_err(HEARTH_ERR_INVALID, "device.json: bad \"tpm_tcti\"");
     if (!fp_ok(info->cert_fp) || !fp_ok(info->ca_fp))
         return hearth_err(HEARTH_ERR_INVALID,
                           "device.json: fingerprints must be \"sha256:\" + 64 hex digits");

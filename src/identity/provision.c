@@ -167,10 +167,16 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     HEARTH_GUARD(hearth_identity_check_hw_id(hw));
     if (opts->rot != HEARTH_ROT_FILE && opts->rot != HEARTH_ROT_TPM)
         return hearth_err(HEARTH_ERR_INVALID, "root of trust must be file or tpm");
-    if (opts->rot == HEARTH_ROT_TPM && opts->tpm_tcti != NULL) {
-        if (strlen(opts->tpm_tcti) >= sizeof info.tpm_tcti)
-            return hearth_err(HEARTH_ERR_INVALID, "TCTI configuration too long");
-        memcpy(info.tpm_tcti, opts->tpm_tcti, strlen(opts->tpm_tcti) + 1);
+    /* The TPM connection is used now and not recorded: at run time the
+     * device uses its platform configuration (never device.json). */
+    const char *tcti = NULL;
+    hearth_tcti conn;
+    if (opts->tpm_tcti != NULL) {
+        if (opts->rot != HEARTH_ROT_TPM)
+            return hearth_err(HEARTH_ERR_INVALID, "a TPM connection only applies to the TPM "
+                                                  "root of trust");
+        HEARTH_GUARD(hearth_tcti_parse(opts->tpm_tcti, &conn));
+        tcti = conn.text;
     }
     memcpy(info.model, opts->model, strlen(opts->model) + 1);
     memcpy(info.hw_id, hw, strlen(hw) + 1);
@@ -213,8 +219,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
         log_opened = true;
 
     /* Root of trust and secure store, bound to this serial. */
-    HEARTH_GUARD_GOTO(st, make_rot(&p, info.rot, info.tpm_tcti[0] ? info.tpm_tcti : NULL, &rot),
-                      fail);
+    HEARTH_GUARD_GOTO(st, make_rot(&p, info.rot, tcti, &rot), fail);
     HEARTH_GUARD_GOTO(st, hearth_store_create(p.data, rot, info.serial), fail);
     HEARTH_GUARD_GOTO(st, hearth_store_open(p.data, rot, info.serial, &store), fail);
 
@@ -238,6 +243,11 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     HEARTH_GUARD_GOTO(st, hearth_store_commit(store, ops, 2), fail);
     hearth_memzero(der, sizeof der);
     HEARTH_GUARD_GOTO(st, hearth_fs_write_atomic(p.json, json, json_len, 0644), fail);
+    /* device.mac: authenticates device.json for programs that do not open
+     * the store (hearth-boot, the slot tools). */
+    HEARTH_GUARD_GOTO(st, hearth_identity_config_mac_write(p.dir, rot, (const uint8_t *)json,
+                                                           json_len),
+                      fail);
 
     /* Setup password (5.1-1, 5.1-2): only its Argon2id hash is kept. */
     HEARTH_GUARD_GOTO(st, hearth_setup_password_generate(info.serial, label->setup_password),

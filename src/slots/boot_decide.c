@@ -180,10 +180,16 @@ static void verify_slot(hearth_slots *s, const hearth_boot_opts *o, const decide
         snprintf(reason, rcap, "no verified key set: %.200s", k->why);
         return;
     }
+    /* The model check is never switched off: no model or hardware id (they
+     * come from the authenticated device configuration) means no slot. */
+    if (o->model == NULL || o->model[0] == '\0' || o->hw_id == NULL || o->hw_id[0] == '\0') {
+        snprintf(reason, rcap, "no device model and hardware id to check the slot against");
+        return;
+    }
     hearth_bundle_policy pol;
     memset(&pol, 0, sizeof pol);
-    pol.model = o->model != NULL && o->model[0] ? o->model : NULL;
-    pol.hw_id = o->hw_id != NULL && o->hw_id[0] ? o->hw_id : NULL;
+    pol.model = o->model;
+    pol.hw_id = o->hw_id;
     pol.ignore_expiry = true; /* expiry guards installation, it must not brick a device */
     hearth_manifest *m = NULL;
     int64_t t0 = hearth_mono_ms();

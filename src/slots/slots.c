@@ -21,8 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "hearth/slots.h"
 #include "hearth/store.h"
 #include "hearth/util.h"
@@ -30,11 +28,10 @@
 struct hearth_slots {
     char dir[PATH_MAX];
     uint8_t key[32];
+    bool have_config;
+    hearth_device_config config; /* authenticated (hearth_device_config_load) */
     hearth_floors *floors; /* the floor record (docs/boot.md "Floor record") */
 };
-
-#define DEVICE_JSON_MAX (16 * 1024)
-#define TCTI_MAX 256
 
 /* ---------------------------------------------------------------- open */
 
@@ -78,54 +75,19 @@ hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_ke
     return HEARTH_OK;
 }
 
-/* device.json is only read for the RoT kind: a forged kind just yields the
- * wrong key, and then the boot state fails authentication. */
-static hearth_status read_rot_kind(const char *dir, hearth_rot_kind *kind, char *tcti,
-                                   size_t tcap)
-{
-    char p[PATH_MAX];
-    uint8_t *data = NULL;
-    size_t len = 0;
-    HEARTH_GUARD(hearth_path_join(p, sizeof p, dir, "device.json"));
-    HEARTH_GUARD(hearth_fs_read_file(p, DEVICE_JSON_MAX, &data, &len));
-    cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-    free(data);
-    if (root == NULL) return hearth_err(HEARTH_ERR_INVALID, "device.json is not valid JSON");
-    hearth_status st = HEARTH_OK;
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "rot");
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tpm_tcti");
-    tcti[0] = '\0';
-    if (!cJSON_IsString(r)) {
-        st = hearth_err(HEARTH_ERR_INVALID, "device.json: no \"rot\"");
-    } else if (strcmp(r->valuestring, "file") == 0) {
-        *kind = HEARTH_ROT_FILE;
-    } else if (strcmp(r->valuestring, "tpm") == 0) {
-        *kind = HEARTH_ROT_TPM;
-        if (cJSON_IsString(t)) {
-            int k = snprintf(tcti, tcap, "%s", t->valuestring);
-            if (k < 0 || (size_t)k >= tcap)
-                st = hearth_err(HEARTH_ERR_INVALID, "device.json: tpm_tcti too long");
-        }
-    } else {
-        st = hearth_err(HEARTH_ERR_INVALID, "device.json: unknown \"rot\" kind");
-    }
-    cJSON_Delete(root);
-    return st;
-}
-
 hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out)
 {
     if (state_dir == NULL || out == NULL)
         return hearth_err(HEARTH_ERR_INVALID, "slots open: missing argument");
-    hearth_rot_kind kind = HEARTH_ROT_FILE;
-    char tcti[TCTI_MAX], keydir[PATH_MAX];
-    HEARTH_GUARD(read_rot_kind(state_dir, &kind, tcti, sizeof tcti));
-    HEARTH_GUARD(hearth_path_join(keydir, sizeof keydir, state_dir, "keys"));
+    *out = NULL;
+    /* The one device-config reader: the root of trust comes from the
+     * platform configuration and device.json is authenticated before any
+     * field of it is used. */
+    hearth_device_config cfg;
     hearth_rot *rot = NULL;
-    if (kind == HEARTH_ROT_TPM)
-        HEARTH_GUARD(hearth_rot_tpm_open(keydir, tcti[0] ? tcti : NULL, &rot));
-    else
-        HEARTH_GUARD(hearth_rot_file_open(keydir, &rot));
+    char keydir[PATH_MAX];
+    HEARTH_GUARD(hearth_path_join(keydir, sizeof keydir, state_dir, "keys"));
+    HEARTH_GUARD(hearth_device_config_load(state_dir, &cfg, &rot));
     uint8_t root_key[HEARTH_STORE_KEY_LEN];
     hearth_floors *floors = NULL;
     hearth_status st = hearth_rot_storage_key(rot, root_key);
@@ -140,7 +102,16 @@ hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out)
     }
     hearth_floors_close(floors);
     hearth_memzero(root_key, sizeof root_key);
+    if (st == HEARTH_OK) {
+        (*out)->config = cfg;
+        (*out)->have_config = true;
+    }
     return st;
+}
+
+const hearth_device_config *hearth_slots_device_config(const hearth_slots *s)
+{
+    return s != NULL && s->have_config ? &s->config : NULL;
 }
 
 void hearth_slots_close(hearth_slots *s)

@@ -14,7 +14,7 @@
 typedef struct {
     bool present;
     uint32_t nv_index;
-    char tcti[256]; /**< TCTI configuration; "" = tss2 default */
+    char tcti[256]; /**< canonical TPM connection (hearth_tcti.text) */
 } rot_counter;
 
 struct hearth_rot {

@@ -14,10 +14,10 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
-#include <tss2/tss2_tctildr.h>
 
 #include "hearth/util.h"
 #include "rot_internal.h"
+#include "tcti_open.h"
 
 #define TPM_BLOB_NAME "tpm-sealed.bin"
 #define TPM_BLOB_MAGIC "HRTHTPM1"
@@ -45,28 +45,20 @@ static void tpm_close(tpm_conn *t)
         if (t->primary != ESYS_TR_NONE) (void)Esys_FlushContext(t->esys, t->primary);
         Esys_Finalize(&t->esys);
     }
-    if (t->tcti != NULL) Tss2_TctiLdr_Finalize(&t->tcti);
+    rot_tcti_close(&t->tcti);
     t->session = t->primary = ESYS_TR_NONE;
 }
 
 /* Connect, recreate the storage primary key (deterministic from the owner
  * seed and the template) and start a salted, parameter-encrypting session
  * bound to it. */
-static hearth_status tpm_connect(tpm_conn *t, const char *tcti)
+static hearth_status tpm_connect(tpm_conn *t, const hearth_tcti *tcti)
 {
     t->tcti = NULL;
     t->esys = NULL;
     t->primary = t->session = ESYS_TR_NONE;
-    /* An empty string counts as "not given", so callers can pass through an
-     * unset configuration option. */
-    const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
-    if (conf != NULL && conf[0] == '\0') conf = NULL;
-
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
-    if (rc != TSS2_RC_SUCCESS)
-        return hearth_err(HEARTH_ERR_IO, "cannot reach the TPM via TCTI '%s': %s",
-                          conf != NULL ? conf : "(default)", Tss2_RC_Decode(rc));
-    rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+    HEARTH_GUARD(rot_tcti_open(tcti, &t->tcti));
+    TSS2_RC rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         tpm_close(t);
         return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);
@@ -187,12 +179,11 @@ static hearth_status counter_op(const rot_counter *c, const uint8_t key[HEARTH_S
 {
     if (c == NULL || !c->present) return hearth_err(HEARTH_ERR_STATE, "no rollback counter");
     tpm_conn t = {.tcti = NULL, .esys = NULL, .primary = ESYS_TR_NONE, .session = ESYS_TR_NONE};
-    const char *conf = c->tcti[0] != '\0' ? c->tcti : NULL;
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t.tcti);
-    if (rc != TSS2_RC_SUCCESS)
-        return hearth_err(HEARTH_ERR_IO, "cannot reach the TPM for the rollback counter: %s",
-                          Tss2_RC_Decode(rc));
-    rc = Esys_Initialize(&t.esys, t.tcti, NULL);
+    /* The connection the root of trust was opened with (canonical form). */
+    hearth_tcti conn;
+    HEARTH_GUARD(hearth_tcti_parse(c->tcti, &conn));
+    HEARTH_GUARD(rot_tcti_open(&conn, &t.tcti));
+    TSS2_RC rc = Esys_Initialize(&t.esys, t.tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         tpm_close(&t);
         return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);
@@ -307,9 +298,11 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
     char path[PATH_MAX];
     HEARTH_GUARD(hearth_path_join(path, sizeof path, keydir, TPM_BLOB_NAME));
     if (access(path, F_OK) == 0) return hearth_err(HEARTH_ERR_EXISTS, "%s already exists", path);
+    hearth_tcti conn;
+    HEARTH_GUARD(rot_tcti_resolve(tcti, &conn));
 
     tpm_conn t;
-    HEARTH_GUARD(tpm_connect(&t, tcti));
+    HEARTH_GUARD(tpm_connect(&t, &conn));
 
     TPM2B_SENSITIVE_CREATE in_sens = {0};
     in_sens.sensitive.data.size = HEARTH_STORE_KEY_LEN;
@@ -389,6 +382,8 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
     if (out == NULL) return hearth_err(HEARTH_ERR_INVALID, "no output pointer");
     *out = NULL;
     if (keydir == NULL) return hearth_err(HEARTH_ERR_INVALID, "no key directory");
+    hearth_tcti conn;
+    HEARTH_GUARD(rot_tcti_resolve(tcti, &conn));
     HEARTH_GUARD(rot_check_dir(keydir));
     char path[PATH_MAX];
     HEARTH_GUARD(hearth_path_join(path, sizeof path, keydir, TPM_BLOB_NAME));
@@ -432,7 +427,7 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
         return hearth_err(HEARTH_ERR_TAMPERED, "%s does not hold a sealed-data object", path);
 
     tpm_conn t;
-    HEARTH_GUARD(tpm_connect(&t, tcti));
+    HEARTH_GUARD(tpm_connect(&t, &conn));
     ESYS_TR obj = ESYS_TR_NONE;
     TPM2B_SENSITIVE_DATA *data = NULL;
     rc = Esys_Load(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &obj);
@@ -461,8 +456,7 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
         rot_counter *rc_ = &(*out)->counter;
         rc_->present = true;
         rc_->nv_index = nv_index;
-        const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
-        int n = snprintf(rc_->tcti, sizeof rc_->tcti, "%s", conf != NULL ? conf : "");
+        int n = snprintf(rc_->tcti, sizeof rc_->tcti, "%s", conn.text);
         if (n < 0 || (size_t)n >= sizeof rc_->tcti) {
             hearth_rot_close(*out);
             *out = NULL;
@@ -483,17 +477,15 @@ out:
 
 hearth_status rot_tpm_connect(rot_tpm_conn *t, const char *tcti, bool salted)
 {
-    if (salted) return tpm_connect(t, tcti);
+    /* The connection the root of trust was opened with (validated again). */
+    hearth_tcti conn;
+    HEARTH_GUARD(rot_tcti_resolve(tcti, &conn));
+    if (salted) return tpm_connect(t, &conn);
     t->tcti = NULL;
     t->esys = NULL;
     t->primary = t->session = ESYS_TR_NONE;
-    const char *conf = (tcti != NULL && tcti[0] != '\0') ? tcti : getenv("HEARTH_TPM_TCTI");
-    if (conf != NULL && conf[0] == '\0') conf = NULL;
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
-    if (rc != TSS2_RC_SUCCESS)
-        return hearth_err(HEARTH_ERR_IO, "cannot reach the TPM via TCTI '%s': %s",
-                          conf != NULL ? conf : "(default)", Tss2_RC_Decode(rc));
-    rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+    HEARTH_GUARD(rot_tcti_open(&conn, &t->tcti));
+    TSS2_RC rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         tpm_close(t);
         return tpm_err(HEARTH_ERR_IO, "ESAPI initialisation", rc);

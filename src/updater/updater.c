@@ -211,7 +211,12 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
         size_t n = strlen(u->repo_url);
         while (n > 8 && u->repo_url[n - 1] == '/') u->repo_url[--n] = '\0';
     }
-    HEARTH_GUARD_GOTO(st, default_path(u->trust_dir, sizeof u->trust_dir, cfg->trust_dir, sd, "trust"), fail);
+    /* The trust anchor is never in the writable state: default from the
+     * build (hearth_trust_default_dir, read-only system configuration). */
+    HEARTH_GUARD_GOTO(st, default_path(u->trust_dir, sizeof u->trust_dir,
+                                       cfg->trust_dir != NULL ? cfg->trust_dir
+                                                              : hearth_trust_default_dir(),
+                                       sd, "unused"), fail);
     HEARTH_GUARD_GOTO(st, default_path(u->keyset_path, sizeof u->keyset_path, cfg->keyset_path, sd,
                                        "keyset.hks"), fail);
     HEARTH_GUARD_GOTO(st, default_path(u->download_dir, sizeof u->download_dir, cfg->download_dir, sd,

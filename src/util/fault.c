@@ -23,9 +23,9 @@ static const char *fail_list;
 
 static void fault_init(void)
 {
-    const char *k = getenv("HEARTH_FAULT_KILL_AT");
-    fault_trace = getenv("HEARTH_FAULT_TRACE");
-    fault_stop_at = getenv("HEARTH_FAULT_STOP_AT");
+    const char *k = secure_getenv("HEARTH_FAULT_KILL_AT");
+    fault_trace = secure_getenv("HEARTH_FAULT_TRACE");
+    fault_stop_at = secure_getenv("HEARTH_FAULT_STOP_AT");
     if (fault_stop_at != NULL && *fault_stop_at == '\0') fault_stop_at = NULL;
     fault_kill_at = 0;
     if (k != NULL && *k != '\0') {
@@ -35,7 +35,7 @@ static void fault_init(void)
     }
     /* HEARTH_FAULT_SLEEP=name:ms: every pass through point "name" takes ms
      * longer (a slow disk or TPM), so a test can measure what waits for it. */
-    const char *sl = getenv("HEARTH_FAULT_SLEEP");
+    const char *sl = secure_getenv("HEARTH_FAULT_SLEEP");
     const char *colon = sl != NULL ? strrchr(sl, ':') : NULL;
     if (colon != NULL && (size_t)(colon - sl) < sizeof fault_sleep_name && colon != sl) {
         char *end = NULL;
@@ -84,7 +84,7 @@ void hearth_fault_point(const char *name)
 bool hearth_fault_fail(const char *name)
 {
     if (fail_state < 0) {
-        fail_list = getenv("HEARTH_FAULT_FAIL");
+        fail_list = secure_getenv("HEARTH_FAULT_FAIL");
         fail_state = (fail_list != NULL && *fail_list != '\0') ? 1 : 0;
     }
     if (fail_state == 0 || name == NULL) return false;

@@ -9,9 +9,10 @@
 # at point N (HEARTH_FAULT_KILL_AT=N) from the same starting state. After
 # each kill: the real boot decision (hearth_boot_decide(), the library
 # function hearth-boot calls; driven by `hearth-update-driver bootcheck`,
-# which has no decision logic of its own) must choose a slot that also
-# verifies on its own against the trust anchor, the secure store must open
-# intact, and a new update attempt must succeed (nothing is left half-done).
+# which has no decision logic of its own; once writing nothing, once
+# persisted on a copy of the device) must choose a slot that also verifies
+# on its own against the trust anchor, the secure store must open intact,
+# and a new update attempt must succeed (nothing is left half-done).
 # Torn writes are simulated on the staging file and on a half-written slot.
 # The test fails if it reaches fewer than MIN_KILL_POINTS kill points, or if
 # any kill point was not followed by a decision, so a lost fault point or a
@@ -50,17 +51,26 @@ cp -a "$UPD_STATE" "$W/template"
 
 reset_state() { rm -rf "$UPD_STATE"; cp -a "$1" "$UPD_STATE"; }
 
-# after_crash LABEL [EXPECT_SLOTS]: the device must still boot a verified
-# slot with its store intact, and a fresh attempt must complete.
+# after_crash LABEL: the device must still boot a verified slot with its
+# store intact. The real decision runs twice: as a health check on the
+# device (writes nothing, so the retry below starts from the crash state),
+# and as hearth-boot runs it before a launch (persisted) on a copy of the
+# device, where it must choose the same slot and write its state.
 after_crash() {
-    local label=$1 out slot mode
+    local label=$1 out slot mode out2
     out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
     slot=$(upd_field "$out" slot)
     mode=$(upd_field "$out" mode)
-    case $mode in trial | active | fallback) DECISIONS=$((DECISIONS + 1)) ;; esac
     if [ "$(upd_field "$out" result)" = ok ] && [ "$(upd_field "$out" store)" = ok ] &&
         { [ "$slot" = a ] || [ "$slot" = b ]; }; then ok; else bad "$label: no valid boot: $out"; fi
     if [ "$slot" = b ] && [ "$(upd_field "$out" version)" != 2.0.0 ]; then bad "$label: slot b not 2.0.0"; fi
+    rm -rf "$W/probe"
+    cp -a "$UPD_STATE" "$W/probe"
+    out2=$("$UPD_DRIVER" bootcheck "$W/probe" persist 2>>"$W/driver.err")
+    if [ "$(upd_field "$out2" result)" = ok ] && [ "$(upd_field "$out2" written)" = 1 ] &&
+        [ "$(upd_field "$out2" slot)" = "$slot" ] && [ "$(upd_field "$out2" mode)" = "$mode" ]; then ok
+    else bad "$label: persisted decision differs or was not written: $out2 (health check: $out)"; fi
+    case $mode in trial | active | fallback) DECISIONS=$((DECISIONS + 1)) ;; esac
 }
 
 recover_install() {

@@ -36,7 +36,7 @@ cp "$D/label.json" "$D/state.label.json"
 HT_CA=$D/ca/ca.crt
 # Slot b: hearthd 1.0.1, same security version, installed and made active.
 upd_bundle "$D/b.hbu" --version 1.0.1 --secver 1 hearthd="$HEARTHD" >/dev/null
-"$UPD_CLI" slot install --state "$UPD_STATE" --trust "$UPD_STATE/trust" \
+"$UPD_CLI" slot install --state "$UPD_STATE" --trust "$UPD_TRUST" \
     --keyset "$UPD_STATE/keyset.hks" --bundle "$D/b.hbu" --slot b >/dev/null
 ht_check "slot b is the active slot" [ "$(upd_slot_field "$UPD_STATE" 'active slot')" = b ]
 
@@ -44,8 +44,8 @@ ht_check "slot b is the active slot" [ "$(upd_slot_field "$UPD_STATE" 'active sl
 prog=$UPD_STATE/slots/b/payload/hearthd
 upd_flip_byte "$prog" $(( $(stat -c %s "$prog") / 2 ))
 
-"$BOOT" --state "$UPD_STATE" --trust "$UPD_STATE/trust" --keyset "$UPD_STATE/keyset.hks" \
-    -- --listen 127.0.0.1:0 --foreground >"$D/boot.out" 2>"$D/boot.err" &
+"$BOOT" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
+    -- --listen 127.0.0.1:0 --foreground --update-trust "$UPD_TRUST" >"$D/boot.out" 2>"$D/boot.err" &
 BOOT_PID=$!
 line=""
 for _ in $(seq 1 200); do

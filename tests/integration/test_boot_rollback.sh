@@ -198,9 +198,12 @@ ok "file: boot/state and keys/boot-floors both gone -> recovery, no slot runs (n
 # --- TPM root of trust (swtpm) -------------------------------------------------
 start_swtpm "$T/tpm"
 TCTI="swtpm:host=127.0.0.1,port=$PORT"
+# This platform's root of trust is the TPM at $TCTI (platform configuration,
+# docs/provisioning.md: never read from device.json).
+export HEARTH_ROT=tpm HEARTH_TPM_TCTI="$TCTI"
 DEV=$T/devtpm
 "$HEARTH" provision --ca "$T/ca" --out "$DEV" --model "$MODEL" --serial SN-ROLLBACK-TPM \
-    --rot tpm --tcti "$TCTI" --label json >/dev/null 2>"$T/prov-tpm.err" ||
+    --rot tpm --label json >/dev/null 2>"$T/prov-tpm.err" ||
     { cat "$T/prov-tpm.err"; fail "provision with the TPM root of trust"; }
 run_rot tpm
 grep -q '^floor record: *TPM NV:' <("$HEARTH" slot status --state "$DEV") ||

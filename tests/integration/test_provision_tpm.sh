@@ -3,7 +3,8 @@
 # timeout: 300
 # Provisioning with the TPM 2.0 root of trust, against a real swtpm started
 # here: the state dir holds only the TPM-sealed blob (no storage key file),
-# the device opens through the TPM named in device.json, and the same state
+# the device opens through the platform's TPM connection (HEARTH_ROT=tpm,
+# HEARTH_TPM_TCTI: never device.json), and the same state
 # dir presented to a different TPM does not open: the identity's private key
 # is bound to the device's TPM (5.4-2), generated there per device (5.4-4),
 # and nothing in the software can decrypt it (5.4-3).
@@ -27,6 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 unset HEARTH_TPM_TCTI
+# This platform uses the TPM root of trust (docs/provisioning.md).
+export HEARTH_ROT=tpm
 "$HEARTH" ca init "$tmp/ca" >/dev/null
 start_swtpm "$tmp/tpmA"
 PID_A=$PID
@@ -39,10 +42,12 @@ echo "ok:   provisioned with the TPM root of trust ($TCTI_A)"
 [ -s "$tmp/dev/keys/tpm-sealed.bin" ] || fail "no keys/tpm-sealed.bin"
 [ ! -e "$tmp/dev/keys/storage.key" ] || fail "a plaintext storage.key exists with --rot tpm"
 grep -q '"rot":[[:space:]]*"tpm"' "$tmp/dev/device.json" || fail "device.json does not say rot tpm"
-echo "ok:   only the TPM-sealed blob in keys/; device.json records the TPM backend"
+! grep -q 'tpm_tcti\|swtpm' "$tmp/dev/device.json" || fail "device.json records a TPM connection"
+echo "ok:   only the TPM-sealed blob in keys/; device.json records the TPM backend, no connection"
 
-# Opens through the TCTI recorded in device.json; identity matches the label.
-"$OPEN" "$tmp/dev" >"$tmp/open.out" 2>"$tmp/open.err" || { cat "$tmp/open.err"; fail "open via TPM A"; }
+# Opens through the platform's TPM connection; identity matches the label.
+HEARTH_TPM_TCTI="$TCTI_A" "$OPEN" "$tmp/dev" >"$tmp/open.out" 2>"$tmp/open.err" \
+    || { cat "$tmp/open.err"; fail "open via TPM A"; }
 fp=$(sed -E 's/.*"fingerprint":"([^"]*)".*/\1/' "$tmp/label.json")
 grep -qx "fingerprint=$fp" "$tmp/open.out" || fail "fingerprint after open differs from the label"
 grep -qx "serial=SN-TPM-1" "$tmp/open.out" || fail "serial after open"

@@ -28,8 +28,8 @@ upd_bundle "$D/v2.hbu" --version 2.0.0 --secver 2 --notes "Fixes the API crash" 
     hearthd="$D/payload" >/dev/null
 upd_repo_start "$D/repo" "$UPD_WWW" "$D/repo-tls" "$HT_CA" || exit 1
 
-ht_daemon_start dev/state --update-url "$UPD_REPO_URL" --update-first-delay 3600 --update-first-window 0 \
-    || exit 1
+ht_daemon_start dev/state --update-url "$UPD_REPO_URL" --update-trust "$UPD_TRUST" \
+    --update-first-delay 3600 --update-first-window 0 || exit 1
 ht_setup_admin dev/state || exit 1
 ADMIN=$HT_ADMIN_TOKEN
 USERPW="a different horse battery 9"

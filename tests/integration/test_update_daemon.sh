@@ -49,10 +49,10 @@ upd_bundle "$W/v2.hbu" --version 2.0.0 --secver 2 --disruptive --downtime 5 \
 upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
 
 # hearth-boot -> hearthd (slot a); updater checks every 0..4 s.
-"$BOOT" --state "$UPD_STATE" --trust "$UPD_STATE/trust" --keyset "$UPD_STATE/keyset.hks" \
+"$BOOT" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
     --confirm-timeout 30 -- --listen 127.0.0.1:0 --foreground --heartbeat "$W/hb" \
-    --update-url "$UPD_REPO_URL" --update-first-delay 0 --update-first-window 0 --update-period 2 \
-    >"$W/boot.out" 2>"$W/boot.err" &
+    --update-url "$UPD_REPO_URL" --update-trust "$UPD_TRUST" --update-first-delay 0 \
+    --update-first-window 0 --update-period 2 >"$W/boot.out" 2>"$W/boot.err" &
 BOOT_PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$W/boot.out" 2>/dev/null && break; sleep 0.1; done
 check "hearthd started from slot a under hearth-boot" grep -q "listening on" "$W/boot.out"

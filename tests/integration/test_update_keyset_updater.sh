@@ -50,7 +50,7 @@ file_version() {
 }
 # verify_boot: the real hearth-boot decides and verifies, launches nothing.
 verify_boot() {
-    "$BOOT" --state "$S" --trust "$S/trust" --keyset "$S/keyset.hks" --verify-only \
+    "$BOOT" --state "$S" --trust "$UPD_TRUST" --keyset "$S/keyset.hks" --verify-only \
         >"$W/boot.out" 2>>"$W/boot.err"
 }
 check() { "$UPD_DRIVER" check "$S" "$URL" 2>>"$W/driver.err"; }

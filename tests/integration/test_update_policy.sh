@@ -37,7 +37,10 @@ check "5.3-12 disruption flag and downtime reported" \
     bash -c "[ '$(upd_field "$out" disruptive)' = 1 ] && [ '$(upd_field "$out" downtime)' = 20 ]"
 check "automatic off: nothing installed" bash -c "[ '$FP0' = '$(upd_boot_fingerprint)' ]"
 n_req=$(upd_repo_requests "$W/repo" 2.0.0.hbu)
-check "no payload request made ($n_req)" bash -c "[ $n_req = 0 ]"
+n_man=$(upd_repo_requests "$W/repo" .hbm)
+# Positive control: the repository log does record this device's requests
+# (the manifest it read to report the update).
+check "no payload request made ($n_req; $n_man manifest requests logged)" bash -c "[ '$n_req' = 0 ] && [ '$n_man' -ge 1 ]"
 check "5.3-11 availability logged for the user" upd_seclog_has "$UPD_STATE/events.log" update_available "automatic updates are off"
 
 # Postponed: automatic on but postponed 24 h -> still only reported.

@@ -56,7 +56,7 @@ truncate -s 1100M "$HT_WORK/too-big"    # above the updater's 1 GiB bound
 # effect on a normal build.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 # No --update-url: the device has a trust anchor, so uploads are on.
-ht_daemon_start dev/state --heartbeat "$D/hb" || exit 1
+ht_daemon_start dev/state --update-trust "$UPD_TRUST" --heartbeat "$D/hb" || exit 1
 ht_setup_admin dev/state || exit 1
 ADMIN=$HT_ADMIN_TOKEN
 USERPW="a different horse battery 9"

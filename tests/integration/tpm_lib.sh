@@ -8,6 +8,11 @@
 #   start_swtpm "$tmp/tpmA"      # sets PORT and PID
 #   stop_swtpm "$PID"
 #
+# A device using the TPM is opened through the platform configuration, never
+# through device.json: export HEARTH_ROT=tpm and
+# HEARTH_TPM_TCTI="swtpm:host=127.0.0.1,port=$PORT" for the programs under test
+# (docs/provisioning.md, "Platform configuration").
+#
 # Each swtpm listens on 127.0.0.1 only, on a random free port pair (server
 # PORT, control PORT+1), and is remembered in SWTPM_PIDS so the EXIT trap
 # stops every instance, including ones a failing check left running.

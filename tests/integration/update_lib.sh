@@ -47,7 +47,7 @@ upd_build_dir() {
 upd_find_bin() { # name -> path of a built program
     local b; b=$(upd_build_dir)
     local p
-    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
+    for p in "$b/$1" "$b/tools/$1" "$b/daemon/$1" "$b/boot/$1" "$b/fetch/$1" "$b/tests/$1" "$b/tests/unit/$1"; do
         if [ -x "$p" ]; then echo "$p"; return 0; fi
     done
     return 1
@@ -188,6 +188,7 @@ upd_repo_bytes_sent() {
 # upd_repo_requests STATE URI_SUBSTRING: number of matching requests.
 upd_repo_requests() {
     local state=$1 pat=$2
+    [ -f "$state/access.log" ] || { echo "no-access-log"; return 0; }
     awk -v p="$pat" 'index($1, p) { n++ } END { print n + 0 }' "$state/access.log"
 }
 
@@ -213,11 +214,14 @@ upd_seclog_has() {
 # ------------------------------------------------------------ fixtures
 # upd_fixture WORK [PAYLOAD_BYTES] [CHUNK]: a manufacturer CA, a provisioned
 # device ($WORK/state, model hearth-t1, hw id hw-rev-a) with a trust anchor
-# (one root key), key set v1 (one active signing key) and bundle 1.0.0
+# (one root key) in $WORK/trust -- outside the state directory, as on a
+# device (docs/updates.md); pass it with --trust / --update-trust --, key set
+# v1 (one active signing key) and bundle 1.0.0
 # (security version 1) installed in slot A; an empty repository tree in
 # $WORK/www with the key set published; a payload file $WORK/payload for
 # later bundles (UPD_V1_PAYLOAD=file: slot A's "hearthd" payload, e.g. the
-# real hearthd for end-to-end runs). Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_WWW, UPD_HW.
+# real hearthd for end-to-end runs). Sets UPD_DRIVER, UPD_CLI, UPD_STATE, UPD_TRUST,
+# UPD_WWW, UPD_HW.
 UPD_MODEL=hearth-t1
 UPD_HW=hw-rev-a
 
@@ -226,18 +230,25 @@ upd_fixture() {
     mkdir -p "$w"
     UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
     UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
+    # No build path is compiled into the updater (HEARTH_FETCH_BUILD_TREE
+    # OFF): the helper is named the way a packager would (ctest sets it too).
+    if [ -z "${HEARTH_FETCH_PROGRAM:-}" ]; then
+        HEARTH_FETCH_PROGRAM=$(upd_find_bin hearth-fetch) || { echo "update_lib: hearth-fetch not built" >&2; return 1; }
+        export HEARTH_FETCH_PROGRAM
+    fi
     UPD_STATE=$w/state
+    UPD_TRUST=$w/trust
     UPD_WWW=$w/www
     UPD_CHUNK=$chunk
     "$UPD_CLI" ca init "$w/ca" >/dev/null 2>&1 || { echo "ca init failed" >&2; return 1; }
     "$UPD_CLI" provision --ca "$w/ca" --out "$UPD_STATE" --model "$UPD_MODEL" --hw-id "$UPD_HW" \
         --serial UPD-TEST-0001 --label json >"$w/label.json" 2>"$w/provision.err" || {
         cat "$w/provision.err" >&2; return 1; }
-    mkdir -p "$w/keys" "$UPD_STATE/trust" "$UPD_WWW/$UPD_HW"
+    mkdir -p "$w/keys" "$UPD_TRUST" "$UPD_WWW/$UPD_HW"
     "$UPD_DRIVER" keygen "$w/keys/root.key" "$w/keys/root.pub" >/dev/null
     "$UPD_DRIVER" keygen "$w/keys/signer.key" "$w/keys/signer.pub" >/dev/null
     "$UPD_DRIVER" keyset "$w/keys/keyset-v1.hks" 1 2592000 "$w/keys/root.key" "+$w/keys/signer.pub" >/dev/null
-    cp "$w/keys/root.pub" "$UPD_STATE/trust/root.pub"
+    cp "$w/keys/root.pub" "$UPD_TRUST/root.pub"
     cp "$w/keys/keyset-v1.hks" "$UPD_STATE/keyset.hks"
     cp "$w/keys/keyset-v1.hks" "$UPD_WWW/keyset.hks"
     head -c "$size" /dev/urandom >"$w/payload"
@@ -279,10 +290,16 @@ upd_boot_fingerprint() {
     # The authenticated boot state as `hearth slot status` decodes it, minus
     # the write generation and the key-set floor: accepting a newer key set
     # legitimately raises hearth-boot's floor (docs/boot.md) even when the
-    # bundle of the same check is rejected (also in the floor record line).
-    { "$UPD_CLI" slot status --state "$UPD_STATE" 2>&1 |
-          sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d' \
-              -e '/^floor record:/s/, key-set version [0-9]*$//'
+    # bundle of the same check is rejected.
+    # Only the decoded state (stdout) counts, not the log lines slot status
+    # may print while it catches a lagging floor record up. A state the CLI
+    # cannot read gives a value that matches nothing, so two failed reads
+    # never compare as "unchanged".
+    local st
+    st=$("$UPD_CLI" slot status --state "$UPD_STATE" 2>"$UPD_STATE.status.err") ||
+        { echo "slot status failed: $(cat "$UPD_STATE.status.err")" >&2; echo "unreadable-$RANDOM$RANDOM$RANDOM"; return 0; }
+    { sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d' \
+          -e 's/, key-set version [0-9]*$//' <<<"$st"
       cat "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 

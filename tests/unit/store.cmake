@@ -23,3 +23,8 @@ if(HEARTH_TPM)
   target_include_directories(store_tpm_check PRIVATE ${PROJECT_SOURCE_DIR}/src)
   set_target_properties(store_tpm_check PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# TPM connection validator and platform configuration (src/store/tcti.c,
+# platform.c): only documented transports, never a library name or path.
+hearth_unit_test(NAME tcti PROVISIONS 5.4-1
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tcti.c)

@@ -731,6 +731,20 @@ static void test_5_13_1_device_json_strict_parse(void **state)
         "\"certificate\":\"sha256:00\",\"ca\":\"FP\"}",
         "{\"format\":1,\"model\":\"M\",\"serial\":\"S1\",\"hw_id\":\"H\",\"rot\":\"file\","
         "\"certificate\":\"FP\",\"ca\":\"FP\"} trailing",
+        /* Every field is required: no default may switch a check off. */
+        "{\"format\":1,\"serial\":\"S1\",\"hw_id\":\"H\",\"rot\":\"file\","
+        "\"certificate\":\"FP\",\"ca\":\"FP\"}",
+        "{\"format\":1,\"model\":\"M\",\"serial\":\"S1\",\"rot\":\"file\","
+        "\"certificate\":\"FP\",\"ca\":\"FP\"}",
+        "{\"format\":1,\"model\":\"M\",\"serial\":\"S1\",\"hw_id\":\"H\","
+        "\"certificate\":\"FP\",\"ca\":\"FP\"}",
+        "{\"format\":1,\"model\":\"\",\"serial\":\"S1\",\"hw_id\":\"H\",\"rot\":\"file\","
+        "\"certificate\":\"FP\",\"ca\":\"FP\"}",
+        "{\"format\":1,\"model\":\"M\",\"serial\":\"S1\",\"hw_id\":\"\",\"rot\":\"file\","
+        "\"certificate\":\"FP\",\"ca\":\"FP\"}",
+        /* The TPM connection is platform configuration, never device.json. */
+        "{\"format\":1,\"model\":\"M\",\"serial\":\"S1\",\"hw_id\":\"H\",\"rot\":\"tpm\","
+        "\"tpm_tcti\":\"device:/dev/tpmrm0\",\"certificate\":\"FP\",\"ca\":\"FP\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char buf[1024];
@@ -898,6 +912,103 @@ static unsigned count_entries(const char *dir)
     return n;
 }
 
+/* hearth_device_config_load(), the one reader of device.json for every
+ * program: a field is returned only after device.mac proved device.json
+ * came from provisioning under this device's root of trust, and the root
+ * of trust kind and TPM connection come from the platform configuration,
+ * never from the state directory. */
+static void expect_config_refused(const char *dir, hearth_status want, const char *needle)
+{
+    hearth_device_config cfg;
+    memset(&cfg, 0x5a, sizeof cfg);
+    hearth_rot *rot = (hearth_rot *)&cfg; /* must be reset to NULL */
+    hearth_status st = hearth_device_config_load(dir, &cfg, &rot);
+    print_message("config load: %s: %s\n", hearth_status_name(st), hearth_err_msg());
+    assert_int_equal(st, want);
+    assert_null(rot);
+    assert_int_equal(cfg.model[0], '\0');
+    assert_int_equal(cfg.hw_id[0], '\0');
+    if (needle != NULL && strstr(hearth_err_msg(), needle) == NULL)
+        fail_msg("reason '%s' does not mention '%s'", hearth_err_msg(), needle);
+}
+
+static void test_5_4_1_device_config_authenticated_before_use(void **state)
+{
+    (void)state;
+    const char *ca = make_ca("ca-main");
+    char out[512], js[512], mac[512], saved[512], savedmac[512];
+    path_in(out, sizeof out, "dev-config");
+    hearth_label label;
+    provision(ca, out, "SN-CFG-1", &label);
+    join(js, sizeof js, out, "device.json");
+    join(mac, sizeof mac, out, HEARTH_DEVICE_MAC_FILE);
+    path_in(saved, sizeof saved, "device.json.cfg");
+    path_in(savedmac, sizeof savedmac, "device.mac.cfg");
+    copy_file(js, saved);
+    copy_file(mac, savedmac);
+
+    hearth_device_config cfg;
+    hearth_rot *rot = NULL;
+    assert_int_equal(hearth_device_config_load(out, &cfg, &rot), HEARTH_OK);
+    assert_string_equal(cfg.model, "HTH-Therm.2");
+    assert_string_equal(cfg.hw_id, "board-rev3");
+    assert_string_equal(cfg.serial, "SN-CFG-1");
+    assert_int_equal(cfg.rot, HEARTH_ROT_FILE);
+    assert_non_null(rot);
+    assert_int_equal(hearth_rot_kind_of(rot), HEARTH_ROT_FILE);
+    hearth_rot_close(rot);
+    assert_int_equal(hearth_device_config_load(out, &cfg, NULL), HEARTH_OK);
+
+    /* An edited field, still valid JSON in the exact schema: MAC mismatch. */
+    rewrite(js, "board-rev3", "board-rev4");
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "device.mac");
+    copy_file(saved, js);
+    /* Removed model: refused by the decoder, never defaulted. */
+    rewrite(js, "\"model\":", "\"modelx\":");
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "modelx");
+    copy_file(saved, js);
+    /* A TPM connection planted in device.json is refused by name. */
+    rewrite(js, "{", "{\"tpm_tcti\":\"device:/dev/tpmrm0\",");
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "tpm_tcti");
+    copy_file(saved, js);
+    /* A device.json that claims the TPM root of trust on a file platform. */
+    rewrite(js, "\"file\"", "\"tpm\"");
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "configured for 'file'");
+    copy_file(saved, js);
+    /* device.mac missing, malformed, or a well-formed MAC of other bytes. */
+    assert_int_equal(unlink(mac), 0);
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "missing");
+    assert_int_equal(hearth_fs_write_atomic(mac, "zz\n", 3, 0644), HEARTH_OK);
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "malformed");
+    char forged[66];
+    memset(forged, 'a', 64);
+    forged[64] = '\n';
+    assert_int_equal(hearth_fs_write_atomic(mac, forged, 65, 0644), HEARTH_OK);
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "does not match");
+    copy_file(savedmac, mac);
+    /* hearth_device_open goes through the same check. */
+    assert_int_equal(unlink(mac), 0);
+    expect_tampered(out);
+    copy_file(savedmac, mac);
+
+    /* Platform configuration from the environment: a different kind is
+     * refused, an invalid value is an error (never a fall back). */
+    assert_int_equal(setenv("HEARTH_ROT", "tpm", 1), 0);
+    expect_config_refused(out, HEARTH_ERR_TAMPERED, "configured for 'tpm'");
+    assert_int_equal(setenv("HEARTH_ROT", "floppy", 1), 0);
+    expect_config_refused(out, HEARTH_ERR_INVALID, "HEARTH_ROT");
+    assert_int_equal(setenv("HEARTH_ROT", "file", 1), 0);
+    assert_int_equal(setenv("HEARTH_TPM_TCTI", "/tmp/evil.so", 1), 0);
+    expect_config_refused(out, HEARTH_ERR_INVALID, "HEARTH_TPM_TCTI");
+    assert_int_equal(unsetenv("HEARTH_TPM_TCTI"), 0);
+    assert_int_equal(unsetenv("HEARTH_ROT"), 0);
+
+    /* Restored: accepted again (the checks above refused the edits, not
+     * the device). */
+    assert_int_equal(hearth_device_config_load(out, &cfg, NULL), HEARTH_OK);
+    expect_open_ok(out);
+}
+
 static void test_5_1_1_nonempty_dir_refused_untouched(void **state)
 {
     (void)state;
@@ -998,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_5_13_1_device_json_strict_parse),
         cmocka_unit_test(test_5_4_2_escaped_nul_in_device_json_rejected),
         cmocka_unit_test(test_5_4_2_cert_from_other_ca_rejected),
+        cmocka_unit_test(test_5_4_1_device_config_authenticated_before_use),
         cmocka_unit_test(test_5_1_1_nonempty_dir_refused_untouched),
         cmocka_unit_test(test_5_1_1_failures_leave_nothing),
     };

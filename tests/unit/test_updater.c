@@ -120,6 +120,7 @@ static void test_5_5_1_device_key_pem_in_memory_roundtrip(void **state)
 typedef struct {
     char dir[256];
     char state[320];
+    char trust[320]; /* trust anchor, next to the state (never inside it) */
     char payload1[320], payload2[320];
     char b1[320], b2[320], b_old[320], b_unsigned[320];
     hearth_key *root, *signer;
@@ -163,7 +164,8 @@ static int setup(void **state)
     assert_non_null(fx);
     snprintf(fx->dir, sizeof fx->dir, "/tmp/hearth-unit-updater-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
-    char ca[320], trust[320], ksp[320], rootpub[400];
+    char ca[320], ksp[320], rootpub[400];
+    char *trust = fx->trust;
     path(ca, sizeof ca, fx->dir, "ca");
     path(fx->state, sizeof fx->state, fx->dir, "state");
     assert_int_equal(hearth_ca_init(ca, "Unit CA"), HEARTH_OK);
@@ -174,7 +176,7 @@ static int setup(void **state)
     hearth_memzero(&label, sizeof label);
 
     /* Trust anchor (one root) and a key set with one active signing key. */
-    path(trust, sizeof trust, fx->state, "trust");
+    path(trust, sizeof fx->trust, fx->dir, "trust");
     assert_int_equal(hearth_fs_mkdirs(trust, 0755), HEARTH_OK);
     assert_int_equal(hearth_key_generate(HEARTH_SIG_ED25519, &fx->root), HEARTH_OK);
     assert_int_equal(hearth_key_generate(HEARTH_SIG_ED25519, &fx->signer), HEARTH_OK);
@@ -227,6 +229,7 @@ static int setup(void **state)
     assert_int_equal(hearth_device_open(fx->state, &fx->dev), HEARTH_OK);
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = fx->trust;
     assert_int_equal(hearth_updater_create(fx->dev, &cfg, &fx->u), HEARTH_OK);
     *state = fx;
     return 0;
@@ -403,6 +406,7 @@ static void test_5_3_6_policy_default_on_persisted_and_bounded(void **state)
     hearth_updater_destroy(fx->u);
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = fx->trust;
     assert_int_equal(hearth_updater_create(fx->dev, &cfg, &fx->u), HEARTH_OK);
     p = hearth_updater_policy(fx->u);
     assert_false(p.automatic);

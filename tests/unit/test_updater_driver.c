@@ -50,7 +50,7 @@ static int usage(void)
             "  bundle OUT [options] name=path...   (--key K|--unsigned --model --hw-id --version\n"
             "         --secver --expires-in --created-ago --chunk --notes --mitigates --disruptive --downtime)\n"
             "  prefix BUNDLE OUT\n"
-            "  factory STATE BUNDLE   (STATE/trust/ and STATE/keyset.hks in place)\n"
+            "  factory STATE BUNDLE   (STATE/../trust/ and STATE/keyset.hks in place)\n"
             "  check STATE URL [policy|check|install] [--swap-before-install] [--attempts N]\n"
             "        [--stall S] [--max-size N]\n"
             "  policy STATE on|off POSTPONE_HOURS\n"
@@ -226,7 +226,27 @@ static int cmd_prefix(int argc, char **argv)
     return 0;
 }
 
-/* Factory install: with STATE/trust/ and STATE/keyset.hks in place (the
+/* The test device's trust anchor: "trust" next to the state directory,
+ * never inside it (the library default is the build's HEARTH_TRUST_DIR). */
+static char g_trust[PATH_MAX];
+
+static hearth_status trust_of(const char *state, char *out, size_t cap)
+{
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s", state);
+    if (n < 0 || (size_t)n >= sizeof tmp) return HEARTH_ERR_TOO_LARGE;
+    while (n > 1 && tmp[n - 1] == '/') tmp[--n] = '\0';
+    char *slash = strrchr(tmp, '/');
+    const char *parent = ".";
+    if (slash == tmp) parent = "/";
+    else if (slash != NULL) {
+        *slash = '\0';
+        parent = tmp;
+    }
+    return hearth_path_join(out, cap, parent, "trust");
+}
+
+/* Factory install: with STATE/../trust/ and STATE/keyset.hks in place (the
  * script copies them), the bundle into slot A and the boot state
  * initialised (what `hearth slot install` does). */
 static int cmd_factory(int argc, char **argv)
@@ -234,7 +254,7 @@ static int cmd_factory(int argc, char **argv)
     if (argc < 3) return usage();
     const char *state = argv[1];
     char trust[PATH_MAX], ksp[PATH_MAX];
-    hearth_status st = hearth_path_join(trust, sizeof trust, state, "trust");
+    hearth_status st = trust_of(state, trust, sizeof trust);
     if (st == HEARTH_OK) st = hearth_path_join(ksp, sizeof ksp, state, "keyset.hks");
     if (st != HEARTH_OK) return fail("paths", st);
     hearth_trust *t = NULL;
@@ -272,7 +292,9 @@ static int open_device(const char *state)
     if (hearth_path_join(log, sizeof log, state, "events.log") != HEARTH_OK ||
         hearth_seclog_open(log) != HEARTH_OK)
         return fail("event log", HEARTH_ERR_IO);
-    hearth_status st = hearth_device_open(state, &g_dev);
+    hearth_status st = trust_of(state, g_trust, sizeof g_trust);
+    if (st != HEARTH_OK) return fail("trust path", st);
+    st = hearth_device_open(state, &g_dev);
     if (st != HEARTH_OK) return fail("device open", st);
     return 0;
 }
@@ -330,6 +352,7 @@ static int cmd_check(int argc, char **argv)
     if (argc < 3) return usage();
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = g_trust;
     cfg.repo_url = argv[2];
     cfg.store_lock = &g_store_lock;
     hearth_update_mode mode = HEARTH_UPD_MODE_POLICY;
@@ -370,6 +393,7 @@ static int cmd_policy(int argc, char **argv)
     if (open_device(argv[1]) != 0) return 1;
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = g_trust;
     hearth_updater *u = NULL;
     hearth_status st = hearth_updater_create(g_dev, &cfg, &u);
     if (st == HEARTH_OK) st = hearth_updater_set_policy(u, strcmp(argv[2], "on") == 0, (uint32_t)hours, "test");
@@ -386,6 +410,7 @@ static int cmd_status(int argc, char **argv)
     if (open_device(argv[1]) != 0) return 1;
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = g_trust;
     hearth_updater *u = NULL;
     static char buf[16384];
     hearth_status st = hearth_updater_create(g_dev, &cfg, &u);
@@ -405,6 +430,7 @@ static int cmd_upload(int argc, char **argv)
     if (open_device(argv[1]) != 0) return 1;
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = g_trust;
     cfg.store_lock = &g_store_lock;
     hearth_updater *u = NULL;
     hearth_status st = hearth_updater_create(g_dev, &cfg, &u);
@@ -471,7 +497,7 @@ static int cmd_bootcheck(int argc, char **argv)
     const char *state = argv[1];
     bool persist = argc > 2 && strcmp(argv[2], "persist") == 0;
     char trust[PATH_MAX], ksp[PATH_MAX];
-    hearth_status st = hearth_path_join(trust, sizeof trust, state, "trust");
+    hearth_status st = trust_of(state, trust, sizeof trust);
     if (st == HEARTH_OK) st = hearth_path_join(ksp, sizeof ksp, state, "keyset.hks");
     char log[PATH_MAX];
     if (st == HEARTH_OK) st = hearth_path_join(log, sizeof log, state, "events.log");
@@ -479,12 +505,14 @@ static int cmd_bootcheck(int argc, char **argv)
     hearth_slots *s = NULL;
     if (st == HEARTH_OK) st = hearth_slots_open(state, &s);
     if (st != HEARTH_OK) return fail("bootcheck setup", st);
-    /* Device identity from the (intact) store. */
+    /* Device identity as hearth-boot takes it: the authenticated device
+     * configuration hearth_slots_open() loaded. */
+    const hearth_device_config *cfg = hearth_slots_device_config(s);
     hearth_device *dev = NULL;
     hearth_status dst = hearth_device_open(state, &dev);
     hearth_boot_opts o = {.trust_dir = trust, .keyset_path = ksp,
-                          .model = dev ? hearth_device_model(dev) : NULL,
-                          .hw_id = dev ? hearth_device_hw_id(dev) : NULL,
+                          .model = cfg->model,
+                          .hw_id = cfg->hw_id,
                           .program = "hearthd", .threads = 1, .verify_only = !persist};
     hearth_boot_decision d;
     st = hearth_boot_decide(s, &o, &d);
@@ -543,6 +571,7 @@ static int cmd_run(int argc, char **argv)
     if (open_device(argv[1]) != 0) return 1;
     hearth_updater_config cfg;
     hearth_updater_config_default(&cfg);
+    cfg.trust_dir = g_trust;
     cfg.repo_url = argv[2];
     cfg.store_lock = &g_store_lock;
     cfg.period_s = (uint32_t)period;

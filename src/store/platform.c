@@ -1,0 +1,77 @@
+/*
+ * Platform configuration: the root-of-trust kind and the TPM connection.
+ * These decide which code and which key material the device trusts before
+ * anything in its state directory is authenticated, so they never come
+ * from that (writable) directory: the build sets them, and the process
+ * environment, which the service manager sets exactly as it sets the
+ * command line, may override them. One precedence rule, here only.
+ * docs/provisioning.md, "Platform configuration"; docs/threat-model.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hearth/store.h"
+
+#ifndef HEARTH_PLATFORM_ROT
+#define HEARTH_PLATFORM_ROT "file"
+#endif
+#ifndef HEARTH_PLATFORM_TCTI
+#define HEARTH_PLATFORM_TCTI "device:/dev/tpmrm0"
+#endif
+
+#define ENV_ROT "HEARTH_ROT"
+#define ENV_TCTI "HEARTH_TPM_TCTI"
+
+const char *hearth_rot_kind_name(hearth_rot_kind kind)
+{
+    switch (kind) {
+    case HEARTH_ROT_FILE: return "file";
+    case HEARTH_ROT_TPM: return "tpm";
+    }
+    return "unknown";
+}
+
+static hearth_status parse_rot(const char *s, hearth_rot_kind *kind)
+{
+    if (strcmp(s, "file") == 0) {
+        *kind = HEARTH_ROT_FILE;
+        return HEARTH_OK;
+    }
+    if (strcmp(s, "tpm") == 0) {
+        *kind = HEARTH_ROT_TPM;
+        return HEARTH_OK;
+    }
+    return hearth_err(HEARTH_ERR_INVALID, "root-of-trust kind must be \"file\" or \"tpm\"");
+}
+
+/* Environment value if set (an empty value counts as set: a service file
+ * that clears it by mistake must not silently fall back), else the build's. */
+static const char *pick(const char *env, const char *build, const char **from)
+{
+    const char *v = getenv(env);
+    *from = v != NULL ? env : "build configuration";
+    return v != NULL ? v : build;
+}
+
+hearth_status hearth_platform_load(hearth_platform *out)
+{
+    if (out == NULL) return hearth_err(HEARTH_ERR_INVALID, "no output for the platform config");
+    memset(out, 0, sizeof *out);
+    const char *from = NULL;
+    const char *rot = pick(ENV_ROT, HEARTH_PLATFORM_ROT, &from);
+    if (parse_rot(rot, &out->rot) != HEARTH_OK)
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "platform configuration (%s): root-of-trust kind must be \"file\" or "
+                          "\"tpm\"",
+                          from);
+    const char *tcti = pick(ENV_TCTI, HEARTH_PLATFORM_TCTI, &from);
+    hearth_status st = hearth_tcti_parse(tcti, &out->tcti);
+    if (st != HEARTH_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", hearth_err_msg());
+        memset(out, 0, sizeof *out);
+        return hearth_err(st, "platform configuration (%s): %s", from, why);
+    }
+    return HEARTH_OK;
+}

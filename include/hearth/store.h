@@ -72,13 +72,15 @@ typedef struct {
 /**
  * Parse and validate a TPM connection string. Only these forms are accepted
  * (tpm2-tss option syntax, a subset of it):
- *   device:/dev/NAME          NAME from [A-Za-z0-9_-] (sub-directories of
- *                             /dev allowed, no "." or ".." component)
- *   swtpm:[host=H,]port=P     H a host name or IPv4/IPv6 address literal
- *   swtpm:host=H  swtpm:      ([A-Za-z0-9.:-], at most 63), P 1..65535;
- *   mssim:...                 defaults 127.0.0.1 / 2321 as in tpm2-tss
- *   tabrmd:[bus_name=N][,bus_type=system|session]   N a D-Bus well-known
- *                             name ([A-Za-z0-9._-], dotted)
+ *   device:/dev/NAME          NAME components from [A-Za-z0-9_-] (sub-
+ *                             directories of /dev allowed, no "." or "..")
+ *   swtpm[:[host=H][,port=P]] H a host name or IPv4/IPv6 address literal
+ *                             ([A-Za-z0-9.:-], at most 63), P 1..65534;
+ *                             defaults localhost / 2321 as in tpm2-tss
+ *   mssim[:...]               the same options
+ *   tabrmd[:[bus_name=N][,bus_type=system|session]]   N a dotted D-Bus
+ *                             name ([A-Za-z0-9_-] elements); defaults
+ *                             com.intel.tss2.Tabrmd / system
  * Anything else (another module name, a library file name or path, an
  * unknown option, a duplicate option, control or odd characters, more than
  * HEARTH_TCTI_MAX bytes) fails with HEARTH_ERR_INVALID and a reason. No

@@ -32,7 +32,12 @@ static void slot_usage(FILE *f)
             "install  factory/first install: verify a signed bundle against the trust\n"
             "         anchor (root keys + key set, default TRUSTDIR/keyset) and this device's\n"
             "         model, extract it into a slot (default: the inactive one, or a) and make\n"
-            "         that slot active. install and stage refuse a key set older than the\n"
+            "         that slot active. install and stage refuse a bundle below the device's\n"
+            "         anti-rollback floors (boot state and floor record: TPM NV or\n"
+            "         keys/boot-floors) and a replay of the installed release, exactly like\n"
+            "         'hearth bundle verify --installed-*' and the updater; with no authentic\n"
+            "         floor left at all, install is a factory install (a warning says so).\n"
+            "         install and stage refuse a key set older than the\n"
             "         device's key-set floor and raise the floor to the key set's version:\n"
             "         pass the key set file hearth-boot uses (--keyset).\n"
             "stage    local update (e.g. from a USB stick): what the network updater does --\n"
@@ -111,12 +116,13 @@ static int cmd_status(const char *state)
     hearth_floor_values fl;
     bool in_tpm = false;
     hearth_status fs = hearth_slots_floor_record(s, &fl, &in_tpm);
+    const char *where = in_tpm ? "TPM NV" : "file keys/boot-floors";
     if (fs == HEARTH_OK)
-        printf("floor record (%s):    security version %llu, key-set version %llu\n",
-               in_tpm ? "TPM NV" : "file  ", (unsigned long long)fl.security_version,
+        printf("floor record:           %s: security version %llu, key-set version %llu\n",
+               where, (unsigned long long)fl.security_version,
                (unsigned long long)fl.keyset_version);
     else {
-        printf("floor record (%s):    %s: %s\n", in_tpm ? "TPM NV" : "file  ",
+        printf("floor record:           %s: %s: %s\n", where,
                fs == HEARTH_ERR_NOT_FOUND ? "MISSING" : "UNUSABLE", hearth_err_msg());
         if (fs != HEARTH_ERR_NOT_FOUND) rc = 1;
     }

@@ -89,7 +89,7 @@ reap_payloads() {
 # record_floors: "SV KV" from the TPM NV floor record, as status shows it.
 record_floors() {
     "$HEARTH" slot status --state "$DEV" 2>/dev/null |
-        sed -n 's/^floor record (TPM NV): *security version \([0-9]*\), key-set version \([0-9]*\)$/\1 \2/p'
+        sed -n 's/^floor record: *TPM NV: security version \([0-9]*\), key-set version \([0-9]*\)$/\1 \2/p'
 }
 state_field() { "$HEARTH" slot status --state "$DEV" 2>/dev/null | sed -n "s/^$1: *//p" | head -n 1; }
 

@@ -50,7 +50,7 @@ FILE_DEV=$DEV
 field() { "$HEARTH" slot status --state "$DEV" 2>/dev/null | sed -n "s/^$1: *//p" | head -n 1; }
 record_sv() {
     "$HEARTH" slot status --state "$DEV" 2>/dev/null |
-        sed -n 's/^floor record ([^)]*): *security version \([0-9]*\),.*/\1/p'
+        sed -n 's/^floor record: *[^:]*: security version \([0-9]*\),.*/\1/p'
 }
 a_launches() { [ -f "$DEV/payload.log" ] && grep -c '^a ' "$DEV/payload.log" || echo 0; }
 # Checksums of every file hearth-boot could touch (events.log aside).
@@ -206,7 +206,7 @@ DEV=$T/devtpm
     --rot tpm --label json >/dev/null 2>"$T/prov-tpm.err" ||
     { cat "$T/prov-tpm.err"; fail "provision with the TPM root of trust"; }
 run_rot tpm
-grep -q '^floor record (TPM NV)' <("$HEARTH" slot status --state "$DEV") ||
+grep -q '^floor record: *TPM NV:' <("$HEARTH" slot status --state "$DEV") ||
     fail "tpm: the floor record is not reported as TPM NV"
 [ -e "$DEV/keys/boot-floors" ] && fail "tpm: a file floor record exists on a TPM device"
 # boot/state deleted: the floors still come from TPM NV; b (v2) boots, a never.

@@ -305,6 +305,58 @@ static void test_5_3_9_record_written_before_state(void **state)
     assert_true(rec < raised && raised < st);
 }
 
+/* The boot decision itself (hearth_boot_decide()): with nothing authentic
+ * left it is RECOVERY without writing anything; with the state deleted but
+ * the record there, whatever it writes keeps the record's floor; and a
+ * verify-only pass never moves a tampered state aside. (No slot verifies
+ * here: the key set path does not exist; the boot tests use real slots.) */
+static void test_5_7_2_decision_fails_closed_and_keeps_floor(void **state)
+{
+    fixture *f = *state;
+    char trust[320], keyset[340];
+    snprintf(trust, sizeof trust, "%s/no-trust", f->dir);
+    snprintf(keyset, sizeof keyset, "%s/keyset", trust);
+    hearth_boot_opts o = {.trust_dir = trust, .keyset_path = keyset};
+    hearth_boot_decision d;
+    assert_int_equal(hearth_slots_init(f->s, HEARTH_SLOT_A, "3.0", 3), HEARTH_OK);
+
+    /* Verify-only on a tampered state: recovery, the file stays in place. */
+    uint8_t before[8192], after[8192];
+    flip_byte(f->state, 20);
+    size_t n = slurp(f->state, before, sizeof before);
+    o.verify_only = true;
+    assert_int_equal(hearth_boot_decide(f->s, &o, &d), HEARTH_OK);
+    assert_int_equal(d.choice.action, HEARTH_BOOT_RECOVERY);
+    assert_true(d.state_tampered);
+    assert_false(d.written);
+    assert_int_equal(d.min_security_version, 3);
+    assert_int_equal(slurp(f->state, after, sizeof after), n);
+    assert_memory_equal(before, after, n);
+    o.verify_only = false;
+
+    /* State deleted, record there: decided, written, floor still 3. */
+    assert_int_equal(unlink(f->state), 0);
+    assert_int_equal(hearth_boot_decide(f->s, &o, &d), HEARTH_OK);
+    assert_int_equal(d.choice.action, HEARTH_BOOT_RECOVERY); /* no slot verifies */
+    assert_true(d.state_missing);
+    assert_false(d.floors_unknown);
+    assert_true(d.written);
+    hearth_boot_state bs;
+    assert_int_equal(hearth_slots_read(f->s, &bs), HEARTH_OK);
+    assert_int_equal(bs.min_security_version, 3);
+
+    /* Nothing authentic: recovery, nothing written (no floor-0 state). */
+    assert_int_equal(unlink(f->state), 0);
+    assert_int_equal(unlink(f->record), 0);
+    assert_int_equal(hearth_boot_decide(f->s, &o, &d), HEARTH_OK);
+    assert_int_equal(d.choice.action, HEARTH_BOOT_RECOVERY);
+    assert_true(d.floors_unknown);
+    assert_false(d.written);
+    assert_int_equal(access(f->state, F_OK), -1);
+    assert_int_equal(access(f->record, F_OK), -1);
+    hearth_boot_decision_clear(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +368,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_5_3_9_replayed_state_never_lowers_floor, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_5_7_2_nothing_authentic_fails_closed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_5_7_2_decision_fails_closed_and_keeps_floor, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,27 +28,6 @@ source "$(dirname "$0")/../integration/tpm_lib.sh"
 trap 'swtpm_stop_all; boot_cleanup' EXIT
 command -v swtpm >/dev/null || fail "swtpm is not installed"
 
-# start_swtpm_at DIR PORT: swtpm on a known port (the platform TCTI names it).
-start_swtpm_at() {
-    local state=$1 port=$2
-    for _ in $(seq 1 50); do
-        swtpm socket --tpmstate dir="$state" --tpm2 \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear >>"$state.log" 2>&1 &
-        PID=$!
-        SWTPM_PIDS="$SWTPM_PIDS $PID"
-        for _ in $(seq 1 50); do
-            kill -0 "$PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then return 0; fi
-            sleep 0.05
-        done
-        stop_swtpm "$PID"
-        sleep 0.1
-    done
-    fail "swtpm did not come back on port $port"
-}
-
 make_device
 rm -rf "$DEV"
 start_swtpm "$T/tpm"

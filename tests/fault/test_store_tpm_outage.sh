@@ -28,27 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Restart swtpm with the same state on the same port (the TCTI string is fixed).
-restart_swtpm_on() {
-    local state=$1 port=$2
-    for _ in $(seq 1 50); do
-        swtpm socket --tpmstate dir="$state" --tpm2 \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear >>"$state.log" 2>&1 &
-        PID=$!
-        SWTPM_PIDS="$SWTPM_PIDS $PID"
-        for _ in $(seq 1 30); do
-            kill -0 "$PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then return 0; fi
-            sleep 0.1
-        done
-        stop_swtpm "$PID"
-        sleep 0.2
-    done
-    fail "could not restart swtpm on port $port"
-}
-
 start_swtpm "$tmp/tpm"
 TP=$PORT
 TCTI="swtpm:host=127.0.0.1,port=$TP"
@@ -91,7 +70,7 @@ say state
 [ "$(field value)" = v16 ] || fail "the store does not hold the last accepted commit: $REPLY"
 quit
 grep -q '"event":"store_counter_lag"' "$tmp/session.err" || fail "no store_counter_lag warning"
-restart_swtpm_on "$tmp/tpm" "$TP"
+start_swtpm_at "$tmp/tpm" "$TP"
 # The device starts again: the store opens and the counter catches up.
 session
 say state
@@ -104,7 +83,7 @@ g1=$(field generation)
 stop_swtpm "$PID"
 say "put 3"
 [ "$(field ok)" = 3 ] || fail "commits within the bound were refused: $REPLY"
-restart_swtpm_on "$tmp/tpm" "$TP"
+start_swtpm_at "$tmp/tpm" "$TP"
 say "put 1"
 [ "$(field ok)" = 1 ] || fail "commit after the TPM came back refused: $REPLY"
 say state

@@ -213,6 +213,15 @@ ht_setup_admin() {
     HT_ADMIN_TOKEN=$HT_TOKEN
 }
 
+# ht_admin_device NAME [hearthd options...]: provision NAME, start hearthd on
+# it and set it up with the admin account (HT_ADMIN_TOKEN); a failed setup
+# fails the test and ends it.
+ht_admin_device() {
+    ht_provision "$1"
+    ht_daemon_start "$@"
+    ht_setup_admin "$1" || { ht_fail "setup"; ht_done; }
+}
+
 # ht_login USER PASSWORD: sets HT_TOKEN (returns 1 on failure).
 ht_login() {
     ht_req POST /api/v1/login "{\"username\":\"$1\",\"password\":\"$2\"}"

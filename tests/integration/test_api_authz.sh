@@ -9,9 +9,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 serial=$(ht_label_field dev serial)
 model=$(ht_label_field dev model)
 version=$(ht_version)

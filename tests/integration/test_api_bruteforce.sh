@@ -11,9 +11,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 
 # Source addresses: the whole of 127/8 is loopback, so a client can bind to
 # 127.0.0.N and look like a different host to the rate limiter.

@@ -8,9 +8,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 ht_req PUT /api/v1/thermostat '{"target_c":23.5,"mode":"off"}' "$HT_ADMIN_TOKEN"
 ht_expect_status 200 "set target 23.5, off"
 

@@ -7,9 +7,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 T=$HT_ADMIN_TOKEN
 
 ht_req PUT /api/v1/thermostat '{"target_c":21.5,"mode":"heat"}' "$T"

@@ -11,9 +11,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 T=$HT_ADMIN_TOKEN
 ht_daemon_stop
 

@@ -12,9 +12,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 A=$HT_ADMIN_TOKEN
 PW0=$HT_ADMIN_PW
 PW1="violet harbour lanterns drift 31"

@@ -10,9 +10,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 ht_init
-ht_provision dev
-ht_daemon_start dev
-ht_setup_admin dev || { ht_fail "setup"; ht_done; }
+ht_admin_device dev
 SPW=$(ht_label_field dev setup_password)
 secrets=("$HT_ADMIN_PW" "$SPW" "$HT_ADMIN_TOKEN")
 

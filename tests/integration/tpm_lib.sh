@@ -21,30 +21,52 @@ SWTPM_PIDS=""
 PORT=0
 PID=0
 
+# swtpm_try STATEDIR PORT: one attempt to start swtpm on PORT (control channel
+# on PORT+1) with its state in STATEDIR, appending to STATEDIR.log; returns 0
+# once the control port answers, 1 if swtpm died or never answered. Sets PID.
+swtpm_try() {
+    local state=$1 port=$2
+    swtpm socket --tpmstate dir="$state" --tpm2 \
+        --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+        --flags not-need-init,startup-clear >>"$state.log" 2>&1 &
+    PID=$!
+    SWTPM_PIDS="$SWTPM_PIDS $PID"
+    for _ in $(seq 1 50); do
+        kill -0 "$PID" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    stop_swtpm "$PID"
+    return 1
+}
+
 # start_swtpm STATEDIR: start swtpm with its state in STATEDIR (created) and
 # its log in STATEDIR.log; retries other ports if one is taken. Sets PORT and PID.
 start_swtpm() {
     local state=$1 port
     mkdir -p "$state"
+    : >"$state.log"
     for _ in $(seq 1 20); do
         port=$((20000 + RANDOM % 40000))
-        swtpm socket --tpmstate dir="$state" --tpm2 \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear >"$state.log" 2>&1 &
-        PID=$!
-        SWTPM_PIDS="$SWTPM_PIDS $PID"
-        for _ in $(seq 1 50); do
-            kill -0 "$PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
-                PORT=$port
-                return 0
-            fi
-            sleep 0.1
-        done
-        stop_swtpm "$PID"
+        if swtpm_try "$state" "$port"; then
+            PORT=$port
+            return 0
+        fi
     done
     fail "could not start swtpm (see $state.log)"
+}
+
+# start_swtpm_at STATEDIR PORT: (re)start swtpm on a known port, for a test
+# whose TCTI string names that port; retries while the old instance's port
+# is still being released. Sets PID.
+start_swtpm_at() {
+    local state=$1 port=$2
+    for _ in $(seq 1 50); do
+        swtpm_try "$state" "$port" && return 0
+        sleep 0.2
+    done
+    fail "swtpm did not come back on port $port (see $state.log)"
 }
 
 # stop_swtpm PID: stop one instance and reap it.

@@ -38,11 +38,11 @@
 #include <unistd.h>
 
 #include "hearth/bundle.h"
+#include "hearth/layout.h"
 #include "hearth/slots.h"
 #include "hearth/util.h"
 
 #define BOOT_DEFAULT_PROGRAM "hearthd"
-#define BOOT_DEFAULT_KEYSET "keyset"
 #define BOOT_DEFAULT_CONFIRM_TIMEOUT 60
 #define BOOT_DEFAULT_RECOVERY_INTERVAL 30
 #define BOOT_TERM_GRACE_MS 5000
@@ -88,7 +88,7 @@ static void usage(FILE *f)
             "  --once             in recovery mode exit with status %d instead of retrying\n"
             "  --verify-only      decide and verify as at start-up, print the slot that would\n"
             "                     boot, change nothing and launch nothing (health check)\n",
-            BOOT_DEFAULT_KEYSET, hearth_trust_default_dir(), BOOT_DEFAULT_CONFIRM_TIMEOUT,
+            HEARTH_TRUST_KEYSET_FILE, hearth_trust_default_dir(), BOOT_DEFAULT_CONFIRM_TIMEOUT,
             HEARTH_SLOTS_EXIT_RECOVERY);
 }
 
@@ -170,7 +170,7 @@ static int parse_args(boot_ctx *c, int argc, char **argv)
     }
     int n = keyset ? snprintf(c->keyset_path, sizeof c->keyset_path, "%s", keyset)
                    : snprintf(c->keyset_path, sizeof c->keyset_path, "%s/%s", c->trust_dir,
-                              BOOT_DEFAULT_KEYSET);
+                              HEARTH_TRUST_KEYSET_FILE);
     if (n < 0 || (size_t)n >= sizeof c->keyset_path) {
         fprintf(stderr, "hearth-boot: key set path too long\n");
         return 2;
@@ -213,7 +213,7 @@ static void enter_recovery(boot_ctx *c, const char *reason)
     char p[PATH_MAX], body[512];
     int n = snprintf(body, sizeof body, "time: %lld\nreason: %s\n", (long long)hearth_time_now(),
                      reason);
-    if (hearth_path_join(p, sizeof p, c->state, "boot/recovery") == HEARTH_OK && n > 0 &&
+    if (hearth_layout_path(c->state, HEARTH_LAYOUT_BOOT_RECOVERY, p, sizeof p) == HEARTH_OK && n > 0 &&
         hearth_fs_write_atomic(p, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1,
                                0600) != HEARTH_OK)
         fprintf(stderr, "hearth-boot: cannot write %s: %s\n", p, hearth_err_msg());
@@ -226,7 +226,7 @@ static void enter_recovery(boot_ctx *c, const char *reason)
 static void leave_recovery(boot_ctx *c)
 {
     char p[PATH_MAX];
-    if (hearth_path_join(p, sizeof p, c->state, "boot/recovery") == HEARTH_OK &&
+    if (hearth_layout_path(c->state, HEARTH_LAYOUT_BOOT_RECOVERY, p, sizeof p) == HEARTH_OK &&
         unlink(p) == 0)
         hearth_seclog(HEARTH_SEV_INFO, "recovery_left", NULL);
 }
@@ -369,7 +369,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char logp[PATH_MAX];
-    if (hearth_path_join(logp, sizeof logp, c.state, "events.log") != HEARTH_OK ||
+    if (hearth_layout_path(c.state, HEARTH_LAYOUT_EVENTS_LOG, logp, sizeof logp) != HEARTH_OK ||
         hearth_seclog_open(logp) != HEARTH_OK) {
         fprintf(stderr, "hearth-boot: cannot open event log: %s\n", hearth_err_msg());
         return 1;

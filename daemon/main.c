@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hearth/auth.h"
+#include "hearth/layout.h"
 #include "hearth/identity.h"
 #include "hearth/thermostat.h"
 #include "hearth/util.h"
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
     if (st != HEARTH_OK) return fail("cannot open device state", st);
 
     char logpath[4096];
-    st = hearth_path_join(logpath, sizeof logpath, o.state, "events.log");
+    st = hearth_layout_path(o.state, HEARTH_LAYOUT_EVENTS_LOG, logpath, sizeof logpath);
     if (st == HEARTH_OK) st = hearth_seclog_open(logpath);
     if (st != HEARTH_OK) {
         rc = fail("cannot open the security-event log", st);

@@ -60,29 +60,13 @@ typedef struct {
 
 /* ------------------------------------------------------------ output */
 
-static hearth_status write_all(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, b, n);
-        if (w > 0) {
-            b += w;
-            n -= (size_t)w;
-        } else if (w < 0 && errno == EINTR) {
-            continue;
-        } else {
-            return HEARTH_ERR_IO; /* parent gone: nobody to tell */
-        }
-    }
-    return HEARTH_OK;
-}
-
 static hearth_status send_frame(uint8_t type, const void *p, size_t n)
 {
-    uint8_t hdr[UPD_FRAME_HDR_LEN] = {type, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
-                                      (uint8_t)(n >> 8), (uint8_t)n};
-    HEARTH_GUARD(write_all(hdr, sizeof hdr));
-    return n > 0 ? write_all(p, n) : HEARTH_OK;
+    /* A failed write means the parent is gone: nobody to tell. */
+    uint8_t hdr[UPD_FRAME_HDR_LEN] = {type};
+    hearth_be32_put(hdr + 1, (uint32_t)n);
+    HEARTH_GUARD(hearth_fd_write_all(STDOUT_FILENO, hdr, sizeof hdr, "stdout"));
+    return n > 0 ? hearth_fd_write_all(STDOUT_FILENO, p, n, "stdout") : HEARTH_OK;
 }
 
 static hearth_status send_result(hearth_status st, long http_code, uint64_t received,

@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "hearth/identity.h"
+#include "hearth/util.h"
 
 extern char **environ;
 
@@ -36,23 +37,15 @@ static void provision_usage(FILE *f)
 }
 
 /* Unbuffered write, so no copy of the label lingers in a stdio buffer. */
-static int write_all(int fd, const char *s, size_t n)
+static int put_text(int fd, const char *s, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return hearth_fd_write_all(fd, s, n, "output") == HEARTH_OK ? 0 : -1;
 }
 
 /* Render @p payload as a QR code with `qrencode -t UTF8`, passing it on
  * stdin (never in argv, which other users can read in /proc). Fixed argv via
  * posix_spawnp, no shell. Returns 0 if qrencode ran successfully. */
+
 static int qr_render(const char *payload)
 {
     int pfd[2];
@@ -74,7 +67,7 @@ static int qr_render(const char *payload)
     /* A failing reader must not kill us with SIGPIPE. */
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
     sigaction(SIGPIPE, &ign, &old);
-    int wr = write_all(pfd[1], payload, strlen(payload));
+    int wr = put_text(pfd[1], payload, strlen(payload));
     close(pfd[1]);
     sigaction(SIGPIPE, &old, NULL);
     int status = 0;
@@ -89,17 +82,17 @@ static int print_label(const hearth_label *label, const char *fmt)
     int rc = 0;
     if (strcmp(fmt, "json") == 0) {
         st = hearth_label_json(label, buf, sizeof buf);
-        if (st == HEARTH_OK) rc = write_all(STDOUT_FILENO, buf, strlen(buf));
+        if (st == HEARTH_OK) rc = put_text(STDOUT_FILENO, buf, strlen(buf));
     } else {
         st = hearth_label_format(label, buf, sizeof buf);
-        if (st == HEARTH_OK) rc = write_all(STDOUT_FILENO, buf, strlen(buf));
+        if (st == HEARTH_OK) rc = put_text(STDOUT_FILENO, buf, strlen(buf));
         if (st == HEARTH_OK && rc == 0 && strcmp(fmt, "qr") == 0) {
             char payload[512];
             st = hearth_label_qr_payload(label, payload, sizeof payload);
             if (st == HEARTH_OK) {
-                rc = write_all(STDOUT_FILENO, "QR payload:     ", 16) ||
-                     write_all(STDOUT_FILENO, payload, strlen(payload)) ||
-                     write_all(STDOUT_FILENO, "\n", 1);
+                rc = put_text(STDOUT_FILENO, "QR payload:     ", 16) ||
+                     put_text(STDOUT_FILENO, payload, strlen(payload)) ||
+                     put_text(STDOUT_FILENO, "\n", 1);
                 /* qrencode missing: the payload line above is the fallback. */
                 if (rc == 0) (void)qr_render(payload);
             }

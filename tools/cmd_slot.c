@@ -16,6 +16,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "hearth/bundle.h"
+#include "hearth/layout.h"
 #include "hearth/slots.h"
 #include "hearth/util.h"
 
@@ -129,7 +130,7 @@ static int cmd_status(const char *state)
     char p[PATH_MAX];
     uint8_t *rec = NULL;
     size_t len = 0;
-    if (hearth_path_join(p, sizeof p, state, "boot/recovery") == HEARTH_OK &&
+    if (hearth_layout_path(state, HEARTH_LAYOUT_BOOT_RECOVERY, p, sizeof p) == HEARTH_OK &&
         hearth_fs_read_file(p, 4096, &rec, &len) == HEARTH_OK) {
         printf("RECOVERY MODE:\n%s", (const char *)rec);
         if (len == 0 || rec[len - 1] != '\n') printf("\n");
@@ -168,7 +169,7 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
 {
     char kpath[PATH_MAX], sdir[PATH_MAX];
     int n = keyset ? snprintf(kpath, sizeof kpath, "%s", keyset)
-                   : snprintf(kpath, sizeof kpath, "%s/keyset", trust_dir);
+                   : snprintf(kpath, sizeof kpath, "%s/%s", trust_dir, HEARTH_TRUST_KEYSET_FILE);
     if (n < 0 || (size_t)n >= sizeof kpath) {
         fprintf(stderr, "hearth slot install: key set path too long\n");
         return 2;
@@ -372,7 +373,7 @@ int hearth_cmd_slot(int argc, char **argv)
         /* Installs are security events of this device: they go to its own
          * log, next to what hearth-boot and hearthd record. */
         char logp[4096];
-        bool logged = hearth_path_join(logp, sizeof logp, state, "events.log") == HEARTH_OK &&
+        bool logged = hearth_layout_path(state, HEARTH_LAYOUT_EVENTS_LOG, logp, sizeof logp) == HEARTH_OK &&
                       hearth_seclog_open(logp) == HEARTH_OK;
         int rc = cmd_install(state, trust, keyset, bundle, slot, stage);
         if (logged) hearth_seclog_close();

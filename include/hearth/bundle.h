@@ -188,6 +188,9 @@ hearth_status hearth_trust_load_dir(const char *dir, hearth_trust **out) HEARTH_
  */
 hearth_status hearth_trust_load_dir_min(const char *dir, unsigned min_threshold,
                                         hearth_trust **out) HEARTH_MUST_CHECK;
+/** The key set file hearth-boot and `hearth slot install` read from the
+ *  trust anchor directory when no other is named. */
+#define HEARTH_TRUST_KEYSET_FILE "keyset"
 /** The trust anchor used when none is given (build option HEARTH_TRUST_DIR,
  *  default <sysconfdir>/hearth/trust): outside the writable device state. */
 const char *hearth_trust_default_dir(void);

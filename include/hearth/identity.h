@@ -34,8 +34,6 @@ extern "C" {
 #define HEARTH_REC_DEVICE_KEY "identity.device_key"
 /** Store record holding a copy of device.json, to detect edits of it. */
 #define HEARTH_REC_DEVICE_INFO "identity.device_info"
-/** File next to device.json holding its MAC under the root of trust. */
-#define HEARTH_DEVICE_MAC_FILE "device.mac"
 
 /**
  * Create a manufacturer CA in @p dir (created 0700): ca.key (PEM, 0600,

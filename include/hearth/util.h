@@ -49,6 +49,13 @@ hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, 
 hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out,
                                   size_t *len) HEARTH_MUST_CHECK;
 /** fsync a directory (after creating/renaming entries in it). */
+/**
+ * write(2) all of @p len bytes, retrying on EINTR and short writes. On
+ * failure: HEARTH_ERR_IO, the message naming @p what (a path or "stdout");
+ * errno is left as write(2) set it.
+ */
+hearth_status hearth_fd_write_all(int fd, const void *data, size_t len,
+                                  const char *what) HEARTH_MUST_CHECK;
 hearth_status hearth_fs_sync_dir(const char *dir) HEARTH_MUST_CHECK;
 /** mkdir -p with @p mode for every created component. */
 hearth_status hearth_fs_mkdirs(const char *path, mode_t mode) HEARTH_MUST_CHECK;
@@ -121,6 +128,12 @@ hearth_status hearth_buf_u32(hearth_buf *b, uint32_t v) HEARTH_MUST_CHECK;
 hearth_status hearth_buf_u64(hearth_buf *b, uint64_t v) HEARTH_MUST_CHECK;
 /** Wipe and free the buffer's memory. */
 void hearth_buf_free(hearth_buf *b);
+
+/** Big-endian fixed-width codecs for byte arrays (formats on disk and in NV). */
+void hearth_be32_put(uint8_t out[4], uint32_t v);
+void hearth_be64_put(uint8_t out[8], uint64_t v);
+uint32_t hearth_be32_get(const uint8_t in[4]);
+uint64_t hearth_be64_get(const uint8_t in[8]);
 
 /* ------------------------------------------------------------ encodings */
 

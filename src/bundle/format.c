@@ -60,11 +60,9 @@ void hb_header_encode(const hb_header *h, uint8_t out[HEARTH_BUNDLE_HEADER_SIZE]
     out[9] = (uint8_t)h->format_version;
     out[10] = 0;
     out[11] = HEARTH_BUNDLE_HEADER_SIZE;
-    for (int i = 0; i < 4; i++) {
-        out[12 + i] = (uint8_t)(h->manifest_len >> (24 - 8 * i));
-        out[16 + i] = (uint8_t)(h->sigblock_len >> (24 - 8 * i));
-    }
-    for (int i = 0; i < 8; i++) out[24 + i] = (uint8_t)(h->payload_total >> (56 - 8 * i));
+    hearth_be32_put(out + 12, h->manifest_len);
+    hearth_be32_put(out + 16, h->sigblock_len);
+    hearth_be64_put(out + 24, h->payload_total);
 }
 
 hearth_status hearth_bundle_prefix_len(const uint8_t *buf, size_t len, size_t *prefix_len,

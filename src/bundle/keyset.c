@@ -327,8 +327,7 @@ hearth_status hearth_keyset_sign(const uint8_t *data, size_t len, const hearth_k
     hb_sigblock sb = ks->sigs;
     hearth_keyset_free(ks);
     /* parse succeeded, so the header layout is known-good */
-    uint32_t blen = ((uint32_t)data[12] << 24) | ((uint32_t)data[13] << 16) |
-                    ((uint32_t)data[14] << 8) | data[15];
+    uint32_t blen = hearth_be32_get(data + 12);
     const uint8_t *body = data + HB_KEYSET_HEADER_SIZE;
     hearth_status st = HEARTH_OK;
     for (size_t i = 0; st == HEARTH_OK && i < nroots; i++)

@@ -17,15 +17,12 @@
 #include <unistd.h>
 
 #include "bundle_internal.h"
+#include "hearth/layout.h"
 
 #ifndef HEARTH_TRUST_MIN_THRESHOLD
 #error "HEARTH_TRUST_MIN_THRESHOLD must come from the build (src/bundle/CMakeLists.txt)"
 #endif
-#ifndef HEARTH_TRUST_DEFAULT_DIR
-#error "HEARTH_TRUST_DEFAULT_DIR must come from the build (src/bundle/CMakeLists.txt)"
-#endif
-
-const char *hearth_trust_default_dir(void) { return HEARTH_TRUST_DEFAULT_DIR; }
+const char *hearth_trust_default_dir(void) { return hearth_layout_name(HEARTH_LAYOUT_TRUST); }
 unsigned hearth_trust_min_threshold(void) { return HEARTH_TRUST_MIN_THRESHOLD; }
 
 struct hearth_trust {

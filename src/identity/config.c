@@ -18,6 +18,7 @@
 #include <openssl/kdf.h>
 
 #include "hearth/util.h"
+#include "hearth/layout.h"
 #include "identity_internal.h"
 
 #define MAC_LEN 32
@@ -63,7 +64,7 @@ hearth_status hearth_identity_config_mac_write(const char *state_dir, hearth_rot
     char path[4096];
     uint8_t mac[MAC_LEN];
     char txt[MAC_FILE_LEN + 1];
-    HEARTH_GUARD(hearth_path_join(path, sizeof path, state_dir, HEARTH_DEVICE_MAC_FILE));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_DEVICE_MAC, path, sizeof path));
     HEARTH_GUARD(config_mac(rot, json, json_len, mac));
     HEARTH_GUARD(hearth_hex_encode(mac, MAC_LEN, txt, sizeof txt));
     txt[2 * MAC_LEN] = '\n';
@@ -76,13 +77,13 @@ static hearth_status check_mac(const char *state_dir, hearth_rot *rot, const uin
     char path[4096];
     uint8_t *raw = NULL, want[MAC_LEN], got[MAC_LEN];
     size_t rlen = 0;
-    HEARTH_GUARD(hearth_path_join(path, sizeof path, state_dir, HEARTH_DEVICE_MAC_FILE));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_DEVICE_MAC, path, sizeof path));
     hearth_status st = hearth_fs_read_file(path, MAC_FILE_LEN, &raw, &rlen);
     if (st == HEARTH_ERR_NOT_FOUND)
         return hearth_err(HEARTH_ERR_TAMPERED, "%s is missing: device.json is not authenticated",
-                          HEARTH_DEVICE_MAC_FILE);
+                          "device.mac");
     if (st == HEARTH_ERR_TOO_LARGE)
-        return hearth_err(HEARTH_ERR_TAMPERED, "%s is malformed", HEARTH_DEVICE_MAC_FILE);
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s is malformed", "device.mac");
     if (st != HEARTH_OK) return st;
     char hex[2 * MAC_LEN + 1];
     bool shape = rlen == MAC_FILE_LEN && raw[2 * MAC_LEN] == '\n';
@@ -92,7 +93,7 @@ static hearth_status check_mac(const char *state_dir, hearth_rot *rot, const uin
         shape = hearth_hex_decode(hex, got, MAC_LEN) == HEARTH_OK;
     }
     free(raw);
-    if (!shape) return hearth_err(HEARTH_ERR_TAMPERED, "%s is malformed", HEARTH_DEVICE_MAC_FILE);
+    if (!shape) return hearth_err(HEARTH_ERR_TAMPERED, "%s is malformed", "device.mac");
     HEARTH_GUARD(config_mac(rot, json, len, want));
     bool ok = hearth_ct_equal(want, got, MAC_LEN);
     hearth_memzero(want, sizeof want);
@@ -102,7 +103,7 @@ static hearth_status check_mac(const char *state_dir, hearth_rot *rot, const uin
         return hearth_err(HEARTH_ERR_TAMPERED,
                           "device.json is not authenticated by this device's root of trust "
                           "(%s does not match)",
-                          HEARTH_DEVICE_MAC_FILE);
+                          "device.mac");
     }
     return HEARTH_OK;
 }
@@ -127,8 +128,8 @@ hearth_status hearth_identity_config_load_raw(const char *state_dir, hearth_devi
     HEARTH_GUARD(hearth_platform_load(&plat));
 
     char jpath[4096], keys[4096];
-    HEARTH_GUARD(hearth_path_join(jpath, sizeof jpath, state_dir, HEARTH_DEV_JSON_FILE));
-    HEARTH_GUARD(hearth_path_join(keys, sizeof keys, state_dir, HEARTH_DEV_KEYS_DIR));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_DEVICE_JSON, jpath, sizeof jpath));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_KEYS, keys, sizeof keys));
     uint8_t *data = NULL;
     size_t len = 0;
     hearth_status st = hearth_fs_read_file(jpath, HEARTH_DEV_JSON_MAX, &data, &len);

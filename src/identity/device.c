@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "hearth/util.h"
+#include "hearth/layout.h"
 #include "identity_internal.h"
 
 struct hearth_device {
@@ -133,12 +134,12 @@ hearth_status hearth_device_open(const char *state_dir, hearth_device **out)
         st = hearth_err(HEARTH_ERR_TOO_LARGE, "state directory path too long");
         goto fail;
     }
-    HEARTH_GUARD_GOTO(st, hearth_path_join(data, sizeof data, state_dir, HEARTH_DEV_DATA_DIR), fail);
-    HEARTH_GUARD_GOTO(st, hearth_path_join(d->cert_path, sizeof d->cert_path, state_dir,
-                                           HEARTH_DEV_CRT_FILE),
+    HEARTH_GUARD_GOTO(st, hearth_layout_path(state_dir, HEARTH_LAYOUT_DATA, data, sizeof data), fail);
+    HEARTH_GUARD_GOTO(st, hearth_layout_path(state_dir, HEARTH_LAYOUT_DEVICE_CRT, d->cert_path,
+                                             sizeof d->cert_path),
                       fail);
-    HEARTH_GUARD_GOTO(st, hearth_path_join(d->ca_path, sizeof d->ca_path, state_dir,
-                                           HEARTH_CA_CRT_FILE),
+    HEARTH_GUARD_GOTO(st, hearth_layout_path(state_dir, HEARTH_LAYOUT_CA_CRT, d->ca_path,
+                                             sizeof d->ca_path),
                       fail);
 
     /* Platform config, strict decode, root of trust, device.mac: config.c. */

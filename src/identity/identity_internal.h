@@ -10,13 +10,9 @@
 
 #include "hearth/identity.h"
 
-/* File names inside a CA directory and a device state directory. */
+/* File names inside a CA directory (a device's state: hearth/layout.h). */
 #define HEARTH_CA_KEY_FILE "ca.key"
 #define HEARTH_CA_CRT_FILE "ca.crt"
-#define HEARTH_DEV_JSON_FILE "device.json"
-#define HEARTH_DEV_CRT_FILE "device.crt"
-#define HEARTH_DEV_KEYS_DIR "keys"
-#define HEARTH_DEV_DATA_DIR "data"
 
 /* Bounds on files we read back (hearth_fs_read_file max). */
 #define HEARTH_DEV_JSON_MAX 4096

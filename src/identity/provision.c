@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "hearth/auth.h"
+#include "hearth/layout.h"
 #include "hearth/util.h"
 #include "identity_internal.h"
 
@@ -130,11 +131,11 @@ static hearth_status make_paths(const char *dir, state_paths *p)
 {
     int n = snprintf(p->dir, sizeof p->dir, "%s", dir);
     if (n < 0 || (size_t)n >= sizeof p->dir) return hearth_err(HEARTH_ERR_TOO_LARGE, "path too long");
-    HEARTH_GUARD(hearth_path_join(p->keys, sizeof p->keys, dir, HEARTH_DEV_KEYS_DIR));
-    HEARTH_GUARD(hearth_path_join(p->data, sizeof p->data, dir, HEARTH_DEV_DATA_DIR));
-    HEARTH_GUARD(hearth_path_join(p->json, sizeof p->json, dir, HEARTH_DEV_JSON_FILE));
-    HEARTH_GUARD(hearth_path_join(p->crt, sizeof p->crt, dir, HEARTH_DEV_CRT_FILE));
-    HEARTH_GUARD(hearth_path_join(p->ca, sizeof p->ca, dir, HEARTH_CA_CRT_FILE));
+    HEARTH_GUARD(hearth_layout_path(dir, HEARTH_LAYOUT_KEYS, p->keys, sizeof p->keys));
+    HEARTH_GUARD(hearth_layout_path(dir, HEARTH_LAYOUT_DATA, p->data, sizeof p->data));
+    HEARTH_GUARD(hearth_layout_path(dir, HEARTH_LAYOUT_DEVICE_JSON, p->json, sizeof p->json));
+    HEARTH_GUARD(hearth_layout_path(dir, HEARTH_LAYOUT_DEVICE_CRT, p->crt, sizeof p->crt));
+    HEARTH_GUARD(hearth_layout_path(dir, HEARTH_LAYOUT_CA_CRT, p->ca, sizeof p->ca));
     return HEARTH_OK;
 }
 
@@ -214,7 +215,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     /* The device's own security-event log starts at provisioning, so its
      * history (key created, provisioned) stays with the device. */
     char events[PATH_MAX];
-    if (hearth_path_join(events, sizeof events, p.dir, "events.log") == HEARTH_OK &&
+    if (hearth_layout_path(p.dir, HEARTH_LAYOUT_EVENTS_LOG, events, sizeof events) == HEARTH_OK &&
         hearth_seclog_open(events) == HEARTH_OK)
         log_opened = true;
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hearth/bundle.h"
+#include "hearth/layout.h"
 #include "hearth/slots.h"
 #include "hearth/util.h"
 
@@ -105,12 +106,12 @@ static bool alert_known(const hearth_boot_state *bs, int slot, const char *reaso
 static void move_aside_bad_state(const char *state)
 {
     char from[PATH_MAX], to[PATH_MAX];
-    if (hearth_path_join(from, sizeof from, state, "boot/state") != HEARTH_OK) return;
-    int n = snprintf(to, sizeof to, "%s/boot/state.bad.%lld", state, (long long)hearth_time_now());
+    if (hearth_layout_path(state, HEARTH_LAYOUT_BOOT_STATE, from, sizeof from) != HEARTH_OK) return;
+    int n = snprintf(to, sizeof to, "%s.bad.%lld", from, (long long)hearth_time_now());
     if (n < 0 || (size_t)n >= sizeof to) return;
     if (rename(from, to) == 0) {
         char d[PATH_MAX];
-        if (hearth_path_join(d, sizeof d, state, "boot") == HEARTH_OK &&
+        if (hearth_layout_path(state, HEARTH_LAYOUT_BOOT, d, sizeof d) == HEARTH_OK &&
             hearth_fs_sync_dir(d) != HEARTH_OK)
             fprintf(stderr, "hearth-boot: %s\n", hearth_err_msg());
     }
@@ -288,7 +289,8 @@ static bool read_state(hearth_slots *s, const hearth_boot_opts *o, hearth_boot_s
             d->state_tampered = true;
             if (!o->verify_only) move_aside_bad_state(hearth_slots_state_dir(s));
         }
-        hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
+        hearth_boot_state_add_alert(bs, HEARTH_SLOT_NONE, hearth_time_now(),
+                                    hearth_layout_name(HEARTH_LAYOUT_BOOT_STATE), why);
     }
     if (st == HEARTH_OK) return true;
     /* Nothing authentic tells what ran before (no state and no usable

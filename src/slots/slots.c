@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "hearth/slots.h"
+#include "hearth/layout.h"
 #include "hearth/store.h"
 #include "hearth/util.h"
 
@@ -38,9 +39,10 @@ struct hearth_slots {
 static hearth_status ensure_layout(const char *dir)
 {
     char p[PATH_MAX];
-    static const char *const subdirs[] = {"slots", "slots/a", "slots/b", "boot"};
+    static const hearth_layout_item subdirs[] = {HEARTH_LAYOUT_SLOTS, HEARTH_LAYOUT_SLOT_A,
+                                                 HEARTH_LAYOUT_SLOT_B, HEARTH_LAYOUT_BOOT};
     for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
-        HEARTH_GUARD(hearth_path_join(p, sizeof p, dir, subdirs[i]));
+        HEARTH_GUARD(hearth_layout_path(dir, subdirs[i], p, sizeof p));
         HEARTH_GUARD(hearth_fs_mkdirs(p, 0700));
     }
     return HEARTH_OK;
@@ -64,7 +66,7 @@ hearth_status hearth_slots_open_key(const char *state_dir, const uint8_t root_ke
     char keydir[PATH_MAX];
     hearth_status rc = hearth_slots_derive_key(root_key, s->key);
     if (rc == HEARTH_OK) rc = ensure_layout(s->dir);
-    if (rc == HEARTH_OK) rc = hearth_path_join(keydir, sizeof keydir, s->dir, "keys");
+    if (rc == HEARTH_OK) rc = hearth_layout_path(s->dir, HEARTH_LAYOUT_KEYS, keydir, sizeof keydir);
     if (rc == HEARTH_OK) rc = hearth_fs_mkdirs(keydir, 0700);
     if (rc == HEARTH_OK) rc = hearth_floors_open_file(keydir, root_key, &s->floors);
     if (rc != HEARTH_OK) {
@@ -86,7 +88,7 @@ hearth_status hearth_slots_open(const char *state_dir, hearth_slots **out)
     hearth_device_config cfg;
     hearth_rot *rot = NULL;
     char keydir[PATH_MAX];
-    HEARTH_GUARD(hearth_path_join(keydir, sizeof keydir, state_dir, "keys"));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_KEYS, keydir, sizeof keydir));
     HEARTH_GUARD(hearth_device_config_load(state_dir, &cfg, &rot));
     uint8_t root_key[HEARTH_STORE_KEY_LEN];
     hearth_floors *floors = NULL;
@@ -128,16 +130,15 @@ hearth_status hearth_slots_path(const hearth_slots *s, int slot, char *buf, size
 {
     if (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B)
         return hearth_err(HEARTH_ERR_INVALID, "no such slot");
-    int n = snprintf(buf, cap, "%s/slots/%s", s->dir, hearth_slot_name(slot));
-    if (n < 0 || (size_t)n >= cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "slot path too long");
-    return HEARTH_OK;
+    return hearth_layout_path(s->dir, slot == HEARTH_SLOT_A ? HEARTH_LAYOUT_SLOT_A : HEARTH_LAYOUT_SLOT_B,
+                              buf, cap);
 }
 
 /* ----------------------------------------------------- read and write */
 
 static hearth_status state_path(const hearth_slots *s, char *p, size_t cap)
 {
-    return hearth_path_join(p, cap, s->dir, "boot/state");
+    return hearth_layout_path(s->dir, HEARTH_LAYOUT_BOOT_STATE, p, cap);
 }
 
 hearth_status hearth_slots_read(hearth_slots *s, hearth_boot_state *bs)
@@ -241,7 +242,7 @@ hearth_status hearth_slots_write(hearth_slots *s, hearth_boot_state *bs)
 static hearth_status lock_acquire(const hearth_slots *s, int *fd)
 {
     char p[PATH_MAX];
-    HEARTH_GUARD(hearth_path_join(p, sizeof p, s->dir, "boot/lock"));
+    HEARTH_GUARD(hearth_layout_path(s->dir, HEARTH_LAYOUT_BOOT_LOCK, p, sizeof p));
     int f = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (f < 0) return hearth_err(HEARTH_ERR_IO, "open %s: %s", p, strerror(errno));
     while (flock(f, LOCK_EX) != 0) {
@@ -372,7 +373,8 @@ hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
         snprintf(why, sizeof why, "%.120s", info.state_why);
         hearth_seclog(HEARTH_SEV_ALERT, "boot_state_tampered", "reason", why, "action",
                       "reinitialised by slot install", NULL);
-        hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(), "boot/state", why);
+        hearth_boot_state_add_alert(&bs, HEARTH_SLOT_NONE, hearth_time_now(),
+                                    hearth_layout_name(HEARTH_LAYOUT_BOOT_STATE), why);
     }
     if (st == HEARTH_OK) st = check_floor(&bs, security_version);
     if (st == HEARTH_OK) {

@@ -136,10 +136,7 @@ hearth_status hearth_boot_state_encode(const hearth_boot_state *bs, const uint8_
     buf[5] = BS_FORMAT;
     buf[6] = BS_MAC_HMAC_SHA256;
     buf[7] = 0;
-    buf[8] = (uint8_t)(body.len >> 24);
-    buf[9] = (uint8_t)(body.len >> 16);
-    buf[10] = (uint8_t)(body.len >> 8);
-    buf[11] = (uint8_t)body.len;
+    hearth_be32_put(buf + 8, (uint32_t)body.len);
     memcpy(buf + BS_HEADER_LEN, body.data, body.len);
     hearth_buf_free(&body);
     HEARTH_GUARD(mac(key, buf, total - BS_MAC_LEN, buf + total - BS_MAC_LEN));
@@ -235,8 +232,7 @@ hearth_status hearth_boot_state_decode(const uint8_t *buf, size_t len, const uin
         return hearth_err(HEARTH_ERR_TAMPERED, "boot state too large (%zu bytes)", len);
     if (memcmp(buf, BS_MAGIC, 4) != 0)
         return hearth_err(HEARTH_ERR_TAMPERED, "boot state: bad magic");
-    uint32_t body_len = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) |
-                        ((uint32_t)buf[10] << 8) | buf[11];
+    uint32_t body_len = hearth_be32_get(buf + 8);
     if ((size_t)body_len != len - BS_HEADER_LEN - BS_MAC_LEN)
         return hearth_err(HEARTH_ERR_TAMPERED, "boot state truncated or extended "
                                                "(length field %u, file %zu bytes)",

@@ -148,10 +148,8 @@ static hearth_status file_write(hearth_floors *f, const hearth_floor_values *v)
     buf[5] = FL_FORMAT;
     buf[6] = FL_MAC_ALG;
     buf[7] = 0;
-    for (int i = 0; i < 8; i++) {
-        buf[8 + i] = (uint8_t)(v->security_version >> (56 - 8 * i));
-        buf[16 + i] = (uint8_t)(v->keyset_version >> (56 - 8 * i));
-    }
+    hearth_be64_put(buf + 8, v->security_version);
+    hearth_be64_put(buf + 16, v->keyset_version);
     HEARTH_GUARD(mac(f, buf, FL_BODY, buf + FL_BODY));
     hearth_fault_point("floors.write");
     return hearth_fs_write_atomic(f->path, buf, sizeof buf, 0600);

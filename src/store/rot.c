@@ -63,20 +63,6 @@ hearth_status rot_prepare_dir(const char *dir)
     return rot_check_dir(dir);
 }
 
-static hearth_status write_all(int fd, const uint8_t *p, size_t len, const char *path)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return hearth_err(HEARTH_ERR_IO, "write %s: %s", path, strerror(errno));
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return HEARTH_OK;
-}
-
 hearth_status rot_write_new(const char *dir, const char *name, const void *data, size_t len)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
@@ -93,7 +79,7 @@ hearth_status rot_write_new(const char *dir, const char *name, const void *data,
         s = hearth_err(HEARTH_ERR_IO, "chmod %s: %s", tmp, strerror(errno));
         goto fail;
     }
-    HEARTH_GUARD_GOTO(s, write_all(fd, data, len, tmp), fail);
+    HEARTH_GUARD_GOTO(s, hearth_fd_write_all(fd, data, len, tmp), fail);
     if (fsync(fd) != 0) {
         s = hearth_err(HEARTH_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
         goto fail;

@@ -165,9 +165,7 @@ static hearth_status nv_read(ESYS_CONTEXT *esys, ESYS_TR nv, ESYS_TR session, ui
     if (data->size != 8) {
         st = hearth_err(HEARTH_ERR_TAMPERED, "TPM rollback counter has size %u", data->size);
     } else {
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++) v = (v << 8) | data->buffer[i];
-        *value = v;
+        *value = hearth_be64_get(data->buffer);
     }
     Esys_Free(data);
     return st;

@@ -48,7 +48,7 @@ hearth_status floors_tpm_params(const uint8_t key[HEARTH_STORE_KEY_LEN], uint32_
 {
     uint8_t h[32];
     HEARTH_GUARD(derive(key, "hearth.floors.v1.nv-index", h));
-    uint32_t r = ((uint32_t)h[0] << 24) | ((uint32_t)h[1] << 16) | ((uint32_t)h[2] << 8) | h[3];
+    uint32_t r = hearth_be32_get(h);
     *index = FLOOR_NV_BASE + r % FLOOR_NV_SPAN;
     hearth_memzero(h, sizeof h);
     return derive(key, "hearth.floors.v1.nv-auth", auth);
@@ -203,10 +203,8 @@ hearth_status floors_tpm_write(const char *tcti, uint32_t index, const uint8_t a
     if (st == HEARTH_OK) st = tr_set_auth(&t, nv, auth);
     if (st == HEARTH_OK) {
         TPM2B_MAX_NV_BUFFER data = {.size = FLOOR_NV_SIZE};
-        for (int i = 0; i < 8; i++) {
-            data.buffer[i] = (uint8_t)(v->security_version >> (56 - 8 * i));
-            data.buffer[8 + i] = (uint8_t)(v->keyset_version >> (56 - 8 * i));
-        }
+        hearth_be64_put(data.buffer, v->security_version);
+        hearth_be64_put(data.buffer + 8, v->keyset_version);
         hearth_fault_point("floors.tpm_write");
         TSS2_RC rc = Esys_NV_Write(t.esys, nv, nv, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &data,
                                    0);

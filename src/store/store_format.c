@@ -49,24 +49,10 @@ static const EVP_CIPHER *alg_cipher(uint16_t alg)
     }
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
 static void make_nonce(uint8_t nonce[STORE_NONCE_LEN], uint32_t domain, uint64_t index)
 {
-    put_be32(nonce, domain);
-    put_be64(nonce + 4, index);
+    hearth_be32_put(nonce, domain);
+    hearth_be64_put(nonce + 4, index);
 }
 
 /* SHA-256(label || 0x00 || device_id): binds the file to the device without
@@ -159,7 +145,7 @@ static size_t record_aad(uint8_t *aad, const uint8_t *header, uint32_t index,
                          const uint8_t *name, uint8_t name_len)
 {
     memcpy(aad, header, STORE_HEADER_LEN);
-    put_be32(aad + STORE_HEADER_LEN, index);
+    hearth_be32_put(aad + STORE_HEADER_LEN, index);
     aad[STORE_HEADER_LEN + 4] = name_len;
     memcpy(aad + STORE_HEADER_LEN + 5, name, name_len);
     return STORE_HEADER_LEN + 5 + (size_t)name_len;

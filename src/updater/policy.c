@@ -21,7 +21,7 @@ hearth_status hearth_update_policy_encode(const hearth_update_policy *p, uint8_t
     out[2] = POLICY_VERSION;
     out[3] = p->automatic ? 1u : 0u;
     uint64_t v = (uint64_t)p->postpone_until;
-    for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(v >> (56 - 8 * i));
+    hearth_be64_put(out + 4, v);
     *len = POLICY_LEN;
     return HEARTH_OK;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hearth/identity.h"
+#include "hearth/layout.h"
 #include "hearth/slots.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
@@ -41,7 +42,7 @@ static hearth_status check_store(const hearth_update_selftest *t)
 static hearth_status check_tls(const char *state_dir, int port, uint32_t timeout_ms)
 {
     char ca[4096];
-    HEARTH_GUARD(hearth_path_join(ca, sizeof ca, state_dir, "ca.crt"));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_CA_CRT, ca, sizeof ca));
     hearth_status st = HEARTH_OK;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL *ssl = NULL;
@@ -109,7 +110,7 @@ hearth_status hearth_updater_confirm_if_pending(const char *state_dir, const hea
     /* No boot state: not started by hearth-boot (development run); do not
      * touch the root of trust or create slot directories for nothing. */
     char bsp[4096];
-    HEARTH_GUARD(hearth_path_join(bsp, sizeof bsp, state_dir, "boot/state"));
+    HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_BOOT_STATE, bsp, sizeof bsp));
     struct stat sb;
     if (stat(bsp, &sb) != 0) return HEARTH_OK;
     hearth_slots *s = NULL;

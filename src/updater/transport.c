@@ -401,7 +401,7 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
             st = hearth_err(HEARTH_ERR_IO, "hearth-fetch ended without a result");
             break;
         }
-        uint32_t len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) | ((uint32_t)hdr[3] << 8) | hdr[4];
+        uint32_t len = hearth_be32_get(hdr + 1);
         if (hdr[0] == UPD_FRAME_DATA) {
             if (len == 0 || len > UPD_FRAME_DATA_MAX) {
                 st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an oversized frame (%u bytes)", len);

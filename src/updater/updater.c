@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hearth/layout.h"
 #include "transport.h"
 #include "updater_internal.h"
 
@@ -165,14 +166,14 @@ static hearth_status load_policy(hearth_updater *u)
 }
 
 static hearth_status default_path(char *dst, size_t cap, const char *given, const char *dir,
-                                  const char *name)
+                                  hearth_layout_item item)
 {
     if (given != NULL) {
         int l = snprintf(dst, cap, "%s", given);
         HEARTH_ENSURE(l >= 0 && (size_t)l < cap, HEARTH_ERR_TOO_LARGE);
         return HEARTH_OK;
     }
-    return hearth_path_join(dst, cap, dir, name);
+    return hearth_layout_path(dir, item, dst, cap);
 }
 
 hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_config *cfg,
@@ -216,11 +217,11 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
     HEARTH_GUARD_GOTO(st, default_path(u->trust_dir, sizeof u->trust_dir,
                                        cfg->trust_dir != NULL ? cfg->trust_dir
                                                               : hearth_trust_default_dir(),
-                                       sd, "unused"), fail);
+                                       sd, HEARTH_LAYOUT_TRUST), fail);
     HEARTH_GUARD_GOTO(st, default_path(u->keyset_path, sizeof u->keyset_path, cfg->keyset_path, sd,
-                                       "keyset.hks"), fail);
+                                       HEARTH_LAYOUT_KEYSET), fail);
     HEARTH_GUARD_GOTO(st, default_path(u->download_dir, sizeof u->download_dir, cfg->download_dir, sd,
-                                       "updates"), fail);
+                                       HEARTH_LAYOUT_UPDATES), fail);
     u->cfg.repo_url = u->repo_url;
     u->cfg.pinned_pubkey = u->pinned_pubkey;
     u->cfg.trust_dir = u->trust_dir;
@@ -456,14 +457,14 @@ static hearth_status read_keyset_floor(hearth_updater *u, uint64_t *v)
     if (st == HEARTH_ERR_NOT_FOUND) return HEARTH_OK;
     HEARTH_GUARD(st);
     if (len != 8) return hearth_err(HEARTH_ERR_TAMPERED, "key-set version record malformed");
-    for (int i = 0; i < 8; i++) *v = (*v << 8) | rec[i];
+    *v = hearth_be64_get(rec);
     return HEARTH_OK;
 }
 
 static hearth_status write_keyset_floor(hearth_updater *u, uint64_t v)
 {
     uint8_t rec[8];
-    for (int i = 0; i < 8; i++) rec[i] = (uint8_t)(v >> (56 - 8 * i));
+    hearth_be64_put(rec, v);
     store_lock(u);
     hearth_status st = hearth_store_put(hearth_device_store(u->dev), HEARTH_REC_UPDATE_KEYSET_VERSION,
                                         rec, sizeof rec);
@@ -624,27 +625,13 @@ typedef struct {
     bool disk_error;
 } dl_sink;
 
-static hearth_status write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return hearth_err(HEARTH_ERR_IO, "write staging file: %s", strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return HEARTH_OK;
-}
-
 static hearth_status dl_write(const uint8_t *data, size_t n, void *arg)
 {
     dl_sink *d = arg;
     /* Verify before the bytes are kept: a chunk that completes with a bad
      * digest fails here and the transfer stops at that chunk. */
     HEARTH_GUARD(hearth_stream_update(d->stream, data, n));
-    hearth_status st = write_all(d->fd, data, n);
+    hearth_status st = hearth_fd_write_all(d->fd, data, n, "staging file");
     if (st != HEARTH_OK) {
         d->disk_error = true;
         return st;

@@ -105,6 +105,27 @@ hearth_status hearth_buf_u16(hearth_buf *b, uint16_t v) { return put_be(b, v, 2)
 hearth_status hearth_buf_u32(hearth_buf *b, uint32_t v) { return put_be(b, v, 4); }
 hearth_status hearth_buf_u64(hearth_buf *b, uint64_t v) { return put_be(b, v, 8); }
 
+void hearth_be32_put(uint8_t out[4], uint32_t v)
+{
+    for (size_t i = 0; i < 4; i++) out[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+void hearth_be64_put(uint8_t out[8], uint64_t v)
+{
+    hearth_be32_put(out, (uint32_t)(v >> 32));
+    hearth_be32_put(out + 4, (uint32_t)v);
+}
+
+uint32_t hearth_be32_get(const uint8_t in[4])
+{
+    return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
+uint64_t hearth_be64_get(const uint8_t in[8])
+{
+    return (uint64_t)hearth_be32_get(in) << 32 | hearth_be32_get(in + 4);
+}
+
 void hearth_buf_free(hearth_buf *b)
 {
     hearth_memzero(b->data, b->cap);

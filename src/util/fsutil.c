@@ -55,13 +55,17 @@ hearth_status hearth_fs_mkdirs(const char *path, mode_t mode)
     return HEARTH_OK;
 }
 
-static hearth_status write_all(int fd, const uint8_t *p, size_t len, const char *path)
+hearth_status hearth_fd_write_all(int fd, const void *data, size_t len, const char *what)
 {
+    const uint8_t *p = data;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return hearth_err(HEARTH_ERR_IO, "write %s: %s", path, strerror(errno));
+            int e = errno;
+            hearth_status st = hearth_err(HEARTH_ERR_IO, "write %s: %s", what, strerror(e));
+            errno = e;
+            return st;
         }
         p += w;
         len -= (size_t)w;
@@ -99,9 +103,9 @@ hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, 
     /* Write in two halves with a fault point between them so fault tests
      * can leave a torn temporary file behind. */
     size_t half = len / 2;
-    HEARTH_GUARD_GOTO(st, write_all(fd, data, half, tmp), fail);
+    HEARTH_GUARD_GOTO(st, hearth_fd_write_all(fd, data, half, tmp), fail);
     hearth_fault_point("fs.write");
-    HEARTH_GUARD_GOTO(st, write_all(fd, (const uint8_t *)data + half, len - half, tmp), fail);
+    HEARTH_GUARD_GOTO(st, hearth_fd_write_all(fd, (const uint8_t *)data + half, len - half, tmp), fail);
     hearth_fault_point("fs.fsync");
     if (fsync(fd) != 0) {
         st = hearth_err(HEARTH_ERR_IO, "fsync %s: %s", tmp, strerror(errno));

@@ -25,6 +25,7 @@
 
 #include "hearth/auth.h"
 #include "hearth/identity.h"
+#include "hearth/layout.h"
 #include "hearth/util.h"
 #include "identity/identity_internal.h"
 
@@ -941,7 +942,7 @@ static void test_5_4_1_device_config_authenticated_before_use(void **state)
     hearth_label label;
     provision(ca, out, "SN-CFG-1", &label);
     join(js, sizeof js, out, "device.json");
-    join(mac, sizeof mac, out, HEARTH_DEVICE_MAC_FILE);
+    join(mac, sizeof mac, out, hearth_layout_name(HEARTH_LAYOUT_DEVICE_MAC));
     path_in(saved, sizeof saved, "device.json.cfg");
     path_in(savedmac, sizeof savedmac, "device.mac.cfg");
     copy_file(js, saved);

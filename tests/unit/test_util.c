@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "hearth/layout.h"
 #include "hearth/util.h"
 
 static void test_5_13_1_hex_known_answer_and_rejects(void **state)
@@ -196,6 +197,41 @@ static void test_5_1_3_ct_equal_and_random(void **state)
     assert_int_equal(hearth_random_uniform(0, &v), HEARTH_ERR_INVALID);
 }
 
+static void test_be_codecs_known_answer(void **state)
+{
+    (void)state;
+    uint8_t b[8];
+    hearth_be64_put(b, 0x0102030405060708ull);
+    static const uint8_t want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(b, want, 8);
+    assert_int_equal(hearth_be64_get(b), 0x0102030405060708ull);
+    assert_int_equal(hearth_be32_get(b + 4), 0x05060708u);
+    hearth_be32_put(b, 0xfffefdfcu);
+    assert_int_equal(b[0], 0xff);
+    assert_int_equal(b[3], 0xfc);
+}
+
+static void test_layout_one_table(void **state)
+{
+    (void)state;
+    char p[64];
+    assert_int_equal(hearth_layout_path("/var/lib/h", HEARTH_LAYOUT_BOOT_STATE, p, sizeof p),
+                     HEARTH_OK);
+    assert_string_equal(p, "/var/lib/h/boot/state");
+    assert_int_equal(hearth_layout_path("/s", HEARTH_LAYOUT_KEYS, p, sizeof p), HEARTH_OK);
+    assert_string_equal(p, "/s/keys");
+    /* The trust anchor is absolute: the state directory does not move it. */
+    assert_int_equal(hearth_layout_path("/s", HEARTH_LAYOUT_TRUST, p, sizeof p), HEARTH_OK);
+    assert_true(p[0] == '/' && strncmp(p, "/s/", 3) != 0);
+    assert_string_equal(p, hearth_layout_name(HEARTH_LAYOUT_TRUST));
+    /* Every item has a name; nothing outside the table does. */
+    for (int i = 0; i < HEARTH_LAYOUT_COUNT; i++) assert_non_null(hearth_layout_name(i));
+    assert_null(hearth_layout_name(HEARTH_LAYOUT_COUNT));
+    assert_int_equal(hearth_layout_path("/s", HEARTH_LAYOUT_COUNT, p, sizeof p), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_layout_path("", HEARTH_LAYOUT_KEYS, p, sizeof p), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_layout_path("/s", HEARTH_LAYOUT_KEYS, p, 7), HEARTH_ERR_TOO_LARGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +242,8 @@ int main(void)
         cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_5_1_3_ct_equal_and_random),
         cmocka_unit_test(test_seclog_cap_and_rotation),
+        cmocka_unit_test(test_be_codecs_known_answer),
+        cmocka_unit_test(test_layout_one_table),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

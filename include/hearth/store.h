@@ -95,7 +95,8 @@ hearth_status hearth_tcti_parse(const char *text, hearth_tcti *out) HEARTH_MUST_
  * The platform configuration: which root of trust this device uses and how
  * it reaches its TPM. It never comes from the (writable) device state
  * directory: the build sets the defaults (CMake HEARTH_PLATFORM_ROT,
- * HEARTH_PLATFORM_TCTI) and the service manager may override them through
+ * HEARTH_PLATFORM_TCTI), a program's platform port may replace them
+ * (hearth_platform_set_defaults()) and the service manager may override them through
  * the process environment (HEARTH_ROT = "file" | "tpm", HEARTH_TPM_TCTI).
  * docs/provisioning.md, "Platform configuration".
  */
@@ -110,6 +111,17 @@ typedef struct {
  * never a fall back to the default.
  */
 hearth_status hearth_platform_load(hearth_platform *out) HEARTH_MUST_CHECK;
+/**
+ * Replace the build defaults of the platform configuration with a platform
+ * port's (include/hearth/port.h, hearth_port_use()); @p origin names them in
+ * messages ("port sim"). The precedence becomes: environment, then these,
+ * then the build. NULL @p rot or @p tcti keeps the build default for that
+ * setting. Both are validated here (an invalid default is an error now, not
+ * at first use). Once per process, before any other thread runs: a second
+ * call is HEARTH_ERR_STATE.
+ */
+hearth_status hearth_platform_set_defaults(const char *origin, const char *rot,
+                                           const char *tcti) HEARTH_MUST_CHECK;
 /** "file" / "tpm" / "unknown". */
 const char *hearth_rot_kind_name(hearth_rot_kind kind);
 

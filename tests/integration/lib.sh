@@ -33,11 +33,11 @@ ht_build_dir() {
     echo "${HEARTH_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}"
 }
 
-# ht_bin NAME: path of a built program (hearthd, hearth, ...).
+# ht_bin NAME: path of a built program (hearthd, hearth, hearth-plugd, ...).
 ht_bin() {
     local b p
     b=$(ht_build_dir)
-    for p in "$b/daemon/$1" "$b/tools/$1" "$b/bench/$1" "$b/$1"; do
+    for p in "$b/daemon/$1" "$b/tools/$1" "$b/bench/$1" "$b"/apps/*/"$1" "$b/$1"; do
         if [ -x "$p" ]; then echo "$p"; return 0; fi
     done
     echo "lib.sh: program $1 not found under $b" >&2
@@ -131,11 +131,14 @@ ht_label_field() {
         "$HT_WORK/$1.label.json" "$2"
 }
 
-# ht_daemon_start NAME [EXTRA ARGS...]: start hearthd on 127.0.0.1:0 and wait
-# for its ready line. Sets HT_PID, HT_PORT, HT_URL; logs in $HT_WORK/NAME.hearthd.{out,err}.
+# ht_daemon_start NAME [EXTRA ARGS...]: start $HEARTHD (hearthd, or another
+# device program such as hearth-plugd) on 127.0.0.1:0 and wait for its ready
+# line. Sets HT_PID, HT_PORT, HT_URL; logs in $HT_WORK/NAME.hearthd.{out,err}.
 ht_daemon_start() {
     local name=$1; shift
     local out="$HT_WORK/$name.hearthd.out" err="$HT_WORK/$name.hearthd.err"
+    local prog
+    prog=$(basename "$HEARTHD")
     : >"$out"
     "$HEARTHD" --state "$HT_WORK/$name" --listen 127.0.0.1:0 --foreground "$@" \
         >"$out" 2>>"$err" &
@@ -143,13 +146,13 @@ ht_daemon_start() {
     HT_PIDS+=("$HT_PID")
     local line=""
     for _ in $(seq 1 200); do
-        line=$(grep -m1 '^hearthd: listening on https://' "$out" 2>/dev/null || true)
+        line=$(grep -m1 "^$prog: listening on https://" "$out" 2>/dev/null || true)
         [ -n "$line" ] && break
         if ! kill -0 "$HT_PID" 2>/dev/null; then break; fi
         sleep 0.05
     done
     if [ -z "$line" ]; then
-        echo "lib.sh: hearthd did not become ready; stderr:" >&2
+        echo "lib.sh: $prog did not become ready; stderr:" >&2
         cat "$err" >&2
         return 1
     fi

@@ -34,8 +34,8 @@
 #include <unistd.h>
 
 #include "hearth/common.h"
+#include "hearth/fetch_proto.h"
 #include "hearth/util.h"
-#include "transport.h"
 
 /* TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites are all AEAD. */
 #define FETCH_TLS12_CIPHERS                                                                \
@@ -43,53 +43,23 @@
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                           \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* One parsed request; strings are NUL-terminated copies, the key points
- * into the (wiped at exit) request buffer. */
-typedef struct {
-    char *url;
-    char *ca_path;
-    char *cert_path;
-    char *pinned;  /* NULL: no pin */
-    uint64_t offset;
-    uint64_t max_bytes;
-    uint32_t connect_timeout_s;
-    uint32_t stall_timeout_s;
-    const uint8_t *key;
-    size_t key_len;
-} fetch_request;
-
 /* ------------------------------------------------------------ output */
 
 static hearth_status send_frame(uint8_t type, const void *p, size_t n)
 {
     /* A failed write means the parent is gone: nobody to tell. */
-    uint8_t hdr[UPD_FRAME_HDR_LEN] = {type};
-    hearth_be32_put(hdr + 1, (uint32_t)n);
+    uint8_t hdr[HEARTH_FETCH_FRAME_HDR_LEN];
+    hearth_fetch_frame_header(hdr, type, (uint32_t)n);
     HEARTH_GUARD(hearth_fd_write_all(STDOUT_FILENO, hdr, sizeof hdr, "stdout"));
     return n > 0 ? hearth_fd_write_all(STDOUT_FILENO, p, n, "stdout") : HEARTH_OK;
 }
 
-static hearth_status send_result(hearth_status st, long http_code, uint64_t received,
-                                 bool overflow, bool tls_failed, const char *msg)
+static hearth_status send_result(const hearth_fetch_result *r)
 {
-    uint8_t out[UPD_FRAME_RESULT_MAX];
-    hearth_buf b;
-    hearth_buf_init(&b, sizeof out);
-    size_t ml = msg != NULL ? strlen(msg) : 0;
-    if (ml > UPD_RESULT_MSG_MAX) ml = UPD_RESULT_MSG_MAX;
-    uint8_t flags = (uint8_t)((overflow ? UPD_RESULT_OVERFLOW : 0) | (tls_failed ? UPD_RESULT_TLS_FAILED : 0));
-    hearth_status r = hearth_buf_u32(&b, (uint32_t)(int32_t)st);
-    if (r == HEARTH_OK) r = hearth_buf_u32(&b, http_code > 0 && http_code <= 999 ? (uint32_t)http_code : 0u);
-    if (r == HEARTH_OK) r = hearth_buf_u64(&b, received);
-    if (r == HEARTH_OK) r = hearth_buf_u8(&b, flags);
-    if (r == HEARTH_OK) r = hearth_buf_u16(&b, (uint16_t)ml);
-    if (r == HEARTH_OK && ml > 0) r = hearth_buf_append(&b, msg, ml);
-    if (r == HEARTH_OK) {
-        memcpy(out, b.data, b.len);
-        r = send_frame(UPD_FRAME_RESULT, out, b.len);
-    }
-    hearth_buf_free(&b);
-    return r;
+    uint8_t out[HEARTH_FETCH_FRAME_RESULT_MAX];
+    size_t len = 0;
+    HEARTH_GUARD(hearth_fetch_result_encode(r, out, sizeof out, &len));
+    return send_frame(HEARTH_FETCH_FRAME_RESULT, out, len);
 }
 
 /* ------------------------------------------------------------ request */
@@ -113,68 +83,10 @@ static hearth_status read_stdin(hearth_buf *in)
     return HEARTH_OK;
 }
 
-/* A u16-length string: bounded, no embedded NUL, copied and terminated. */
-static hearth_status take_str(hearth_cursor *c, size_t max, bool required, char **out)
-{
-    uint16_t n = 0;
-    const uint8_t *p = NULL;
-    HEARTH_GUARD(hearth_cursor_u16(c, &n));
-    if (n > max) return hearth_err(HEARTH_ERR_TOO_LARGE, "request field too long");
-    if (n == 0) {
-        if (required) return hearth_err(HEARTH_ERR_INVALID, "request field missing");
-        *out = NULL;
-        return HEARTH_OK;
-    }
-    HEARTH_GUARD(hearth_cursor_ptr(c, n, &p));
-    if (memchr(p, '\0', n) != NULL) return hearth_err(HEARTH_ERR_INVALID, "NUL in request field");
-    *out = malloc((size_t)n + 1);
-    if (*out == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-    memcpy(*out, p, n);
-    (*out)[n] = '\0';
-    return HEARTH_OK;
-}
-
-static hearth_status parse_request(const uint8_t *data, size_t len, fetch_request *r)
-{
-    hearth_cursor c;
-    hearth_cursor_init(&c, data, len);
-    uint32_t magic = 0, key_len = 0;
-    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != UPD_FETCH_MAGIC)
-        return hearth_err(HEARTH_ERR_INVALID, "not a hearth-fetch request");
-    HEARTH_GUARD(take_str(&c, UPD_REQ_URL_MAX, true, &r->url));
-    HEARTH_GUARD(hearth_cursor_u64(&c, &r->offset));
-    HEARTH_GUARD(hearth_cursor_u64(&c, &r->max_bytes));
-    HEARTH_GUARD(take_str(&c, UPD_REQ_PATH_MAX, true, &r->ca_path));
-    HEARTH_GUARD(take_str(&c, UPD_REQ_PATH_MAX, true, &r->cert_path));
-    HEARTH_GUARD(take_str(&c, UPD_REQ_PIN_MAX, false, &r->pinned));
-    HEARTH_GUARD(hearth_cursor_u32(&c, &r->connect_timeout_s));
-    HEARTH_GUARD(hearth_cursor_u32(&c, &r->stall_timeout_s));
-    HEARTH_GUARD(hearth_cursor_u32(&c, &key_len));
-    if (key_len == 0 || key_len > UPD_REQ_KEY_MAX) return hearth_err(HEARTH_ERR_INVALID, "device key size out of range");
-    HEARTH_GUARD(hearth_cursor_ptr(&c, key_len, &r->key));
-    r->key_len = key_len;
-    if (hearth_cursor_remaining(&c) != 0) return hearth_err(HEARTH_ERR_INVALID, "trailing bytes after the request");
-    if (strncmp(r->url, "https://", 8) != 0) return hearth_err(HEARTH_ERR_POLICY, "update repository must be https://");
-    if (r->connect_timeout_s == 0 || r->connect_timeout_s > 3600 || r->stall_timeout_s == 0 ||
-        r->stall_timeout_s > 3600)
-        return hearth_err(HEARTH_ERR_RANGE, "timeouts out of range");
-    if (r->offset > (uint64_t)INT64_MAX || r->max_bytes > (uint64_t)INT64_MAX)
-        return hearth_err(HEARTH_ERR_RANGE, "offset or size out of range");
-    return HEARTH_OK;
-}
-
-static void request_free(fetch_request *r)
-{
-    free(r->url);
-    free(r->ca_path);
-    free(r->cert_path);
-    free(r->pinned);
-}
-
 /* ------------------------------------------------------------ transfer */
 
 typedef struct {
-    const fetch_request *req;
+    const hearth_fetch_request *req;
     CURL *curl;
     hearth_status st;        /* first failure seen in a callback */
     bool checked_status;
@@ -255,8 +167,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         return 0;
     }
     for (size_t o = 0; o < n;) {
-        size_t k = n - o < UPD_FRAME_DATA_MAX ? n - o : UPD_FRAME_DATA_MAX;
-        if (send_frame(UPD_FRAME_DATA, data + o, k) != HEARTH_OK) {
+        size_t k = n - o < HEARTH_FETCH_FRAME_DATA_MAX ? n - o : HEARTH_FETCH_FRAME_DATA_MAX;
+        if (send_frame(HEARTH_FETCH_FRAME_DATA, data + o, k) != HEARTH_OK) {
             x->parent_gone = true;
             return 0;
         }
@@ -276,7 +188,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     } while (0)
 
 /* Runs the transfer; returns its status and fills @p x. */
-static hearth_status transfer(const fetch_request *r, xfer *x, bool *tls_failed)
+static hearth_status transfer(const hearth_fetch_request *r, xfer *x, bool *tls_failed)
 {
     hearth_status st = HEARTH_OK;
     *tls_failed = false;
@@ -304,7 +216,7 @@ static hearth_status transfer(const fetch_request *r, xfer *x, bool *tls_failed)
     SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SETOPT(h, CURLOPT_SSL_CIPHER_LIST, FETCH_TLS12_CIPHERS);
     SETOPT(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    if (r->pinned != NULL) SETOPT(h, CURLOPT_PINNEDPUBLICKEY, r->pinned);
+    if (r->pinned_pubkey != NULL) SETOPT(h, CURLOPT_PINNEDPUBLICKEY, r->pinned_pubkey);
     /* Client certificate; the key comes from memory only. */
     SETOPT(h, CURLOPT_SSLCERT, r->cert_path);
     SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
@@ -384,14 +296,14 @@ int main(int argc, char **argv)
         return 2;
     }
     hearth_buf in;
-    hearth_buf_init(&in, UPD_REQ_MAX);
-    fetch_request req;
+    hearth_buf_init(&in, HEARTH_FETCH_REQ_MAX);
+    hearth_fetch_request req;
     memset(&req, 0, sizeof req);
     xfer x = {.req = &req, .st = HEARTH_OK};
     bool tls_failed = false;
 
     hearth_status st = read_stdin(&in);
-    if (st == HEARTH_OK) st = parse_request(in.data, in.len, &req);
+    if (st == HEARTH_OK) st = hearth_fetch_request_decode(in.data, in.len, &req);
     if (st == HEARTH_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         st = hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
     else if (st == HEARTH_OK) {
@@ -401,10 +313,14 @@ int main(int argc, char **argv)
     /* The key is no longer needed: wipe it (and the whole request) before
      * anything else happens. */
     hearth_buf_free(&in);
-    request_free(&req);
+    hearth_fetch_request_clear(&req);
     if (x.parent_gone) return 1;
-    if (send_result(st, x.http_code, x.received, x.overflow, tls_failed,
-                    st == HEARTH_OK ? "" : hearth_err_msg()) != HEARTH_OK)
-        return 1;
+    hearth_fetch_result res = {.status = st,
+                               .http_code = x.http_code,
+                               .received = x.received,
+                               .overflow = x.overflow,
+                               .tls_failed = tls_failed};
+    if (st != HEARTH_OK) snprintf(res.msg, sizeof res.msg, "%s", hearth_err_msg());
+    if (send_result(&res) != HEARTH_OK) return 1;
     return 0;
 }

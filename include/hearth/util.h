@@ -210,6 +210,37 @@ void hearth_seclog(hearth_severity sev, const char *event, ...) __attribute__((s
 typedef void (*hearth_seclog_hook)(hearth_severity sev, const char *json_line, void *arg);
 void hearth_seclog_set_hook(hearth_seclog_hook hook, void *arg);
 
+/* -------------------------------------------------------- worker threads */
+
+#include <pthread.h>
+
+/**
+ * A worker thread of an object that keeps the thread's flags itself, under
+ * its own lock. Every pointer is borrowed from the owner. The thread body
+ * reads *stop under *mu and waits on *cv, so hearth_thread_stop() can wake it.
+ */
+typedef struct {
+    pthread_mutex_t *mu; /**< the owner's lock; guards *running and *stop */
+    pthread_cond_t *cv;  /**< broadcast when a stop is requested */
+    pthread_t *thread;
+    bool *running;       /**< true from a successful start until stop returns */
+    bool *stop;          /**< the stop request the thread body polls */
+} hearth_thread;
+
+/**
+ * Clear *stop and start @p fn(@p arg). HEARTH_ERR_STATE when the thread is
+ * already running ("<what> already running"), HEARTH_ERR_INTERNAL when it
+ * cannot be created.
+ */
+hearth_status hearth_thread_start(const hearth_thread *t, void *(*fn)(void *), void *arg,
+                                  const char *what) HEARTH_MUST_CHECK;
+
+/**
+ * Set *stop, wake the thread (broadcast *cv), join it if it runs and clear
+ * *running. Safe when it never started or was stopped already.
+ */
+void hearth_thread_stop(const hearth_thread *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -89,10 +89,10 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
         if (!executable(set)) return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch %s is not executable", set);
         return copy_path(out, cap, set);
     }
-    const char *env = secure_getenv(UPD_FETCH_ENV);
+    const char *env = secure_getenv(HEARTH_FETCH_ENV);
     if (env != NULL && env[0] != '\0') {
         if (!executable(env))
-            return hearth_err(HEARTH_ERR_NOT_FOUND, UPD_FETCH_ENV " %s is not an executable absolute path", env);
+            return hearth_err(HEARTH_ERR_NOT_FOUND, HEARTH_FETCH_ENV " %s is not an executable absolute path", env);
         return copy_path(out, cap, env);
     }
     /* Deliberately no search next to /proc/self/exe: in a product that is
@@ -107,7 +107,7 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
      * such as into a test's A/B slot. */
     if (executable(HEARTH_FETCH_BUILD_PATH)) return copy_path(out, cap, HEARTH_FETCH_BUILD_PATH);
 #endif
-    return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " UPD_FETCH_ENV ")");
+    return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " HEARTH_FETCH_ENV ")");
 }
 
 size_t upd_pem_len(size_t der_len)
@@ -166,32 +166,6 @@ static void child_kill(child_ctx *c)
         while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
         c->pid = -1;
     }
-}
-
-static hearth_status str16(hearth_buf *b, const char *s, size_t max)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n > max) return hearth_err(HEARTH_ERR_TOO_LARGE, "transfer parameter too long");
-    HEARTH_GUARD(hearth_buf_u16(b, (uint16_t)n));
-    return n > 0 ? hearth_buf_append(b, s, n) : HEARTH_OK;
-}
-
-static hearth_status encode_request(hearth_buf *b, const upd_tls *t, const char *url,
-                                    uint64_t offset, uint64_t max_bytes)
-{
-    if (t->key_pem_len == 0 || t->key_pem_len > UPD_REQ_KEY_MAX)
-        return hearth_err(HEARTH_ERR_TOO_LARGE, "device key PEM size out of range");
-    HEARTH_GUARD(hearth_buf_u32(b, UPD_FETCH_MAGIC));
-    HEARTH_GUARD(str16(b, url, UPD_REQ_URL_MAX));
-    HEARTH_GUARD(hearth_buf_u64(b, offset));
-    HEARTH_GUARD(hearth_buf_u64(b, max_bytes));
-    HEARTH_GUARD(str16(b, t->ca_path, UPD_REQ_PATH_MAX));
-    HEARTH_GUARD(str16(b, t->cert_path, UPD_REQ_PATH_MAX));
-    HEARTH_GUARD(str16(b, t->pinned_pubkey, UPD_REQ_PIN_MAX));
-    HEARTH_GUARD(hearth_buf_u32(b, t->connect_timeout_s > 0 ? (uint32_t)t->connect_timeout_s : 20u));
-    HEARTH_GUARD(hearth_buf_u32(b, t->stall_timeout_s > 0 ? (uint32_t)t->stall_timeout_s : 30u));
-    HEARTH_GUARD(hearth_buf_u32(b, (uint32_t)t->key_pem_len));
-    return hearth_buf_append(b, t->key_pem, t->key_pem_len);
 }
 
 /* Start the helper with the socket as stdin and stdout, /dev/null as
@@ -314,39 +288,6 @@ static hearth_status read_exact(child_ctx *c, uint8_t *p, size_t n, bool *eof_at
     return HEARTH_OK;
 }
 
-/* Parse a RESULT payload; the child's error text is kept printable so a
- * hostile helper cannot inject control characters into logs. */
-static hearth_status parse_result(const uint8_t *p, size_t n, hearth_status *child_st,
-                                  uint64_t *child_received, upd_http_result *res, char *msg,
-                                  size_t msg_cap)
-{
-    hearth_cursor cur;
-    hearth_cursor_init(&cur, p, n);
-    uint32_t stu = 0, code = 0;
-    uint64_t recv = 0;
-    uint8_t flags = 0;
-    uint16_t ml = 0;
-    const uint8_t *m = NULL;
-    if (hearth_cursor_u32(&cur, &stu) != HEARTH_OK || hearth_cursor_u32(&cur, &code) != HEARTH_OK ||
-        hearth_cursor_u64(&cur, &recv) != HEARTH_OK || hearth_cursor_u8(&cur, &flags) != HEARTH_OK ||
-        hearth_cursor_u16(&cur, &ml) != HEARTH_OK || ml > UPD_RESULT_MSG_MAX ||
-        hearth_cursor_ptr(&cur, ml, &m) != HEARTH_OK || hearth_cursor_remaining(&cur) != 0)
-        return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent a malformed result");
-    int32_t sv = (int32_t)stu;
-    if (sv > 0 || sv < (int32_t)HEARTH_ERR_INTERNAL || code > 999 ||
-        (flags & ~(UPD_RESULT_OVERFLOW | UPD_RESULT_TLS_FAILED)) != 0)
-        return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an invalid result");
-    *child_st = (hearth_status)sv;
-    *child_received = recv;
-    res->http_code = (long)code;
-    res->overflow = res->overflow || (flags & UPD_RESULT_OVERFLOW) != 0;
-    res->tls_failed = (flags & UPD_RESULT_TLS_FAILED) != 0;
-    size_t o = 0;
-    for (size_t i = 0; i < ml && o + 1 < msg_cap; i++) msg[o++] = (m[i] >= 0x20 && m[i] < 0x7f) ? (char)m[i] : '?';
-    msg[o] = '\0';
-    return HEARTH_OK;
-}
-
 hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
                               uint64_t max_bytes, upd_sink_fn sink, void *arg,
                               upd_http_result *res)
@@ -362,15 +303,27 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
 
     /* The request holds the key PEM: built in a capped buffer that
      * hearth_buf_free() wipes as soon as the child has it. */
+    long ct = tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
+    long stall = tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L;
+    hearth_fetch_request rq = {
+        .url = url,
+        .offset = offset,
+        .max_bytes = max_bytes,
+        .ca_path = tls->ca_path,
+        .cert_path = tls->cert_path,
+        .pinned_pubkey = tls->pinned_pubkey,
+        .connect_timeout_s = (uint32_t)ct,
+        .stall_timeout_s = (uint32_t)stall,
+        .key = (const uint8_t *)tls->key_pem,
+        .key_len = tls->key_pem_len,
+    };
     hearth_buf req;
-    hearth_buf_init(&req, UPD_REQ_MAX);
-    hearth_status st = encode_request(&req, tls, url, offset, max_bytes);
+    hearth_buf_init(&req, HEARTH_FETCH_REQ_MAX);
+    hearth_status st = hearth_fetch_request_encode(&rq, &req);
     if (st != HEARTH_OK) {
         hearth_buf_free(&req);
         return st;
     }
-    long ct = tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
-    long stall = tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L;
     child_ctx c = {.pid = -1, .fd = -1, .tls = tls, .idle_ms = (int64_t)(ct + stall + 15) * 1000};
     c.idle_deadline = hearth_mono_ms() + c.idle_ms;
     st = spawn_child(prog, &c);
@@ -384,16 +337,14 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
         st = hearth_err(HEARTH_ERR_IO, "shutdown: %s", strerror(errno));
 
     uint8_t *frame = NULL;
-    hearth_status child_st = HEARTH_ERR_INTERNAL;
-    uint64_t child_received = 0;
-    char msg[UPD_RESULT_MSG_MAX + 1] = "";
+    hearth_fetch_result fr = {.status = HEARTH_ERR_INTERNAL};
     bool have_result = false;
     if (st == HEARTH_OK) {
-        frame = malloc(UPD_FRAME_DATA_MAX);
+        frame = malloc(HEARTH_FETCH_FRAME_DATA_MAX);
         if (frame == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     }
     while (st == HEARTH_OK && !have_result) {
-        uint8_t hdr[UPD_FRAME_HDR_LEN];
+        uint8_t hdr[HEARTH_FETCH_FRAME_HDR_LEN];
         bool eof = false;
         st = read_exact(&c, hdr, sizeof hdr, &eof);
         if (st != HEARTH_OK) break;
@@ -401,12 +352,11 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
             st = hearth_err(HEARTH_ERR_IO, "hearth-fetch ended without a result");
             break;
         }
-        uint32_t len = hearth_be32_get(hdr + 1);
-        if (hdr[0] == UPD_FRAME_DATA) {
-            if (len == 0 || len > UPD_FRAME_DATA_MAX) {
-                st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an oversized frame (%u bytes)", len);
-                break;
-            }
+        uint8_t type = 0;
+        uint32_t len = 0;
+        st = hearth_fetch_frame_parse(hdr, &type, &len);
+        if (st != HEARTH_OK) break;
+        if (type == HEARTH_FETCH_FRAME_DATA) {
             /* Defence in depth: the child enforces max_bytes too, but a
              * compromised child must not get past it either. */
             if (len > max_bytes - res->received) {
@@ -419,18 +369,15 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
             st = sink(frame, len, arg);
             if (st != HEARTH_OK) break; /* keep the sink's status */
             res->received += len;
-        } else if (hdr[0] == UPD_FRAME_RESULT) {
-            if (len > UPD_FRAME_RESULT_MAX) {
-                st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an oversized result (%u bytes)", len);
-                break;
-            }
+        } else {
             st = read_exact(&c, frame, len, NULL);
             if (st != HEARTH_OK) break;
-            st = parse_result(frame, len, &child_st, &child_received, res, msg, sizeof msg);
+            st = hearth_fetch_result_decode(frame, len, &fr);
             if (st != HEARTH_OK) break;
+            res->http_code = fr.http_code;
+            res->overflow = res->overflow || fr.overflow;
+            res->tls_failed = fr.tls_failed;
             have_result = true;
-        } else {
-            st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an unknown frame type %u", hdr[0]);
         }
     }
     if (st == HEARTH_OK) {
@@ -460,9 +407,9 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
     child_kill(&c);
     if (w <= 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not exit cleanly");
-    if (child_st == HEARTH_OK && child_received != res->received)
+    if (fr.status == HEARTH_OK && fr.received != res->received)
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch reported %llu bytes but sent %llu",
-                          (unsigned long long)child_received, (unsigned long long)res->received);
-    if (child_st != HEARTH_OK) return hearth_err(child_st, "%s", msg[0] ? msg : "download failed");
+                          (unsigned long long)fr.received, (unsigned long long)res->received);
+    if (fr.status != HEARTH_OK) return hearth_err(fr.status, "%s", fr.msg[0] ? fr.msg : "download failed");
     return HEARTH_OK;
 }

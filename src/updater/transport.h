@@ -1,6 +1,7 @@
 /* Internal: HTTPS client for the update repository, mutually authenticated
  * and pinned to the manufacturer CA (EN 303 645 5.3-10, 5.5-1). Not part of
- * the public API; used by updater.c and the unit tests.
+ * the public API; used by session.c (the updater's repository session) and
+ * the unit tests.
  *
  * Process separation (EN 303 645 5.6-6, 5.6-7; docs/updates.md "Process
  * separation"): the transfer itself runs in the small helper program
@@ -9,11 +10,13 @@
  * the device key PEM) on its stdin, and reads the body back as frames on its
  * stdout. The daemon that holds the password database therefore never
  * parses HTTP or TLS from the network, and does not map libcurl and its ~25
- * dependencies. The frame protocol below is shared by both sides. */
+ * dependencies. The wire protocol both sides speak is public:
+ * include/hearth/fetch_proto.h. */
 #ifndef HEARTH_UPDATER_TRANSPORT_H
 #define HEARTH_UPDATER_TRANSPORT_H
 
 #include "hearth/common.h"
+#include "hearth/fetch_proto.h"
 #include "hearth/util.h"
 
 /** TLS parameters of one repository connection. Every pointer is borrowed. */
@@ -54,49 +57,8 @@ hearth_status upd_http_global_init(void) HEARTH_MUST_CHECK;
 
 /* ------------------------------------------------ the hearth-fetch helper */
 
-/** Environment variable naming the hearth-fetch program (absolute path). */
-#define UPD_FETCH_ENV "HEARTH_FETCH_PROGRAM"
-/** Request record magic, "HFQ1". */
-#define UPD_FETCH_MAGIC 0x48465131u
-/** Frame types on the helper's stdout: [u8 type][u32 len][len bytes]. */
-#define UPD_FRAME_DATA 1u
-#define UPD_FRAME_RESULT 2u
-#define UPD_FRAME_HDR_LEN 5u
-/** Largest DATA frame payload; anything bigger is a protocol violation. */
-#define UPD_FRAME_DATA_MAX (64u * 1024u)
-/** Largest RESULT frame payload (fixed fields + a short error text). */
-#define UPD_FRAME_RESULT_MAX 512u
-/** Error text carried in a RESULT frame, bytes. */
-#define UPD_RESULT_MSG_MAX 255u
-/** Request field bounds (the helper rejects larger). */
-#define UPD_REQ_URL_MAX 2048u
-#define UPD_REQ_PATH_MAX 4096u
-#define UPD_REQ_PIN_MAX 1024u
-#define UPD_REQ_KEY_MAX 16384u
-/** Whole request record bound. */
-#define UPD_REQ_MAX (4u + 2u + UPD_REQ_URL_MAX + 16u + 3u * (2u + UPD_REQ_PATH_MAX) + 8u + \
-                     4u + UPD_REQ_KEY_MAX)
-/** RESULT flags. */
-#define UPD_RESULT_OVERFLOW 0x01u
-#define UPD_RESULT_TLS_FAILED 0x02u
-
-/*
- * Request record (big-endian, written once on the helper's stdin, then EOF):
- *   u32 magic | u16 n, url | u64 offset | u64 max_bytes |
- *   u16 n, ca_path | u16 n, cert_path | u16 n, pinned_pubkey (0: none) |
- *   u32 connect_timeout_s | u32 stall_timeout_s | u32 n, key PEM
- * No NUL bytes inside strings; nothing after the key.
- *
- * RESULT payload:
- *   u32 status (hearth_status as two's complement) | u32 http_code |
- *   u64 received | u8 flags | u16 n, error text (printable ASCII, n <= 255)
- *
- * The helper sends DATA frames (1..UPD_FRAME_DATA_MAX bytes) in body order,
- * then exactly one RESULT frame, then exits 0. Anything else -- an unknown
- * type, an oversized or truncated frame, more body than max_bytes, bytes
- * after RESULT, no RESULT, a non-zero exit -- is a hostile or broken helper:
- * the parent kills it and fails the transfer.
- */
+/* The request record and frames exchanged with hearth-fetch, their bounds
+ * and codecs: include/hearth/fetch_proto.h (shared with fetch/). */
 
 /**
  * Set the hearth-fetch program used by upd_http_stream() (absolute path,

@@ -1,4 +1,12 @@
-/* Internal state of the updater, shared by updater.c, upload.c, status.c. */
+/* Internal state of the updater and the functions its files share:
+ *   updater.c      object, state, events, reject/fail results, installed facts
+ *   session.c      device key + TLS parameters for the repository, small fetches
+ *   keyset_sync.c  repository key set vs. trust anchor, anti-rollback floors
+ *   download.c     signed manifest prefix, verified payload download, resume
+ *   install.c      staged bundle into the inactive slot, mark pending
+ *   check.c        one check through those stages
+ *   scheduler.c    thread, randomised check times, API requests, policy
+ *   upload.c status.c selftest.c policy.c transport.c: see each file. */
 #ifndef HEARTH_UPDATER_INTERNAL_H
 #define HEARTH_UPDATER_INTERNAL_H
 
@@ -9,6 +17,7 @@
 #include "hearth/slots.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
+#include "transport.h"
 
 /* Bound of what a check fetches before anything is verified: header,
  * manifest and signature block, each bounded by the bundle module. */
@@ -51,6 +60,18 @@ struct hearth_updater {
     size_t n_events, ev_head;
 };
 
+/* ------------------------------------------------------------ updater.c */
+
+/* Copy a string into a fixed field, always terminated (NULL: empty). */
+void upd_copy_str(char *dst, size_t cap, const char *src);
+/* The caller's store lock (cfg.store_lock), if any, around store access. */
+void upd_store_lock(hearth_updater *u);
+void upd_store_unlock(hearth_updater *u);
+/* True once hearth_updater_stop() was called (transfers abort). */
+bool upd_stopping(hearth_updater *u);
+/* Fail (not an attack: I/O, state, limits): fill res, return st. */
+hearth_status upd_fail(hearth_update_result *res, hearth_status st, const char *what);
+
 /* Take/release the one-operation-at-a-time token (wait: block until free). */
 hearth_status upd_op_begin(hearth_updater *u, bool wait) HEARTH_MUST_CHECK;
 void upd_op_end(hearth_updater *u);
@@ -63,19 +84,68 @@ void upd_event_log(hearth_updater *u, hearth_severity sev, const char *event,
 hearth_status upd_reject(hearth_updater *u, hearth_update_result *res, hearth_status st,
                          const char *what, const char *version);
 
+/* ------------------------------------------------------------ session.c */
+
+/* One session with the repository: TLS parameters plus the device key PEM
+ * they point at (heap, wiped by upd_session_close()). */
+typedef struct {
+    upd_tls tls;
+    char *pem;
+    size_t pem_cap;
+} upd_session;
+
+hearth_status upd_session_open(hearth_updater *u, upd_session *t) HEARTH_MUST_CHECK;
+void upd_session_close(upd_session *t);
+/* GET a small object into @p out (initialised here, bounded by @p max;
+ * freed on failure). */
+hearth_status upd_fetch_small(const upd_session *t, const char *url, size_t max, hearth_buf *out,
+                              upd_http_result *hr) HEARTH_MUST_CHECK;
+
+/* -------------------------------------------------------- keyset_sync.c */
+
+/* The key set to verify with: with @p t, the repository's (verified, never
+ * older than the floor, persisted when newer), else the device's file. */
+hearth_status upd_keyset_sync(hearth_updater *u, const upd_session *t, hearth_update_result *res,
+                              hearth_keyset **out) HEARTH_MUST_CHECK;
 /* Trust anchor + key set currently valid for this device (local file, or a
  * newer one fetched from the repository when @p fetch). */
 hearth_status upd_load_keyset(hearth_updater *u, bool fetch, hearth_update_result *res,
                               hearth_keyset **out) HEARTH_MUST_CHECK;
+
+/* ----------------------------------------------------------- download.c */
+
+/* Fetch and verify the signed manifest prefix of the latest release for
+ * this hardware. HEARTH_OK with *out NULL: nothing published (res says up
+ * to date). */
+hearth_status upd_fetch_manifest(hearth_updater *u, const upd_session *t, const hearth_keyset *ks,
+                                 hearth_update_result *res, hearth_bundle **out) HEARTH_MUST_CHECK;
+/* Download the payload of @p b into the staging file (path in @p staged),
+ * verified chunk by chunk, resuming after the last good chunk. */
+hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth_bundle *b,
+                           char *staged, size_t cap, hearth_update_result *res) HEARTH_MUST_CHECK;
+
+/* ---------------------------------------------------------- scheduler.c */
+
+/* Read the stored policy (default: automatic, 5.3-4/5.3-6). */
+hearth_status upd_load_policy(hearth_updater *u) HEARTH_MUST_CHECK;
+/* The policy allows installing now (automatic and not postponed). */
+bool upd_policy_allows_install(hearth_updater *u);
+
+/* ------------------------------------- updater.c: what a bundle is judged by */
+
 /* Installed facts for the bundle policy. */
 hearth_status upd_installed(hearth_updater *u, uint64_t *secver, char *version, size_t cap,
                             int *active, int *pending, int *booted) HEARTH_MUST_CHECK;
 /* Apply the device policy to a verified bundle; fills res->info. */
 hearth_status upd_check_policy(hearth_updater *u, const hearth_bundle *b,
                                hearth_update_result *res) HEARTH_MUST_CHECK;
+/* A manifest's facts for the status document and results. */
+void upd_fill_info(const hearth_manifest *m, uint64_t total, hearth_update_info *info);
+
+/* ------------------------------------------------------------ install.c */
+
 /* Install a staged, complete bundle file into the inactive slot. */
 hearth_status upd_install_file(hearth_updater *u, const char *path, const hearth_keyset *ks,
                                hearth_update_result *res) HEARTH_MUST_CHECK;
-void upd_fill_info(const hearth_manifest *m, uint64_t total, hearth_update_info *info);
 
 #endif

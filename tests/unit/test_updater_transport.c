@@ -1,6 +1,7 @@
 /* The daemon side of the hearth-fetch process separation
- * (src/updater/transport.c) against a hostile helper, and the real
- * hearth-fetch against hostile request records.
+ * (src/updater/transport.c) against a hostile helper, the real
+ * hearth-fetch against hostile request records, and the shared wire codecs
+ * (include/hearth/fetch_proto.h) both sides call.
  *
  * Why: the helper parses untrusted HTTP/TLS; if it is ever compromised,
  * what it sends back must not be able to corrupt the daemon, get more body
@@ -25,6 +26,7 @@
 #include <cmocka.h>
 
 #include "hearth/common.h"
+#include "hearth/fetch_proto.h"
 #include "hearth/util.h"
 #include "updater/transport.h"
 
@@ -113,8 +115,8 @@ static void test_5_13_1_well_behaved_helper_accepted(void **state)
     hearth_buf_free(&s.got);
     /* The largest legal frame passes too. */
     sink_ctx s2 = {0};
-    assert_int_equal(run("full", UPD_FRAME_DATA_MAX, &s2, &r, &ms, NULL), HEARTH_OK);
-    assert_int_equal(s2.got.len, UPD_FRAME_DATA_MAX);
+    assert_int_equal(run("full", HEARTH_FETCH_FRAME_DATA_MAX, &s2, &r, &ms, NULL), HEARTH_OK);
+    assert_int_equal(s2.got.len, HEARTH_FETCH_FRAME_DATA_MAX);
     hearth_buf_free(&s2.got);
     assert_no_children();
 }
@@ -301,12 +303,12 @@ static void test_fetch_program_resolution(void **state)
                      HEARTH_ERR_NOT_FOUND);
     /* The environment variable when nothing is set explicitly. */
     assert_int_equal(upd_http_set_fetch_program(NULL), HEARTH_OK);
-    setenv(UPD_FETCH_ENV, REAL_FETCH, 1);
+    setenv(HEARTH_FETCH_ENV, REAL_FETCH, 1);
     assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
     assert_string_equal(p, REAL_FETCH);
-    setenv(UPD_FETCH_ENV, "hearth-fetch", 1);
+    setenv(HEARTH_FETCH_ENV, "hearth-fetch", 1);
     assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_NOT_FOUND);
-    unsetenv(UPD_FETCH_ENV);
+    unsetenv(HEARTH_FETCH_ENV);
 #ifdef FETCH_BUILD_TREE
     /* Default search in a development build: the build tree's helper. */
     assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
@@ -367,17 +369,17 @@ static void expect_real_rejects(const uint8_t *in, size_t n, hearth_status want)
     size_t len = 0;
     int rc = run_prog(REAL_FETCH, in, n, out, sizeof out, &len);
     assert_int_equal(rc, 0);
-    assert_true(len >= UPD_FRAME_HDR_LEN + 19);
-    assert_int_equal(out[0], UPD_FRAME_RESULT);
+    assert_true(len >= HEARTH_FETCH_FRAME_HDR_LEN + 19);
+    assert_int_equal(out[0], HEARTH_FETCH_FRAME_RESULT);
     uint32_t fl = ((uint32_t)out[1] << 24) | ((uint32_t)out[2] << 16) | ((uint32_t)out[3] << 8) | out[4];
-    assert_int_equal(len, UPD_FRAME_HDR_LEN + fl);
+    assert_int_equal(len, HEARTH_FETCH_FRAME_HDR_LEN + fl);
     int32_t st = (int32_t)(((uint32_t)out[5] << 24) | ((uint32_t)out[6] << 16) | ((uint32_t)out[7] << 8) | out[8]);
     assert_int_equal(st, want);
 }
 
 static void put_req(hearth_buf *b, const char *url, const char *key, uint32_t key_len_field)
 {
-    assert_int_equal(hearth_buf_u32(b, UPD_FETCH_MAGIC), HEARTH_OK);
+    assert_int_equal(hearth_buf_u32(b, HEARTH_FETCH_MAGIC), HEARTH_OK);
     assert_int_equal(hearth_buf_u16(b, (uint16_t)strlen(url)), HEARTH_OK);
     assert_int_equal(hearth_buf_append(b, url, strlen(url)), HEARTH_OK);
     assert_int_equal(hearth_buf_u64(b, 0), HEARTH_OK);
@@ -401,28 +403,28 @@ static void test_5_13_1_real_helper_rejects_bad_requests(void **state)
     expect_real_rejects((const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18, HEARTH_ERR_INVALID);
     expect_real_rejects(NULL, 0, HEARTH_ERR_INVALID);
     /* A plain-http URL: refused by the helper too (defence in depth). */
-    hearth_buf_init(&b, UPD_REQ_MAX);
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
     put_req(&b, "http://127.0.0.1:1/x", "KEY", 3);
     expect_real_rejects(b.data, b.len, HEARTH_ERR_POLICY);
     hearth_buf_free(&b);
     /* Key length field past the end (truncated request). */
-    hearth_buf_init(&b, UPD_REQ_MAX);
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
     put_req(&b, "https://127.0.0.1:1/x", "KEY", 300);
     expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
     hearth_buf_free(&b);
     /* Trailing bytes after the key. */
-    hearth_buf_init(&b, UPD_REQ_MAX);
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
     put_req(&b, "https://127.0.0.1:1/x", "KEY", 2);
     expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
     hearth_buf_free(&b);
     /* NUL inside the URL. */
-    hearth_buf_init(&b, UPD_REQ_MAX);
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
     put_req(&b, "https://127.0.0.1:1/x", "KEY", 3);
     b.data[4 + 2 + 9] = '\0';
     expect_real_rejects(b.data, b.len, HEARTH_ERR_INVALID);
     hearth_buf_free(&b);
     /* Over the request bound. */
-    static uint8_t huge[UPD_REQ_MAX + 100];
+    static uint8_t huge[HEARTH_FETCH_REQ_MAX + 100];
     memset(huge, 'A', sizeof huge);
     expect_real_rejects(huge, sizeof huge, HEARTH_ERR_TOO_LARGE);
 }
@@ -445,6 +447,120 @@ static void test_real_helper_takes_no_arguments(void **state)
     assert_int_equal(WEXITSTATUS(ws), 2);
 }
 
+/* The request codec both programs call: what the updater encodes the helper
+ * decodes field for field, and every cut-short record is refused. */
+static void test_5_13_1_fetch_proto_request_round_trip(void **state)
+{
+    (void)state;
+    hearth_fetch_request in = {.url = "https://repo.example/hw/latest.hbm",
+                               .offset = 4096,
+                               .max_bytes = 1u << 20,
+                               .ca_path = "/etc/hearth/ca.crt",
+                               .cert_path = "/var/lib/hearth/device.crt",
+                               .pinned_pubkey = "sha256//AAAA",
+                               .connect_timeout_s = 20,
+                               .stall_timeout_s = 30,
+                               .key = (const uint8_t *)k_key,
+                               .key_len = sizeof k_key - 1};
+    hearth_buf b;
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
+    assert_int_equal(hearth_fetch_request_encode(&in, &b), HEARTH_OK);
+    hearth_fetch_request out;
+    assert_int_equal(hearth_fetch_request_decode(b.data, b.len, &out), HEARTH_OK);
+    assert_string_equal(out.url, in.url);
+    assert_string_equal(out.ca_path, in.ca_path);
+    assert_string_equal(out.cert_path, in.cert_path);
+    assert_string_equal(out.pinned_pubkey, in.pinned_pubkey);
+    assert_true(out.offset == in.offset && out.max_bytes == in.max_bytes);
+    assert_int_equal(out.connect_timeout_s, 20);
+    assert_int_equal(out.stall_timeout_s, 30);
+    assert_int_equal(out.key_len, in.key_len);
+    assert_memory_equal(out.key, k_key, in.key_len);
+    hearth_fetch_request_clear(&out);
+    assert_null(out.url);
+    /* Every truncation is refused, and leaves nothing to release. */
+    for (size_t n = 0; n < b.len; n++) {
+        assert_int_not_equal(hearth_fetch_request_decode(b.data, n, &out), HEARTH_OK);
+        assert_null(out.url);
+        assert_null(out.ca_path);
+    }
+    /* A timeout the helper would not honour. */
+    hearth_buf_free(&b);
+    in.stall_timeout_s = HEARTH_FETCH_TIMEOUT_MAX_S + 1;
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
+    assert_int_equal(hearth_fetch_request_encode(&in, &b), HEARTH_OK);
+    assert_int_equal(hearth_fetch_request_decode(b.data, b.len, &out), HEARTH_ERR_RANGE);
+    hearth_buf_free(&b);
+    /* Oversized fields are refused on the encoding side already. */
+    static char long_url[HEARTH_FETCH_REQ_URL_MAX + 2];
+    memset(long_url, 'a', sizeof long_url - 1);
+    memcpy(long_url, "https://", 8);
+    in.url = long_url;
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
+    assert_int_equal(hearth_fetch_request_encode(&in, &b), HEARTH_ERR_TOO_LARGE);
+    hearth_buf_free(&b);
+    in.url = "https://repo.example/x";
+    in.key_len = 0;
+    hearth_buf_init(&b, HEARTH_FETCH_REQ_MAX);
+    assert_int_equal(hearth_fetch_request_encode(&in, &b), HEARTH_ERR_TOO_LARGE);
+    hearth_buf_free(&b);
+}
+
+/* The result codec: round trip, the text made printable and cut to its
+ * bound, anything outside the format refused. */
+static void test_5_13_1_fetch_proto_result_round_trip(void **state)
+{
+    (void)state;
+    hearth_fetch_result in = {.status = HEARTH_ERR_NOT_FOUND, .http_code = 404, .received = 7,
+                              .overflow = true, .tls_failed = false};
+    snprintf(in.msg, sizeof in.msg, "no\x1b[31m such\n file");
+    uint8_t buf[HEARTH_FETCH_FRAME_RESULT_MAX];
+    size_t len = 0;
+    assert_int_equal(hearth_fetch_result_encode(&in, buf, sizeof buf, &len), HEARTH_OK);
+    hearth_fetch_result out;
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_OK);
+    assert_int_equal(out.status, HEARTH_ERR_NOT_FOUND);
+    assert_int_equal(out.http_code, 404);
+    assert_true(out.received == 7 && out.overflow && !out.tls_failed);
+    assert_string_equal(out.msg, "no?[31m such? file");
+    /* A code outside 1..999 is sent as none. */
+    in.http_code = 1000;
+    assert_int_equal(hearth_fetch_result_encode(&in, buf, sizeof buf, &len), HEARTH_OK);
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_OK);
+    assert_int_equal(out.http_code, 0);
+    /* Every truncation, a trailing byte, an unknown flag, a positive
+     * status and a code above 999 are refused. */
+    for (size_t n = 0; n < len; n++) assert_int_equal(hearth_fetch_result_decode(buf, n, &out), HEARTH_ERR_IO);
+    buf[len] = 0;
+    assert_int_equal(hearth_fetch_result_decode(buf, len + 1, &out), HEARTH_ERR_IO);
+    uint8_t bad[HEARTH_FETCH_FRAME_RESULT_MAX];
+    memcpy(bad, buf, len);
+    bad[16] = 0x80; /* flags */
+    assert_int_equal(hearth_fetch_result_decode(bad, len, &out), HEARTH_ERR_IO);
+    memcpy(bad, buf, len);
+    hearth_be32_put(bad, 1); /* status > 0 */
+    assert_int_equal(hearth_fetch_result_decode(bad, len, &out), HEARTH_ERR_IO);
+    memcpy(bad, buf, len);
+    hearth_be32_put(bad + 4, 1000); /* http code */
+    assert_int_equal(hearth_fetch_result_decode(bad, len, &out), HEARTH_ERR_IO);
+    /* Frame headers: bounds per type, no other type. */
+    uint8_t h[HEARTH_FETCH_FRAME_HDR_LEN];
+    uint8_t type = 0;
+    uint32_t flen = 0;
+    hearth_fetch_frame_header(h, HEARTH_FETCH_FRAME_DATA, HEARTH_FETCH_FRAME_DATA_MAX);
+    assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_OK);
+    assert_int_equal(type, HEARTH_FETCH_FRAME_DATA);
+    assert_int_equal(flen, HEARTH_FETCH_FRAME_DATA_MAX);
+    hearth_fetch_frame_header(h, HEARTH_FETCH_FRAME_DATA, HEARTH_FETCH_FRAME_DATA_MAX + 1);
+    assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_ERR_IO);
+    hearth_fetch_frame_header(h, HEARTH_FETCH_FRAME_DATA, 0);
+    assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_ERR_IO);
+    hearth_fetch_frame_header(h, HEARTH_FETCH_FRAME_RESULT, HEARTH_FETCH_FRAME_RESULT_MAX + 1);
+    assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_ERR_IO);
+    hearth_fetch_frame_header(h, 3, 1);
+    assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_ERR_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +576,8 @@ int main(void)
         cmocka_unit_test_setup(test_fetch_program_resolution, setup),
         cmocka_unit_test(test_5_13_1_real_helper_rejects_bad_requests),
         cmocka_unit_test(test_real_helper_takes_no_arguments),
+        cmocka_unit_test(test_5_13_1_fetch_proto_request_round_trip),
+        cmocka_unit_test(test_5_13_1_fetch_proto_result_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 
 #include "hearth/common.h"
 #include "hearth/util.h"
-#include "updater/transport.h"
+#include "hearth/fetch_proto.h"
 
 extern char **environ;
 
@@ -40,14 +40,14 @@ static void hdr(uint8_t type, uint32_t len)
 
 static void data(const void *p, uint32_t n)
 {
-    hdr(UPD_FRAME_DATA, n);
+    hdr(HEARTH_FETCH_FRAME_DATA, n);
     put(p, n);
 }
 
 /* RESULT frame; msg may hold any bytes (the parent must sanitise them). */
 static void result(int32_t st, uint32_t code, uint64_t received, uint8_t flags, const char *msg)
 {
-    uint8_t b[UPD_FRAME_RESULT_MAX];
+    uint8_t b[HEARTH_FETCH_FRAME_RESULT_MAX];
     size_t ml = strlen(msg), o = 0;
     uint32_t s = (uint32_t)st;
     for (int i = 3; i >= 0; i--) b[o++] = (uint8_t)(s >> (8 * i));
@@ -58,7 +58,7 @@ static void result(int32_t st, uint32_t code, uint64_t received, uint8_t flags, 
     b[o++] = (uint8_t)ml;
     memcpy(b + o, msg, ml);
     o += ml;
-    hdr(UPD_FRAME_RESULT, (uint32_t)o);
+    hdr(HEARTH_FETCH_FRAME_RESULT, (uint32_t)o);
     put(b, o);
 }
 
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     int nenv = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) nenv++;
 
-    static uint8_t in[UPD_REQ_MAX];
+    static uint8_t in[HEARTH_FETCH_REQ_MAX];
     size_t len = 0;
     for (;;) {
         ssize_t r = read(0, in + len, sizeof in - len);
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     uint16_t n = 0;
     uint64_t off = 0, max = 0;
     const uint8_t *url = NULL, *key = NULL, *skip = NULL;
-    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != UPD_FETCH_MAGIC) return 5;
+    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != HEARTH_FETCH_MAGIC) return 5;
     if (hearth_cursor_u16(&c, &n) != HEARTH_OK || hearth_cursor_ptr(&c, n, &url) != HEARTH_OK) return 5;
     size_t url_len = n;
     if (hearth_cursor_u64(&c, &off) != HEARTH_OK || hearth_cursor_u64(&c, &max) != HEARTH_OK) return 5;
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     memcpy(mode, url + sizeof pfx - 1, ml);
     mode[ml] = '\0';
 
-    static uint8_t big[UPD_FRAME_DATA_MAX + 16];
+    static uint8_t big[HEARTH_FETCH_FRAME_DATA_MAX + 16];
     memset(big, 'x', sizeof big);
     if (strcmp(mode, "ok") == 0) {
         data("hello ", 6);
@@ -118,30 +118,30 @@ int main(int argc, char **argv)
         char s[256];
         int l = snprintf(s, sizeof s, "argc=%d env=%d fds=%d offset=%llu max=%llu key=", argc, nenv,
                          open_fds, (unsigned long long)off, (unsigned long long)max);
-        hdr(UPD_FRAME_DATA, (uint32_t)l + key_len);
+        hdr(HEARTH_FETCH_FRAME_DATA, (uint32_t)l + key_len);
         put(s, (size_t)l);
         put(key, key_len);
         result(HEARTH_OK, 200, (uint64_t)l + key_len, 0, "");
     } else if (strcmp(mode, "full") == 0) {
         /* The largest legal frame: must be accepted. */
-        data(big, UPD_FRAME_DATA_MAX);
-        result(HEARTH_OK, 200, UPD_FRAME_DATA_MAX, 0, "");
+        data(big, HEARTH_FETCH_FRAME_DATA_MAX);
+        result(HEARTH_OK, 200, HEARTH_FETCH_FRAME_DATA_MAX, 0, "");
     } else if (strcmp(mode, "oversize") == 0) {
-        hdr(UPD_FRAME_DATA, UPD_FRAME_DATA_MAX + 1);
-        put(big, UPD_FRAME_DATA_MAX + 1);
+        hdr(HEARTH_FETCH_FRAME_DATA, HEARTH_FETCH_FRAME_DATA_MAX + 1);
+        put(big, HEARTH_FETCH_FRAME_DATA_MAX + 1);
         sleep(30);
     } else if (strcmp(mode, "hugelen") == 0) {
-        hdr(UPD_FRAME_DATA, 0xffffffffu);
+        hdr(HEARTH_FETCH_FRAME_DATA, 0xffffffffu);
         sleep(30);
     } else if (strcmp(mode, "empty") == 0) {
-        hdr(UPD_FRAME_DATA, 0);
+        hdr(HEARTH_FETCH_FRAME_DATA, 0);
         sleep(30);
     } else if (strcmp(mode, "truncated") == 0) {
-        hdr(UPD_FRAME_DATA, 1000);
+        hdr(HEARTH_FETCH_FRAME_DATA, 1000);
         put(big, 10);
         return 0;
     } else if (strcmp(mode, "truncated-hdr") == 0) {
-        uint8_t h[3] = {UPD_FRAME_DATA, 0, 0};
+        uint8_t h[3] = {HEARTH_FETCH_FRAME_DATA, 0, 0};
         put(h, sizeof h);
         return 0;
     } else if (strcmp(mode, "toomuch") == 0) {
@@ -168,8 +168,8 @@ int main(int argc, char **argv)
         put("X", 1);
         sleep(30);
     } else if (strcmp(mode, "bigresult") == 0) {
-        hdr(UPD_FRAME_RESULT, UPD_FRAME_RESULT_MAX + 1);
-        put(big, UPD_FRAME_RESULT_MAX + 1);
+        hdr(HEARTH_FETCH_FRAME_RESULT, HEARTH_FETCH_FRAME_RESULT_MAX + 1);
+        put(big, HEARTH_FETCH_FRAME_RESULT_MAX + 1);
         sleep(30);
     } else if (strcmp(mode, "badstatus") == 0) {
         result(5, 200, 0, 0, "");
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "notfound") == 0) {
         result(HEARTH_ERR_NOT_FOUND, 404, 0, 0, "repository \x1b[31manswered\n 404");
     } else if (strcmp(mode, "tls") == 0) {
-        result(HEARTH_ERR_IO, 0, 0, UPD_RESULT_TLS_FAILED, "download failed: bad certificate");
+        result(HEARTH_ERR_IO, 0, 0, HEARTH_FETCH_RESULT_TLS_FAILED, "download failed: bad certificate");
     } else if (strcmp(mode, "slow") == 0) {
         data("hello", 5);
         data("world", 5);

@@ -63,10 +63,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hearth/http.h"
 #include "hearth/json.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
-#include "api/http_head.h"
+#include "hearth/http.h"
 #include "churn.h"
 #include "hearthd.h"
 
@@ -482,35 +483,9 @@ static bool enqueue(hearthd_server *s, struct evhttp_request *req, const hearth_
 
 /* ------------------------------------------------- input filter, upload */
 
-/* The header-block pre-parser lives in src/api/http_head.c (unit-tested and
- * fuzzed there); these names keep the filter below readable. */
+/* The header-block pre-parser is include/hearth/http.h (unit-tested and
+ * fuzzed there); this name keeps the filter below readable. */
 typedef hearth_http_head head;
-
-/* Same rules as the API (src/api/api.c): "Bearer <base64url token>". */
-static bool bearer_token(const char *h, char out[HEARTH_TOKEN_STR_MAX])
-{
-    static const char scheme[] = "Bearer ";
-    if (strncasecmp(h, scheme, sizeof scheme - 1) != 0) return false;
-    const char *t = h + sizeof scheme - 1;
-    size_t len = strlen(t);
-    if (len == 0 || len >= HEARTH_TOKEN_STR_MAX) return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = t[i];
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
-        if (!ok) return false;
-    }
-    memcpy(out, t, len + 1);
-    return true;
-}
-
-static bool is_octet_stream(const char *ct)
-{
-    static const char want[] = "application/octet-stream";
-    if (strncasecmp(ct, want, sizeof want - 1) != 0) return false;
-    char next = ct[sizeof want - 1];
-    return next == '\0' || next == ';' || next == ' ';
-}
 
 /* One response written straight to the TLS bufferevent (evhttp never saw
  * the request), always closing the connection: headers as send_response. */
@@ -757,7 +732,7 @@ static void upload_start(conn *c, const head *h)
         reply_error(&r, 409, "setup_required", NULL,
                     "the device is in its factory-default state; complete POST /api/v1/setup "
                     "with the setup password from the label first");
-    } else if (h->auth_long || !bearer_token(h->auth, token)) {
+    } else if (h->auth_long || !hearth_http_bearer_token(h->auth, token)) {
         reply_error(&r, 401, "unauthenticated", NULL,
                     "send Authorization: Bearer <token>; get a token from POST /api/v1/login");
     } else if (hearth_auth_session(s->auth, token, &who) != HEARTH_OK) {
@@ -770,7 +745,7 @@ static void upload_start(conn *c, const head *h)
     } else if (s->upd == NULL) {
         reply_error(&r, 503, "updates_unavailable", NULL,
                     "software updates are not configured on this device");
-    } else if (h->ctype_long || !is_octet_stream(h->ctype)) {
+    } else if (h->ctype_long || !hearth_http_is_octet_stream(h->ctype)) {
         reply_error(&r, 415, "unsupported_media_type", NULL,
                     "send the bundle as the body with Content-Type: application/octet-stream");
     } else if (h->te) {

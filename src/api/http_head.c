@@ -1,10 +1,11 @@
 /*
- * HTTP/1.1 request-head pre-parser for hearthd's input filter (see
- * http_head.h). Moved out of daemon/server.c so it can be unit-tested and
- * fuzzed on its own; the rules are evhttp's (libevent 2.1), kept on the
- * conservative side: whatever could be read two ways is reported opaque.
+ * HTTP/1.1 request heads (include/hearth/http.h): the pre-parser of
+ * hearthd's input filter, whose rules are evhttp's (libevent 2.1), kept on
+ * the conservative side: whatever could be read two ways is reported
+ * opaque; and the bearer-token and octet-stream rules shared by the API
+ * layer and hearthd's streaming upload.
  */
-#include "http_head.h"
+#include "hearth/http.h"
 
 #include <string.h>
 #include <strings.h>
@@ -124,4 +125,31 @@ int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
     if (folded || nul) h->upload = false;
     if (h->opaque || h->n_cl == 0) h->body = 0;
     return HEARTH_HTTP_HEAD_OK;
+}
+
+bool hearth_http_bearer_token(const char *authorization, char out[HEARTH_TOKEN_STR_MAX])
+{
+    if (authorization == NULL) return false;
+    static const char scheme[] = "Bearer ";
+    if (strncasecmp(authorization, scheme, sizeof scheme - 1) != 0) return false;
+    const char *t = authorization + sizeof scheme - 1;
+    size_t len = strlen(t);
+    if (len == 0 || len >= HEARTH_TOKEN_STR_MAX) return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = t[i];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+        if (!ok) return false;
+    }
+    memcpy(out, t, len + 1);
+    return true;
+}
+
+bool hearth_http_is_octet_stream(const char *content_type)
+{
+    static const char want[] = "application/octet-stream";
+    if (content_type == NULL || strncasecmp(content_type, want, sizeof want - 1) != 0)
+        return false;
+    char next = content_type[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ';
 }

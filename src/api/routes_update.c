@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "hearth/http.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
 
@@ -98,14 +99,6 @@ static void route_install(hearth_api_ctx *c)
     api_reply_end(c);
 }
 
-static bool is_octet_stream(const char *ct)
-{
-    static const char want[] = "application/octet-stream";
-    if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0) return false;
-    char next = ct[sizeof want - 1];
-    return next == '\0' || next == ';' || next == ' ';
-}
-
 /* The whole-body path: used when the transport hands the API a buffered
  * body. hearthd streams large uploads into the same sink instead
  * (daemon/update_glue.c), so the body cap stays small for everything else. */
@@ -113,7 +106,7 @@ static void route_upload(hearth_api_ctx *c)
 {
     hearth_updater *u = updater_of(c);
     if (u == NULL) return;
-    if (!is_octet_stream(c->req->content_type)) {
+    if (!hearth_http_is_octet_stream(c->req->content_type)) {
         api_error(c, 415, "unsupported_media_type", NULL,
                   "send the bundle as the body with Content-Type: application/octet-stream");
         return;

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/http_head.h"
+#include "hearth/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

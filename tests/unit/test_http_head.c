@@ -1,10 +1,12 @@
-/* Unit tests for src/api/http_head.c, hearthd's pre-parser of raw request
- * header blocks (the input filter in daemon/server.c runs it on decrypted
- * TLS bytes before evhttp sees them). Evidences 5.13-1 (hostile network
- * input is validated; framing is never read differently from evhttp, so no
- * request can be smuggled past the filter) and 5.5-5 (only the exact upload
- * route is diverted to the authenticated streaming path; everything else
- * stays with evhttp and the API's own authentication).
+/* Unit tests for src/api/http_head.c (include/hearth/http.h): hearthd's
+ * pre-parser of raw request header blocks (the input filter in
+ * daemon/filter.c runs it on decrypted TLS bytes before evhttp sees them),
+ * and the bearer-token and octet-stream rules the API and the upload share.
+ * Evidences 5.13-1 (hostile network input is validated; framing is never
+ * read differently from evhttp, so no request can be smuggled past the
+ * filter) and 5.5-5 (only the exact upload route is diverted to the
+ * authenticated streaming path; everything else stays with evhttp and the
+ * API's own authentication).
  *
  * Every input is copied into a heap block of exactly its length (no NUL
  * after it), so a read past the end is caught by ASan in the sanitizer
@@ -17,7 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api/http_head.h"
+#include "hearth/http.h"
 
 #define UP HEARTH_HTTP_HEAD_UPLOAD_PATH
 
@@ -403,6 +405,56 @@ static void test_5_13_1_nul_bytes_inside_block(void **state)
     assert_int_equal(parse_mem(part, sizeof part - 1, &h), HEARTH_HTTP_HEAD_MORE);
 }
 
+/* 5.5-5: the one bearer-token rule hearthd's upload and the API share. */
+static void test_5_5_5_bearer_token(void **state)
+{
+    (void)state;
+    char tok[HEARTH_TOKEN_STR_MAX];
+    memset(tok, 'x', sizeof tok);
+    assert_true(hearth_http_bearer_token("Bearer abc-DEF_123", tok));
+    assert_string_equal(tok, "abc-DEF_123");
+    assert_true(hearth_http_bearer_token("bEaReR z", tok)); /* scheme is case-insensitive */
+    assert_string_equal(tok, "z");
+    /* The longest token that fits, and one character more. */
+    char h[16 + HEARTH_TOKEN_STR_MAX];
+    snprintf(h, sizeof h, "Bearer %.*s", HEARTH_TOKEN_STR_MAX - 1,
+             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_true(hearth_http_bearer_token(h, tok));
+    assert_int_equal(strlen(tok), HEARTH_TOKEN_STR_MAX - 1);
+    snprintf(h, sizeof h, "Bearer %.*s", HEARTH_TOKEN_STR_MAX,
+             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    memset(tok, 'x', sizeof tok);
+    assert_false(hearth_http_bearer_token(h, tok));
+    assert_int_equal(tok[0], 'x'); /* nothing written on failure */
+    static const char *const bad[] = {
+        "",          "Bearer",       "Bearer ",        "Bearer  abc", "Basic abc",
+        "Bearerabc", "Bearer ab c",  "Bearer abc ",    "Bearer ab=",  "Bearer ab+/",
+        "Bearer a.b", "Bearer \tab", "Token Bearer ab",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(hearth_http_bearer_token(bad[i], tok));
+        assert_int_equal(tok[0], 'x');
+    }
+    assert_false(hearth_http_bearer_token(NULL, tok));
+}
+
+/* 5.13-1: the one octet-stream rule hearthd's upload and the API share. */
+static void test_5_13_1_octet_stream(void **state)
+{
+    (void)state;
+    assert_true(hearth_http_is_octet_stream("application/octet-stream"));
+    assert_true(hearth_http_is_octet_stream("Application/Octet-Stream"));
+    assert_true(hearth_http_is_octet_stream("application/octet-stream; foo=bar"));
+    assert_true(hearth_http_is_octet_stream("application/octet-stream ;x"));
+    assert_false(hearth_http_is_octet_stream(NULL));
+    assert_false(hearth_http_is_octet_stream(""));
+    assert_false(hearth_http_is_octet_stream("application/octet-streamx"));
+    assert_false(hearth_http_is_octet_stream("application/octet-strea"));
+    assert_false(hearth_http_is_octet_stream("application/json"));
+    assert_false(hearth_http_is_octet_stream(" application/octet-stream"));
+    assert_false(hearth_http_is_octet_stream("text/application/octet-stream"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_5_5_5_long_credentials_flagged_not_overflowed),
         cmocka_unit_test(test_5_13_1_malformed_lines),
         cmocka_unit_test(test_5_13_1_nul_bytes_inside_block),
+        cmocka_unit_test(test_5_5_5_bearer_token),
+        cmocka_unit_test(test_5_13_1_octet_stream),
     };
     return cmocka_run_group_tests_name("http_head", tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "api/http_head.h"
+#include "hearth/http.h"
 #include "hearth/json.h"
 
 #define UP HEARTH_HTTP_HEAD_UPLOAD_PATH
@@ -150,7 +150,7 @@ static int setup(void **state)
     srv.http = evhttp_new(srv.base);
     assert_non_null(srv.http);
     evhttp_set_gencb(srv.http, on_request, &srv);
-    /* hearthd's settings (daemon/server.c, hearthd_server_start). */
+    /* hearthd's settings (daemon/server.c, hearthd_server_create). */
     evhttp_set_max_headers_size(srv.http, 8 * 1024);
     evhttp_set_max_body_size(srv.http, HEARTH_JSON_BODY_MAX);
     evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

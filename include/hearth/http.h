@@ -1,10 +1,16 @@
-/*
- * Internal interface: the HTTP/1.1 request-head pre-parser hearthd runs on
- * the decrypted bytes of each TLS connection BEFORE libevent's evhttp reads
- * them (daemon/server.c, input filter). It finds where one request's header
- * block ends, whether it carries a body of a known length, and whether it is
- * the streamed bundle upload, so the daemon can divert that one request and
- * pass every other byte to evhttp unchanged.
+/**
+ * @file http.h
+ * @brief HTTP/1.1 request heads as hearthd reads them: the request-head
+ *        pre-parser of its input filter and the two header rules every
+ *        transport shares (bearer token, octet-stream body)
+ *        (EN 303 645 5.13-1, 5.5-5).
+ *
+ * hearth_http_head_parse() runs on the decrypted bytes of each TLS
+ * connection BEFORE libevent's evhttp reads them (daemon/filter.c, the
+ * input filter). It finds where one request's header block ends, whether it
+ * carries a body of a known length, and whether it is the streamed bundle
+ * upload, so the daemon can divert that one request and pass every other
+ * byte to evhttp unchanged.
  *
  * The input is hostile network data (EN 303 645 5.13-1) and the parser must
  * never disagree with evhttp about where a request ends and the next one
@@ -14,14 +20,24 @@
  * stops interpreting the connection. Tested by tests/unit/test_http_head.c,
  * tests/fuzz/fuzz_http_head.c and a differential test against a real evhttp.
  *
- * Not a public API: hearthd and the tests include it from src/.
+ * hearth_http_bearer_token() and hearth_http_is_octet_stream() are the one
+ * place that reads an Authorization or Content-Type value: the API layer
+ * (src/api) and hearthd's streaming upload (which answers before the API
+ * sees the request) call the same functions, so both accept exactly the
+ * same headers. Implemented in src/api/http_head.c (library hearth_api).
  */
-#ifndef HEARTH_API_HTTP_HEAD_H
-#define HEARTH_API_HTTP_HEAD_H
+#ifndef HEARTH_HTTP_H
+#define HEARTH_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "hearth/auth.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /** Request target of the streamed bundle upload (docs/api.md). */
 #define HEARTH_HTTP_HEAD_UPLOAD_PATH "/api/v1/updates/upload"
@@ -76,5 +92,30 @@ enum {
  */
 int hearth_http_head_parse(const char *buf, size_t n, const char *upload_path,
                            hearth_http_head *h);
+
+/**
+ * Read a bearer token: @p authorization must be "Bearer " (scheme matched
+ * case-insensitively, one space) followed by 1..HEARTH_TOKEN_STR_MAX-1
+ * base64url characters ([A-Za-z0-9_-]) and nothing else.
+ *
+ * @param[in]  authorization  the Authorization header value (NULL: absent)
+ * @param[out] out            the token, NUL-terminated; written only on success
+ * @return true with the token in @p out, false if absent or malformed.
+ *         The caller wipes @p out after use.
+ */
+bool hearth_http_bearer_token(const char *authorization, char out[HEARTH_TOKEN_STR_MAX]);
+
+/**
+ * Whether a Content-Type value names application/octet-stream (matched
+ * case-insensitively), alone or followed by parameters (';' or ' ').
+ *
+ * @param[in] content_type  the Content-Type header value (NULL: absent)
+ * @return true for an octet-stream body, false otherwise (absent included).
+ */
+bool hearth_http_is_octet_stream(const char *content_type);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

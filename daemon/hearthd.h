@@ -1,7 +1,7 @@
 /*
  * hearthd internals: TLS context, HTTPS server (libevent evhttp over OpenSSL
  * bufferevents) and the worker pool that keeps password hashing off the event
- * loop. Only main.c, tls.c and server.c use this header.
+ * loop. Used by main.c, tls.c and the server's files (server_internal.h).
  */
 #ifndef HEARTHD_H
 #define HEARTHD_H
@@ -23,7 +23,7 @@
 #define HEARTHD_QUEUE_MAX 8           /* queued slow requests; beyond: 503 */
 #define HEARTHD_BUSY_RETRY_S 2        /* Retry-After for 503 */
 
-/* Streaming upload of update bundles (server.c, docs/api.md). */
+/* Streaming upload of update bundles (upload.c, docs/api.md). */
 #define HEARTHD_UPLOAD_PATH "/api/v1/updates/upload"
 #define HEARTHD_UPLOAD_WINDOW_S 10          /* progress is checked every window ... */
 #define HEARTHD_UPLOAD_MIN_RATE (16 * 1024) /* ... and must average this, bytes/s */

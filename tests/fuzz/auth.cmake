@@ -1,8 +1,9 @@
 # Stored records of the auth module (src/auth), as hearth_auth_open() reads
 # them back from the secure store: the brute-force limiter state
 # ("auth.ratelimit", hearth_rl_load), account records ("auth.user.<name>")
-# and the session record ("auth.sessions"). The last two are static
-# decoders in auth.c, reached through TEST hooks in auth_internal.h.
+# and the session record ("auth.sessions"). The last two are decoders
+# internal to src/auth (records.c), reached through TEST hooks in
+# auth_internal.h.
 hearth_fuzz_target(NAME auth_ratelimit SOURCE fuzz_auth_ratelimit.c PROVISIONS 5.1-5 5.13-1)
 hearth_fuzz_target(NAME auth_user SOURCE fuzz_auth_user.c PROVISIONS 5.4-1 5.13-1)
 hearth_fuzz_target(NAME auth_sessions SOURCE fuzz_auth_sessions.c PROVISIONS 5.4-1 5.13-1)

@@ -1,6 +1,6 @@
 /* libFuzzer harness for the session record ("auth.sessions"), decoded by
- * hearth_auth_open() through load_sessions()/dec_sessions() in
- * src/auth/auth.c (reached via the hearth_auth_test_decode_sessions hook):
+ * hearth_auth_open() through auth_load_sessions()/dec_sessions() in
+ * src/auth/records.c (reached via the hearth_auth_test_decode_sessions hook):
  * evidence for 5.13-1 (stored data validated) and 5.4-1 (records read back
  * from the secure store are checked).
  *

@@ -1,5 +1,5 @@
 /* libFuzzer harness for account records ("auth.user.<name>"), decoded by
- * hearth_auth_open() through load_user()/dec_user() in src/auth/auth.c
+ * hearth_auth_open() through auth_load_user()/dec_user() in src/auth/records.c
  * (reached via the hearth_auth_test_decode_user hook): evidence for 5.13-1
  * (stored data validated) and 5.4-1 (records read back from the secure
  * store are checked, not trusted blindly).

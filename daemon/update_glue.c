@@ -1,10 +1,11 @@
 /*
  * hearthd's use of the updater (EN 303 645 5.3-4, 5.3-5, 5.3-12 example 12):
- * the updater runs on its own thread so the thermostat keeps controlling
- * the heating during checks and downloads; when an update is installed and
+ * the updater runs on its own thread so the applications (the thermostat's
+ * heating control) keep working during checks and downloads; when an update is installed and
  * pending, hearthd stops gracefully and exits with HEARTH_SLOTS_EXIT_RESTART
  * so hearth-boot starts the new slot on trial. After a start from a pending
- * slot a self-test thread confirms it (store, TLS listener, control loop).
+ * slot a self-test thread confirms it (store, TLS listener, every
+ * application's self-test, e.g. the thermostat's control loop).
  *
  * Options (removed from argv before hearthd parses its own):
  *   --update-url URL          repository base (https://); absent: no checks (bundles
@@ -40,7 +41,7 @@ static struct {
     bool no_selftest;
     hearth_device *dev;
     hearth_updater *u;
-    hearth_thermo *thermo;
+    hearth_apps *apps;
     unsigned port;
     pthread_t selftest;
     bool selftest_running;
@@ -115,7 +116,7 @@ static bool trust_anchor_present(hearth_device *dev)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-hearth_updater *hearthd_update_create(hearth_device *dev)
+hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *apps)
 {
     g.dev = dev;
     if (g.url == NULL && !trust_anchor_present(dev)) return NULL;
@@ -128,9 +129,10 @@ hearth_updater *hearthd_update_create(hearth_device *dev)
     cfg.first_delay_s = g.first_delay;
     cfg.first_window_s = g.first_window;
     cfg.on_restart = on_restart;
+    cfg.apps = apps;
     hearth_status st = hearth_updater_create(dev, &cfg, &g.u);
     if (st != HEARTH_OK) {
-        /* The thermostat matters more than updates: run without them, loudly. */
+        /* The device's function matters more than updates: run without them, loudly. */
         fprintf(stderr, "hearthd: updates disabled: %s (%s)\n", hearth_err_msg(), hearth_status_name(st));
         hearth_seclog(HEARTH_SEV_WARNING, "updater_unavailable", "reason", hearth_err_msg(), NULL);
         g.u = NULL;
@@ -144,7 +146,7 @@ static void *selftest_main(void *arg)
     /* Let the event loop start so the TLS probe is answered. */
     usleep(200 * 1000);
     hearth_update_selftest t = {.store = hearth_device_store(g.dev), .store_lock = NULL,
-                                .https_port = (int)g.port, .thermo = g.thermo, .timeout_ms = 5000};
+                                .https_port = (int)g.port, .apps = g.apps, .timeout_ms = 5000};
     bool confirmed = false;
     hearth_status st = hearth_updater_confirm_if_pending(hearth_device_dir(g.dev), &t, &confirmed);
     if (st != HEARTH_OK)
@@ -154,9 +156,9 @@ static void *selftest_main(void *arg)
     return NULL;
 }
 
-void hearthd_update_start(hearth_thermo *thermo, unsigned https_port)
+void hearthd_update_start(hearth_apps *apps, unsigned https_port)
 {
-    g.thermo = thermo;
+    g.apps = apps;
     g.port = https_port;
     if (g.dev != NULL && !g.no_selftest &&
         pthread_create(&g.selftest, NULL, selftest_main, NULL) == 0)

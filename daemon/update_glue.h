@@ -11,15 +11,17 @@
 #define HEARTHD_UPDATE_GLUE_H
 
 #include "hearth/identity.h"
-#include "hearth/thermostat.h"
+#include "hearth/app.h"
 #include "hearth/updater.h"
 
 /** Consume the updater's options from argv (0 ok, 2 usage error). */
 int hearthd_update_args(int *argc, char **argv);
-/** Create the updater for @p dev; NULL if not configured or on error (logged). */
-hearth_updater *hearthd_update_create(hearth_device *dev);
-/** Start the updater thread and the self-test (confirms a pending slot). */
-void hearthd_update_start(hearth_thermo *thermo, unsigned https_port);
+/** Create the updater for @p dev (its update notice comes from @p apps); NULL if
+ *  not configured or on error (logged). */
+hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *apps);
+/** Start the updater thread and the self-test (confirms a pending slot; runs
+ *  the core checks and every application's self-test). */
+void hearthd_update_start(hearth_apps *apps, unsigned https_port);
 /** Stop and free everything started here. Idempotent. */
 void hearthd_update_stop(void);
 /** @p rc, or HEARTH_SLOTS_EXIT_RESTART when an installed update waits for a restart. */

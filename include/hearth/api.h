@@ -24,9 +24,9 @@
 #ifndef HEARTH_API_H
 #define HEARTH_API_H
 
+#include "hearth/app.h"
 #include "hearth/auth.h"
 #include "hearth/common.h"
-#include "hearth/thermostat.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +63,8 @@ typedef struct {
 /** What the API serves; every pointer must outlive the hearth_api. */
 typedef struct {
     hearth_auth *auth;             /**< accounts and sessions (required) */
-    hearth_thermo *thermo;         /**< the thermostat (required) */
+    hearth_apps *apps;             /**< the device's applications, whose routes the API
+                                        serves after its own (NULL: none; hearth/app.h) */
     const char *model;             /**< device identity, disclosed only after login */
     const char *serial;
     const char *hw_id;
@@ -75,7 +76,9 @@ typedef struct {
 typedef struct hearth_api hearth_api;
 
 /**
- * Create the API. Installs a hearth_seclog hook feeding an in-memory ring of
+ * Create the API: its own routes, then every application's routes in
+ * registration order (HEARTH_ERR_EXISTS if an application route repeats a
+ * method and path already served). Installs a hearth_seclog hook feeding an in-memory ring of
  * the last HEARTH_API_EVENTS_MAX security events (served to admins by
  * GET /api/v1/events); hearth_api_destroy() removes it.
  * @param[in]  cfg  configuration (copied; the pointed-to objects are not)
@@ -99,7 +102,7 @@ void hearth_api_handle(hearth_api *api, const hearth_api_request *req,
 /**
  * true if @p method @p path names a route that hashes a password (setup,
  * login, password changes, user creation): the daemon runs those off its
- * event loop so Argon2id never stalls other clients or the thermostat.
+ * event loop so Argon2id never stalls other clients or the applications.
  */
 bool hearth_api_is_slow(const hearth_api *api, const char *method, const char *path);
 

@@ -22,7 +22,8 @@
  * is told nothing (5.3-9 example 9).
  *
  * Threading: hearth_updater_start() runs checks on the updater's own thread,
- * so the thermostat's control loop never waits for the network or the disk.
+ * so the applications' threads (hearth/app.h) never wait for the network or
+ * the disk.
  * All public functions are thread-safe. Store access is serialised through
  * the caller's lock (hearth_updater_config::store_lock).
  */
@@ -31,9 +32,9 @@
 
 #include <pthread.h>
 
+#include "hearth/app.h"
 #include "hearth/common.h"
 #include "hearth/identity.h"
-#include "hearth/thermostat.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,6 +89,9 @@ typedef struct {
      *  HEARTH_SLOTS_EXIT_RESTART. May be NULL. */
     void (*on_restart)(void *arg);
     void *on_restart_arg;
+    /** The device's applications: their sentences make the status document's
+     *  disruption_notice (hearth_apps_update_notice()). NULL: none. */
+    const hearth_apps *apps;
     /** TEST HOOK ONLY (tests/fault, tests/integration): called with the staged
      *  bundle path after it has been verified and before it is installed, so
      *  a test can swap bytes and prove the install re-verifies. NULL in
@@ -265,14 +269,15 @@ typedef struct {
     hearth_store *store;          /**< the opened store (a record is read back) */
     pthread_mutex_t *store_lock;  /**< as in the config, or NULL */
     int https_port;               /**< the TLS listener to probe on 127.0.0.1 (0: skip) */
-    hearth_thermo *thermo;        /**< must be ticking */
+    hearth_apps *apps;            /**< every application's self-test must pass (NULL: none) */
     uint32_t timeout_ms;          /**< how long to wait for the checks (default 5000) */
 } hearth_update_selftest;
 
 /**
  * Called by hearthd after start-up. If the running slot is the pending slot
  * on trial, run the self-test (store readable, TLS listener completes a
- * handshake verified against ca.crt, thermostat ticking) and confirm it
+ * handshake verified against ca.crt, then every application's self-test,
+ * hearth_apps_selftest(), e.g. the thermostat's control loop ticking) and confirm it
  * (hearth_slots_confirm: it becomes active and the minimum security version
  * advances). If a check fails, nothing is confirmed: hearth-boot reverts the
  * slot when its attempts run out or the confirmation deadline passes

@@ -29,20 +29,49 @@ static const hearth_api_route_table *const route_tables[] = {
 };
 #define N_TABLES (sizeof route_tables / sizeof route_tables[0])
 
-size_t api_route_count(void)
+size_t api_route_count(const hearth_api *api)
+{
+    return api->n_routes;
+}
+
+const hearth_api_route *api_route_at(const hearth_api *api, size_t i)
+{
+    return i < api->n_routes ? &api->routes[i].r : NULL;
+}
+
+/* The route list of one API: every core table, then each application's
+ * routes. An application route never skips the session check (no PUBLIC or
+ * FACTORY flag) and never takes a query. */
+static hearth_status build_routes(hearth_api *api)
 {
     size_t n = 0;
     for (size_t t = 0; t < N_TABLES; t++) n += route_tables[t]->n;
-    return n;
-}
-
-const hearth_api_route *api_route_at(size_t i)
-{
-    for (size_t t = 0; t < N_TABLES; t++) {
-        if (i < route_tables[t]->n) return &route_tables[t]->routes[i];
-        i -= route_tables[t]->n;
+    for (size_t a = 0; a < hearth_apps_count(api->cfg.apps); a++)
+        n += hearth_apps_app(api->cfg.apps, a)->n_routes;
+    api->routes = calloc(n, sizeof *api->routes);
+    HEARTH_ENSURE(api->routes != NULL, hearth_err(HEARTH_ERR_NOMEM, "api: out of memory"));
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (size_t i = 0; i < route_tables[t]->n; i++)
+            api->routes[api->n_routes++].r = route_tables[t]->routes[i];
+    for (size_t a = 0; a < hearth_apps_count(api->cfg.apps); a++) {
+        const hearth_app *app = hearth_apps_app(api->cfg.apps, a);
+        for (size_t i = 0; i < app->n_routes; i++) {
+            const hearth_app_route *ar = &app->routes[i];
+            for (size_t k = 0; k < api->n_routes; k++) {
+                const hearth_api_route *r = &api->routes[k].r;
+                if (strcmp(r->method, ar->method) == 0 && strcmp(r->pattern, ar->path) == 0)
+                    return hearth_err(HEARTH_ERR_EXISTS, "api: %s %s of application %s is taken",
+                                      ar->method, ar->path, app->name);
+            }
+            api_route_entry *e = &api->routes[api->n_routes++];
+            e->r.method = ar->method;
+            e->r.pattern = ar->path;
+            e->r.flags = ar->min_role == HEARTH_ROLE_ADMIN ? HEARTH_ROUTE_ADMIN : 0;
+            e->app = ar;
+            e->app_state = hearth_apps_state(api->cfg.apps, a);
+        }
     }
-    return NULL;
+    return HEARTH_OK;
 }
 
 /* ------------------------------------------------------------ events */
@@ -75,8 +104,7 @@ void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line
 hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
 {
     HEARTH_ENSURE(cfg != NULL && out != NULL, hearth_err(HEARTH_ERR_INVALID, "api: no config"));
-    HEARTH_ENSURE(cfg->auth != NULL && cfg->thermo != NULL,
-                  hearth_err(HEARTH_ERR_INVALID, "api: auth and thermostat are required"));
+    HEARTH_ENSURE(cfg->auth != NULL, hearth_err(HEARTH_ERR_INVALID, "api: auth is required"));
     hearth_api *api = calloc(1, sizeof *api);
     HEARTH_ENSURE(api != NULL, hearth_err(HEARTH_ERR_NOMEM, "api: out of memory"));
     api->cfg = *cfg;
@@ -85,8 +113,13 @@ hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
     if (api->cfg.serial == NULL) api->cfg.serial = "";
     if (api->cfg.hw_id == NULL) api->cfg.hw_id = "";
     if (api->cfg.fingerprint == NULL) api->cfg.fingerprint = "";
+    hearth_status st = build_routes(api);
+    if (st != HEARTH_OK) {
+        free(api->routes);
+        free(api);
+        return st;
+    }
     pthread_mutex_init(&api->events.mu, NULL);
-    pthread_mutex_init(&api->thermo_mu, NULL);
     hearth_seclog_set_hook(events_hook, &api->events);
     *out = api;
     return HEARTH_OK;
@@ -98,7 +131,7 @@ void hearth_api_destroy(hearth_api *api)
     hearth_seclog_set_hook(NULL, NULL);
     for (size_t i = 0; i < HEARTH_API_EVENTS_MAX; i++) free(api->events.lines[i]);
     pthread_mutex_destroy(&api->events.mu);
-    pthread_mutex_destroy(&api->thermo_mu);
+    free(api->routes);
     free(api);
 }
 
@@ -107,14 +140,14 @@ void hearth_api_destroy(hearth_api *api)
 /* Overflow marker: body_len set past the bound. */
 #define OVERFLOW (HEARTH_API_RESP_MAX + 1)
 
-void api_reply_begin(hearth_api_ctx *c, int status)
+void hearth_req_reply_begin(hearth_api_ctx *c, int status)
 {
     c->resp->status = status;
     c->resp->body[0] = '\0';
     c->resp->body_len = 0;
 }
 
-void api_out(hearth_api_ctx *c, const char *fmt, ...)
+void hearth_req_out(hearth_api_ctx *c, const char *fmt, ...)
 {
     hearth_api_response *r = c->resp;
     if (r->body_len >= HEARTH_API_RESP_MAX) return;
@@ -129,7 +162,7 @@ void api_out(hearth_api_ctx *c, const char *fmt, ...)
     r->body_len += (size_t)n;
 }
 
-void api_out_str(hearth_api_ctx *c, const char *s)
+void hearth_req_out_str(hearth_api_ctx *c, const char *s)
 {
     hearth_api_response *r = c->resp;
     if (r->body_len >= HEARTH_API_RESP_MAX) return;
@@ -153,13 +186,20 @@ static void fixed_internal_error(hearth_api_response *r)
     r->body_len = sizeof body - 1;
 }
 
-void api_reply_end(hearth_api_ctx *c)
+void hearth_req_reply_end(hearth_api_ctx *c)
 {
     if (c->resp->body_len > HEARTH_API_RESP_MAX - 1) fixed_internal_error(c->resp);
 }
 
-void api_error(hearth_api_ctx *c, int status, const char *code, const char *field,
-               const char *fmt, ...)
+void hearth_req_reply_json(hearth_api_ctx *c, int status, const char *json)
+{
+    hearth_req_reply_begin(c, status);
+    hearth_req_out(c, "%s", json);
+    hearth_req_reply_end(c);
+}
+
+void hearth_req_error(hearth_api_ctx *c, int status, const char *code, const char *field,
+                      const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -167,17 +207,17 @@ void api_error(hearth_api_ctx *c, int status, const char *code, const char *fiel
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (n < 0) msg[0] = '\0';
-    api_reply_begin(c, status);
-    api_out(c, "{\"error\":");
-    api_out_str(c, code);
-    api_out(c, ",\"message\":");
-    api_out_str(c, msg);
+    hearth_req_reply_begin(c, status);
+    hearth_req_out(c, "{\"error\":");
+    hearth_req_out_str(c, code);
+    hearth_req_out(c, ",\"message\":");
+    hearth_req_out_str(c, msg);
     if (field != NULL && field[0] != '\0') {
-        api_out(c, ",\"field\":");
-        api_out_str(c, field);
+        hearth_req_out(c, ",\"field\":");
+        hearth_req_out_str(c, field);
     }
-    api_out(c, "}");
-    api_reply_end(c);
+    hearth_req_out(c, "}");
+    hearth_req_reply_end(c);
 }
 
 void hearth_api_busy_response(hearth_api_response *resp, uint32_t retry_after)
@@ -193,11 +233,34 @@ void hearth_api_busy_response(hearth_api_response *resp, uint32_t retry_after)
     resp->www_authenticate = false;
 }
 
-void api_error_status(hearth_api_ctx *c, hearth_status st, uint32_t retry_after)
+/* Library failures answered with the library's reason (or the fallback). */
+static const struct {
+    hearth_status st;
+    int http;
+    const char *code, *field, *fallback;
+} status_map[] = {
+    {HEARTH_ERR_FORBIDDEN, 403, "forbidden", NULL, "not allowed for this role"},
+    {HEARTH_ERR_POLICY, 422, "weak_password", "password",
+     "the password does not meet the password policy"},
+    {HEARTH_ERR_RANGE, 422, "out_of_range", NULL, "value out of range"},
+    {HEARTH_ERR_INVALID, 400, "invalid_request", NULL, "invalid request"},
+    {HEARTH_ERR_NOT_FOUND, 404, "not_found", NULL, "no such item"},
+    {HEARTH_ERR_EXISTS, 409, "exists", NULL, "already exists"},
+    {HEARTH_ERR_STATE, 409, "wrong_state", NULL, "not allowed in the current state"},
+    {HEARTH_ERR_TOO_LARGE, 413, "too_large", NULL, "request too large"},
+};
+
+void hearth_req_error_status(hearth_api_ctx *c, hearth_status st, uint32_t retry_after)
 {
     /* Reasons from hearth_err_msg() never hold secrets (common.h contract),
      * but only those meant for the client are passed on. */
     const char *why = hearth_err_msg();
+    for (size_t i = 0; i < sizeof status_map / sizeof status_map[0]; i++) {
+        if (status_map[i].st != st) continue;
+        hearth_req_error(c, status_map[i].http, status_map[i].code, status_map[i].field, "%s",
+                         why[0] ? why : status_map[i].fallback);
+        return;
+    }
     switch (st) {
     case HEARTH_OK:
         fixed_internal_error(c->resp);
@@ -205,44 +268,18 @@ void api_error_status(hearth_api_ctx *c, hearth_status st, uint32_t retry_after)
     case HEARTH_ERR_AUTH:
     case HEARTH_ERR_EXPIRED:
         /* One body for unknown user and wrong password: no enumeration. */
-        api_error(c, 401, "invalid_credentials", NULL, "the credentials are not valid");
+        hearth_req_error(c, 401, "invalid_credentials", NULL, "the credentials are not valid");
         c->resp->www_authenticate = true;
         return;
     case HEARTH_ERR_LOCKED:
         if (retry_after == 0) retry_after = 1;
-        api_error(c, 429, "locked", NULL,
-                  "too many failed attempts; retry after %u seconds", (unsigned)retry_after);
+        hearth_req_error(c, 429, "locked", NULL,
+                         "too many failed attempts; retry after %u seconds", (unsigned)retry_after);
         c->resp->retry_after = retry_after;
         return;
     case HEARTH_ERR_BUSY:
         if (retry_after == 0) retry_after = 1;
         hearth_api_busy_response(c->resp, retry_after);
-        return;
-    case HEARTH_ERR_FORBIDDEN:
-        api_error(c, 403, "forbidden", NULL, "%s", why[0] ? why : "not allowed for this role");
-        return;
-    case HEARTH_ERR_POLICY:
-        api_error(c, 422, "weak_password", "password", "%s",
-                  why[0] ? why : "the password does not meet the password policy");
-        return;
-    case HEARTH_ERR_RANGE:
-        api_error(c, 422, "out_of_range", NULL, "%s", why[0] ? why : "value out of range");
-        return;
-    case HEARTH_ERR_INVALID:
-        api_error(c, 400, "invalid_request", NULL, "%s", why[0] ? why : "invalid request");
-        return;
-    case HEARTH_ERR_NOT_FOUND:
-        api_error(c, 404, "not_found", NULL, "%s", why[0] ? why : "no such item");
-        return;
-    case HEARTH_ERR_EXISTS:
-        api_error(c, 409, "exists", NULL, "%s", why[0] ? why : "already exists");
-        return;
-    case HEARTH_ERR_STATE:
-        api_error(c, 409, "wrong_state", NULL, "%s",
-                  why[0] ? why : "not allowed in the current state");
-        return;
-    case HEARTH_ERR_TOO_LARGE:
-        api_error(c, 413, "too_large", NULL, "%s", why[0] ? why : "request too large");
         return;
     default:
         /* Storage/crypto failures: nothing applied, details only in the log. */
@@ -266,18 +303,18 @@ static bool content_type_is_json(const char *ct)
     return *rest == '\0' || *rest == ';';
 }
 
-bool api_parse_body(hearth_api_ctx *c, const hearth_json_field *schema, size_t n,
-                    hearth_json_value *values, hearth_json_doc **doc)
+bool hearth_req_parse_json(hearth_api_ctx *c, const hearth_json_field *schema, size_t n,
+                           hearth_json_value *values, hearth_json_doc **doc)
 {
     *doc = NULL;
     if (!content_type_is_json(c->req->content_type)) {
-        api_error(c, 415, "unsupported_media_type", NULL,
-                  "send the body as Content-Type: application/json");
+        hearth_req_error(c, 415, "unsupported_media_type", NULL,
+                         "send the body as Content-Type: application/json");
         return false;
     }
     if (c->req->body_len > HEARTH_JSON_BODY_MAX) {
-        api_error(c, 413, "too_large", NULL, "the body exceeds %u bytes",
-                  (unsigned)HEARTH_JSON_BODY_MAX);
+        hearth_req_error(c, 413, "too_large", NULL, "the body exceeds %u bytes",
+                         (unsigned)HEARTH_JSON_BODY_MAX);
         return false;
     }
     char err[160] = "";
@@ -286,15 +323,15 @@ bool api_parse_body(hearth_api_ctx *c, const hearth_json_field *schema, size_t n
                                          values, doc, err, sizeof err, field, sizeof field);
     if (st == HEARTH_OK) return true;
     if (st == HEARTH_ERR_TOO_LARGE) {
-        api_error(c, 413, "too_large", NULL, "the body exceeds %u bytes",
-                  (unsigned)HEARTH_JSON_BODY_MAX);
+        hearth_req_error(c, 413, "too_large", NULL, "the body exceeds %u bytes",
+                         (unsigned)HEARTH_JSON_BODY_MAX);
     } else if (st == HEARTH_ERR_NOMEM) {
         hearth_api_busy_response(c->resp, 1);
     } else if (field[0] != '\0') {
-        api_error(c, 422, "invalid_field", field, "%s", err[0] ? err : "invalid field");
+        hearth_req_error(c, 422, "invalid_field", field, "%s", err[0] ? err : "invalid field");
     } else {
-        api_error(c, 400, "malformed_json", NULL, "%s",
-                  err[0] ? err : "the body is not a valid JSON object");
+        hearth_req_error(c, 400, "malformed_json", NULL, "%s",
+                         err[0] ? err : "the body is not a valid JSON object");
     }
     return false;
 }
@@ -331,100 +368,111 @@ static bool path_match(const char *pattern, const char *path, hearth_api_ctx *c)
     return true;
 }
 
-static const hearth_api_route *find_route(const char *method, const char *path, bool *path_known,
-                                          char *allow, size_t allow_cap, hearth_api_ctx *c)
+static const api_route_entry *find_route(const hearth_api *api, const char *method,
+                                         const char *path, bool *path_known, char *allow,
+                                         size_t allow_cap, hearth_api_ctx *c)
 {
     *path_known = false;
     if (allow) allow[0] = '\0';
-    const hearth_api_route *hit = NULL;
-    for (size_t t = 0; t < N_TABLES; t++) {
-        const hearth_api_route_table *tab = route_tables[t];
-        for (size_t i = 0; i < tab->n; i++) {
-            const hearth_api_route *r = &tab->routes[i];
-            if (!path_match(r->pattern, path, NULL)) continue;
-            *path_known = true;
-            if (allow != NULL) {
-                size_t used = strlen(allow);
-                int n = snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "",
-                                 r->method);
-                if (n < 0 || (size_t)n >= allow_cap - used) allow[used] = '\0';
-            }
-            if (hit == NULL && method != NULL && strcmp(r->method, method) == 0) hit = r;
+    const api_route_entry *hit = NULL;
+    for (size_t i = 0; i < api->n_routes; i++) {
+        const hearth_api_route *r = &api->routes[i].r;
+        if (!path_match(r->pattern, path, NULL)) continue;
+        *path_known = true;
+        if (allow != NULL) {
+            size_t used = strlen(allow);
+            int n = snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", r->method);
+            if (n < 0 || (size_t)n >= allow_cap - used) allow[used] = '\0';
         }
+        if (hit == NULL && method != NULL && strcmp(r->method, method) == 0) hit = &api->routes[i];
     }
-    if (hit != NULL && c != NULL) (void)path_match(hit->pattern, path, c);
+    if (hit != NULL && c != NULL) (void)path_match(hit->r.pattern, path, c);
     return hit;
 }
 
 bool hearth_api_is_slow(const hearth_api *api, const char *method, const char *path)
 {
-    (void)api;
     if (method == NULL || path == NULL || strlen(path) > HEARTH_API_PATH_MAX) return false;
     bool known;
-    const hearth_api_route *r = find_route(method, path, &known, NULL, 0, NULL);
-    return r != NULL && (r->flags & HEARTH_ROUTE_SLOW) != 0;
+    const api_route_entry *e = find_route(api, method, path, &known, NULL, 0, NULL);
+    return e != NULL && (e->r.flags & HEARTH_ROUTE_SLOW) != 0;
 }
 
 static void dispatch(hearth_api_ctx *c)
 {
     const hearth_api_request *req = c->req;
     if (req->method == NULL || req->path == NULL || strlen(req->path) > HEARTH_API_PATH_MAX) {
-        api_error(c, 404, "not_found", NULL, "no such endpoint; see docs/openapi.yaml");
+        hearth_req_error(c, 404, "not_found", NULL, "no such endpoint; see docs/openapi.yaml");
         return;
     }
     bool known;
     char allow[HEARTH_API_ALLOW_MAX];
-    const hearth_api_route *r = find_route(req->method, req->path, &known, allow, sizeof allow, c);
-    if (r == NULL) {
+    const api_route_entry *e =
+        find_route(c->api, req->method, req->path, &known, allow, sizeof allow, c);
+    if (e == NULL) {
         if (!known) {
-            api_error(c, 404, "not_found", NULL, "no such endpoint; see docs/openapi.yaml");
+            hearth_req_error(c, 404, "not_found", NULL, "no such endpoint; see docs/openapi.yaml");
             return;
         }
-        api_error(c, 405, "method_not_allowed", NULL, "use one of: %s", allow);
+        hearth_req_error(c, 405, "method_not_allowed", NULL, "use one of: %s", allow);
         memcpy(c->resp->allow, allow, sizeof allow);
         return;
     }
-    c->route = r;
+    c->route = e;
+    const hearth_api_route *r = &e->r;
 
     /* Factory default: the only network function is setup (Annex A). */
     bool initialized = hearth_auth_initialized(c->api->cfg.auth);
     if (!initialized && !(r->flags & HEARTH_ROUTE_FACTORY)) {
-        api_error(c, 409, "setup_required", NULL,
-                  "the device is in its factory-default state; complete POST /api/v1/setup "
-                  "with the setup password from the label first");
+        hearth_req_error(c, 409, "setup_required", NULL,
+                         "the device is in its factory-default state; complete POST /api/v1/setup "
+                         "with the setup password from the label first");
         return;
     }
     if (initialized && (r->flags & HEARTH_ROUTE_FACTORY)) {
-        api_error(c, 409, "already_set_up", NULL,
-                  "setup is complete; the setup password is no longer valid");
+        hearth_req_error(c, 409, "already_set_up", NULL,
+                         "setup is complete; the setup password is no longer valid");
         return;
     }
 
     if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
         if (!hearth_http_bearer_token(req->authorization, c->token)) {
-            api_error(c, 401, "unauthenticated", NULL,
-                      "send Authorization: Bearer <token>; get a token from POST /api/v1/login");
+            hearth_req_error(c, 401, "unauthenticated", NULL,
+                             "send Authorization: Bearer <token>; get a token from POST /api/v1/login");
             c->resp->www_authenticate = true;
             return;
         }
         hearth_status st = hearth_auth_session(c->api->cfg.auth, c->token, &c->session);
         if (st != HEARTH_OK) {
-            api_error(c, 401, "unauthenticated", NULL,
-                      "the session token is unknown, revoked or expired; log in again");
+            hearth_req_error(c, 401, "unauthenticated", NULL,
+                             "the session token is unknown, revoked or expired; log in again");
             c->resp->www_authenticate = true;
             return;
         }
         c->authed = true;
         if ((r->flags & HEARTH_ROUTE_ADMIN) && c->session.role != HEARTH_ROLE_ADMIN) {
-            api_error(c, 403, "forbidden", NULL, "this endpoint needs the admin role");
+            hearth_req_error(c, 403, "forbidden", NULL, "this endpoint needs the admin role");
             return;
         }
     }
     if (!(r->flags & HEARTH_ROUTE_QUERY) && req->query != NULL && req->query[0] != '\0') {
-        api_error(c, 400, "unexpected_query", "query", "this endpoint takes no query parameters");
+        hearth_req_error(c, 400, "unexpected_query", "query", "this endpoint takes no query parameters");
         return;
     }
-    r->fn(c);
+    if (e->app != NULL)
+        e->app->handler(c, e->app_state);
+    else
+        r->fn(c);
+}
+
+const char *hearth_req_user(const hearth_req *r)
+{
+    return r->authed ? r->session.username : "";
+}
+
+hearth_role hearth_req_role(const hearth_req *r)
+{
+    return r->session.role;
 }
 
 void hearth_api_handle(hearth_api *api, const hearth_api_request *req, hearth_api_response *resp)

@@ -17,6 +17,7 @@
 #include <pthread.h>
 
 #include "hearth/api.h"
+#include "hearth/app.h"
 #include "hearth/json.h"
 
 /* Route flags. */
@@ -29,7 +30,9 @@
 #define HEARTH_API_PARAMS_MAX 2
 #define HEARTH_API_PARAM_MAX 64
 
-typedef struct hearth_api_ctx hearth_api_ctx;
+/* The request context is the public ::hearth_req (hearth/app.h): core route
+ * handlers and application handlers answer through the same functions. */
+typedef struct hearth_req hearth_api_ctx;
 typedef void (*hearth_api_route_fn)(hearth_api_ctx *c);
 
 /** One endpoint. Pattern segments "{x}" match one non-empty path segment. */
@@ -48,6 +51,14 @@ typedef struct {
 #define HEARTH_API_ROUTE_TABLE(name, arr)                                                   \
     const hearth_api_route_table hearth_api_routes_##name = {arr, sizeof(arr) / sizeof((arr)[0])}
 
+/* One entry of an API's route list: a core route (fn set) or an
+ * application's route (app set, handler called with app_state). */
+typedef struct {
+    hearth_api_route r;          /* r.fn NULL for an application route */
+    const hearth_app_route *app;
+    void *app_state;
+} api_route_entry;
+
 /* Events ring fed by the seclog hook. */
 typedef struct {
     pthread_mutex_t mu;
@@ -59,17 +70,16 @@ typedef struct {
 struct hearth_api {
     hearth_api_config cfg;
     hearth_api_events events;
-    /* hearth_thermo_set writes the store on the caller's thread; serialise
-     * concurrent PUTs (auth serialises its own store use). */
-    pthread_mutex_t thermo_mu;
+    api_route_entry *routes; /* the core tables, then every application's routes */
+    size_t n_routes;
 };
 
 /** Everything a route handler sees. */
-struct hearth_api_ctx {
+struct hearth_req {
     hearth_api *api;
     const hearth_api_request *req;
     hearth_api_response *resp;
-    const hearth_api_route *route;
+    const api_route_entry *route;
     bool authed;
     hearth_session_info session;
     char token[HEARTH_TOKEN_STR_MAX]; /* the caller's bearer token (wiped after) */
@@ -77,39 +87,16 @@ struct hearth_api_ctx {
     size_t nparams;
 };
 
-/* ---- response helpers (api.c) ---- */
-
-/** Reset the body and start a JSON reply with @p status. */
-void api_reply_begin(hearth_api_ctx *c, int status);
-/** Append raw JSON text (printf style). Overflow turns the reply into a 500. */
-void api_out(hearth_api_ctx *c, const char *fmt, ...) HEARTH_PRINTF(2, 3);
-/** Append a JSON string literal (quoted, escaped). */
-void api_out_str(hearth_api_ctx *c, const char *s);
-/** Finish the reply (checks overflow). */
-void api_reply_end(hearth_api_ctx *c);
-
-/**
- * Uniform error: {"error":code,"message":msg[,"field":field]}.
- * @p field may be NULL or "".
- */
-void api_error(hearth_api_ctx *c, int status, const char *code, const char *field,
-               const char *fmt, ...) HEARTH_PRINTF(5, 6);
-/** Map a library status to the HTTP error (429/503 carry @p retry_after). */
-void api_error_status(hearth_api_ctx *c, hearth_status st, uint32_t retry_after);
-
-/**
- * Check Content-Type and parse the body against @p schema (415, 413, 400 or
- * 422 already answered on failure). Caller frees *doc.
- */
-bool api_parse_body(hearth_api_ctx *c, const hearth_json_field *schema, size_t n,
-                    hearth_json_value *values, hearth_json_doc **doc);
+/* Response helpers and body parsing: the public hearth_req_* functions
+ * (hearth/app.h), implemented in api.c. */
 
 /** The charset of user names (auth.h: [a-z0-9._-]). */
 #define HEARTH_API_USER_CHARSET "abcdefghijklmnopqrstuvwxyz0123456789._-"
 
-/** Every registered route, across all route files (for tests and docs checks). */
-size_t api_route_count(void);
-const hearth_api_route *api_route_at(size_t i);
+/** Every route @p api serves: all route files, then the applications' routes
+ *  (for tests and docs checks). */
+size_t api_route_count(const hearth_api *api);
+const hearth_api_route *api_route_at(const hearth_api *api, size_t i);
 
 /** Ring access for routes_device.c. Calls @p fn for the newest @p limit events, oldest first. */
 void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line, void *arg),

@@ -29,47 +29,47 @@ static void route_setup(hearth_api_ctx *c)
     };
     hearth_json_value v[3];
     hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 3, v, &doc)) return;
+    if (!hearth_req_parse_json(c, schema, 3, v, &doc)) return;
     uint32_t retry = 0;
     hearth_status st = hearth_auth_setup(c->api->cfg.auth, c->req->source, v[0].str, v[1].str,
                                          v[2].str, &retry);
     if (st == HEARTH_OK) {
-        api_reply_begin(c, 200);
-        api_out(c, "{\"username\":");
-        api_out_str(c, v[1].str);
-        api_out(c, ",\"role\":\"admin\",\"message\":\"setup complete; log in with POST "
+        hearth_req_reply_begin(c, 200);
+        hearth_req_out(c, "{\"username\":");
+        hearth_req_out_str(c, v[1].str);
+        hearth_req_out(c, ",\"role\":\"admin\",\"message\":\"setup complete; log in with POST "
                    "/api/v1/login\"}");
-        api_reply_end(c);
+        hearth_req_reply_end(c);
     } else if (st == HEARTH_ERR_STATE) {
-        api_error(c, 409, "already_set_up", NULL,
-                  "setup is complete; the setup password is no longer valid");
+        hearth_req_error(c, 409, "already_set_up", NULL,
+                         "setup is complete; the setup password is no longer valid");
     } else {
-        api_error_status(c, st, retry);
+        hearth_req_error_status(c, st, retry);
     }
     hearth_json_doc_free(doc);
 }
 
 static void route_login(hearth_api_ctx *c)
 {
-    static const hearth_json_field schema[] = {USER_FIELD("username"), PW_FIELD("password")};
-    hearth_json_value v[2];
-    hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 2, v, &doc)) return;
     char token[HEARTH_TOKEN_STR_MAX];
     hearth_session_info info;
     uint32_t retry = 0;
+    static const hearth_json_field schema[] = {USER_FIELD("username"), PW_FIELD("password")};
+    hearth_json_value v[2];
+    hearth_json_doc *doc;
+    if (!hearth_req_parse_json(c, schema, 2, v, &doc)) return;
     hearth_status st = hearth_auth_login(c->api->cfg.auth, c->req->source, v[0].str, v[1].str,
                                          token, &info, &retry);
     if (st == HEARTH_OK) {
-        api_reply_begin(c, 200);
-        api_out(c, "{\"token\":");
-        api_out_str(c, token);
-        api_out(c, ",\"expires_at\":%lld,\"role\":", (long long)info.expires);
-        api_out_str(c, hearth_role_name(info.role));
-        api_out(c, "}");
-        api_reply_end(c);
+        hearth_req_reply_begin(c, 200);
+        hearth_req_out(c, "{\"token\":");
+        hearth_req_out_str(c, token);
+        hearth_req_out(c, ",\"expires_at\":%lld,\"role\":", (long long)info.expires);
+        hearth_req_out_str(c, hearth_role_name(info.role));
+        hearth_req_out(c, "}");
+        hearth_req_reply_end(c);
     } else {
-        api_error_status(c, st, retry);
+        hearth_req_error_status(c, st, retry);
     }
     hearth_memzero(token, sizeof token);
     hearth_memzero(&info, sizeof info);
@@ -80,12 +80,10 @@ static void route_logout(hearth_api_ctx *c)
 {
     hearth_status st = hearth_auth_logout(c->api->cfg.auth, c->token);
     if (st != HEARTH_OK) {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
         return;
     }
-    api_reply_begin(c, 200);
-    api_out(c, "{\"message\":\"logged out; the token is revoked\"}");
-    api_reply_end(c);
+    hearth_req_reply_json(c, 200, "{\"message\":\"logged out; the token is revoked\"}");
 }
 
 static void route_password(hearth_api_ctx *c)
@@ -93,26 +91,26 @@ static void route_password(hearth_api_ctx *c)
     static const hearth_json_field schema[] = {PW_FIELD("old_password"), PW_FIELD("new_password")};
     hearth_json_value v[2];
     hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 2, v, &doc)) return;
+    if (!hearth_req_parse_json(c, schema, 2, v, &doc)) return;
     uint32_t retry = 0;
     hearth_status st = hearth_auth_change_password(c->api->cfg.auth, c->req->source, c->token,
                                                    v[0].str, v[1].str, &retry);
     if (st == HEARTH_OK) {
-        api_reply_begin(c, 200);
-        api_out(c, "{\"message\":\"password changed; other sessions of this account are "
+        hearth_req_reply_begin(c, 200);
+        hearth_req_out(c, "{\"message\":\"password changed; other sessions of this account are "
                    "revoked\"}");
-        api_reply_end(c);
+        hearth_req_reply_end(c);
     } else if (st == HEARTH_ERR_POLICY) {
-        api_error_status(c, st, retry);
+        hearth_req_error_status(c, st, retry);
         /* Name the field the client must change. */
         if (c->resp->status == 422) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s", hearth_err_msg());
-            api_error(c, 422, "weak_password", "new_password", "%s",
-                      msg[0] ? msg : "the new password does not meet the password policy");
+            hearth_req_error(c, 422, "weak_password", "new_password", "%s",
+                             msg[0] ? msg : "the new password does not meet the password policy");
         }
     } else {
-        api_error_status(c, st, retry);
+        hearth_req_error_status(c, st, retry);
     }
     hearth_json_doc_free(doc);
 }

@@ -21,8 +21,8 @@ static hearth_updater *updater_of(hearth_api_ctx *c)
 {
     hearth_updater *u = c->api->cfg.update;
     if (u == NULL)
-        api_error(c, 503, "updates_unavailable", NULL,
-                  "software updates are not configured on this device");
+        hearth_req_error(c, 503, "updates_unavailable", NULL,
+                         "software updates are not configured on this device");
     return u;
 }
 
@@ -33,12 +33,10 @@ static void route_updates_get(hearth_api_ctx *c)
     char buf[HEARTH_API_RESP_MAX - 64];
     hearth_status st = hearth_updater_status_json(u, c->session.role == HEARTH_ROLE_ADMIN, buf, sizeof buf);
     if (st != HEARTH_OK) {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
         return;
     }
-    api_reply_begin(c, 200);
-    api_out(c, "%s", buf);
-    api_reply_end(c);
+    hearth_req_reply_json(c, 200, buf);
 }
 
 static void route_policy_put(hearth_api_ctx *c)
@@ -52,51 +50,47 @@ static void route_policy_put(hearth_api_ctx *c)
     };
     hearth_json_value v[2];
     hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 2, v, &doc)) return;
+    if (!hearth_req_parse_json(c, schema, 2, v, &doc)) return;
     bool automatic = v[0].b;
     uint32_t hours = v[1].present ? (uint32_t)v[1].num : 0;
     hearth_json_doc_free(doc);
     hearth_status st = hearth_updater_set_policy(u, automatic, hours, c->session.username);
     if (st == HEARTH_ERR_RANGE) {
-        api_error(c, 422, "out_of_range", "postpone_hours", "postpone_hours must be 0..%d",
-                  HEARTH_UPDATE_POSTPONE_MAX_HOURS);
+        hearth_req_error(c, 422, "out_of_range", "postpone_hours", "postpone_hours must be 0..%d",
+                         HEARTH_UPDATE_POSTPONE_MAX_HOURS);
         return;
     }
     if (st != HEARTH_OK) {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
         return;
     }
     route_updates_get(c);
 }
 
-static void route_check(hearth_api_ctx *c)
+/* Ask the updater thread to check or install now: 202 with where to watch,
+ * 409 if it cannot take the request (busy, nothing available). */
+static void request_op(hearth_api_ctx *c, hearth_status (*op)(hearth_updater *),
+                       const char *event)
 {
     hearth_updater *u = updater_of(c);
     if (u == NULL) return;
-    hearth_status st = hearth_updater_request_check(u);
+    hearth_status st = op(u);
     if (st != HEARTH_OK) {
-        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
+        hearth_req_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
         return;
     }
-    hearth_seclog(HEARTH_SEV_INFO, "update_check_requested", "user", c->session.username, NULL);
-    api_reply_begin(c, 202);
-    api_out(c, "{\"accepted\":true,\"status\":\"/api/v1/updates\"}");
-    api_reply_end(c);
+    hearth_seclog(HEARTH_SEV_INFO, event, "user", c->session.username, NULL);
+    hearth_req_reply_json(c, 202, "{\"accepted\":true,\"status\":\"/api/v1/updates\"}");
+}
+
+static void route_check(hearth_api_ctx *c)
+{
+    request_op(c, hearth_updater_request_check, "update_check_requested");
 }
 
 static void route_install(hearth_api_ctx *c)
 {
-    hearth_updater *u = updater_of(c);
-    if (u == NULL) return;
-    hearth_status st = hearth_updater_request_install(u);
-    if (st != HEARTH_OK) {
-        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
-        return;
-    }
-    hearth_seclog(HEARTH_SEV_INFO, "update_install_requested", "user", c->session.username, NULL);
-    api_reply_begin(c, 202);
-    api_out(c, "{\"accepted\":true,\"status\":\"/api/v1/updates\"}");
-    api_reply_end(c);
+    request_op(c, hearth_updater_request_install, "update_install_requested");
 }
 
 /* The whole-body path: used when the transport hands the API a buffered
@@ -107,22 +101,22 @@ static void route_upload(hearth_api_ctx *c)
     hearth_updater *u = updater_of(c);
     if (u == NULL) return;
     if (!hearth_http_is_octet_stream(c->req->content_type)) {
-        api_error(c, 415, "unsupported_media_type", NULL,
-                  "send the bundle as the body with Content-Type: application/octet-stream");
+        hearth_req_error(c, 415, "unsupported_media_type", NULL,
+                         "send the bundle as the body with Content-Type: application/octet-stream");
         return;
     }
     hearth_update_upload *up = NULL;
     hearth_status st = hearth_updater_upload_begin(u, c->req->body_len, c->session.username, &up);
     if (st == HEARTH_ERR_BUSY || st == HEARTH_ERR_STATE) {
-        api_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
+        hearth_req_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
         return;
     }
     if (st == HEARTH_ERR_TOO_LARGE) {
-        api_error(c, 413, "too_large", NULL, "%s", hearth_err_msg());
+        hearth_req_error(c, 413, "too_large", NULL, "%s", hearth_err_msg());
         return;
     }
     if (st != HEARTH_OK) {
-        api_error(c, 503, "updates_unavailable", NULL, "the device cannot take an update now");
+        hearth_req_error(c, 503, "updates_unavailable", NULL, "the device cannot take an update now");
         return;
     }
     st = hearth_updater_upload_write(up, c->req->body, c->req->body_len);
@@ -131,16 +125,16 @@ static void route_upload(hearth_api_ctx *c)
     if (st == HEARTH_OK) st = fst;
     if (st != HEARTH_OK) {
         /* The reason is in the security log and GET /updates (admins). */
-        api_error(c, 422, "update_rejected", NULL,
-                  "the bundle was not accepted; see GET /api/v1/updates for the reason");
+        hearth_req_error(c, 422, "update_rejected", NULL,
+                         "the bundle was not accepted; see GET /api/v1/updates for the reason");
         return;
     }
-    api_reply_begin(c, 200);
-    api_out(c, "{\"installed\":");
-    api_out_str(c, r.info.sw_version);
-    api_out(c, ",\"restart_required\":true,\"disruptive\":%s,\"expected_downtime_s\":%u}",
-            r.info.disruptive ? "true" : "false", (unsigned)r.info.downtime_s);
-    api_reply_end(c);
+    hearth_req_reply_begin(c, 200);
+    hearth_req_out(c, "{\"installed\":");
+    hearth_req_out_str(c, r.info.sw_version);
+    hearth_req_out(c, ",\"restart_required\":true,\"disruptive\":%s,\"expected_downtime_s\":%u}",
+                   r.info.disruptive ? "true" : "false", (unsigned)r.info.downtime_s);
+    hearth_req_reply_end(c);
 }
 
 static const hearth_api_route routes[] = {

@@ -11,8 +11,8 @@ static bool valid_user_param(hearth_api_ctx *c, const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len > HEARTH_USERNAME_MAX || strspn(name, HEARTH_API_USER_CHARSET) != len) {
-        api_error(c, 422, "invalid_field", "name",
-                  "user names are 1..%d characters of a-z 0-9 . _ -", HEARTH_USERNAME_MAX);
+        hearth_req_error(c, 422, "invalid_field", "name",
+                         "user names are 1..%d characters of a-z 0-9 . _ -", HEARTH_USERNAME_MAX);
         return false;
     }
     return true;
@@ -26,25 +26,25 @@ typedef struct {
 static void list_one(const char *user, hearth_role role, void *arg)
 {
     list_ctx *l = arg;
-    api_out(l->c, "%s{\"username\":", l->n++ ? "," : "");
-    api_out_str(l->c, user);
-    api_out(l->c, ",\"role\":");
-    api_out_str(l->c, hearth_role_name(role));
-    api_out(l->c, "}");
+    hearth_req_out(l->c, "%s{\"username\":", l->n++ ? "," : "");
+    hearth_req_out_str(l->c, user);
+    hearth_req_out(l->c, ",\"role\":");
+    hearth_req_out_str(l->c, hearth_role_name(role));
+    hearth_req_out(l->c, "}");
 }
 
 static void route_users_list(hearth_api_ctx *c)
 {
-    api_reply_begin(c, 200);
-    api_out(c, "{\"users\":[");
+    hearth_req_reply_begin(c, 200);
+    hearth_req_out(c, "{\"users\":[");
     list_ctx l = {c, 0};
     hearth_status st = hearth_auth_user_list(c->api->cfg.auth, &c->session, list_one, &l);
     if (st != HEARTH_OK) {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
         return;
     }
-    api_out(c, "]}");
-    api_reply_end(c);
+    hearth_req_out(c, "]}");
+    hearth_req_reply_end(c);
 }
 
 static const char *const role_names[] = {"user", "admin", NULL};
@@ -61,19 +61,19 @@ static void route_users_add(hearth_api_ctx *c)
     };
     hearth_json_value v[3];
     hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 3, v, &doc)) return;
+    if (!hearth_req_parse_json(c, schema, 3, v, &doc)) return;
     hearth_role role = strcmp(v[2].str, "admin") == 0 ? HEARTH_ROLE_ADMIN : HEARTH_ROLE_USER;
     hearth_status st = hearth_auth_user_add(c->api->cfg.auth, &c->session, v[0].str, v[1].str, role);
     if (st == HEARTH_OK) {
-        api_reply_begin(c, 201);
-        api_out(c, "{\"username\":");
-        api_out_str(c, v[0].str);
-        api_out(c, ",\"role\":");
-        api_out_str(c, hearth_role_name(role));
-        api_out(c, "}");
-        api_reply_end(c);
+        hearth_req_reply_begin(c, 201);
+        hearth_req_out(c, "{\"username\":");
+        hearth_req_out_str(c, v[0].str);
+        hearth_req_out(c, ",\"role\":");
+        hearth_req_out_str(c, hearth_role_name(role));
+        hearth_req_out(c, "}");
+        hearth_req_reply_end(c);
     } else {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
     }
     hearth_json_doc_free(doc);
 }
@@ -83,14 +83,14 @@ static void route_users_delete(hearth_api_ctx *c)
     if (!valid_user_param(c, c->params[0])) return;
     hearth_status st = hearth_auth_user_delete(c->api->cfg.auth, &c->session, c->params[0]);
     if (st != HEARTH_OK) {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
         return;
     }
-    api_reply_begin(c, 200);
-    api_out(c, "{\"deleted\":");
-    api_out_str(c, c->params[0]);
-    api_out(c, "}");
-    api_reply_end(c);
+    hearth_req_reply_begin(c, 200);
+    hearth_req_out(c, "{\"deleted\":");
+    hearth_req_out_str(c, c->params[0]);
+    hearth_req_out(c, "}");
+    hearth_req_reply_end(c);
 }
 
 static void route_users_set_password(hearth_api_ctx *c)
@@ -102,17 +102,17 @@ static void route_users_set_password(hearth_api_ctx *c)
     };
     hearth_json_value v[1];
     hearth_json_doc *doc;
-    if (!api_parse_body(c, schema, 1, v, &doc)) return;
+    if (!hearth_req_parse_json(c, schema, 1, v, &doc)) return;
     hearth_status st =
         hearth_auth_user_set_password(c->api->cfg.auth, &c->session, c->params[0], v[0].str);
     if (st == HEARTH_OK) {
-        api_reply_begin(c, 200);
-        api_out(c, "{\"username\":");
-        api_out_str(c, c->params[0]);
-        api_out(c, ",\"message\":\"password set; the user's sessions are revoked\"}");
-        api_reply_end(c);
+        hearth_req_reply_begin(c, 200);
+        hearth_req_out(c, "{\"username\":");
+        hearth_req_out_str(c, c->params[0]);
+        hearth_req_out(c, ",\"message\":\"password set; the user's sessions are revoked\"}");
+        hearth_req_reply_end(c);
     } else {
-        api_error_status(c, st, 0);
+        hearth_req_error_status(c, st, 0);
     }
     hearth_json_doc_free(doc);
 }

@@ -1,8 +1,9 @@
 /* Post-update self-test and confirmation (5.3-4: an update that fails does
  * not leave the device unusable). The new software confirms itself only
  * after proving the functions a user depends on work: the secure store
- * reads, the HTTPS API completes a verified TLS handshake, the thermostat's
- * control loop is ticking. Without confirmation hearth-boot reverts to the
+ * reads, the HTTPS API completes a verified TLS handshake, and every
+ * application's own self-test passes (hearth/app.h; the thermostat's: its
+ * control loop is ticking). Without confirmation hearth-boot reverts to the
  * previous slot (attempts / deadline: docs/boot.md, docs/updates.md). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hearth/identity.h"
@@ -87,21 +87,6 @@ done:
     return st;
 }
 
-static hearth_status check_thermo(hearth_thermo *th, uint32_t timeout_ms)
-{
-    if (th == NULL) return hearth_err(HEARTH_ERR_STATE, "self-test: no thermostat");
-    hearth_thermo_status a, b;
-    hearth_thermo_get(th, &a);
-    int64_t deadline = hearth_mono_ms() + timeout_ms;
-    do {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        hearth_thermo_get(th, &b);
-        if (b.ticks > a.ticks) return HEARTH_OK;
-    } while (hearth_mono_ms() < deadline);
-    return hearth_err(HEARTH_ERR_STATE, "self-test: thermostat not ticking");
-}
-
 hearth_status hearth_updater_confirm_if_pending(const char *state_dir, const hearth_update_selftest *t,
                                                 bool *confirmed)
 {
@@ -131,7 +116,7 @@ hearth_status hearth_updater_confirm_if_pending(const char *state_dir, const hea
     hearth_fault_point("update.confirm.selftest");
     st = check_store(t);
     if (st == HEARTH_OK && t->https_port > 0) st = check_tls(state_dir, t->https_port, tmo);
-    if (st == HEARTH_OK) st = check_thermo(t->thermo, tmo);
+    if (st == HEARTH_OK) st = hearth_apps_selftest(t->apps, tmo);
     if (st != HEARTH_OK) {
         /* Not confirmed: hearth-boot reverts. Tell the administrator why. */
         hearth_seclog(HEARTH_SEV_ALERT, "update_selftest_failed", "reason", hearth_err_msg(),

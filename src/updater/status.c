@@ -136,15 +136,12 @@ hearth_status hearth_updater_status_json(hearth_updater *u, bool include_events,
     add_time(o, "next_check", u->running ? u->next_check : 0);
     add_info(o, "available", &u->available);
     if (u->available.present) {
-        /* 5.3-12: say plainly what installing will do to the device. */
-        char notice[160];
-        if (u->available.disruptive)
-            snprintf(notice, sizeof notice,
-                     "Installing restarts the device; expected downtime about %u s. "
-                     "The thermostat keeps heating control during the download.",
-                     u->available.downtime_s);
-        else
-            snprintf(notice, sizeof notice, "Installing does not interrupt the thermostat.");
+        /* 5.3-12: say plainly what installing will do to the device, in the
+         * applications' own words. */
+        char notice[512];
+        if (hearth_apps_update_notice(u->cfg.apps, u->available.disruptive,
+                                      u->available.downtime_s, notice, sizeof notice) != HEARTH_OK)
+            snprintf(notice, sizeof notice, "Installing may restart the device.");
         cJSON_AddStringToObject(o, "disruption_notice", notice);
     }
     if (include_events && have_bs) add_integrity(o, &bs);

@@ -81,8 +81,8 @@ static int group_teardown(void **state)
 static void test_5_5_4_factory_default_only_setup(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < api_route_count(); i++) {
-        const hearth_api_route *r = api_route_at(i);
+    for (size_t i = 0; i < api_route_count(fx.api); i++) {
+        const hearth_api_route *r = api_route_at(fx.api, i);
         if (strcmp(r->pattern, "/api/v1/setup") == 0) continue;
         char path[128];
         snprintf(path, sizeof path, "%s", r->pattern);
@@ -132,8 +132,8 @@ static void test_5_5_4_factory_default_only_setup(void **state)
 static void test_5_5_4_every_route_needs_a_session(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < api_route_count(); i++) {
-        const hearth_api_route *r = api_route_at(i);
+    for (size_t i = 0; i < api_route_count(fx.api); i++) {
+        const hearth_api_route *r = api_route_at(fx.api, i);
         if (r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY)) continue;
         char path[128];
         snprintf(path, sizeof path, "%s", r->pattern);
@@ -305,8 +305,8 @@ static void test_5_5_4_every_route_documented(void **state)
     uint8_t *doc = NULL;
     size_t len = 0;
     assert_int_equal(hearth_fs_read_file(path, 1 << 20, &doc, &len), HEARTH_OK);
-    for (size_t i = 0; i < api_route_count(); i++) {
-        const hearth_api_route *r = api_route_at(i);
+    for (size_t i = 0; i < api_route_count(fx.api); i++) {
+        const hearth_api_route *r = api_route_at(fx.api, i);
         char key[160];
         snprintf(key, sizeof key, "\n  %s:\n", r->pattern);
         const char *at = strstr((const char *)doc, key);
@@ -325,6 +325,129 @@ static void test_5_5_4_every_route_documented(void **state)
     free(doc);
 }
 
+/* GET /api/v1/apps: every registered application with its own state
+ * summary; the thermostat's is the object GET /api/v1/thermostat serves. */
+/* bob logs in again (test_5_5_5 changed his password and logged out). */
+static void bob_login(char token[HEARTH_TOKEN_STR_MAX])
+{
+    assert_int_equal(call("POST", "/api/v1/login", NULL,
+                          "{\"username\":\"bob\",\"password\":\"a brand new passphrase 8\"}",
+                          "10.0.0.9"),
+                     200);
+    snprintf(token, HEARTH_TOKEN_STR_MAX, "%s", field("token"));
+}
+
+static void test_5_6_2_apps_listed_after_login(void **state)
+{
+    (void)state;
+    bob_login(user_token);
+    assert_int_equal(call("GET", "/api/v1/apps", NULL, NULL, NULL), 401);
+    assert_null(strstr(resp.body, "thermostat"));
+    assert_int_equal(call("GET", "/api/v1/thermostat", user_token, NULL, NULL), 200);
+    cJSON *thermo = cJSON_Parse(resp.body);
+    assert_non_null(thermo);
+    assert_int_equal(call("GET", "/api/v1/apps", user_token, NULL, NULL), 200);
+    cJSON *doc = cJSON_Parse(resp.body);
+    assert_non_null(doc);
+    const cJSON *apps = cJSON_GetObjectItemCaseSensitive(doc, "apps");
+    assert_int_equal(cJSON_GetArraySize(apps), 1);
+    const cJSON *a = cJSON_GetArrayItem(apps, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "name")->valuestring, "thermostat");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "display_name")->valuestring,
+                        "Thermostat");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "state");
+    /* current_c moves with the control loop; the settings must agree. */
+    assert_true(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(st, "target_c"),
+                              cJSON_GetObjectItemCaseSensitive(thermo, "target_c"), true));
+    assert_true(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(st, "mode"),
+                              cJSON_GetObjectItemCaseSensitive(thermo, "mode"), true));
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(st, "current_c")));
+    assert_true(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(st, "heating")));
+    cJSON_Delete(doc);
+    cJSON_Delete(thermo);
+}
+
+/* A second, test-only application: an admin route answering with the
+ * caller's name and role through the public request API. */
+static void probe_route(hearth_req *r, void *state)
+{
+    hearth_req_reply_begin(r, 200);
+    hearth_req_out(r, "{\"user\":");
+    hearth_req_out_str(r, hearth_req_user(r));
+    hearth_req_out(r, ",\"admin\":%s,\"state\":%d}",
+                   hearth_req_role(r) == HEARTH_ROLE_ADMIN ? "true" : "false", *(int *)state);
+    hearth_req_reply_end(r);
+}
+static int probe_value = 7;
+static hearth_status probe_open(const hearth_app_env *env, void **state)
+{
+    (void)env;
+    *state = &probe_value;
+    return HEARTH_OK;
+}
+static void probe_close(void *state)
+{
+    (void)state;
+}
+static hearth_status probe_state(void *state, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "{\"value\":%d}", *(int *)state);
+    return HEARTH_OK;
+}
+
+static void test_5_5_4_app_routes_registered_through_the_core(void **state)
+{
+    (void)state;
+    static const hearth_app_route probe_routes[] = {
+        {"GET", "/api/v1/probe", HEARTH_ROLE_ADMIN, probe_route}};
+    static const hearth_app probe = {.name = "probe", .display_name = "Probe",
+                                     .routes = probe_routes, .n_routes = 1,
+                                     .open = probe_open, .close = probe_close,
+                                     .state_json = probe_state};
+    static const hearth_app_route taken_routes[] = {
+        {"GET", "/api/v1/device", HEARTH_ROLE_USER, probe_route}};
+    static const hearth_app taken = {.name = "taken", .display_name = "Taken",
+                                     .routes = taken_routes, .n_routes = 1,
+                                     .open = probe_open, .close = probe_close,
+                                     .state_json = probe_state};
+    hearth_apps *set = NULL;
+    hearth_api *api2 = NULL;
+    hearth_api_config cfg = {.auth = fx.auth};
+
+    /* Two applications with one name, and a route the core already serves. */
+    const hearth_app *const twice[] = {&probe, &probe};
+    assert_int_equal(hearth_apps_open(twice, 2, NULL, NULL, NULL, &set), HEARTH_ERR_EXISTS);
+    assert_null(set);
+    const hearth_app *const clash[] = {&taken};
+    assert_int_equal(hearth_apps_open(clash, 1, NULL, NULL, NULL, &set), HEARTH_OK);
+    cfg.apps = set;
+    assert_int_equal(hearth_api_create(&cfg, &api2), HEARTH_ERR_EXISTS);
+    assert_null(api2);
+    hearth_apps_close(set);
+
+    /* The probe: the core authenticates and checks the role first. */
+    const hearth_app *const one[] = {&probe};
+    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, &set), HEARTH_OK);
+    cfg.apps = set;
+    assert_int_equal(hearth_api_create(&cfg, &api2), HEARTH_OK);
+    hearth_api *saved = fx.api;
+    bob_login(user_token);
+    fx.api = api2;
+    assert_int_equal(call("GET", "/api/v1/probe", NULL, NULL, NULL), 401);
+    assert_int_equal(call("GET", "/api/v1/probe", user_token, NULL, NULL), 403);
+    assert_int_equal(call("GET", "/api/v1/probe?x=1", admin_token, NULL, NULL), 400);
+    assert_int_equal(call("POST", "/api/v1/probe", admin_token, "{}", NULL), 405);
+    assert_int_equal(call("GET", "/api/v1/probe", admin_token, NULL, NULL), 200);
+    assert_string_equal(resp.body, "{\"user\":\"admin\",\"admin\":true,\"state\":7}");
+    assert_int_equal(call("GET", "/api/v1/apps", user_token, NULL, NULL), 200);
+    assert_string_equal(resp.body, "{\"apps\":[{\"name\":\"probe\",\"display_name\":"
+                                   "\"Probe\",\"state\":{\"value\":7}}]}");
+    assert_int_equal(call("GET", "/api/v1/thermostat", user_token, NULL, NULL), 404);
+    fx.api = saved;
+    hearth_api_destroy(api2);
+    hearth_apps_close(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +459,9 @@ int main(void)
         cmocka_unit_test(test_5_1_5_login_delay_after_failures),
         cmocka_unit_test(test_5_5_5_logout_and_password_change),
         cmocka_unit_test(test_5_5_4_every_route_documented),
+        cmocka_unit_test(test_5_6_2_apps_listed_after_login),
+        /* Last: a second API replaces the event hook of the first. */
+        cmocka_unit_test(test_5_5_4_app_routes_registered_through_the_core),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * Test fixture shared by tests/unit/test_api.c and tests/fuzz/fuzz_api.c: a
  * freshly provisioned device in a temporary directory (CA, store, device key,
- * setup password), opened with auth, thermostat and API, exactly as hearthd
- * wires them, minus the network. Header-only so both programs can include it.
+ * setup password), opened with auth, the thermostat application (registered
+ * through hearth/app.h) and API, exactly as hearthd wires them, minus the
+ * network. Header-only so both programs can include it.
  */
 #ifndef HEARTH_TEST_API_FIXTURE_H
 #define HEARTH_TEST_API_FIXTURE_H
@@ -15,6 +16,7 @@
 
 #include "hearth/api.h"
 #include "hearth/identity.h"
+#include "hearth/thermostat.h"
 #include "hearth/util.h"
 
 typedef struct {
@@ -22,7 +24,8 @@ typedef struct {
     char setup_pw[HEARTH_SETUP_PW_MAX];
     hearth_device *dev;
     hearth_auth *auth;
-    hearth_thermo *thermo;
+    hearth_apps *apps;
+    hearth_thermo *thermo; /* inside apps */
     hearth_api *api;
 } api_fixture;
 
@@ -59,14 +62,15 @@ static int api_fixture_open(api_fixture *fx)
     hearth_auth_config acfg;
     hearth_auth_config_default(&acfg);
     acfg.serial = hearth_device_serial(fx->dev);
-    hearth_thermo_config tcfg;
-    hearth_thermo_config_default(&tcfg);
+    static const hearth_app *const apps[] = {&hearth_thermostat_app};
     if (hearth_auth_open(hearth_device_store(fx->dev), &acfg, &fx->auth) != HEARTH_OK ||
-        hearth_thermo_open(hearth_device_store(fx->dev), &tcfg, &fx->thermo) != HEARTH_OK) {
+        hearth_apps_open(apps, 1, hearth_device_store(fx->dev), NULL, NULL, &fx->apps) !=
+            HEARTH_OK) {
         fprintf(stderr, "fixture: %s\n", hearth_err_msg());
         return -1;
     }
-    hearth_api_config cfg = {.auth = fx->auth, .thermo = fx->thermo,
+    fx->thermo = hearth_thermostat_app_thermo(hearth_apps_state(fx->apps, 0));
+    hearth_api_config cfg = {.auth = fx->auth, .apps = fx->apps,
                              .model = hearth_device_model(fx->dev),
                              .serial = hearth_device_serial(fx->dev),
                              .hw_id = hearth_device_hw_id(fx->dev),
@@ -78,7 +82,7 @@ static int api_fixture_open(api_fixture *fx)
 static void api_fixture_close(api_fixture *fx)
 {
     hearth_api_destroy(fx->api);
-    hearth_thermo_close(fx->thermo);
+    hearth_apps_close(fx->apps);
     hearth_auth_close(fx->auth);
     hearth_device_close(fx->dev);
     if (fx->dir[0]) nftw(fx->dir, api_fixture_rm, 16, FTW_DEPTH | FTW_PHYS);

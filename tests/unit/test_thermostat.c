@@ -1,4 +1,4 @@
-/* Unit tests for src/thermostat: the device's basic function with no network.
+/* Unit tests for apps/thermostat: the device's basic function with no network.
  *  5.13-1  target/mode/sensor input validated: band edges, NaN/inf, garbage
  *          sensor text discarded and counted, nothing changed on rejection.
  *  5.9-2   keeps operating locally: hysteresis control, simulated room reaches

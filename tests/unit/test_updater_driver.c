@@ -465,19 +465,19 @@ static int cmd_confirm(int argc, char **argv)
 {
     if (argc < 2) return usage();
     if (open_device(argv[1]) != 0) return 1;
-    hearth_thermo_config tc;
-    hearth_thermo_config_default(&tc);
-    tc.tick_ms = 20;
-    hearth_thermo *th = NULL;
-    hearth_status st = hearth_thermo_open(NULL, &tc, &th);
-    if (st == HEARTH_OK) st = hearth_thermo_start(th);
+    /* The thermostat application, registered as hearthd registers it
+     * (settings in memory: this is a separate process from any hearthd). */
+    static const hearth_app *const apps[] = {&hearth_thermostat_app};
+    hearth_apps *ap = NULL;
+    hearth_status st = hearth_apps_open(apps, 1, NULL, NULL, NULL, &ap);
+    if (st == HEARTH_OK) st = hearth_apps_start(ap);
     bool confirmed = false;
     if (st == HEARTH_OK) {
         hearth_update_selftest t = {.store = hearth_device_store(g_dev), .store_lock = &g_store_lock,
-                                    .https_port = 0, .thermo = th, .timeout_ms = 3000};
+                                    .https_port = 0, .apps = ap, .timeout_ms = 3000};
         st = hearth_updater_confirm_if_pending(argv[1], &t, &confirmed);
     }
-    hearth_thermo_close(th);
+    hearth_apps_close(ap);
     hearth_device_close(g_dev);
     if (st != HEARTH_OK) return fail("confirm", st);
     printf("result=ok confirmed=%d\n", confirmed ? 1 : 0);

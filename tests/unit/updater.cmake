@@ -6,7 +6,7 @@ hearth_unit_test(NAME updater
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater.c)
 
 add_executable(hearth-update-driver ${CMAKE_CURRENT_LIST_DIR}/test_updater_driver.c)
-target_link_libraries(hearth-update-driver PRIVATE hearth)
+target_link_libraries(hearth-update-driver PRIVATE hearth hearth_thermostat)
 set_target_properties(hearth-update-driver PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # The daemon side of the hearth-fetch process separation against a hostile

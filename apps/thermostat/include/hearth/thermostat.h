@@ -9,10 +9,16 @@
  * API (get/set) is thread-safe; set() writes the secure store on the caller's
  * thread without holding the lock the control loop takes, so the loop never
  * waits for the disk. Model, band, limits and fail-safe: docs/thermostat.md.
+ *
+ * The thermostat is an application of the Hearth core (hearth/app.h), in
+ * apps/thermostat/ with this public header: hearth_thermostat_app registers
+ * its routes, options, self-test and state with the core; hearthd is the
+ * runtime (hearth/runtime.h) with this one application.
  */
 #ifndef HEARTH_THERMOSTAT_H
 #define HEARTH_THERMOSTAT_H
 
+#include "hearth/app.h"
 #include "hearth/common.h"
 #include "hearth/store.h"
 
@@ -98,6 +104,17 @@ hearth_status hearth_thermo_set(hearth_thermo *t, const double *target_c,
 
 /** One control step (used by the thread; exposed for deterministic unit tests). */
 void hearth_thermo_step(hearth_thermo *t);
+
+/**
+ * The thermostat application: routes GET/PUT /api/v1/thermostat (any
+ * logged-in user), options --sensor-file FILE and --heartbeat FILE (the
+ * hearth_thermo_config paths), self-test "control loop ticking", state
+ * summary {"current_c","target_c","mode","heating"}, settings in the store.
+ */
+extern const hearth_app hearth_thermostat_app;
+
+/** The thermostat inside a state the application's open() made (for tests). */
+hearth_thermo *hearth_thermostat_app_thermo(void *state);
 
 #ifdef __cplusplus
 }

@@ -435,30 +435,15 @@ static void *loop_main(void *arg)
 hearth_status hearth_thermo_start(hearth_thermo *t)
 {
     if (t == NULL) return hearth_err(HEARTH_ERR_INVALID, "thermostat: missing argument");
-    pthread_mutex_lock(&t->mu);
-    if (t->running) {
-        pthread_mutex_unlock(&t->mu);
-        return hearth_err(HEARTH_ERR_STATE, "thermostat already running");
-    }
-    t->stop_req = false;
-    int rc = pthread_create(&t->thread, NULL, loop_main, t);
-    if (rc == 0) t->running = true;
-    pthread_mutex_unlock(&t->mu);
-    if (rc != 0) return hearth_err(HEARTH_ERR_INTERNAL, "thermostat: cannot start thread: %s", strerror(rc));
-    return HEARTH_OK;
+    return hearth_thread_start(&(hearth_thread){&t->mu, &t->cond, &t->thread, &t->running, &t->stop_req},
+                               loop_main, t, "thermostat");
 }
 
 void hearth_thermo_stop(hearth_thermo *t)
 {
     if (t == NULL) return;
+    hearth_thread_stop(&(hearth_thread){&t->mu, &t->cond, &t->thread, &t->running, &t->stop_req});
     pthread_mutex_lock(&t->mu);
-    bool running = t->running;
-    t->stop_req = true;
-    pthread_cond_broadcast(&t->cond);
-    pthread_mutex_unlock(&t->mu);
-    if (running) pthread_join(t->thread, NULL);
-    pthread_mutex_lock(&t->mu);
-    t->running = false;
     t->heating = false; /* nobody is controlling any more: heater off */
     pthread_mutex_unlock(&t->mu);
     write_heartbeat(t, false);

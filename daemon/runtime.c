@@ -1,10 +1,16 @@
 /*
- * hearthd: the reference device daemon (a smart thermostat) and its
- * authenticated local HTTPS API.
+ * The device runtime (include/hearth/runtime.h): a product program is
+ * hearth_device_main() plus its applications' tables. It opens the device,
+ * the accounts, the applications (hearth/app.h), the HTTPS API serving the
+ * core's and the applications' routes, and the updater, then runs the
+ * event loop. hearthd (apps/thermostat/hearthd.c) is this with the
+ * thermostat:
  *
  *   hearthd --state DIR [--listen 127.0.0.1:8443] [--sensor-file F]
  *           [--heartbeat F] [--foreground]
  *
+ * Each application's options (hearth_app::options) are accepted next to the
+ * runtime's own; the updater's (--update-*) are taken by update_glue.c.
  * Prints exactly one line "hearthd: listening on https://ADDR:PORT" when
  * ready (port 0 picks a free port). Refuses to start, exit status 1, when the
  * device state fails its integrity checks. All state lives in the secure
@@ -12,6 +18,7 @@
  */
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,73 +26,100 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hearth/app.h"
 #include "hearth/auth.h"
 #include "hearth/layout.h"
 #include "hearth/identity.h"
-#include "hearth/thermostat.h"
+#include "hearth/runtime.h"
 #include "hearth/util.h"
 #include "hearthd.h"
 #include "update_glue.h"
 
+/* Values of every application's options, in table order (hearth_apps_open). */
+#define OPTS_MAX 32
+
 typedef struct {
+    const char *prog;
     const char *state;
     const char *listen;
-    const char *sensor;
-    const char *heartbeat;
     bool foreground;
+    const hearth_app *const *apps;
+    size_t napps;
+    const char *app_opt[OPTS_MAX];
+    size_t n_app_opts;
 } options;
 
-static void usage(FILE *f)
+static void usage(FILE *f, const options *o)
 {
-    fprintf(f, "usage: hearthd --state DIR [--listen ADDR:PORT] [--sensor-file FILE]\n"
-               "               [--heartbeat FILE] [--foreground]\n"
+    fprintf(f, "usage: %s --state DIR [--listen ADDR:PORT]", o->prog);
+    for (size_t a = 0; a < o->napps; a++)
+        for (size_t i = 0; i < o->apps[a]->n_options; i++)
+            fprintf(f, " [%s %s]", o->apps[a]->options[i].name, o->apps[a]->options[i].arg);
+    fprintf(f, " [--foreground]\n"
                "  --state DIR        provisioned device state directory (hearth provision)\n"
                "  --listen ADDR:PORT address to serve HTTPS on (default 127.0.0.1:8443;\n"
-               "                     port 0 picks a free port, printed on the ready line)\n"
-               "  --sensor-file FILE read the temperature from FILE instead of the simulator\n"
-               "  --heartbeat FILE   write \"<epoch_ms> <heating>\" to FILE every control tick\n"
-               "  --foreground       do not detach\n");
+               "                     port 0 picks a free port, printed on the ready line)\n");
+    for (size_t a = 0; a < o->napps; a++) {
+        for (size_t i = 0; i < o->apps[a]->n_options; i++) {
+            const hearth_app_option *op = &o->apps[a]->options[i];
+            char left[64];
+            snprintf(left, sizeof left, "%s %s", op->name, op->arg);
+            fprintf(f, "  %-18s %s\n", left, op->help);
+        }
+    }
+    fprintf(f, "  --foreground       do not detach\n");
+}
+
+/* The value slot of an application option named @p a, or NULL. */
+static const char **app_option(options *o, const char *a)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->napps; i++) {
+        for (size_t j = 0; j < o->apps[i]->n_options; j++, k++)
+            if (strcmp(a, o->apps[i]->options[j].name) == 0) return &o->app_opt[k];
+    }
+    return NULL;
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    memset(o, 0, sizeof *o);
     o->listen = "127.0.0.1:8443";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
         if (strcmp(a, "--state") == 0) dst = &o->state;
         else if (strcmp(a, "--listen") == 0) dst = &o->listen;
-        else if (strcmp(a, "--sensor-file") == 0) dst = &o->sensor;
-        else if (strcmp(a, "--heartbeat") == 0) dst = &o->heartbeat;
-        else if (strcmp(a, "--foreground") == 0) {
+        else if ((dst = app_option(o, a)) != NULL) {
+        } else if (strcmp(a, "--foreground") == 0) {
             o->foreground = true;
             continue;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
+            usage(stdout, o);
             exit(0);
         } else {
-            fprintf(stderr, "hearthd: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "%s: unknown option '%s'\n", o->prog, a);
+            usage(stderr, o);
             return 2;
         }
         if (i + 1 >= argc) {
-            fprintf(stderr, "hearthd: %s needs a value\n", a);
+            fprintf(stderr, "%s: %s needs a value\n", o->prog, a);
             return 2;
         }
         *dst = argv[++i];
     }
     if (o->state == NULL) {
-        fprintf(stderr, "hearthd: --state DIR is required\n");
-        usage(stderr);
+        fprintf(stderr, "%s: --state DIR is required\n", o->prog);
+        usage(stderr, o);
         return 2;
     }
     return 0;
 }
 
+static const char *g_prog = "hearthd"; /* the product program's name, for messages */
+
 static int fail(const char *what, hearth_status st)
 {
-    fprintf(stderr, "hearthd: %s: %s (%s)\n", what, hearth_err_msg(), hearth_status_name(st));
+    fprintf(stderr, "%s: %s: %s (%s)\n", g_prog, what, hearth_err_msg(), hearth_status_name(st));
     return 1;
 }
 
@@ -110,17 +144,24 @@ static int daemonize(const char *ready)
     return 0;
 }
 
-int main(int argc, char **argv)
+int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
 {
+    if (prog == NULL || prog->program == NULL || (prog->apps == NULL && prog->napps > 0)) return 2;
+    g_prog = prog->program;
     /* First: the storage root key, the device key, passwords and tokens
      * will be in this process's memory; no core dump may carry them. */
     if (hearth_process_harden() != HEARTH_OK) {
-        fprintf(stderr, "hearthd: %s\n", hearth_err_msg());
+        fprintf(stderr, "%s: %s\n", g_prog, hearth_err_msg());
         return 1;
     }
     /* Before any libevent call: its buffers are wiped when freed. */
     hearthd_server_memory_init();
-    options o;
+    options o = {.prog = g_prog, .apps = prog->apps, .napps = prog->napps};
+    for (size_t i = 0; i < o.napps; i++) o.n_app_opts += o.apps[i]->n_options;
+    if (o.n_app_opts > OPTS_MAX) {
+        fprintf(stderr, "%s: the applications declare too many options\n", g_prog);
+        return 2;
+    }
     if (hearthd_update_args(&argc, argv) != 0) return 2;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) return rc;
@@ -128,26 +169,28 @@ int main(int argc, char **argv)
     /* Each Argon2id hash takes 32 MiB. A fixed mmap threshold makes glibc
      * hand such blocks back to the OS when freed (the dynamic threshold would
      * otherwise keep them in the heap), and two arenas suffice for the loop,
-     * two workers and the control thread: idle RSS stays small. */
+     * two workers and the applications' threads: idle RSS stays small. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_ARENA_MAX, 2);
     umask(077);
 
     hearth_device *dev = NULL;
     hearth_auth *auth = NULL;
-    hearth_thermo *thermo = NULL;
+    hearth_apps *apps = NULL;
     hearth_api *api = NULL;
     SSL_CTX *tls = NULL;
     hearthd_server *srv = NULL;
+    /* Held by applications around sequences of store operations (app.h). */
+    static pthread_mutex_t app_store_lock = PTHREAD_MUTEX_INITIALIZER;
     hearth_status st;
     rc = 1;
 
     st = hearth_device_open(o.state, &dev);
     if (st == HEARTH_ERR_TAMPERED) {
         fprintf(stderr,
-                "hearthd: refusing to start: the device state in %s failed its integrity "
+                "%s: refusing to start: the device state in %s failed its integrity "
                 "check (%s); restore it or re-provision the device\n",
-                o.state, hearth_err_msg());
+                g_prog, o.state, hearth_err_msg());
         return 1;
     }
     if (st != HEARTH_OK) return fail("cannot open device state", st);
@@ -169,24 +212,21 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    hearth_thermo_config tcfg;
-    hearth_thermo_config_default(&tcfg);
-    tcfg.sensor_path = o.sensor;
-    tcfg.heartbeat_path = o.heartbeat;
-    st = hearth_thermo_open(hearth_device_store(dev), &tcfg, &thermo);
+    st = hearth_apps_open(o.apps, o.napps, hearth_device_store(dev), &app_store_lock, o.app_opt,
+                          &apps);
     if (st != HEARTH_OK) {
-        rc = fail("cannot start the thermostat", st);
+        rc = fail("cannot start the applications", st);
         goto out;
     }
 
     hearth_api_config cfg = {
         .auth = auth,
-        .thermo = thermo,
+        .apps = apps,
         .model = hearth_device_model(dev),
         .serial = hearth_device_serial(dev),
         .hw_id = hearth_device_hw_id(dev),
         .fingerprint = hearth_device_fingerprint(dev),
-        .update = hearthd_update_create(dev),
+        .update = hearthd_update_create(dev, apps),
     };
     st = hearth_api_create(&cfg, &api);
     if (st != HEARTH_OK) {
@@ -211,20 +251,20 @@ int main(int argc, char **argv)
     const char *colon = strrchr(o.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - o.listen), o.listen);
     char ready[160];
-    snprintf(ready, sizeof ready, "hearthd: listening on https://%s:%u", host, port);
+    snprintf(ready, sizeof ready, "%s: listening on https://%s:%u", g_prog, host, port);
     if (!o.foreground && daemonize(ready) != 0) {
-        fprintf(stderr, "hearthd: cannot detach\n");
+        fprintf(stderr, "%s: cannot detach\n", g_prog);
         goto out;
     }
-    /* Threads start only now, after any fork. The control loop runs on its
-     * own thread and does not depend on the network. */
-    st = hearth_thermo_start(thermo);
+    /* Threads start only now, after any fork. The applications run on their
+     * own threads and do not depend on the network. */
+    st = hearth_apps_start(apps);
     if (st == HEARTH_OK) st = hearthd_server_start_workers(srv);
     if (st != HEARTH_OK) {
         rc = fail("cannot start threads", st);
         goto out;
     }
-    hearthd_update_start(thermo, port);
+    hearthd_update_start(apps, port);
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -238,9 +278,9 @@ int main(int argc, char **argv)
 out:
     hearthd_update_stop();
     hearthd_server_free(srv);
-    if (thermo) hearth_thermo_stop(thermo);
+    hearth_apps_stop(apps);
     hearth_api_destroy(api);
-    hearth_thermo_close(thermo);
+    hearth_apps_close(apps);
     hearth_auth_close(auth);
     SSL_CTX_free(tls);
     hearth_device_close(dev);

@@ -1,0 +1,188 @@
+/* The thermostat as a Hearth application (include/hearth/app.h): its
+ * command-line options, its HTTP routes (GET/PUT /api/v1/thermostat, any
+ * logged-in user), its post-update self-test (the control loop is ticking),
+ * its state summary and its sentences for the update notice. The control
+ * loop itself is thermostat.c; docs/thermostat.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "hearth/thermostat.h"
+#include "hearth/util.h"
+
+typedef struct {
+    hearth_thermo *thermo;
+    pthread_mutex_t *store_lock; /* held around hearth_thermo_set's store commit */
+} thermo_app;
+
+/* ---------------------------------------------------------------- state */
+
+static hearth_status app_state_json(void *state, char *buf, size_t cap)
+{
+    thermo_app *a = state;
+    hearth_thermo_status s;
+    hearth_thermo_get(a->thermo, &s);
+    int n = snprintf(buf, cap, "{\"current_c\":%.2f,\"target_c\":%.2f,\"mode\":\"%s\",\"heating\":%s}",
+                     isfinite(s.current_c) ? s.current_c : 0.0, s.target_c,
+                     hearth_thermo_mode_name(s.mode), s.heating ? "true" : "false");
+    if (n < 0 || (size_t)n >= cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "thermostat: state");
+    return HEARTH_OK;
+}
+
+/* --------------------------------------------------------------- routes */
+
+static void reply_state(hearth_req *r, thermo_app *a)
+{
+    char json[HEARTH_APP_STATE_MAX];
+    hearth_status st = app_state_json(a, json, sizeof json);
+    if (st != HEARTH_OK) {
+        hearth_req_error_status(r, st, 0);
+        return;
+    }
+    hearth_req_reply_json(r, 200, json);
+}
+
+static void route_get(hearth_req *r, void *state)
+{
+    reply_state(r, state);
+}
+
+static const char *const mode_names[] = {"off", "heat", NULL};
+
+static void route_put(hearth_req *r, void *state)
+{
+    thermo_app *a = state;
+    static const hearth_json_field schema[] = {
+        {.name = "target_c", .type = HEARTH_JSON_NUMBER, .required = false,
+         .min = HEARTH_TARGET_MIN_C, .max = HEARTH_TARGET_MAX_C},
+        {.name = "mode", .type = HEARTH_JSON_STRING, .required = false, .min_len = 1,
+         .max_len = 8, .enum_values = mode_names},
+    };
+    hearth_json_value v[2];
+    hearth_json_doc *doc;
+    if (!hearth_req_parse_json(r, schema, 2, v, &doc)) return;
+    if (!v[0].present && !v[1].present) {
+        hearth_req_error(r, 422, "invalid_field", "target_c",
+                         "give at least one of target_c (%.0f..%.0f) or mode (off, heat)",
+                         HEARTH_TARGET_MIN_C, HEARTH_TARGET_MAX_C);
+        hearth_json_doc_free(doc);
+        return;
+    }
+    double target = v[0].num;
+    hearth_thermo_mode mode = HEARTH_MODE_HEAT;
+    if (v[1].present && hearth_thermo_mode_parse(v[1].str, &mode) != HEARTH_OK) {
+        hearth_req_error(r, 422, "invalid_field", "mode", "mode must be one of: off, heat");
+        hearth_json_doc_free(doc);
+        return;
+    }
+    if (a->store_lock != NULL) pthread_mutex_lock(a->store_lock);
+    hearth_status st = hearth_thermo_set(a->thermo, v[0].present ? &target : NULL,
+                                         v[1].present ? &mode : NULL);
+    if (a->store_lock != NULL) pthread_mutex_unlock(a->store_lock);
+    hearth_json_doc_free(doc);
+    if (st == HEARTH_ERR_RANGE) {
+        hearth_req_error(r, 422, "invalid_field", "target_c",
+                         "target_c must be between %.0f and %.0f", HEARTH_TARGET_MIN_C,
+                         HEARTH_TARGET_MAX_C);
+        return;
+    }
+    if (st != HEARTH_OK) {
+        hearth_req_error_status(r, st, 0);
+        return;
+    }
+    hearth_seclog(HEARTH_SEV_INFO, "thermostat_changed", "user", hearth_req_user(r), NULL);
+    reply_state(r, a);
+}
+
+static const hearth_app_route routes[] = {
+    {"GET", "/api/v1/thermostat", HEARTH_ROLE_USER, route_get},
+    {"PUT", "/api/v1/thermostat", HEARTH_ROLE_USER, route_put},
+};
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* hearthd's options for the thermostat; their values arrive in this order. */
+enum { OPT_SENSOR, OPT_HEARTBEAT, N_OPTS };
+static const hearth_app_option options[N_OPTS] = {
+    [OPT_SENSOR] = {"--sensor-file", "FILE", "read the temperature from FILE instead of the simulator"},
+    [OPT_HEARTBEAT] = {"--heartbeat", "FILE", "write \"<epoch_ms> <heating>\" to FILE every control tick"},
+};
+
+static hearth_status app_open(const hearth_app_env *env, void **state)
+{
+    thermo_app *a = calloc(1, sizeof *a);
+    if (a == NULL) return hearth_err(HEARTH_ERR_NOMEM, "thermostat: out of memory");
+    hearth_thermo_config cfg;
+    hearth_thermo_config_default(&cfg);
+    if (env->options != NULL) {
+        cfg.sensor_path = env->options[OPT_SENSOR];
+        cfg.heartbeat_path = env->options[OPT_HEARTBEAT];
+    }
+    a->store_lock = env->store_lock;
+    if (a->store_lock != NULL) pthread_mutex_lock(a->store_lock);
+    hearth_status st = hearth_thermo_open(env->store, &cfg, &a->thermo);
+    if (a->store_lock != NULL) pthread_mutex_unlock(a->store_lock);
+    if (st != HEARTH_OK) {
+        free(a);
+        return st;
+    }
+    *state = a;
+    return HEARTH_OK;
+}
+
+static hearth_status app_start(void *state)
+{
+    return hearth_thermo_start(((thermo_app *)state)->thermo);
+}
+
+static void app_stop(void *state)
+{
+    hearth_thermo_stop(((thermo_app *)state)->thermo);
+}
+
+static void app_close(void *state)
+{
+    thermo_app *a = state;
+    if (a == NULL) return;
+    hearth_thermo_close(a->thermo);
+    free(a);
+}
+
+/* Post-update self-test: the control loop must complete a step in time. */
+static hearth_status app_selftest(void *state, uint32_t timeout_ms)
+{
+    hearth_thermo *th = ((thermo_app *)state)->thermo;
+    hearth_thermo_status before, now;
+    hearth_thermo_get(th, &before);
+    int64_t deadline = hearth_mono_ms() + timeout_ms;
+    do {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        hearth_thermo_get(th, &now);
+        if (now.ticks > before.ticks) return HEARTH_OK;
+    } while (hearth_mono_ms() < deadline);
+    return hearth_err(HEARTH_ERR_STATE, "thermostat not ticking");
+}
+
+hearth_thermo *hearth_thermostat_app_thermo(void *state)
+{
+    return state != NULL ? ((thermo_app *)state)->thermo : NULL;
+}
+
+const hearth_app hearth_thermostat_app = {
+    .name = "thermostat",
+    .display_name = "Thermostat",
+    .options = options,
+    .n_options = N_OPTS,
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+    .open = app_open,
+    .start = app_start,
+    .stop = app_stop,
+    .close = app_close,
+    .selftest = app_selftest,
+    .state_json = app_state_json,
+    .notice_restart = "The thermostat keeps heating control during the download.",
+    .notice_live = "Installing does not interrupt the thermostat.",
+};

@@ -1,7 +1,7 @@
 /*
  * hearthd internals: TLS context, HTTPS server (libevent evhttp over OpenSSL
  * bufferevents) and the worker pool that keeps password hashing off the event
- * loop. Used by main.c, tls.c and the server's files (server_internal.h).
+ * loop. Used by runtime.c, tls.c and the server's files (server_internal.h).
  */
 #ifndef HEARTHD_H
 #define HEARTHD_H

@@ -1,6 +1,6 @@
 /*
  * Between the files of hearthd's HTTPS server (libevent 2.1 evhttp over
- * OpenSSL bufferevents); hearthd.h is its interface to main.c. One concern
+ * OpenSSL bufferevents); hearthd.h is its interface to runtime.c. One concern
  * per file:
  *
  *   server.c   lifecycle: event base, listener, signals, evhttp requests

@@ -1,5 +1,5 @@
 /*
- * hearthd <-> updater wiring (docs/updates.md). Kept apart from main.c so the
+ * hearthd <-> updater wiring (docs/updates.md). Kept apart from runtime.c so the
  * daemon's own code needs one line per hook:
  *   hearthd_update_args()      strip --update-* (and hearth-boot's --slot) options
  *   hearthd_update_create()    the updater handed to the API (NULL: updates off)

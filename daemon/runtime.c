@@ -162,7 +162,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         fprintf(stderr, "%s: the applications declare too many options\n", g_prog);
         return 2;
     }
-    if (hearthd_update_args(&argc, argv) != 0) return 2;
+    if (hearthd_update_args(g_prog, &argc, argv) != 0) return 2;
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) return rc;
     signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */

@@ -36,6 +36,7 @@
 #include "update_glue.h"
 
 static struct {
+    const char *prog; /* the device program's name, for messages */
     const char *url, *trust, *keyset;
     uint32_t period, first_delay, first_window;
     bool no_selftest;
@@ -46,7 +47,8 @@ static struct {
     pthread_t selftest;
     bool selftest_running;
     volatile sig_atomic_t restart;
-} g = {.period = HEARTH_UPDATE_PERIOD_DEFAULT_S, .first_delay = 30, .first_window = 300};
+} g = {.prog = "hearthd", .period = HEARTH_UPDATE_PERIOD_DEFAULT_S, .first_delay = 30,
+       .first_window = 300};
 
 static bool parse_u32(const char *s, uint32_t *out)
 {
@@ -58,8 +60,9 @@ static bool parse_u32(const char *s, uint32_t *out)
     return true;
 }
 
-int hearthd_update_args(int *argc, char **argv)
+int hearthd_update_args(const char *prog, int *argc, char **argv)
 {
+    g.prog = prog;
     int out = 1;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
@@ -79,14 +82,14 @@ int hearthd_update_args(int *argc, char **argv)
             g.no_selftest = true;
             takes = false;
         } else if (strncmp(a, "--update-", 9) == 0 || strcmp(a, "--slot") == 0) {
-            fprintf(stderr, "hearthd: %s needs a valid value\n", a);
+            fprintf(stderr, "%s: %s needs a valid value\n", g.prog, a);
             return 2;
         } else {
             argv[out++] = argv[i];
             continue;
         }
         if (!okv) {
-            fprintf(stderr, "hearthd: invalid value for %s\n", a);
+            fprintf(stderr, "%s: invalid value for %s\n", g.prog, a);
             return 2;
         }
         if (takes) i++;
@@ -133,7 +136,8 @@ hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *app
     hearth_status st = hearth_updater_create(dev, &cfg, &g.u);
     if (st != HEARTH_OK) {
         /* The device's function matters more than updates: run without them, loudly. */
-        fprintf(stderr, "hearthd: updates disabled: %s (%s)\n", hearth_err_msg(), hearth_status_name(st));
+        fprintf(stderr, "%s: updates disabled: %s (%s)\n", g.prog, hearth_err_msg(),
+                hearth_status_name(st));
         hearth_seclog(HEARTH_SEV_WARNING, "updater_unavailable", "reason", hearth_err_msg(), NULL);
         g.u = NULL;
     }
@@ -150,9 +154,10 @@ static void *selftest_main(void *arg)
     bool confirmed = false;
     hearth_status st = hearth_updater_confirm_if_pending(hearth_device_dir(g.dev), &t, &confirmed);
     if (st != HEARTH_OK)
-        fprintf(stderr, "hearthd: post-update self-test failed, not confirming: %s\n", hearth_err_msg());
+        fprintf(stderr, "%s: post-update self-test failed, not confirming: %s\n", g.prog,
+                hearth_err_msg());
     else if (confirmed)
-        fprintf(stderr, "hearthd: update confirmed after self-test\n");
+        fprintf(stderr, "%s: update confirmed after self-test\n", g.prog);
     return NULL;
 }
 
@@ -167,7 +172,7 @@ void hearthd_update_start(hearth_apps *apps, unsigned https_port)
      * repository there is nothing for it to do (uploads run on hearthd's
      * own threads). */
     if (g.u != NULL && g.url != NULL && hearth_updater_start(g.u) != HEARTH_OK)
-        fprintf(stderr, "hearthd: updater thread: %s\n", hearth_err_msg());
+        fprintf(stderr, "%s: updater thread: %s\n", g.prog, hearth_err_msg());
 }
 
 void hearthd_update_stop(void)

@@ -14,8 +14,9 @@
 #include "hearth/app.h"
 #include "hearth/updater.h"
 
-/** Consume the updater's options from argv (0 ok, 2 usage error). */
-int hearthd_update_args(int *argc, char **argv);
+/** Consume the updater's options from argv (0 ok, 2 usage error); @p prog
+ *  names the device program in messages. */
+int hearthd_update_args(const char *prog, int *argc, char **argv);
 /** Create the updater for @p dev (its update notice comes from @p apps); NULL if
  *  not configured or on error (logged). */
 hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *apps);

@@ -171,18 +171,14 @@ hearth_thermo *hearth_thermostat_app_thermo(void *state)
 }
 
 const hearth_app hearth_thermostat_app = {
-    .name = "thermostat",
-    .display_name = "Thermostat",
-    .options = options,
-    .n_options = N_OPTS,
-    .routes = routes,
-    .n_routes = sizeof routes / sizeof routes[0],
-    .open = app_open,
-    .start = app_start,
-    .stop = app_stop,
-    .close = app_close,
-    .selftest = app_selftest,
-    .state_json = app_state_json,
+    .name = "thermostat", .display_name = "Thermostat",
+    .options = options, .n_options = N_OPTS,
+    .routes = routes, .n_routes = sizeof routes / sizeof routes[0],
+    /* lifecycle (app.h: open, start, stop, close) */
+    .open = app_open, .start = app_start, .stop = app_stop, .close = app_close,
+    .selftest = app_selftest,     /* the control loop is ticking */
+    .state_json = app_state_json, /* the GET /api/v1/thermostat object */
+    /* update notice (5.3-12), the wording the device has always used */
     .notice_restart = "The thermostat keeps heating control during the download.",
     .notice_live = "Installing does not interrupt the thermostat.",
 };

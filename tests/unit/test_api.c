@@ -406,10 +406,9 @@ static void test_5_5_4_app_routes_registered_through_the_core(void **state)
                                      .state_json = probe_state};
     static const hearth_app_route taken_routes[] = {
         {"GET", "/api/v1/device", HEARTH_ROLE_USER, probe_route}};
-    static const hearth_app taken = {.name = "taken", .display_name = "Taken",
-                                     .routes = taken_routes, .n_routes = 1,
-                                     .open = probe_open, .close = probe_close,
-                                     .state_json = probe_state};
+    hearth_app taken = probe; /* the same application on a path the core serves */
+    taken.name = "taken";
+    taken.routes = taken_routes;
     hearth_apps *set = NULL;
     hearth_api *api2 = NULL;
     hearth_api_config cfg = {.auth = fx.auth};

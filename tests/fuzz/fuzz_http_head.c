@@ -18,12 +18,17 @@
  * - upload only for "POST <path>[?...] ..." exactly;
  * - prefix stability: buf[0..len) alone, and buf[0..len) plus other bytes,
  *   parse to the same result (the next request cannot change this one);
- *   every shorter prefix of an incomplete input is incomplete too.
+ *   every shorter prefix of an incomplete input is incomplete too;
+ * - the shared header rules, on the parsed auth/ctype and on the raw input:
+ *   hearth_http_bearer_token() yields only the whole base64url rest of
+ *   "Bearer <token>" within the bound (and writes nothing otherwise),
+ *   hearth_http_is_octet_stream() only that media type.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hearth/http.h"
 
@@ -93,8 +98,38 @@ static bool has_folded_line(const uint8_t *d, size_t len)
     return false;
 }
 
+/* The shared header rules (hearth_http_bearer_token, hearth_http_is_octet_stream)
+ * on hostile values: a token comes back only as the whole rest of
+ * "Bearer <token>", base64url, within the bound; octet-stream only for that
+ * media type followed by the end, ';' or ' '. */
+static void check_header_rules(const char *auth, const char *ctype)
+{
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char tok[HEARTH_TOKEN_STR_MAX];
+    memset(tok, 0x55, sizeof tok);
+    if (hearth_http_bearer_token(auth, tok)) {
+        size_t tl = strnlen(tok, sizeof tok);
+        CHECK(tl > 0 && tl < sizeof tok);
+        CHECK(strncasecmp(auth, "bearer ", 7) == 0 && strcmp(auth + 7, tok) == 0);
+        CHECK(strspn(tok, b64url) == tl);
+    } else {
+        CHECK((unsigned char)tok[0] == 0x55); /* nothing written */
+    }
+    if (hearth_http_is_octet_stream(ctype)) {
+        CHECK(strncasecmp(ctype, "application/octet-stream", 24) == 0);
+        CHECK(ctype[24] == '\0' || ctype[24] == ';' || ctype[24] == ' ');
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* The raw input as one header value, too (up to the first NUL). */
+    char raw[256];
+    size_t rn = size < sizeof raw ? size : sizeof raw - 1;
+    if (rn > 0) memcpy(raw, data, rn);
+    raw[rn] = '\0';
+    check_header_rules(raw, raw);
+
     hearth_http_head h;
     int r = parse_copy(data, size, &h);
     CHECK(r == HEARTH_HTTP_HEAD_OK || r == HEARTH_HTTP_HEAD_MORE || r == HEARTH_HTTP_HEAD_OPAQUE);
@@ -128,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (h.ctype_long) CHECK(h.ctype[0] == '\0');
     CHECK(contains(b, len, h.auth));
     CHECK(contains(b, len, h.ctype));
+    check_header_rules(h.auth, h.ctype);
     if (!h.opaque) {
         CHECK(h.n_cl <= 1 && !h.te && !h.cl_bad);
         CHECK(memchr(b, '\0', len) == NULL);

@@ -29,6 +29,7 @@
 #include "hearth/app.h"
 #include "hearth/auth.h"
 #include "hearth/layout.h"
+#include "hearth/port.h"
 #include "hearth/identity.h"
 #include "hearth/runtime.h"
 #include "hearth/util.h"
@@ -37,6 +38,8 @@
 
 /* Values of every application's options, in table order (hearth_apps_open). */
 #define OPTS_MAX 32
+/* --port-option values (the platform port's key=value options). */
+#define PORT_OPTS_MAX 16
 
 typedef struct {
     const char *prog;
@@ -47,6 +50,9 @@ typedef struct {
     size_t napps;
     const char *app_opt[OPTS_MAX];
     size_t n_app_opts;
+    const hearth_port *port;
+    hearth_port_option port_opt[PORT_OPTS_MAX];
+    size_t n_port_opts;
 } options;
 
 static void usage(FILE *f, const options *o)
@@ -55,6 +61,7 @@ static void usage(FILE *f, const options *o)
     for (size_t a = 0; a < o->napps; a++)
         for (size_t i = 0; i < o->apps[a]->n_options; i++)
             fprintf(f, " [%s %s]", o->apps[a]->options[i].name, o->apps[a]->options[i].arg);
+    if (o->port != NULL) fprintf(f, " [--port-option KEY=VALUE]...");
     fprintf(f, " [--foreground]\n"
                "  --state DIR        provisioned device state directory (hearth provision)\n"
                "  --listen ADDR:PORT address to serve HTTPS on (default 127.0.0.1:8443;\n"
@@ -67,6 +74,9 @@ static void usage(FILE *f, const options *o)
             fprintf(f, "  %-18s %s\n", left, op->help);
         }
     }
+    if (o->port != NULL)
+        fprintf(f, "  --port-option K=V  an option of the %s platform port (docs/ports.md)\n",
+                o->port->name);
     fprintf(f, "  --foreground       do not detach\n");
 }
 
@@ -87,6 +97,17 @@ static int parse_args(int argc, char **argv, options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
+        if (o->port != NULL && strcmp(a, "--port-option") == 0) {
+            if (i + 1 >= argc || o->n_port_opts >= PORT_OPTS_MAX ||
+                hearth_port_option_parse(argv[i + 1], &o->port_opt[o->n_port_opts]) != HEARTH_OK) {
+                fprintf(stderr, "%s: --port-option needs KEY=VALUE (at most %d)\n", o->prog,
+                        PORT_OPTS_MAX);
+                return 2;
+            }
+            o->n_port_opts++;
+            i++;
+            continue;
+        }
         if (strcmp(a, "--state") == 0) dst = &o->state;
         else if (strcmp(a, "--listen") == 0) dst = &o->listen;
         else if ((dst = app_option(o, a)) != NULL) {
@@ -107,7 +128,7 @@ static int parse_args(int argc, char **argv, options *o)
         }
         *dst = argv[++i];
     }
-    if (o->state == NULL) {
+    if (hearth_port_state_dir(o->port, o->state, &o->state) != HEARTH_OK) {
         fprintf(stderr, "%s: --state DIR is required\n", o->prog);
         usage(stderr, o);
         return 2;
@@ -156,7 +177,13 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     }
     /* Before any libevent call: its buffers are wiped when freed. */
     hearthd_server_memory_init();
-    options o = {.prog = g_prog, .apps = prog->apps, .napps = prog->napps};
+    /* The platform port decides platform defaults (root of trust, TPM
+     * connection) that opening the device already uses. */
+    if (prog->port != NULL && hearth_port_use(prog->port) != HEARTH_OK) {
+        fprintf(stderr, "%s: platform port: %s\n", g_prog, hearth_err_msg());
+        return 1;
+    }
+    options o = {.prog = g_prog, .apps = prog->apps, .napps = prog->napps, .port = prog->port};
     for (size_t i = 0; i < o.napps; i++) o.n_app_opts += o.apps[i]->n_options;
     if (o.n_app_opts > OPTS_MAX) {
         fprintf(stderr, "%s: the applications declare too many options\n", g_prog);
@@ -177,6 +204,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     hearth_device *dev = NULL;
     hearth_auth *auth = NULL;
     hearth_apps *apps = NULL;
+    hearth_port_dev *hw = NULL;
     hearth_api *api = NULL;
     SSL_CTX *tls = NULL;
     hearthd_server *srv = NULL;
@@ -212,8 +240,15 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
 
-    st = hearth_apps_open(o.apps, o.napps, hearth_device_store(dev), &app_store_lock, o.app_opt,
-                          &apps);
+    if (o.port != NULL) {
+        st = hearth_port_open(o.port, o.port_opt, o.n_port_opts, &hw);
+        if (st != HEARTH_OK) {
+            rc = fail("cannot open the platform port", st);
+            goto out;
+        }
+    }
+    st = hearth_apps_open(o.apps, o.napps, hearth_device_store(dev), &app_store_lock, hw,
+                          o.app_opt, &apps);
     if (st != HEARTH_OK) {
         rc = fail("cannot start the applications", st);
         goto out;
@@ -259,6 +294,8 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     /* Threads start only now, after any fork. The applications run on their
      * own threads and do not depend on the network. */
     st = hearth_apps_start(apps);
+    /* The factory-reset button: a press is a security event (docs/ports.md). */
+    if (st == HEARTH_OK && hw != NULL) st = hearth_port_button_watch(hw, 100);
     if (st == HEARTH_OK) st = hearthd_server_start_workers(srv);
     if (st != HEARTH_OK) {
         rc = fail("cannot start threads", st);
@@ -281,6 +318,7 @@ out:
     hearth_apps_stop(apps);
     hearth_api_destroy(api);
     hearth_apps_close(apps);
+    hearth_port_close(hw);
     hearth_auth_close(auth);
     SSL_CTX_free(tls);
     hearth_device_close(dev);

@@ -115,6 +115,7 @@ static hearth_status app_open(const hearth_app_env *env, void **state)
     if (a == NULL) return hearth_err(HEARTH_ERR_NOMEM, "thermostat: out of memory");
     hearth_thermo_config cfg;
     hearth_thermo_config_default(&cfg);
+    cfg.port = env->port;
     if (env->options != NULL) {
         cfg.sensor_path = env->options[OPT_SENSOR];
         cfg.heartbeat_path = env->options[OPT_HEARTBEAT];

@@ -32,6 +32,8 @@ struct hearth_thermo {
     char *heartbeat_path;
     int hb_fd;
     size_t hb_len;               /* length of the last heartbeat line */
+    bool hw_known;               /* the port's heater has been switched at least once ... */
+    bool hw_heating;             /* ... to this (control thread only, then stop) */
 
     pthread_mutex_t set_mu;      /* serialises setters (store commit + apply) */
     pthread_mutex_t mu;          /* guards everything below */
@@ -111,24 +113,16 @@ bool thermo_hysteresis(bool heating, double current_c, double target_c, double h
 
 hearth_status thermo_reading_parse(const char *text, size_t len, double *out)
 {
-    /* Exactly one decimal number, optionally followed by one newline. No
-     * leading space, no hex floats, no inf/nan, nothing after it. */
-    if (len > 0 && text[len - 1] == '\n') len--;
-    if (len == 0 || len >= THERMO_READING_MAX) return HEARTH_ERR_INVALID;
-    char buf[THERMO_READING_MAX];
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        bool ok = (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-        if (!ok) return HEARTH_ERR_INVALID;
-        buf[i] = c;
+    /* The port's strict number parser (hearth_reading_parse), a shorter
+     * bound for a temperature, and the sensor's physical limits. */
+    size_t n = len > 0 && text[len - 1] == '\n' ? len - 1 : len;
+    hearth_reading r;
+    if (n >= THERMO_READING_MAX || hearth_reading_parse(text, len, &r) != HEARTH_OK) {
+        hearth_err_clear();
+        return HEARTH_ERR_INVALID;
     }
-    buf[len] = '\0';
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(buf, &end);
-    if (end != buf + len || errno == ERANGE || !isfinite(v)) return HEARTH_ERR_INVALID;
-    if (v < HEARTH_SENSOR_MIN_C || v > HEARTH_SENSOR_MAX_C) return HEARTH_ERR_RANGE;
-    *out = v;
+    if (r.value < HEARTH_SENSOR_MIN_C || r.value > HEARTH_SENSOR_MAX_C) return HEARTH_ERR_RANGE;
+    *out = r.value;
     return HEARTH_OK;
 }
 
@@ -218,6 +212,24 @@ static void write_heartbeat(hearth_thermo *t, bool heating)
     if ((size_t)n != t->hb_len) {
         if (ftruncate(t->hb_fd, n) == 0) t->hb_len = (size_t)n;
     }
+}
+
+/* Switch the port's heater when the output changes (cfg.port; control
+ * thread, or stop after the join). A failure is logged and retried next tick. */
+static void drive_heater(hearth_thermo *t, bool heating)
+{
+    if (t->cfg.port == NULL || (t->hw_known && t->hw_heating == heating)) return;
+    if (hearth_port_set(t->cfg.port, HEARTH_ACTUATOR_HEATER, heating) != HEARTH_OK) {
+        if (t->hw_known || t->hw_heating != heating)
+            hearth_seclog(HEARTH_SEV_WARNING, "heater_switch_failed", "heating",
+                          heating ? "true" : "false", "error", hearth_err_msg(), NULL);
+        hearth_err_clear();
+        t->hw_known = false;
+        t->hw_heating = heating;
+        return;
+    }
+    t->hw_known = true;
+    t->hw_heating = heating;
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -395,6 +407,7 @@ void hearth_thermo_step(hearth_thermo *t)
         hearth_seclog(HEARTH_SEV_WARNING, "sensor_lost", "timeout_ms", ms, "action", "heater_off", NULL);
     }
     if (log_back) hearth_seclog(HEARTH_SEV_INFO, "sensor_recovered", NULL);
+    drive_heater(t, heating);
     write_heartbeat(t, heating);
 }
 
@@ -446,6 +459,7 @@ void hearth_thermo_stop(hearth_thermo *t)
     pthread_mutex_lock(&t->mu);
     t->heating = false; /* nobody is controlling any more: heater off */
     pthread_mutex_unlock(&t->mu);
+    drive_heater(t, false);
     write_heartbeat(t, false);
 }
 

@@ -52,6 +52,7 @@
 #include "hearth/auth.h"
 #include "hearth/common.h"
 #include "hearth/json.h"
+#include "hearth/port.h"
 #include "hearth/store.h"
 
 #ifdef __cplusplus
@@ -128,6 +129,8 @@ typedef struct {
 typedef struct {
     hearth_store *store;          /**< the device's secure store; NULL: keep settings in memory */
     pthread_mutex_t *store_lock;  /**< see the file comment; NULL if single-threaded */
+    hearth_port_dev *port;        /**< the device's hardware (hearth/port.h): read sensors,
+                                       switch actuators; NULL when the program has no port */
     const char *const *options;   /**< values of hearth_app::options in the same order,
                                        NULL for an option not given (NULL if none) */
 } hearth_app_env;
@@ -176,12 +179,13 @@ typedef struct hearth_apps hearth_apps;
  * Check the tables (names unique and well-formed, routes complete, open and
  * close present) and open every application in order; on a failure the ones
  * opened are closed again. @p options: the option values of every
- * application, concatenated in table order (NULL: none given). The arrays
- * must outlive the result.
+ * application, concatenated in table order (NULL: none given). @p port: the
+ * device's open platform port, handed to every application (NULL: none).
+ * The arrays must outlive the result.
  */
 hearth_status hearth_apps_open(const hearth_app *const *apps, size_t n, hearth_store *store,
-                               pthread_mutex_t *store_lock, const char *const *options,
-                               hearth_apps **out) HEARTH_MUST_CHECK;
+                               pthread_mutex_t *store_lock, hearth_port_dev *port,
+                               const char *const *options, hearth_apps **out) HEARTH_MUST_CHECK;
 /** Start every application in order; on a failure stop those started. */
 hearth_status hearth_apps_start(hearth_apps *a) HEARTH_MUST_CHECK;
 /** Stop every application in reverse order. Idempotent. NULL allowed. */

@@ -16,7 +16,9 @@
  *
  * Command line: `PROGRAM --state DIR [--listen ADDR:PORT] [--foreground]`,
  * the updater's `--update-*` options and hearth-boot's `--slot` (docs/updates.md),
- * and each application's hearth_app::options. Ready line on stdout:
+ * each application's hearth_app::options and, with a port, `--port-option
+ * KEY=VALUE` (repeatable; the port's options, docs/ports.md); --state may be
+ * left out when the port names a state directory. Ready line on stdout:
  * `PROGRAM: listening on https://ADDR:PORT`. Exit status: 0 after a clean
  * stop, 1 on a failure to start, 2 on a usage error, HEARTH_SLOTS_EXIT_RESTART
  * when an installed update waits for a restart (hearth-boot starts it).
@@ -34,6 +36,7 @@
 #define HEARTH_RUNTIME_H
 
 #include "hearth/app.h"
+#include "hearth/port.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +47,11 @@ typedef struct {
     const char *program;           /**< name in messages and the ready line ("hearthd") */
     const hearth_app *const *apps; /**< the applications, opened and started in this order */
     size_t napps;
+    /** The platform port (hearth/port.h, e.g. &hearth_port_sim): installed with
+     *  hearth_port_use() before anything else, opened with the --port-option
+     *  values and handed to the applications; its button is watched.
+     *  NULL: no port (no --port-option, applications get no hardware). */
+    const hearth_port *port;
 } hearth_device_program;
 
 /**

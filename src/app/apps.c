@@ -52,8 +52,8 @@ static void close_from(hearth_apps *a, size_t n)
 }
 
 hearth_status hearth_apps_open(const hearth_app *const *apps, size_t n, hearth_store *store,
-                               pthread_mutex_t *store_lock, const char *const *options,
-                               hearth_apps **out)
+                               pthread_mutex_t *store_lock, hearth_port_dev *port,
+                               const char *const *options, hearth_apps **out)
 {
     HEARTH_ENSURE(out != NULL && (apps != NULL || n == 0),
                   hearth_err(HEARTH_ERR_INVALID, "app: missing argument"));
@@ -76,7 +76,7 @@ hearth_status hearth_apps_open(const hearth_app *const *apps, size_t n, hearth_s
     a->n = n;
     size_t opt = 0;
     for (size_t i = 0; i < n; i++) {
-        hearth_app_env env = {.store = store, .store_lock = store_lock,
+        hearth_app_env env = {.store = store, .store_lock = store_lock, .port = port,
                               .options = options != NULL ? options + opt : NULL};
         opt += apps[i]->n_options;
         hearth_status st = apps[i]->open(&env, &a->state[i]);

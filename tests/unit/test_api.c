@@ -415,10 +415,10 @@ static void test_5_5_4_app_routes_registered_through_the_core(void **state)
 
     /* Two applications with one name, and a route the core already serves. */
     const hearth_app *const twice[] = {&probe, &probe};
-    assert_int_equal(hearth_apps_open(twice, 2, NULL, NULL, NULL, &set), HEARTH_ERR_EXISTS);
+    assert_int_equal(hearth_apps_open(twice, 2, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_EXISTS);
     assert_null(set);
     const hearth_app *const clash[] = {&taken};
-    assert_int_equal(hearth_apps_open(clash, 1, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(clash, 1, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
     cfg.apps = set;
     assert_int_equal(hearth_api_create(&cfg, &api2), HEARTH_ERR_EXISTS);
     assert_null(api2);
@@ -426,7 +426,7 @@ static void test_5_5_4_app_routes_registered_through_the_core(void **state)
 
     /* The probe: the core authenticates and checks the role first. */
     const hearth_app *const one[] = {&probe};
-    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
     cfg.apps = set;
     assert_int_equal(hearth_api_create(&cfg, &api2), HEARTH_OK);
     hearth_api *saved = fx.api;

@@ -64,7 +64,7 @@ static int api_fixture_open(api_fixture *fx)
     acfg.serial = hearth_device_serial(fx->dev);
     static const hearth_app *const apps[] = {&hearth_thermostat_app};
     if (hearth_auth_open(hearth_device_store(fx->dev), &acfg, &fx->auth) != HEARTH_OK ||
-        hearth_apps_open(apps, 1, hearth_device_store(fx->dev), NULL, NULL, &fx->apps) !=
+        hearth_apps_open(apps, 1, hearth_device_store(fx->dev), NULL, NULL, NULL, &fx->apps) !=
             HEARTH_OK) {
         fprintf(stderr, "fixture: %s\n", hearth_err_msg());
         return -1;

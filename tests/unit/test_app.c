@@ -101,7 +101,7 @@ static void test_lifecycle_in_order_and_reverse(void **state)
     const hearth_app *const apps[] = {&app_a, &app_b};
     const char *const opts[] = {"/tmp/a", "/tmp/b"};
     hearth_apps *set = NULL;
-    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, opts, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, opts, &set), HEARTH_OK);
     assert_string_equal(fa.opt, "/tmp/a"); /* each app sees its own options */
     assert_string_equal(fb.opt, "/tmp/b");
     assert_int_equal(hearth_apps_count(set), 2);
@@ -121,14 +121,14 @@ static void test_failures_roll_back(void **state)
     const hearth_app *const apps[] = {&app_a, &app_b};
     hearth_apps *set = NULL;
     fb.open_st = HEARTH_ERR_IO;
-    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, &set), HEARTH_ERR_IO);
+    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_IO);
     assert_null(set);
     assert_null(fa.opt); /* no options given */
     assert_string_equal(trail, "o:a o:b c:a");
 
     reset(NULL);
     fb.start_st = HEARTH_ERR_INTERNAL;
-    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
     assert_int_equal(hearth_apps_start(set), HEARTH_ERR_INTERNAL);
     hearth_apps_close(set); /* stops nothing more: a was stopped by the failed start */
     assert_string_equal(trail, "o:a o:b s:a s:b S:a c:b c:a");
@@ -141,17 +141,17 @@ static void test_bad_tables_refused(void **state)
     hearth_app bad = app_a;
     const hearth_app *const one[] = {&bad};
     bad.name = "Bad Name";
-    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
     bad = app_a;
     bad.close = NULL;
-    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
     static const hearth_app_route outside[] = {{"GET", "/etc/passwd", HEARTH_ROLE_USER, f_handler}};
     bad = app_a;
     bad.routes = outside;
     bad.n_routes = 1;
-    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_apps_open(one, 1, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_INVALID);
     const hearth_app *const twice[] = {&app_a, &app_a};
-    assert_int_equal(hearth_apps_open(twice, 2, NULL, NULL, NULL, &set), HEARTH_ERR_EXISTS);
+    assert_int_equal(hearth_apps_open(twice, 2, NULL, NULL, NULL, NULL, &set), HEARTH_ERR_EXISTS);
     assert_null(set);
     assert_string_equal(trail, ""); /* nothing was opened */
 }
@@ -161,7 +161,7 @@ static void test_5_3_4_every_selftest_runs_first_failure_reported(void **state)
     (void)state;
     const hearth_app *const apps[] = {&app_a, &app_b};
     hearth_apps *set = NULL;
-    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
     assert_int_equal(hearth_apps_selftest(set, 100), HEARTH_OK);
     fb.test_st = HEARTH_ERR_STATE;
     assert_int_equal(hearth_apps_selftest(set, 100), HEARTH_ERR_STATE);
@@ -185,7 +185,7 @@ static void test_5_3_12_update_notice_from_the_applications(void **state)
 
     const hearth_app *const apps[] = {&app_a, &app_b};
     hearth_apps *set = NULL;
-    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_open(apps, 2, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
     assert_int_equal(hearth_apps_update_notice(set, true, 30, buf, sizeof buf), HEARTH_OK);
     assert_string_equal(buf, "Installing restarts the device; expected downtime about 30 s. "
                              "A keeps going. B pauses.");

@@ -469,7 +469,7 @@ static int cmd_confirm(int argc, char **argv)
      * (settings in memory: this is a separate process from any hearthd). */
     static const hearth_app *const apps[] = {&hearth_thermostat_app};
     hearth_apps *ap = NULL;
-    hearth_status st = hearth_apps_open(apps, 1, NULL, NULL, NULL, &ap);
+    hearth_status st = hearth_apps_open(apps, 1, NULL, NULL, NULL, NULL, &ap);
     if (st == HEARTH_OK) st = hearth_apps_start(ap);
     bool confirmed = false;
     if (st == HEARTH_OK) {

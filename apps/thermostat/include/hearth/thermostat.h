@@ -20,6 +20,7 @@
 
 #include "hearth/app.h"
 #include "hearth/common.h"
+#include "hearth/port.h"
 #include "hearth/store.h"
 
 #ifdef __cplusplus
@@ -68,6 +69,9 @@ typedef struct {
     uint32_t sensor_timeout_ms;  /**< fail safe: heater off when no good reading for this
                                       long; default 10000 (added to the agreed contract so
                                       tests need not wait 10 s) */
+    hearth_port_dev *port;       /**< NULL or the platform port whose HEARTH_ACTUATOR_HEATER
+                                      the control loop switches when the heater output
+                                      changes, and off at stop (hearth/port.h) */
 } hearth_thermo_config;
 
 /** Fill @p c with the defaults above. */

@@ -241,6 +241,37 @@ hearth_status hearth_thread_start(const hearth_thread *t, void *(*fn)(void *), v
  */
 void hearth_thread_stop(const hearth_thread *t);
 
+/* ------------------------------------------------ untrusted input bounds */
+
+/**
+ * hearth_cursor_init() for a whole untrusted object with a size limit: when
+ * @p len exceeds @p max, fails with @p too_large and "WHAT of N bytes (max
+ * MAX)" and leaves @p c empty, so nothing of the object is read.
+ */
+hearth_status hearth_cursor_init_max(hearth_cursor *c, const void *data, size_t len, size_t max,
+                                     hearth_status too_large,
+                                     const char *what) HEARTH_MUST_CHECK;
+
+/** The bytes a text field checked by hearth_text_check() may hold. */
+typedef enum {
+    HEARTH_TEXT_NO_CONTROL,    /**< anything but C0 controls and DEL (UTF-8 allowed) */
+    HEARTH_TEXT_GRAPHIC_ASCII, /**< 0x21..0x7e: no space, control or non-ASCII byte */
+} hearth_text_bytes;
+
+/**
+ * Check a NUL-terminated text field named @p what: 1..@p max bytes, every
+ * byte of class @p bytes. Errors: HEARTH_ERR_INVALID "WHAT is empty" (also
+ * for NULL), @p too_long "WHAT longer than MAX bytes", HEARTH_ERR_INVALID
+ * "WHAT contains a control byte" / "WHAT holds a space, control or
+ * non-ASCII byte". On success *@p len (if not NULL) is its length.
+ */
+hearth_status hearth_text_check(const char *s, size_t max, hearth_text_bytes bytes,
+                                hearth_status too_long, const char *what,
+                                size_t *len) HEARTH_MUST_CHECK;
+
+/** Value of one hex digit (0-9, a-f, A-F), or -1 for any other character. */
+int hearth_hex_digit(char c);
+
 #ifdef __cplusplus
 }
 #endif

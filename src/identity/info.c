@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "hearth/util.h"
 #include "identity_internal.h"
 
 #define INFO_FORMAT 1
@@ -25,14 +26,18 @@ static bool charset(const char *s, const char *extra)
     return true;
 }
 
+/* Model and hardware id: one rule, 1..max characters from A-Z a-z 0-9 . _ - */
+static hearth_status check_ident(const char *s, size_t max, const char *what)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > max || !charset(s, "._-"))
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "%s must be 1..%zu characters from A-Z a-z 0-9 . _ -", what, max);
+    return HEARTH_OK;
+}
+
 hearth_status hearth_identity_check_model(const char *model)
 {
-    if (model == NULL || model[0] == '\0' || strlen(model) > HEARTH_MODEL_MAX ||
-        !charset(model, "._-"))
-        return hearth_err(HEARTH_ERR_INVALID,
-                          "model must be 1..%d characters from A-Z a-z 0-9 . _ -",
-                          HEARTH_MODEL_MAX);
-    return HEARTH_OK;
+    return check_ident(model, HEARTH_MODEL_MAX, "model");
 }
 
 hearth_status hearth_identity_check_serial(const char *serial)
@@ -49,12 +54,7 @@ hearth_status hearth_identity_check_serial(const char *serial)
 
 hearth_status hearth_identity_check_hw_id(const char *hw_id)
 {
-    if (hw_id == NULL || hw_id[0] == '\0' || strlen(hw_id) > HEARTH_HWID_MAX ||
-        !charset(hw_id, "._-"))
-        return hearth_err(HEARTH_ERR_INVALID,
-                          "hardware id must be 1..%d characters from A-Z a-z 0-9 . _ -",
-                          HEARTH_HWID_MAX);
-    return HEARTH_OK;
+    return check_ident(hw_id, HEARTH_HWID_MAX, "hardware id");
 }
 
 hearth_status hearth_identity_random_serial(char out[HEARTH_SERIAL_MAX + 1])
@@ -195,14 +195,6 @@ static hearth_status decode_obj(const cJSON *root, hearth_device_info *info)
     return HEARTH_OK;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * true if a string of the (already successfully parsed) JSON text holds the
  * escape \u0000. cJSON decodes it to a NUL byte inside valuestring/string,
@@ -231,7 +223,7 @@ static bool has_escaped_nul(const char *json, size_t len)
             if (json[i] == 'u' && i + 4 < len) {
                 int v = 0;
                 for (size_t k = 1; k <= 4; k++) {
-                    int h = hex_val(json[i + k]);
+                    int h = hearth_hex_digit(json[i + k]);
                     if (h < 0) return true; /* not JSON: cJSON refused it already */
                     v = v << 4 | h;
                 }

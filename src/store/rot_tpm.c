@@ -49,6 +49,37 @@ static void tpm_close(tpm_conn *t)
     t->session = t->primary = ESYS_TR_NONE;
 }
 
+/* Create an object from @p tmpl with no outside info and no PCR binding:
+ * with @p primary, a primary key under the owner hierarchy (password auth,
+ * its handle in *@p primary); without, a child of @p t's storage primary key
+ * created through its session (the parts in *@p priv and *@p pub, for the
+ * caller to Esys_Free). The creation data, hash and ticket are not used. */
+static TSS2_RC tpm_create(tpm_conn *t, const TPM2B_SENSITIVE_CREATE *sens,
+                          const TPM2B_PUBLIC *tmpl, ESYS_TR *primary, TPM2B_PRIVATE **priv,
+                          TPM2B_PUBLIC **pub)
+{
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION pcrs = {0};
+    TPM2B_CREATION_DATA *cdata = NULL;
+    TPM2B_DIGEST *chash = NULL;
+    TPMT_TK_CREATION *ticket = NULL;
+    TSS2_RC rc;
+    if (primary != NULL) {
+        TPM2B_PUBLIC *ppub = NULL;
+        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                ESYS_TR_NONE, sens, tmpl, &outside, &pcrs, primary, &ppub,
+                                &cdata, &chash, &ticket);
+        Esys_Free(ppub);
+    } else {
+        rc = Esys_Create(t->esys, t->primary, t->session, ESYS_TR_NONE, ESYS_TR_NONE, sens, tmpl,
+                         &outside, &pcrs, priv, pub, &cdata, &chash, &ticket);
+    }
+    Esys_Free(cdata);
+    Esys_Free(chash);
+    Esys_Free(ticket);
+    return rc;
+}
+
 /* Connect, recreate the storage primary key (deterministic from the owner
  * seed and the template) and start a salted, parameter-encrypting session
  * bound to it. */
@@ -84,19 +115,7 @@ static hearth_status tpm_connect(tpm_conn *t, const hearth_tcti *tcti)
             .unique.ecc = {.x = {.size = 0}, .y = {.size = 0}},
         },
     };
-    TPM2B_DATA outside = {0};
-    TPML_PCR_SELECTION pcrs = {0};
-    TPM2B_PUBLIC *pub = NULL;
-    TPM2B_CREATION_DATA *cdata = NULL;
-    TPM2B_DIGEST *chash = NULL;
-    TPMT_TK_CREATION *ticket = NULL;
-    rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                            ESYS_TR_NONE, &in_sens, &tmpl, &outside, &pcrs, &t->primary, &pub,
-                            &cdata, &chash, &ticket);
-    Esys_Free(pub);
-    Esys_Free(cdata);
-    Esys_Free(chash);
-    Esys_Free(ticket);
+    rc = tpm_create(t, &in_sens, &tmpl, &t->primary, NULL, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         t->primary = ESYS_TR_NONE;
         tpm_close(t);
@@ -318,21 +337,15 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
             .unique.keyedHash = {.size = 0},
         },
     };
-    TPM2B_DATA outside = {0};
-    TPML_PCR_SELECTION pcrs = {0};
     TPM2B_PRIVATE *opriv = NULL;
     TPM2B_PUBLIC *opub = NULL;
-    TPM2B_CREATION_DATA *cdata = NULL;
-    TPM2B_DIGEST *chash = NULL;
-    TPMT_TK_CREATION *ticket = NULL;
     uint8_t blob[TPM_BLOB_MAX];
     size_t off = 0;
     uint32_t nv_index = 0;
     ESYS_TR nv = ESYS_TR_NONE;
     if (st != HEARTH_OK) goto out;
 
-    TSS2_RC rc = Esys_Create(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &in_sens,
-                             &tmpl, &outside, &pcrs, &opriv, &opub, &cdata, &chash, &ticket);
+    TSS2_RC rc = tpm_create(&t, &in_sens, &tmpl, NULL, &opriv, &opub);
     if (rc != TSS2_RC_SUCCESS) {
         st = tpm_err(HEARTH_ERR_CRYPTO, "Create (seal storage key)", rc);
         goto out;
@@ -368,9 +381,6 @@ out:
     hearth_memzero(&in_sens, sizeof in_sens);
     Esys_Free(opriv);
     Esys_Free(opub);
-    Esys_Free(cdata);
-    Esys_Free(chash);
-    Esys_Free(ticket);
     tpm_close(&t);
     return st;
 }

@@ -26,18 +26,8 @@ static const char INFO_CHECK[] = "hearth.store.v1.key-check";
 
 hearth_status store_name_check(const char *name)
 {
-    if (name == NULL || name[0] == '\0')
-        return hearth_err(HEARTH_ERR_INVALID, "record name is empty");
-    size_t n = strnlen(name, HEARTH_STORE_NAME_MAX + 1);
-    if (n > HEARTH_STORE_NAME_MAX)
-        return hearth_err(HEARTH_ERR_TOO_LARGE, "record name longer than %d bytes",
-                          HEARTH_STORE_NAME_MAX);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch < 0x20 || ch == 0x7f)
-            return hearth_err(HEARTH_ERR_INVALID, "record name contains a control byte");
-    }
-    return HEARTH_OK;
+    return hearth_text_check(name, HEARTH_STORE_NAME_MAX, HEARTH_TEXT_NO_CONTROL,
+                             HEARTH_ERR_TOO_LARGE, "record name", NULL);
 }
 
 static const EVP_CIPHER *alg_cipher(uint16_t alg)
@@ -173,11 +163,9 @@ static hearth_status truncated(const char *what)
 hearth_status store_format_parse(const uint8_t *buf, size_t len, store_layout *out)
 {
     memset(out, 0, sizeof *out);
-    if (len > HEARTH_STORE_FILE_MAX)
-        return hearth_err(HEARTH_ERR_TAMPERED, "store file is %zu bytes, over the %d limit", len,
-                          HEARTH_STORE_FILE_MAX);
     hearth_cursor c;
-    hearth_cursor_init(&c, buf, len);
+    HEARTH_GUARD(hearth_cursor_init_max(&c, buf, len, HEARTH_STORE_FILE_MAX, HEARTH_ERR_TAMPERED,
+                                        "store file"));
     const uint8_t *magic = NULL;
     if (hearth_cursor_ptr(&c, STORE_MAGIC_LEN, &magic) != HEARTH_OK) return truncated("magic");
     if (memcmp(magic, STORE_MAGIC, STORE_MAGIC_LEN) != 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hearth/store.h"
+#include "hearth/util.h"
 
 /* tpm2-tss defaults for the socket transports and tpm2-abrmd's defaults. */
 #define TCTI_SOCK_HOST_DEFAULT "localhost"
@@ -175,18 +176,9 @@ hearth_status hearth_tcti_parse(const char *text, hearth_tcti *out)
 {
     if (out == NULL) return hearth_err(HEARTH_ERR_INVALID, "no output for the TPM connection");
     memset(out, 0, sizeof *out);
-    if (text == NULL || text[0] == '\0')
-        return hearth_err(HEARTH_ERR_INVALID, "no TPM connection given");
-    size_t n = strnlen(text, HEARTH_TCTI_MAX + 1);
-    if (n > HEARTH_TCTI_MAX)
-        return hearth_err(HEARTH_ERR_INVALID, "TPM connection is longer than %d bytes",
-                          HEARTH_TCTI_MAX);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c <= 0x20 || c >= 0x7f)
-            return hearth_err(HEARTH_ERR_INVALID,
-                              "TPM connection holds a space, control or non-ASCII byte");
-    }
+    size_t n = 0;
+    HEARTH_GUARD(hearth_text_check(text, HEARTH_TCTI_MAX, HEARTH_TEXT_GRAPHIC_ASCII,
+                                   HEARTH_ERR_INVALID, "TPM connection", &n));
     const char *colon = strchr(text, ':');
     size_t nlen = colon != NULL ? (size_t)(colon - text) : n;
     const char *conf = colon != NULL ? colon + 1 : "";

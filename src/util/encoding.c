@@ -19,7 +19,7 @@ hearth_status hearth_hex_encode(const uint8_t *in, size_t n, char *out, size_t c
     return HEARTH_OK;
 }
 
-static int hexval(char c)
+int hearth_hex_digit(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -32,7 +32,7 @@ hearth_status hearth_hex_decode(const char *in, uint8_t *out, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (in[2 * i] == '\0' || in[2 * i + 1] == '\0')
             return hearth_err(HEARTH_ERR_INVALID, "hex string too short");
-        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+        int hi = hearth_hex_digit(in[2 * i]), lo = hearth_hex_digit(in[2 * i + 1]);
         if (hi < 0 || lo < 0) return hearth_err(HEARTH_ERR_INVALID, "invalid hex digit");
         out[i] = (uint8_t)(hi << 4 | lo);
     }

@@ -150,6 +150,8 @@ hearth_status hearth_key_verify(const hearth_key *key, const uint8_t *msg, size_
                                 const uint8_t *sig, size_t siglen) HEARTH_MUST_CHECK;
 /** Free a key (private material is wiped by OpenSSL). NULL is ignored. */
 void hearth_key_free(hearth_key *key);
+/** hearth_key_free() each of @p n keys (NULL entries are ignored). */
+void hearth_keys_free(hearth_key *const *keys, size_t n);
 /**
  * Read a key passphrase for the tools: from @p pass_file if non-NULL (first
  * line, trailing newline stripped; the file should be mode 0600), else from

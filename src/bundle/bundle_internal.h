@@ -91,19 +91,26 @@ typedef struct {
 hearth_status hb_header_parse(const uint8_t *buf, size_t len, hb_header *out) HEARTH_MUST_CHECK;
 void hb_header_encode(const hb_header *h, uint8_t out[HEARTH_BUNDLE_HEADER_SIZE]);
 
-/* Bounded TLV reader shared by the manifest and key-set parsers: tags must be
- * strictly increasing except @p repeatable which may repeat back to back;
- * unknown tags with HB_TAG_CRITICAL set are HEARTH_ERR_UNSUPPORTED, other
- * unknown tags are skipped by the caller. */
+/* A TLV body, as shared by the manifest and the key-set body: a 4-byte
+ * magic, a u16 format version, then fields (u16 tag, u32 length, value) in
+ * canonical order -- tags strictly increasing, except @p repeatable which may
+ * repeat back to back. Tag 0 is reserved. */
 typedef struct {
-    hearth_cursor c;
-    uint32_t last; /* last tag seen, 0 before the first */
-    uint16_t repeatable;
-} hb_tlv;
-void hb_tlv_init(hb_tlv *t, const uint8_t *data, size_t len, uint16_t repeatable);
-/* *done = true at the end of input. @p value borrows the field's bytes. */
-hearth_status hb_tlv_next(hb_tlv *t, uint16_t *tag, hearth_cursor *value,
-                          bool *done) HEARTH_MUST_CHECK;
+    const char *magic;   /* 4 bytes */
+    uint16_t version;    /* the only format version this build reads */
+    uint16_t repeatable; /* the one tag that may repeat */
+    const char *what;    /* name in messages: "manifest", "key set body" */
+} hb_tlv_body;
+/* Handle one field: consume @p value for a known @p tag; for an unknown tag
+ * set *known = false and do nothing else. */
+typedef hearth_status (*hb_tlv_field_fn)(void *ctx, uint16_t tag, hearth_cursor *value,
+                                         bool *known);
+/* Check the magic and version and hand every field to @p field. Unknown tags
+ * with HB_TAG_CRITICAL set are HEARTH_ERR_UNSUPPORTED, other unknown tags are
+ * skipped. *@p seen receives the mask (1u << tag) of the known tags below 32
+ * that were present, for the caller's check of required fields. */
+hearth_status hb_tlv_parse(const uint8_t *data, size_t len, const hb_tlv_body *body,
+                           hb_tlv_field_fn field, void *ctx, uint32_t *seen) HEARTH_MUST_CHECK;
 hearth_status hb_tlv_put(hearth_buf *b, uint16_t tag, const void *v, size_t n) HEARTH_MUST_CHECK;
 hearth_status hb_tlv_put_u64(hearth_buf *b, uint16_t tag, uint64_t v) HEARTH_MUST_CHECK;
 

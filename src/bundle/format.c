@@ -78,20 +78,20 @@ hearth_status hearth_bundle_prefix_len(const uint8_t *buf, size_t len, size_t *p
 
 /* --------------------------------------------------------------- TLV */
 
-void hb_tlv_init(hb_tlv *t, const uint8_t *data, size_t len, uint16_t repeatable)
-{
-    hearth_cursor_init(&t->c, data, len);
-    t->last = 0;
-    t->repeatable = repeatable;
-}
+/* Reader state: tags strictly increasing except @p repeatable, which may
+ * repeat back to back. */
+typedef struct {
+    hearth_cursor c;
+    uint32_t last; /* last tag seen, 0 before the first */
+    uint16_t repeatable;
+} hb_tlv;
 
-hearth_status hb_tlv_next(hb_tlv *t, uint16_t *tag, hearth_cursor *value, bool *done)
+/* *tag = 0 (a reserved tag) at the end of input. @p value borrows the
+ * field's bytes. */
+static hearth_status tlv_next(hb_tlv *t, uint16_t *tag, hearth_cursor *value)
 {
-    *done = false;
-    if (hearth_cursor_remaining(&t->c) == 0) {
-        *done = true;
-        return HEARTH_OK;
-    }
+    *tag = 0;
+    if (hearth_cursor_remaining(&t->c) == 0) return HEARTH_OK;
     uint16_t tg = 0;
     uint32_t len = 0;
     HEARTH_GUARD(hearth_cursor_u16(&t->c, &tg));
@@ -110,6 +110,36 @@ hearth_status hb_tlv_next(hb_tlv *t, uint16_t *tag, hearth_cursor *value, bool *
     t->last = tg;
     *tag = tg;
     return HEARTH_OK;
+}
+
+hearth_status hb_tlv_parse(const uint8_t *data, size_t len, const hb_tlv_body *body,
+                           hb_tlv_field_fn field, void *ctx, uint32_t *seen)
+{
+    *seen = 0;
+    hb_tlv t = {.last = 0, .repeatable = body->repeatable};
+    hearth_cursor_init(&t.c, data, len);
+    const uint8_t *magic = NULL;
+    uint16_t ver = 0;
+    HEARTH_GUARD(hearth_cursor_ptr(&t.c, 4, &magic));
+    if (memcmp(magic, body->magic, 4) != 0)
+        return hearth_err(HEARTH_ERR_INVALID, "not a hearth %s (bad magic)", body->what);
+    HEARTH_GUARD(hearth_cursor_u16(&t.c, &ver));
+    if (ver != body->version)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "%s format version %u not supported",
+                          body->what, ver);
+    for (;;) {
+        uint16_t tag = 0;
+        hearth_cursor v;
+        HEARTH_GUARD(tlv_next(&t, &tag, &v));
+        if (tag == 0) return HEARTH_OK;
+        bool known = true;
+        HEARTH_GUARD(field(ctx, tag, &v, &known));
+        if (!known && (tag & HB_TAG_CRITICAL))
+            return hearth_err(HEARTH_ERR_UNSUPPORTED, "%s has unknown critical field 0x%04x",
+                              body->what, tag);
+        /* An unknown non-critical field is an extension: ignored. */
+        if (known && tag < 32) *seen |= 1u << tag;
+    }
 }
 
 hearth_status hb_tlv_put(hearth_buf *b, uint16_t tag, const void *v, size_t n)
@@ -132,11 +162,9 @@ hearth_status hb_tlv_put_u64(hearth_buf *b, uint16_t tag, uint64_t v)
 hearth_status hb_sigblock_parse(const uint8_t *data, size_t len, hb_sigblock *out)
 {
     memset(out, 0, sizeof *out);
-    if (len > HEARTH_SIGBLOCK_MAX)
-        return hearth_err(HEARTH_ERR_TOO_LARGE, "signature block of %zu bytes (max %u)", len,
-                          HEARTH_SIGBLOCK_MAX);
     hearth_cursor c;
-    hearth_cursor_init(&c, data, len);
+    HEARTH_GUARD(hearth_cursor_init_max(&c, data, len, HEARTH_SIGBLOCK_MAX, HEARTH_ERR_TOO_LARGE,
+                                        "signature block"));
     uint8_t count = 0;
     HEARTH_GUARD(hearth_cursor_u8(&c, &count));
     if (count > HEARTH_SIGS_MAX)

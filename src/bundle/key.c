@@ -121,6 +121,11 @@ void hearth_key_free(hearth_key *key)
     free(key);
 }
 
+void hearth_keys_free(hearth_key *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) hearth_key_free(keys[i]);
+}
+
 hearth_sig_alg hearth_key_alg(const hearth_key *key) { return key->alg; }
 const uint8_t *hearth_key_id(const hearth_key *key) { return key->id; }
 bool hearth_key_is_private(const hearth_key *key) { return key->priv; }

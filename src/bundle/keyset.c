@@ -20,8 +20,7 @@ struct hearth_keyset {
 
 void hearth_keyset_free(hearth_keyset *ks)
 {
-    if (ks == NULL) return;
-    for (size_t i = 0; i < ks->count; i++) hearth_key_free(ks->keys[i]);
+    if (ks != NULL) hearth_keys_free(ks->keys, ks->count);
     free(ks);
 }
 
@@ -108,53 +107,31 @@ static hearth_status parse_key(hearth_keyset *ks, hearth_cursor *v)
     return HEARTH_OK;
 }
 
+static hearth_status body_field(void *ctx, uint16_t tag, hearth_cursor *v, bool *known)
+{
+    hearth_keyset *ks = ctx;
+    switch (tag) {
+    case HB_KTAG_VERSION:
+        if (hearth_cursor_remaining(v) != 8)
+            return hearth_err(HEARTH_ERR_INVALID, "key set version must be 8 bytes");
+        return hearth_cursor_u64(v, &ks->version);
+    case HB_KTAG_CREATED: return read_time(v, "key set creation time", &ks->created);
+    case HB_KTAG_EXPIRES: return read_time(v, "key set expiry", &ks->expires);
+    case HB_KTAG_KEY: return parse_key(ks, v);
+    default: *known = false; return HEARTH_OK;
+    }
+}
+
+static const hb_tlv_body KEYSET_BODY = {HB_KEYSET_BODY_MAGIC, HB_KEYSET_FORMAT_VERSION,
+                                        HB_KTAG_KEY, "key set body"};
+
 static hearth_status parse_body(hearth_keyset *ks, const uint8_t *body, size_t len)
 {
-    hearth_cursor c;
-    hearth_cursor_init(&c, body, len);
-    const uint8_t *magic = NULL;
-    uint16_t ver = 0;
-    HEARTH_GUARD(hearth_cursor_ptr(&c, 4, &magic));
-    if (memcmp(magic, HB_KEYSET_BODY_MAGIC, 4) != 0)
-        return hearth_err(HEARTH_ERR_INVALID, "key set body has a bad magic");
-    HEARTH_GUARD(hearth_cursor_u16(&c, &ver));
-    if (ver != HB_KEYSET_FORMAT_VERSION)
-        return hearth_err(HEARTH_ERR_UNSUPPORTED, "key set body version %u not supported", ver);
-    hb_tlv t;
-    hb_tlv_init(&t, body + c.pos, hearth_cursor_remaining(&c), HB_KTAG_KEY);
-    unsigned seen = 0;
-    for (;;) {
-        uint16_t tag = 0;
-        hearth_cursor v;
-        bool done = false;
-        HEARTH_GUARD(hb_tlv_next(&t, &tag, &v, &done));
-        if (done) break;
-        switch (tag) {
-        case HB_KTAG_VERSION:
-            if (hearth_cursor_remaining(&v) != 8)
-                return hearth_err(HEARTH_ERR_INVALID, "key set version must be 8 bytes");
-            HEARTH_GUARD(hearth_cursor_u64(&v, &ks->version));
-            seen |= 1;
-            break;
-        case HB_KTAG_CREATED:
-            HEARTH_GUARD(read_time(&v, "key set creation time", &ks->created));
-            seen |= 2;
-            break;
-        case HB_KTAG_EXPIRES:
-            HEARTH_GUARD(read_time(&v, "key set expiry", &ks->expires));
-            seen |= 4;
-            break;
-        case HB_KTAG_KEY:
-            HEARTH_GUARD(parse_key(ks, &v));
-            seen |= 8;
-            break;
-        default:
-            if (tag & HB_TAG_CRITICAL)
-                return hearth_err(HEARTH_ERR_UNSUPPORTED, "key set has unknown critical field 0x%04x", tag);
-            break; /* non-critical extension: ignore */
-        }
-    }
-    if (seen != 15)
+    uint32_t seen = 0;
+    HEARTH_GUARD(hb_tlv_parse(body, len, &KEYSET_BODY, body_field, ks, &seen));
+    const uint32_t required = (1u << HB_KTAG_VERSION) | (1u << HB_KTAG_CREATED) |
+                              (1u << HB_KTAG_EXPIRES) | (1u << HB_KTAG_KEY);
+    if ((seen & required) != required)
         return hearth_err(HEARTH_ERR_INVALID, "key set lacks a required field (version, created, "
                           "expires, at least one key)");
     if (ks->version == 0) return hearth_err(HEARTH_ERR_INVALID, "key set version 0 is reserved");
@@ -189,10 +166,9 @@ hearth_status hearth_keyset_parse(const uint8_t *data, size_t len, const hearth_
                                   uint64_t min_version, int64_t now, hearth_keyset **out)
 {
     *out = NULL;
-    if (len > HEARTH_KEYSET_MAX)
-        return hearth_err(HEARTH_ERR_TOO_LARGE, "key set of %zu bytes (max %u)", len, HEARTH_KEYSET_MAX);
     hearth_cursor c;
-    hearth_cursor_init(&c, data, len);
+    HEARTH_GUARD(hearth_cursor_init_max(&c, data, len, HEARTH_KEYSET_MAX, HEARTH_ERR_TOO_LARGE,
+                                        "key set"));
     const uint8_t *magic = NULL;
     uint16_t ver = 0, rsv = 0;
     uint32_t blen = 0, slen = 0;

@@ -146,66 +146,50 @@ static hearth_status parse_payload(hearth_manifest *m, hearth_cursor *v)
     return HEARTH_OK;
 }
 
+static hearth_status manifest_field(void *ctx, uint16_t tag, hearth_cursor *v, bool *known)
+{
+    hearth_manifest *m = ctx;
+    uint64_t u = 0;
+    switch (tag) {
+    case HB_TAG_MODEL: return read_ident(v, "model", m->model);
+    case HB_TAG_HW_ID: return read_ident(v, "hardware id", m->hw_id);
+    case HB_TAG_SW_VERSION: return read_ident(v, "software version", m->sw_version);
+    case HB_TAG_SECURITY_VERSION:
+        return read_u64_field(v, "security version", &m->security_version);
+    case HB_TAG_CREATED:
+    case HB_TAG_EXPIRES:
+        HEARTH_GUARD(read_u64_field(v, "time", &u));
+        if (u > (uint64_t)INT64_MAX) return hearth_err(HEARTH_ERR_INVALID, "time out of range");
+        if (tag == HB_TAG_CREATED) m->created = (int64_t)u;
+        else m->expires = (int64_t)u;
+        return HEARTH_OK;
+    case HB_TAG_NOTES:
+        return read_text(v, "release notes", HEARTH_BUNDLE_NOTES_MAX, &m->notes);
+    case HB_TAG_MITIGATES:
+        return read_text(v, "mitigated risks", HEARTH_BUNDLE_MITIGATES_MAX, &m->mitigates);
+    case HB_TAG_DISRUPTION: {
+        uint8_t flag = 0;
+        if (hearth_cursor_remaining(v) != 5)
+            return hearth_err(HEARTH_ERR_INVALID, "disruption field must be 5 bytes");
+        HEARTH_GUARD(hearth_cursor_u8(v, &flag));
+        HEARTH_GUARD(hearth_cursor_u32(v, &m->downtime_s));
+        if (flag > 1) return hearth_err(HEARTH_ERR_INVALID, "disruption flag must be 0 or 1");
+        m->disruptive = flag == 1;
+        return HEARTH_OK;
+    }
+    case HB_TAG_PAYLOAD: return parse_payload(m, v);
+    default: *known = false; return HEARTH_OK;
+    }
+}
+
+static const hb_tlv_body MANIFEST_BODY = {HB_MANIFEST_MAGIC, HEARTH_BUNDLE_FORMAT_VERSION,
+                                          HB_TAG_PAYLOAD, "manifest"};
+
 static hearth_status parse_fields(hearth_manifest *m)
 {
-    hearth_cursor c;
-    hearth_cursor_init(&c, m->raw, m->raw_len);
-    const uint8_t *magic = NULL;
-    HEARTH_GUARD(hearth_cursor_ptr(&c, 4, &magic));
-    if (memcmp(magic, HB_MANIFEST_MAGIC, 4) != 0)
-        return hearth_err(HEARTH_ERR_INVALID, "not a hearth manifest (bad magic)");
-    HEARTH_GUARD(hearth_cursor_u16(&c, &m->format_version));
-    if (m->format_version != HEARTH_BUNDLE_FORMAT_VERSION)
-        return hearth_err(HEARTH_ERR_UNSUPPORTED, "manifest format version %u not supported",
-                          m->format_version);
-    hb_tlv t;
-    hb_tlv_init(&t, m->raw + c.pos, hearth_cursor_remaining(&c), HB_TAG_PAYLOAD);
     uint32_t seen = 0;
-    for (;;) {
-        uint16_t tag = 0;
-        hearth_cursor v;
-        bool done = false;
-        HEARTH_GUARD(hb_tlv_next(&t, &tag, &v, &done));
-        if (done) break;
-        uint64_t u = 0;
-        switch (tag) {
-        case HB_TAG_MODEL: HEARTH_GUARD(read_ident(&v, "model", m->model)); break;
-        case HB_TAG_HW_ID: HEARTH_GUARD(read_ident(&v, "hardware id", m->hw_id)); break;
-        case HB_TAG_SW_VERSION: HEARTH_GUARD(read_ident(&v, "software version", m->sw_version)); break;
-        case HB_TAG_SECURITY_VERSION:
-            HEARTH_GUARD(read_u64_field(&v, "security version", &m->security_version));
-            break;
-        case HB_TAG_CREATED:
-        case HB_TAG_EXPIRES:
-            HEARTH_GUARD(read_u64_field(&v, "time", &u));
-            if (u > (uint64_t)INT64_MAX) return hearth_err(HEARTH_ERR_INVALID, "time out of range");
-            if (tag == HB_TAG_CREATED) m->created = (int64_t)u;
-            else m->expires = (int64_t)u;
-            break;
-        case HB_TAG_NOTES:
-            HEARTH_GUARD(read_text(&v, "release notes", HEARTH_BUNDLE_NOTES_MAX, &m->notes));
-            break;
-        case HB_TAG_MITIGATES:
-            HEARTH_GUARD(read_text(&v, "mitigated risks", HEARTH_BUNDLE_MITIGATES_MAX, &m->mitigates));
-            break;
-        case HB_TAG_DISRUPTION: {
-            uint8_t flag = 0;
-            if (hearth_cursor_remaining(&v) != 5)
-                return hearth_err(HEARTH_ERR_INVALID, "disruption field must be 5 bytes");
-            HEARTH_GUARD(hearth_cursor_u8(&v, &flag));
-            HEARTH_GUARD(hearth_cursor_u32(&v, &m->downtime_s));
-            if (flag > 1) return hearth_err(HEARTH_ERR_INVALID, "disruption flag must be 0 or 1");
-            m->disruptive = flag == 1;
-            break;
-        }
-        case HB_TAG_PAYLOAD: HEARTH_GUARD(parse_payload(m, &v)); break;
-        default:
-            if (tag & HB_TAG_CRITICAL)
-                return hearth_err(HEARTH_ERR_UNSUPPORTED, "manifest has unknown critical field 0x%04x", tag);
-            continue; /* non-critical extension field: ignored */
-        }
-        if (tag < 32) seen |= 1u << tag;
-    }
+    HEARTH_GUARD(hb_tlv_parse(m->raw, m->raw_len, &MANIFEST_BODY, manifest_field, m, &seen));
+    m->format_version = MANIFEST_BODY.version;
     const uint32_t required = (1u << HB_TAG_MODEL) | (1u << HB_TAG_HW_ID) |
                               (1u << HB_TAG_SW_VERSION) | (1u << HB_TAG_SECURITY_VERSION) |
                               (1u << HB_TAG_CREATED) | (1u << HB_TAG_EXPIRES) |

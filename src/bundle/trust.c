@@ -33,8 +33,7 @@ struct hearth_trust {
 
 void hearth_trust_free(hearth_trust *t)
 {
-    if (t == NULL) return;
-    for (size_t i = 0; i < t->count; i++) hearth_key_free(t->roots[i]);
+    if (t != NULL) hearth_keys_free(t->roots, t->count);
     free(t);
 }
 

@@ -348,11 +348,43 @@ static hearth_status check_floor(const hearth_boot_state *bs, uint64_t security_
     return HEARTH_OK;
 }
 
+/* The arguments of a verb on one slot: a handle and slot a or b. */
+static hearth_status slot_arg(const hearth_slots *s, int slot, const char *verb)
+{
+    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
+        return hearth_err(HEARTH_ERR_INVALID, "%s: bad slot", verb);
+    return HEARTH_OK;
+}
+
+/* The start of a verb on one slot: check the arguments, then lock_read().
+ * The caller always ends with lock_release(*fd). */
+static hearth_status slot_verb_begin(hearth_slots *s, int slot, const char *verb, int *fd,
+                                     hearth_boot_state *bs)
+{
+    *fd = -1;
+    hearth_status st = slot_arg(s, slot, verb);
+    if (st != HEARTH_OK) {
+        memset(bs, 0, sizeof *bs);
+        return st;
+    }
+    return lock_read(s, fd, bs);
+}
+
+/* Security event for a change of @p slot's software: its version and one
+ * number (@p key = @p value). */
+static void log_slot_event(const char *event, int slot, const char *version, const char *key,
+                           uint64_t value)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)value);
+    hearth_seclog(HEARTH_SEV_INFO, event, "slot", hearth_slot_name(slot), "version",
+                  version ? version : "", key, num, NULL);
+}
+
 hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
                                 uint64_t security_version)
 {
-    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
-        return hearth_err(HEARTH_ERR_INVALID, "init: bad slot");
+    HEARTH_GUARD(slot_arg(s, slot, "init"));
     int fd = -1;
     hearth_boot_state bs;
     hearth_slots_load_info info;
@@ -447,11 +479,9 @@ hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *pat
 hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *version,
                                         uint64_t security_version)
 {
-    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
-        return hearth_err(HEARTH_ERR_INVALID, "mark pending: bad slot");
     int fd = -1;
     hearth_boot_state bs;
-    hearth_status st = lock_read(s, &fd, &bs);
+    hearth_status st = slot_verb_begin(s, slot, "mark pending", &fd, &bs);
     if (st == HEARTH_OK && slot == bs.active)
         st = hearth_err(HEARTH_ERR_STATE, "slot %s is the active slot; install into the other",
                         hearth_slot_name(slot));
@@ -465,22 +495,16 @@ hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *v
         st = hearth_slots_write(s, &bs);
     }
     lock_release(fd);
-    if (st == HEARTH_OK) {
-        char sv[24];
-        snprintf(sv, sizeof sv, "%llu", (unsigned long long)security_version);
-        hearth_seclog(HEARTH_SEV_INFO, "update_pending", "slot", hearth_slot_name(slot),
-                      "version", version ? version : "", "security_version", sv, NULL);
-    }
+    if (st == HEARTH_OK)
+        log_slot_event("update_pending", slot, version, "security_version", security_version);
     return st;
 }
 
 hearth_status hearth_slots_confirm(hearth_slots *s, int slot)
 {
-    if (s == NULL || (slot != HEARTH_SLOT_A && slot != HEARTH_SLOT_B))
-        return hearth_err(HEARTH_ERR_INVALID, "confirm: bad slot");
     int fd = -1;
     hearth_boot_state bs;
-    hearth_status st = lock_read(s, &fd, &bs);
+    hearth_status st = slot_verb_begin(s, slot, "confirm", &fd, &bs);
     bool wrote = false;
     if (st == HEARTH_OK) {
         if (bs.pending == slot && bs.booted == slot) {
@@ -507,12 +531,9 @@ hearth_status hearth_slots_confirm(hearth_slots *s, int slot)
         }
     }
     lock_release(fd);
-    if (wrote) {
-        char sv[24];
-        snprintf(sv, sizeof sv, "%llu", (unsigned long long)bs.min_security_version);
-        hearth_seclog(HEARTH_SEV_INFO, "update_confirmed", "slot", hearth_slot_name(slot),
-                      "version", bs.slot[slot].version, "min_security_version", sv, NULL);
-    }
+    if (wrote)
+        log_slot_event("update_confirmed", slot, bs.slot[slot].version, "min_security_version",
+                       bs.min_security_version);
     return st;
 }
 

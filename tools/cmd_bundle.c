@@ -168,7 +168,7 @@ static int bundle_sign(int argc, char **argv)
     if (rc == 0 && hearth_bundle_sign(path, (const hearth_key *const *)keys, nk) != HEARTH_OK)
         rc = bfail("sign");
     if (rc == 0) printf("%s signed with %zu key(s)\n", path, nk);
-    for (size_t i = 0; i < nk; i++) hearth_key_free(keys[i]);
+    hearth_keys_free(keys, nk);
     return rc;
 }
 
@@ -248,23 +248,22 @@ static int bundle_inspect(int argc, char **argv)
 
 /* ---------------------------------------------------------------- verify */
 
+/* Options of verify and verify-slot, as given (numbers checked by
+ * verify_begin). */
 struct vopts {
-    const char *keyset, *trust;
-    uint64_t min_ks;
-    unsigned threads;
-    bool progress;
+    const char *path, *keyset, *trust, *threads, *min_ks;
 };
+#define VERIFY_OPTS(o)                                                                   \
+    {"--keyset", &(o)->keyset, NULL}, {"--trust", &(o)->trust, NULL},                    \
+        {"--threads", &(o)->threads, NULL}
 
-static int load_chain(const struct vopts *o, hearth_trust **t, hearth_keyset **ks)
-{
-    if (hearth_trust_load_dir(o->trust, t) != HEARTH_OK) return bfail("trust anchor");
-    hearth_status st = hearth_keyset_load(o->keyset, *t, o->min_ks, 0, ks);
-    if (st != HEARTH_OK) {
-        printf("REJECTED (%s): key set: %s\n", hearth_status_name(st), hearth_err_msg());
-        return 1;
-    }
-    return 0;
-}
+/* What both verify commands check against: the trust anchor and the key set
+ * it signs. */
+struct chain {
+    hearth_trust *trust;
+    hearth_keyset *ks;
+    unsigned threads;
+};
 
 static int rejected(hearth_status st)
 {
@@ -272,42 +271,85 @@ static int rejected(hearth_status st)
     return 1;
 }
 
+/* The shared start of verify and verify-slot: the required options, the
+ * numbers, then the chain. 0, or the exit status (the chain is freed by
+ * chain_free either way). */
+static int verify_begin(const struct vopts *o, struct chain *c)
+{
+    uint64_t threads = 0, min_ks = 0;
+    memset(c, 0, sizeof *c);
+    if (o->path == NULL || o->keyset == NULL || o->trust == NULL ||
+        !cli_opt_u64(o->threads, 0, 64, &threads) ||
+        !cli_opt_u64(o->min_ks, 0, UINT64_MAX, &min_ks)) {
+        bundle_usage(stderr);
+        return 2;
+    }
+    c->threads = (unsigned)threads;
+    if (hearth_trust_load_dir(o->trust, &c->trust) != HEARTH_OK) return bfail("trust anchor");
+    hearth_status st = hearth_keyset_load(o->keyset, c->trust, min_ks, 0, &c->ks);
+    if (st != HEARTH_OK) {
+        printf("REJECTED (%s): key set: %s\n", hearth_status_name(st), hearth_err_msg());
+        return 1;
+    }
+    return 0;
+}
+
+static void chain_free(struct chain *c)
+{
+    hearth_keyset_free(c->ks);
+    hearth_trust_free(c->trust);
+}
+
+static void print_verified(hearth_bundle *b, const hearth_keyset *ks, const char *extract)
+{
+    const hearth_manifest *m = hearth_bundle_manifest(b);
+    char hex[2 * HEARTH_KEY_ID_LEN + 1] = "";
+    if (hearth_hex_encode(hearth_bundle_signer(b), HEARTH_KEY_ID_LEN, hex, sizeof hex) != HEARTH_OK)
+        hex[0] = '\0';
+    printf("OK: %s %s (security version %llu) signed by %s, key set version %llu, %zu "
+           "payload(s) verified%s%s\n", m->model, m->sw_version,
+           (unsigned long long)m->security_version, hex,
+           (unsigned long long)hearth_keyset_version(ks), m->payload_count,
+           extract ? ", installed into " : "", extract ? extract : "");
+    uint8_t rid[HEARTH_DIGEST_LEN];
+    char rhex[2 * HEARTH_DIGEST_LEN + 1] = "";
+    if (hearth_bundle_release_id(b, rid) == HEARTH_OK &&
+        hearth_hex_encode(rid, sizeof rid, rhex, sizeof rhex) == HEARTH_OK)
+        printf("release id: %s\n", rhex);
+    if (m->mitigates[0]) printf("mitigates: %s\n", m->mitigates);
+    if (m->disruptive) printf("WARNING: installing disrupts the device for about %u s\n", m->downtime_s);
+}
+
 static int bundle_verify(int argc, char **argv)
 {
     struct vopts o = {0};
     hearth_bundle_policy pol;
     memset(&pol, 0, sizeof pol);
-    const char *path = NULL, *extract = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--progress") == 0) { o.progress = true; continue; }
-        if (a[0] != '-') {
-            if (path != NULL) { bundle_usage(stderr); return 2; }
-            path = a;
-            continue;
-        }
-        if (i + 1 >= argc) { bundle_usage(stderr); return 2; }
-        const char *v = argv[++i];
-        uint64_t n = 0;
-        if (strcmp(a, "--keyset") == 0) o.keyset = v;
-        else if (strcmp(a, "--trust") == 0) o.trust = v;
-        else if (strcmp(a, "--model") == 0) pol.model = v;
-        else if (strcmp(a, "--hw-id") == 0) pol.hw_id = v;
-        else if (strcmp(a, "--installed-version") == 0) pol.installed_sw_version = v;
-        else if (strcmp(a, "--extract") == 0) extract = v;
-        else if (strcmp(a, "--installed-security-version") == 0 && parse_u64(v, &n)) pol.installed_security_version = n;
-        else if (strcmp(a, "--min-keyset-version") == 0 && parse_u64(v, &n)) o.min_ks = n;
-        else if (strcmp(a, "--threads") == 0 && parse_u64(v, &n) && n <= 64) o.threads = (unsigned)n;
-        else { bundle_usage(stderr); return 2; }
+    const char *extract = NULL, *isv = NULL;
+    bool progress = false;
+    const cli_opt opts[] = {
+        VERIFY_OPTS(&o),
+        {"--min-keyset-version", &o.min_ks, NULL},
+        {"--model", &pol.model, NULL},
+        {"--hw-id", &pol.hw_id, NULL},
+        {"--installed-version", &pol.installed_sw_version, NULL},
+        {"--installed-security-version", &isv, NULL},
+        {"--extract", &extract, NULL},
+        {"--progress", NULL, &progress},
+        {NULL, NULL, NULL},
+    };
+    int rc = cli_parse_opts("bundle", bundle_usage, argc, argv, opts, &o.path);
+    if (rc >= 0) return rc;
+    if (!cli_opt_u64(isv, 0, UINT64_MAX, &pol.installed_security_version)) {
+        bundle_usage(stderr);
+        return 2;
     }
-    if (path == NULL || o.keyset == NULL || o.trust == NULL) { bundle_usage(stderr); return 2; }
-    hearth_trust *t = NULL;
-    hearth_keyset *ks = NULL;
+    struct chain c;
     hearth_bundle *b = NULL;
-    int rc = load_chain(&o, &t, &ks);
+    rc = verify_begin(&o, &c);
     hearth_status st = HEARTH_OK;
     if (rc == 0) {
-        st = hearth_bundle_open(path, ks, &b);
+        st = hearth_bundle_open(o.path, c.ks, &b);
         if (st != HEARTH_OK) rc = rejected(st);
     }
     if (rc == 0) {
@@ -315,9 +357,9 @@ static int bundle_verify(int argc, char **argv)
         if (st != HEARTH_OK) rc = rejected(st);
     }
     struct progress pr = {"verifying payloads", -5};
-    bool prog = want_progress(o.progress);
+    bool prog = want_progress(progress);
     if (rc == 0) {
-        st = hearth_bundle_verify_payloads(b, o.threads, prog ? progress_cb : NULL, &pr);
+        st = hearth_bundle_verify_payloads(b, c.threads, prog ? progress_cb : NULL, &pr);
         if (st != HEARTH_OK) rc = rejected(st);
     }
     if (rc == 0 && extract != NULL) {
@@ -325,72 +367,39 @@ static int bundle_verify(int argc, char **argv)
         st = hearth_bundle_extract_verified(b, extract, prog ? progress_cb : NULL, &px);
         if (st != HEARTH_OK) rc = rejected(st);
     }
-    if (rc == 0) {
-        const hearth_manifest *m = hearth_bundle_manifest(b);
-        char hex[2 * HEARTH_KEY_ID_LEN + 1] = "";
-        if (hearth_hex_encode(hearth_bundle_signer(b), HEARTH_KEY_ID_LEN, hex, sizeof hex) != HEARTH_OK)
-            hex[0] = '\0';
-        printf("OK: %s %s (security version %llu) signed by %s, key set version %llu, %zu "
-               "payload(s) verified%s%s\n", m->model, m->sw_version,
-               (unsigned long long)m->security_version, hex,
-               (unsigned long long)hearth_keyset_version(ks), m->payload_count,
-               extract ? ", installed into " : "", extract ? extract : "");
-        uint8_t rid[HEARTH_DIGEST_LEN];
-        char rhex[2 * HEARTH_DIGEST_LEN + 1] = "";
-        if (hearth_bundle_release_id(b, rid) == HEARTH_OK &&
-            hearth_hex_encode(rid, sizeof rid, rhex, sizeof rhex) == HEARTH_OK)
-            printf("release id: %s\n", rhex);
-        if (m->mitigates[0]) printf("mitigates: %s\n", m->mitigates);
-        if (m->disruptive) printf("WARNING: installing disrupts the device for about %u s\n", m->downtime_s);
-    }
+    if (rc == 0) print_verified(b, c.ks, extract);
     hearth_bundle_free(b);
-    hearth_keyset_free(ks);
-    hearth_trust_free(t);
+    chain_free(&c);
     return rc;
 }
 
 static int bundle_verify_slot(int argc, char **argv)
 {
     struct vopts o = {0};
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        uint64_t n = 0;
-        if (a[0] != '-' && dir == NULL) dir = a;
-        else if (strcmp(a, "--keyset") == 0 && i + 1 < argc) o.keyset = argv[++i];
-        else if (strcmp(a, "--trust") == 0 && i + 1 < argc) o.trust = argv[++i];
-        else if (strcmp(a, "--threads") == 0 && i + 1 < argc && parse_u64(argv[++i], &n) && n <= 64) o.threads = (unsigned)n;
-        else { bundle_usage(stderr); return 2; }
-    }
-    if (dir == NULL || o.keyset == NULL || o.trust == NULL) { bundle_usage(stderr); return 2; }
-    hearth_trust *t = NULL;
-    hearth_keyset *ks = NULL;
+    const cli_opt opts[] = {VERIFY_OPTS(&o), {NULL, NULL, NULL}};
+    int rc = cli_parse_opts("bundle", bundle_usage, argc, argv, opts, &o.path);
+    if (rc >= 0) return rc;
+    struct chain c;
     hearth_manifest *m = NULL;
-    int rc = load_chain(&o, &t, &ks);
+    rc = verify_begin(&o, &c);
     if (rc == 0) {
-        hearth_status st = hearth_slot_verify_dir(dir, ks, NULL, o.threads, &m);
+        hearth_status st = hearth_slot_verify_dir(o.path, c.ks, NULL, c.threads, &m);
         if (st != HEARTH_OK) rc = rejected(st);
-        else printf("OK: slot %s holds %s %s (security version %llu), %zu payload(s) verified\n", dir,
-                    m->model, m->sw_version, (unsigned long long)m->security_version, m->payload_count);
+        else printf("OK: slot %s holds %s %s (security version %llu), %zu payload(s) verified\n",
+                    o.path, m->model, m->sw_version, (unsigned long long)m->security_version,
+                    m->payload_count);
     }
     hearth_manifest_free(m);
-    hearth_keyset_free(ks);
-    hearth_trust_free(t);
+    chain_free(&c);
     return rc;
 }
 
 int hearth_cmd_bundle(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        bundle_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "create") == 0) return bundle_create(argc - 1, argv + 1);
-    if (strcmp(sub, "sign") == 0) return bundle_sign(argc - 1, argv + 1);
-    if (strcmp(sub, "inspect") == 0) return bundle_inspect(argc - 1, argv + 1);
-    if (strcmp(sub, "verify") == 0) return bundle_verify(argc - 1, argv + 1);
-    if (strcmp(sub, "verify-slot") == 0) return bundle_verify_slot(argc - 1, argv + 1);
-    bundle_usage(stderr);
-    return 2;
+    static const cli_sub subs[] = {
+        {"create", bundle_create},           {"sign", bundle_sign},
+        {"inspect", bundle_inspect},         {"verify", bundle_verify},
+        {"verify-slot", bundle_verify_slot},
+    };
+    return cli_dispatch("bundle", bundle_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -117,8 +117,8 @@ static int keyset_create(int argc, char **argv)
         printf("key set version %llu written to %s: %zu active, %zu revoked key(s), signed by %zu "
                "root key(s)\n", (unsigned long long)version, out, nadd, nrev, nroots);
     hearth_buf_free(&img);
-    for (size_t i = 0; i < nk; i++) hearth_key_free(keys[i]);
-    for (size_t i = 0; i < nroots; i++) hearth_key_free(roots[i]);
+    hearth_keys_free(keys, nk);
+    hearth_keys_free(roots, nroots);
     return rc;
 }
 
@@ -147,18 +147,16 @@ static int keyset_sign(int argc, char **argv)
     if (rc == 0) printf("%s signed by %zu more root key(s)\n", path, nroots);
     hearth_buf_free(&img);
     free(data);
-    for (size_t i = 0; i < nroots; i++) hearth_key_free(roots[i]);
+    hearth_keys_free(roots, nroots);
     return rc;
 }
 
 static int keyset_inspect(int argc, char **argv)
 {
     const char *path = NULL, *trust_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc) trust_dir = argv[++i];
-        else if (argv[i][0] != '-' && path == NULL) path = argv[i];
-        else { keyset_usage(stderr); return 2; }
-    }
+    const cli_opt opts[] = {{"--trust", &trust_dir, NULL}, {NULL, NULL, NULL}};
+    int prc = cli_parse_opts("keyset", keyset_usage, argc, argv, opts, &path);
+    if (prc >= 0) return prc;
     if (path == NULL) { keyset_usage(stderr); return 2; }
     uint8_t *data = NULL;
     size_t len = 0;
@@ -212,13 +210,7 @@ static int keyset_inspect(int argc, char **argv)
 
 int hearth_cmd_keyset(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        keyset_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "create") == 0) return keyset_create(argc - 1, argv + 1);
-    if (strcmp(argv[1], "sign") == 0) return keyset_sign(argc - 1, argv + 1);
-    if (strcmp(argv[1], "inspect") == 0) return keyset_inspect(argc - 1, argv + 1);
-    keyset_usage(stderr);
-    return 2;
+    static const cli_sub subs[] = {
+        {"create", keyset_create}, {"sign", keyset_sign}, {"inspect", keyset_inspect}};
+    return cli_dispatch("keyset", keyset_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

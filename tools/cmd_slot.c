@@ -286,36 +286,29 @@ static int cmd_install(const char *state, const char *trust_dir, const char *key
         goto out;
     }
     const hearth_manifest *m = hearth_bundle_manifest(b);
-    if (stage) {
-        if (hearth_slots_mark_pending(s, slot, m->sw_version, m->security_version) != HEARTH_OK) {
-            rc = fail("mark pending");
-            goto out;
-        }
-        /* The key set file verified with is on the device: raise the floor
-         * (after the slot is written, like the updater: file first). */
-        if (hearth_slots_raise_keyset_floor(s, ks_version, NULL) != HEARTH_OK) {
-            rc = fail("key-set floor");
-            goto out;
-        }
-        printf("staged %s (security version %llu) in slot %s; pending, tried at next boot; "
-               "key-set floor %llu\n",
-               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
-               (unsigned long long)ks_version);
-        rc = 0;
+    /* stage: the slot is tried at the next boot; install: it is active now. */
+    hearth_status st = stage ? hearth_slots_mark_pending(s, slot, m->sw_version, m->security_version)
+                             : hearth_slots_init(s, slot, m->sw_version, m->security_version);
+    if (st != HEARTH_OK) {
+        rc = fail(stage ? "mark pending" : "boot state");
         goto out;
     }
-    if (hearth_slots_init(s, slot, m->sw_version, m->security_version) != HEARTH_OK) {
-        rc = fail("boot state");
-        goto out;
-    }
+    /* The key set file verified with is on the device: raise the floor
+     * (after the slot is written, like the updater: file first). */
     if (hearth_slots_raise_keyset_floor(s, ks_version, NULL) != HEARTH_OK) {
         rc = fail("key-set floor");
         goto out;
     }
-    printf("installed %s (security version %llu) into slot %s; slot %s is active; "
-           "key-set floor %llu\n",
-           m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
-           hearth_slot_name(slot), (unsigned long long)ks_version);
+    if (stage)
+        printf("staged %s (security version %llu) in slot %s; pending, tried at next boot; "
+               "key-set floor %llu\n",
+               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
+               (unsigned long long)ks_version);
+    else
+        printf("installed %s (security version %llu) into slot %s; slot %s is active; "
+               "key-set floor %llu\n",
+               m->sw_version, (unsigned long long)m->security_version, hearth_slot_name(slot),
+               hearth_slot_name(slot), (unsigned long long)ks_version);
     rc = 0;
 out:
     hearth_bundle_free(b);
@@ -325,61 +318,60 @@ out:
     return rc;
 }
 
-int hearth_cmd_slot(int argc, char **argv)
+/* Options of every slot sub-command (the same set for all, as given). */
+struct slot_opts {
+    const char *state, *trust, *bundle, *slot, *keyset;
+};
+
+/* Parse @p o; --state is required. -1 to go on, else the exit status. */
+static int slot_opts_parse(int argc, char **argv, struct slot_opts *o)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        slot_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *sub = argv[1];
-    const char *state = NULL, *trust = NULL, *bundle = NULL, *slot = NULL, *keyset = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0) {
-            slot_usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "hearth slot: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--state") == 0)
-            state = v;
-        else if (strcmp(a, "--trust") == 0)
-            trust = v;
-        else if (strcmp(a, "--bundle") == 0)
-            bundle = v;
-        else if (strcmp(a, "--slot") == 0)
-            slot = v;
-        else if (strcmp(a, "--keyset") == 0)
-            keyset = v;
-        else {
-            fprintf(stderr, "hearth slot: unknown option %s\n", a);
-            return 2;
-        }
-    }
-    if (state == NULL) {
+    const cli_opt opts[] = {
+        {"--state", &o->state, NULL},   {"--trust", &o->trust, NULL},
+        {"--bundle", &o->bundle, NULL}, {"--slot", &o->slot, NULL},
+        {"--keyset", &o->keyset, NULL}, {NULL, NULL, NULL},
+    };
+    memset(o, 0, sizeof *o);
+    int rc = cli_parse_opts("slot", slot_usage, argc, argv, opts, NULL);
+    if (rc < 0 && o->state == NULL) {
         slot_usage(stderr);
         return 2;
     }
-    if (strcmp(sub, "status") == 0) return cmd_status(state);
-    if (strcmp(sub, "install") == 0 || strcmp(sub, "stage") == 0) {
-        bool stage = strcmp(sub, "stage") == 0;
-        if (trust == NULL || bundle == NULL || (stage && slot != NULL)) {
-            slot_usage(stderr);
-            return 2;
-        }
-        /* Installs are security events of this device: they go to its own
-         * log, next to what hearth-boot and hearthd record. */
-        char logp[4096];
-        bool logged = hearth_layout_path(state, HEARTH_LAYOUT_EVENTS_LOG, logp, sizeof logp) == HEARTH_OK &&
-                      hearth_seclog_open(logp) == HEARTH_OK;
-        int rc = cmd_install(state, trust, keyset, bundle, slot, stage);
-        if (logged) hearth_seclog_close();
-        return rc;
+    return rc;
+}
+
+static int slot_status(int argc, char **argv)
+{
+    struct slot_opts o;
+    int rc = slot_opts_parse(argc, argv, &o);
+    return rc >= 0 ? rc : cmd_status(o.state);
+}
+
+static int slot_put(int argc, char **argv, bool stage)
+{
+    struct slot_opts o;
+    int rc = slot_opts_parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (o.trust == NULL || o.bundle == NULL || (stage && o.slot != NULL)) {
+        slot_usage(stderr);
+        return 2;
     }
-    fprintf(stderr, "hearth slot: unknown subcommand '%s'\n", sub);
-    slot_usage(stderr);
-    return 2;
+    /* Installs are security events of this device: they go to its own
+     * log, next to what hearth-boot and hearthd record. */
+    char logp[4096];
+    bool logged = hearth_layout_path(o.state, HEARTH_LAYOUT_EVENTS_LOG, logp, sizeof logp) == HEARTH_OK &&
+                  hearth_seclog_open(logp) == HEARTH_OK;
+    rc = cmd_install(o.state, o.trust, o.keyset, o.bundle, o.slot, stage);
+    if (logged) hearth_seclog_close();
+    return rc;
+}
+
+static int slot_install(int argc, char **argv) { return slot_put(argc, argv, false); }
+static int slot_stage(int argc, char **argv) { return slot_put(argc, argv, true); }
+
+int hearth_cmd_slot(int argc, char **argv)
+{
+    static const cli_sub subs[] = {
+        {"status", slot_status}, {"install", slot_install}, {"stage", slot_stage}};
+    return cli_dispatch("slot", slot_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -113,7 +113,8 @@ typedef void (*hearth_app_handler)(hearth_req *r, void *state);
 /** One HTTP endpoint of an application. */
 typedef struct {
     const char *method;     /**< "GET", "PUT", "POST", "DELETE" */
-    const char *path;       /**< exact path, e.g. "/api/v1/thermostat" (no parameters) */
+    const char *path;       /**< exact path under /api/, e.g. "/api/v1/thermostat" (no "{x}"
+                                 parameters); document it in docs/openapi.yaml */
     hearth_role min_role;   /**< HEARTH_ROLE_USER: any logged-in user; HEARTH_ROLE_ADMIN */
     hearth_app_handler handler;
 } hearth_app_route;

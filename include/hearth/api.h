@@ -8,7 +8,7 @@
  * a response (status, JSON body in a bounded buffer, Retry-After, Allow).
  * Routing, Bearer authentication, role checks, strict JSON validation and the
  * mapping of ::hearth_status to HTTP errors all live here, with no sockets, so
- * the same code is unit-tested, fuzzed and served by hearthd (daemon/).
+ * the same code is unit-tested, fuzzed and served by the device runtime (daemon/, hearthd).
  *
  * Every rejection is a 4xx with the uniform body
  * `{"error":"<code>","message":"<actionable text>","field":"<name>"}` (field

@@ -264,7 +264,7 @@ void hearth_updater_upload_abort(hearth_update_upload *up);
 
 /* ------------------------------------------- self-test after an update */
 
-/** What hearthd reports for the post-update self-test. */
+/** What the device runtime gives the post-update self-test. */
 typedef struct {
     hearth_store *store;          /**< the opened store (a record is read back) */
     pthread_mutex_t *store_lock;  /**< as in the config, or NULL */
@@ -274,10 +274,10 @@ typedef struct {
 } hearth_update_selftest;
 
 /**
- * Called by hearthd after start-up. If the running slot is the pending slot
- * on trial, run the self-test (store readable, TLS listener completes a
- * handshake verified against ca.crt, then every application's self-test,
- * hearth_apps_selftest(), e.g. the thermostat's control loop ticking) and confirm it
+ * Called by the device runtime after start-up. If the running slot is the
+ * pending slot on trial, run the self-test (store readable, TLS listener
+ * completes a handshake verified against ca.crt, then every application's
+ * self-test, hearth_apps_selftest(), e.g. a control loop ticking) and confirm it
  * (hearth_slots_confirm: it becomes active and the minimum security version
  * advances). If a check fails, nothing is confirmed: hearth-boot reverts the
  * slot when its attempts run out or the confirmation deadline passes

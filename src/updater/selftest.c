@@ -2,8 +2,8 @@
  * not leave the device unusable). The new software confirms itself only
  * after proving the functions a user depends on work: the secure store
  * reads, the HTTPS API completes a verified TLS handshake, and every
- * application's own self-test passes (hearth/app.h; the thermostat's: its
- * control loop is ticking). Without confirmation hearth-boot reverts to the
+ * registered application's own self-test passes (hearth/app.h, e.g. "the
+ * control loop is ticking"). Without confirmation hearth-boot reverts to the
  * previous slot (attempts / deadline: docs/boot.md, docs/updates.md). */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -48,7 +48,6 @@ hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, 
  */
 hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out,
                                   size_t *len) HEARTH_MUST_CHECK;
-/** fsync a directory (after creating/renaming entries in it). */
 /**
  * write(2) all of @p len bytes, retrying on EINTR and short writes. On
  * failure: HEARTH_ERR_IO, the message naming @p what (a path or "stdout");
@@ -56,6 +55,7 @@ hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out,
  */
 hearth_status hearth_fd_write_all(int fd, const void *data, size_t len,
                                   const char *what) HEARTH_MUST_CHECK;
+/** fsync a directory (after creating/renaming entries in it). */
 hearth_status hearth_fs_sync_dir(const char *dir) HEARTH_MUST_CHECK;
 /** mkdir -p with @p mode for every created component. */
 hearth_status hearth_fs_mkdirs(const char *path, mode_t mode) HEARTH_MUST_CHECK;

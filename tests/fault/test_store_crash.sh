@@ -77,7 +77,7 @@ for len in 0 1 7 8 20 107 108 123 $((size / 2)) $((size - 17)) $((size - 16)) $(
     rc=$?
     set -e
     [ "$rc" -eq 2 ] || fail "truncated to $len bytes: exit $rc ($out), expected 2"
-    echo "$out" | grep -q "tampered" || fail "truncated to $len: no tamper message: $out"
+    grep -q "tampered" <<<"$out" || fail "truncated to $len: no tamper message: $out"
     checked=$((checked + 1))
 done
 for off in 0 9 30 60 100 110 $((size / 2)) $((size - 1)); do
@@ -91,7 +91,7 @@ for off in 0 9 30 60 100 110 $((size / 2)) $((size - 1)); do
     rc=$?
     set -e
     [ "$rc" -eq 2 ] || fail "byte $off corrupted: exit $rc ($out), expected 2"
-    echo "$out" | grep -Eq "tampered|unsupported" || fail "byte $off: no clear error: $out"
+    grep -Eq "tampered|unsupported" <<<"$out" || fail "byte $off: no clear error: $out"
     checked=$((checked + 1))
 done
 echo "refused $checked truncated/corrupted store files with a tamper error"

@@ -82,15 +82,15 @@ replays_refused() {
     if out=$("$HEARTH" slot stage --state "$DEV" --trust "$TRUST" --bundle "$T/v2x.hbu" 2>&1); then
         fail "$ROT: stage accepted a replay of the installed release"
     fi
-    echo "$out" | grep -q "already installed" || fail "$ROT: stage replay: $out"
+    grep -q "already installed" <<<"$out" || fail "$ROT: stage replay: $out"
     if out=$("$HEARTH" slot install --state "$DEV" --trust "$TRUST" --bundle "$T/v2x.hbu" 2>&1); then
         fail "$ROT: install accepted a replay of the installed release"
     fi
-    echo "$out" | grep -q "already installed" || fail "$ROT: install replay: $out"
+    grep -q "already installed" <<<"$out" || fail "$ROT: install replay: $out"
     out=$("$HEARTH" bundle verify "$T/v2x.hbu" --keyset "$TRUST/keyset" --trust "$TRUST" \
         --installed-security-version 2 --installed-version 2.0 2>&1) &&
         fail "$ROT: bundle verify accepted the replay"
-    echo "$out" | grep -q "REJECTED (exists)" || fail "$ROT: bundle verify replay: $out"
+    grep -q "REJECTED (exists)" <<<"$out" || fail "$ROT: bundle verify replay: $out"
     [ "$(field 'active slot')" = b ] && [ "$(field 'pending slot')" = none ] ||
         fail "$ROT: a refused replay changed the boot state"
     ok "$ROT: replay of the installed release (another file) refused by stage, install, bundle verify"
@@ -123,7 +123,7 @@ attack() {
     if out=$("$HEARTH" slot install --state "$DEV" --trust "$TRUST" --bundle "$T/v1.hbu" 2>&1); then
         fail "$ROT/$v: slot install of v1 succeeded: $out"
     fi
-    echo "$out" | grep -qi "rollback" || fail "$ROT/$v: install refusal does not say rollback: $out"
+    grep -qi "rollback" <<<"$out" || fail "$ROT/$v: install refusal does not say rollback: $out"
     [ "$(tree_sum)" = "$sum0" ] || fail "$ROT/$v: the refused install changed files"
 
     # --verify-only: recovery, and not one file changed (no rename either).
@@ -132,7 +132,7 @@ attack() {
     rc=$?
     set -e
     [ "$rc" = 3 ] || fail "$ROT/$v: --verify-only exited $rc ($out)"
-    echo "$out" | grep -q '^recovery:' || fail "$ROT/$v: --verify-only said '$out'"
+    grep -q '^recovery:' <<<"$out" || fail "$ROT/$v: --verify-only said '$out'"
     [ "$(tree_sum)" = "$sum0" ] || fail "$ROT/$v: --verify-only changed files"
     ls "$DEV"/boot/state.bad.* >/dev/null 2>&1 && fail "$ROT/$v: --verify-only renamed the state"
 

@@ -32,10 +32,10 @@ sclient() { # extra s_client args; stdout+stderr
 
 # --- good protocol versions
 out=$(sclient -tls1_3)
-echo "$out" | grep -qE 'New, TLSv1.3|Protocol *: TLSv1.3' && echo "$out" | grep -q 'Verify return code: 0 (ok)' &&
+grep -qE 'New, TLSv1.3|Protocol *: TLSv1.3' <<<"$out" && grep -q 'Verify return code: 0 (ok)' <<<"$out" &&
     ht_pass "TLS 1.3 handshake, certificate verified against the manufacturer CA" ||
     ht_fail "TLS 1.3: $(echo "$out" | tail -5)"
-echo "$out" | grep -q 'Compression: NONE' && ht_pass "no TLS compression" || ht_fail "compression not NONE"
+grep -q 'Compression: NONE' <<<"$out" && ht_pass "no TLS compression" || ht_fail "compression not NONE"
 code=$(ht_curl --tlsv1.3 -o /dev/null -w '%{http_code}' "$HT_URL/api/v1/thermostat" -H "Authorization: Bearer $HT_ADMIN_TOKEN")
 [ "$code" = 200 ] && ht_pass "curl over TLS 1.3: authenticated GET works" || ht_fail "curl TLS 1.3: $code"
 
@@ -82,13 +82,13 @@ client_offers() {
     out=$(timeout 5 openssl s_client -connect "127.0.0.1:$port" -"$v" -cipher "$c" </dev/null 2>&1)
     kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
     case $v in tls1) want=TLSv1 ;; tls1_1) want=TLSv1.1 ;; tls1_2) want=TLSv1.2 ;; esac
-    echo "$out" | grep -qE "^ *Protocol *: $want\$" && echo "$out" | grep -qE '^New, .*Cipher is [A-Z0-9]' &&
-        ! echo "$out" | grep -q 'Cipher is (NONE)'
+    grep -qE "^ *Protocol *: $want\$" <<<"$out" && grep -qE '^New, .*Cipher is [A-Z0-9]' <<<"$out" &&
+        ! grep -q 'Cipher is (NONE)' <<<"$out"
 }
 # refused_by_server OUT: no handshake completed and the server sent an alert.
 refused_by_server() {
-    ! echo "$1" | grep -qE '^New, .*Cipher is [A-Z0-9]' &&
-        echo "$1" | grep -qiE 'alert (protocol version|handshake failure|insufficient security)|no shared cipher'
+    ! grep -qE '^New, .*Cipher is [A-Z0-9]' <<<"$1" &&
+        grep -qiE 'alert (protocol version|handshake failure|insufficient security)|no shared cipher' <<<"$1"
 }
 for v in tls1_1 tls1; do
     if ! client_offers "$v" 'DEFAULT:@SECLEVEL=0'; then
@@ -96,7 +96,7 @@ for v in tls1_1 tls1; do
         continue
     fi
     out=$(sclient -"$v" -cipher 'DEFAULT:@SECLEVEL=0')
-    if echo "$out" | grep -qi 'alert protocol version' && refused_by_server "$out"; then
+    if grep -qi 'alert protocol version' <<<"$out" && refused_by_server "$out"; then
         ht_pass "$v refused by the server (protocol_version alert; the same client completes $v with a reference server)"
     else
         ht_fail "$v not refused: $(echo "$out" | grep -E 'Protocol|Cipher|alert' | head -3)"
@@ -121,7 +121,7 @@ done
 
 # --- renegotiation refused (TLS 1.2 client asks with "R")
 out=$( (sleep 1; echo R; sleep 1) | timeout 10 openssl s_client -connect "$hostport" -CAfile "$HT_CA" -tls1_2 2>&1)
-if echo "$out" | grep -qiE 'alert no renegotiation|:no renegotiation:'; then
+if grep -qiE 'alert no renegotiation|:no renegotiation:' <<<"$out"; then
     ht_pass "client-initiated renegotiation refused (no_renegotiation alert)"
 else
     ht_fail "renegotiation not refused: $(echo "$out" | grep -iE 'reneg|alert' | head -3)"

@@ -64,7 +64,7 @@ out2=$("$HEARTH" slot stage --state "$DEV" --trust "$TRUST" --keyset "$T/ks-v1" 
 rc2=$?
 set -e
 [ "$rc" = 1 ] && [ "$rc2" = 1 ] || fail "install/stage with key set v1 not refused ($rc/$rc2)"
-echo "$out" | grep -qi "key set" || fail "install refusal does not name the key set: $out"
+grep -qi "key set" <<<"$out" || fail "install refusal does not name the key set: $out"
 [ "$(sha256sum < "$DEV/boot/state")" = "$before" ] || fail "refused install changed the boot state"
 cmp -s "$DEV/slots/b/payload/hearthd" "$PAYLOAD" || fail "refused install touched slot b"
 ok "slot install/stage refuse key set v1 below the floor, nothing changed"

@@ -21,6 +21,7 @@
  */
 #include <stdio.h>
 
+#include "hearth/api.h"
 #include "hearth/json.h"
 #include "hearth/util.h"
 #include "server_internal.h"
@@ -51,7 +52,7 @@ static bool head_step(conn *c, struct evbuffer *src, struct evbuffer *dst)
         return true;
     }
     hearth_http_head h;
-    int r = hearth_http_head_parse(s->hdr, (size_t)got, HEARTHD_UPLOAD_PATH, &h);
+    int r = hearth_http_head_parse(s->hdr, (size_t)got, HEARTH_API_UPLOAD_PATH, &h);
     hearth_memzero(s->hdr, (size_t)got); /* tokens and passwords */
     if (r == HEARTH_HTTP_HEAD_MORE && avail < sizeof s->hdr) {
         hearth_memzero(&h, sizeof h);

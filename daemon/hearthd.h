@@ -24,7 +24,6 @@
 #define HEARTHD_BUSY_RETRY_S 2        /* Retry-After for 503 */
 
 /* Streaming upload of update bundles (upload.c, docs/api.md). */
-#define HEARTHD_UPLOAD_PATH "/api/v1/updates/upload"
 #define HEARTHD_UPLOAD_WINDOW_S 10          /* progress is checked every window ... */
 #define HEARTHD_UPLOAD_MIN_RATE (16 * 1024) /* ... and must average this, bytes/s */
 #define HEARTHD_LINGER_BYTES (8 * 1024 * 1024) /* discarded after a direct answer, at most:

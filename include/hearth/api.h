@@ -37,6 +37,9 @@ extern "C" {
 #define HEARTH_API_PATH_MAX 256          /**< longer paths are answered 404 */
 #define HEARTH_API_EVENTS_MAX 64         /**< in-memory security-event ring size */
 #define HEARTH_API_EVENTS_DEFAULT 20     /**< GET /api/v1/events default limit */
+/** Request target of the streamed bundle upload, which the transport hands
+ *  to the updater chunk by chunk (docs/api.md). */
+#define HEARTH_API_UPLOAD_PATH "/api/v1/updates/upload"
 
 /** One HTTP request, already framed by the transport. Strings NUL-terminated. */
 typedef struct {

@@ -39,9 +39,6 @@
 extern "C" {
 #endif
 
-/** Request target of the streamed bundle upload (docs/api.md). */
-#define HEARTH_HTTP_HEAD_UPLOAD_PATH "/api/v1/updates/upload"
-
 /** Largest Authorization value kept, NUL included (longer: auth_long). */
 #define HEARTH_HTTP_HEAD_AUTH_MAX 160
 /** Largest Content-Type value kept, NUL included (longer: ctype_long). */

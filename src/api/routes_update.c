@@ -142,6 +142,6 @@ static const hearth_api_route routes[] = {
     {"PUT", "/api/v1/updates/policy", HEARTH_ROUTE_ADMIN, route_policy_put},
     {"POST", "/api/v1/updates/check", HEARTH_ROUTE_ADMIN, route_check},
     {"POST", "/api/v1/updates/install", HEARTH_ROUTE_ADMIN, route_install},
-    {"POST", "/api/v1/updates/upload", HEARTH_ROUTE_ADMIN, route_upload},
+    {"POST", HEARTH_API_UPLOAD_PATH, HEARTH_ROUTE_ADMIN, route_upload},
 };
 HEARTH_API_ROUTE_TABLE(update, routes);

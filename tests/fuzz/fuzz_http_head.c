@@ -30,11 +30,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hearth/api.h"
 #include "hearth/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define UP HEARTH_HTTP_HEAD_UPLOAD_PATH
+#define UP HEARTH_API_UPLOAD_PATH
 
 #define CHECK(cond)                                                                   \
     do {                                                                              \

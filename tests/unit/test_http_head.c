@@ -19,9 +19,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "hearth/api.h"
 #include "hearth/http.h"
 
-#define UP HEARTH_HTTP_HEAD_UPLOAD_PATH
+#define UP HEARTH_API_UPLOAD_PATH
 
 /* Parse n bytes of @p s from a heap copy of exactly n bytes. */
 static int parse_mem(const char *s, size_t n, hearth_http_head *h)

@@ -47,10 +47,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "hearth/api.h"
 #include "hearth/http.h"
 #include "hearth/json.h"
 
-#define UP HEARTH_HTTP_HEAD_UPLOAD_PATH
+#define UP HEARTH_API_UPLOAD_PATH
 #define MARKER "GET /marker-end HTTP/1.1\r\nHost: m\r\n\r\n"
 #define MAX_SEEN 8
 #define MAX_CASE 16384

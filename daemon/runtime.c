@@ -6,7 +6,7 @@
  * event loop. hearthd (apps/thermostat/hearthd.c) is this with the
  * thermostat:
  *
- *   hearthd --state DIR [--listen 127.0.0.1:8443] [--sensor-file F]
+ *   hearthd --state DIR [--listen 127.0.0.1:8443] [--port-option KEY=VALUE]
  *           [--heartbeat F] [--foreground]
  *
  * Each application's options (hearth_app::options) are accepted next to the

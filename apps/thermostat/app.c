@@ -103,9 +103,8 @@ static const hearth_app_route routes[] = {
 /* ------------------------------------------------------------ lifecycle */
 
 /* hearthd's options for the thermostat; their values arrive in this order. */
-enum { OPT_SENSOR, OPT_HEARTBEAT, N_OPTS };
+enum { OPT_HEARTBEAT, N_OPTS };
 static const hearth_app_option options[N_OPTS] = {
-    [OPT_SENSOR] = {"--sensor-file", "FILE", "read the temperature from FILE instead of the simulator"},
     [OPT_HEARTBEAT] = {"--heartbeat", "FILE", "write \"<epoch_ms> <heating>\" to FILE every control tick"},
 };
 
@@ -116,10 +115,7 @@ static hearth_status app_open(const hearth_app_env *env, void **state)
     hearth_thermo_config cfg;
     hearth_thermo_config_default(&cfg);
     cfg.port = env->port;
-    if (env->options != NULL) {
-        cfg.sensor_path = env->options[OPT_SENSOR];
-        cfg.heartbeat_path = env->options[OPT_HEARTBEAT];
-    }
+    if (env->options != NULL) cfg.heartbeat_path = env->options[OPT_HEARTBEAT];
     a->store_lock = env->store_lock;
     if (a->store_lock != NULL) pthread_mutex_lock(a->store_lock);
     hearth_status st = hearth_thermo_open(env->store, &cfg, &a->thermo);

@@ -2,7 +2,7 @@
  * hearthd: the reference device, a smart thermostat: the Hearth device
  * runtime (hearth/runtime.h) with the thermostat application.
  *
- *   hearthd --state DIR [--listen 127.0.0.1:8443] [--sensor-file F]
+ *   hearthd --state DIR [--listen 127.0.0.1:8443] [--port-option KEY=VALUE]
  *           [--heartbeat F] [--foreground]
  */
 #include "hearth/port_sim.h"

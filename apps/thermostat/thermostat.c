@@ -4,8 +4,8 @@
  * arithmetic operations, by the control loop and by get/set. `set_mu`
  * serialises setters around the secure-store commit, which may take tens of
  * milliseconds (fsync); the control loop never takes `set_mu`, so a slow disk
- * cannot delay a control step. Sensor-file reads, heartbeat writes and event
- * logging happen outside `mu` too. Design notes: docs/thermostat.md. */
+ * cannot delay a control step. Sensor reads (through the platform port),
+ * heartbeat writes and event logging happen outside `mu` too. Design notes: docs/thermostat.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -28,7 +28,6 @@
 struct hearth_thermo {
     hearth_store *store;
     hearth_thermo_config cfg;
-    char *sensor_path;
     char *heartbeat_path;
     int hb_fd;
     size_t hb_len;               /* length of the last heartbeat line */
@@ -47,7 +46,6 @@ struct hearth_thermo {
     uint64_t ticks;
     uint64_t rejected;
     int64_t last_tick_ms;
-    double sim_c;                /* simulated room temperature */
 
     pthread_t thread;
     bool running;
@@ -81,7 +79,6 @@ void hearth_thermo_config_default(hearth_thermo_config *c)
 {
     memset(c, 0, sizeof *c);
     c->tick_ms = 250;
-    c->sensor_path = NULL;
     c->heartbeat_path = NULL;
     c->hysteresis_c = 0.3;
     c->sensor_timeout_ms = 10000;
@@ -94,36 +91,11 @@ bool thermo_target_valid(double c)
     return isfinite(c) && c >= HEARTH_TARGET_MIN_C && c <= HEARTH_TARGET_MAX_C;
 }
 
-double thermo_sim_advance(double room_c, bool heating, uint32_t tick_ms)
-{
-    /* First-order model dT/dt = (T_ss - T)/tau, integrated exactly so any
-     * tick length is stable. The simulation runs THERMO_SIM_SPEEDUP times
-     * faster than wall time so a demo shows change within seconds. */
-    double dt_s = (double)tick_ms / 1000.0 * THERMO_SIM_SPEEDUP;
-    double steady = THERMO_SIM_OUTSIDE_C + (heating ? THERMO_SIM_HEATER_RISE_C : 0.0);
-    return steady + (room_c - steady) * exp(-dt_s / THERMO_SIM_TAU_S);
-}
-
 bool thermo_hysteresis(bool heating, double current_c, double target_c, double hyst_c)
 {
     if (current_c <= target_c - hyst_c) return true;
     if (current_c >= target_c + hyst_c) return false;
     return heating; /* inside the band: keep the current state (no chatter) */
-}
-
-hearth_status thermo_reading_parse(const char *text, size_t len, double *out)
-{
-    /* The port's strict number parser (hearth_reading_parse), a shorter
-     * bound for a temperature, and the sensor's physical limits. */
-    size_t n = len > 0 && text[len - 1] == '\n' ? len - 1 : len;
-    hearth_reading r;
-    if (n >= THERMO_READING_MAX || hearth_reading_parse(text, len, &r) != HEARTH_OK) {
-        hearth_err_clear();
-        return HEARTH_ERR_INVALID;
-    }
-    if (r.value < HEARTH_SENSOR_MIN_C || r.value > HEARTH_SENSOR_MAX_C) return HEARTH_ERR_RANGE;
-    *out = r.value;
-    return HEARTH_OK;
 }
 
 size_t thermo_settings_encode(double target_c, hearth_thermo_mode mode, char *buf, size_t cap)
@@ -167,30 +139,28 @@ hearth_status thermo_settings_decode(const char *buf, size_t len, double *target
 
 typedef enum { READ_NONE, READ_GOOD, READ_REJECTED } read_result;
 
-/* Read the sensor file. A missing or empty file is "no reading" (a writer
- * may be between truncate and write); anything else that is not a valid
- * in-range number is a rejected reading. */
-static read_result read_sensor(const char *path, double *out, char *raw, size_t rawcap)
+/* Read the temperature through the platform port (cfg.port; none: no
+ * reading, so the fail safe keeps the heater off). A reading outside the
+ * sensor's physical limits or one the driver could not parse is rejected,
+ * with its printable text in @p raw for the event log; "no reading now" and
+ * a port without this sensor are no reading. */
+static read_result read_sensor(hearth_port_dev *port, double *out, char *raw, size_t rawcap)
 {
     raw[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return READ_NONE;
-    char buf[THERMO_READING_MAX + 1];
-    ssize_t n;
-    do {
-        n = read(fd, buf, sizeof buf);
-    } while (n < 0 && errno == EINTR);
-    close(fd);
-    if (n <= 0) return READ_NONE;
-    /* Keep a printable copy of what was rejected, for the event log. */
-    size_t r = 0;
-    for (ssize_t i = 0; i < n && r + 1 < rawcap; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        raw[r++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    if (port == NULL) return READ_NONE;
+    hearth_reading r;
+    memset(&r, 0, sizeof r);
+    hearth_status st = hearth_port_read(port, HEARTH_SENSOR_TEMPERATURE_C, &r);
+    if (st == HEARTH_OK || st == HEARTH_ERR_INVALID) {
+        if (r.raw[0] != '\0') snprintf(raw, rawcap, "%s", r.raw);
+        else if (st == HEARTH_OK) snprintf(raw, rawcap, "%g", r.value);
     }
-    raw[r] = '\0';
-    if ((size_t)n > THERMO_READING_MAX) return READ_REJECTED; /* longer than any number */
-    return thermo_reading_parse(buf, (size_t)n, out) == HEARTH_OK ? READ_GOOD : READ_REJECTED;
+    hearth_err_clear();
+    if (st == HEARTH_ERR_INVALID) return READ_REJECTED;
+    if (st != HEARTH_OK) return READ_NONE;
+    if (r.value < HEARTH_SENSOR_MIN_C || r.value > HEARTH_SENSOR_MAX_C) return READ_REJECTED;
+    *out = r.value;
+    return READ_GOOD;
 }
 
 static int64_t epoch_ms(void)
@@ -289,24 +259,12 @@ hearth_status hearth_thermo_open(hearth_store *st, const hearth_thermo_config *c
     t->store = st;
     t->cfg = *cfg;
     t->hb_fd = -1;
-    t->sim_c = THERMO_SIM_START_C;
     hearth_status s = HEARTH_OK;
-    if (cfg->sensor_path != NULL && (t->sensor_path = strdup(cfg->sensor_path)) == NULL) {
-        s = hearth_err(HEARTH_ERR_NOMEM, "thermostat: out of memory");
-        goto fail_alloc;
-    }
     if (cfg->heartbeat_path != NULL && (t->heartbeat_path = strdup(cfg->heartbeat_path)) == NULL) {
         s = hearth_err(HEARTH_ERR_NOMEM, "thermostat: out of memory");
         goto fail_alloc;
     }
-    t->cfg.sensor_path = t->sensor_path;
     t->cfg.heartbeat_path = t->heartbeat_path;
-    if (t->sensor_path == NULL) {
-        /* The simulated room is its own sensor: it always has a reading. */
-        t->current_c = t->sim_c;
-        t->have_reading = true;
-        t->last_good_ms = hearth_mono_ms();
-    }
     HEARTH_GUARD_GOTO(s, load_settings(t), fail_alloc);
     if (t->heartbeat_path != NULL) {
         t->hb_fd = open(t->heartbeat_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -345,7 +303,6 @@ fail_cond:
 fail_fd:
     if (t->hb_fd >= 0) close(t->hb_fd);
 fail_alloc:
-    free(t->sensor_path);
     free(t->heartbeat_path);
     free(t);
     return s;
@@ -357,16 +314,10 @@ void hearth_thermo_step(hearth_thermo *t)
 {
     int64_t now = hearth_mono_ms();
     double reading = 0.0;
-    char raw[40];
-    read_result rr = READ_NONE;
-    if (t->sensor_path != NULL) rr = read_sensor(t->sensor_path, &reading, raw, sizeof raw);
+    char raw[HEARTH_READING_RAW_MAX];
+    read_result rr = read_sensor(t->cfg.port, &reading, raw, sizeof raw);
 
     pthread_mutex_lock(&t->mu);
-    if (t->sensor_path == NULL) {
-        t->sim_c = thermo_sim_advance(t->sim_c, t->heating, t->cfg.tick_ms);
-        rr = READ_GOOD;
-        reading = t->sim_c;
-    }
     uint64_t rejected = t->rejected;
     if (rr == READ_GOOD) {
         t->current_c = reading;
@@ -471,7 +422,6 @@ void hearth_thermo_close(hearth_thermo *t)
     pthread_mutex_destroy(&t->set_mu);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cond);
-    free(t->sensor_path);
     free(t->heartbeat_path);
     free(t);
 }

@@ -121,7 +121,7 @@ typedef struct {
 
 /** One command-line option of the device program; every option takes a value. */
 typedef struct {
-    const char *name;  /**< "--sensor-file" */
+    const char *name;  /**< "--heartbeat" */
     const char *arg;   /**< value placeholder for the usage text, "FILE" */
     const char *help;  /**< one line for the usage text */
 } hearth_app_option;

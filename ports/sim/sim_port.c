@@ -4,7 +4,11 @@
  * and read, named by the port options (docs/ports.md, "The sim port"):
  *
  *   temperature_file=PATH  temperature_c: the file's number (missing or empty
- *                          file: no reading; anything else: rejected reading)
+ *                          file: no reading; anything else: rejected reading);
+ *                          without it, temperature_c is a simulated room that
+ *                          the heater warms (hearth_sim_room_advance)
+ *   room_tick_ms=N         the simulated room advances N ms (1..60000) per
+ *                          read instead of the time elapsed since the last one
  *   power_file=PATH        power_w from the file instead of the simulated load
  *   load_w=W               simulated load drawn while the relay is on (0..3680,
  *                          default 60); power_w is 0 while it is off
@@ -17,6 +21,7 @@
  * state directory has no default (programs are told it with --state).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +47,33 @@ typedef struct {
     double load_w;
     bool relay;
     bool heater;
+    double room_c;         /* the simulated room (no temperature_file) */
+    uint32_t room_tick_ms; /* 0: advance by the time elapsed since room_ms */
+    int64_t room_ms;       /* hearth_mono_ms() the room was last advanced to */
 } sim;
+
+double hearth_sim_room_advance(double room_c, bool heating, uint32_t elapsed_ms)
+{
+    double dt_s = (double)elapsed_ms / 1000.0 * HEARTH_SIM_ROOM_SPEEDUP;
+    double steady = HEARTH_SIM_ROOM_OUTSIDE_C + (heating ? HEARTH_SIM_ROOM_HEATER_RISE_C : 0.0);
+    return steady + (room_c - steady) * exp(-dt_s / HEARTH_SIM_ROOM_TAU_S);
+}
+
+/* Bring the time-based room up to now with the heater as it has been. */
+static void room_catch_up(sim *s)
+{
+    if (s->room_tick_ms != 0) return;
+    int64_t now = hearth_mono_ms();
+    int64_t elapsed = now - s->room_ms;
+    if (elapsed <= 0) return;
+    /* Long gaps in bounded steps: the result is the same, the argument fits. */
+    while (elapsed > 0) {
+        uint32_t step = elapsed > 3600000 ? 3600000u : (uint32_t)elapsed;
+        s->room_c = hearth_sim_room_advance(s->room_c, s->heater, step);
+        elapsed -= step;
+    }
+    s->room_ms = now;
+}
 
 static void sim_close(void *ctx)
 {
@@ -63,11 +94,27 @@ static hearth_status set_load(sim *s, const char *value)
     return HEARTH_OK;
 }
 
+static hearth_status set_room_tick(sim *s, const char *value)
+{
+    hearth_reading r;
+    if (hearth_reading_parse(value, strlen(value), &r) != HEARTH_OK || r.value < 1.0 ||
+        r.value > HEARTH_SIM_ROOM_TICK_MAX_MS || r.value != floor(r.value))
+        return hearth_err(HEARTH_ERR_INVALID, "sim port: room_tick_ms must be a whole number 1..%d",
+                          HEARTH_SIM_ROOM_TICK_MAX_MS);
+    s->room_tick_ms = (uint32_t)r.value;
+    return HEARTH_OK;
+}
+
 static hearth_status apply(sim *s, const hearth_port_option *o)
 {
     if (o->key == NULL || o->value == NULL)
         return hearth_err(HEARTH_ERR_INVALID, "sim port: empty option");
     if (strcmp(o->key, "load_w") == 0) return set_load(s, o->value);
+    if (strcmp(o->key, "room_tick_ms") == 0) {
+        if (s->room_tick_ms != 0)
+            return hearth_err(HEARTH_ERR_INVALID, "sim port: %s given twice", o->key);
+        return set_room_tick(s, o->value);
+    }
     for (int i = 0; i < F_COUNT; i++) {
         if (strcmp(o->key, file_key[i]) != 0) continue;
         if (s->file[i] != NULL)
@@ -85,6 +132,8 @@ static hearth_status sim_open(const hearth_port_option *opts, size_t n, void **c
     sim *s = calloc(1, sizeof *s);
     if (s == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     s->load_w = SIM_LOAD_DEFAULT_W;
+    s->room_c = HEARTH_SIM_ROOM_START_C;
+    s->room_ms = hearth_mono_ms();
     for (size_t i = 0; i < n; i++) {
         hearth_status st = apply(s, &opts[i]);
         if (st != HEARTH_OK) {
@@ -118,8 +167,14 @@ static hearth_status sim_read(void *ctx, const char *channel, hearth_reading *ou
 {
     sim *s = ctx;
     if (strcmp(channel, HEARTH_SENSOR_TEMPERATURE_C) == 0) {
-        if (s->file[F_TEMPERATURE] == NULL) return HEARTH_ERR_NOT_FOUND;
-        return read_file(s->file[F_TEMPERATURE], out);
+        if (s->file[F_TEMPERATURE] != NULL) return read_file(s->file[F_TEMPERATURE], out);
+        if (s->room_tick_ms != 0)
+            s->room_c = hearth_sim_room_advance(s->room_c, s->heater, s->room_tick_ms);
+        else
+            room_catch_up(s);
+        out->value = s->room_c;
+        snprintf(out->raw, sizeof out->raw, "%.3f", s->room_c);
+        return HEARTH_OK;
     }
     if (strcmp(channel, HEARTH_SENSOR_POWER_W) == 0) {
         if (s->file[F_POWER] != NULL) return read_file(s->file[F_POWER], out);
@@ -146,6 +201,7 @@ static hearth_status sim_set(void *ctx, const char *channel, bool on)
     }
     if (strcmp(channel, HEARTH_ACTUATOR_HEATER) == 0) {
         HEARTH_GUARD(mirror(s->file[F_HEATER], on));
+        room_catch_up(s); /* the room warmed or cooled with the old state until now */
         s->heater = on;
         return HEARTH_OK;
     }

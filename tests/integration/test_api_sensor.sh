@@ -11,7 +11,7 @@ ht_init
 ht_provision dev
 sensor="$HT_WORK/sensor"; beat="$HT_WORK/heartbeat"
 echo "18.5" >"$sensor"
-ht_daemon_start dev --sensor-file "$sensor" --heartbeat "$beat"
+ht_daemon_start dev --port-option "temperature_file=$sensor" --heartbeat "$beat"
 ht_setup_admin dev || { ht_fail "setup"; ht_done; }
 T=$HT_ADMIN_TOKEN
 

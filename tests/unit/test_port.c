@@ -1,6 +1,7 @@
 /* Unit tests for the platform port core (src/port) and the sim port
  * (ports/sim). Real files in a temporary directory stand in for the
  * simulated hardware, as they do for the programs. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,6 +89,11 @@ static void test_5_13_1_sim_options(void **state)
         {{"load_w", "lots"}, {NULL, NULL}},
         {{"relay_file", ""}, {NULL, NULL}},
         {{"button_file", "/tmp/a"}, {"button_file", "/tmp/b"}},
+        {{"room_tick_ms", "0"}, {NULL, NULL}},
+        {{"room_tick_ms", "60001"}, {NULL, NULL}},
+        {{"room_tick_ms", "2.5"}, {NULL, NULL}},
+        {{"room_tick_ms", "fast"}, {NULL, NULL}},
+        {{"room_tick_ms", "10"}, {"room_tick_ms", "20"}},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = bad[i][1].key != NULL ? 2 : 1;
@@ -139,6 +145,55 @@ static void test_5_13_1_sim_relay_power_temperature(void **state)
 
     assert_int_equal(hearth_port_read(d, "humidity", &r), HEARTH_ERR_UNSUPPORTED);
     assert_int_equal(hearth_port_set(d, "lock", true), HEARTH_ERR_UNSUPPORTED);
+    hearth_port_close(d);
+}
+
+/* Without temperature_file, temperature_c is the simulated room the heater
+ * warms: the first-order model, stepped per read or by elapsed time. */
+static void test_sim_room_follows_heater(void **state)
+{
+    (void)state;
+    /* The model: an exact first-order step towards the steady state. */
+    double next = hearth_sim_room_advance(20.0, false, 250);
+    assert_true(next < 20.0 && next > 10.0);
+    /* 250 ms is 5 simulated s: 10 + 10 * e^(-5/600). */
+    assert_true(fabs(next - (10.0 + 10.0 * exp(-5.0 / 600.0))) < 1e-12);
+    assert_true(fabs(hearth_sim_room_advance(10.0, false, 250) - 10.0) < 1e-12);
+    assert_true(hearth_sim_room_advance(39.0, true, 60000) < 40.0); /* stable for long steps */
+    assert_true(hearth_sim_room_advance(20.0, true, 250) > 20.0);
+
+    /* room_tick_ms: each read advances exactly that much, with the heater state. */
+    const hearth_port_option o[] = {{"room_tick_ms", "250"}};
+    hearth_port_dev *d = open_sim(o, 1);
+    hearth_reading r;
+    double want = HEARTH_SIM_ROOM_START_C;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(hearth_port_read(d, HEARTH_SENSOR_TEMPERATURE_C, &r), HEARTH_OK);
+        want = hearth_sim_room_advance(want, false, 250);
+        assert_true(fabs(r.value - want) < 1e-12);
+    }
+    assert_int_equal(hearth_port_set(d, HEARTH_ACTUATOR_HEATER, true), HEARTH_OK);
+    double before = r.value;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(hearth_port_read(d, HEARTH_SENSOR_TEMPERATURE_C, &r), HEARTH_OK);
+        want = hearth_sim_room_advance(want, true, 250);
+        assert_true(fabs(r.value - want) < 1e-12);
+    }
+    assert_true(r.value > before);
+    hearth_port_close(d);
+
+    /* Time-based (the default): the room moves with the wall clock, warming
+     * with the heater on; 300 ms is 6 simulated s, at least 0.2 C from 18. */
+    d = open_sim(NULL, 0);
+    assert_int_equal(hearth_port_set(d, HEARTH_ACTUATOR_HEATER, true), HEARTH_OK);
+    assert_int_equal(hearth_port_read(d, HEARTH_SENSOR_TEMPERATURE_C, &r), HEARTH_OK);
+    double t0 = r.value;
+    assert_true(t0 >= HEARTH_SIM_ROOM_START_C && t0 < 30.0);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    assert_int_equal(hearth_port_read(d, HEARTH_SENSOR_TEMPERATURE_C, &r), HEARTH_OK);
+    assert_true(r.value > t0 + 0.2);
     hearth_port_close(d);
 }
 
@@ -296,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_5_13_1_reading_parse),
         cmocka_unit_test(test_5_13_1_sim_options),
         cmocka_unit_test(test_5_13_1_sim_relay_power_temperature),
+        cmocka_unit_test(test_sim_room_follows_heater),
         cmocka_unit_test(test_5_13_1_button_press_logged_once),
         /* Last: a port is installed once per process. */
         cmocka_unit_test(test_5_4_1_port_platform_defaults),

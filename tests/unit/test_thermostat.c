@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "hearth/port_sim.h"
 #include "hearth/store.h"
 #include "hearth/thermostat.h"
 #include "hearth/util.h"
@@ -31,6 +32,7 @@ typedef struct {
     char heartbeat[128];
     char keydir[128];
     char storedir[128];
+    hearth_port_dev *port; /* the sim port whose temperature_file is `sensor` */
 } fixture;
 
 static int setup(void **state)
@@ -50,6 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    hearth_port_close(f->port);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     int rc = system(cmd);
@@ -88,11 +91,16 @@ static void count_events(hearth_severity sev, const char *line, void *arg)
     if (strstr(line, "\"sensor_recovered\"") != NULL) ev_recovered++;
 }
 
-static hearth_thermo *open_sensor(const fixture *f, uint32_t timeout_ms)
+/* A thermostat reading its temperature through the sim port from the
+ * fixture's sensor file (the port outlives it: closed in teardown). */
+static hearth_thermo *open_sensor(fixture *f, uint32_t timeout_ms)
 {
+    const hearth_port_option o[] = {{"temperature_file", f->sensor}};
+    assert_null(f->port);
+    assert_int_equal(hearth_port_open(&hearth_port_sim, o, 1, &f->port), HEARTH_OK);
     hearth_thermo_config c;
     hearth_thermo_config_default(&c);
-    c.sensor_path = f->sensor;
+    c.port = f->port;
     c.sensor_timeout_ms = timeout_ms;
     hearth_thermo *t = NULL;
     assert_int_equal(hearth_thermo_open(NULL, &c, &t), HEARTH_OK);
@@ -190,35 +198,39 @@ static void test_5_13_1_mode_names_parse_strictly(void **state)
     assert_string_equal(hearth_thermo_mode_name((hearth_thermo_mode)9), "?");
 }
 
+/* Each text the sensor file may hold, through the sim port into the
+ * control loop: accepted (current_c becomes it) or rejected (counted, the
+ * last good reading kept). Out-of-range numbers are the thermostat's check. */
 static void test_5_13_1_sensor_text_parsed_strictly(void **state)
 {
-    (void)state;
-    double v = 0;
-    struct { const char *s; hearth_status want; double val; } cases[] = {
-        {"21.5", HEARTH_OK, 21.5},        {"21.5\n", HEARTH_OK, 21.5},
-        {"-40", HEARTH_OK, -40.0},        {"85", HEARTH_OK, 85.0},
-        {"2.15e1", HEARTH_OK, 21.5},      {"0", HEARTH_OK, 0.0},
-        {"-40.01", HEARTH_ERR_RANGE, 0},  {"85.01", HEARTH_ERR_RANGE, 0},
-        {"1e3", HEARTH_ERR_RANGE, 0},     {"", HEARTH_ERR_INVALID, 0},
-        {"\n", HEARTH_ERR_INVALID, 0},    {"abc", HEARTH_ERR_INVALID, 0},
-        {"nan", HEARTH_ERR_INVALID, 0},   {"inf", HEARTH_ERR_INVALID, 0},
-        {"1e999", HEARTH_ERR_INVALID, 0}, {"0x15", HEARTH_ERR_INVALID, 0},
-        {" 21", HEARTH_ERR_INVALID, 0},   {"21 ", HEARTH_ERR_INVALID, 0},
-        {"21\n\n", HEARTH_ERR_INVALID, 0},{"21,5", HEARTH_ERR_INVALID, 0},
-        {"21.5C", HEARTH_ERR_INVALID, 0}, {"--21", HEARTH_ERR_INVALID, 0},
-        {"21e", HEARTH_ERR_INVALID, 0},   {"1e-400", HEARTH_ERR_INVALID, 0},
-        {"000000000000000000000000000000021", HEARTH_ERR_INVALID, 0}, /* too long */
+    fixture *f = *state;
+    hearth_thermo *t = open_sensor(f, 60000);
+    struct { const char *s; bool ok; double val; } cases[] = {
+        {"21.5", true, 21.5},     {"21.5\n", true, 21.5},  {"-40", true, -40.0},
+        {"85", true, 85.0},       {"2.15e1", true, 21.5},  {"0", true, 0.0},
+        {"-40.01", false, 0},     {"85.01", false, 0},     {"1e3", false, 0},
+        {"\n", false, 0},         {"abc", false, 0},       {"nan", false, 0},
+        {"inf", false, 0},        {"1e999", false, 0},     {"0x15", false, 0},
+        {" 21", false, 0},        {"21 ", false, 0},       {"21\n\n", false, 0},
+        {"21,5", false, 0},       {"21.5C", false, 0},     {"--21", false, 0},
+        {"21e", false, 0},        {"1e-400", false, 0},
+        {"0000000000000000000000000000000000000000021", false, 0}, /* longer than a reading */
     };
+    hearth_thermo_status s;
+    uint64_t rejected = 0;
+    double last = 0.0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        v = -999;
-        hearth_status st = thermo_reading_parse(cases[i].s, strlen(cases[i].s), &v);
-        if (st != cases[i].want) print_error("case '%s': %d\n", cases[i].s, st);
-        assert_int_equal(st, cases[i].want);
-        if (st == HEARTH_OK) assert_true(fabs(v - cases[i].val) < 1e-12);
-        else assert_true(v == -999);
+        write_sensor(f, cases[i].s);
+        hearth_thermo_step(t);
+        hearth_thermo_get(t, &s);
+        if (!cases[i].ok) rejected++;
+        else last = cases[i].val;
+        if (s.rejected_readings != rejected) print_error("case '%s'\n", cases[i].s);
+        assert_int_equal(s.rejected_readings, rejected);
+        assert_true(fabs(s.current_c - last) < 1e-12);
     }
-    /* An embedded NUL is not a number either. */
-    assert_int_equal(thermo_reading_parse("21\0" "5", 4, &v), HEARTH_ERR_INVALID);
+    assert_int_equal(rejected, 18);
+    hearth_thermo_close(t);
 }
 
 static void test_5_13_1_bad_sensor_readings_discarded_and_counted(void **state)
@@ -451,11 +463,25 @@ static void run_sim(hearth_thermo *t, int steps, int tail, double *lo, double *h
     }
 }
 
+/* The control loop with the sim port's simulated room (no temperature_file),
+ * stepped deterministically: the room advances one 250 ms tick per read. */
 static void test_5_9_2_simulated_room_converges_to_target(void **state)
 {
     (void)state;
+    const hearth_port_option o[] = {{"room_tick_ms", "250"}};
+    hearth_port_dev *port = NULL;
+    assert_int_equal(hearth_port_open(&hearth_port_sim, o, 1, &port), HEARTH_OK);
+    hearth_thermo_config c;
+    hearth_thermo_config_default(&c);
+    c.port = port;
     hearth_thermo *t = NULL;
-    assert_int_equal(hearth_thermo_open(NULL, NULL, &t), HEARTH_OK);
+    assert_int_equal(hearth_thermo_open(NULL, &c, &t), HEARTH_OK);
+    /* The room starts at the port's power-on temperature. */
+    hearth_thermo_status s0;
+    hearth_thermo_step(t);
+    hearth_thermo_get(t, &s0);
+    assert_true(s0.sensor_ok);
+    assert_true(s0.current_c < HEARTH_SIM_ROOM_START_C && s0.current_c > HEARTH_SIM_ROOM_START_C - 0.2);
     const double targets[] = {22.0, 15.0, 30.0, 5.0 + 6.0};
     for (size_t k = 0; k < 4; k++) {
         double tc = targets[k];
@@ -478,12 +504,23 @@ static void test_5_9_2_simulated_room_converges_to_target(void **state)
     assert_int_equal(on, 0);
     assert_true(hi < 10.5 && lo > 9.9);
     hearth_thermo_close(t);
+    hearth_port_close(port);
+}
 
-    /* Model sanity: exact first-order step towards the steady state. */
-    double next = thermo_sim_advance(20.0, false, 250);
-    assert_true(next < 20.0 && next > 10.0);
-    assert_true(fabs(thermo_sim_advance(10.0, false, 250) - 10.0) < 1e-12);
-    assert_true(thermo_sim_advance(39.0, true, 60000) < 40.0); /* stable for long ticks */
+/* No port: no temperature, so the fail safe never heats. */
+static void test_5_9_2_no_port_never_heats(void **state)
+{
+    (void)state;
+    hearth_thermo *t = NULL;
+    assert_int_equal(hearth_thermo_open(NULL, NULL, &t), HEARTH_OK);
+    hearth_thermo_status s;
+    for (int i = 0; i < 5; i++) hearth_thermo_step(t);
+    hearth_thermo_get(t, &s);
+    assert_int_equal(s.ticks, 5);
+    assert_false(s.sensor_ok);
+    assert_false(s.heating);
+    assert_true(s.current_c == 0.0);
+    hearth_thermo_close(t);
 }
 
 static void test_5_9_2_heater_off_after_sensor_loss(void **state)
@@ -541,10 +578,13 @@ static void test_5_9_2_heater_off_after_sensor_loss(void **state)
 static void test_5_9_2_thread_runs_and_writes_heartbeat(void **state)
 {
     fixture *f = *state;
+    /* The sim port's time-based simulated room is the sensor. */
+    assert_int_equal(hearth_port_open(&hearth_port_sim, NULL, 0, &f->port), HEARTH_OK);
     hearth_thermo_config c;
     hearth_thermo_config_default(&c);
     c.tick_ms = 10;
     c.heartbeat_path = f->heartbeat;
+    c.port = f->port;
     hearth_thermo *t = NULL;
     assert_int_equal(hearth_thermo_open(NULL, &c, &t), HEARTH_OK);
     assert_int_equal(hearth_thermo_start(t), HEARTH_OK);
@@ -599,7 +639,7 @@ int main(void)
         cmocka_unit_test(test_5_13_1_target_band_edges),
         cmocka_unit_test(test_5_13_1_nan_inf_and_bad_mode_rejected),
         cmocka_unit_test(test_5_13_1_mode_names_parse_strictly),
-        cmocka_unit_test(test_5_13_1_sensor_text_parsed_strictly),
+        cmocka_unit_test_setup_teardown(test_5_13_1_sensor_text_parsed_strictly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_5_13_1_bad_sensor_readings_discarded_and_counted, setup, teardown),
         cmocka_unit_test(test_5_13_1_bad_config_refused),
         cmocka_unit_test_setup_teardown(test_5_9_2_settings_persist_across_reopen, setup, teardown),
@@ -608,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_5_9_2_hysteresis_logic),
         cmocka_unit_test_setup_teardown(test_5_9_2_hysteresis_with_sensor, setup, teardown),
         cmocka_unit_test(test_5_9_2_simulated_room_converges_to_target),
+        cmocka_unit_test(test_5_9_2_no_port_never_heats),
         cmocka_unit_test_setup_teardown(test_5_9_2_heater_off_after_sensor_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_5_9_2_thread_runs_and_writes_heartbeat, setup, teardown),
     };

@@ -4,8 +4,9 @@
  *        working with no network at all (EN 303 645 5.9 resilience, 5.13-1
  *        input validation, 5.4-1 settings in the secure store).
  *
- * A control-loop thread reads the temperature (a built-in simulated room or a
- * sensor file), applies hysteresis control and drives a (virtual) heater. The
+ * A control-loop thread reads the temperature from the platform port's
+ * HEARTH_SENSOR_TEMPERATURE_C sensor, applies hysteresis control and switches
+ * the port's HEARTH_ACTUATOR_HEATER (hearth/port.h). The
  * API (get/set) is thread-safe; set() writes the secure store on the caller's
  * thread without holding the lock the control loop takes, so the loop never
  * waits for the disk. Model, band, limits and fail-safe: docs/thermostat.md.
@@ -60,8 +61,6 @@ typedef struct {
 /** Control-loop configuration; start from hearth_thermo_config_default(). */
 typedef struct {
     uint32_t tick_ms;            /**< control period, default 250 (1..60000) */
-    const char *sensor_path;     /**< NULL: built-in simulated room; else a file holding the
-                                      latest reading in degrees C as text (tests write it) */
     const char *heartbeat_path;  /**< NULL or a file overwritten (not appended; plain write,
                                       no fsync) each tick with "<epoch_ms> <heating 0|1>" so an
                                       outside observer can measure control gaps */
@@ -69,9 +68,13 @@ typedef struct {
     uint32_t sensor_timeout_ms;  /**< fail safe: heater off when no good reading for this
                                       long; default 10000 (added to the agreed contract so
                                       tests need not wait 10 s) */
-    hearth_port_dev *port;       /**< NULL or the platform port whose HEARTH_ACTUATOR_HEATER
-                                      the control loop switches when the heater output
-                                      changes, and off at stop (hearth/port.h) */
+    hearth_port_dev *port;       /**< the platform port (hearth/port.h): each tick reads its
+                                      HEARTH_SENSOR_TEMPERATURE_C (out of HEARTH_SENSOR_MIN_C..
+                                      MAX_C or HEARTH_ERR_INVALID: a rejected reading;
+                                      HEARTH_ERR_NOT_FOUND: no reading) and switches its
+                                      HEARTH_ACTUATOR_HEATER when the output changes, off at
+                                      stop. NULL: no temperature at all, so the fail safe
+                                      keeps the heater off (sensor_ok stays false) */
 } hearth_thermo_config;
 
 /** Fill @p c with the defaults above. */
@@ -84,7 +87,8 @@ typedef struct hearth_thermo hearth_thermo;
  * HEARTH_THERMO_RECORD; defaults 20.0 C, heat, if absent). @p st may be NULL
  * (settings then live in memory only). The store is used only here and in
  * hearth_thermo_set(), on the caller's thread: the caller serialises store use.
- * @p cfg is copied (paths included). HEARTH_ERR_INVALID for a bad config.
+ * @p cfg is copied (the heartbeat path included; the port is borrowed and must
+ * outlive the thermostat). HEARTH_ERR_INVALID for a bad config.
  */
 hearth_status hearth_thermo_open(hearth_store *st, const hearth_thermo_config *cfg,
                                  hearth_thermo **out) HEARTH_MUST_CHECK;
@@ -111,8 +115,8 @@ void hearth_thermo_step(hearth_thermo *t);
 
 /**
  * The thermostat application: routes GET/PUT /api/v1/thermostat (any
- * logged-in user), options --sensor-file FILE and --heartbeat FILE (the
- * hearth_thermo_config paths), self-test "control loop ticking", state
+ * logged-in user), option --heartbeat FILE (hearth_thermo_config's
+ * heartbeat_path; the temperature comes from the program's port), self-test "control loop ticking", state
  * summary {"current_c","target_c","mode","heating"}, settings in the store.
  */
 extern const hearth_app hearth_thermostat_app;

@@ -228,6 +228,15 @@ typedef struct {
 } hearth_thread;
 
 /**
+ * Initialise the @p n mutexes @p mus (default attributes). On a failure the
+ * ones already made are destroyed again and HEARTH_ERR_NOMEM is returned, so
+ * a constructor has nothing of them to unwind.
+ */
+hearth_status hearth_mutexes_init(pthread_mutex_t *const *mus, size_t n) HEARTH_MUST_CHECK;
+/** Destroy the @p n mutexes @p mus (the counterpart of hearth_mutexes_init). */
+void hearth_mutexes_destroy(pthread_mutex_t *const *mus, size_t n);
+
+/**
  * Clear *stop and start @p fn(@p arg). HEARTH_ERR_STATE when the thread is
  * already running ("<what> already running"), HEARTH_ERR_INTERNAL when it
  * cannot be created.

@@ -181,12 +181,8 @@ hearth_status hearth_auth_open(hearth_store *st, const hearth_auth_config *cfg, 
         hearth_memzero(rnd, sizeof rnd);
         hearth_memzero(pw, sizeof pw);
     }
-    if (s == HEARTH_OK && pthread_mutex_init(&a->mu, NULL) != 0)
-        s = hearth_err(HEARTH_ERR_NOMEM, "cannot create mutex");
-    if (s == HEARTH_OK && pthread_mutex_init(&a->persist_mu, NULL) != 0) {
-        pthread_mutex_destroy(&a->mu);
-        s = hearth_err(HEARTH_ERR_NOMEM, "cannot create mutex");
-    }
+    pthread_mutex_t *const locks[] = {&a->mu, &a->persist_mu};
+    if (s == HEARTH_OK) s = hearth_mutexes_init(locks, 2);
     if (s != HEARTH_OK) {
         hearth_rl_free(a->rl);
         hearth_memzero(a, sizeof *a);
@@ -204,8 +200,7 @@ void hearth_auth_close(hearth_auth *a)
     auth_wlock(a);
     auth_persist_rl_due(a, true);
     auth_wunlock(a);
-    pthread_mutex_destroy(&a->persist_mu);
-    pthread_mutex_destroy(&a->mu);
+    hearth_mutexes_destroy((pthread_mutex_t *const[]){&a->mu, &a->persist_mu}, 2);
     hearth_rl_free(a->rl);
     hearth_memzero(a, sizeof *a);
     free(a);

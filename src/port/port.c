@@ -7,6 +7,7 @@
 
 #include "hearth/port.h"
 #include "hearth/store.h"
+#include "hearth/util.h"
 #include "port_internal.h"
 
 /* Set once by hearth_port_use() before any other thread runs. */
@@ -60,6 +61,14 @@ hearth_status hearth_port_option_parse(char *text, hearth_port_option *opt)
     return HEARTH_OK;
 }
 
+/* Free a device whose driver is closed (or was never opened). */
+static void dev_free(hearth_port_dev *d)
+{
+    hearth_mutexes_destroy((pthread_mutex_t *const[]){&d->mu, &d->wmu}, 2);
+    pthread_cond_destroy(&d->wcond);
+    free(d);
+}
+
 hearth_status hearth_port_open(const hearth_port *port, const hearth_port_option *opts, size_t n,
                                hearth_port_dev **out)
 {
@@ -81,21 +90,19 @@ hearth_status hearth_port_open(const hearth_port *port, const hearth_port_option
         free(d);
         return hearth_err(HEARTH_ERR_INTERNAL, "port: cannot create a condition variable");
     }
-    if (pthread_mutex_init(&d->mu, NULL) != 0 || pthread_mutex_init(&d->wmu, NULL) != 0) {
-        pthread_cond_destroy(&d->wcond);
-        free(d);
-        return hearth_err(HEARTH_ERR_INTERNAL, "port: cannot create a lock");
-    }
-    hearth_status st = port->open(opts, n, &d->ctx);
+    pthread_mutex_t *const locks[] = {&d->mu, &d->wmu};
+    hearth_status st = hearth_mutexes_init(locks, 2);
     if (st != HEARTH_OK) {
-        pthread_mutex_destroy(&d->wmu);
-        pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->wcond);
         free(d);
         return st;
     }
-    *out = d;
-    return HEARTH_OK;
+    st = port->open(opts, n, &d->ctx);
+    if (st == HEARTH_OK)
+        *out = d;
+    else
+        dev_free(d);
+    return st;
 }
 
 void hearth_port_close(hearth_port_dev *dev)
@@ -106,10 +113,7 @@ void hearth_port_close(hearth_port_dev *dev)
     dev->port->close(dev->ctx);
     dev->ctx = NULL;
     pthread_mutex_unlock(&dev->mu);
-    pthread_mutex_destroy(&dev->wmu);
-    pthread_mutex_destroy(&dev->mu);
-    pthread_cond_destroy(&dev->wcond);
-    free(dev);
+    dev_free(dev);
 }
 
 const hearth_port *hearth_port_of(const hearth_port_dev *dev)

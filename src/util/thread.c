@@ -36,3 +36,19 @@ void hearth_thread_stop(const hearth_thread *t)
     *t->running = false;
     pthread_mutex_unlock(t->mu);
 }
+
+hearth_status hearth_mutexes_init(pthread_mutex_t *const *mus, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pthread_mutex_init(mus[i], NULL) != 0) {
+            hearth_mutexes_destroy(mus, i);
+            return hearth_err(HEARTH_ERR_NOMEM, "cannot create a lock");
+        }
+    }
+    return HEARTH_OK;
+}
+
+void hearth_mutexes_destroy(pthread_mutex_t *const *mus, size_t n)
+{
+    while (n > 0) pthread_mutex_destroy(mus[--n]);
+}

@@ -9,11 +9,16 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev llvm binutils file
   # libraries (docs/dependencies.md says why each)
   libssl-dev openssl libsodium-dev libevent-dev libcjson-dev libcurl4-openssl-dev
-  libtss2-dev libcmocka-dev
+  libtss2-dev libcmocka-dev libseccomp-dev
   # password blocklist source (common passwords list)
   john-data
   # test peers and tools: real TLS clients/servers, software TPM, QR labels
   curl swtpm swtpm-tools tpm2-tools nginx-light qrencode python3 iproute2 procps
+  # least privilege: socket activation and user switching as systemd does it
+  # (systemd-socket-activate, setpriv), syscall tracing, packaging checks
+  systemd util-linux strace lintian fakeroot dpkg-dev
+  # static analysis in CI
+  cppcheck clang-tidy
   # benchmarks
   wrk hyperfine time bc
 )

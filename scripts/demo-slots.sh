@@ -2,17 +2,22 @@
 # Called by scripts/demo.sh: put the demo device's software into signed A/B
 # slots and start it the way a real device starts, through the verified
 # launcher hearth-boot.
-#   demo/keys/        the demo manufacturer's update root key and signing key
-#                     (encrypted PKCS#8; passphrase in demo/keys/passphrase)
-#   trust/            the read-only trust anchor (root public key + key set),
-#                     standing in for ROM/OTP or /etc/hearth/trust on the
-#                     read-only root file system: outside the device state
-#                     (docs/boot.md, docs/updates.md)
-# Usage: demo-slots.sh BUILD_DIR DEMO_DIR PORT
+#   DEMO_DIR/keys/      the demo manufacturer's update root key and signing key
+#                       (encrypted PKCS#8; passphrase in keys/passphrase)
+#   DEVICE_ROOT/trust/  the read-only trust anchor (root public key + key set),
+#                       standing in for ROM/OTP or /etc/hearth/trust on the
+#                       read-only root file system: outside the device state
+#                       (docs/boot.md, docs/updates.md)
+#   DEVICE_ROOT/device/ the device state, handed to the user the device runs as
+#   DEVICE_ROOT/bin/    hearth-boot (copied there by demo.sh)
+# USER (given when demo.sh runs as root): the unprivileged user the device
+# runs as; hearth-boot is started as that user with setpriv, with no
+# supplementary groups, no capabilities and no_new_privs.
+# Usage: demo-slots.sh BUILD_DIR DEMO_DIR DEVICE_ROOT PORT [USER]
 set -euo pipefail
-B=$1 demo=$2 port=$3
+B=$1 demo=$2 devroot=$3 port=$4 user=${5:-}
 H=$B/tools/hearth
-dev=$demo/device
+dev=$devroot/device
 keys=$demo/keys
 mkdir -p "$keys"
 chmod 700 "$keys"
@@ -25,7 +30,7 @@ pass=(--pass-file "$keys/passphrase")
 "$H" keyset create --root-key "$keys/root.key" --out "$keys/keyset.hks" --version 1 \
     --expires 365 --add "$keys/signer.key.pub" "${pass[@]}" >/dev/null
 
-trust=$demo/trust
+trust=$devroot/trust
 mkdir -p "$trust"
 cp "$keys/root.key.pub" "$trust/root.pub"
 cp "$keys/keyset.hks" "$trust/keyset"
@@ -42,6 +47,14 @@ printf 'Hearth demo thermostat %s: first release.\n' "$version" >"$demo/notes.tx
 "$H" slot install --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
     --bundle "$demo/hearthd-$version.hbu" >/dev/null
 
-nohup "$B/boot/hearth-boot" --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
+# The device's state belongs to the user it runs as (as StateDirectory=
+# does for the units); everything above ran as the manufacturer.
+run_as=()
+if [ -n "$user" ]; then
+  chown -R "$user:$user" "$dev"
+  run_as=(setpriv "--reuid=$user" "--regid=$user" --clear-groups --inh-caps=-all
+          --bounding-set=-all --no-new-privs)
+fi
+nohup "${run_as[@]}" "$devroot/bin/hearth-boot" --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
     -- --listen "127.0.0.1:$port" --foreground --update-trust "$trust" >"$demo/hearthd.log" 2>&1 &
 echo $! >"$demo/run.pid"

@@ -2,9 +2,17 @@
 # The main job: install missing Debian packages, build, create a demo
 # manufacturer CA, factory-provision a fresh demo thermostat and start it on
 # 127.0.0.1, then print its URL, its label (with the one-time setup password)
-# and the next commands to run. Everything lives under ./demo/ (git-ignored);
-# each run provisions a NEW device, because a setup password is printed only
-# once and the device keeps only its hash.
+# and the next commands to run. Each run provisions a NEW device, because a
+# setup password is printed only once and the device keeps only its hash.
+#
+# The device never runs as root (EN 303 645 5.6-7). Run by a normal user,
+# everything lives under ./demo/ (git-ignored) and the device runs as that
+# user. Run by root (a fresh Debian 12 machine), the manufacturer's side (CA,
+# signing keys) stays in ./demo/ and the device's side -- state, trust anchor
+# and a copy of the programs it runs -- goes to /var/lib/hearth-demo/, owned
+# by the system user hearth-demo (created on first use), which hearth-boot
+# and hearthd run as, with no capabilities and no_new_privs, as the systemd
+# units run them as user hearth (docs/install.md).
 # Usage: scripts/demo.sh [PORT]      (default 8443)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,26 +26,38 @@ cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$root/build" -j "$(nproc)" >/dev/null
 B=$root/build
 
+# Who the device runs as, and where its side lives.
+user=""
+devroot=$demo
+if [ "$(id -u)" -eq 0 ]; then
+  user=hearth-demo
+  if ! id -u "$user" >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "Hearth demo device" "$user"
+    echo "demo: created the system user $user to run the demo device (not root)"
+  fi
+  devroot=/var/lib/hearth-demo
+fi
+dev=$devroot/device
+
 # Stop a previous demo device.
 if [ -f "$demo/run.pid" ]; then
   kill "$(cat "$demo/run.pid")" 2>/dev/null || true
   sleep 1
 fi
-rm -rf "$demo"
-mkdir -p "$demo"
+rm -rf "$demo" "$devroot"
+mkdir -p "$demo" "$devroot/bin"
 chmod 700 "$demo"
+[ "$devroot" = "$demo" ] || chmod 755 "$devroot" "$devroot/bin"
+# The device's programs, where its user can run them (./ may be private).
+install -m 0755 "$B/boot/hearth-boot" "$B/tools/hearth" "$devroot/bin/"
 
 "$B/tools/hearth" ca init "$demo/ca" --name "Hearth Demo Manufacturer CA" >/dev/null
-label=$("$B/tools/hearth" provision --ca "$demo/ca" --out "$demo/device" --model HTH-100 --label text)
+label=$("$B/tools/hearth" provision --ca "$demo/ca" --out "$dev" --model HTH-100 --label text)
 
-# Start the device in the background; it prints its URL once listening.
-if [ -x "$B/boot/hearth-boot" ] && [ -f "$root/scripts/demo-slots.sh" ]; then
-  bash "$root/scripts/demo-slots.sh" "$B" "$demo" "$port"
-else
-  nohup "$B/daemon/hearthd" --state "$demo/device" --listen "127.0.0.1:$port" --foreground \
-    >"$demo/hearthd.log" 2>&1 &
-  echo $! >"$demo/run.pid"
-fi
+# Sign the daemon into slot A and start the device through hearth-boot in the
+# background; it prints its URL once listening.
+bash "$root/scripts/demo-slots.sh" "$B" "$demo" "$devroot" "$port" "$user"
 for _ in $(seq 1 100); do
   grep -q "listening on" "$demo/hearthd.log" 2>/dev/null && break
   sleep 0.1
@@ -54,21 +74,22 @@ cat <<MSG
 Hearth demo thermostat is running (pid $(cat "$demo/run.pid")).
 
   URL:          $url/api/v1/
-  CA to trust:  $demo/device/ca.crt
-  Events log:   $demo/device/events.log
+  CA to trust:  $dev/ca.crt
+  Events log:   $dev/events.log
+  Runs as:      $(ps -o user= -p "$(cat "$demo/run.pid")") (hearth-boot and hearthd; never root)
 
 Device label (printed once; the device keeps only a hash of the setup password):
 $label
 
 Next: set the device up (choose your own admin password), log in, use it:
-  curl --cacert $demo/device/ca.crt -X POST $url/api/v1/setup \\
+  curl --cacert $dev/ca.crt -X POST $url/api/v1/setup \\
        -H 'Content-Type: application/json' \\
        -d '{"setup_password":"<from the label>","username":"admin","password":"<a passphrase of yours>"}'
-  curl --cacert $demo/device/ca.crt -X POST $url/api/v1/login \\
+  curl --cacert $dev/ca.crt -X POST $url/api/v1/login \\
        -H 'Content-Type: application/json' -d '{"username":"admin","password":"<yours>"}'
-  curl --cacert $demo/device/ca.crt -H "Authorization: Bearer <token>" $url/api/v1/thermostat
+  curl --cacert $dev/ca.crt -H "Authorization: Bearer <token>" $url/api/v1/thermostat
 
 Its software runs from signed slot A, verified at start by hearth-boot:
-  $B/tools/hearth slot status --state $demo/device
+  ${user:+runuser -u $user -- }$devroot/bin/hearth slot status --state $dev
 API reference: docs/openapi.yaml.  Stop the device: kill \$(cat $demo/run.pid)
 MSG

@@ -28,7 +28,9 @@ status=0
 summary=()
 for cfg in "${configs[@]}"; do
   case $cfg in
-    release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    # The release build is the shipping one: configured for /usr, as the
+    # Debian package is (build.package_deb builds it from this tree).
+    release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr) ;;
     asan)    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF) ;;
   esac
   echo "=== [$cfg] configure and build in $dir"

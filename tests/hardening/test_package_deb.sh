@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# provisions: 5.6-7
+# timeout: 600
+# The Debian packages (docs/install.md), built from this build with CPack,
+# and a device started from what they install:
+#  - `cpack -G DEB` builds hearth and libhearth-dev; dpkg-shlibdeps filled
+#    in the library dependencies; /etc/hearth/hearthd.conf is a conffile;
+#  - lintian reports nothing (overrides: packaging/debian/*.lintian-overrides);
+#  - both packages unpacked into a throwaway root (dpkg -x); the postinst's
+#    systemd-sysusers and systemd-tmpfiles, run on that root, create the users
+#    hearth and hearth-fetch (different uids, no login shell) and
+#    /var/lib/hearth (0700, owned by hearth);
+#  - the installed `hearth` CLI provisions a device; the installed hearthd
+#    starts on it as the package's unprivileged user `hearth` (5.6-7: not
+#    root, no capabilities, NoNewPrivs), and its HTTPS API is reached with
+#    curl over TLS: setup with the label's password, login, the device's
+#    identity;
+#  - a program built against the unpacked libhearth-dev (pkg-config
+#    hearth.pc) opens that device and reads the same identity.
+# Needs a build configured with -DCMAKE_INSTALL_PREFIX=/usr (scripts/test.sh
+# does); any other build is "Not Run", since a package of it would carry
+# the wrong paths.
+set -uo pipefail
+source "$(dirname "$0")/../integration/lib.sh"
+ht_init
+
+B=$(ht_build_dir)
+prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:[A-Z]*=//p' "$B/CMakeCache.txt")
+if [ "$prefix" != /usr ]; then
+    ht_untested "Debian package" "this build's prefix is $prefix; configure with -DCMAKE_INSTALL_PREFIX=/usr"
+    hearth_untested_exit
+fi
+for t in cpack dpkg-deb lintian systemd-sysusers systemd-tmpfiles setpriv curl pkg-config gcc; do
+    if ! command -v "$t" >/dev/null; then
+        ht_untested "Debian package" "$t is not installed (scripts/deps.sh installs it)"
+        hearth_untested_exit
+    fi
+done
+
+# ---------------------------------------------------------------- build
+out=$HT_WORK/out
+start=$(date +%s)
+if cpack --config "$B/CPackConfig.cmake" -B "$out" >"$HT_WORK/cpack.log" 2>&1; then
+    ht_pass "cpack -G DEB ($(($(date +%s) - start)) s)"
+else
+    ht_fail "cpack: $(tail -20 "$HT_WORK/cpack.log")"
+    ht_done
+fi
+deb=$(ls "$out"/hearth_*.deb 2>/dev/null)
+dev=$(ls "$out"/libhearth-dev_*.deb 2>/dev/null)
+[ -f "$deb" ] && [ -f "$dev" ] && ht_pass "packages: $(basename "$deb") $(basename "$dev")" ||
+    { ht_fail "packages missing in $out: $(ls "$out")"; ht_done; }
+
+depends=$(dpkg-deb -f "$deb" Depends)
+case "$depends" in
+    *libssl3*libevent*|*libevent*libssl3*) ht_pass "Depends from dpkg-shlibdeps: $depends" ;;
+    *) ht_fail "Depends lacks the shared libraries: $depends" ;;
+esac
+[ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/hearth/hearthd.conf ] &&
+    ht_pass "conffiles: /etc/hearth/hearthd.conf" || ht_fail "conffiles wrong"
+case "$(dpkg-deb -f "$dev" Depends)" in
+    *libssl-dev*libsodium-dev*|*libsodium-dev*libssl-dev*) ht_pass "libhearth-dev depends on the -dev packages hearth.pc requires" ;;
+    *) ht_fail "libhearth-dev Depends: $(dpkg-deb -f "$dev" Depends)" ;;
+esac
+
+start=$(date +%s)
+lintian --tag-display-limit 0 "$deb" "$dev" >"$HT_WORK/lintian.log" 2>&1
+rc=$?
+lint=$(grep -v "^running with root privileges" "$HT_WORK/lintian.log")
+if [ "$rc" -eq 0 ] && [ -z "$lint" ]; then
+    ht_pass "lintian: no tags ($(($(date +%s) - start)) s)"
+else
+    ht_fail "lintian (rc $rc): $lint"
+fi
+
+# ---------------------------------------------------------------- unpack
+root=$HT_WORK/root
+mkdir -p "$root"
+dpkg -x "$deb" "$root" && dpkg -x "$dev" "$root" && ht_pass "dpkg -x both packages" ||
+    { ht_fail "dpkg -x"; ht_done; }
+# What postinst does, on the throwaway root.
+systemd-sysusers --root="$root" hearth.conf >"$HT_WORK/sysusers.log" 2>&1 &&
+    systemd-tmpfiles --root="$root" --create hearth.conf >>"$HT_WORK/sysusers.log" 2>&1 ||
+    ht_fail "postinst steps: $(cat "$HT_WORK/sysusers.log")"
+uid=$(awk -F: '$1 == "hearth" { print $3 }' "$root/etc/passwd")
+gid=$(awk -F: '$1 == "hearth" { print $4 }' "$root/etc/passwd")
+fuid=$(awk -F: '$1 == "hearth-fetch" { print $3 }' "$root/etc/passwd")
+if [ -n "$uid" ] && [ -n "$fuid" ] && [ "$uid" != "$fuid" ] && [ "$uid" -gt 0 ] && [ "$fuid" -gt 0 ]; then
+    ht_pass "users hearth ($uid) and hearth-fetch ($fuid): unprivileged, distinct"
+else
+    ht_fail "users: $(cat "$root/etc/passwd" 2>/dev/null)"
+fi
+grep -E "^hearth(-fetch)?:" "$root/etc/passwd" | cut -d: -f7 | grep -qv nologin &&
+    ht_fail "a hearth user has a login shell" || ht_pass "no login shell for either user"
+[ "$(stat -c '%a %u' "$root/var/lib/hearth")" = "700 $uid" ] &&
+    ht_pass "/var/lib/hearth: mode 0700, owner hearth" ||
+    ht_fail "/var/lib/hearth: $(stat -c '%a %u' "$root/var/lib/hearth" 2>&1)"
+
+# ---------------------------------------------------------------- run it
+HEARTH_CLI=$root/usr/bin/hearth
+ht_provision dev || { ht_fail "provision with the installed hearth CLI"; ht_done; }
+ht_pass "the installed hearth CLI provisioned a device"
+# The installed hearthd, as the package's user hearth when we are root (the
+# uid exists only in the throwaway root: setpriv takes numbers), else as
+# ourselves (already unprivileged). ht_daemon_start runs $HEARTHD.
+chmod 711 "$HT_WORK"
+if [ "$(id -u)" -eq 0 ]; then
+    chown -R "$uid:$gid" "$HT_WORK/dev"
+    run_uid=$uid
+    as_hearth=(setpriv "--reuid=$uid" "--regid=$gid" --clear-groups --inh-caps=-all
+               --bounding-set=-all --no-new-privs)
+else
+    run_uid=$(id -u)
+    as_hearth=()
+fi
+printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${as_hearth[*]}" "$root/usr/sbin/hearthd" >"$HT_WORK/hearthd"
+chmod 755 "$HT_WORK/hearthd"
+HEARTHD=$HT_WORK/hearthd
+if ht_daemon_start dev; then
+    ht_pass "the installed hearthd started ($HT_URL)"
+else
+    ht_fail "the installed hearthd did not start"
+    ht_done
+fi
+st=/proc/$HT_PID/status
+ruid=$(awk '/^Uid:/ { print $2 }' "$st")
+caps=$(awk '/^CapEff:/ { print $2 }' "$st")
+[ "$(readlink "/proc/$HT_PID/exe")" = "$root/usr/sbin/hearthd" ] &&
+    ht_pass "the running program is the unpacked /usr/sbin/hearthd" ||
+    ht_fail "running $(readlink "/proc/$HT_PID/exe")"
+[ "$ruid" = "$run_uid" ] && [ "$ruid" != 0 ] && [ "$caps" = 0000000000000000 ] &&
+    ht_pass "hearthd runs as uid $ruid, no capabilities" ||
+    ht_fail "hearthd uid $ruid CapEff $caps"
+
+ht_req GET /api/v1/device
+ht_expect_status 409 "factory default: nothing but setup over TLS"
+ht_setup_admin dev && ht_pass "setup with the label's password and login over TLS" || ht_fail "setup/login"
+ht_req GET /api/v1/device "" "${HT_ADMIN_TOKEN:-}"
+ht_expect_status 200 "device identity with a session"
+serial=$(ht_label_field dev serial)
+[ "$(ht_json serial)" = "$serial" ] && ht_pass "the API serves the provisioned device ($serial)" ||
+    ht_fail "device info: $HT_BODY"
+ht_daemon_stop
+[ "$HT_EXIT" = 0 ] && ht_pass "hearthd stopped cleanly on SIGTERM" || ht_fail "hearthd exit $HT_EXIT"
+
+# ---------------------------------------------------------------- libhearth-dev
+libdir=$(dirname "$(ls "$root"/usr/lib/*/pkgconfig/hearth.pc)")
+cat >"$HT_WORK/ident.c" <<'EOF'
+/* Opens a provisioned device with the packaged libhearth. */
+#include <stdio.h>
+#include "hearth/common.h"
+#include "hearth/identity.h"
+
+int main(int argc, char **argv)
+{
+    hearth_device *d = NULL;
+    if (argc != 2 || hearth_device_open(argv[1], &d) != HEARTH_OK) {
+        fprintf(stderr, "%s\n", hearth_err_msg());
+        return 1;
+    }
+    printf("%s %s\n", hearth_device_model(d), hearth_device_serial(d));
+    hearth_device_close(d);
+    return 0;
+}
+EOF
+# shellcheck disable=SC2046
+if gcc -std=c11 -Wall -Wextra -Werror -o "$HT_WORK/ident" "$HT_WORK/ident.c" \
+       $(PKG_CONFIG_PATH=$libdir PKG_CONFIG_SYSROOT_DIR=$root pkg-config --cflags --libs hearth) \
+       2>"$HT_WORK/ident.err"; then
+    # As the device's user: libhearth refuses a key directory of another user.
+    got=$("${as_hearth[@]}" "$HT_WORK/ident" "$HT_WORK/dev" 2>&1)
+    [ "$got" = "HT-100 $serial" ] && ht_pass "a program built from libhearth-dev opens the device: $got" ||
+        ht_fail "libhearth-dev program: $got"
+else
+    ht_fail "build against libhearth-dev: $(head -20 "$HT_WORK/ident.err")"
+fi
+ht_done

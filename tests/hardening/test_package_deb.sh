@@ -12,9 +12,10 @@
 #    /var/lib/hearth (0700, owned by hearth);
 #  - the installed `hearth` CLI provisions a device; the installed hearthd
 #    starts on it as the package's unprivileged user `hearth` (5.6-7: not
-#    root, no capabilities, NoNewPrivs), and its HTTPS API is reached with
-#    curl over TLS: setup with the label's password, login, the device's
-#    identity;
+#    root, no capabilities, NoNewPrivs) under the system-call filter of the
+#    installed hearthd.service (SystemCallFilter=, emulated without systemd
+#    by unit_filter_exec), and its HTTPS API is reached with curl over TLS:
+#    setup with the label's password, login, the device's identity;
 #  - a program built against the unpacked libhearth-dev (pkg-config
 #    hearth.pc) opens that device and reads the same identity.
 # Needs a build configured with -DCMAKE_INSTALL_PREFIX=/usr (scripts/test.sh
@@ -30,7 +31,7 @@ if [ "$prefix" != /usr ]; then
     ht_untested "Debian package" "this build's prefix is $prefix; configure with -DCMAKE_INSTALL_PREFIX=/usr"
     hearth_untested_exit
 fi
-for t in cpack dpkg-deb lintian systemd-sysusers systemd-tmpfiles setpriv curl pkg-config gcc; do
+for t in cpack dpkg-deb lintian systemd-sysusers systemd-tmpfiles systemd-analyze setpriv taskset curl pkg-config gcc; do
     if ! command -v "$t" >/dev/null; then
         ht_untested "Debian package" "$t is not installed (scripts/deps.sh installs it)"
         hearth_untested_exit
@@ -113,7 +114,22 @@ else
     run_uid=$(id -u)
     as_hearth=()
 fi
-printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${as_hearth[*]}" "$root/usr/sbin/hearthd" >"$HT_WORK/hearthd"
+# Under hearthd.service's own system-call filter (SystemCallFilter= expanded
+# by unit_syscalls.py, loaded by unit_filter_exec, EPERM for the rest), as
+# systemd would start it; the control shows the filter bites.
+unit=$root/lib/systemd/system/hearthd.service
+filter=$B/tests/unit_filter_exec
+python3 "$HEARTH_SOURCE_DIR/tests/hardening/unit_syscalls.py" "$unit" >"$HT_WORK/syscalls" ||
+    { ht_fail "cannot expand the unit's SystemCallFilter="; ht_done; }
+if "$filter" "$HT_WORK/syscalls" /usr/bin/taskset -c 0 /bin/true 2>/dev/null; then
+    ht_fail "control: sched_setaffinity (@resources) allowed under the unit's filter"
+elif taskset -c 0 /bin/true; then
+    ht_pass "control: the unit's filter ($(wc -l <"$HT_WORK/syscalls") calls) refuses sched_setaffinity, allowed without it"
+else
+    ht_fail "control: taskset fails even without the filter"
+fi
+printf '#!/bin/sh\nexec %s "%s" "%s" "%s" "$@"\n' "${as_hearth[*]}" "$filter" "$HT_WORK/syscalls" \
+    "$root/usr/sbin/hearthd" >"$HT_WORK/hearthd"
 chmod 755 "$HT_WORK/hearthd"
 HEARTHD=$HT_WORK/hearthd
 if ht_daemon_start dev; then
@@ -131,6 +147,9 @@ caps=$(awk '/^CapEff:/ { print $2 }' "$st")
 [ "$ruid" = "$run_uid" ] && [ "$ruid" != 0 ] && [ "$caps" = 0000000000000000 ] &&
     ht_pass "hearthd runs as uid $ruid, no capabilities" ||
     ht_fail "hearthd uid $ruid CapEff $caps"
+[ "$(awk '/^Seccomp:/ { print $2 }' "$st")" = 2 ] && [ "$(awk '/^NoNewPrivs:/ { print $2 }' "$st")" = 1 ] &&
+    ht_pass "hearthd runs under a seccomp filter with no_new_privs" ||
+    ht_fail "hearthd: $(grep -E '^(Seccomp|NoNewPrivs):' "$st" | tr '\n' ' ')"
 
 ht_req GET /api/v1/device
 ht_expect_status 409 "factory default: nothing but setup over TLS"

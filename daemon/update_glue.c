@@ -18,6 +18,9 @@
  *   --update-trust DIR        trust anchor (default: build option HEARTH_TRUST_DIR,
  *                             outside the device state)
  *   --update-keyset FILE      key set (default <state>/keyset.hks)
+ *   --fetch-socket PATH       start hearth-fetch by connecting to this unix socket
+ *                             (systemd hearth-fetch.socket, Accept=yes: a fresh helper
+ *                             per transfer as its own user) instead of spawning it
  *   --no-update-selftest      do not confirm (tests of the revert path)
  *   --slot a|b                passed by hearth-boot; the boot state says the same
  */
@@ -37,7 +40,7 @@
 
 static struct {
     const char *prog; /* the device program's name, for messages */
-    const char *url, *trust, *keyset;
+    const char *url, *trust, *keyset, *fetch_socket;
     uint32_t period, first_delay, first_window;
     bool no_selftest;
     hearth_device *dev;
@@ -72,6 +75,10 @@ int hearthd_update_args(const char *prog, int *argc, char **argv)
         if (strcmp(a, "--update-url") == 0 && okv) g.url = v;
         else if (strcmp(a, "--update-trust") == 0 && okv) g.trust = v;
         else if (strcmp(a, "--update-keyset") == 0 && okv) g.keyset = v;
+        else if (strcmp(a, "--fetch-socket") == 0 && okv) {
+            g.fetch_socket = v;
+            okv = v[0] == '/';
+        }
         else if (strcmp(a, "--update-period") == 0 && okv) okv = parse_u32(v, &g.period) && g.period > 0;
         else if (strcmp(a, "--update-first-delay") == 0 && okv) okv = parse_u32(v, &g.first_delay);
         else if (strcmp(a, "--update-first-window") == 0 && okv) okv = parse_u32(v, &g.first_window);
@@ -81,7 +88,8 @@ int hearthd_update_args(const char *prog, int *argc, char **argv)
         } else if (strcmp(a, "--no-update-selftest") == 0) {
             g.no_selftest = true;
             takes = false;
-        } else if (strncmp(a, "--update-", 9) == 0 || strcmp(a, "--slot") == 0) {
+        } else if (strncmp(a, "--update-", 9) == 0 || strcmp(a, "--slot") == 0 ||
+                   strcmp(a, "--fetch-socket") == 0) {
             fprintf(stderr, "%s: %s needs a valid value\n", g.prog, a);
             return 2;
         } else {
@@ -128,6 +136,7 @@ hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *app
     cfg.repo_url = g.url;
     cfg.trust_dir = g.trust;
     cfg.keyset_path = g.keyset;
+    cfg.fetch_socket = g.fetch_socket;
     cfg.period_s = g.period;
     cfg.first_delay_s = g.first_delay;
     cfg.first_window_s = g.first_window;

@@ -1,26 +1,34 @@
-/* hearth-fetch: one HTTPS transfer from the update repository, in its own
- * process (EN 303 645 5.6-6 minimised code, 5.6-7 least privilege).
+/* hearth-fetch: the HTTP half of one transfer from the update repository,
+ * in its own process (EN 303 645 5.6-6 minimised code, 5.6-7 least
+ * privilege; docs/architecture.md "The update transfer").
  *
- * Why a separate program: parsing untrusted HTTP and TLS, and the ~25 shared
- * libraries libcurl brings, do not belong in the always-running daemon that
- * holds the password database and the secure store. hearthd's updater
- * (src/updater/transport.c) spawns this program per transfer with a clean
- * environment, the socket to the parent as stdin and stdout, and nothing
- * else open. It reads ONE request record from stdin (format in
- * src/updater/transport.h; the device key PEM travels here, never in argv,
- * the environment or a file), performs the transfer, writes the body to
- * stdout as DATA frames and ends with one RESULT frame, then exits 0.
+ * Why a separate program: the repository's HTTP responses are untrusted
+ * input, and libcurl brings ~25 shared libraries with it; neither belongs
+ * in the always-running daemon that holds the password database, the
+ * secure store and the device key. hearthd (src/updater/transport.c)
+ * resolves the repository's name, connects, and does the TLS client
+ * handshake with the device key itself (src/updater/tls_client.c); this
+ * program gets only the PLAINTEXT of that connection, as a descriptor, and
+ * no key, certificate or path. It is started per transfer either by hearthd
+ * (spawned, stdin and stdout a socket to hearthd, empty environment,
+ * nothing else open) or by systemd for each connection to
+ * hearth-fetch.socket (its own user, no network; hearthd's --fetch-socket).
  *
- * TLS policy, unchanged from the in-process transport: the repository is
- * authenticated by the manufacturer CA alone (no system trust store, so a
- * public CA cannot vouch for a fake repository), optionally pinned to a
- * public key; the device authenticates with its certificate and the key
- * handed to libcurl from memory (CURLOPT_SSLKEY_BLOB); TLS 1.2+ with AEAD
- * suites only (TR 103 621 6.10 example 1); https only, no redirects, no
- * content decoding (a compressed body could expand without bound); every
- * byte counted against the size the signed manifest allows; a resumed
- * transfer must be a 206 from exactly the requested offset; a stalled
- * transfer is abandoned.
+ * It reads ONE request record from stdin, whose first byte carries its end
+ * of the plaintext connection as SCM_RIGHTS (format:
+ * include/hearth/fetch_proto.h), speaks HTTP/1.1 over it with libcurl
+ * (which opens no socket, connects nowhere and resolves nothing: the
+ * connection is handed to it through CURLOPT_OPENSOCKETFUNCTION and
+ * CURL_SOCKOPT_ALREADY_CONNECTED, the name pinned with CURLOPT_RESOLVE),
+ * writes the body to stdout as DATA frames, ends with one RESULT frame and
+ * exits 0.
+ *
+ * HTTP policy, unchanged from when this program also did TLS: http only
+ * inside the relay, no redirects, no content decoding (a compressed body
+ * could expand without bound), no proxy; every byte counted against the
+ * size the signed manifest allows (an announced Content-Length above it
+ * stops the transfer before any body byte); a resumed transfer must be a
+ * 206 from exactly the requested offset; a stalled transfer is abandoned.
  *
  * Usage: hearth-fetch  (no arguments; request on stdin, frames on stdout). */
 #include <curl/curl.h>
@@ -31,17 +39,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hearth/common.h"
 #include "hearth/fetch_proto.h"
 #include "hearth/util.h"
 
-/* TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites are all AEAD. */
-#define FETCH_TLS12_CIPHERS                                                                \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                         \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                           \
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+/* The name libcurl is given for the repository inside the relay: pinned to
+ * a fixed address with CURLOPT_RESOLVE, so it never asks a resolver; the
+ * Host header carries the real authority. */
+#define RELAY_HOST "hearth-repository"
 
 /* ------------------------------------------------------------ output */
 
@@ -62,31 +70,11 @@ static hearth_status send_result(const hearth_fetch_result *r)
     return send_frame(HEARTH_FETCH_FRAME_RESULT, out, len);
 }
 
-/* ------------------------------------------------------------ request */
-
-static hearth_status read_stdin(hearth_buf *in)
-{
-    uint8_t chunk[4096];
-    for (;;) {
-        ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
-        if (r == 0) break;
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return hearth_err(HEARTH_ERR_IO, "reading the request: %s", strerror(errno));
-        }
-        if (hearth_buf_append(in, chunk, (size_t)r) != HEARTH_OK) {
-            hearth_memzero(chunk, sizeof chunk);
-            return hearth_err(HEARTH_ERR_TOO_LARGE, "request too large");
-        }
-    }
-    hearth_memzero(chunk, sizeof chunk);
-    return HEARTH_OK;
-}
-
 /* ------------------------------------------------------------ transfer */
 
 typedef struct {
     const hearth_fetch_request *req;
+    int conn;                /* the plaintext connection; -1 once libcurl has it */
     CURL *curl;
     hearth_status st;        /* first failure seen in a callback */
     bool checked_status;
@@ -178,6 +166,46 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* The relay connection once libcurl has it (see connect() below). */
+static int g_relay_fd = -1;
+
+/* libcurl asks for a socket: it gets the relay connection, once. */
+static curl_socket_t open_relay(void *userp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)addr;
+    xfer *x = userp;
+    if (purpose != CURLSOCKTYPE_IPCXN || x->conn < 0) return CURL_SOCKET_BAD;
+    g_relay_fd = x->conn;
+    x->conn = -1;
+    return g_relay_fd;
+}
+
+/* This program's connect(), which the dynamic linker binds libcurl's calls
+ * to in place of libc's. libcurl 7.88.0 and 7.88.1 (Debian 12) call
+ * connect() even when CURLOPT_SOCKOPTFUNCTION answered
+ * CURL_SOCKOPT_ALREADY_CONNECTED (curl issue #10626, fixed in 8.0.0), which
+ * on the relay socketpair fails with EINVAL. The relay connection is
+ * connected already: that call succeeds without a system call. Every other
+ * connect() in this process fails, as it must (the seccomp filter refuses
+ * the system call as well). */
+__attribute__((visibility("default"))) int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    (void)addr;
+    (void)len;
+    if (g_relay_fd >= 0 && fd == g_relay_fd) return 0;
+    errno = EPERM;
+    return -1;
+}
+
+/* ...and it is connected already: no connect(), no socket options. */
+static int relay_connected(void *userp, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)userp;
+    (void)fd;
+    (void)purpose;
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+}
+
 /* Disable everything we do not use; abort on the first failure. */
 #define SETOPT(h, o, v)                                                                    \
     do {                                                                                   \
@@ -187,42 +215,58 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         }                                                                                  \
     } while (0)
 
+/* "Host: name[:port]" as an https client would send it, and the internal
+ * URL with the request's path. */
+static hearth_status relay_names(const hearth_fetch_request *r, char *host_hdr, size_t hcap,
+                                 char *url, size_t ucap)
+{
+    hearth_fetch_url u;
+    HEARTH_GUARD(hearth_fetch_url_split(r->url, &u));
+    char port[8] = "";
+    if (u.port != 443) snprintf(port, sizeof port, ":%u", (unsigned)u.port);
+    int l = snprintf(host_hdr, hcap, "Host: %s%s%s%s", u.ipv6 ? "[" : "", u.host, u.ipv6 ? "]" : "", port);
+    int m = snprintf(url, ucap, "http://" RELAY_HOST "%s", u.path[0] != '\0' ? u.path : "/");
+    if (l < 0 || (size_t)l >= hcap || m < 0 || (size_t)m >= ucap)
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "request URL too long");
+    return HEARTH_OK;
+}
+
 /* Runs the transfer; returns its status and fills @p x. */
-static hearth_status transfer(const hearth_fetch_request *r, xfer *x, bool *tls_failed)
+static hearth_status transfer(const hearth_fetch_request *r, xfer *x)
 {
     hearth_status st = HEARTH_OK;
-    *tls_failed = false;
+    char host_hdr[HEARTH_FETCH_HOST_MAX + 32];
+    char url[HEARTH_FETCH_REQ_URL_MAX + 32];
+    HEARTH_GUARD(relay_names(r, host_hdr, sizeof host_hdr, url, sizeof url));
     CURL *h = curl_easy_init();
     if (h == NULL) return hearth_err(HEARTH_ERR_NOMEM, "libcurl handle");
     x->curl = h;
     char range[48];
-    /* NOCOPY: libcurl reads the key from our buffer, which main() wipes;
-     * a copy inside libcurl would be freed unwiped. */
-    struct curl_blob key = {.data = (void *)r->key, .len = r->key_len, .flags = CURL_BLOB_NOCOPY};
     char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *resolve = curl_slist_append(NULL, RELAY_HOST ":80:127.0.0.1");
+    struct curl_slist *hdrs = curl_slist_append(NULL, host_hdr);
+    if (resolve == NULL || hdrs == NULL) {
+        st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+        goto done;
+    }
 
-    SETOPT(h, CURLOPT_URL, r->url);
-    SETOPT(h, CURLOPT_PROTOCOLS_STR, "https");
-    SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    SETOPT(h, CURLOPT_URL, url);
+    SETOPT(h, CURLOPT_PROTOCOLS_STR, "http");
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http");
     SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(h, CURLOPT_PROXY, "");
+    SETOPT(h, CURLOPT_NOPROXY, "*");
     SETOPT(h, CURLOPT_NOSIGNAL, 1L);
     SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
     SETOPT(h, CURLOPT_USERAGENT, "hearth-updater");
-    /* Trust only the manufacturer CA (no system CA bundle or directory). */
-    SETOPT(h, CURLOPT_CAINFO, r->ca_path);
-    SETOPT(h, CURLOPT_CAPATH, (char *)NULL);
-    SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SETOPT(h, CURLOPT_SSL_CIPHER_LIST, FETCH_TLS12_CIPHERS);
-    SETOPT(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    if (r->pinned_pubkey != NULL) SETOPT(h, CURLOPT_PINNEDPUBLICKEY, r->pinned_pubkey);
-    /* Client certificate; the key comes from memory only. */
-    SETOPT(h, CURLOPT_SSLCERT, r->cert_path);
-    SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
-    SETOPT(h, CURLOPT_SSLKEY_BLOB, &key);
-    SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
-    SETOPT(h, CURLOPT_CONNECTTIMEOUT, (long)r->connect_timeout_s);
+    SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
+    /* The relay connection is the only connection: no DNS, no connect. */
+    SETOPT(h, CURLOPT_RESOLVE, resolve);
+    SETOPT(h, CURLOPT_OPENSOCKETFUNCTION, open_relay);
+    SETOPT(h, CURLOPT_OPENSOCKETDATA, x);
+    SETOPT(h, CURLOPT_SOCKOPTFUNCTION, relay_connected);
+    SETOPT(h, CURLOPT_FORBID_REUSE, 1L);
     SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     SETOPT(h, CURLOPT_LOW_SPEED_TIME, (long)r->stall_timeout_s);
     SETOPT(h, CURLOPT_BUFFERSIZE, 64L * 1024L);
@@ -250,9 +294,6 @@ static hearth_status transfer(const hearth_fetch_request *r, xfer *x, bool *tls_
         x->overflow = true;
         st = hearth_err(HEARTH_ERR_TOO_LARGE, "repository sent more than the manifest allows");
     } else if (rc != CURLE_OK) {
-        *tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
-                      rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
-                      rc == CURLE_SSL_CERTPROBLEM;
         st = hearth_err(HEARTH_ERR_IO, "download failed: %s%s%s", curl_easy_strerror(rc),
                         errbuf[0] ? ": " : "", errbuf);
     } else if (!x->checked_status) {
@@ -264,6 +305,8 @@ static hearth_status transfer(const hearth_fetch_request *r, xfer *x, bool *tls_
     }
 done:
     curl_easy_cleanup(h);
+    curl_slist_free_all(resolve);
+    curl_slist_free_all(hdrs);
     x->curl = NULL;
     return st;
 }
@@ -271,9 +314,8 @@ done:
 /* ------------------------------------------------------------ main */
 
 /* Process-level hardening that needs no privileges: no core dumps and no
- * same-user ptrace (the device key is in memory), no privilege gain through
- * exec, and death with the parent. Sandboxing (seccomp, a dedicated user,
- * namespaces) is a documented follow-up (docs/updates.md). */
+ * same-user ptrace, no privilege gain through exec, and death with the
+ * parent (when hearthd spawned it). */
 static bool harden_self(void)
 {
     if (hearth_process_harden() != HEARTH_OK) return false; /* no core, no ptrace */
@@ -299,27 +341,25 @@ int main(int argc, char **argv)
     hearth_buf_init(&in, HEARTH_FETCH_REQ_MAX);
     hearth_fetch_request req;
     memset(&req, 0, sizeof req);
-    xfer x = {.req = &req, .st = HEARTH_OK};
-    bool tls_failed = false;
+    xfer x = {.req = &req, .conn = -1, .st = HEARTH_OK};
 
-    hearth_status st = read_stdin(&in);
+    hearth_status st = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK
+                           ? HEARTH_OK
+                           : hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
+    if (st == HEARTH_OK) st = hearth_fetch_request_recv(STDIN_FILENO, &in, &x.conn);
     if (st == HEARTH_OK) st = hearth_fetch_request_decode(in.data, in.len, &req);
-    if (st == HEARTH_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        st = hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
-    else if (st == HEARTH_OK) {
-        st = transfer(&req, &x, &tls_failed);
-        curl_global_cleanup();
-    }
-    /* The key is no longer needed: wipe it (and the whole request) before
-     * anything else happens. */
+    if (st == HEARTH_OK && x.conn < 0)
+        st = hearth_err(HEARTH_ERR_INVALID, "request came without the repository connection");
+    if (st == HEARTH_OK) st = transfer(&req, &x);
+    curl_global_cleanup();
+    if (x.conn >= 0) close(x.conn);
     hearth_buf_free(&in);
     hearth_fetch_request_clear(&req);
     if (x.parent_gone) return 1;
     hearth_fetch_result res = {.status = st,
                                .http_code = x.http_code,
                                .received = x.received,
-                               .overflow = x.overflow,
-                               .tls_failed = tls_failed};
+                               .overflow = x.overflow};
     if (st != HEARTH_OK) snprintf(res.msg, sizeof res.msg, "%s", hearth_err_msg());
     if (send_result(&res) != HEARTH_OK) return 1;
     return 0;

@@ -4,22 +4,29 @@
  *        helper: request record, DATA/RESULT frames, their bounds, and the
  *        encoders and decoders both sides call.
  *
- * Why a protocol at all (EN 303 645 5.6-6, 5.6-7; docs/updates.md "Process
- * separation"): the update transfer -- untrusted HTTP and TLS from the
- * network, libcurl and its ~25 shared libraries -- runs in the short-lived
- * program hearth-fetch (fetch/hearth_fetch.c), not in the daemon that holds
- * the password database and the secure store. The updater
- * (src/updater/transport.c) spawns it per transfer with one AF_UNIX socket
- * as its stdin and stdout.
+ * Why a protocol at all (EN 303 645 5.6-6, 5.6-7; docs/architecture.md
+ * "The update transfer"): hearthd terminates the TLS connection to the update
+ * repository itself (src/updater/tls_client.c: manufacturer CA, host name,
+ * optional pin, client certificate with the device key, which never leaves
+ * hearthd) and relays the plaintext over a socketpair; the short-lived
+ * program hearth-fetch (fetch/hearth_fetch.c) speaks HTTP over that
+ * plaintext with libcurl and sends the body back. hearth-fetch never sees a
+ * key, opens no socket and resolves no name. The updater
+ * (src/updater/transport.c) either spawns it per transfer with one AF_UNIX
+ * stream socket as its stdin and stdout, or connects to a unix socket where
+ * systemd starts one per connection (--fetch-socket); the protocol is the
+ * same.
  *
- * Request record (big-endian, written once on the helper's stdin, then EOF):
+ * Request (parent -> helper, on the helper's stdin, then EOF): the request
+ * record below; the FIRST byte carries, as SCM_RIGHTS ancillary data,
+ * exactly one descriptor: the helper's end of the plaintext connection.
  *
- *     u32 magic | u16 n, url | u64 offset | u64 max_bytes |
- *     u16 n, ca_path | u16 n, cert_path | u16 n, pinned_pubkey (0: none) |
- *     u32 connect_timeout_s | u32 stall_timeout_s | u32 n, key PEM
+ *     u32 magic "HFQ2" | u16 n, url | u64 offset | u64 max_bytes |
+ *     u32 stall_timeout_s
  *
- * No NUL bytes inside strings; nothing after the key. The device key
- * travels only here: never in argv, the environment or a file.
+ * No NUL bytes inside the URL, nothing after the last field. The record
+ * holds no key, certificate or path: nothing the helper could use outside
+ * this one transfer.
  *
  * Frames on the helper's stdout: [u8 type][u32 len][len bytes]. The helper
  * sends DATA frames (1..HEARTH_FETCH_FRAME_DATA_MAX bytes) in body order,
@@ -30,8 +37,9 @@
  *
  * Anything else -- an unknown type, an oversized or truncated frame, more
  * body than max_bytes, bytes after RESULT, no RESULT, a non-zero exit -- is
- * a hostile or broken helper: the parent kills it and fails the transfer.
- * Both directions are decoded as hostile input by the functions below.
+ * a hostile or broken helper: the parent kills it (or, with --fetch-socket,
+ * drops the connection) and fails the transfer. Both directions are decoded
+ * as hostile input by the functions below.
  *
  * Library: hearth_fetch_proto (src/fetch_proto/), which links hearth_util
  * only, so hearth-fetch stays free of the store, auth and identity code.
@@ -48,8 +56,9 @@ extern "C" {
 
 /** Environment variable naming the hearth-fetch program (absolute path). */
 #define HEARTH_FETCH_ENV "HEARTH_FETCH_PROGRAM"
-/** Request record magic, "HFQ1". */
-#define HEARTH_FETCH_MAGIC 0x48465131u
+/** Request record magic, "HFQ2" (version 2: no key material, the
+ *  plaintext connection passed as a descriptor). */
+#define HEARTH_FETCH_MAGIC 0x48465132u
 
 /** Frame types on the helper's stdout. */
 #define HEARTH_FETCH_FRAME_DATA 1u
@@ -62,61 +71,89 @@ extern "C" {
 #define HEARTH_FETCH_FRAME_RESULT_MAX 512u
 /** Error text carried in a RESULT frame, bytes. */
 #define HEARTH_FETCH_RESULT_MSG_MAX 255u
-/** RESULT flags. */
+/** RESULT flags. (0x02, "TLS failed", is gone with TLS moving to hearthd:
+ *  a helper sending it is refused like any unknown flag.) */
 #define HEARTH_FETCH_RESULT_OVERFLOW 0x01u
-#define HEARTH_FETCH_RESULT_TLS_FAILED 0x02u
 
 /** Request field bounds (the decoder rejects larger). */
 #define HEARTH_FETCH_REQ_URL_MAX 2048u
-#define HEARTH_FETCH_REQ_PATH_MAX 4096u
-#define HEARTH_FETCH_REQ_PIN_MAX 1024u
-#define HEARTH_FETCH_REQ_KEY_MAX 16384u
 /** Whole request record bound. */
-#define HEARTH_FETCH_REQ_MAX                                                               \
-    (4u + 2u + HEARTH_FETCH_REQ_URL_MAX + 16u + 3u * (2u + HEARTH_FETCH_REQ_PATH_MAX) + 8u + \
-     4u + HEARTH_FETCH_REQ_KEY_MAX)
-/** Largest timeout the helper accepts, seconds (each must be 1..this). */
+#define HEARTH_FETCH_REQ_MAX (4u + 2u + HEARTH_FETCH_REQ_URL_MAX + 16u + 4u)
+/** Largest stall timeout the helper accepts, seconds (must be 1..this). */
 #define HEARTH_FETCH_TIMEOUT_MAX_S 3600u
+/** Longest host name in a repository URL (RFC 1035 limit). */
+#define HEARTH_FETCH_HOST_MAX 253u
 
 /** One transfer request. Every pointer is borrowed when encoding. */
 typedef struct {
-    const char *url;            /**< https:// only */
-    uint64_t offset;            /**< Range start; 0: whole object */
-    uint64_t max_bytes;         /**< body bound (endless-data defence) */
-    const char *ca_path;        /**< manufacturer CA, the only trust anchor */
-    const char *cert_path;      /**< device certificate (PEM) */
-    const char *pinned_pubkey;  /**< optional public-key pin, NULL: none */
-    uint32_t connect_timeout_s; /**< connect + handshake bound */
-    uint32_t stall_timeout_s;   /**< abort when < 1 byte/s for this long */
-    const uint8_t *key;         /**< device private key PEM (secret) */
-    size_t key_len;
+    const char *url;          /**< https:// only: what the parent connected to */
+    uint64_t offset;          /**< Range start; 0: whole object */
+    uint64_t max_bytes;       /**< body bound (endless-data defence) */
+    uint32_t stall_timeout_s; /**< abort when < 1 byte/s for this long */
 } hearth_fetch_request;
+
+/** A repository URL taken apart (hearth_fetch_url_split()). */
+typedef struct {
+    char host[HEARTH_FETCH_HOST_MAX + 1]; /**< name or IP literal, no brackets */
+    bool ipv6;                            /**< host is an IPv6 literal */
+    uint16_t port;                        /**< 443 unless given */
+    const char *path;                     /**< into the URL: "/..." or "" */
+} hearth_fetch_url;
+
+/**
+ * Split an update repository URL: "https://" host [":" port] [path], where
+ * host is a DNS name (letters, digits, '-', '.'), an IPv4 literal or an
+ * IPv6 literal in brackets, port 1..65535 and path starts with '/' and
+ * holds only printable ASCII without spaces, '#' or '\'. No user info, no
+ * other scheme (HEARTH_ERR_POLICY for a scheme other than https,
+ * HEARTH_ERR_INVALID for anything malformed). The one URL parser both
+ * hearthd (which connects to host:port) and hearth-fetch (which builds the
+ * request line and Host header) use, so they cannot disagree.
+ */
+hearth_status hearth_fetch_url_split(const char *url, hearth_fetch_url *out) HEARTH_MUST_CHECK;
 
 /**
  * Append the request record for @p r to @p out (the caller sizes it with
- * hearth_buf_init(out, HEARTH_FETCH_REQ_MAX) and wipes it with
- * hearth_buf_free() as soon as it is sent: it holds the key).
- * HEARTH_ERR_TOO_LARGE when a string or the key exceeds its bound or the key
- * is empty.
+ * hearth_buf_init(out, HEARTH_FETCH_REQ_MAX)). HEARTH_ERR_TOO_LARGE when the
+ * URL exceeds its bound.
  */
 hearth_status hearth_fetch_request_encode(const hearth_fetch_request *r,
                                           hearth_buf *out) HEARTH_MUST_CHECK;
 
 /**
- * Decode and check a request record (the helper's side). Strings become
- * NUL-terminated heap copies (release with hearth_fetch_request_clear());
- * r->key points into @p data, which the caller wipes. Rejects a wrong magic,
- * truncation, a NUL inside a string, a missing URL/CA/certificate, trailing
- * bytes (HEARTH_ERR_INVALID), an oversized field (HEARTH_ERR_TOO_LARGE), a
- * non-https URL (HEARTH_ERR_POLICY), timeouts outside
- * 1..HEARTH_FETCH_TIMEOUT_MAX_S and offsets above INT64_MAX
- * (HEARTH_ERR_RANGE). On failure nothing needs releasing.
+ * Decode and check a request record (the helper's side). The URL becomes a
+ * NUL-terminated heap copy (release with hearth_fetch_request_clear()).
+ * Rejects a wrong magic, truncation, a NUL inside the URL, a missing URL,
+ * trailing bytes (HEARTH_ERR_INVALID), an oversized URL
+ * (HEARTH_ERR_TOO_LARGE), a URL hearth_fetch_url_split() refuses, a
+ * stall timeout outside 1..HEARTH_FETCH_TIMEOUT_MAX_S and offsets or sizes
+ * above INT64_MAX (HEARTH_ERR_RANGE). On failure nothing needs releasing.
  */
 hearth_status hearth_fetch_request_decode(const uint8_t *data, size_t len,
                                           hearth_fetch_request *r) HEARTH_MUST_CHECK;
 
-/** Free the strings hearth_fetch_request_decode() copied; zeroes @p r. */
+/** Free the URL hearth_fetch_request_decode() copied; zeroes @p r. */
 void hearth_fetch_request_clear(hearth_fetch_request *r);
+
+/**
+ * The helper's side of the request: read @p sock (its stdin, an AF_UNIX
+ * stream socket) to end of stream into @p in (bounded by its max, sized
+ * HEARTH_FETCH_REQ_MAX), and take the one descriptor passed with it into
+ * *@p conn_fd (close-on-exec; -1 when none came). More than one descriptor,
+ * truncated ancillary data or a socket that is not a socket is refused
+ * (HEARTH_ERR_INVALID; every descriptor received is closed); an oversized
+ * request is HEARTH_ERR_TOO_LARGE.
+ */
+hearth_status hearth_fetch_request_recv(int sock, hearth_buf *in, int *conn_fd) HEARTH_MUST_CHECK;
+
+/**
+ * The parent's side: send the first byte of @p data with @p conn_fd as
+ * SCM_RIGHTS on @p sock; *@p sent is 1 on success (the caller sends the rest
+ * with ordinary writes). A non-blocking socket may return HEARTH_ERR_BUSY
+ * (nothing sent; wait for POLLOUT and retry).
+ */
+hearth_status hearth_fetch_request_send_fd(int sock, const uint8_t *data, size_t len, int conn_fd,
+                                           size_t *sent) HEARTH_MUST_CHECK;
 
 /** Outcome of one transfer, as the helper reports it. */
 typedef struct {
@@ -124,7 +161,6 @@ typedef struct {
     long http_code;       /**< last HTTP status (0: none) */
     uint64_t received;    /**< body bytes the helper sent as DATA */
     bool overflow;        /**< the server sent or announced more than max_bytes */
-    bool tls_failed;      /**< TLS handshake / peer verification failed */
     char msg[HEARTH_FETCH_RESULT_MSG_MAX + 1]; /**< error text, "" on success */
 } hearth_fetch_result;
 

@@ -67,8 +67,14 @@ typedef struct {
     const char *keyset_path;
     /** Staging directory for downloads; NULL: <state>/updates. */
     const char *download_dir;
-    /** Optional CURLOPT_PINNEDPUBLICKEY ("sha256//<base64>") for the repository. */
+    /** Optional pin of the repository's public key, with the syntax of curl's
+     *  CURLOPT_PINNEDPUBLICKEY ("sha256//<base64>[;sha256//...]" or a public
+     *  key file); checked by hearthd after the TLS handshake. */
     const char *pinned_pubkey;
+    /** Unix socket where a hearth-fetch is started per connection (systemd
+     *  hearth-fetch.socket, Accept=yes, its own user); NULL: hearthd spawns
+     *  hearth-fetch itself (docs/architecture.md "The update transfer"). */
+    const char *fetch_socket;
     /** Largest bundle accepted, bytes (prefix + payloads). */
     uint64_t max_bundle_size;
     /** First check: at a random time in [first_delay_s, first_delay_s + first_window_s]

@@ -1,11 +1,14 @@
-/* The updater's session with the update repository: the device key as PEM
- * in memory only (wiped on close), the TLS parameters hearth-fetch gets
- * (manufacturer CA, device certificate, optional pin, timeouts), the abort
- * hook that stops a transfer when the updater shuts down, and bounded
- * fetches of small objects (key set, manifest prefix) into memory. */
+/* The updater's session with the update repository: the TLS client
+ * context (manufacturer CA, device certificate, and the device key as an
+ * OpenSSL key object that stays in hearthd), the pin, the hearth-fetch
+ * socket if one is configured, timeouts, the abort hook that stops a
+ * transfer when the updater shuts down, and bounded fetches of small
+ * objects (key set, manifest prefix) into memory. */
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls_client.h"
 #include "updater_internal.h"
 
 static bool should_abort(void *arg)
@@ -21,30 +24,13 @@ hearth_status upd_session_open(hearth_updater *u, upd_session *t)
     upd_store_lock(u);
     hearth_status st = hearth_device_private_key_der(u->dev, der, sizeof der, &dlen);
     upd_store_unlock(u);
-    if (st != HEARTH_OK) {
-        hearth_memzero(der, sizeof der);
-        return st;
-    }
-    t->pem_cap = upd_pem_len(dlen);
-    t->pem = malloc(t->pem_cap);
-    if (t->pem == NULL) {
-        hearth_memzero(der, sizeof der);
-        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-    }
-    size_t plen = 0;
-    st = upd_der_to_pem(der, dlen, t->pem, t->pem_cap, &plen);
+    if (st == HEARTH_OK)
+        st = upd_tls_ctx_new(hearth_device_ca_path(u->dev), hearth_device_cert_path(u->dev), der, dlen,
+                             &t->tls.ctx);
     hearth_memzero(der, sizeof der);
-    if (st != HEARTH_OK) {
-        hearth_memzero(t->pem, t->pem_cap);
-        free(t->pem);
-        t->pem = NULL;
-        return st;
-    }
-    t->tls.ca_path = hearth_device_ca_path(u->dev);
-    t->tls.cert_path = hearth_device_cert_path(u->dev);
-    t->tls.key_pem = t->pem;
-    t->tls.key_pem_len = plen;
+    HEARTH_GUARD(st);
     t->tls.pinned_pubkey = u->pinned_pubkey;
+    t->tls.fetch_socket = u->fetch_socket;
     t->tls.connect_timeout_s = 20;
     t->tls.stall_timeout_s = (long)u->cfg.stall_timeout_s;
     t->tls.should_abort = should_abort;
@@ -54,10 +40,7 @@ hearth_status upd_session_open(hearth_updater *u, upd_session *t)
 
 void upd_session_close(upd_session *t)
 {
-    if (t->pem != NULL) {
-        hearth_memzero(t->pem, t->pem_cap);
-        free(t->pem);
-    }
+    SSL_CTX_free(t->tls.ctx); /* frees (and OpenSSL wipes) the key object */
     memset(t, 0, sizeof *t);
 }
 

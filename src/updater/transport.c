@@ -1,23 +1,22 @@
 /* HTTPS client for the update repository: the parent side.
  *
- * Why a separate process: the transfer parses untrusted HTTP and TLS from
- * the network, and libcurl brings ~25 shared libraries (gnutls, krb5, ldap,
- * nghttp2, ssh2, ...) with it. Run inside hearthd, both would share an
- * address space with the password database and the device key, and cost the
- * always-running daemon resident memory. So the transfer runs in
- * hearth-fetch (fetch/hearth_fetch.c, EN 303 645 5.6-6, 5.6-7), spawned per
- * transfer; this file spawns it, sends it the request and parses what it
- * sends back as hostile input (a compromised helper must not be able to
- * corrupt the daemon: every frame is bounded, the body is counted and
- * capped here again, and the helper is killed and reaped on any deviation).
- *
- * The TLS policy itself (manufacturer CA only, mutual auth with the key from
- * memory, TLS 1.2+ AEAD suites, no redirects, no content decoding, Range
- * resume from exactly the offset) lives in hearth-fetch. */
+ * Why two processes: the repository's HTTP is untrusted input, and libcurl
+ * brings ~25 shared libraries (gnutls, krb5, ldap, nghttp2, ssh2, ...) with
+ * it. Run inside hearthd, both would share an address space with the
+ * password database, the secure store and the device key. So hearthd does
+ * only what needs the key -- the TLS client handshake, with the policy in
+ * tls_client.c -- and relays the plaintext (relay.c) to hearth-fetch
+ * (fetch/hearth_fetch.c, EN 303 645 5.6-6, 5.6-7), which speaks HTTP over it
+ * with no key, no network access and no view of the state directory. This
+ * file starts the helper (spawned per transfer, or by systemd per
+ * connection to the --fetch-socket), hands it the request and its end of
+ * the plaintext connection, and parses what it sends back as hostile input
+ * (a compromised helper must not be able to corrupt the daemon: every frame
+ * is bounded, the body is counted and capped here again, and the helper is
+ * killed and reaped -- or its connection dropped -- on any deviation). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,51 +110,20 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
     return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " HEARTH_FETCH_ENV ")");
 }
 
-size_t upd_pem_len(size_t der_len)
-{
-    size_t b64 = 4 * ((der_len + 2) / 3);
-    size_t lines = (b64 + 63) / 64;
-    return sizeof("-----BEGIN PRIVATE KEY-----\n") - 1 + b64 + lines +
-           sizeof("-----END PRIVATE KEY-----\n") - 1 + 1;
-}
-
-hearth_status upd_der_to_pem(const uint8_t *der, size_t der_len, char *out, size_t cap,
-                             size_t *out_len)
-{
-    static const char head[] = "-----BEGIN PRIVATE KEY-----\n";
-    static const char tail[] = "-----END PRIVATE KEY-----\n";
-    HEARTH_ENSURE(der != NULL && out != NULL && der_len > 0, HEARTH_ERR_INVALID);
-    if (cap < upd_pem_len(der_len)) return hearth_err(HEARTH_ERR_TOO_LARGE, "PEM buffer too small");
-    size_t o = 0;
-    memcpy(out, head, sizeof head - 1);
-    o += sizeof head - 1;
-    /* 48 input bytes -> one 64-character line, encoded straight into out. */
-    for (size_t i = 0; i < der_len; i += 48) {
-        size_t n = der_len - i < 48 ? der_len - i : 48;
-        int w = EVP_EncodeBlock((unsigned char *)out + o, der + i, (int)n);
-        if (w <= 0) return hearth_err(HEARTH_ERR_CRYPTO, "base64 encoding failed");
-        o += (size_t)w;
-        out[o++] = '\n';
-    }
-    memcpy(out + o, tail, sizeof tail - 1);
-    o += sizeof tail - 1;
-    out[o] = '\0';
-    *out_len = o;
-    return HEARTH_OK;
-}
-
-/* ------------------------------------------------------------ the child */
+/* ------------------------------------------------------------ the helper */
 
 /* One running helper. */
 typedef struct {
-    pid_t pid;
-    int fd;                 /* parent end of the socket (non-blocking) */
+    pid_t pid;              /* spawned helper; -1: none (or started by systemd) */
+    int fd;                 /* our end of its stdin/stdout (non-blocking) */
     const upd_tls *tls;
+    upd_relay *relay;       /* pumped while waiting; may be NULL */
     int64_t idle_deadline;  /* monotonic ms; pushed forward by every byte */
     int64_t idle_ms;
 } child_ctx;
 
-/* Kill (if still running) and reap: no zombies on any path. */
+/* Kill (if still running) and reap: no zombies on any path. A helper
+ * started by systemd is ended by dropping its connection. */
 static void child_kill(child_ctx *c)
 {
     if (c->fd >= 0) {
@@ -166,6 +135,14 @@ static void child_kill(child_ctx *c)
         while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
         c->pid = -1;
     }
+}
+
+static hearth_status set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return hearth_err(HEARTH_ERR_IO, "fcntl: %s", strerror(errno));
+    return HEARTH_OK;
 }
 
 /* Start the helper with the socket as stdin and stdout, /dev/null as
@@ -217,16 +194,38 @@ static hearth_status spawn_child(const char *prog, child_ctx *c)
         return st;
     }
     c->fd = sv[0];
-    int fl = fcntl(c->fd, F_GETFL);
-    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-        st = hearth_err(HEARTH_ERR_IO, "fcntl: %s", strerror(errno));
-        child_kill(c);
-    }
+    st = set_nonblock(c->fd);
+    if (st != HEARTH_OK) child_kill(c);
     return st;
 }
 
-/* Wait until the socket is ready for @p events, polling should_abort every
- * 200 ms and enforcing the idle deadline. */
+/* --fetch-socket: systemd (hearth-fetch.socket, Accept=yes) starts a fresh
+ * helper as its own user for this connection, with the connection as its
+ * stdin and stdout. The connect is to a local socket: it does not block in
+ * practice, and a missing listener fails at once. */
+static hearth_status connect_child(const char *path, child_ctx *c)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof sa.sun_path)
+        return hearth_err(HEARTH_ERR_INVALID, "hearth-fetch socket path too long");
+    memcpy(sa.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return hearth_err(HEARTH_ERR_IO, "socket: %s", strerror(errno));
+    if (connect(fd, (const struct sockaddr *)&sa, sizeof sa) != 0) {
+        hearth_status st = hearth_err(HEARTH_ERR_IO, "cannot reach hearth-fetch at %s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    c->fd = fd;
+    hearth_status st = set_nonblock(fd);
+    if (st != HEARTH_OK) child_kill(c);
+    return st;
+}
+
+/* Wait until the helper's socket is ready for @p events, pumping the relay
+ * meanwhile, polling should_abort every 200 ms and enforcing the idle
+ * deadline. */
 static hearth_status wait_ready(child_ctx *c, short events)
 {
     for (;;) {
@@ -234,10 +233,16 @@ static hearth_status wait_ready(child_ctx *c, short events)
             return hearth_err(HEARTH_ERR_IO, "download aborted (shutting down)");
         int64_t left = c->idle_deadline - hearth_mono_ms();
         if (left <= 0) return hearth_err(HEARTH_ERR_IO, "hearth-fetch stalled");
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int r = poll(&p, 1, left < 200 ? (int)left : 200);
+        struct pollfd p[3] = {{.fd = c->fd, .events = events}};
+        nfds_t np = 1;
+        if (c->relay != NULL) {
+            upd_relay_pump(c->relay);
+            upd_relay_pollfds(c->relay, p + 1);
+            np = 3;
+        }
+        int r = poll(p, np, left < 200 ? (int)left : 200);
         if (r < 0 && errno != EINTR) return hearth_err(HEARTH_ERR_IO, "poll: %s", strerror(errno));
-        if (r > 0) return HEARTH_OK;
+        if (r > 0 && p[0].revents != 0) return HEARTH_OK;
     }
 }
 
@@ -257,6 +262,22 @@ static hearth_status send_all(child_ctx *c, const uint8_t *p, size_t n)
         }
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not take the request");
     }
+    return HEARTH_OK;
+}
+
+/* The request record, its first byte carrying the helper's end of the
+ * plaintext connection, then end of stream. */
+static hearth_status send_request(child_ctx *c, const hearth_buf *req, int helper_end)
+{
+    size_t sent = 0;
+    for (;;) {
+        hearth_status st = hearth_fetch_request_send_fd(c->fd, req->data, req->len, helper_end, &sent);
+        if (st == HEARTH_OK) break;
+        if (st != HEARTH_ERR_BUSY) return st;
+        HEARTH_GUARD(wait_ready(c, POLLOUT));
+    }
+    HEARTH_GUARD(send_all(c, req->data + sent, req->len - sent));
+    if (shutdown(c->fd, SHUT_WR) != 0) return hearth_err(HEARTH_ERR_IO, "shutdown: %s", strerror(errno));
     return HEARTH_OK;
 }
 
@@ -288,65 +309,18 @@ static hearth_status read_exact(child_ctx *c, uint8_t *p, size_t n, bool *eof_at
     return HEARTH_OK;
 }
 
-hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
-                              uint64_t max_bytes, upd_sink_fn sink, void *arg,
-                              upd_http_result *res)
+/* Frames until the RESULT, then end of stream; the body goes to the sink. */
+static hearth_status read_frames(child_ctx *c, uint64_t max_bytes, upd_sink_fn sink, void *arg,
+                                 upd_http_result *res, hearth_fetch_result *fr)
 {
-    HEARTH_ENSURE(tls != NULL && url != NULL && sink != NULL && res != NULL, HEARTH_ERR_INVALID);
-    HEARTH_ENSURE(tls->ca_path != NULL && tls->cert_path != NULL && tls->key_pem != NULL,
-                  HEARTH_ERR_INVALID);
-    memset(res, 0, sizeof *res);
-    if (strncmp(url, "https://", 8) != 0)
-        return hearth_err(HEARTH_ERR_POLICY, "update repository must be https://");
-    char prog[PATH_MAX];
-    HEARTH_GUARD(upd_http_fetch_program(prog, sizeof prog));
-
-    /* The request holds the key PEM: built in a capped buffer that
-     * hearth_buf_free() wipes as soon as the child has it. */
-    long ct = tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
-    long stall = tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L;
-    hearth_fetch_request rq = {
-        .url = url,
-        .offset = offset,
-        .max_bytes = max_bytes,
-        .ca_path = tls->ca_path,
-        .cert_path = tls->cert_path,
-        .pinned_pubkey = tls->pinned_pubkey,
-        .connect_timeout_s = (uint32_t)ct,
-        .stall_timeout_s = (uint32_t)stall,
-        .key = (const uint8_t *)tls->key_pem,
-        .key_len = tls->key_pem_len,
-    };
-    hearth_buf req;
-    hearth_buf_init(&req, HEARTH_FETCH_REQ_MAX);
-    hearth_status st = hearth_fetch_request_encode(&rq, &req);
-    if (st != HEARTH_OK) {
-        hearth_buf_free(&req);
-        return st;
-    }
-    child_ctx c = {.pid = -1, .fd = -1, .tls = tls, .idle_ms = (int64_t)(ct + stall + 15) * 1000};
-    c.idle_deadline = hearth_mono_ms() + c.idle_ms;
-    st = spawn_child(prog, &c);
-    if (st != HEARTH_OK) {
-        hearth_buf_free(&req);
-        return st;
-    }
-    st = send_all(&c, req.data, req.len);
-    hearth_buf_free(&req);
-    if (st == HEARTH_OK && shutdown(c.fd, SHUT_WR) != 0)
-        st = hearth_err(HEARTH_ERR_IO, "shutdown: %s", strerror(errno));
-
-    uint8_t *frame = NULL;
-    hearth_fetch_result fr = {.status = HEARTH_ERR_INTERNAL};
+    uint8_t *frame = malloc(HEARTH_FETCH_FRAME_DATA_MAX);
+    if (frame == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = HEARTH_OK;
     bool have_result = false;
-    if (st == HEARTH_OK) {
-        frame = malloc(HEARTH_FETCH_FRAME_DATA_MAX);
-        if (frame == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-    }
     while (st == HEARTH_OK && !have_result) {
         uint8_t hdr[HEARTH_FETCH_FRAME_HDR_LEN];
         bool eof = false;
-        st = read_exact(&c, hdr, sizeof hdr, &eof);
+        st = read_exact(c, hdr, sizeof hdr, &eof);
         if (st != HEARTH_OK) break;
         if (eof) {
             st = hearth_err(HEARTH_ERR_IO, "hearth-fetch ended without a result");
@@ -357,59 +331,136 @@ hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offs
         st = hearth_fetch_frame_parse(hdr, &type, &len);
         if (st != HEARTH_OK) break;
         if (type == HEARTH_FETCH_FRAME_DATA) {
-            /* Defence in depth: the child enforces max_bytes too, but a
-             * compromised child must not get past it either. */
+            /* Defence in depth: the helper enforces max_bytes too, but a
+             * compromised helper must not get past it either. */
             if (len > max_bytes - res->received) {
                 res->overflow = true;
                 st = hearth_err(HEARTH_ERR_TOO_LARGE, "repository sent more than the manifest allows");
                 break;
             }
-            st = read_exact(&c, frame, len, NULL);
+            st = read_exact(c, frame, len, NULL);
             if (st != HEARTH_OK) break;
             st = sink(frame, len, arg);
             if (st != HEARTH_OK) break; /* keep the sink's status */
             res->received += len;
         } else {
-            st = read_exact(&c, frame, len, NULL);
+            st = read_exact(c, frame, len, NULL);
             if (st != HEARTH_OK) break;
-            st = hearth_fetch_result_decode(frame, len, &fr);
+            st = hearth_fetch_result_decode(frame, len, fr);
             if (st != HEARTH_OK) break;
-            res->http_code = fr.http_code;
-            res->overflow = res->overflow || fr.overflow;
-            res->tls_failed = fr.tls_failed;
+            res->http_code = fr->http_code;
+            res->overflow = res->overflow || fr->overflow;
             have_result = true;
         }
     }
+    free(frame);
     if (st == HEARTH_OK) {
         /* Nothing may follow the result. */
         uint8_t extra;
         bool eof = false;
-        st = read_exact(&c, &extra, 1, &eof);
+        st = read_exact(c, &extra, 1, &eof);
         if (st == HEARTH_OK && !eof) st = hearth_err(HEARTH_ERR_IO, "hearth-fetch sent data after its result");
     }
-    free(frame);
+    return st;
+}
+
+/* A spawned helper exits right after its result: give it a moment, then
+ * kill it; anything but exit 0 fails the transfer. */
+static hearth_status reap_child(child_ctx *c)
+{
+    if (c->pid <= 0) return HEARTH_OK;
+    int wst = 0;
+    pid_t w = 0;
+    for (int i = 0; i < 200; i++) {
+        w = waitpid(c->pid, &wst, WNOHANG);
+        if (w != 0 && !(w < 0 && errno == EINTR)) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (w == c->pid) c->pid = -1;
+    child_kill(c);
+    if (w <= 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+        return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not exit cleanly");
+    return HEARTH_OK;
+}
+
+hearth_status upd_fetch_run(const upd_tls *tls, upd_relay *relay, int helper_end, const char *url,
+                            uint64_t offset, uint64_t max_bytes, upd_sink_fn sink, void *arg,
+                            upd_http_result *res)
+{
+    hearth_status st = HEARTH_OK;
+    if (tls == NULL || url == NULL || sink == NULL || res == NULL) st = HEARTH_ERR_INVALID;
+    long ct = tls != NULL && tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
+    long stall = tls != NULL && tls->stall_timeout_s > 0 ? tls->stall_timeout_s : 30L;
+    hearth_fetch_request rq = {.url = url, .offset = offset, .max_bytes = max_bytes,
+                               .stall_timeout_s = (uint32_t)stall};
+    hearth_buf req;
+    hearth_buf_init(&req, HEARTH_FETCH_REQ_MAX);
+    hearth_fetch_url u;
+    if (st == HEARTH_OK) st = hearth_fetch_url_split(url, &u);
+    if (st == HEARTH_OK) st = hearth_fetch_request_encode(&rq, &req);
+    char prog[PATH_MAX];
+    if (st == HEARTH_OK && tls->fetch_socket == NULL) st = upd_http_fetch_program(prog, sizeof prog);
+    child_ctx c = {.pid = -1, .fd = -1, .tls = tls, .relay = relay,
+                   .idle_ms = (int64_t)(ct + stall + 15) * 1000};
+    c.idle_deadline = hearth_mono_ms() + c.idle_ms;
+    if (st == HEARTH_OK)
+        st = tls->fetch_socket != NULL ? connect_child(tls->fetch_socket, &c) : spawn_child(prog, &c);
+    if (st == HEARTH_OK) st = send_request(&c, &req, helper_end);
+    hearth_buf_free(&req);
+    close(helper_end); /* the helper has its copy; ours must not keep the stream open */
+
+    hearth_fetch_result fr = {.status = HEARTH_ERR_INTERNAL};
+    if (st == HEARTH_OK) st = read_frames(&c, max_bytes, sink, arg, res, &fr);
     if (st != HEARTH_OK) {
         child_kill(&c);
         return st;
     }
     close(c.fd);
     c.fd = -1;
-    /* The helper exits right after its result; give it a moment, then kill. */
-    int wst = 0;
-    pid_t w = 0;
-    for (int i = 0; i < 200; i++) {
-        w = waitpid(c.pid, &wst, WNOHANG);
-        if (w != 0 && !(w < 0 && errno == EINTR)) break;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (w == c.pid) c.pid = -1;
-    child_kill(&c);
-    if (w <= 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
-        return hearth_err(HEARTH_ERR_IO, "hearth-fetch did not exit cleanly");
+    HEARTH_GUARD(reap_child(&c));
     if (fr.status == HEARTH_OK && fr.received != res->received)
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch reported %llu bytes but sent %llu",
                           (unsigned long long)fr.received, (unsigned long long)res->received);
     if (fr.status != HEARTH_OK) return hearth_err(fr.status, "%s", fr.msg[0] ? fr.msg : "download failed");
     return HEARTH_OK;
+}
+
+hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
+                              uint64_t max_bytes, upd_sink_fn sink, void *arg,
+                              upd_http_result *res)
+{
+    HEARTH_ENSURE(tls != NULL && tls->ctx != NULL && url != NULL && sink != NULL && res != NULL,
+                  HEARTH_ERR_INVALID);
+    memset(res, 0, sizeof *res);
+    hearth_fetch_url u;
+    HEARTH_GUARD(hearth_fetch_url_split(url, &u));
+    if (tls->fetch_socket == NULL) {
+        /* No connection to the repository when there is no helper to use it. */
+        char prog[PATH_MAX];
+        HEARTH_GUARD(upd_http_fetch_program(prog, sizeof prog));
+    }
+    long ct = tls->connect_timeout_s > 0 ? tls->connect_timeout_s : 20L;
+    upd_tls_conn conn;
+    HEARTH_GUARD(upd_tls_connect(tls->ctx, &u, tls->pinned_pubkey, ct, tls->should_abort,
+                                 tls->abort_arg, &conn, &res->tls_failed));
+    hearth_status st = HEARTH_OK;
+    int sv[2] = {-1, -1};
+    upd_relay *relay = calloc(1, sizeof *relay);
+    if (relay == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    if (st == HEARTH_OK && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        st = hearth_err(HEARTH_ERR_IO, "socketpair: %s", strerror(errno));
+    if (st == HEARTH_OK) st = set_nonblock(sv[0]);
+    if (st == HEARTH_OK) {
+        relay->conn = &conn;
+        relay->plain = sv[0];
+        int helper_end = sv[1];
+        sv[1] = -1; /* upd_fetch_run() closes it */
+        st = upd_fetch_run(tls, relay, helper_end, url, offset, max_bytes, sink, arg, res);
+    }
+    for (int i = 0; i < 2; i++)
+        if (sv[i] >= 0) close(sv[i]);
+    free(relay);
+    upd_tls_close(&conn);
+    return st;
 }

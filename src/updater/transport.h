@@ -3,30 +3,35 @@
  * the public API; used by session.c (the updater's repository session) and
  * the unit tests.
  *
- * Process separation (EN 303 645 5.6-6, 5.6-7; docs/updates.md "Process
- * separation"): the transfer itself runs in the small helper program
- * hearth-fetch (fetch/hearth_fetch.c), the only program that links libcurl.
- * upd_http_stream() spawns it per transfer, hands it the request (including
- * the device key PEM) on its stdin, and reads the body back as frames on its
- * stdout. The daemon that holds the password database therefore never
- * parses HTTP or TLS from the network, and does not map libcurl and its ~25
- * dependencies. The wire protocol both sides speak is public:
- * include/hearth/fetch_proto.h. */
+ * Process separation (EN 303 645 5.6-6, 5.6-7; docs/architecture.md "The
+ * update transfer"): hearthd resolves the repository's name, connects and
+ * terminates TLS itself (tls_client.h: the device key never leaves
+ * hearthd), and relays the plaintext (relay.h) over a socketpair to the
+ * small helper program hearth-fetch (fetch/hearth_fetch.c), the only
+ * program that links libcurl and parses the repository's HTTP. The helper
+ * is spawned per transfer (default) or, with a fetch socket configured,
+ * started by systemd per connection as its own user; either way it gets the
+ * request on its stdin with its end of the plaintext connection as
+ * SCM_RIGHTS, and sends the body back as frames on its stdout. The wire
+ * protocol both sides speak is public: include/hearth/fetch_proto.h. */
 #ifndef HEARTH_UPDATER_TRANSPORT_H
 #define HEARTH_UPDATER_TRANSPORT_H
+
+#include <openssl/ssl.h>
 
 #include "hearth/common.h"
 #include "hearth/fetch_proto.h"
 #include "hearth/util.h"
+#include "relay.h"
 
-/** TLS parameters of one repository connection. Every pointer is borrowed. */
+/** Parameters of one repository connection. Every pointer is borrowed. */
 typedef struct {
-    const char *ca_path;       /**< manufacturer CA (the only trust anchor) */
-    const char *cert_path;     /**< device certificate (PEM) for client auth */
-    const char *key_pem;       /**< device private key as PEM, in memory only */
-    size_t key_pem_len;
-    const char *pinned_pubkey; /**< optional CURLOPT_PINNEDPUBLICKEY value, NULL: none */
-    long connect_timeout_s;    /**< connect + TLS handshake bound */
+    SSL_CTX *ctx;              /**< client context: manufacturer CA, device certificate
+                                *   and key (upd_tls_ctx_new()) */
+    const char *pinned_pubkey; /**< optional pin (curl CURLOPT_PINNEDPUBLICKEY syntax), NULL: none */
+    const char *fetch_socket;  /**< unix socket where hearth-fetch is started per
+                                *   connection; NULL: spawn hearth-fetch */
+    long connect_timeout_s;    /**< resolve + connect + TLS handshake bound */
     long stall_timeout_s;      /**< abort when < 1 byte/s for this long */
     bool (*should_abort)(void *arg); /**< polled during transfers (shutdown), may be NULL */
     void *abort_arg;
@@ -44,14 +49,14 @@ typedef struct {
     long http_code;       /**< last HTTP status (0: none) */
     uint64_t received;    /**< body bytes handed to the sink */
     bool overflow;        /**< the server sent (or announced) more than allowed */
-    bool tls_failed;      /**< the TLS handshake / peer verification failed */
+    bool tls_failed;      /**< hearthd's TLS handshake / peer verification failed */
 } upd_http_result;
 
 /**
  * One-time initialisation (thread-safe, idempotent). Kept for the callers'
- * sake: libcurl is initialised in hearth-fetch now, so this only checks
- * nothing stops a later spawn (it does not require hearth-fetch to exist:
- * an updater without a repository never runs it).
+ * sake: libcurl is initialised in hearth-fetch, OpenSSL initialises itself,
+ * so there is nothing to do (it does not require hearth-fetch to exist: an
+ * updater without a repository never runs it).
  */
 hearth_status upd_http_global_init(void) HEARTH_MUST_CHECK;
 
@@ -83,26 +88,29 @@ hearth_status upd_http_fetch_program(char *out, size_t cap) HEARTH_MUST_CHECK;
  * answer 206 from exactly that offset) and stream at most @p max_bytes body
  * bytes into @p sink. A server that announces or sends more aborts with
  * HEARTH_ERR_TOO_LARGE as soon as it is detected (endless-data attack).
- * Anything but 200/206 is HEARTH_ERR_NOT_FOUND (404) or HEARTH_ERR_IO.
+ * Anything but 200/206 is HEARTH_ERR_NOT_FOUND (404) or HEARTH_ERR_IO; a
+ * refused TLS handshake or peer sets res->tls_failed.
  *
- * Runs the transfer in a hearth-fetch child (see above); the child is
- * always reaped before this returns. A sink failure, tls->should_abort(),
- * a stalled or misbehaving child all kill it at once. The parent counts the
- * body itself and never hands the sink more than @p max_bytes, whatever the
- * child claims. The device key in @p tls is passed on the child's stdin
- * only (never argv, environment or a file).
+ * Connects and completes the TLS handshake in this process, then runs the
+ * HTTP exchange in a hearth-fetch helper over the plaintext relay
+ * (upd_fetch_run()).
  */
 hearth_status upd_http_stream(const upd_tls *tls, const char *url, uint64_t offset,
                               uint64_t max_bytes, upd_sink_fn sink, void *arg,
                               upd_http_result *res) HEARTH_MUST_CHECK;
 
 /**
- * Convert a PKCS#8 DER private key to PEM in a caller buffer (no temporary
- * copies elsewhere; the caller wipes @p out). @p out needs
- * upd_pem_len(der_len) bytes.
+ * The helper half of upd_http_stream(): start hearth-fetch (spawned, or by
+ * connecting to tls->fetch_socket), hand it the request with @p helper_end
+ * (the helper's end of the plaintext connection; always closed here), pump
+ * @p relay (NULL: none, for tests) while waiting, and read its frames as
+ * hostile input. A spawned helper is always reaped before this returns; a
+ * sink failure, tls->should_abort(), a stalled or misbehaving helper all
+ * end it at once. The body is counted here and the sink never gets more
+ * than @p max_bytes, whatever the helper claims.
  */
-size_t upd_pem_len(size_t der_len);
-hearth_status upd_der_to_pem(const uint8_t *der, size_t der_len, char *out, size_t cap,
-                             size_t *out_len) HEARTH_MUST_CHECK;
+hearth_status upd_fetch_run(const upd_tls *tls, upd_relay *relay, int helper_end, const char *url,
+                            uint64_t offset, uint64_t max_bytes, upd_sink_fn sink, void *arg,
+                            upd_http_result *res) HEARTH_MUST_CHECK;
 
 #endif

@@ -185,8 +185,10 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
     upd_copy_str(u->state_dir, sizeof u->state_dir, sd);
     u->repo_url = dup_or_null(cfg->repo_url);
     u->pinned_pubkey = dup_or_null(cfg->pinned_pubkey);
+    u->fetch_socket = dup_or_null(cfg->fetch_socket);
     if ((cfg->repo_url != NULL && u->repo_url == NULL) ||
-        (cfg->pinned_pubkey != NULL && u->pinned_pubkey == NULL)) {
+        (cfg->pinned_pubkey != NULL && u->pinned_pubkey == NULL) ||
+        (cfg->fetch_socket != NULL && u->fetch_socket == NULL)) {
         st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -207,6 +209,7 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
                                        HEARTH_LAYOUT_UPDATES), fail);
     u->cfg.repo_url = u->repo_url;
     u->cfg.pinned_pubkey = u->pinned_pubkey;
+    u->cfg.fetch_socket = u->fetch_socket;
     u->cfg.trust_dir = u->trust_dir;
     u->cfg.keyset_path = u->keyset_path;
     u->cfg.download_dir = u->download_dir;
@@ -238,6 +241,7 @@ void hearth_updater_destroy(hearth_updater *u)
     hearth_slots_close(u->slots);
     free(u->repo_url);
     free(u->pinned_pubkey);
+    free(u->fetch_socket);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     free(u);

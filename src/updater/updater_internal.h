@@ -42,6 +42,7 @@ struct hearth_updater {
     char keyset_path[PATH_MAX];
     char download_dir[PATH_MAX];
     char *pinned_pubkey;
+    char *fetch_socket;
     hearth_updater_config cfg; /* string fields point at the copies above */
 
     pthread_mutex_t mu; /* guards everything below */
@@ -86,12 +87,11 @@ hearth_status upd_reject(hearth_updater *u, hearth_update_result *res, hearth_st
 
 /* ------------------------------------------------------------ session.c */
 
-/* One session with the repository: TLS parameters plus the device key PEM
- * they point at (heap, wiped by upd_session_close()). */
+/* One session with the repository: the connection parameters and the TLS
+ * client context holding the device key (in hearthd only; freed by
+ * upd_session_close()). */
 typedef struct {
     upd_tls tls;
-    char *pem;
-    size_t pem_cap;
 } upd_session;
 
 hearth_status upd_session_open(hearth_updater *u, upd_session *t) HEARTH_MUST_CHECK;

@@ -1,5 +1,5 @@
 /* Unit tests for src/updater: the policy record (strict decoding), the
- * randomised schedule, the in-memory PEM conversion of the device key, and
+ * randomised schedule, the repository key pin's semantics, and
  * the whole verify-and-install pipeline driven through the local upload
  * sink (no network): a good bundle lands in the inactive slot and is marked
  * pending; tampered, unsigned and rolled-back bundles are refused with the
@@ -24,6 +24,7 @@
 #include "hearth/slots.h"
 #include "hearth/updater.h"
 #include "hearth/util.h"
+#include "updater/tls_client.h"
 #include "updater/transport.h"
 
 /* ------------------------------------------------------------ pure parts */
@@ -84,33 +85,51 @@ static void test_5_3_5_schedule_random_time_within_each_window(void **state)
     assert_true(c.first_delay_s + c.first_window_s <= 600); /* "shortly after initialisation" */
 }
 
-static void test_5_5_1_device_key_pem_in_memory_roundtrip(void **state)
+/* The repository key pin hearthd checks after the handshake has curl's
+ * CURLOPT_PINNEDPUBLICKEY semantics: "sha256//" entries (base64 SHA-256 of
+ * the DER SubjectPublicKeyInfo, any one may match) or a public key file. */
+static void test_5_5_1_repository_pin_semantics(void **state)
 {
     (void)state;
     EVP_PKEY *k = EVP_EC_gen("P-256");
+    EVP_PKEY *other = EVP_EC_gen("P-256");
     assert_non_null(k);
-    uint8_t *der = NULL;
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
-    assert_non_null(p8);
-    int dlen = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-    assert_true(dlen > 0);
-    char pem[1024];
-    size_t plen = 0;
-    assert_true(upd_pem_len((size_t)dlen) <= sizeof pem);
-    assert_int_equal(upd_der_to_pem(der, (size_t)dlen, pem, sizeof pem, &plen), HEARTH_OK);
-    assert_int_equal(plen, strlen(pem));
-    assert_int_equal(upd_der_to_pem(der, (size_t)dlen, pem, 10, &plen), HEARTH_ERR_TOO_LARGE);
-    assert_int_equal(upd_der_to_pem(der, (size_t)dlen, pem, sizeof pem, &plen), HEARTH_OK);
-    BIO *bio = BIO_new_mem_buf(pem, (int)plen);
-    EVP_PKEY *back = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    assert_non_null(back);
-    assert_int_equal(EVP_PKEY_eq(k, back), 1);
-    hearth_memzero(pem, sizeof pem);
-    EVP_PKEY_free(back);
-    BIO_free(bio);
-    OPENSSL_clear_free(der, (size_t)dlen);
-    PKCS8_PRIV_KEY_INFO_free(p8);
+    assert_non_null(other);
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(k, &spki);
+    assert_true(sl > 0);
+    uint8_t md[32];
+    unsigned int mdl = 0;
+    assert_int_equal(EVP_Digest(spki, (size_t)sl, md, &mdl, EVP_sha256(), NULL), 1);
+    char b64[64], pin[256];
+    assert_int_equal(EVP_EncodeBlock((unsigned char *)b64, md, 32), 44);
+    snprintf(pin, sizeof pin, "sha256//%s", b64);
+    assert_int_equal(upd_tls_pin_check(pin, k), HEARTH_OK);
+    assert_int_equal(upd_tls_pin_check(pin, other), HEARTH_ERR_AUTH);
+    /* Any entry of a list may match. */
+    snprintf(pin, sizeof pin, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;sha256//%s", b64);
+    assert_int_equal(upd_tls_pin_check(pin, k), HEARTH_OK);
+    /* A truncated hash is not a prefix match. */
+    snprintf(pin, sizeof pin, "sha256//%.20s", b64);
+    assert_int_equal(upd_tls_pin_check(pin, k), HEARTH_ERR_AUTH);
+    /* An entry without the sha256// prefix is refused, not skipped. */
+    snprintf(pin, sizeof pin, "sha256//AAAA;%s", b64);
+    assert_int_equal(upd_tls_pin_check(pin, k), HEARTH_ERR_INVALID);
+    /* A PEM public key file. */
+    char path[] = "/tmp/hearth-pin-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PUBKEY(f, k), 1);
+    fclose(f);
+    assert_int_equal(upd_tls_pin_check(path, k), HEARTH_OK);
+    assert_int_equal(upd_tls_pin_check(path, other), HEARTH_ERR_AUTH);
+    unlink(path);
+    assert_int_equal(upd_tls_pin_check(path, k), HEARTH_ERR_NOT_FOUND);
+    OPENSSL_free(spki);
     EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
 }
 
 /* ---------------------------------------------------- pipeline fixture */
@@ -458,7 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_5_3_6_policy_record_roundtrip_and_strict),
         cmocka_unit_test(test_5_3_5_schedule_random_time_within_each_window),
-        cmocka_unit_test(test_5_5_1_device_key_pem_in_memory_roundtrip),
+        cmocka_unit_test(test_5_5_1_repository_pin_semantics),
     };
     const struct CMUnitTest pipeline[] = {
         cmocka_unit_test(test_5_3_9_flipped_payload_byte_rejected_at_chunk),

@@ -52,7 +52,7 @@ static int usage(void)
             "  prefix BUNDLE OUT\n"
             "  factory STATE BUNDLE   (STATE/../trust/ and STATE/keyset.hks in place)\n"
             "  check STATE URL [policy|check|install] [--swap-before-install] [--attempts N]\n"
-            "        [--stall S] [--max-size N]\n"
+            "        [--stall S] [--max-size N] [--pin PIN] [--fetch-socket PATH]\n"
             "  policy STATE on|off POSTPONE_HOURS\n"
             "  status STATE\n"
             "  upload STATE BUNDLE [CHUNK]\n"
@@ -371,6 +371,10 @@ static int cmd_check(int argc, char **argv)
         } else if (strcmp(argv[i], "--max-size") == 0 && i + 1 < argc && parse_u64(argv[i + 1], &v)) {
             cfg.max_bundle_size = v;
             i++;
+        } else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc) {
+            cfg.pinned_pubkey = argv[++i];
+        } else if (strcmp(argv[i], "--fetch-socket") == 0 && i + 1 < argc) {
+            cfg.fetch_socket = argv[++i];
         } else return usage();
     }
     if (open_device(argv[1]) != 0) return 1;

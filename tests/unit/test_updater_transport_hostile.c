@@ -72,32 +72,15 @@ int main(int argc, char **argv)
     int nenv = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) nenv++;
 
-    static uint8_t in[HEARTH_FETCH_REQ_MAX];
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(0, in + len, sizeof in - len);
-        if (r == 0) break;
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return 3;
-        }
-        len += (size_t)r;
-        if (len == sizeof in) return 4;
-    }
-    hearth_cursor c;
-    hearth_cursor_init(&c, in, len);
-    uint32_t magic = 0, key_len = 0, t = 0;
-    uint16_t n = 0;
-    uint64_t off = 0, max = 0;
-    const uint8_t *url = NULL, *key = NULL, *skip = NULL;
-    if (hearth_cursor_u32(&c, &magic) != HEARTH_OK || magic != HEARTH_FETCH_MAGIC) return 5;
-    if (hearth_cursor_u16(&c, &n) != HEARTH_OK || hearth_cursor_ptr(&c, n, &url) != HEARTH_OK) return 5;
-    size_t url_len = n;
-    if (hearth_cursor_u64(&c, &off) != HEARTH_OK || hearth_cursor_u64(&c, &max) != HEARTH_OK) return 5;
-    for (int i = 0; i < 3; i++)
-        if (hearth_cursor_u16(&c, &n) != HEARTH_OK || hearth_cursor_ptr(&c, n, &skip) != HEARTH_OK) return 5;
-    if (hearth_cursor_u32(&c, &t) != HEARTH_OK || hearth_cursor_u32(&c, &t) != HEARTH_OK) return 5;
-    if (hearth_cursor_u32(&c, &key_len) != HEARTH_OK || hearth_cursor_ptr(&c, key_len, &key) != HEARTH_OK) return 5;
+    hearth_buf in;
+    hearth_buf_init(&in, HEARTH_FETCH_REQ_MAX);
+    int conn = -1;
+    if (hearth_fetch_request_recv(0, &in, &conn) != HEARTH_OK) return 3;
+    hearth_fetch_request rq;
+    if (hearth_fetch_request_decode(in.data, in.len, &rq) != HEARTH_OK) return 5;
+    const char *url = rq.url;
+    size_t url_len = strlen(url);
+    uint64_t off = rq.offset, max = rq.max_bytes;
 
     static const char pfx[] = "https://hostile.invalid/";
     if (url_len < sizeof pfx - 1 || memcmp(url, pfx, sizeof pfx - 1) != 0) return 6;
@@ -114,14 +97,17 @@ int main(int argc, char **argv)
         data("world", 5);
         result(HEARTH_OK, 200, 11, 0, "");
     } else if (strcmp(mode, "inspect") == 0) {
-        /* What the helper was given: argv, environment, descriptors, key. */
+        /* What the helper was given: argv, environment, inherited
+         * descriptors, the passed connection, and whether the request
+         * bytes hold anything that looks like a key. */
         char s[256];
-        int l = snprintf(s, sizeof s, "argc=%d env=%d fds=%d offset=%llu max=%llu key=", argc, nenv,
-                         open_fds, (unsigned long long)off, (unsigned long long)max);
-        hdr(HEARTH_FETCH_FRAME_DATA, (uint32_t)l + key_len);
-        put(s, (size_t)l);
-        put(key, key_len);
-        result(HEARTH_OK, 200, (uint64_t)l + key_len, 0, "");
+        bool key = memmem(in.data, in.len, "PRIVATE KEY", 11) != NULL ||
+                   memmem(in.data, in.len, "-----BEGIN", 10) != NULL;
+        int l = snprintf(s, sizeof s, "argc=%d env=%d fds=%d conn=%d offset=%llu max=%llu req=%zu key=%d",
+                         argc, nenv, open_fds, conn >= 0, (unsigned long long)off,
+                         (unsigned long long)max, in.len, key);
+        data(s, (uint32_t)l);
+        result(HEARTH_OK, 200, (uint64_t)l, 0, "");
     } else if (strcmp(mode, "full") == 0) {
         /* The largest legal frame: must be accepted. */
         data(big, HEARTH_FETCH_FRAME_DATA_MAX);
@@ -177,8 +163,9 @@ int main(int argc, char **argv)
         result(HEARTH_OK, 200, 0, 0x80, "");
     } else if (strcmp(mode, "notfound") == 0) {
         result(HEARTH_ERR_NOT_FOUND, 404, 0, 0, "repository \x1b[31manswered\n 404");
-    } else if (strcmp(mode, "tls") == 0) {
-        result(HEARTH_ERR_IO, 0, 0, HEARTH_FETCH_RESULT_TLS_FAILED, "download failed: bad certificate");
+    } else if (strcmp(mode, "tlsflag") == 0) {
+        /* The retired "TLS failed" flag: only hearthd knows that now. */
+        result(HEARTH_ERR_IO, 0, 0, 0x02, "download failed: bad certificate");
     } else if (strcmp(mode, "slow") == 0) {
         data("hello", 5);
         data("world", 5);

@@ -13,7 +13,7 @@ set_target_properties(hearth-update-driver PROPERTIES RUNTIME_OUTPUT_DIRECTORY $
 # helper (oversized/truncated/unknown frames, more than max_bytes, no result,
 # killed, hung), and the real hearth-fetch against hostile request records.
 add_executable(hearth-fetch-hostile ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport_hostile.c)
-target_link_libraries(hearth-fetch-hostile PRIVATE hearth_util)
+target_link_libraries(hearth-fetch-hostile PRIVATE hearth_fetch_proto hearth_util)
 hearth_unit_test(NAME updater_transport
   PROVISIONS 5.3-10 5.13-1
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport.c)

@@ -132,7 +132,10 @@ printf '#!/bin/sh\nexec %s "%s" "%s" "%s" "$@"\n' "${as_hearth[*]}" "$filter" "$
     "$root/usr/sbin/hearthd" >"$HT_WORK/hearthd"
 chmod 755 "$HT_WORK/hearthd"
 HEARTHD=$HT_WORK/hearthd
-if ht_daemon_start dev; then
+# With the unit's own --fetch-socket option (the socket path made local).
+grep -q -- "--fetch-socket /run/hearth/fetch.sock" "$unit" ||
+    ht_fail "hearthd.service does not pass --fetch-socket /run/hearth/fetch.sock"
+if ht_daemon_start dev --fetch-socket "$HT_WORK/fetch.sock"; then
     ht_pass "the installed hearthd started ($HT_URL)"
 else
     ht_fail "the installed hearthd did not start"

@@ -16,6 +16,10 @@
 #    installed hearthd.service (SystemCallFilter=, emulated without systemd
 #    by unit_filter_exec), and its HTTPS API is reached with curl over TLS:
 #    setup with the label's password, login, the device's identity;
+#  - the unpacked hearth-boot, under hearth-boot.service's filters, verifies
+#    a slot holding the unpacked hearthd (signed with keys the installed CLI
+#    made) and runs it from a sealed memfd: both processes as `hearth`, no
+#    capabilities, seccomp, no_new_privs; its API answers over TLS;
 #  - a program built against the unpacked libhearth-dev (pkg-config
 #    hearth.pc) opens that device and reads the same identity.
 # Needs a build configured with -DCMAKE_INSTALL_PREFIX=/usr (scripts/test.sh
@@ -114,23 +118,41 @@ else
     run_uid=$(id -u)
     as_hearth=()
 fi
-# Under hearthd.service's own system-call filter (SystemCallFilter= expanded
-# by unit_syscalls.py, loaded by unit_filter_exec, EPERM for the rest), as
-# systemd would start it; the control shows the filter bites.
-unit=$root/lib/systemd/system/hearthd.service
+# Under a unit's own system-call filter (SystemCallFilter= expanded by
+# unit_syscalls.py, loaded by unit_filter_exec, EPERM for the rest) and its
+# MemoryDenyWriteExecute=, as systemd would start it; the control shows the
+# filter bites.
 filter=$B/tests/unit_filter_exec
-python3 "$HEARTH_SOURCE_DIR/tests/hardening/unit_syscalls.py" "$unit" >"$HT_WORK/syscalls" ||
+# unit_wrapper UNIT PROGRAM WRAPPER: WRAPPER runs PROGRAM as the device user
+# under UNIT's filters.
+unit_wrapper() {
+    local syscalls=$HT_WORK/$(basename "$1").syscalls mdwe=""
+    python3 "$HEARTH_SOURCE_DIR/tests/hardening/unit_syscalls.py" "$1" >"$syscalls" || return 1
+    grep -qx "MemoryDenyWriteExecute=yes" "$1" && mdwe=--mdwe
+    printf '#!/bin/sh\nexec %s "%s" %s "%s" "%s" "$@"\n' "${as_hearth[*]}" "$filter" "$mdwe" \
+        "$syscalls" "$2" >"$3"
+    chmod 755 "$3"
+}
+unit=$root/lib/systemd/system/hearthd.service
+unit_wrapper "$unit" "$root/usr/sbin/hearthd" "$HT_WORK/hearthd" ||
     { ht_fail "cannot expand the unit's SystemCallFilter="; ht_done; }
-if "$filter" "$HT_WORK/syscalls" /usr/bin/taskset -c 0 /bin/true 2>/dev/null; then
+grep -q -- "--mdwe" "$HT_WORK/hearthd" && ht_pass "hearthd.service: MemoryDenyWriteExecute emulated too" ||
+    ht_fail "hearthd.service without MemoryDenyWriteExecute=yes"
+if "$filter" "$HT_WORK/hearthd.service.syscalls" /usr/bin/taskset -c 0 /bin/true 2>/dev/null; then
     ht_fail "control: sched_setaffinity (@resources) allowed under the unit's filter"
 elif taskset -c 0 /bin/true; then
-    ht_pass "control: the unit's filter ($(wc -l <"$HT_WORK/syscalls") calls) refuses sched_setaffinity, allowed without it"
+    ht_pass "control: the unit's filter ($(wc -l <"$HT_WORK/hearthd.service.syscalls") calls) refuses sched_setaffinity, allowed without it"
 else
     ht_fail "control: taskset fails even without the filter"
 fi
-printf '#!/bin/sh\nexec %s "%s" "%s" "%s" "$@"\n' "${as_hearth[*]}" "$filter" "$HT_WORK/syscalls" \
-    "$root/usr/sbin/hearthd" >"$HT_WORK/hearthd"
-chmod 755 "$HT_WORK/hearthd"
+wx='import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)'
+if "$filter" --mdwe "$HT_WORK/hearthd.service.syscalls" /usr/bin/python3 -c "$wx" 2>/dev/null; then
+    ht_fail "control: a writable+executable mapping allowed under MemoryDenyWriteExecute"
+elif python3 -c "$wx"; then
+    ht_pass "control: MemoryDenyWriteExecute refuses a writable+executable mapping, allowed without it"
+else
+    ht_fail "control: a writable+executable mapping fails even without the filter"
+fi
 HEARTHD=$HT_WORK/hearthd
 # With the unit's own --fetch-socket option (the socket path made local).
 grep -q -- "--fetch-socket /run/hearth/fetch.sock" "$unit" ||
@@ -164,6 +186,69 @@ serial=$(ht_label_field dev serial)
     ht_fail "device info: $HT_BODY"
 ht_daemon_stop
 [ "$HT_EXIT" = 0 ] && ht_pass "hearthd stopped cleanly on SIGTERM" || ht_fail "hearthd exit $HT_EXIT"
+
+# ---------------------------------------------------------------- hearth-boot
+# hearth-boot.service's way: the installed hearth-boot verifies a slot holding
+# the installed hearthd, signed with keys made by the installed CLI, and runs
+# it from a sealed memfd, both as the device user under hearth-boot.service's
+# filters (memfd_create and fexecve under MemoryDenyWriteExecute).
+keys=$HT_WORK/keys trust=$HT_WORK/trust
+mkdir -m 700 "$keys" && mkdir "$trust"
+openssl rand -hex 16 >"$keys/pass"
+pass=(--pass-file "$keys/pass")
+ht_provision boot
+bundle=$HT_WORK/hearthd.hbu
+echo "first release" >"$HT_WORK/notes"
+if "$HEARTH_CLI" keygen --out "$keys/root.key" "${pass[@]}" >/dev/null &&
+   "$HEARTH_CLI" keygen --out "$keys/signer.key" "${pass[@]}" >/dev/null &&
+   "$HEARTH_CLI" keyset create --root-key "$keys/root.key" --out "$keys/keyset.hks" --version 1 \
+       --expires 30 --add "$keys/signer.key.pub" "${pass[@]}" >/dev/null &&
+   cp "$keys/root.key.pub" "$trust/root.pub" && cp "$keys/keyset.hks" "$trust/keyset" &&
+   chmod 0444 "$trust"/* && chmod 0555 "$trust" && cp "$keys/keyset.hks" "$HT_WORK/boot/keyset.hks" &&
+   "$HEARTH_CLI" bundle create --out "$bundle" --model HT-100 --hw-id HT-100 --version 1.0.0 \
+       --security-version 1 --expires 30 --notes-file "$HT_WORK/notes" --mitigates none \
+       --payload hearthd="$root/usr/sbin/hearthd" >/dev/null &&
+   "$HEARTH_CLI" bundle sign "$bundle" --key "$keys/signer.key" "${pass[@]}" >/dev/null &&
+   "$HEARTH_CLI" slot install --state "$HT_WORK/boot" --trust "$trust" \
+       --keyset "$HT_WORK/boot/keyset.hks" --bundle "$bundle" >"$HT_WORK/slot.log" 2>&1; then
+    ht_pass "the installed CLI signed the installed hearthd into slot a"
+else
+    ht_fail "slot install: $(cat "$HT_WORK/slot.log")"
+fi
+[ "$(id -u)" -eq 0 ] && chown -R "$uid:$gid" "$HT_WORK/boot"
+unit_wrapper "$root/lib/systemd/system/hearth-boot.service" "$root/usr/sbin/hearth-boot" \
+    "$HT_WORK/hearth-boot" || ht_fail "cannot expand hearth-boot.service's SystemCallFilter="
+bout=$HT_WORK/boot.out
+"$HT_WORK/hearth-boot" --state "$HT_WORK/boot" --trust "$trust" --keyset "$HT_WORK/boot/keyset.hks" \
+    -- --listen 127.0.0.1:0 --foreground --fetch-socket "$HT_WORK/fetch.sock" >"$bout" 2>"$HT_WORK/boot.err" &
+bpid=$!
+HT_PIDS+=("$bpid")
+line=""
+for _ in $(seq 1 300); do
+    line=$(grep -m1 "^hearthd: listening on https://" "$bout" 2>/dev/null || true)
+    [ -n "$line" ] || ! kill -0 "$bpid" 2>/dev/null || { sleep 0.1; continue; }
+    break
+done
+if [ -n "$line" ]; then
+    HT_URL="https://127.0.0.1:${line##*:}"
+    child=$(pgrep -P "$bpid" | head -1)
+    ht_pass "the installed hearth-boot verified and launched slot a ($HT_URL)"
+    [ "$(readlink "/proc/$child/exe")" = "/memfd:hearthd (deleted)" ] &&
+        ht_pass "hearthd runs from hearth-boot's sealed memfd" ||
+        ht_fail "hearth-boot's child runs $(readlink "/proc/$child/exe")"
+    for p in "$bpid" "$child"; do
+        s=$(awk '/^(Uid|CapEff|Seccomp|NoNewPrivs):/ { printf "%s ", $2 }' "/proc/$p/status")
+        [ "$s" = "$run_uid 0000000000000000 1 2 " ] &&
+            ht_pass "$(cat "/proc/$p/comm"): uid $run_uid, no capabilities, no_new_privs, seccomp" ||
+            ht_fail "pid $p: Uid/CapEff/NoNewPrivs/Seccomp $s"
+    done
+    ht_req GET /api/v1/device
+    ht_expect_status 409 "the slot's hearthd serves its API over TLS"
+    ht_daemon_stop "$bpid"
+    [ "$HT_EXIT" = 0 ] && ht_pass "hearth-boot stopped cleanly on SIGTERM" || ht_fail "hearth-boot exit $HT_EXIT"
+else
+    ht_fail "hearth-boot did not launch hearthd: $(tail -5 "$HT_WORK/boot.err")"
+fi
 
 # ---------------------------------------------------------------- libhearth-dev
 libdir=$(dirname "$(ls "$root"/usr/lib/*/pkgconfig/hearth.pc)")

@@ -424,6 +424,13 @@ hearth_status hearth_bundle_sig_info(const hearth_bundle *b, size_t i, int *alg,
                                      const uint8_t **key_id) HEARTH_MUST_CHECK;
 /** Prefix length (header + manifest + signature block) = offset of payload 0. */
 size_t hearth_bundle_prefix_size(const hearth_bundle *b);
+/**
+ * The verified prefix bytes (header + manifest + signature block,
+ * hearth_bundle_prefix_size() of them; owned by @p b): what a streaming
+ * installer writes into a slot as HEARTH_SLOT_MANIFEST and
+ * HEARTH_SLOT_SIGNATURE, and feeds a new stream verifier to resume.
+ */
+const uint8_t *hearth_bundle_prefix(const hearth_bundle *b);
 /** Total bundle size = prefix + all payloads. */
 uint64_t hearth_bundle_total_size(const hearth_bundle *b);
 /** Shortcut for hearth_manifest_check_policy(hearth_bundle_manifest(b), p). */

@@ -19,8 +19,10 @@
  * root key, so only code holding the root of trust can forge it.
  *
  * Life of an update (MCUboot "test" swap / RAUC mark-good / AWS OTA image
- * states): the updater calls hearth_slots_prepare_install() for the inactive
- * slot, extracts a verified bundle into it, then hearth_slots_mark_pending()
+ * states): the updater writes the inactive slot from the download stream
+ * (hearth_slot_writer_*, which takes the slot as hearth_slots_prepare_install()
+ * does; a local upload: prepare_install + hearth_bundle_extract_verified()),
+ * then hearth_slots_mark_pending()
  * (state "pending", N boot attempts) and exits with HEARTH_SLOTS_EXIT_RESTART.
  * hearth-boot decrements the attempts, persists, verifies and launches the
  * pending slot ("self-test"); the new software calls hearth_slots_confirm()
@@ -31,6 +33,7 @@
 #ifndef HEARTH_SLOTS_H
 #define HEARTH_SLOTS_H
 
+#include "hearth/bundle.h"
 #include "hearth/common.h"
 #include "hearth/identity.h"
 #include "hearth/store.h"
@@ -333,6 +336,81 @@ hearth_status hearth_slots_init(hearth_slots *s, int slot, const char *version,
  */
 hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *path,
                                            size_t cap) HEARTH_MUST_CHECK;
+/* ------------------------------------------- streaming install (updater) */
+
+/**
+ * File in a slot being written by a ::hearth_slot_writer: the release id
+ * (SHA-256 of the signed manifest) and size of the bundle whose verified
+ * bytes the slot holds, so an interrupted install resumes only with the
+ * same release. Removed once the slot is committed.
+ */
+#define HEARTH_SLOT_INSTALL_RECORD "install.rec"
+
+/**
+ * Install from a stream (RAUC/Mender style): the payload bytes of a bundle
+ * whose signed manifest is already verified go straight into the inactive
+ * slot as they arrive, each byte hashed once (by the bundle stream verifier,
+ * chunk by chunk against the signed digests) and written once, with no
+ * staging copy. The slot is recorded "installing" before the first byte
+ * and has no manifest until hearth_slot_writer_commit(), so it is never
+ * bootable while incomplete; hearth-boot still re-verifies the whole slot
+ * before it starts it (hearth_boot_decide()).
+ */
+typedef struct hearth_slot_writer hearth_slot_writer;
+
+/**
+ * Start or resume installing @p b (opened and verified, outliving the
+ * writer) into the inactive slot. Takes the inactive slot as
+ * hearth_slots_prepare_install() does (same refusals); when that slot is
+ * already "installing" and its HEARTH_SLOT_INSTALL_RECORD names this
+ * release, what it holds is re-verified chunk by chunk and kept up to the
+ * last good chunk (the rest cut off), otherwise it is emptied and a new
+ * record written (fsync'd). The slot's manifest is removed first either
+ * way. Fault points "slots.writer.invalidated", "slots.writer.recorded".
+ * @param[out] out  the writer; hearth_slot_writer_offset() is where the
+ *                  transfer continues (0: from the start, prefix included)
+ */
+hearth_status hearth_slot_writer_open(hearth_slots *s, const hearth_bundle *b,
+                                      hearth_slot_writer **out) HEARTH_MUST_CHECK;
+/** The slot being written. */
+int hearth_slot_writer_slot(const hearth_slot_writer *w);
+/** The slot directory being written. */
+const char *hearth_slot_writer_dir(const hearth_slot_writer *w);
+/** Bundle offset the next hearth_slot_writer_write() byte must have. */
+uint64_t hearth_slot_writer_offset(const hearth_slot_writer *w);
+/** End of the last verified chunk (what a resume keeps). */
+uint64_t hearth_slot_writer_good(const hearth_slot_writer *w);
+/** Payload chunks verified so far (over all payloads). */
+uint64_t hearth_slot_writer_chunks(const hearth_slot_writer *w);
+/**
+ * Feed the next @p n bundle bytes (from hearth_slot_writer_offset()). They
+ * go through the stream verifier first (a chunk whose digest does not
+ * match fails here with HEARTH_ERR_TAMPERED, more bytes than the signed
+ * size with HEARTH_ERR_TOO_LARGE, and nothing of this call is written);
+ * then the payload bytes are written into `slot/payload/<name>` and
+ * handed to writeback. After any failure call hearth_slot_writer_rewind().
+ */
+hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data,
+                                       size_t n) HEARTH_MUST_CHECK;
+/**
+ * Back to the last verified chunk: the payload files are cut to it and the
+ * verifier repositioned (after a write error the slot is re-verified from
+ * disk instead, so the resume point never runs ahead of what is written).
+ */
+hearth_status hearth_slot_writer_rewind(hearth_slot_writer *w) HEARTH_MUST_CHECK;
+/**
+ * Finish: every byte verified (HEARTH_ERR_TAMPERED "truncated" otherwise),
+ * each payload file of exactly its signed size fsync'd, the payload
+ * directory synced (fault point "slots.writer.synced"), then
+ * HEARTH_SLOT_SIGNATURE and, last, HEARTH_SLOT_MANIFEST written atomically
+ * (the slot's commit record), then the install record removed. The slot
+ * is NOT marked pending: the caller does that with
+ * hearth_slots_mark_pending() once this returned HEARTH_OK.
+ */
+hearth_status hearth_slot_writer_commit(hearth_slot_writer *w) HEARTH_MUST_CHECK;
+/** Free (the slot keeps what was written, for a later resume). NULL is ignored. */
+void hearth_slot_writer_free(hearth_slot_writer *w);
+
 /**
  * Mark an installed slot pending (trial on next boot, ::HEARTH_SLOTS_ATTEMPTS
  * attempts). Refuses the active slot (HEARTH_ERR_STATE) and a security version

@@ -98,11 +98,13 @@ typedef struct {
     /** The device's applications: their sentences make the status document's
      *  disruption_notice (hearth_apps_update_notice()). NULL: none. */
     const hearth_apps *apps;
-    /** TEST HOOK ONLY (tests/fault, tests/integration): called with the staged
-     *  bundle path after it has been verified and before it is installed, so
-     *  a test can swap bytes and prove the install re-verifies. NULL in
-     *  production. */
-    void (*test_before_install)(const char *staged_path, void *arg);
+    /** TEST HOOK ONLY (tests/integration): called with the path of the last
+     *  payload file in the inactive slot once every payload byte of a
+     *  download was verified and written there, before the slot is
+     *  committed and marked pending, so a test can change the slot after
+     *  verification and show hearth-boot's re-verification catches it.
+     *  NULL in production. */
+    void (*test_before_install)(const char *slot_payload_path, void *arg);
     void *test_arg;
 } hearth_updater_config;
 

@@ -37,6 +37,7 @@ hearth_status hearth_bundle_release_id(const hearth_bundle *b, uint8_t id[HEARTH
     return hearth_sha256(b->m->raw, b->m->raw_len, id);
 }
 size_t hearth_bundle_prefix_size(const hearth_bundle *b) { return b->prefix_len; }
+const uint8_t *hearth_bundle_prefix(const hearth_bundle *b) { return b->prefix; }
 uint64_t hearth_bundle_total_size(const hearth_bundle *b) { return b->total; }
 
 hearth_status hearth_bundle_sig_info(const hearth_bundle *b, size_t i, int *alg,

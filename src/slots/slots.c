@@ -25,6 +25,7 @@
 #include "hearth/layout.h"
 #include "hearth/store.h"
 #include "hearth/util.h"
+#include "slots_internal.h"
 
 struct hearth_slots {
     char dir[PATH_MAX];
@@ -439,10 +440,12 @@ static hearth_status empty_dir(const char *dir)
     return hearth_fs_sync_dir(dir);
 }
 
-hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *path, size_t cap)
+hearth_status hs_prepare_install(hearth_slots *s, bool keep, int *slot, char *path, size_t cap,
+                                bool *kept)
 {
     if (s == NULL || slot == NULL || path == NULL)
         return hearth_err(HEARTH_ERR_INVALID, "prepare install: missing argument");
+    if (kept != NULL) *kept = false;
     int fd = -1;
     hearth_boot_state bs;
     hearth_status st = lock_read(s, &fd, &bs);
@@ -459,7 +462,12 @@ hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *pat
         target = hearth_slot_other(bs.active);
         st = hearth_slots_path(s, target, path, cap);
     }
-    if (st == HEARTH_OK) {
+    /* A slot the persisted state already calls "installing" is never
+     * bootable (nothing pending, hearth-boot only logs slot_incomplete), so
+     * its content may stay for the caller to re-verify and resume. */
+    bool keep_it = st == HEARTH_OK && keep && bs.pending != target &&
+                   bs.slot[target].verify == HEARTH_SLOT_INSTALLING;
+    if (st == HEARTH_OK && !keep_it) {
         if (bs.pending == target) {
             bs.pending = HEARTH_SLOT_NONE;
             bs.attempts_left = 0;
@@ -469,11 +477,19 @@ hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *pat
         si->verify = HEARTH_SLOT_INSTALLING;
         hearth_fault_point("slots.prepare_install");
         st = hearth_slots_write(s, &bs);
+        if (st == HEARTH_OK) st = empty_dir(path);
     }
-    if (st == HEARTH_OK) st = empty_dir(path);
     lock_release(fd);
-    if (st == HEARTH_OK) *slot = target;
+    if (st == HEARTH_OK) {
+        *slot = target;
+        if (kept != NULL) *kept = keep_it;
+    }
     return st;
+}
+
+hearth_status hearth_slots_prepare_install(hearth_slots *s, int *slot, char *path, size_t cap)
+{
+    return hs_prepare_install(s, false, slot, path, cap, NULL);
 }
 
 hearth_status hearth_slots_mark_pending(hearth_slots *s, int slot, const char *version,

@@ -63,10 +63,7 @@ static hearth_status do_check(hearth_updater *u, hearth_update_mode mode, hearth
         st = HEARTH_OK;
         goto done;
     }
-    char staged[PATH_MAX];
-    st = upd_download(u, &t, b, staged, sizeof staged, res);
-    if (st != HEARTH_OK) goto done;
-    st = upd_install_file(u, staged, ks, res);
+    st = upd_install_stream(u, &t, b, res);
 done:
     hearth_bundle_free(b);
     hearth_keyset_free(ks);

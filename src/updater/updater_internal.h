@@ -3,7 +3,8 @@
  *   session.c      device key + TLS parameters for the repository, small fetches
  *   keyset_sync.c  repository key set vs. trust anchor, anti-rollback floors
  *   download.c     signed manifest prefix, verified payload download, resume
- *   install.c      staged bundle into the inactive slot, mark pending
+ *   install.c      download straight into the inactive slot (or a staged
+ *                  upload), commit, mark pending
  *   check.c        one check through those stages
  *   scheduler.c    thread, randomised check times, API requests, policy
  *   upload.c status.c selftest.c policy.c transport.c: see each file. */
@@ -119,10 +120,11 @@ hearth_status upd_load_keyset(hearth_updater *u, bool fetch, hearth_update_resul
  * to date). */
 hearth_status upd_fetch_manifest(hearth_updater *u, const upd_session *t, const hearth_keyset *ks,
                                  hearth_update_result *res, hearth_bundle **out) HEARTH_MUST_CHECK;
-/* Download the payload of @p b into the staging file (path in @p staged),
- * verified chunk by chunk, resuming after the last good chunk. */
+/* Download the payload of @p b through @p w (verified chunk by chunk and
+ * written into the inactive slot), from the writer's resume point, with
+ * retries; the caller commits the writer. */
 hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth_bundle *b,
-                           char *staged, size_t cap, hearth_update_result *res) HEARTH_MUST_CHECK;
+                           hearth_slot_writer *w, hearth_update_result *res) HEARTH_MUST_CHECK;
 
 /* ---------------------------------------------------------- scheduler.c */
 
@@ -144,7 +146,12 @@ void upd_fill_info(const hearth_manifest *m, uint64_t total, hearth_update_info 
 
 /* ------------------------------------------------------------ install.c */
 
-/* Install a staged, complete bundle file into the inactive slot. */
+/* Install the release whose signed manifest @p b holds (verified, policy
+ * checked) from the repository: download straight into the inactive slot
+ * (resuming what an interrupted install left there), commit, mark pending. */
+hearth_status upd_install_stream(hearth_updater *u, const upd_session *t, const hearth_bundle *b,
+                                 hearth_update_result *res) HEARTH_MUST_CHECK;
+/* Install a staged, complete bundle file (local upload) into the inactive slot. */
 hearth_status upd_install_file(hearth_updater *u, const char *path, const hearth_keyset *ks,
                                hearth_update_result *res) HEARTH_MUST_CHECK;
 

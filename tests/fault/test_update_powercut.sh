@@ -13,7 +13,12 @@
 # persisted on a copy of the device) must choose a slot that also verifies
 # on its own against the trust anchor, the secure store must open intact,
 # and a new update attempt must succeed (nothing is left half-done).
-# Torn writes are simulated on the staging file and on a half-written slot.
+# The updater installs from the stream (each verified chunk straight into
+# the inactive slot), so the download's kill points are the install's: after
+# a kill behind the k-th verified chunk the retry must resume from at least
+# that chunk, i.e. the slot's content is consistent with the resume point.
+# Torn writes are simulated on a partly written slot (a payload file torn
+# mid-chunk with garbage after it, and a half-written slot without record).
 # The test fails if it reaches fewer than MIN_KILL_POINTS kill points, or if
 # any kill point was not followed by a decision, so a lost fault point or a
 # skipped check cannot pass silently.
@@ -48,6 +53,8 @@ cp "$W/keys/keyset-v2.hks" "$UPD_WWW/keyset.hks"
 upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
 URL=$UPD_REPO_URL
 cp -a "$UPD_STATE" "$W/template"
+PREFIX=$("$UPD_DRIVER" prefix "$W/v2.hbu" "$W/v2.hbm" | sed 's/.*prefix=//')
+RESUMES=0
 
 reset_state() { rm -rf "$UPD_STATE"; cp -a "$1" "$UPD_STATE"; }
 
@@ -73,6 +80,7 @@ after_crash() {
     case $mode in trial | active | fallback) DECISIONS=$((DECISIONS + 1)) ;; esac
 }
 
+RESUME_MIN=0
 recover_install() {
     local label=$1 out
     out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
@@ -80,6 +88,12 @@ recover_install() {
         installed) ok ;;
         *) bad "$label: retry after crash did not install: $out" ;;
     esac
+    if [ "$RESUME_MIN" -gt 0 ]; then
+        RESUMES=$((RESUMES + 1))
+        if [ "$(upd_field "$out" resumed_from)" -ge "$RESUME_MIN" ]; then ok
+        else bad "$label: retry did not resume from the verified chunks in the slot (>= $RESUME_MIN): $out"; fi
+    fi
+    cmp -s "$W/payload" "$UPD_STATE/slots/b/payload/hearthd" && ok || bad "$label: installed payload differs"
     out=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
     if [ "$(upd_field "$out" slot)" = b ] && [ "$(upd_field "$out" result)" = ok ]; then ok
     else bad "$label: after retry the update is not what boots: $out"; fi
@@ -98,23 +112,31 @@ for n in $(seq 1 "$N_INSTALL"); do
     if [ $rc -ne 137 ]; then bad "install point $n ($name): process not killed (rc $rc)"; continue; fi
     KILLS=$((KILLS + 1))
     after_crash "install kill at $n ($name)"
+    # Killed behind the k-th verified chunk: the retry keeps at least k.
+    k=$(head -n "$n" "$W/trace-install" | grep -c ' update.download.chunk$')
+    [ "$name" = update.download.chunk ] && RESUME_MIN=$((PREFIX + k * 4096)) || RESUME_MIN=0
     recover_install "install kill at $n ($name)"
 done
 
 # ------------------------------------------------------------ torn writes
-# Staging file torn mid-chunk (power cut while the page cache was flushed
-# partially) and with garbage after the verified part: the retry re-verifies
-# what is on disk, keeps only whole good chunks and resumes.
+# A slot payload torn mid-chunk (power cut while the page cache was flushed
+# partially) with garbage after the verified part: the install is killed
+# behind its 8th verified chunk, then the file is cut to 5 chunks + 1234
+# bytes and 3000 random bytes appended. The retry re-verifies what the slot
+# holds, keeps only whole good chunks and resumes after chunk 5.
+RESUME_MIN=0
 reset_state "$W/template"
-mkdir -p "$UPD_STATE/updates"
-PREFIX=$("$UPD_DRIVER" prefix "$W/v2.hbu" "$W/v2.hbm" | sed 's/.*prefix=//')
-head -c $((PREFIX + 5 * 4096 + 1234)) "$W/v2.hbu" >"$UPD_STATE/updates/2.0.0.hbu.part"
-head -c 3000 /dev/urandom >>"$UPD_STATE/updates/2.0.0.hbu.part"
-after_crash "torn staging file"
+n8=$(grep -n ' update.download.chunk$' "$W/trace-install" | sed -n 8p | cut -d: -f1)
+{ HEARTH_FAULT_KILL_AT=$n8 "$UPD_DRIVER" check "$UPD_STATE" "$URL" >/dev/null 2>>"$W/driver.err"; } 2>/dev/null
+[ $? -eq 137 ] || bad "torn slot: install not killed at the 8th chunk (point $n8)"
+TORN=$UPD_STATE/slots/b/payload/hearthd
+truncate -s $((5 * 4096 + 1234)) "$TORN"
+head -c 3000 /dev/urandom >>"$TORN"
+after_crash "torn slot payload"
 out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
 if [ "$(upd_field "$out" outcome)" = installed ] && [ "$(upd_field "$out" resumed_from)" = $((PREFIX + 5 * 4096)) ]; then ok
-else bad "torn staging file not resumed from the last good chunk: $out"; fi
-cmp -s "$W/payload" "$UPD_STATE/slots/b/payload/hearthd" && ok || bad "torn staging: installed payload differs"
+else bad "torn slot payload not resumed from the last good chunk: $out"; fi
+cmp -s "$W/payload" "$TORN" && ok || bad "torn slot payload: installed payload differs"
 KILLS=$((KILLS + 1))
 
 # A slot torn during extraction (payload half written, no manifest yet).
@@ -154,7 +176,7 @@ for n in $(seq 1 "$N_CONFIRM"); do
     else bad "confirm kill at $n ($name): neither confirmed on retry nor reverted: $out / $out2"; fi
 done
 
-echo "# kill points tested: $KILLS (install $N_INSTALL, confirm $N_CONFIRM, torn writes 2), real boot decision after $DECISIONS of them; floor $MIN_KILL_POINTS; $CHECKS checks, $FAILS failed"
+echo "# kill points tested: $KILLS (install $N_INSTALL, of them $RESUMES behind a verified chunk and resumed; confirm $N_CONFIRM, torn writes 2), real boot decision after $DECISIONS of them; floor $MIN_KILL_POINTS; $CHECKS checks, $FAILS failed"
 if [ "$KILLS" -lt "$MIN_KILL_POINTS" ]; then bad "only $KILLS kill points reached, the stated floor is $MIN_KILL_POINTS"; fi
 if [ "$DECISIONS" -ne "$KILLS" ]; then bad "the boot decision ran after $DECISIONS of $KILLS kill points"; fi
 if [ "$FAILS" -ne 0 ]; then echo "--- driver stderr (tail)"; tail -20 "$W/driver.err"; exit 1; fi

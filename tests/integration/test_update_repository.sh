@@ -56,6 +56,11 @@ cp "$W/good.hbu" "$W/flip-payload.hbu"
 upd_flip_byte "$W/flip-payload.hbu" $((PREFIX + 3 * 65536 + 100))
 upd_publish "$W/flip-payload.hbu" 2.0.0 "$W/good.hbu"
 expect_rejected "5.3-9 flipped payload byte (chunk 3)" tampered $((4 * 65536))
+# Installed from the stream: the three good chunks are in slot b, which is
+# "installing", not pending and without a manifest, so it cannot boot.
+check "slot b is a partial install that cannot boot" upd_slot_partial b
+check "slot b keeps only the 3 verified chunks" \
+    bash -c "[ \$(stat -c %s '$UPD_STATE/slots/b/payload/hearthd') -eq $((3 * 65536)) ]"
 check "5.7-2 flipped payload logged as ALERT" grep -q '"severity":"alert","event":"update_rejected"' "$LOG"
 
 # 2. Flipped byte in the signed manifest.
@@ -119,14 +124,15 @@ expect_rejected "5.3-9 expired manifest" expired 0
 head -c "$TOTAL_PAYLOAD" /dev/urandom >"$W/payload-other"
 upd_bundle "$W/other.hbu" --version 2.0.0 --secver 2 hearthd="$W/payload-other" >/dev/null
 upd_publish "$W/other.hbu" 2.0.0 "$W/good.hbu"
-# Verified chunks kept from earlier cases would be resumed (safely: each is
-# checked against the same signed manifest); start clean so this case
-# shows the first foreign chunk stopping the transfer.
-rm -f "$UPD_STATE/updates/"*.part
+# Verified chunks kept in slot b from earlier cases would be resumed
+# (safely: each is re-verified against the same signed manifest); drop the
+# install record so this case shows the first foreign chunk stopping the
+# transfer of a fresh install.
+rm -f "$UPD_STATE/slots/b/install.rec"
 expect_rejected "5.3-9 mix-and-match (manifest of one bundle, payload of another)" tampered $((2 * 65536))
 { head -c "$PREFIX" "$W/good.hbu"; tail -c +"$((PREFIX + 1))" "$W/other.hbu"; } >"$W/spliced.hbu"
 upd_publish "$W/spliced.hbu" 2.0.0 "$W/good.hbu"
-rm -f "$UPD_STATE/updates/"*.part
+rm -f "$UPD_STATE/slots/b/install.rec"
 expect_rejected "5.3-9 mix-and-match (spliced payload, first chunk)" tampered 65536
 
 # 12. Oversized fields: header claims a 2 GiB manifest / huge payload total.
@@ -171,8 +177,8 @@ cp "$W/keys/keyset-v2.hks" "$UPD_WWW/keyset.hks"
 # (an empty or missing log would pass "nothing but GET" too).
 check "the repository was never told why (requests logged, all of them GETs)" \
     bash -c "grep -q . '$W/repo/access.log' && awk '\$NF != \"GET\" { bad = 1 } END { exit bad }' '$W/repo/access.log'"
-check "no staged data left from rejected bundles beyond verified chunks" \
-    bash -c "[ \$(du -sb '$UPD_STATE/updates' | cut -f1) -le $((TOTAL_PAYLOAD + PREFIX + 4096)) ]"
+check "no data left from rejected bundles beyond verified chunks (slot b, no staging)" \
+    bash -c "[ \$(du -sb '$UPD_STATE/slots/b' | cut -f1) -le $((TOTAL_PAYLOAD + 3 * 4096)) ] && [ -z \"\$(ls -A '$UPD_STATE/updates')\" ]"
 
 # 17. The genuine update, signed by the new key: installed, pending.
 upd_bundle "$W/good2.hbu" --key "$W/keys/signer2.key" --version 2.0.0 --secver 2 \
@@ -195,7 +201,8 @@ check "boot decision starts the new slot b on trial (verified)" \
     bash -c "[ '$(upd_field "$boot" slot)' = b ] && [ '$(upd_field "$boot" result)' = ok ]"
 st=$("$UPD_DRIVER" status "$UPD_STATE" 2>>"$W/driver.err")
 check "5.3-11 status shows the pending version" grep -q '"pending":{"slot":"b","version":"2.0.0"' <<<"$st"
-check "staging file removed after install" bash -c "! ls '$UPD_STATE/updates/'*.part >/dev/null 2>&1"
+check "no staging file and no install record left after install" \
+    bash -c "! ls '$UPD_STATE/updates/'*.part >/dev/null 2>&1 && [ ! -e '$UPD_STATE/slots/b/install.rec' ]"
 
 echo "# $CHECKS checks, $FAILS failed"
 if [ "$FAILS" -ne 0 ]; then

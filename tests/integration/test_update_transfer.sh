@@ -5,10 +5,12 @@
 # The transfer itself: mutual TLS pinned to the manufacturer CA (an update
 # server with any other certificate is refused before a byte is requested;
 # a client without a device certificate is refused by the repository);
-# Range resume from the last verified chunk after the server dies
-# mid-transfer; a tampered chunk stops the transfer at that chunk; a server
-# sending more than the signed size is cut off with bounded disk use; a
-# payload swapped between verification and installation is caught.
+# install from the stream: the payload goes straight into the inactive
+# slot, which stays unbootable until committed; Range resume from the last
+# verified chunk kept in that slot after the server dies mid-transfer; a
+# tampered chunk stops the transfer at that chunk; a server sending more
+# than the signed size is cut off with bounded disk use; a slot payload
+# changed after verification is caught by the boot verification.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=update_lib.sh
@@ -36,7 +38,7 @@ LOG=$UPD_STATE/events.log
 upd_bundle "$W/good.hbu" --version 2.0.0 --secver 2 hearthd="$W/payload" >/dev/null
 PREFIX=$("$UPD_DRIVER" prefix "$W/good.hbu" "$W/good.hbm" | sed 's/.*prefix=//')
 TOTAL=$(stat -c %s "$W/good.hbu")
-STAGE=$UPD_STATE/updates/2.0.0.hbu.part
+PART=$UPD_STATE/slots/b/payload/hearthd   # written as the download streams
 FP0=$(upd_boot_fingerprint)
 
 # --- 1. Untrusted server certificate (self-signed, not from the CA).
@@ -77,7 +79,7 @@ upd_repo_start "$W/slow" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" 2m || exit 1
 "$UPD_DRIVER" check "$UPD_STATE" "$UPD_REPO_URL" --attempts 1 >"$W/first.out" 2>>"$W/driver.err" &
 DRV_PID=$!
 for _ in $(seq 1 200); do
-    s=$(stat -c %s "$STAGE" 2>/dev/null || echo 0)
+    s=$(stat -c %s "$PART" 2>/dev/null || echo 0)
     [ "$s" -gt $((2 * 1024 * 1024)) ] && break
     sleep 0.05
 done
@@ -88,9 +90,14 @@ echo "  first:  $first"
 got1=$(upd_field "$first" bytes)
 check "interrupted transfer reported as a transient failure" \
     bash -c "[ '$(upd_field "$first" outcome)' = failed ] && [ ${got1:-0} -gt 0 ] && [ ${got1:-0} -lt $SIZE ]"
-staged=$(stat -c %s "$STAGE" 2>/dev/null || echo 0)
-check "only whole verified chunks kept (staged $staged = prefix + k*64KiB)" \
-    bash -c "[ $staged -gt 0 ] && [ \$(( ($staged - $PREFIX) % 65536 )) -eq 0 ]"
+part=$(stat -c %s "$PART" 2>/dev/null || echo 0)
+check "only whole verified chunks kept in slot b ($part bytes = k*64KiB)" \
+    bash -c "[ $part -gt 0 ] && [ \$(( $part % 65536 )) -eq 0 ]"
+check "the interrupted slot b cannot boot (installing, no manifest, not pending)" upd_slot_partial b
+boot=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
+check "slot a still boots during the interrupted install ($boot)" \
+    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" mode)' = active ]"
+staged=$((PREFIX + part))
 upd_repo_start "$W/repo2" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
 second=$("$UPD_DRIVER" check "$UPD_STATE" "$UPD_REPO_URL" 2>>"$W/driver.err")
 echo "  second: $second"
@@ -122,14 +129,15 @@ echo "  $out"
 got=$(upd_field "$out" bytes)
 check "5.3-9 tampered chunk 10 rejected" bash -c "[ '$(upd_field "$out" status)' = tampered ]"
 check "transfer stopped early ($got of $TOTAL bytes accepted)" bash -c "[ ${got:-$TOTAL} -le $((11 * 65536 + PREFIX)) ]"
-staged=$(stat -c %s "$STAGE" 2>/dev/null || echo 0)
-check "staging file cut back to the last good chunk ($staged)" \
-    bash -c "[ $staged -eq $((PREFIX + 10 * 65536)) ]"
+part=$(stat -c %s "$PART" 2>/dev/null || echo 0)
+check "slot b payload cut back to the last good chunk ($part)" \
+    bash -c "[ $part -eq $((10 * 65536)) ]"
+check "slot b after the tampered chunk cannot boot" upd_slot_partial b
 check "state unchanged after tampered chunk" bash -c "[ '$FP0' = '$(upd_boot_fingerprint)' ]"
 check "5.7-2 tampered chunk is an ALERT event" upd_seclog_has "$LOG" update_rejected "chunk 10"
 
 # --- 5. Endless data: the server sends far more than the manifest says.
-rm -f "$UPD_STATE/updates/"*.part
+rm -f "$UPD_STATE/slots/b/install.rec"   # a fresh install, not a resume
 upd_publish "$W/good.hbu" 2.0.0
 truncate -s 4G "$UPD_WWW/$UPD_HW/2.0.0.hbu"
 start=$(date +%s%N)
@@ -138,25 +146,29 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "  $out (${ms} ms)"
 check "5.3-9 endless data aborted (too_large) in ${ms} ms" \
     bash -c "[ '$(upd_field "$out" status)' = too_large ] && [ $ms -lt 20000 ]"
-staged=$(du -sb "$UPD_STATE/updates" | cut -f1)
-check "disk use bounded by the signed size ($staged <= $TOTAL)" bash -c "[ $staged -le $TOTAL ]"
+used=$(du -sb "$UPD_STATE/slots/b" "$UPD_STATE/updates" | awk '{ n += $1 } END { print n }')
+check "disk use bounded by the signed size ($used <= $TOTAL)" bash -c "[ $used -le $TOTAL ]"
 check "state unchanged after endless data" bash -c "[ '$FP0' = '$(upd_boot_fingerprint)' ]"
 
-# --- 6. Payload swapped after verification, before installation.
-rm -f "$UPD_STATE/updates/"*.part
+# --- 6. A slot payload changed after its bytes were verified, before the
+# slot is committed (the hook flips its last byte): each byte is hashed
+# once, as it arrives, so the updater commits it; hearth-boot verifies the
+# whole slot before starting it and refuses it.
 upd_publish "$W/good.hbu" 2.0.0
 out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" --swap-before-install 2>>"$W/driver.err")
 echo "  $out"
-check "5.3-9 payload swapped after verification caught at install" \
-    bash -c "[ '$(upd_field "$out" outcome)' = rejected ] && [ '$(upd_field "$out" status)' = tampered ]"
-boot=$("$UPD_DRIVER" bootcheck "$UPD_STATE" 2>>"$W/driver.err")
-check "active slot a still boots, nothing pending ($boot)" \
-    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ] && [ '$(upd_field "$boot" mode)' = active ]"
-check "swap logged" upd_seclog_has "$LOG" update_rejected "changed after verification"
+check "slot changed after verification: committed and pending ($(upd_field "$out" outcome))" \
+    bash -c "[ '$(upd_field "$out" outcome)' = installed ] && ! cmp -s '$W/payload' '$PART'"
+boot=$("$UPD_DRIVER" bootcheck "$UPD_STATE" persist 2>>"$W/driver.err")
+check "5.3-9 hearth-boot refuses the changed slot, slot a boots ($boot)" \
+    bash -c "[ '$(upd_field "$boot" slot)' = a ] && [ '$(upd_field "$boot" result)' = ok ]"
+check "5.7-2 changed slot is an ALERT" upd_seclog_has "$LOG" software_integrity_violation "chunk"
 
 # --- 7. And the same bundle without interference installs.
 out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
-check "clean retry installs ($out)" bash -c "[ '$(upd_field "$out" outcome)' = installed ]"
+check "clean retry downloads and installs ($out)" \
+    bash -c "[ '$(upd_field "$out" outcome)' = installed ] && [ '$(upd_field "$out" bytes)' -gt 0 ]"
+check "installed payload is byte-identical after the retry" cmp -s "$W/payload" "$PART"
 
 echo "# $CHECKS checks, $FAILS failed"
 if [ "$FAILS" -ne 0 ]; then echo "--- driver stderr"; tail -30 "$W/driver.err"; exit 1; fi

@@ -14,6 +14,9 @@
 # Every nginx started here is stopped by upd_repo_stop_all (call it from the
 # test's EXIT trap).
 
+# shellcheck source=nginx_conf.sh
+source "$(dirname "${BASH_SOURCE[0]}")/nginx_conf.sh"
+
 UPD_REPO_DIRS=()
 
 # upd_test_begin TAG: the common start of an update test script. Creates
@@ -101,17 +104,7 @@ upd_repo_start() {
     local try port
     for try in 1 2 3 4 5 6 7 8 9 10; do
         port=$((20000 + RANDOM % 40000))
-        local user_line=""
-        # As root, workers would drop to "nobody" and could not read the
-        # test's private temp dir: keep them as the invoking user.
-        [ "$(id -u)" = 0 ] && user_line="user root root;"
-        cat >"$state/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-daemon off;
-pid $state/nginx.pid;
-error_log $state/error.log info;
-events { worker_connections 64; }
+        { nginx_conf_head "$state" info 64; cat <<EOF
 http {
     log_format upd '\$request_uri \$status \$body_bytes_sent "\$http_range" \$ssl_client_verify \$request_method';
     access_log $state/access.log upd;
@@ -135,6 +128,7 @@ http {
     }
 }
 EOF
+        } >"$state/nginx.conf"
         : >"$state/error.log"
         nginx -p "$state" -c "$state/nginx.conf" 2>>"$state/error.log" &
         echo $! >"$state/master.pid"
@@ -285,12 +279,16 @@ upd_publish() {
 }
 
 # upd_boot_fingerprint: the boot state file's checksum + the active slot's
-# manifest checksum, to assert "nothing changed".
+# manifest checksum, to assert "nothing changed" in what boots.
 upd_boot_fingerprint() {
     # The authenticated boot state as `hearth slot status` decodes it, minus
     # the write generation and the key-set floor: accepting a newer key set
     # legitimately raises hearth-boot's floor (docs/boot.md) even when the
-    # bundle of the same check is rejected.
+    # bundle of the same check is rejected; and minus the line of the
+    # inactive slot when it is not pending: the updater installs from the
+    # stream, so a rejected download leaves that slot "installing" with the
+    # verified chunks before the bad one (never bootable; upd_slot_partial
+    # checks that state where a test expects it).
     # Only the decoded state (stdout) counts, not the log lines slot status
     # may print while it catches a lagging floor record up. A state the CLI
     # cannot read gives a value that matches nothing, so two failed reads
@@ -298,9 +296,23 @@ upd_boot_fingerprint() {
     local st
     st=$("$UPD_CLI" slot status --state "$UPD_STATE" 2>"$UPD_STATE.status.err") ||
         { echo "slot status failed: $(cat "$UPD_STATE.status.err")" >&2; echo "unreadable-$RANDOM$RANDOM$RANDOM"; return 0; }
+    local inactive=none
+    if grep -q '^pending slot: *none' <<<"$st"; then
+        case $(sed -n 's/^active slot: *//p' <<<"$st") in a) inactive=b ;; b) inactive=a ;; esac
+    fi
     { sed -e 's/ (generation [0-9]*)//' -e '/^min key-set version:/d' \
-          -e 's/, key-set version [0-9]*$//' <<<"$st"
+          -e 's/, key-set version [0-9]*$//' -e "/^slot $inactive: /d" <<<"$st"
       cat "$UPD_STATE/slots/a/manifest.bin" 2>/dev/null; } | sha256sum | cut -d' ' -f1
+}
+
+# upd_slot_partial SLOT: the slot holds a partial streaming install that
+# can never boot: "installing" in the authenticated boot state, not
+# pending, no manifest (the commit record), an install record.
+upd_slot_partial() {
+    local st
+    st=$("$UPD_CLI" slot status --state "$UPD_STATE" 2>/dev/null) || return 1
+    grep -q "^slot $1: *installing " <<<"$st" && ! grep -q "^pending slot: *$1" <<<"$st" &&
+        [ ! -e "$UPD_STATE/slots/$1/manifest.bin" ] && [ -s "$UPD_STATE/slots/$1/install.rec" ]
 }
 
 # upd_field LINE KEY: value of key=value in a driver result line.

@@ -1,6 +1,6 @@
 /* hearth-fetch: the HTTP half of one transfer from the update repository,
  * in its own process (EN 303 645 5.6-6 minimised code, 5.6-7 least
- * privilege; docs/architecture.md "The update transfer").
+ * privilege; docs/architecture.md "Update transfers").
  *
  * Why a separate program: the repository's HTTP responses are untrusted
  * input, and libcurl brings ~25 shared libraries with it; neither belongs
@@ -13,6 +13,12 @@
  * (spawned, stdin and stdout a socket to hearthd, empty environment,
  * nothing else open) or by systemd for each connection to
  * hearth-fetch.socket (its own user, no network; hearthd's --fetch-socket).
+ *
+ * Sandbox: started by hearthd, it runs inside the Landlock rules and
+ * no_new_privs hearthd applied before exec (src/updater/transport.c); in
+ * both modes it then confines itself once libcurl is initialised and
+ * before it reads its request (sandbox_self(): Landlock with no path, no
+ * TCP, and the seccomp allow-list fetch/hearth-fetch.seccomp).
  *
  * It reads ONE request record from stdin, whose first byte carries its end
  * of the plaintext connection as SCM_RIGHTS (format:
@@ -44,7 +50,11 @@
 
 #include "hearth/common.h"
 #include "hearth/fetch_proto.h"
+#include "hearth/sandbox.h"
 #include "hearth/util.h"
+
+/* The allow-list, embedded at build time from fetch/hearth-fetch.seccomp. */
+extern const char hearth_fetch_seccomp[];
 
 /* The name libcurl is given for the repository inside the relay: pinned to
  * a fixed address with CURLOPT_RESOLVE, so it never asks a resolver; the
@@ -326,6 +336,22 @@ static bool harden_self(void)
     return true;
 }
 
+/* The program's own sandbox, installed once libcurl is initialised (which
+ * reads OpenSSL's configuration) and before a byte of the request is read:
+ * Landlock with no path at all (no file can be opened, none executed), no
+ * TCP bind or connect, no signals to or abstract sockets of processes
+ * outside; then the seccomp allow-list (no open, socket, connect, execve,
+ * ptrace, fork). In the default mode hearthd has already confined the
+ * process it started (src/updater/transport.c); started by systemd under
+ * its own user (hearth-fetch.socket), this is the program's own line. */
+static hearth_status sandbox_self(void)
+{
+    hearth_sandbox_fs_policy fs = {.program = "hearth-fetch", .restrict_tcp = true, .scope = true};
+    HEARTH_GUARD(hearth_sandbox_landlock(&fs));
+    const char *const lists[] = {hearth_fetch_seccomp};
+    return hearth_sandbox_seccomp("hearth-fetch", lists, 1);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -346,6 +372,7 @@ int main(int argc, char **argv)
     hearth_status st = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK
                            ? HEARTH_OK
                            : hearth_err(HEARTH_ERR_INTERNAL, "libcurl initialisation failed");
+    if (st == HEARTH_OK) st = sandbox_self();
     if (st == HEARTH_OK) st = hearth_fetch_request_recv(STDIN_FILENO, &in, &x.conn);
     if (st == HEARTH_OK) st = hearth_fetch_request_decode(in.data, in.len, &req);
     if (st == HEARTH_OK && x.conn < 0)

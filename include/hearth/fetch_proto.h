@@ -5,7 +5,7 @@
  *        encoders and decoders both sides call.
  *
  * Why a protocol at all (EN 303 645 5.6-6, 5.6-7; docs/architecture.md
- * "The update transfer"): hearthd terminates the TLS connection to the update
+ * "Update transfers"): hearthd terminates the TLS connection to the update
  * repository itself (src/updater/tls_client.c: manufacturer CA, host name,
  * optional pin, client certificate with the device key, which never leaves
  * hearthd) and relays the plaintext over a socketpair; the short-lived

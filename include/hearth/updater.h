@@ -73,7 +73,7 @@ typedef struct {
     const char *pinned_pubkey;
     /** Unix socket where a hearth-fetch is started per connection (systemd
      *  hearth-fetch.socket, Accept=yes, its own user); NULL: hearthd spawns
-     *  hearth-fetch itself (docs/architecture.md "The update transfer"). */
+     *  hearth-fetch itself (docs/architecture.md "Update transfers"). */
     const char *fetch_socket;
     /** Largest bundle accepted, bytes (prefix + payloads). */
     uint64_t max_bundle_size;

@@ -1,6 +1,6 @@
 /* Internal: the plaintext relay between hearthd's TLS connection to the
  * update repository (tls_client.h) and hearth-fetch's end of a socketpair
- * (EN 303 645 5.6-7; docs/architecture.md "The update transfer").
+ * (EN 303 645 5.6-7; docs/architecture.md "Update transfers").
  *
  * It copies bytes and nothing else: no HTTP is parsed here. Both sockets are
  * non-blocking and the relay never blocks; transport.c calls

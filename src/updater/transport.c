@@ -14,21 +14,25 @@
  * (a compromised helper must not be able to corrupt the daemon: every frame
  * is bounded, the body is counted and capped here again, and the helper is
  * killed and reaped -- or its connection dropped -- on any deviation). */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hearth/sandbox.h"
 #include "transport.h"
 
 #ifndef HEARTH_FETCH_INSTALL_PATH
@@ -115,12 +119,28 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
 /* One running helper. */
 typedef struct {
     pid_t pid;              /* spawned helper; -1: none (or started by systemd) */
+    pthread_t spawner;      /* the confined thread that spawned it (see spawn_child) */
+    bool have_spawner;
+    int hold;               /* write end of the pipe the spawner waits on; -1: none */
     int fd;                 /* our end of its stdin/stdout (non-blocking) */
     const upd_tls *tls;
     upd_relay *relay;       /* pumped while waiting; may be NULL */
     int64_t idle_deadline;  /* monotonic ms; pushed forward by every byte */
     int64_t idle_ms;
 } child_ctx;
+
+/* Let the spawner thread end (the helper is reaped or was never started). */
+static void release_spawner(child_ctx *c)
+{
+    if (c->hold >= 0) {
+        close(c->hold);
+        c->hold = -1;
+    }
+    if (c->have_spawner) {
+        pthread_join(c->spawner, NULL);
+        c->have_spawner = false;
+    }
+}
 
 /* Kill (if still running) and reap: no zombies on any path. A helper
  * started by systemd is ended by dropping its connection. */
@@ -135,6 +155,7 @@ static void child_kill(child_ctx *c)
         while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
         c->pid = -1;
     }
+    release_spawner(c);
 }
 
 static hearth_status set_nonblock(int fd)
@@ -145,33 +166,71 @@ static hearth_status set_nonblock(int fd)
     return HEARTH_OK;
 }
 
-/* Start the helper with the socket as stdin and stdout, /dev/null as
- * stderr, every other descriptor closed, default signal dispositions and
- * an empty environment (no proxy variables, no SSLKEYLOGFILE, nothing the
- * daemon's environment could leak). posix_spawn rather than fork: the
- * daemon is multi-threaded, and glibc's posix_spawn (clone + exec, no
- * copy of the daemon's page tables) has no async-signal-safety pitfalls. */
-static hearth_status spawn_child(const char *prog, child_ctx *c)
+/* The program interpreter (PT_INTERP) of this program, which is the one that
+ * loads hearth-fetch too (same toolchain, same system): the kernel opens it
+ * for execution, so Landlock must allow executing it. NULL for a static
+ * program. */
+static const char *program_interpreter(void)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return hearth_err(HEARTH_ERR_IO, "socketpair: %s", strerror(errno));
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = (size_t)getauxval(AT_PHNUM);
+    uintptr_t load = 0;
+    for (size_t i = 0; ph != NULL && i < n; i++)
+        if (ph[i].p_type == PT_PHDR) load = (uintptr_t)ph - ph[i].p_vaddr;
+    for (size_t i = 0; ph != NULL && i < n; i++)
+        if (ph[i].p_type == PT_INTERP) return (const char *)(load + ph[i].p_vaddr);
+    return NULL;
+}
+
+/* What a spawned helper may still touch: the dynamic loader's files, the
+ * libraries and OpenSSL's configuration (read), the helper program and the
+ * program interpreter that loads it (execute); nothing else -- not the state
+ * directory, not /proc, not a shell. Plus no TCP bind or connect (Landlock
+ * ABI 4+), no signals to and no abstract unix sockets of processes outside
+ * (ABI 6+). */
+static size_t helper_paths(const char *prog, hearth_sandbox_path *out, size_t cap)
+{
+    static const hearth_sandbox_path base[] = {
+        {"/usr/lib", HEARTH_SANDBOX_READ},   {"/lib", HEARTH_SANDBOX_READ},
+        {"/lib64", HEARTH_SANDBOX_READ},     {"/usr/lib64", HEARTH_SANDBOX_READ},
+        {"/etc/ld.so.cache", HEARTH_SANDBOX_READ}, {"/etc/ssl/openssl.cnf", HEARTH_SANDBOX_READ},
+    };
+    size_t n = sizeof base / sizeof base[0];
+    if (cap < n + 2) return 0;
+    memcpy(out, base, sizeof base);
+    out[n++] = (hearth_sandbox_path){prog, HEARTH_SANDBOX_EXEC};
+    const char *interp = program_interpreter();
+    if (interp != NULL) out[n++] = (hearth_sandbox_path){interp, HEARTH_SANDBOX_EXEC};
+    return n;
+}
+
+/* One spawn, done by a thread of its own (spawn_confined). */
+typedef struct {
+    const char *prog;
+    int sock;      /* becomes the helper's stdin and stdout */
+    int devnull;   /* becomes its stderr */
+    int ready;     /* the thread writes one byte here when the spawn is done */
+    int hold;      /* the thread's: it waits here until the helper is reaped, then closes it */
+    pid_t pid;
+    hearth_status st;
+    char msg[256];
+} spawn_job;
+
+static int spawn_in_sandbox(const spawn_job *j, pid_t *pid)
+{
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    bool fa_ok = false, at_ok = false;
-    hearth_status st = HEARTH_OK;
     int rc = posix_spawn_file_actions_init(&fa);
-    if (rc == 0) {
-        fa_ok = true;
-        rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&at);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
     }
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    rc = posix_spawn_file_actions_adddup2(&fa, j->sock, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, j->sock, 1);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, j->devnull, 2);
     if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (rc == 0) {
-        rc = posix_spawnattr_init(&at);
-        at_ok = rc == 0;
-    }
     sigset_t all, none;
     sigfillset(&all);
     sigemptyset(&none);
@@ -181,20 +240,89 @@ static hearth_status spawn_child(const char *prog, child_ctx *c)
     if (rc == 0) {
         char *const argv[] = {(char *)"hearth-fetch", NULL};
         char *const envp[] = {NULL};
-        pid_t pid = -1;
-        rc = posix_spawn(&pid, prog, &fa, &at, argv, envp);
-        if (rc == 0) c->pid = pid;
+        rc = posix_spawn(pid, j->prog, &fa, &at, argv, envp);
     }
-    if (rc != 0) st = hearth_err(HEARTH_ERR_IO, "cannot start hearth-fetch %s: %s", prog, strerror(rc));
-    if (fa_ok) posix_spawn_file_actions_destroy(&fa);
-    if (at_ok) posix_spawnattr_destroy(&at);
-    close(sv[1]);
-    if (st != HEARTH_OK) {
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return rc;
+}
+
+/* Confine THIS thread -- Landlock and no_new_privs are per thread, and a
+ * process inherits them from the thread that starts it -- then spawn the
+ * helper, which starts inside those restrictions whatever program it is.
+ * The rest of hearthd is unaffected, and nothing but exec runs between
+ * clone and exec (posix_spawn), so no fork-safety question arises in the
+ * multi-threaded daemon. The thread then waits until the helper is reaped:
+ * a child's PR_SET_PDEATHSIG fires when the THREAD that created it ends. */
+static void *spawn_confined(void *arg)
+{
+    spawn_job *j = arg;
+    int hold = j->hold, ready = j->ready;
+    hearth_sandbox_path paths[16];
+    hearth_sandbox_fs_policy pol = {.program = "hearthd (hearth-fetch)",
+                                    .paths = paths,
+                                    .npaths = helper_paths(j->prog, paths, sizeof paths / sizeof paths[0]),
+                                    .restrict_tcp = true,
+                                    .scope = true};
+    j->st = pol.npaths > 0 ? hearth_sandbox_landlock(&pol)
+                           : hearth_err(HEARTH_ERR_INTERNAL, "hearth-fetch sandbox paths");
+    if (j->st == HEARTH_OK) {
+        int rc = spawn_in_sandbox(j, &j->pid);
+        if (rc != 0) j->st = hearth_err(HEARTH_ERR_IO, "cannot start hearth-fetch %s: %s", j->prog, strerror(rc));
+    }
+    bool ok = j->st == HEARTH_OK;
+    if (!ok) snprintf(j->msg, sizeof j->msg, "%s", hearth_err_msg());
+    char b = 1;
+    while (write(ready, &b, 1) < 0 && errno == EINTR) {} /* j is not ours after this */
+    while (ok && read(hold, &b, 1) < 0 && errno == EINTR) {}
+    close(hold);
+    return NULL;
+}
+
+/* Start the helper with the socket as stdin and stdout, /dev/null as
+ * stderr, every other descriptor closed, default signal dispositions, an
+ * empty environment (no proxy variables, no SSLKEYLOGFILE, nothing the
+ * daemon's environment could leak), no_new_privs and the Landlock
+ * restrictions of helper_paths(), applied by hearthd so that they hold for
+ * whatever program runs (spawn_confined). */
+static hearth_status spawn_child(const char *prog, child_ctx *c)
+{
+    int sv[2] = {-1, -1}, hold[2] = {-1, -1}, ready[2] = {-1, -1};
+    spawn_job j = {.prog = prog, .devnull = -1, .pid = -1, .st = HEARTH_OK};
+    hearth_status st = HEARTH_OK;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || pipe2(hold, O_CLOEXEC) != 0 ||
+        pipe2(ready, O_CLOEXEC) != 0)
+        st = hearth_err(HEARTH_ERR_IO, "socketpair: %s", strerror(errno));
+    if (st == HEARTH_OK && (j.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+        st = hearth_err(HEARTH_ERR_IO, "/dev/null: %s", strerror(errno));
+    if (st == HEARTH_OK) {
+        j.sock = sv[1];
+        j.ready = ready[1];
+        j.hold = hold[0];
+        int rc = pthread_create(&c->spawner, NULL, spawn_confined, &j);
+        if (rc != 0) {
+            st = hearth_err(HEARTH_ERR_IO, "cannot start hearth-fetch: %s", strerror(rc));
+        } else {
+            hold[0] = -1; /* the thread's now */
+            c->have_spawner = true;
+            c->hold = hold[1];
+            hold[1] = -1;
+            char b;
+            while (read(ready[0], &b, 1) < 0 && errno == EINTR) {}
+            st = j.st;
+            if (st != HEARTH_OK) st = hearth_err(st, "%s", j.msg);
+            c->pid = j.pid;
+        }
+    }
+    int *fds[] = {&sv[1], &hold[0], &hold[1], &ready[0], &ready[1], &j.devnull};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (*fds[i] >= 0) close(*fds[i]);
+    if (st == HEARTH_OK) {
+        c->fd = sv[0];
+        st = set_nonblock(c->fd);
+    } else if (sv[0] >= 0) {
         close(sv[0]);
-        return st;
     }
-    c->fd = sv[0];
-    st = set_nonblock(c->fd);
     if (st != HEARTH_OK) child_kill(c);
     return st;
 }
@@ -401,7 +529,7 @@ hearth_status upd_fetch_run(const upd_tls *tls, upd_relay *relay, int helper_end
     if (st == HEARTH_OK) st = hearth_fetch_request_encode(&rq, &req);
     char prog[PATH_MAX];
     if (st == HEARTH_OK && tls->fetch_socket == NULL) st = upd_http_fetch_program(prog, sizeof prog);
-    child_ctx c = {.pid = -1, .fd = -1, .tls = tls, .relay = relay,
+    child_ctx c = {.pid = -1, .fd = -1, .hold = -1, .tls = tls, .relay = relay,
                    .idle_ms = (int64_t)(ct + stall + 15) * 1000};
     c.idle_deadline = hearth_mono_ms() + c.idle_ms;
     if (st == HEARTH_OK)

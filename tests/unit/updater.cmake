@@ -24,3 +24,10 @@ if(HEARTH_FETCH_BUILD_TREE)
   target_compile_definitions(unit_updater_transport PRIVATE FETCH_BUILD_TREE=1)
 endif()
 add_dependencies(unit_updater_transport hearth-fetch-hostile hearth-fetch)
+
+# A hostile replacement for hearth-fetch that the real hearthd starts in
+# tests/integration/test_fetch_boundary.sh: it tries to read the device's
+# keys and store, hearthd's memory, to ptrace it, to reach the network and
+# to exec a shell, and reports what happened (test only, never installed).
+add_executable(hearth-fetch-intruder ${PROJECT_SOURCE_DIR}/tests/integration/fetch_intruder.c)
+target_link_libraries(hearth-fetch-intruder PRIVATE hearth_fetch_proto hearth_util)

@@ -15,15 +15,13 @@ export HEARTH_BUILD_DIR=${1:-${HEARTH_BUILD_DIR:-$here/../build}}
 export HEARTH_SOURCE_DIR=$here/..
 source "$here/../tests/integration/lib.sh"
 ht_init
-NGINX_PID=""
+source "$here/nginx_lib.sh"
 bench_cleanup() {
-    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
-    [ -n "$HT_WORK" ] && [ -f "$HT_WORK/nginx/key.pem" ] && shred -u "$HT_WORK/nginx/key.pem" 2>/dev/null || true
+    bench_nginx_stop
     ht_cleanup
 }
 trap bench_cleanup EXIT
 command -v wrk >/dev/null || { echo "bench_api: wrk not installed" >&2; exit 1; }
-command -v nginx >/dev/null || { echo "bench_api: nginx not installed" >&2; exit 1; }
 
 ht_provision dev
 ht_daemon_start dev
@@ -35,46 +33,10 @@ idle_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$HT_PID/status")
 # --- 1. throughput
 ht_req GET /api/v1/thermostat "" "$HT_ADMIN_TOKEN"
 body_len=${#HT_BODY}
-mkdir -p "$HT_WORK/nginx/www" "$HT_WORK/nginx/tmp"
+mkdir -p "$HT_WORK/nginx/www"
 printf '%s' "$HT_BODY" >"$HT_WORK/nginx/www/thermostat.json"
-# The device key, for nginx only: read it out of the secure store through the
-# library (hearth_device_private_key_der) via the bench helper, as PEM.
-"$(ht_bin bench_api_keyexport)" "$HT_WORK/dev" >"$HT_WORK/nginx/key.der"
-openssl pkey -inform DER -in "$HT_WORK/nginx/key.der" -out "$HT_WORK/nginx/key.pem"
-shred -u "$HT_WORK/nginx/key.der"
-chmod 600 "$HT_WORK/nginx/key.pem"
-nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# Run the worker as the invoking user so it can read the private temp dir.
-nuser=""
-[ "$(id -u)" = 0 ] && nuser="user root root;"
-cat >"$HT_WORK/nginx/nginx.conf" <<NGX
-$nuser
-worker_processes 1;
-daemon off;
-pid $HT_WORK/nginx/nginx.pid;
-error_log $HT_WORK/nginx/error.log;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $HT_WORK/nginx/tmp; proxy_temp_path $HT_WORK/nginx/tmp;
-    fastcgi_temp_path $HT_WORK/nginx/tmp; uwsgi_temp_path $HT_WORK/nginx/tmp; scgi_temp_path $HT_WORK/nginx/tmp;
-    server_tokens off;
-    keepalive_requests 1000;
-    server {
-        listen 127.0.0.1:$nport ssl;
-        ssl_certificate $HT_WORK/dev/device.crt;
-        ssl_certificate_key $HT_WORK/nginx/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
-        ssl_prefer_server_ciphers on;
-        ssl_ecdh_curve X25519:prime256v1:secp384r1;
-        location / { root $HT_WORK/nginx/www; default_type application/json; add_header Cache-Control no-store; }
-    }
-}
-NGX
-nginx -c "$HT_WORK/nginx/nginx.conf" -p "$HT_WORK/nginx" 2>"$HT_WORK/nginx/stderr" &
-NGINX_PID=$!
-for _ in $(seq 1 50); do curl -s --cacert "$HT_CA" -o /dev/null "https://127.0.0.1:$nport/thermostat.json" && break; sleep 0.1; done
+bench_nginx_start dev "$HT_WORK/nginx/www"
+nport=$NGINX_PORT
 
 cat >"$HT_WORK/auth.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $HT_ADMIN_TOKEN"
@@ -98,7 +60,7 @@ python3 -c "r=$h_rps/$n_rps; print(f'  ratio hearthd/nginx: {r:.2f} (target >= 0
 # --- 2. memory and size
 sleep 1
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$HT_PID/status")
-nrss=$(for p in $(pgrep -P "$NGINX_PID") "$NGINX_PID"; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status"; done | paste -sd+ | bc)
+nrss=$(for p in $(bench_nginx_pids); do awk '/^VmRSS:/ {print $2}' "/proc/$p/status"; done | paste -sd+ | bc)
 echo "memory (VmRSS):"
 printf '  hearthd idle (after setup + login): %6d KiB (%.1f MiB; target <= 8 MiB) %s\n' "$idle_rss" "$(echo "$idle_rss/1024" | bc -l)" "$([ "$idle_rss" -le 8192 ] && echo OK || echo ABOVE TARGET)"
 printf '  hearthd after the load:             %6d KiB (%.1f MiB)\n' "$rss" "$(echo "$rss/1024" | bc -l)"

@@ -17,6 +17,13 @@ set(HEARTH_HARDEN_LD -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-ne
 add_compile_options(${HEARTH_WARNINGS} ${HEARTH_HARDEN_C})
 # _FORTIFY_SOURCE needs optimisation; sanitizer builds use -O1.
 add_compile_definitions(_GNU_SOURCE)
+# 32-bit targets (armhf, docs/cross-build.md): 64-bit file offsets in every
+# file, so stat/lseek/readdir work on files over 2 GiB and on file systems
+# with 64-bit directory cookies, and off_t is the same in every file (Debian's
+# armhf libevent headers already force it where they are included).
+if(CMAKE_SIZEOF_VOID_P EQUAL 4)
+  add_compile_definitions(_FILE_OFFSET_BITS=64)
+endif()
 if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
   add_compile_options(-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
 endif()

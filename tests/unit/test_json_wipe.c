@@ -43,7 +43,7 @@ static const void *watch_addr;
 
 typedef struct {
     size_t size;
-    size_t pad[1];
+    unsigned char pad[ALIGN - sizeof(size_t)]; /* 16 bytes with 4- and 8-byte size_t */
 } hdr;
 _Static_assert(sizeof(hdr) == ALIGN, "header keeps 16-byte alignment");
 

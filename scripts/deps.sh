@@ -23,6 +23,12 @@ PACKAGES=(
   wrk hyperfine time bc
 )
 
+# `scripts/deps.sh PACKAGE...` does the same for the named packages instead
+# (scripts/cross.sh installs a cross toolchain with it).
+if [ $# -gt 0 ]; then
+  PACKAGES=("$@")
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -8,8 +8,11 @@
 # and build types, which must compile warning-free too (warnings are errors):
 #   build-gcc-release/    gcc, CMAKE_BUILD_TYPE=Release (-O3)
 #   build-clang-release/  clang, CMAKE_BUILD_TYPE=Release
+# and cross-builds the tree for the ARM devices it is for (scripts/cross.sh,
+# docs/cross-build.md), running only the unit tests under qemu-user:
+#   build-arm64/ build-armhf/  plus each one's Debian package
 # Usage: scripts/test.sh [--quick]   (--quick: release configuration only,
-# no build-only configurations)
+# no build-only configurations, no cross builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,6 +25,9 @@ builds=(gcc-release clang-release)
 if [ "${1:-}" = "--quick" ]; then
   configs=(release)
   builds=()
+  crosses=()
+else
+  crosses=(arm64 armhf)
 fi
 
 status=0
@@ -68,6 +74,18 @@ for b in "${builds[@]}"; do
     status=1
     summary+=("$b: BUILD FAILED (see above)")
   fi
+done
+
+for a in "${crosses[@]}"; do
+  echo "=== [cross-$a] build, unit tests under qemu-user, Debian package"
+  if bash scripts/cross.sh "$a"; then
+    summary+=("cross-$a: builds warning-free, unit tests passed under qemu-user, package checked")
+  else
+    status=1
+    summary+=("cross-$a: FAILURES (see above)")
+  fi
+  n=$(($(wc -l <"$root/build-$a/test-untested.tsv" 2>/dev/null || echo 1) - 1))
+  summary+=("cross-$a: $n unit test(s) not run under qemu-user, listed in build-$a/test-untested.tsv (they evidence nothing)")
 done
 
 echo

@@ -60,5 +60,9 @@ if(HEARTH_CROSS_QEMU_PATH)
   set(CMAKE_CROSSCOMPILING_EMULATOR ${HEARTH_CROSS_QEMU_PATH})
 endif()
 
+# Libraries install to the multiarch directory, as Debian's own -dev packages
+# do (GNUInstallDirs chooses it only for native builds).
+set(CMAKE_INSTALL_LIBDIR lib/${HEARTH_CROSS_TRIPLET} CACHE PATH "Object code libraries (lib/<triplet>)")
+
 # The Debian package's architecture (CPack DEB, docs/cross-build.md).
 set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE ${HEARTH_CROSS_DEB_ARCH})

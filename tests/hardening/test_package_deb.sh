@@ -118,6 +118,9 @@ else
     run_uid=$(id -u)
     as_hearth=()
 fi
+# As the units run it: already the user hearth (User=), so no --user.
+HT_USER_ARGS=()
+HT_DEVICE_USER=$uid:$gid
 # Under a unit's own system-call filter (SystemCallFilter= expanded by
 # unit_syscalls.py, loaded by unit_filter_exec, EPERM for the rest) and its
 # MemoryDenyWriteExecute=, as systemd would start it; the control shows the

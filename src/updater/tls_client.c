@@ -64,7 +64,7 @@ hearth_status upd_tls_ctx_new(const char *ca_path, const char *cert_path, const 
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* The manufacturer CA and nothing else: no SSL_CTX_set_default_verify_paths. */
     if (SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1) {
-        st = ossl_fail(HEARTH_ERR_NOT_FOUND, "manufacturer CA");
+        st = ossl_fail(HEARTH_ERR_STATE, "manufacturer CA");
         goto out;
     }
     /* As libcurl did: a certificate in the CA file is a trust anchor even
@@ -72,7 +72,7 @@ hearth_status upd_tls_ctx_new(const char *ca_path, const char *cert_path, const 
     X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
-        st = ossl_fail(HEARTH_ERR_NOT_FOUND, "device certificate");
+        st = ossl_fail(HEARTH_ERR_STATE, "device certificate");
         goto out;
     }
     key = d2i_AutoPrivateKey(NULL, &p, (long)key_der_len);

@@ -90,13 +90,13 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
     /* An explicit choice is honoured or refused, never silently replaced by
      * another program. */
     if (set[0] != '\0') {
-        if (!executable(set)) return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch %s is not executable", set);
+        if (!executable(set)) return hearth_err(HEARTH_ERR_STATE, "hearth-fetch %s is not executable", set);
         return copy_path(out, cap, set);
     }
     const char *env = secure_getenv(HEARTH_FETCH_ENV);
     if (env != NULL && env[0] != '\0') {
         if (!executable(env))
-            return hearth_err(HEARTH_ERR_NOT_FOUND, HEARTH_FETCH_ENV " %s is not an executable absolute path", env);
+            return hearth_err(HEARTH_ERR_STATE, HEARTH_FETCH_ENV " %s is not an executable absolute path", env);
         return copy_path(out, cap, env);
     }
     /* Deliberately no search next to /proc/self/exe: in a product that is
@@ -111,7 +111,7 @@ hearth_status upd_http_fetch_program(char *out, size_t cap)
      * such as into a test's A/B slot. */
     if (executable(HEARTH_FETCH_BUILD_PATH)) return copy_path(out, cap, HEARTH_FETCH_BUILD_PATH);
 #endif
-    return hearth_err(HEARTH_ERR_NOT_FOUND, "hearth-fetch not found (set " HEARTH_FETCH_ENV ")");
+    return hearth_err(HEARTH_ERR_STATE, "hearth-fetch not found (set " HEARTH_FETCH_ENV ")");
 }
 
 /* ------------------------------------------------------------ the helper */

@@ -77,7 +77,7 @@ hearth_status upd_http_set_fetch_program(const char *path) HEARTH_MUST_CHECK;
 
 /**
  * Resolve the hearth-fetch program as upd_http_stream() would, into
- * @p out (for diagnostics and tests). HEARTH_ERR_NOT_FOUND when none is
+ * @p out (for diagnostics and tests). HEARTH_ERR_STATE when none is
  * executable; an explicitly configured path (setter or environment) that is
  * not executable is an error, never silently replaced.
  */

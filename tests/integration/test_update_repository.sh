@@ -185,6 +185,15 @@ upd_bundle "$W/good2.hbu" --key "$W/keys/signer2.key" --version 2.0.0 --secver 2
     --notes "Fixes the API crash" --mitigates "CVE-2026-0001: remote crash of the HTTPS API" \
     --disruptive --downtime 12 hearthd="$P" >/dev/null
 upd_publish "$W/good2.hbu" 2.0.0
+# A device whose transfer helper is missing must say the check failed, not
+# that no release is published (which would hide the update from its users).
+before=$(upd_boot_fingerprint)
+out=$(HEARTH_FETCH_PROGRAM=/nonexistent/hearth-fetch "$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
+if [ "$(upd_field "$out" outcome)" = failed ] && [ "$before" = "$(upd_boot_fingerprint)" ]; then
+    ok "missing hearth-fetch: check reported failed, state unchanged"
+else
+    bad "missing hearth-fetch: got '$out' (want outcome=failed)"
+fi
 out=$("$UPD_DRIVER" check "$UPD_STATE" "$URL" 2>>"$W/driver.err")
 echo "  $out"
 if [ "$(upd_field "$out" outcome)" = installed ] && [ "$(upd_field "$out" version)" = 2.0.0 ] &&

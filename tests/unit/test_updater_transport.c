@@ -312,18 +312,18 @@ static void test_fetch_program_resolution(void **state)
     assert_int_equal(upd_http_set_fetch_program("relative/hearth-fetch"), HEARTH_ERR_INVALID);
     /* An explicit but missing program is an error, never replaced. */
     assert_int_equal(upd_http_set_fetch_program("/nonexistent/hearth-fetch"), HEARTH_OK);
-    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_NOT_FOUND);
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_STATE);
     upd_tls t = tls_for();
     sink_ctx s = {0};
     upd_http_result r;
-    assert_int_equal(run_url(&t, "https://hostile.invalid/ok", 0, 10, &s, &r, NULL), HEARTH_ERR_NOT_FOUND);
+    assert_int_equal(run_url(&t, "https://hostile.invalid/ok", 0, 10, &s, &r, NULL), HEARTH_ERR_STATE);
     /* The environment variable when nothing is set explicitly. */
     assert_int_equal(upd_http_set_fetch_program(NULL), HEARTH_OK);
     setenv(HEARTH_FETCH_ENV, REAL_FETCH, 1);
     assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_OK);
     assert_string_equal(p, REAL_FETCH);
     setenv(HEARTH_FETCH_ENV, "hearth-fetch", 1);
-    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_NOT_FOUND);
+    assert_int_equal(upd_http_fetch_program(p, sizeof p), HEARTH_ERR_STATE);
     unsetenv(HEARTH_FETCH_ENV);
 #ifdef FETCH_BUILD_TREE
     /* Default search in a development build: the build tree's helper. */

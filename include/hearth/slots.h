@@ -386,9 +386,12 @@ uint64_t hearth_slot_writer_chunks(const hearth_slot_writer *w);
  * Feed the next @p n bundle bytes (from hearth_slot_writer_offset()). They
  * go through the stream verifier first (a chunk whose digest does not
  * match fails here with HEARTH_ERR_TAMPERED, more bytes than the signed
- * size with HEARTH_ERR_TOO_LARGE, and nothing of this call is written);
- * then the payload bytes are written into `slot/payload/<name>` and
- * handed to writeback. After any failure call hearth_slot_writer_rewind().
+ * size with HEARTH_ERR_TOO_LARGE, and only the whole good chunks before it
+ * are written); then the payload bytes go into `slot/payload/<name>`, in
+ * pieces of up to 256 KiB and always before the call that completes a
+ * chunk returns (so hearth_slot_writer_chunks() never counts a chunk that
+ * is not in the file), with writeback started every 8 MiB. After any
+ * failure call hearth_slot_writer_rewind().
  */
 hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data,
                                        size_t n) HEARTH_MUST_CHECK;

@@ -36,6 +36,7 @@
 /* Dirty bytes of a payload file before writeback is started, so the final
  * fsync finds little left to write. */
 #define WRITEBACK_STEP (8u * 1024u * 1024u)
+#define STAGE_MAX (256u * 1024u)
 
 struct hearth_slot_writer {
     const hearth_bundle *b;
@@ -49,6 +50,13 @@ struct hearth_slot_writer {
     size_t fd_p;         /* its payload index */
     uint64_t dirty;      /* bytes written to fd since the last writeback kick */
     bool broken;         /* a write failed: the files may lag the verifier */
+    /* Bytes of the chunk being received, written when the chunk completes
+     * or the buffer fills (the transfer hands over 16 KiB pieces): one
+     * pwrite per STAGE_MAX instead of one per piece. */
+    uint8_t *stage;
+    size_t stage_len;
+    size_t stage_p;      /* payload of the staged bytes */
+    uint64_t stage_off;  /* their offset in that payload's file */
 };
 
 int hearth_slot_writer_slot(const hearth_slot_writer *w) { return w->slot; }
@@ -213,6 +221,11 @@ hearth_status hearth_slot_writer_open(hearth_slots *s, const hearth_bundle *b, h
     w->b = b;
     w->m = hearth_bundle_manifest(b);
     w->fd = -1;
+    w->stage = malloc(STAGE_MAX);
+    if (w->stage == NULL) {
+        free(w);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    }
     bool kept = false;
     hearth_status st = hs_prepare_install(s, true, &w->slot, w->dir, sizeof w->dir, &kept);
     if (st == HEARTH_OK) st = hearth_path_join(w->pdir, sizeof w->pdir, w->dir, HEARTH_SLOT_PAYLOAD_DIR);
@@ -243,8 +256,8 @@ hearth_status hearth_slot_writer_open(hearth_slots *s, const hearth_bundle *b, h
     return HEARTH_OK;
 }
 
-/* Write @p len payload bytes of payload @p p at the writer's position. */
-static hearth_status put(hearth_slot_writer *w, size_t p, const uint8_t *d, size_t len)
+/* Write @p len payload bytes of payload @p p at offset @p off of its file. */
+static hearth_status put(hearth_slot_writer *w, size_t p, const uint8_t *d, size_t len, uint64_t off)
 {
     const hearth_payload_info *pi = &w->m->payloads[p];
     char path[PATH_MAX];
@@ -255,7 +268,6 @@ static hearth_status put(hearth_slot_writer *w, size_t p, const uint8_t *d, size
         if (w->fd < 0) return hearth_err(HEARTH_ERR_IO, "create %s: %s", path, strerror(errno));
         w->fd_p = p;
     }
-    uint64_t off = w->pos - pi->offset;
     while (len > 0) {
         ssize_t n = pwrite(w->fd, d, len, (off_t)off);
         if (n < 0 && errno == EINTR) continue;
@@ -276,6 +288,37 @@ static hearth_status put(hearth_slot_writer *w, size_t p, const uint8_t *d, size
     return HEARTH_OK;
 }
 
+static hearth_status flush_stage(hearth_slot_writer *w)
+{
+    if (w->stage_len == 0) return HEARTH_OK;
+    hearth_status st = put(w, w->stage_p, w->stage, w->stage_len, w->stage_off);
+    w->stage_len = 0;
+    return st;
+}
+
+/* Queue @p len bytes of payload @p p (file offset @p off) behind the
+ * staged ones, writing out whatever is not contiguous or does not fit. */
+static hearth_status stage_bytes(hearth_slot_writer *w, size_t p, const uint8_t *d, size_t len,
+                                 uint64_t off)
+{
+    while (len > 0) {
+        if (w->stage_len > 0 && (w->stage_p != p || w->stage_off + w->stage_len != off))
+            HEARTH_GUARD(flush_stage(w));
+        if (w->stage_len == 0) {
+            w->stage_p = p;
+            w->stage_off = off;
+        }
+        size_t k = STAGE_MAX - w->stage_len < len ? STAGE_MAX - w->stage_len : len;
+        memcpy(w->stage + w->stage_len, d, k);
+        w->stage_len += k;
+        d += k;
+        len -= k;
+        off += k;
+        if (w->stage_len == STAGE_MAX) HEARTH_GUARD(flush_stage(w));
+    }
+    return HEARTH_OK;
+}
+
 hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data, size_t n)
 {
     if (w == NULL || (data == NULL && n > 0))
@@ -284,6 +327,7 @@ hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data, 
     /* Verified first. When a chunk fails, only the bytes before it (whole
      * chunks that did match) are written, so the files never lag the
      * verifier's good offset. */
+    uint64_t chunks = hearth_stream_good_chunks(w->s);
     hearth_status vs = hearth_stream_update(w->s, data, n);
     if (vs != HEARTH_OK) {
         uint64_t good = hearth_stream_good_offset(w->s);
@@ -301,7 +345,7 @@ hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data, 
             while (w->pos >= w->m->payloads[p].offset + w->m->payloads[p].size) p++;
             const hearth_payload_info *pi = &w->m->payloads[p];
             if (pi->offset + pi->size - w->pos < take) take = (size_t)(pi->offset + pi->size - w->pos);
-            hearth_status st = put(w, p, d, take);
+            hearth_status st = stage_bytes(w, p, d, take, w->pos - pi->offset);
             if (st != HEARTH_OK) {
                 w->broken = true;
                 return st;
@@ -311,12 +355,24 @@ hearth_status hearth_slot_writer_write(hearth_slot_writer *w, const void *data, 
         n -= take;
         w->pos += take;
     }
+    /* A chunk completed (or failed after whole good ones): everything
+     * verified is in the file before the caller counts it. */
+    if (vs != HEARTH_OK || hearth_stream_good_chunks(w->s) != chunks) {
+        hearth_status st = flush_stage(w);
+        if (st != HEARTH_OK) {
+            w->broken = true;
+            return st;
+        }
+    }
     return vs;
 }
 
 hearth_status hearth_slot_writer_rewind(hearth_slot_writer *w)
 {
     if (w == NULL) return hearth_err(HEARTH_ERR_INVALID, "slot writer: missing argument");
+    /* Staged bytes are never of a verified chunk (a completed chunk is
+     * written before write() returns): drop them with the rest. */
+    w->stage_len = 0;
     return w->broken ? rescan(w) : cut_to_good(w);
 }
 
@@ -325,6 +381,7 @@ hearth_status hearth_slot_writer_commit(hearth_slot_writer *w)
     if (w == NULL) return hearth_err(HEARTH_ERR_INVALID, "slot writer: missing argument");
     if (w->broken) return hearth_err(HEARTH_ERR_STATE, "a slot write failed; rewind first");
     HEARTH_GUARD(hearth_stream_final(w->s));
+    HEARTH_GUARD(flush_stage(w));
     close_current(w);
     for (size_t i = 0; i < w->m->payload_count; i++) {
         const hearth_payload_info *pi = &w->m->payloads[i];
@@ -362,5 +419,6 @@ void hearth_slot_writer_free(hearth_slot_writer *w)
     if (w == NULL) return;
     close_current(w);
     hearth_stream_free(w->s);
+    free(w->stage);
     free(w);
 }

@@ -98,7 +98,7 @@ endfunction()
 # hearth_script_tests(KIND k DIR d): every d/test_*.sh becomes a test. The
 # script's header carries `# provisions: 5.1-1 5.1-2` (required; `none` for
 # KIND build only) and
-# optionally `# timeout: 600` and `# serial: yes`.
+# optionally `# timeout: 600`, `# serial: yes` and `# needs: OPTION ...`.
 function(hearth_script_tests)
   cmake_parse_arguments(T "" "KIND;DIR" "" ${ARGN})
   file(GLOB scripts ${T_DIR}/test_*.sh)
@@ -118,6 +118,32 @@ function(hearth_script_tests)
     set(serial "")
     if(slines)
       set(serial SERIAL)
+    endif()
+    # `# needs: HEARTH_TPM ...`: build options the test needs. When one is
+    # OFF the test is still registered, runs tests/skipped.sh instead
+    # (recorded as untested, exit 77: ctest "Not Run"), and is left out of
+    # test-provisions.tsv: it evidences nothing in this build.
+    file(STRINGS ${s} nlines REGEX "^# needs:")
+    string(REGEX REPLACE "^# needs:[ ]*" "" needs "${nlines}")
+    string(REGEX REPLACE "[ ,]+" ";" needs "${needs}")
+    set(missing "")
+    foreach(opt ${needs})
+      if(NOT opt MATCHES "^HEARTH_[A-Z_]+$")
+        message(FATAL_ERROR "${s}: '# needs: ${opt}' is not a HEARTH_ build option")
+      endif()
+      if(NOT ${opt})
+        list(APPEND missing "${opt}=OFF")
+      endif()
+    endforeach()
+    if(missing)
+      _hearth_check_provisions(${T_KIND}.${base} "${T_KIND}" ${provs})
+      string(REPLACE ";" ", " missing "${missing}")
+      add_test(NAME ${T_KIND}.${base}
+               COMMAND bash ${PROJECT_SOURCE_DIR}/tests/skipped.sh "built with ${missing}")
+      set_tests_properties(${T_KIND}.${base} PROPERTIES
+        LABELS "${T_KIND};skipped" SKIP_RETURN_CODE 77
+        ENVIRONMENT "HEARTH_TEST_NAME=${T_KIND}.${base};HEARTH_UNTESTED_DIR=${HEARTH_UNTESTED_DIR};HEARTH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+      continue()
     endif()
     hearth_add_test(NAME ${T_KIND}.${base} KIND ${T_KIND} PROVISIONS ${provs}
                     COMMAND bash ${s} TIMEOUT ${timeout} ${serial} SCRIPT)

@@ -8,9 +8,16 @@
 # and build types, which must compile warning-free too (warnings are errors):
 #   build-gcc-release/    gcc, CMAKE_BUILD_TYPE=Release (-O3)
 #   build-clang-release/  clang, CMAKE_BUILD_TYPE=Release
+#   build-minimal/        gcc Release with what a product may compile out OFF
+#                         (HEARTH_TPM, HEARTH_WITH_UPLOAD, HEARTH_WITH_EXAMPLES;
+#                         docs/build-options.md), programs only (no tests)
 # and cross-builds the tree for the ARM devices it is for (scripts/cross.sh,
 # docs/cross-build.md), running only the unit tests under qemu-user:
 #   build-arm64/ build-armhf/  plus each one's Debian package
+# The tested configurations have the test hooks (HEARTH_TEST_HOOKS=ON: the
+# fault-injection points the fault tests drive); the build-only ones have
+# the default, what a product builds, and tests/hardening/test_no_test_hooks.sh
+# checks gcc-release and clang-release for any test hook.
 # Usage: scripts/test.sh [--quick]   (--quick: release configuration only,
 # no build-only configurations, no cross builds)
 set -euo pipefail
@@ -21,7 +28,7 @@ bash scripts/deps.sh
 
 jobs=$(nproc)
 configs=(release asan)
-builds=(gcc-release clang-release)
+builds=(gcc-release clang-release minimal)
 if [ "${1:-}" = "--quick" ]; then
   configs=(release)
   builds=()
@@ -35,9 +42,12 @@ summary=()
 for cfg in "${configs[@]}"; do
   case $cfg in
     # The release build is the shipping one: configured for /usr, as the
-    # Debian package is (build.package_deb builds it from this tree).
-    release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr) ;;
-    asan)    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF) ;;
+    # Debian package is (build.package_deb builds it from this tree), plus
+    # the test hooks the fault tests drive (HEARTH_TEST_HOOKS=ON).
+    release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+                                    -DHEARTH_TEST_HOOKS=ON) ;;
+    asan)    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF
+                                    -DHEARTH_TEST_HOOKS=ON) ;;
   esac
   echo "=== [$cfg] configure and build in $dir"
   cmake -S "$root" -B "$root/$dir" "${flags[@]}" >/dev/null
@@ -61,18 +71,33 @@ for cfg in "${configs[@]}"; do
 done
 
 for b in "${builds[@]}"; do
+  extra=(-DHEARTH_TEST_HOOKS=OFF)
   case $b in
     gcc-release)   cc=gcc;   type=Release ;;
     clang-release) cc=clang; type=Release ;;
+    minimal)       cc=gcc;   type=Release
+                   extra+=(-DHEARTH_TPM=OFF -DHEARTH_WITH_UPLOAD=OFF -DHEARTH_WITH_EXAMPLES=OFF
+                           -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF) ;;
   esac
   dir=build-$b
-  echo "=== [$b] build only ($cc, CMAKE_BUILD_TYPE=$type)"
-  if cmake -S "$root" -B "$root/$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" >/dev/null &&
+  echo "=== [$b] build only ($cc, CMAKE_BUILD_TYPE=$type ${extra[*]})"
+  if cmake -S "$root" -B "$root/$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" "${extra[@]}" >/dev/null &&
      cmake --build "$root/$dir" -j "$jobs"; then
     summary+=("$b: builds warning-free (not tested)")
   else
     status=1
     summary+=("$b: BUILD FAILED (see above)")
+    continue
+  fi
+  # What ships has no test hooks (the minimal build has no unit tests for
+  # the check's positive controls; it compiles the same fault.c).
+  if [ "$b" != minimal ]; then
+    if HEARTH_SOURCE_DIR=$root bash tests/hardening/test_no_test_hooks.sh "$root/$dir"; then
+      summary+=("$b: no test hooks (tests/hardening/test_no_test_hooks.sh)")
+    else
+      status=1
+      summary+=("$b: TEST HOOKS FOUND (see above)")
+    fi
   fi
 done
 

@@ -77,6 +77,11 @@ hearth_status hearth_path_join(char *buf, size_t cap, const char *dir,
  * at every point of that name, so a test can act at exactly that moment
  * (e.g. rewrite a file between verification and use) and then SIGCONT it.
  * Costs one branch when none of the variables is set.
+ *
+ * The points read the environment only in a build with HEARTH_TEST_HOOKS=ON
+ * (the test configurations of scripts/test.sh; docs/build-options.md). By
+ * default, and in what ships, both functions do nothing and no HEARTH_FAULT_
+ * name is in any binary (tests/hardening/test_no_test_hooks.sh).
  */
 void hearth_fault_point(const char *name);
 /**

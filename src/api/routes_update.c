@@ -93,6 +93,7 @@ static void route_install(hearth_api_ctx *c)
     request_op(c, hearth_updater_request_install, "update_install_requested");
 }
 
+#ifdef HEARTH_WITH_UPLOAD
 /* The whole-body path: used when the transport hands the API a buffered
  * body. hearthd streams large uploads into the same sink instead
  * (daemon/update_glue.c), so the body cap stays small for everything else. */
@@ -136,12 +137,15 @@ static void route_upload(hearth_api_ctx *c)
                    r.info.disruptive ? "true" : "false", (unsigned)r.info.downtime_s);
     hearth_req_reply_end(c);
 }
+#endif
 
 static const hearth_api_route routes[] = {
     {"GET", "/api/v1/updates", 0, route_updates_get},
     {"PUT", "/api/v1/updates/policy", HEARTH_ROUTE_ADMIN, route_policy_put},
     {"POST", "/api/v1/updates/check", HEARTH_ROUTE_ADMIN, route_check},
     {"POST", "/api/v1/updates/install", HEARTH_ROUTE_ADMIN, route_install},
+#ifdef HEARTH_WITH_UPLOAD /* compiled out with HEARTH_WITH_UPLOAD=OFF (docs/build-options.md) */
     {"POST", HEARTH_API_UPLOAD_PATH, HEARTH_ROUTE_ADMIN, route_upload},
+#endif
 };
 HEARTH_API_ROUTE_TABLE(update, routes);

@@ -1,6 +1,24 @@
 /* Fault-injection points: kill the process at the N-th point reached
  * (HEARTH_FAULT_KILL_AT=N), or stop it (SIGSTOP, for a test to act and then
- * SIGCONT it) at every point of a given name (HEARTH_FAULT_STOP_AT=name). */
+ * SIGCONT it) at every point of a given name (HEARTH_FAULT_STOP_AT=name).
+ * A test hook: compiled in only with HEARTH_FAULT_INJECTION (the CMake option
+ * HEARTH_TEST_HOOKS, and the unit tests' object library
+ * hearth_util_fault_hooks); otherwise the points do nothing and the program
+ * reads none of these variables. */
+#include "hearth/util.h"
+
+#ifndef HEARTH_FAULT_INJECTION
+void hearth_fault_point(const char *name)
+{
+    (void)name;
+}
+
+bool hearth_fault_fail(const char *name)
+{
+    (void)name;
+    return false;
+}
+#else
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,8 +26,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "hearth/util.h"
 
 static int fault_state = -1; /* -1 unknown, 0 disabled, 1 enabled */
 static unsigned long fault_kill_at;
@@ -98,3 +114,4 @@ bool hearth_fault_fail(const char *name)
     }
     return false;
 }
+#endif

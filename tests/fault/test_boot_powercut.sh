@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-2 5.7-1
+# needs: HEARTH_TEST_HOOKS
 # timeout: 900
 #
 # Power cut at every write of the update/boot bookkeeping (MCUboot simulator

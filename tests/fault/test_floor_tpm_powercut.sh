@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-9 5.7-1
+# needs: HEARTH_TEST_HOOKS HEARTH_TPM
 # timeout: 900
 #
 # Power cut at every fault point of an anti-rollback floor update on the TPM

@@ -5,6 +5,7 @@
 # truncated and corrupted store files must be refused with a tamper error
 # and a non-zero exit instead of being used.
 # provisions: 5.4-1
+# needs: HEARTH_TEST_HOOKS
 # timeout: 600
 set -euo pipefail
 

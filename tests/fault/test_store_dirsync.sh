@@ -6,6 +6,7 @@
 # the directory cannot be synced, later commits must be refused and change
 # nothing. Without the fault every commit goes through again.
 # provisions: 5.4-1
+# needs: HEARTH_TEST_HOOKS
 # timeout: 120
 set -euo pipefail
 

@@ -9,6 +9,7 @@
 # commits queue up to the same bound and are then refused, and the store
 # still opens with the counter equal to the generation.
 # provisions: 5.4-1
+# needs: HEARTH_TPM
 # timeout: 300
 set -euo pipefail
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-2 5.3-4 5.3-9 5.7-1 5.4-1
+# needs: HEARTH_TEST_HOOKS
 # timeout: 1200
 #
 # Power cut at every step of an update (MCUboot-simulator style). The fault

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.9-2
+# needs: HEARTH_TEST_HOOKS
 # A failed login must not stall the API for a commit: the auth module writes
 # the store with its request lock released. The daemon is restarted with
 # every store commit slowed to 3 s (HEARTH_FAULT_SLEEP=store.commit:3000, a

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.4-1
+# needs: HEARTH_TEST_HOOKS
 # A password change's answer is what the device holds after a restart, even
 # when the storage misbehaves (the review found a change answered "failed"
 # that took effect at restart). hearthd runs with every directory fsync

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.13-1
+# needs: HEARTH_WITH_EXAMPLES
 # The second application on the core: a smart plug (apps/plug) built as its
 # own program, hearth-plugd (the device runtime with the plug application on
 # the sim port), started as a separate process on loopback TLS. The sim

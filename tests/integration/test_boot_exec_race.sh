@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.7-1
+# needs: HEARTH_TEST_HOOKS
 # timeout: 180
 #
 # hearth-boot executes exactly the bytes it verified (docs/boot.md, "Executing

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-9 5.7-1 5.7-2
+# needs: HEARTH_TPM
 # timeout: 600
 #
 # Anti-rollback that fails closed, with the real CLI and the real hearth-boot,

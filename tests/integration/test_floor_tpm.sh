@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-9 5.7-1
+# needs: HEARTH_TPM
 # timeout: 300
 # The anti-rollback floors in TPM NV, against a real swtpm started here:
 # absent on a new device, raised per field and never lowered (a lower value

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.4-2 5.4-3 5.4-4
+# needs: HEARTH_TPM
 # timeout: 300
 # Provisioning with the TPM 2.0 root of trust, against a real swtpm started
 # here: the state dir holds only the TPM-sealed blob (no storage key file),

@@ -6,6 +6,7 @@
 # a commit killed before the counter increment recovers, and TPM B (fresh
 # state, other seeds) cannot unseal it.
 # provisions: 5.4-1 5.4-3
+# needs: HEARTH_TEST_HOOKS HEARTH_TPM
 # timeout: 300
 set -euo pipefail
 

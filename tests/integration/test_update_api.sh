@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-3 5.3-6 5.3-9 5.3-11 5.3-12 5.5-1
+# needs: HEARTH_WITH_UPLOAD
 # timeout: 300
 #
 # The update API of the real hearthd (docs/openapi.yaml, docs/updates.md):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.7-1 5.7-2 5.3-9 5.3-10
+# needs: HEARTH_TEST_HOOKS
 # timeout: 300
 #
 # Key-set rollback at boot (TUF "rollback attack" on metadata, EN 303 645

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.7-1 5.3-9 5.3-10
+# needs: HEARTH_TEST_HOOKS
 # timeout: 600
 #
 # The updater keeps hearth-boot's key-set floor (boot state) in step with the

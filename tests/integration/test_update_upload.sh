@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.3-3 5.3-9 5.5-5 5.13-1
+# needs: HEARTH_WITH_UPLOAD
 # timeout: 600
 #
 # Local update through the real hearthd (docs/api.md "Streaming upload"): an

@@ -1,6 +1,6 @@
 # Slots / secure boot: decision logic, authenticated boot state, slot verbs.
 hearth_unit_test(NAME slots PROVISIONS 5.7-1 5.7-2 5.3-2 5.3-9 5.3-10
-                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_slots.c)
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_slots.c LIBS hearth_util_fault_hooks)
 
 # Test payload that hearth-boot launches from a slot in the boot tests
 # (tests/integration/test_boot_*.sh, tests/fault/test_boot_*.sh, bench).
@@ -15,7 +15,7 @@ set_target_properties(boot_intruder PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_
 
 # Anti-rollback floor record (file backend) combined with the boot state.
 hearth_unit_test(NAME floors PROVISIONS 5.3-9 5.7-2
-                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_floors.c)
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_floors.c LIBS hearth_util_fault_hooks)
 
 if(HEARTH_TPM)
   # floors_tpm_check: the TPM NV floor record against a running swtpm

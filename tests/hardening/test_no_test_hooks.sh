@@ -95,7 +95,7 @@ check_strings() {
     [ -n "$hit" ] || bad "$f: built with HEARTH_TEST_HOOKS=ON but shows no HEARTH_FAULT_ name"
     return
   fi
-  if [ -n "$hit" ]; then bad "$f reads fault-injection variables:" $hit; return; fi
+  if [ -n "$hit" ]; then bad "$f reads fault-injection variables: $(tr '\n' ' ' <<<"$hit")"; return; fi
   echo "ok: $(basename "$f"): no fault-injection variable (fs.dirsync point present)"
 }
 progs=("$B/src/util/libhearth_util.a" "$B/daemon/hearthd" "$B/boot/hearth-boot"

@@ -12,8 +12,12 @@ the declared list is docs/network-surface.tsv.
       (/proc/PID/net/{tcp,tcp6,udp,udp6,udplite,udplite6,raw,raw6,unix,netlink,packet})
       and append one line per socket not yet recorded for that process:
       pid comm family role local remote inode state fd ppid. A socket found in none of
-      those tables is recorded with family "unknown" (AF_ALG, vsock, ...): it
-      can never match a declared line.
+      those tables in 10 rounds is recorded with family "unknown"
+      (AF_ALG, vsock, an unbound socket kept open, ...): it can never match a
+      declared line. An unnamed unix socket's remote is
+      "pair" when its peer has no name either (ss -x gives the peer), "none"
+      when it has no peer, else the peer's path. A socket is recorded again
+      whenever one of those fields changes.
   net_surface.py compare --declared TSV --samples FILE --root-comm NAME [--var K=V...]
       Each sampled socket must match a declared line; prints every undeclared
       one with its details and every "exercised" line that no sample matched.
@@ -166,6 +170,7 @@ def comm(pid):
 
 def cmd_sample(a):
     recorded = set()
+    unknown = {}  # (pid, inode) -> rounds it was in no table
     rounds = 0
     with open(a.out, "a") as out:
         while True:
@@ -184,7 +189,6 @@ def cmd_sample(a):
                     if comm(p) == before:
                         names[p], owned[p] = before, fds
                 pids = list(owned)
-                tree_inodes = set(i for v in owned.values() for i, _ in v)
                 peers = None
                 root_table = None
                 for p in pids:
@@ -201,28 +205,39 @@ def cmd_sample(a):
                         table.update(read_tables(p))
                     name = names[p]
                     for ino, fd in inodes:
-                        if (p, ino) in recorded:
-                            continue
                         fam, role, loc, rem, state = table.get(ino, ("unknown", "-", "-", "-", "-"))
+                        # A socket just created (not yet bound or connected)
+                        # or just closed is in no table for a moment: it is
+                        # "unknown" only when it stays so for 10 rounds.
+                        if fam == "unknown":
+                            unknown[(p, ino)] = unknown.get((p, ino), 0) + 1
+                            if unknown[(p, ino)] < 10:
+                                continue
                         if fam == "unix" and role != "listen":
-                            # remote: where the other end is: "tree" (a process
-                            # of this device), "gone" (closed), or the path of
-                            # the named socket it is connected to
+                            # remote: "pair" when the other end has no name
+                            # (a socketpair: an unnamed socket cannot be
+                            # connected to, so the device made it; its other
+                            # end may be in flight to hearth-fetch over
+                            # SCM_RIGHTS, or closed), else the path of the
+                            # named socket it is connected to.
                             if peers is None:
                                 peers = unix_peers()
                             peer = peers.get(ino, "0")
-                            if peer in tree_inodes:
-                                rem = "tree"
-                            elif peer in ("0", "*"):
-                                rem = "gone"
+                            path = table.get(peer, ("unix", "-", "-"))[2]
+                            if peer in ("0", "*"):
+                                rem = "none"  # not (or no longer) connected
                             else:
-                                rem = table.get(peer, ("unix", "-", "outside:" + peer))[2]
-                                rem = "outside:" + peer if rem == "-" else rem
+                                rem = "pair" if path == "-" else path
                         # A TCP socket seen before connect() completes has no
                         # peer yet: sample it again until it has one.
                         if fam == "tcp" and state in ("SYN_SENT", "CLOSE") and rem.endswith(":0"):
                             continue
-                        recorded.add((p, ino))
+                        # A socket is recorded again whenever what it is
+                        # changes (an unconnected socket that connects).
+                        row = (p, name, ino, fam, role, loc, rem)
+                        if row in recorded:
+                            continue
+                        recorded.add(row)
                         out.write("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n" %
                                   (p, name, fam, role, loc, rem, ino, state, fd, ppid(p)))
                         out.flush()
@@ -265,11 +280,11 @@ def matches(d, s, root_comm):
     if d["local"] is None or d["remote"] is None:
         return False
     if s["family"] == "unix":
-        # anon: an unnamed socket whose peer is in the device's own process
-        # tree (or already closed); out: an unnamed socket connected to the
-        # named socket at the declared path; listen/named: that local path.
+        # anon: an unnamed socket whose peer has no name either (a
+        # socketpair), or that is not connected; out: an unnamed socket connected to the named socket
+        # at the declared path; listen/named: that local path.
         if d["role"] == "anon":
-            return s["role"] == "anon" and s["remote"] in ("tree", "gone")
+            return s["role"] == "anon" and s["remote"] in ("pair", "none")
         if d["role"] == "out":
             return s["role"] == "anon" and s["remote"] == d["remote"]
         return s["role"] == d["role"] and s["local"] == d["local"]

@@ -7,8 +7,8 @@
 #                 HEARTH_WITH_EXAMPLES ON; HEARTH_TEST_HOOKS OFF)
 #   no-tpm        -DHEARTH_TPM=OFF
 #   no-upload     -DHEARTH_WITH_UPLOAD=OFF
-#   no-examples   -DHEARTH_WITH_EXAMPLES=OFF
-#   minimal       all three OFF
+#   minimal       all three feature options OFF (HEARTH_WITH_EXAMPLES=OFF
+#                 only leaves hearth-plugd out: it changes no other size)
 #   test-hooks    -DHEARTH_TEST_HOOKS=ON (what scripts/test.sh tests; not shipped)
 # Programs are measured after `strip --strip-all` of a copy, libraries after
 # `strip --strip-debug` (an archive keeps its symbol table). libhearth is the
@@ -22,13 +22,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${HEARTH_SIZES_DIR:-$root/build-sizes}
 jobs=$(nproc)
-configs=(default no-tpm no-upload no-examples minimal test-hooks)
+configs=(default no-tpm no-upload minimal test-hooks)
 flags_of() {
   case $1 in
     default) ;;
     no-tpm) echo -DHEARTH_TPM=OFF ;;
     no-upload) echo -DHEARTH_WITH_UPLOAD=OFF ;;
-    no-examples) echo -DHEARTH_WITH_EXAMPLES=OFF ;;
     minimal) echo -DHEARTH_TPM=OFF -DHEARTH_WITH_UPLOAD=OFF -DHEARTH_WITH_EXAMPLES=OFF ;;
     test-hooks) echo -DHEARTH_TEST_HOOKS=ON ;;
   esac

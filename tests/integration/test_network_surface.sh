@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.6-1
-# timeout: 300
+# timeout: 600
 #
 # One declared network surface (docs/network-surface.tsv, docs/network-surface.md):
 # every socket that the running device's processes hold, listening and

@@ -4,7 +4,7 @@
  *
  *   hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE] [--confirm-timeout S]
  *               [--recovery-interval S] [--threads N] [--program NAME] [--once]
- *               [-- extra args for the slot program]
+ *               [--user NAME|UID[:GID]] [-- extra args for the slot program]
  *
  * This program is the thin part: arguments, signals, launch and
  * supervision. The decision before every launch is the library's
@@ -19,6 +19,14 @@
  * cannot change what runs. Nothing from a slot runs unless it verified and
  * its security version is at or above the device minimum, and no key set
  * older than the boot state's key-set floor is used (ALERT keyset_rollback).
+ *
+ * Least privilege (docs/sandbox.md): with --user it drops to that user
+ * first (the program it launches then runs as that user too); started as
+ * root without it, it keeps uid 0 but clears every capability. Either way
+ * no_new_privs, no core dumps, and after the root of trust is open, before
+ * any slot is read: Landlock (the state, the trust anchor, what the
+ * launched program needs) and a seccomp allow-list that is the union of its
+ * own list and the device program's (filters survive exec and stack).
  *
  * Exit status: 0 clean stop (SIGTERM, or the program exited 0);
  * 1 fatal error (event log cannot be opened); 2 usage error;
@@ -39,7 +47,10 @@
 
 #include "hearth/bundle.h"
 #include "hearth/layout.h"
+#include "hearth/sandbox.h"
 #include "hearth/slots.h"
+#include "hearth/store.h"
+#include "hearth/updater.h"
 #include "hearth/util.h"
 
 #define BOOT_DEFAULT_PROGRAM "hearthd"
@@ -49,6 +60,12 @@
 #define BOOT_POLL_MS 200
 #define BOOT_BACKOFF_MAX_S 60
 #define BOOT_EXTRA_ARGS_MAX 32
+#define BOOT_SANDBOX_PATHS 128
+#define BOOT_SANDBOX_PORTS 4
+
+/* Embedded at build time (hearth_seccomp_list): boot/hearth-boot.seccomp
+ * followed by daemon/hearthd.seccomp, the program it launches. */
+extern const char hearth_boot_seccomp[];
 
 extern char **environ;
 
@@ -57,6 +74,7 @@ typedef struct {
     const char *trust_dir;
     char keyset_path[PATH_MAX];
     const char *program;
+    const char *user;
     int confirm_timeout;
     int recovery_interval;
     unsigned threads;
@@ -80,7 +98,9 @@ static void usage(FILE *f)
             "usage: hearth-boot --state DIR [--trust TRUSTDIR] [--keyset FILE]\n"
             "                   [--confirm-timeout S] [--recovery-interval S] [--threads N]\n"
             "                   [--program NAME] [--once] [--verify-only]\n"
-            "                   [-- extra args for the program]\n"
+            "                   [--user NAME|UID[:GID]] [-- extra args for the program]\n"
+            "  --user             unprivileged user to run as (and the program it launches);\n"
+            "                     it must own the state directory\n"
             "  --trust            read-only trust anchor: root public keys (*.pub),\n"
             "                     optional 'threshold', and the key set (default TRUSTDIR/%s);\n"
             "                     default %s (outside the device state)\n"
@@ -141,6 +161,8 @@ static int parse_args(boot_ctx *c, int argc, char **argv)
             keyset = val;
         } else if (strcmp(a, "--program") == 0) {
             c->program = val;
+        } else if (strcmp(a, "--user") == 0) {
+            c->user = val;
         } else if (strcmp(a, "--confirm-timeout") == 0 && parse_int(val, 1, 86400, &v)) {
             c->confirm_timeout = (int)v;
         } else if (strcmp(a, "--recovery-interval") == 0 && parse_int(val, 1, 86400, &v)) {
@@ -345,6 +367,52 @@ static hearth_status end_trial_fn(hearth_boot_state *bs, void *arg)
     return HEARTH_OK;
 }
 
+/* ------------------------------------------------------------- sandbox */
+
+/* Privileges: to --user, or, as root without it, uid 0 without capabilities. */
+static hearth_status boot_drop(const boot_ctx *c)
+{
+    if (c->user == NULL && geteuid() == 0) {
+        fprintf(stderr, "hearth-boot: running as root without --user: every capability is "
+                        "cleared, but uid 0 still owns root's files; give --user\n");
+        return hearth_sandbox_harden("hearth-boot");
+    }
+    return hearth_sandbox_drop_privileges("hearth-boot", c->user);
+}
+
+/* Landlock: what hearth-boot and the program it launches touch (Landlock
+ * and seccomp are inherited across fork and exec; the launched program
+ * narrows them further with its own). No TCP restriction here: the device
+ * program binds its listener after the launch. */
+static hearth_status boot_sandbox(const boot_ctx *c)
+{
+    static char fetch[PATH_MAX];
+    hearth_sandbox_path paths[BOOT_SANDBOX_PATHS];
+    size_t n = hearth_sandbox_system_paths(paths, BOOT_SANDBOX_PATHS);
+    if (n == 0) return hearth_err(HEARTH_ERR_INTERNAL, "sandbox: path table too small");
+    paths[n++] = (hearth_sandbox_path){c->state, HEARTH_SANDBOX_WRITE};
+    paths[n++] = (hearth_sandbox_path){c->trust_dir, HEARTH_SANDBOX_READ};
+    paths[n++] = (hearth_sandbox_path){c->keyset_path, HEARTH_SANDBOX_READ};
+    const char *trace = hearth_fault_trace_file();
+    if (trace != NULL)
+        paths[n++] = (hearth_sandbox_path){trace, HEARTH_SANDBOX_WRITE | HEARTH_SANDBOX_CREATE};
+    /* The launched device program's: hearth-fetch, and the directory of
+     * every file its arguments name (they come from the service
+     * configuration, not from a slot; the program narrows this to its own
+     * needs with its own Landlock domain). */
+    if (hearth_updater_fetch_program(fetch, sizeof fetch) == HEARTH_OK)
+        paths[n++] = (hearth_sandbox_path){fetch, HEARTH_SANDBOX_EXEC};
+    hearth_sandbox_option_dirs(c->nextra, c->extra, NULL, paths, BOOT_SANDBOX_PATHS, &n);
+    uint16_t ports[BOOT_SANDBOX_PORTS];
+    size_t np = 0;
+    hearth_platform_sandbox(paths, BOOT_SANDBOX_PATHS, &n, ports, BOOT_SANDBOX_PORTS, &np);
+    hearth_sandbox_fs_policy fs = {
+        .program = "hearth-boot", .paths = paths, .npaths = n, .scope = true};
+    HEARTH_GUARD(hearth_sandbox_landlock(&fs));
+    const char *lists[] = {hearth_boot_seccomp};
+    return hearth_sandbox_seccomp("hearth-boot", lists, 1);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -358,6 +426,10 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     int rc = parse_args(&c, argc, argv);
     if (rc != 0) return rc;
+    if (boot_drop(&c) != HEARTH_OK) {
+        fprintf(stderr, "hearth-boot: %s\n", hearth_err_msg());
+        return 1;
+    }
 
     /* Signals are taken synchronously (sigtimedwait) so supervision is one loop. */
     sigemptyset(&c.sigs);
@@ -385,6 +457,15 @@ int main(int argc, char **argv)
         hearth_slots_close(c.slots);
         hearth_seclog_close();
         return HEARTH_SLOTS_EXIT_RECOVERY;
+    }
+
+    /* The root of trust is open, nothing from a slot has been read yet. */
+    if (boot_sandbox(&c) != HEARTH_OK) {
+        fprintf(stderr, "hearth-boot: cannot apply the sandbox: %s\n", hearth_err_msg());
+        hearth_seclog(HEARTH_SEV_ALERT, "sandbox_failed", "reason", hearth_err_msg(), NULL);
+        hearth_slots_close(c.slots);
+        hearth_seclog_close();
+        return 1;
     }
 
     int backoff = 1;

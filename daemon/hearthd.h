@@ -11,6 +11,7 @@
 #include "hearth/api.h"
 #include "hearth/auth.h"
 #include "hearth/identity.h"
+#include "hearth/sandbox.h"
 #include "hearth/updater.h"
 
 /* Limits (docs/api.md explains each). */
@@ -40,6 +41,16 @@
  * secure store (the DER copy is wiped).
  */
 hearth_status hearthd_tls_ctx(hearth_device *dev, SSL_CTX **out) HEARTH_MUST_CHECK;
+
+/**
+ * Confine the running device program (daemon/sandbox.c, docs/sandbox.md):
+ * Landlock to its own paths (and @p extra: the --port-option files'
+ * directories) and TCP ports, then its seccomp allow-list.
+ * Call once, from the thread that starts every other, before any starts.
+ */
+hearth_status hearthd_sandbox_apply(const char *prog, const char *state,
+                                    const hearth_sandbox_path *extra, size_t nextra,
+                                    unsigned https_port) HEARTH_MUST_CHECK;
 
 typedef struct hearthd_server hearthd_server;
 

@@ -7,7 +7,7 @@
  * thermostat:
  *
  *   hearthd --state DIR [--listen 127.0.0.1:8443] [--port-option KEY=VALUE]
- *           [--heartbeat F] [--foreground]
+ *           [--heartbeat F] [--user NAME|UID[:GID]] [--foreground]
  *
  * Each application's options (hearth_app::options) are accepted next to the
  * runtime's own; the updater's (--update-*) are taken by update_glue.c.
@@ -15,6 +15,14 @@
  * ready (port 0 picks a free port). Refuses to start, exit status 1, when the
  * device state fails its integrity checks. All state lives in the secure
  * store, so a crash loses nothing; SIGTERM/SIGINT shut down gracefully.
+ *
+ * Least privilege (docs/sandbox.md): started as root it needs --user and
+ * drops to that user right after parsing its command line, before it opens
+ * anything (nothing it does needs root); it refuses to run as root
+ * otherwise. Every capability is cleared, no_new_privs set, no core dumps.
+ * Once the device, the TLS context and the listener are open and before any
+ * thread starts or any request is read, Landlock limits it to its own paths
+ * and a seccomp allow-list to its system calls (daemon/sandbox.c).
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -32,6 +40,7 @@
 #include "hearth/port.h"
 #include "hearth/identity.h"
 #include "hearth/runtime.h"
+#include "hearth/sandbox.h"
 #include "hearth/util.h"
 #include "hearthd.h"
 #include "update_glue.h"
@@ -45,6 +54,7 @@ typedef struct {
     const char *prog;
     const char *state;
     const char *listen;
+    const char *user;
     bool foreground;
     const hearth_app *const *apps;
     size_t napps;
@@ -62,10 +72,12 @@ static void usage(FILE *f, const options *o)
         for (size_t i = 0; i < o->apps[a]->n_options; i++)
             fprintf(f, " [%s %s]", o->apps[a]->options[i].name, o->apps[a]->options[i].arg);
     if (o->port != NULL) fprintf(f, " [--port-option KEY=VALUE]...");
-    fprintf(f, " [--foreground]\n"
+    fprintf(f, " [--user NAME|UID[:GID]] [--foreground]\n"
                "  --state DIR        provisioned device state directory (hearth provision)\n"
                "  --listen ADDR:PORT address to serve HTTPS on (default 127.0.0.1:8443;\n"
-               "                     port 0 picks a free port, printed on the ready line)\n");
+               "                     port 0 picks a free port, printed on the ready line)\n"
+               "  --user NAME|UID[:GID] unprivileged user to run as (required when started\n"
+               "                     as root; it must own the state directory)\n");
     for (size_t a = 0; a < o->napps; a++) {
         for (size_t i = 0; i < o->apps[a]->n_options; i++) {
             const hearth_app_option *op = &o->apps[a]->options[i];
@@ -110,6 +122,7 @@ static int parse_args(int argc, char **argv, options *o)
         }
         if (strcmp(a, "--state") == 0) dst = &o->state;
         else if (strcmp(a, "--listen") == 0) dst = &o->listen;
+        else if (strcmp(a, "--user") == 0) dst = &o->user;
         else if ((dst = app_option(o, a)) != NULL) {
         } else if (strcmp(a, "--foreground") == 0) {
             o->foreground = true;
@@ -190,8 +203,24 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         return 2;
     }
     if (hearthd_update_args(g_prog, &argc, argv) != 0) return 2;
+    /* The files the command line tells the port and the applications to
+     * use (their directories stay writable under Landlock); before
+     * parse_args splits the port options' KEY=VALUE text. */
+    hearth_sandbox_path port_dirs[PORT_OPTS_MAX + OPTS_MAX];
+    size_t n_port_dirs = 0;
+    hearth_sandbox_option_dirs(argc, argv, "--port-option", port_dirs, PORT_OPTS_MAX + OPTS_MAX,
+                               &n_port_dirs);
+    for (size_t i = 0; i < o.napps; i++)
+        for (size_t j = 0; j < o.apps[i]->n_options; j++)
+            hearth_sandbox_option_dirs(argc, argv, o.apps[i]->options[j].name, port_dirs,
+                                       PORT_OPTS_MAX + OPTS_MAX, &n_port_dirs);
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) return rc;
+    /* Nothing below needs root: leave it before opening anything. */
+    if (hearth_sandbox_drop_privileges(g_prog, o.user) != HEARTH_OK) {
+        fprintf(stderr, "%s: %s\n", g_prog, hearth_err_msg());
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */
     /* Each Argon2id hash takes 32 MiB. A fixed mmap threshold makes glibc
      * hand such blocks back to the OS when freed (the dynamic threshold would
@@ -289,6 +318,13 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     snprintf(ready, sizeof ready, "%s: listening on https://%s:%u", g_prog, host, port);
     if (!o.foreground && daemonize(ready) != 0) {
         fprintf(stderr, "%s: cannot detach\n", g_prog);
+        goto out;
+    }
+    /* Everything is open, no thread runs yet (Landlock binds the calling
+     * thread and what it starts), no request has been read: confine. */
+    st = hearthd_sandbox_apply(g_prog, o.state, port_dirs, n_port_dirs, port);
+    if (st != HEARTH_OK) {
+        rc = fail("cannot apply the sandbox", st);
         goto out;
     }
     /* Threads start only now, after any fork. The applications run on their

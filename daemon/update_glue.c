@@ -201,3 +201,41 @@ int hearthd_update_exit_code(int rc)
 {
     return (rc == 0 && g.restart) ? HEARTH_SLOTS_EXIT_RESTART : rc;
 }
+
+/* The TCP port of an https:// URL ("https://host[:port][/...]", host may be
+ * "[v6]"); 443 without one, 0 when it cannot be read. */
+static uint16_t url_port(const char *url)
+{
+    if (url == NULL || strncmp(url, "https://", 8) != 0) return 0;
+    const char *h = url + 8;
+    const char *end = h + strcspn(h, "/?#");
+    const char *p = h;
+    if (*p == '[') p = memchr(p, ']', (size_t)(end - p));
+    if (p == NULL) return 0;
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (colon == NULL) return 443;
+    unsigned long v = 0;
+    for (const char *c = colon + 1; c < end; c++) {
+        if (*c < '0' || *c > '9' || v > 65535) return 0;
+        v = v * 10 + (unsigned long)(*c - '0');
+    }
+    return v > 0 && v <= 65535 ? (uint16_t)v : 0;
+}
+
+void hearthd_update_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n, uint16_t *repo_port)
+{
+    static char fetch[4096], keyset_dir[4096];
+    *repo_port = url_port(g.url);
+    if (*n < cap)
+        paths[(*n)++] = (hearth_sandbox_path){g.trust != NULL ? g.trust : hearth_trust_default_dir(),
+                                              HEARTH_SANDBOX_READ};
+    if (g.keyset != NULL && *n < cap) {
+        snprintf(keyset_dir, sizeof keyset_dir, "%s", g.keyset);
+        char *slash = strrchr(keyset_dir, '/');
+        if (slash != NULL && slash != keyset_dir) *slash = '\0';
+        else snprintf(keyset_dir, sizeof keyset_dir, "%s", slash == keyset_dir ? "/" : ".");
+        paths[(*n)++] = (hearth_sandbox_path){keyset_dir, HEARTH_SANDBOX_WRITE};
+    }
+    if (hearth_updater_fetch_program(fetch, sizeof fetch) == HEARTH_OK && *n < cap)
+        paths[(*n)++] = (hearth_sandbox_path){fetch, HEARTH_SANDBOX_EXEC};
+}

@@ -12,6 +12,7 @@
 
 #include "hearth/identity.h"
 #include "hearth/app.h"
+#include "hearth/sandbox.h"
 #include "hearth/updater.h"
 
 /** Consume the updater's options from argv (0 ok, 2 usage error); @p prog
@@ -25,6 +26,16 @@ hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *app
 void hearthd_update_start(hearth_apps *apps, unsigned https_port);
 /** Stop and free everything started here. Idempotent. */
 void hearthd_update_stop(void);
+/**
+ * What the updater needs under the device program's Landlock policy
+ * (daemon/sandbox.c): the trust anchor (read), a key set outside the state
+ * directory (its directory read-write: it is replaced atomically) and the
+ * hearth-fetch program (execute), appended to @p paths (*n entries used, at
+ * most @p cap; the strings live as long as the process). *repo_port is the
+ * repository's TCP port (0: no repository).
+ */
+void hearthd_update_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n,
+                            uint16_t *repo_port);
 /** @p rc, or HEARTH_SLOTS_EXIT_RESTART when an installed update waits for a restart. */
 int hearthd_update_exit_code(int rc);
 

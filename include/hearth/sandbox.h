@@ -90,12 +90,24 @@ hearth_status hearth_sandbox_user_parse(const char *spec,
 hearth_status hearth_sandbox_drop_privileges(const char *program,
                                              const char *user_spec) HEARTH_MUST_CHECK;
 
+/**
+ * The hardening half of step 1 without a user switch: every capability set
+ * cleared (the bounding set too where the process may, i.e. as root),
+ * RLIMIT_CORE 0, not dumpable, no_new_privs; read back and checked.
+ * hearth_sandbox_drop_privileges() calls it; hearth-boot calls it alone when
+ * started as root without --user (docs/sandbox.md says why).
+ */
+hearth_status hearth_sandbox_harden(const char *program) HEARTH_MUST_CHECK;
+
 /** Landlock rights on one path (combine with |). */
 enum {
     HEARTH_SANDBOX_READ = 1u << 0,  /**< read files, list directories */
     HEARTH_SANDBOX_WRITE = 1u << 1, /**< read-write: also write, truncate, create,
                                          remove, rename (no device nodes) */
-    HEARTH_SANDBOX_EXEC = 1u << 2,  /**< execute (and map executable) files */
+    HEARTH_SANDBOX_EXEC = 1u << 2,  /**< execute files (execve; mapping a library
+                                         executable needs only READ) */
+    HEARTH_SANDBOX_CREATE = 1u << 3, /**< a file: create it (empty, 0600) if it is
+                                          missing, so the rule can be made */
 };
 
 /** One path and what may be done below it (a file or a directory tree). */
@@ -103,6 +115,31 @@ typedef struct {
     const char *path;
     unsigned rights; /**< HEARTH_SANDBOX_READ | WRITE | EXEC */
 } hearth_sandbox_path;
+
+/**
+ * The system paths every dynamically linked Hearth program needs, read-only:
+ * the library directories (read: mapping a library executable needs no
+ * execute right), the program interpreter (PT_INTERP of this program,
+ * execute: a program this one starts is loaded by it), the loader cache,
+ * the name-service and time-zone files, OpenSSL's configuration,
+ * /dev/urandom and /dev/null, this process's /proc/self, and the CPU list
+ * in /sys. Fills at most @p cap entries of @p out (strings are static).
+ * @return the number of entries, or 0 if @p cap is too small.
+ */
+size_t hearth_sandbox_system_paths(hearth_sandbox_path *out, size_t cap);
+
+/**
+ * For every `@p option VALUE` pair in @p argv where VALUE is an absolute
+ * path or KEY=absolute path (e.g. `--port-option relay_file=/run/hw/relay`),
+ * add the path's directory read-write to @p out (*n used of @p cap): the
+ * files a program is told to write on its command line (the sim port
+ * creates and removes its button file, so its directory, not the file).
+ * The strings live as long as the process (at most 48 per process); a file
+ * directly in / is skipped. @p option NULL: every argument in @p argv[0..argc)
+ * that is such a path (hearth-boot, for the program it launches).
+ */
+void hearth_sandbox_option_dirs(int argc, char *const *argv, const char *option,
+                                hearth_sandbox_path *out, size_t cap, size_t *n);
 
 /** Landlock policy of a program (step 2). */
 typedef struct {
@@ -158,6 +195,10 @@ hearth_status hearth_sandbox_seccomp(const char *program, const char *const *lis
 /** Number of distinct system calls in the union of @p lists that exist on
  *  this architecture (for docs and tests), or -1 if a list does not parse. */
 int hearth_sandbox_seccomp_count(const char *const *lists, size_t nlists);
+
+/** False in the sanitizer build (HEARTH_SANITIZE), where
+ *  hearth_sandbox_seccomp() checks the lists but installs no filter. */
+bool hearth_sandbox_seccomp_enabled(void);
 
 /** True when unlisted calls kill the process (build option HEARTH_SECCOMP_KILL). */
 bool hearth_sandbox_seccomp_kills(void);

@@ -17,6 +17,7 @@
 #define HEARTH_STORE_H
 
 #include "hearth/common.h"
+#include "hearth/sandbox.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,6 +112,16 @@ typedef struct {
  * never a fall back to the default.
  */
 hearth_status hearth_platform_load(hearth_platform *out) HEARTH_MUST_CHECK;
+
+/**
+ * What the platform's root of trust needs under a program's sandbox
+ * (hearth/sandbox.h): with a TPM device node, that node (read-write), added
+ * to @p paths (*n used of @p cap); with a simulator (swtpm, mssim), its
+ * command and platform TCP ports, added to @p ports (*np used of @p pcap).
+ * Nothing for the file root of trust or tabrmd (D-Bus: a unix socket).
+ */
+void hearth_platform_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n, uint16_t *ports,
+                             size_t pcap, size_t *np);
 /**
  * Replace the build defaults of the platform configuration with a platform
  * port's (include/hearth/port.h, hearth_port_use()); @p origin names them in

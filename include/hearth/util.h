@@ -91,6 +91,11 @@ void hearth_fault_point(const char *name);
  * "fs.dirsync": the directory fsync reports EIO). Never true otherwise.
  */
 bool hearth_fault_fail(const char *name);
+/**
+ * The file HEARTH_FAULT_TRACE names (appended to at every fault point), or
+ * NULL when tracing is off: a sandboxed program must keep it writable.
+ */
+const char *hearth_fault_trace_file(void);
 
 /* ------------------------------------------------------- bounded cursor */
 

@@ -89,6 +89,10 @@ static void note(const char *prog, const char *what)
 static hearth_status add_path(int rs, const hearth_sandbox_path *sp, uint64_t handled,
                               const char *prog)
 {
+    if (sp->rights & HEARTH_SANDBOX_CREATE) {
+        int cfd = open(sp->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (cfd >= 0) close(cfd);
+    }
     int fd = open(sp->path, O_PATH | O_CLOEXEC);
     if (fd < 0) {
         char m[600];

@@ -119,9 +119,23 @@ static hearth_status switch_user(const char *spec)
     return HEARTH_OK;
 }
 
-hearth_status hearth_sandbox_drop_privileges(const char *program, const char *user_spec)
+hearth_status hearth_sandbox_harden(const char *program)
 {
     (void)program;
+    /* Dropping the bounding set needs CAP_SETPCAP: required where the
+     * process has it (root), best effort otherwise (no_new_privs below
+     * means nothing can be gained from it). */
+    HEARTH_GUARD(drop_bounding(geteuid() == 0));
+    HEARTH_GUARD(clear_caps());
+    /* After any uid change: changing credentials resets "dumpable". */
+    HEARTH_GUARD(hearth_process_harden());
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+        return hearth_err(HEARTH_ERR_INTERNAL, "cannot set no_new_privs: %s", strerror(errno));
+    return HEARTH_OK;
+}
+
+hearth_status hearth_sandbox_drop_privileges(const char *program, const char *user_spec)
+{
     bool root = geteuid() == 0 || getuid() == 0;
     if (root) {
         if (user_spec == NULL)
@@ -130,21 +144,14 @@ hearth_status hearth_sandbox_drop_privileges(const char *program, const char *us
                               "unprivileged user owning the state directory)");
         HEARTH_GUARD(drop_bounding(true));
         HEARTH_GUARD(switch_user(user_spec));
-    } else {
-        if (user_spec != NULL) {
-            hearth_sandbox_user u;
-            HEARTH_GUARD(hearth_sandbox_user_parse(user_spec, &u));
-            if (u.uid != getuid() || u.gid != getgid())
-                return hearth_err(HEARTH_ERR_STATE,
-                                  "--user %s: not started as root, cannot switch user", user_spec);
-        }
-        HEARTH_GUARD(drop_bounding(false));
+    } else if (user_spec != NULL) {
+        hearth_sandbox_user u;
+        HEARTH_GUARD(hearth_sandbox_user_parse(user_spec, &u));
+        if (u.uid != getuid() || u.gid != getgid())
+            return hearth_err(HEARTH_ERR_STATE,
+                              "--user %s: not started as root, cannot switch user", user_spec);
     }
-    HEARTH_GUARD(clear_caps());
-    /* After the uid change: changing credentials resets "dumpable". */
-    HEARTH_GUARD(hearth_process_harden());
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-        return hearth_err(HEARTH_ERR_INTERNAL, "cannot set no_new_privs: %s", strerror(errno));
+    HEARTH_GUARD(hearth_sandbox_harden(program));
     if (geteuid() == 0 || getuid() == 0)
         return hearth_err(HEARTH_ERR_INTERNAL, "still root after the drop");
     return HEARTH_OK;

@@ -68,6 +68,12 @@ static void fault_init(void)
                       : 0;
 }
 
+const char *hearth_fault_trace_file(void)
+{
+    if (fault_state < 0) fault_init();
+    return fault_trace;
+}
+
 void hearth_fault_point(const char *name)
 {
     if (fault_state < 0) fault_init();

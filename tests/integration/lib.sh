@@ -11,6 +11,16 @@
 #   ht_setup_admin dev1             # setup + login; sets HT_ADMIN_TOKEN
 #   ht_done                         # prints the summary, exits non-zero on any failure
 #
+# Run as root (CI), device programs are started as an unprivileged user
+# (they refuse root without --user, docs/sandbox.md): HT_DEVICE_USER (a
+# numeric uid:gid, no account needed), passed as "${HT_USER_ARGS[@]}"; the
+# state directory and the directories of --port-option files are given to it
+# by ht_own / ht_daemon_start. Not root: HT_USER_ARGS is empty.
+#
+# HT_STRACE_DIR=DIR: ht_daemon_start runs the program under `strace -f` and
+# writes DIR/<test>.<name>.<pid>.trace (how the seccomp lists are traced,
+# scripts/seccomp-trace.sh).
+#
 # Everything lives under $HT_WORK (mktemp), removed on exit together with
 # every daemon started through ht_daemon_start. Label files (holding the
 # setup password) are generated at test time and never leave $HT_WORK.
@@ -24,6 +34,9 @@ HT_CHECKS=0
 HT_PIDS=()
 HT_WORK=""
 HT_ADMIN_USER="admin"
+HT_DEVICE_USER=${HT_DEVICE_USER:-61234:61234}
+HT_USER_ARGS=()
+[ "$(id -u)" = 0 ] && HT_USER_ARGS=(--user "$HT_DEVICE_USER")
 # A password that passes the SP 800-63B policy (not in any blocklist).
 HT_ADMIN_PW="correct horse battery staple 7"
 
@@ -50,10 +63,16 @@ ht_bin() {
 ht_init() {
     HT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/hearth-it.XXXXXX")
     chmod 700 "$HT_WORK"
+    # The device user must reach its state below $HT_WORK (not list it).
+    [ ${#HT_USER_ARGS[@]} -eq 0 ] || chmod 711 "$HT_WORK"
     trap ht_cleanup EXIT
     trap 'exit 130' INT TERM
     HEARTHD=$(ht_bin hearthd) || exit 1
     HEARTH_CLI=$(ht_bin hearth) || exit 1
+    # As root, the CLI runs on a state as the state's owner (as_owner.sh).
+    if [ ${#HT_USER_ARGS[@]} -gt 0 ]; then
+        HEARTH_CLI=$("$HEARTH_SOURCE_DIR/tests/integration/as_owner.sh" --wrap "$HEARTH_CLI" "$HT_WORK/bin") || exit 1
+    fi
 }
 
 # ht_cleanup: stop every daemon we started, remove the work dir.
@@ -131,6 +150,27 @@ ht_label_field() {
         "$HT_WORK/$1.label.json" "$2"
 }
 
+# ht_own PATH...: as root, give PATH (recursively) to the device user, so a
+# device program started with "${HT_USER_ARGS[@]}" can use it. No-op otherwise.
+ht_own() {
+    [ ${#HT_USER_ARGS[@]} -eq 0 ] && return 0
+    chown -R "$HT_DEVICE_USER" "$@"
+}
+
+# ht_own_port_dirs ARGS...: ht_own the directory of every absolute path given
+# as a --port-option or --heartbeat value in ARGS (the device program writes
+# those files).
+ht_own_port_dirs() {
+    local prev="" a v
+    for a in "$@"; do
+        if [ "$prev" = --port-option ] || [ "$prev" = --heartbeat ]; then
+            v=${a#*=}
+            case $v in /*) ht_own "$(dirname "$v")" ;; esac
+        fi
+        prev=$a
+    done
+}
+
 # ht_daemon_start NAME [EXTRA ARGS...]: start $HEARTHD (hearthd, or another
 # device program such as hearth-plugd) on 127.0.0.1:0 and wait for its ready
 # line. Sets HT_PID, HT_PORT, HT_URL; logs in $HT_WORK/NAME.hearthd.{out,err}.
@@ -140,10 +180,25 @@ ht_daemon_start() {
     local prog
     prog=$(basename "$HEARTHD")
     : >"$out"
-    "$HEARTHD" --state "$HT_WORK/$name" --listen 127.0.0.1:0 --foreground "$@" \
-        >"$out" 2>>"$err" &
-    HT_PID=$!
-    HT_PIDS+=("$HT_PID")
+    ht_own "$HT_WORK/$name"
+    ht_own_port_dirs "$@"
+    if [ -n "${HT_STRACE_DIR:-}" ]; then
+        strace -f -qq -o "$HT_STRACE_DIR/${HEARTH_TEST_NAME:-test}.${name//\//_}.$$.$RANDOM.trace" \
+            "$HEARTHD" --state "$HT_WORK/$name" --listen 127.0.0.1:0 --foreground \
+            "${HT_USER_ARGS[@]}" "$@" >"$out" 2>>"$err" &
+        local spid=$! i
+        for i in $(seq 1 100); do
+            HT_PID=$(pgrep -P "$spid" | head -1)
+            [ -n "$HT_PID" ] && break
+            sleep 0.05
+        done
+        HT_PIDS+=("$HT_PID" "$spid")
+    else
+        "$HEARTHD" --state "$HT_WORK/$name" --listen 127.0.0.1:0 --foreground \
+            "${HT_USER_ARGS[@]}" "$@" >"$out" 2>>"$err" &
+        HT_PID=$!
+        HT_PIDS+=("$HT_PID")
+    fi
     local line=""
     for _ in $(seq 1 200); do
         line=$(grep -m1 "^$prog: listening on https://" "$out" 2>/dev/null || true)

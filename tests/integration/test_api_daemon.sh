@@ -37,7 +37,7 @@ wait "$HT_PID"; rc=$?
 # Listen address honoured: an explicit address is the only one bound. The
 # check counts only once the daemon is shown listening on exactly that
 # address (a daemon that never started binds nothing, wildcard or not).
-"$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground >"$HT_WORK/l.out" 2>"$HT_WORK/l.err" &
+"$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground >"$HT_WORK/l.out" 2>"$HT_WORK/l.err" &
 pid=$!; HT_PIDS+=("$pid")
 for _ in $(seq 1 200); do grep -q listening "$HT_WORK/l.out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$HT_WORK/l.out")
@@ -52,13 +52,13 @@ fi
 ht_daemon_stop "$pid"
 
 # Usage errors.
-"$HEARTHD" >/dev/null 2>&1; rc=$?
+"$HEARTHD" "${HT_USER_ARGS[@]}" >/dev/null 2>&1; rc=$?
 [ "$rc" = 2 ] && ht_pass "no --state: exit 2" || ht_fail "no --state: exit $rc"
-"$HEARTHD" --state "$HT_WORK/dev" --bogus >/dev/null 2>&1; rc=$?
+"$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/dev" --bogus >/dev/null 2>&1; rc=$?
 [ "$rc" = 2 ] && ht_pass "unknown option: exit 2" || ht_fail "unknown option: exit $rc"
-"$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:99999 --foreground >/dev/null 2>&1; rc=$?
+"$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/dev" --listen 127.0.0.1:99999 --foreground >/dev/null 2>&1; rc=$?
 [ "$rc" = 1 ] && ht_pass "bad port: exit 1" || ht_fail "bad port: exit $rc"
-"$HEARTHD" --state "$HT_WORK/nonexistent" --foreground >/dev/null 2>&1; rc=$?
+"$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/nonexistent" --foreground >/dev/null 2>&1; rc=$?
 [ "$rc" = 1 ] && ht_pass "missing state: exit 1" || ht_fail "missing state: exit $rc"
 
 # Tampering: flip one byte of the store (a copy of the state, so each case is independent).
@@ -70,7 +70,7 @@ import sys
 p, off = sys.argv[1], int(sys.argv[2])
 b = bytearray(open(p, "rb").read()); b[off] ^= 0x01; open(p, "wb").write(b)
 PY
-timeout 20 "$HEARTHD" --state "$HT_WORK/t1" --listen 127.0.0.1:0 --foreground >"$HT_WORK/t1.out" 2>"$HT_WORK/t1.err"; rc=$?
+timeout 20 "$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/t1" --listen 127.0.0.1:0 --foreground >"$HT_WORK/t1.out" 2>"$HT_WORK/t1.err"; rc=$?
 [ "$rc" = 1 ] && ! grep -q listening "$HT_WORK/t1.out" && ht_pass "flipped store byte: refuses to start (exit 1)" ||
     ht_fail "flipped store byte: exit $rc, out: $(cat "$HT_WORK/t1.out")"
 grep -q "^hearthd: refusing to start" "$HT_WORK/t1.err" && ht_pass "clear message: $(grep "^hearthd:" "$HT_WORK/t1.err" | head -c 200)" ||
@@ -78,12 +78,12 @@ grep -q "^hearthd: refusing to start" "$HT_WORK/t1.err" && ht_pass "clear messag
 
 cp -a "$HT_WORK/dev" "$HT_WORK/t2"
 sed -i 's/HT-100/HT-999/' "$HT_WORK/t2/device.json"
-timeout 20 "$HEARTHD" --state "$HT_WORK/t2" --listen 127.0.0.1:0 --foreground >"$HT_WORK/t2.out" 2>"$HT_WORK/t2.err"; rc=$?
+timeout 20 "$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/t2" --listen 127.0.0.1:0 --foreground >"$HT_WORK/t2.out" 2>"$HT_WORK/t2.err"; rc=$?
 [ "$rc" = 1 ] && ! grep -q listening "$HT_WORK/t2.out" && ht_pass "edited device.json: refuses to start (exit 1)" ||
     ht_fail "edited device.json: exit $rc"
 
 # Background mode: detaches, prints the ready line, keeps serving.
-"$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:0 >"$HT_WORK/bg.out" 2>&1; rc=$?
+"$HEARTHD" "${HT_USER_ARGS[@]}" --state "$HT_WORK/dev" --listen 127.0.0.1:0 >"$HT_WORK/bg.out" 2>&1; rc=$?
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)$/\1/p' "$HT_WORK/bg.out")
 bgpid=$(ss -Hltnp "( sport = :${port:-1} )" | sed -n 's/.*pid=\([0-9]*\),.*/\1/p' | head -1)
 [ -n "$bgpid" ] && HT_PIDS+=("$bgpid")

@@ -44,7 +44,8 @@ ht_check "slot b is the active slot" [ "$(upd_slot_field "$UPD_STATE" 'active sl
 prog=$UPD_STATE/slots/b/payload/hearthd
 upd_flip_byte "$prog" $(( $(stat -c %s "$prog") / 2 ))
 
-"$BOOT" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
+upd_device_user "$D"
+"$BOOT" "${UPD_USER_ARGS[@]}" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
     -- --listen 127.0.0.1:0 --foreground --update-trust "$UPD_TRUST" >"$D/boot.out" 2>"$D/boot.err" &
 BOOT_PID=$!
 line=""

@@ -96,7 +96,8 @@ run_all() {
     out=$T/out.$RANDOM
     before=$(nlaunch "$dev")
     set +e
-    env "$@" "$BOOT" --state "$dev" --trust "$TRUST" --once >"$out" 2>&1
+    dev_own "$dev"
+    env "$@" "$BOOT" "${DEV_USER_ARGS[@]}" --state "$dev" --trust "$TRUST" --once >"$out" 2>&1
     rc=$?
     set -e
     [ "$rc" = 3 ] || { cat "$out"; fail "$label: hearth-boot exited $rc, expected 3 (recovery)"; }
@@ -106,7 +107,7 @@ run_all() {
     no_marker "$label, hearth-boot"
 
     set +e
-    timeout 30 env "$@" "$HEARTHD" --state "$dev" --listen 127.0.0.1:0 --foreground >"$out" 2>&1
+    timeout 30 env "$@" "$HEARTHD" "${DEV_USER_ARGS[@]}" --state "$dev" --listen 127.0.0.1:0 --foreground >"$out" 2>&1
     rc=$?
     set -e
     [ "$rc" != 0 ] && [ "$rc" != 124 ] || { cat "$out"; fail "$label: hearthd exited $rc"; }
@@ -141,15 +142,16 @@ baseline() {
     local out=$T/base.out before after
     before=$(nlaunch "$dev")
     echo confirm-exit >"$dev/payload-mode.a"
+    dev_own "$dev"
     set +e
-    env "$@" "$BOOT" --state "$dev" --trust "$TRUST" --once >"$out" 2>&1
+    env "$@" "$BOOT" "${DEV_USER_ARGS[@]}" --state "$dev" --trust "$TRUST" --once >"$out" 2>&1
     local rc=$?
     set -e
     after=$(nlaunch "$dev")
     [ "$rc" = 0 ] && [ "$after" -gt "$before" ] || { cat "$out"; fail "$label: baseline boot rc=$rc"; }
     env "$@" "$HEARTH" slot status --state "$dev" >"$out" 2>&1 || { cat "$out"; fail "$label: baseline slot status"; }
     grep -q "^active slot: *a" "$out" || { cat "$out"; fail "$label: baseline slot status output"; }
-    env "$@" "$HEARTHD" --state "$dev" --listen 127.0.0.1:0 --foreground >"$out" 2>&1 &
+    env "$@" "$HEARTHD" "${DEV_USER_ARGS[@]}" --state "$dev" --listen 127.0.0.1:0 --foreground >"$out" 2>&1 &
     local pid=$!
     BOOT_PIDS="$BOOT_PIDS $pid"
     for _ in $(seq 1 200); do

@@ -48,8 +48,10 @@ upd_bundle "$W/v2.hbu" --version 2.0.0 --secver 2 --disruptive --downtime 5 \
     --mitigates "CVE-2026-0002" hearthd="$HEARTHD" notes.txt="$W/notes.txt" >/dev/null
 upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
 
-# hearth-boot -> hearthd (slot a); updater checks every 0..4 s.
-"$BOOT" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
+# hearth-boot -> hearthd (slot a); updater checks every 0..4 s. Both run as
+# the device user (hearth-boot drops to it; hearthd inherits it).
+upd_device_user "$W"
+"$BOOT" "${UPD_USER_ARGS[@]}" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
     --confirm-timeout 30 -- --listen 127.0.0.1:0 --foreground --heartbeat "$W/hb" \
     --update-url "$UPD_REPO_URL" --update-trust "$UPD_TRUST" --update-first-delay 0 \
     --update-first-window 0 --update-period 2 >"$W/boot.out" 2>"$W/boot.err" &

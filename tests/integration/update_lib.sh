@@ -37,6 +37,20 @@ upd_test_begin() {
     check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
 }
 
+# upd_device_user DIR...: as root, give each DIR (recursively) to the
+# unprivileged device user (HT_DEVICE_USER, default 61234:61234; the device
+# programs refuse root without --user, docs/sandbox.md), let it traverse
+# their parent directories, and set UPD_USER_ARGS=(--user U) for hearth-boot
+# or hearthd. Not root: UPD_USER_ARGS=() and nothing changes.
+upd_device_user() {
+    UPD_USER_ARGS=()
+    [ "$(id -u)" = 0 ] || return 0
+    local u=${HT_DEVICE_USER:-61234:61234} d
+    chown -R "$u" "$@"
+    for d in "$@"; do chmod o+x "$(dirname "$d")"; done
+    UPD_USER_ARGS=(--user "$u")
+}
+
 upd_test_cleanup() {
     upd_repo_stop_all
     rm -rf "$W"
@@ -224,6 +238,10 @@ upd_fixture() {
     mkdir -p "$w"
     UPD_DRIVER=$(upd_find_bin hearth-update-driver) || { echo "update_lib: hearth-update-driver not built" >&2; return 1; }
     UPD_CLI=$(upd_find_bin hearth) || { echo "update_lib: hearth CLI not built" >&2; return 1; }
+    # As root, the CLI runs on a state as the state's owner (docs/sandbox.md).
+    if [ "$(id -u)" = 0 ]; then
+        UPD_CLI=$("$(dirname "${BASH_SOURCE[0]}")/as_owner.sh" --wrap "$UPD_CLI" "$1/bin") || return 1
+    fi
     # No build path is compiled into the updater (HEARTH_FETCH_BUILD_TREE
     # OFF): the helper is named the way a packager would (ctest sets it too).
     if [ -z "${HEARTH_FETCH_PROGRAM:-}" ]; then

@@ -192,6 +192,16 @@ hearth_status hearth_sandbox_seccomp_check(const char *list) HEARTH_MUST_CHECK;
 hearth_status hearth_sandbox_seccomp(const char *program, const char *const *lists,
                                      size_t nlists) HEARTH_MUST_CHECK;
 
+/**
+ * Install the release mode's SIGSYS handler (refused call -> ENOSYS and one
+ * log line naming @p program). hearth_sandbox_seccomp() installs it; the
+ * privilege drop installs it too, as early as possible, because a program
+ * started by a sandboxed one runs under its parent's filter from its first
+ * instruction, but execve() reset the handler: until it is installed again
+ * a refused call ends the program with SIGSYS (docs/sandbox.md).
+ */
+hearth_status hearth_sandbox_sigsys_install(const char *program) HEARTH_MUST_CHECK;
+
 /** Number of distinct system calls in the union of @p lists that exist on
  *  this architecture (for docs and tests), or -1 if a list does not parse. */
 int hearth_sandbox_seccomp_count(const char *const *lists, size_t nlists);

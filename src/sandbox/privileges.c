@@ -121,7 +121,8 @@ static hearth_status switch_user(const char *spec)
 
 hearth_status hearth_sandbox_harden(const char *program)
 {
-    (void)program;
+    /* A parent's filter may already be on (filters survive exec). */
+    if (!hearth_sandbox_seccomp_kills()) HEARTH_GUARD(hearth_sandbox_sigsys_install(program));
     /* Dropping the bounding set needs CAP_SETPCAP: required where the
      * process has it (root), best effort otherwise (no_new_privs below
      * means nothing can be gained from it). */
@@ -136,6 +137,7 @@ hearth_status hearth_sandbox_harden(const char *program)
 
 hearth_status hearth_sandbox_drop_privileges(const char *program, const char *user_spec)
 {
+    if (!hearth_sandbox_seccomp_kills()) HEARTH_GUARD(hearth_sandbox_sigsys_install(program));
     bool root = geteuid() == 0 || getuid() == 0;
     if (root) {
         if (user_spec == NULL)

@@ -251,6 +251,22 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
     errno = saved;
 }
 
+hearth_status hearth_sandbox_sigsys_install(const char *program)
+{
+    if (program != NULL) snprintf(g_prog, sizeof g_prog, "%s", program);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigset_t sys;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    if (sigaction(SIGSYS, &sa, NULL) != 0 || sigprocmask(SIG_UNBLOCK, &sys, NULL) != 0)
+        return hearth_err(HEARTH_ERR_INTERNAL, "seccomp: SIGSYS handler: %s", strerror(errno));
+    return HEARTH_OK;
+}
+
 static hearth_status build(const char *const *lists, size_t nlists, uint32_t def,
                            scmp_filter_ctx *out)
 {
@@ -309,17 +325,7 @@ hearth_status hearth_sandbox_seccomp(const char *program, const char *const *lis
     scmp_filter_ctx ctx = NULL;
     HEARTH_GUARD(build(lists, nlists, def, &ctx));
     hearth_status st = HEARTH_OK;
-    if (!hearth_sandbox_seccomp_kills()) {
-        /* The handler must stay reachable: sigaction/sigreturn for it are
-         * the program's business (its list), SIGSYS must not be blocked. */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_sigsys;
-        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGSYS, &sa, NULL) != 0)
-            st = hearth_err(HEARTH_ERR_INTERNAL, "seccomp: SIGSYS handler: %s", strerror(errno));
-    }
+    if (!hearth_sandbox_seccomp_kills()) st = hearth_sandbox_sigsys_install(program);
     if (st == HEARTH_OK && (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) != 0 ||
                             seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0))
         st = hearth_err(HEARTH_ERR_INTERNAL, "seccomp: cannot set filter attributes");

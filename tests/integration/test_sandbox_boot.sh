@@ -38,12 +38,12 @@ HEARTH_PROBE_PROGRAM=hearth-boot HEARTH_PROBE_REPORT=$report HEARTH_PROBE_DENY=$
     HEARTH_PROBE_ALLOW="$DEV/device.json" HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
     "$BOOT" "${DEV_USER_ARGS[@]}" --state "$DEV" --trust "$TRUST" 2>"$T/boot.stderr" &
 BOOT_PID=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 600); do
     [ "$(launches)" -ge 1 ] && break
     kill -0 "$BOOT_PID" 2>/dev/null || break
     sleep 0.05
 done
-[ "$(launches)" -ge 1 ] || { cat "$T/boot.stderr"; fail "hearth-boot did not launch the slot"; }
+[ "$(launches)" -ge 1 ] || { cat "$T/boot.stderr" "$report"; fail "hearth-boot did not launch the slot"; }
 ok "hearth-boot launched slot a under its sandbox"
 child=$(tail -n 1 "$DEV/payload.log" | cut -d' ' -f3)
 

@@ -20,7 +20,12 @@ filter=yes
 kills=$(sed -n 's/^HEARTH_SECCOMP_KILL:BOOL=//p' "$BUILD/CMakeCache.txt")
 BOOT_PID=""
 child=""
-trap '[ -n "$BOOT_PID" ] && kill -KILL "$BOOT_PID" 2>/dev/null; [ -n "$child" ] && kill -KILL "$child" 2>/dev/null; boot_cleanup' EXIT
+stop_all() {
+    if [ -n "$BOOT_PID" ]; then kill -KILL "$BOOT_PID" 2>/dev/null || true; fi
+    if [ -n "$child" ]; then kill -KILL "$child" 2>/dev/null || true; fi
+    boot_cleanup
+}
+trap stop_all EXIT
 
 make_device
 make_bundle v1 1.0 1

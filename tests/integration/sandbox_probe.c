@@ -19,8 +19,8 @@
  *   HEARTH_PROBE_BIND=1         it must not bind a TCP port
  *   HEARTH_PROBE_EXEC=PATH      a program it must not execute
  *   HEARTH_PROBE_PROGRAM=NAME   attack only in the program of that name
- * and always: setuid(0) must fail; then the calls its seccomp list refuses
- * (ptrace of its parent, an AF_PACKET socket): refused with ENOSYS in the
+ * and always the calls its seccomp list refuses (setuid(0), ptrace of its
+ * parent, an AF_PACKET socket): refused with ENOSYS in the
  * release mode, or the process is killed (HEARTH_SECCOMP_KILL=ON).
  */
 #include <dlfcn.h>
@@ -49,7 +49,7 @@ __attribute__((constructor)) static void probe_init(void)
     if (p != NULL) report_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-static void say(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
     char b[512];
     va_list ap;
@@ -121,15 +121,6 @@ static void attack(void)
         snprintf(what, sizeof what, "connect 127.0.0.1:%s", tcp);
         expect(r != 0, what, r != 0 ? e : 0);
     }
-    if (getenv("HEARTH_PROBE_BIND") != NULL) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int r = s >= 0 ? bind(s, (struct sockaddr *)&a, sizeof a) : -1;
-        int e = errno;
-        if (s >= 0) close(s);
-        expect(r != 0, "bind a TCP port", r != 0 ? e : 0);
-    }
     const char *ex = getenv("HEARTH_PROBE_EXEC");
     if (ex != NULL) {
         pid_t pid = fork();
@@ -145,11 +136,20 @@ static void attack(void)
         snprintf(what, sizeof what, "execve %s", ex);
         expect(pid > 0 && !ran, what, pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 0);
     }
+    /* The seccomp refusals last: in kill mode the first one ends the process. */
+    say("seccomp-next");
+    if (getenv("HEARTH_PROBE_BIND") != NULL) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int r = s >= 0 ? bind(s, (struct sockaddr *)&a, sizeof a) : -1;
+        int e = errno;
+        if (s >= 0) close(s);
+        expect(r != 0, "bind a TCP port", r != 0 ? e : 0);
+    }
     errno = 0;
     int r = setuid(0);
     expect(r != 0, "setuid(0)", errno);
-    /* The seccomp refusals last: in kill mode the first one ends the process. */
-    say("seccomp-next");
     errno = 0;
     long pr = syscall(SYS_ptrace, PTRACE_ATTACH, getppid(), 0, 0);
     expect(pr != 0, "ptrace(PTRACE_ATTACH, parent)", errno);

@@ -52,7 +52,6 @@ print(s.getsockname()[1], flush=True); time.sleep(600)' >"$HT_WORK/lport" &
 HT_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$HT_WORK/lport" ] && break; sleep 0.05; done
 lport=$(cat "$HT_WORK/lport")
-fetch=${HEARTH_FETCH_PROGRAM:-$(ht_build_dir)/fetch/hearth-fetch}
 report="$HT_WORK/probe.report"
 : >"$report"
 chmod 666 "$report"
@@ -61,12 +60,9 @@ deny="$deny:/etc/shadow:/etc/passwd:/root:$HT_WORK/dev.label.json:$HT_WORK/ca/ca
 deny="$deny:$(ht_build_dir)/CMakeCache.txt:$HEARTH_SOURCE_DIR/README.md"
 # The other device belongs to the same uid here, so only Landlock stops it.
 ht_own "$HT_WORK/other"
-[ $filter = no ] && export HEARTH_PROBE_NO_FILTER=1
-HEARTH_PROBE_REPORT=$report HEARTH_PROBE_DENY=$deny HEARTH_PROBE_ALLOW="$HT_WORK/dev/device.json" \
-    HEARTH_PROBE_TCP=$lport HEARTH_PROBE_BIND=1 HEARTH_PROBE_EXEC=/bin/sh \
-    LD_PRELOAD=$PROBE ht_daemon_start dev || { ht_fail "hearthd did not start"; ht_done; }
+# The running device, as the suite starts it: its /proc status.
+ht_daemon_start dev || { ht_fail "hearthd did not start"; ht_done; }
 pid=$HT_PID
-
 st=/proc/$pid/status
 field() { awk -v k="$1:" '$1 == k {print $2}' "$st"; }
 if [ $filter = yes ]; then
@@ -82,9 +78,25 @@ uid=$(field Uid)
 [ -n "$uid" ] && [ "$uid" != 0 ] && ht_pass "runs as uid $uid" || ht_fail "uid $uid"
 [ "$(stat -c %u "$st")" = 0 ] && ht_pass "not dumpable (/proc/PID/status owned by root)" ||
     ht_fail "dumpable: /proc/PID/status owned by $(stat -c %u "$st")"
+# The device works under its sandbox.
+ht_setup_admin dev && ht_pass "the sandboxed device completes setup and login" || ht_fail "setup under the sandbox"
+ht_req GET /api/v1/thermostat "" "$HT_ADMIN_TOKEN"
+ht_expect_status 200 "the sandboxed device serves its API"
+ht_daemon_stop
+[ "$HT_EXIT" = 0 ] && ht_pass "clean exit under the sandbox" || ht_fail "exit $HT_EXIT"
+
+# The same device with the attacker inside (in kill mode it dies before its
+# ready line, so it is started here directly).
+[ $filter = no ] && export HEARTH_PROBE_NO_FILTER=1
+HEARTH_PROBE_REPORT=$report HEARTH_PROBE_DENY=$deny HEARTH_PROBE_ALLOW="$HT_WORK/dev/device.json" \
+    HEARTH_PROBE_TCP=$lport HEARTH_PROBE_BIND=1 HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
+    "$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground "${HT_USER_ARGS[@]}" \
+    >"$HT_WORK/probed.out" 2>"$HT_WORK/probed.err" &
+pid=$!
+HT_PIDS+=("$pid")
 
 # Wait for the probe (hearthd starts its threads right after the sandbox).
-for _ in $(seq 1 200); do
+for _ in $(seq 1 600); do
     grep -q "probe-done" "$report" && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -113,14 +125,9 @@ elif [ "$kills" = ON ]; then
 else
     grep -q probe-done "$report" && ht_pass "release mode: refused calls returned errors, hearthd lives" ||
         ht_fail "probe did not finish: $(tail -3 "$report")"
-    grep -q "seccomp: refused system call" "$HT_WORK/dev.hearthd.err" &&
-        ht_pass "refused calls are logged: $(grep -m1 'seccomp: refused' "$HT_WORK/dev.hearthd.err")" ||
+    grep -q "seccomp: refused system call" "$HT_WORK/probed.err" &&
+        ht_pass "refused calls are logged: $(grep -m1 'seccomp: refused' "$HT_WORK/probed.err")" ||
         ht_fail "no seccomp log line in hearthd's stderr"
-    # The device still works under its sandbox.
-    ht_setup_admin dev && ht_pass "the sandboxed device completes setup and login" || ht_fail "setup under the sandbox"
-    ht_req GET /api/v1/thermostat "" "$HT_ADMIN_TOKEN"
-    ht_expect_status 200 "the sandboxed device serves its API"
-    ht_daemon_stop
-    [ "$HT_EXIT" = 0 ] && ht_pass "clean exit under the sandbox" || ht_fail "exit $HT_EXIT"
+    ht_daemon_stop "$pid"
 fi
 ht_done

@@ -300,7 +300,7 @@ hearth_status hearth_updater_confirm_if_pending(const char *state_dir,
  * The hearth-fetch program a transfer would run (explicit choice, then
  * $HEARTH_FETCH_PROGRAM, then the install location; docs/updates.md), for
  * the device program's sandbox, which must leave it executable.
- * @return HEARTH_OK, or HEARTH_ERR_NOT_FOUND when there is none.
+ * @return HEARTH_OK, or an error when there is none (as for a transfer).
  */
 hearth_status hearth_updater_fetch_program(char *out, size_t cap) HEARTH_MUST_CHECK;
 

@@ -18,6 +18,11 @@ bool hearth_fault_fail(const char *name)
     (void)name;
     return false;
 }
+
+const char *hearth_fault_trace_file(void)
+{
+    return NULL;
+}
 #else
 #include <fcntl.h>
 #include <signal.h>

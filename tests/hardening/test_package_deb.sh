@@ -20,6 +20,8 @@
 #    a slot holding the unpacked hearthd (signed with keys the installed CLI
 #    made) and runs it from a sealed memfd: both processes as `hearth`, no
 #    capabilities, seccomp, no_new_privs; its API answers over TLS;
+#  - started by root instead, the unpacked hearthd refuses without --user and
+#    with --user runs as the package's user (uid, capabilities, seccomp);
 #  - a program built against the unpacked libhearth-dev (pkg-config
 #    hearth.pc) opens that device and reads the same identity.
 # Needs a build configured with -DCMAKE_INSTALL_PREFIX=/usr (scripts/test.sh
@@ -189,6 +191,36 @@ serial=$(ht_label_field dev serial)
     ht_fail "device info: $HT_BODY"
 ht_daemon_stop
 [ "$HT_EXIT" = 0 ] && ht_pass "hearthd stopped cleanly on SIGTERM" || ht_fail "hearthd exit $HT_EXIT"
+
+# ---------------------------------------------------------------- --user
+# Started by root instead of systemd: the installed hearthd refuses to run as
+# root without --user, and with --user drops to the package's user before it
+# opens anything (src/sandbox, docs/sandbox.md).
+if [ "$(id -u)" -eq 0 ]; then
+    timeout 20 "$root/usr/sbin/hearthd" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground \
+        >"$HT_WORK/asroot.out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "refusing to run as root" "$HT_WORK/asroot.out" &&
+       ! grep -q "listening on" "$HT_WORK/asroot.out"; then
+        ht_pass "as root without --user the installed hearthd refuses (exit $rc)"
+    else
+        ht_fail "as root without --user: exit $rc, $(cat "$HT_WORK/asroot.out")"
+    fi
+    HEARTHD=$root/usr/sbin/hearthd
+    HT_USER_ARGS=(--user "$uid:$gid")
+    if ht_daemon_start dev; then
+        s=$(awk '/^(Uid|CapEff|NoNewPrivs|Seccomp):/ { printf "%s ", $2 }' "/proc/$HT_PID/status")
+        [ "$s" = "$uid 0000000000000000 1 2 " ] &&
+            ht_pass "started by root with --user $uid:$gid: uid $uid, no capabilities, no_new_privs, seccomp" ||
+            ht_fail "with --user: Uid/CapEff/NoNewPrivs/Seccomp $s"
+        ht_login "$HT_ADMIN_USER" "$HT_ADMIN_PW" && ht_req GET /api/v1/device "" "$HT_TOKEN"
+        ht_expect_status 200 "with --user: login and the device's identity over TLS"
+        ht_daemon_stop
+    else
+        ht_fail "the installed hearthd with --user did not start"
+    fi
+    HT_USER_ARGS=()
+fi
 
 # ---------------------------------------------------------------- hearth-boot
 # hearth-boot.service's way: the installed hearth-boot verifies a slot holding

@@ -67,8 +67,6 @@
  * followed by daemon/hearthd.seccomp, the program it launches. */
 extern const char hearth_boot_seccomp[];
 
-extern char **environ;
-
 typedef struct {
     const char *state;
     const char *trust_dir;
@@ -267,7 +265,7 @@ static pid_t launch(boot_ctx *c, int slot, int fd)
     argv[a++] = slotname;
     for (int i = 0; i < c->nextra; i++) argv[a++] = c->extra[i];
     argv[a] = NULL;
-    fflush(NULL);
+    (void)fflush(NULL);
     pid_t pid = fork();
     if (pid != 0) return pid; /* parent, or -1 */
     /* Child: own process group (so a timeout kills everything it started),
@@ -438,7 +436,7 @@ int main(int argc, char **argv)
     sigaddset(&c.sigs, SIGHUP);
     sigaddset(&c.sigs, SIGCHLD);
     sigprocmask(SIG_BLOCK, &c.sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     char logp[PATH_MAX];
     if (hearth_layout_path(c.state, HEARTH_LAYOUT_EVENTS_LOG, logp, sizeof logp) != HEARTH_OK ||

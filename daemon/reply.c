@@ -115,7 +115,10 @@ void hearthd_reply_direct(conn *c, const hearthd_direct_reply *r)
     char date[64] = "";
     time_t now = time(NULL);
     struct tm tm;
-    if (gmtime_r(&now, &tm) != NULL) strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    /* strftime leaves the buffer undefined when it returns 0 */
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        date[0] = '\0';
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\n"

@@ -160,12 +160,12 @@ static int fail(const char *what, hearth_status st)
 /* Detach; the parent prints the ready line and exits. */
 static int daemonize(const char *ready)
 {
-    fflush(stdout);
+    (void)fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid > 0) {
         printf("%s\n", ready);
-        fflush(stdout);
+        (void)fflush(stdout);
         _exit(0);
     }
     if (setsid() < 0) return -1;
@@ -221,7 +221,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", g_prog, hearth_err_msg());
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */
+    (void)signal(SIGPIPE, SIG_IGN); /* peers closing TLS sockets must not kill us */
     /* Each Argon2id hash takes 32 MiB. A fixed mmap threshold makes glibc
      * hand such blocks back to the OS when freed (the dynamic threshold would
      * otherwise keep them in the heap), and two arenas suffice for the loop,
@@ -343,7 +343,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
     if (o.foreground) {
         printf("%s\n", ready);
-        fflush(stdout);
+        (void)fflush(stdout);
     }
     st = hearthd_server_run(srv);
     rc = st == HEARTH_OK ? 0 : fail("event loop", st);

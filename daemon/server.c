@@ -202,6 +202,7 @@ hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *l
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, hearthd_conn_ex_free);
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     /* The epoll changelist coalesces the enable/disable of write events
      * that every reply causes into nothing when the reply is written at
@@ -254,6 +255,7 @@ hearth_status hearthd_server_create(SSL_CTX *ctx, hearth_api *api, const char *l
     int one = 1;
     (void)setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     socklen_t sl = sizeof ss;
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) != 0) {
         st = hearth_err(HEARTH_ERR_IO, "getsockname: %s", strerror(errno));

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hearth/bundle.h"
@@ -69,6 +70,7 @@ int hearthd_update_args(const char *prog, int *argc, char **argv)
     int out = 1;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
+        if (a == NULL) break; /* argv ends at *argc; never read past a NULL */
         const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
         bool takes = true;
         bool okv = v != NULL;
@@ -157,7 +159,8 @@ static void *selftest_main(void *arg)
 {
     (void)arg;
     /* Let the event loop start so the TLS probe is answered. */
-    usleep(200 * 1000);
+    struct timespec delay = {.tv_sec = 0, .tv_nsec = 200L * 1000 * 1000};
+    nanosleep(&delay, NULL);
     hearth_update_selftest t = {.store = hearth_device_store(g.dev), .store_lock = NULL,
                                 .https_port = (int)g.port, .apps = g.apps, .timeout_ms = 5000};
     bool confirmed = false;

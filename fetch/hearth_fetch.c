@@ -332,7 +332,7 @@ static bool harden_self(void)
     (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* A closed parent socket shows up as EPIPE from write(), not a signal. */
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     return true;
 }
 

@@ -347,6 +347,7 @@ static int bundle_verify(int argc, char **argv)
     struct chain c;
     hearth_bundle *b = NULL;
     rc = verify_begin(&o, &c);
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     if (rc == 0) {
         st = hearth_bundle_open(o.path, c.ks, &b);

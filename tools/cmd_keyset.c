@@ -35,7 +35,7 @@ static int write_new(const char *path, const hearth_buf *b, bool replace)
     if (!replace) {
         FILE *f = fopen(path, "r");
         if (f != NULL) {
-            fclose(f);
+            (void)fclose(f);
             fprintf(stderr, "hearth keyset: %s already exists; refusing to overwrite\n", path);
             return 1;
         }

@@ -17,8 +17,6 @@
 #include "hearth/identity.h"
 #include "hearth/util.h"
 
-extern char **environ;
-
 static void provision_usage(FILE *f)
 {
     fprintf(f,

@@ -259,6 +259,7 @@ hearth_status hearth_thermo_open(hearth_store *st, const hearth_thermo_config *c
     t->store = st;
     t->cfg = *cfg;
     t->hb_fd = -1;
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status s = HEARTH_OK;
     if (cfg->heartbeat_path != NULL && (t->heartbeat_path = strdup(cfg->heartbeat_path)) == NULL) {
         s = hearth_err(HEARTH_ERR_NOMEM, "thermostat: out of memory");

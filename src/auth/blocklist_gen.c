@@ -33,7 +33,7 @@ static int add_word(const char *w, size_t n)
     if (c == NULL) return -1;
     for (size_t i = 0; i < n; i++) {
         char ch = w[i];
-        c[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+        c[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch);
     }
     c[n] = '\0';
     words[nwords++] = c;
@@ -59,7 +59,7 @@ static int read_list(const char *path, const char *comment)
         }
     }
     if (ferror(f)) rc = -1;
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to flush */
     return rc;
 }
 
@@ -104,18 +104,23 @@ int main(int argc, char **argv)
     fprintf(o, "#define HEARTH_BLOCKLIST_COUNT %zuu\n", u);
     fprintf(o, "static const char *const hearth_blocklist_words[HEARTH_BLOCKLIST_COUNT] = {\n");
     for (size_t i = 0; i < u; i++) {
-        fputs("    \"", o);
+        (void)fputs("    \"", o);
         for (const unsigned char *p = (const unsigned char *)words[i]; *p; p++) {
             if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
-                fputc(*p, o);
+                (void)fputc(*p, o);
             else
                 fprintf(o, "\\%03o", *p);
         }
-        fputs("\",\n", o);
+        (void)fputs("\",\n", o);
         free(words[i]);
     }
-    fputs("};\n", o);
+    (void)fputs("};\n", o);
     free(words);
-    if (fclose(o) != 0) return 1;
+    /* A failed write sets the stream's error flag (checked here, not per call). */
+    int write_failed = ferror(o);
+    if (fclose(o) != 0 || write_failed) {
+        fprintf(stderr, "hearth_blocklist_gen: cannot write %s\n", argv[1]);
+        return 1;
+    }
     return 0;
 }

@@ -14,7 +14,7 @@ static void lower_copy(const char *in, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
-        out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        out[i] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
     }
     out[n] = '\0';
 }
@@ -157,9 +157,11 @@ static bool is_sequence(const char *s, size_t n)
 
 static bool trivial_segment(const char *s, size_t n, int depth);
 
+/* The recursion is bounded: depth 0 calls trivial_segment with depth 1,
+ * which does not come back here (NOLINTs: misc-no-recursion). */
 /* "aaaaaaaa", "abababab", "qwertyqwerty": a period no longer than 4, or a
  * period that is itself trivial, repeated at least twice. */
-static bool is_repetition(const char *s, size_t n, int depth)
+static bool is_repetition(const char *s, size_t n, int depth) // NOLINT(misc-no-recursion)
 {
     for (size_t p = 1; p <= n / 2; p++) {
         bool periodic = true;
@@ -170,7 +172,7 @@ static bool is_repetition(const char *s, size_t n, int depth)
     return false;
 }
 
-static bool trivial_segment(const char *s, size_t n, int depth)
+static bool trivial_segment(const char *s, size_t n, int depth) // NOLINT(misc-no-recursion)
 {
     if (n < 3) return false;
     return is_sequence(s, n) || in_walk(s, n) || is_repetition(s, n, depth);

@@ -369,7 +369,7 @@ hearth_status hearth_bundle_sign(const char *path, const hearth_key *const *keys
     hearth_buf sig;
     hearth_buf_init(&sig, HEARTH_SIGBLOCK_MAX);
     if (st == HEARTH_OK) st = hb_sigblock_encode(&sb, &sig);
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX] = "";
     int fd = -1;
     if (st == HEARTH_OK) st = make_temp(path, tmp, sizeof tmp, &fd);
     if (st == HEARTH_OK) {

@@ -257,7 +257,7 @@ static hearth_status open_pem(const char *path, FILE **f)
     }
     struct stat st;
     if (fstat(fileno(*f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024) {
-        fclose(*f);
+        (void)fclose(*f);
         return hearth_err(HEARTH_ERR_INVALID, "%s is not a key file", path);
     }
     return HEARTH_OK;
@@ -270,7 +270,7 @@ hearth_status hearth_key_load_private(const char *path, const char *pass, size_t
     HEARTH_GUARD(open_pem(path, &f));
     struct passarg pa = {pass ? pass : "", pass ? passlen : 0};
     EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, pass_cb, &pa);
-    fclose(f);
+    (void)fclose(f);
     if (pkey == NULL) {
         unsigned long e = ERR_peek_last_error();
         ERR_clear_error();
@@ -289,7 +289,7 @@ hearth_status hearth_key_load_public(const char *path, hearth_key **out)
     FILE *f = NULL;
     HEARTH_GUARD(open_pem(path, &f));
     EVP_PKEY *pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
+    (void)fclose(f);
     if (pkey == NULL) {
         ERR_clear_error();
         return hearth_err(HEARTH_ERR_INVALID, "%s is not a PEM public key", path);
@@ -313,14 +313,13 @@ hearth_status hearth_key_sign(const hearth_key *key, const uint8_t *msg, size_t 
     if (ctx == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     size_t n = 0;
     hearth_status st = HEARTH_OK;
-    if (EVP_DigestSignInit(ctx, NULL, sig_md(key), NULL, key->pkey) != 1 ||
-        EVP_DigestSign(ctx, NULL, &n, msg, len) != 1) {
-        st = hearth_err(HEARTH_ERR_CRYPTO, "signing failed");
-    } else if (n > cap) {
+    /* Ask for the size, check it fits, then sign. */
+    bool sized = EVP_DigestSignInit(ctx, NULL, sig_md(key), NULL, key->pkey) == 1 &&
+                 EVP_DigestSign(ctx, NULL, &n, msg, len) == 1;
+    if (sized && n > cap)
         st = hearth_err(HEARTH_ERR_TOO_LARGE, "signature buffer too small");
-    } else if (EVP_DigestSign(ctx, sig, &n, msg, len) != 1) {
+    else if (!sized || EVP_DigestSign(ctx, sig, &n, msg, len) != 1)
         st = hearth_err(HEARTH_ERR_CRYPTO, "signing failed");
-    }
     EVP_MD_CTX_free(ctx);
     ERR_clear_error();
     if (st == HEARTH_OK) *siglen = n;

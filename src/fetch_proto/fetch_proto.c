@@ -284,7 +284,7 @@ hearth_status hearth_fetch_result_decode(const uint8_t *p, size_t n, hearth_fetc
     r->http_code = (long)code;
     r->received = recv;
     r->overflow = (flags & HEARTH_FETCH_RESULT_OVERFLOW) != 0;
-    for (size_t i = 0; i < ml; i++) r->msg[i] = (m[i] >= 0x20 && m[i] < 0x7f) ? (char)m[i] : '?';
+    for (size_t i = 0; i < ml; i++) r->msg[i] = (char)((m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : '?');
     r->msg[ml] = '\0';
     return HEARTH_OK;
 }

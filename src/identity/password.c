@@ -61,7 +61,7 @@ unsigned hearth_identity_test_last_draws(void)
 
 static char upper(char c)
 {
-    return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    return (char)((c >= 'a' && c <= 'z') ? c - 32 : c);
 }
 
 /* Copy @p in without '-' separators, upper-cased; returns the length or

@@ -225,7 +225,7 @@ hearth_status hearth_identity_issue_device_cert(EVP_PKEY *ca_key, X509 *ca_crt, 
     char host[HEARTH_SERIAL_MAX + 1];
     size_t n = strlen(serial);
     for (size_t i = 0; i <= n; i++)
-        host[i] = (serial[i] >= 'A' && serial[i] <= 'Z') ? (char)(serial[i] + 32) : serial[i];
+        host[i] = (char)((serial[i] >= 'A' && serial[i] <= 'Z') ? serial[i] + 32 : serial[i]);
     char san[128];
     int sl = snprintf(san, sizeof san, "DNS:localhost,IP:127.0.0.1,DNS:%s.local", host);
     if (sl < 0 || (size_t)sl >= sizeof san) return hearth_err(HEARTH_ERR_INTERNAL, "SAN too long");
@@ -282,6 +282,7 @@ hearth_status hearth_identity_cert_fingerprint(X509 *crt, char out[HEARTH_FINGER
     unsigned int mdlen = 0;
     if (X509_digest(crt, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof md)
         return ossl_err(HEARTH_ERR_CRYPTO, "certificate digest");
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): the hex encoder terminates it
     memcpy(out, "sha256:", 7);
     return hearth_hex_encode(md, sizeof md, out + 7, HEARTH_FINGERPRINT_MAX - 7);
 }

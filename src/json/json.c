@@ -60,7 +60,7 @@ static void sanitize_name(const char *name, char *out, size_t cap)
     size_t o = 0;
     for (const char *p = name; p != NULL && *p != '\0' && o + 1 < cap && o < 64; p++) {
         unsigned char c = (unsigned char)*p;
-        out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        out[o++] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
     }
     out[o] = '\0';
 }

@@ -11,7 +11,7 @@ static void printable(const char *text, size_t len, char *raw, size_t cap)
     size_t r = 0;
     for (size_t i = 0; i < len && r + 1 < cap; i++) {
         unsigned char c = (unsigned char)text[i];
-        raw[r++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        raw[r++] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
     }
     raw[r] = '\0';
 }

@@ -312,11 +312,11 @@ void hearth_boot_state_add_alert(hearth_boot_state *bs, int slot, int64_t when, 
     /* Keep only printable bytes: the state decoder rejects control bytes. */
     const char *src[2] = {file ? file : "", reason ? reason : ""};
     char *dst[2] = {al->file, al->reason};
-    size_t cap[2] = {sizeof al->file, sizeof al->reason};
+    const size_t cap[2] = {sizeof al->file, sizeof al->reason};
     for (int k = 0; k < 2; k++) {
         size_t o = 0;
         for (const char *c = src[k]; *c && o + 1 < cap[k]; c++)
-            dst[k][o++] = ((unsigned char)*c < 0x20 || *c == 0x7f) ? '?' : *c;
+            dst[k][o++] = (char)(((unsigned char)*c < 0x20 || *c == 0x7f) ? '?' : *c);
         dst[k][o] = '\0';
     }
     bs->alerts_total++;
@@ -619,8 +619,9 @@ hearth_status hearth_slots_installed_policy(hearth_slots *s, uint64_t *security_
                                             hearth_boot_state *bs_out,
                                             hearth_slots_load_info *info_out)
 {
-    hearth_boot_state bs;
-    hearth_slots_load_info info;
+    /* Defined even when hearth_slots_load refuses its arguments. */
+    hearth_boot_state bs = {0};
+    hearth_slots_load_info info = {0};
     hearth_status st = hearth_slots_load(s, &bs, &info);
     if (info_out != NULL) *info_out = info;
     if (bs_out != NULL) *bs_out = bs;

@@ -66,6 +66,7 @@ static hearth_status derive(const uint8_t key[HEARTH_STORE_KEY_LEN], const uint8
 {
     uint8_t info[64 + 2 + STORE_BINDING_LEN];
     size_t ll = strlen(label);
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): HKDF info is bytes, not a string
     memcpy(info, label, ll);
     info[ll] = (uint8_t)(alg >> 8);
     info[ll + 1] = (uint8_t)alg;
@@ -117,7 +118,7 @@ static hearth_status aead(int enc, uint16_t alg, const uint8_t key[32],
         if ((size_t)outl != inlen) goto done;
     }
     int fin = 0;
-    uint8_t scratch[32]; /* AEAD finals write nothing; never hand OpenSSL NULL */
+    uint8_t scratch[32] = {0}; /* AEAD finals write nothing; never hand OpenSSL NULL */
     if (EVP_CipherFinal_ex(ctx, out == NULL ? scratch : out + inlen, &fin) != 1) {
         st = enc ? HEARTH_ERR_CRYPTO : HEARTH_ERR_TAMPERED;
         goto done;

@@ -23,6 +23,7 @@
 
 static pthread_once_t tabrmd_once = PTHREAD_ONCE_INIT;
 static TSS2_TCTI_INIT_FUNC tabrmd_init;
+static void *tabrmd_lib; /* never closed: tabrmd_init points into it */
 static char tabrmd_why[160];
 
 static void tabrmd_load(void)
@@ -39,8 +40,10 @@ static void tabrmd_load(void)
     const TSS2_TCTI_INFO *i = info != NULL ? info() : NULL;
     if (i == NULL || i->init == NULL) {
         snprintf(tabrmd_why, sizeof tabrmd_why, "%s has no TCTI entry point", TABRMD_SONAME);
+        dlclose(h);
         return;
     }
+    tabrmd_lib = h;
     tabrmd_init = i->init;
 }
 

@@ -87,8 +87,8 @@ hearth_status hearth_updater_check(hearth_updater *u, hearth_update_mode mode, h
     u->last = *res;
     u->last_check = hearth_time_now();
     if (u->restart_required) u->state = HEARTH_UPD_RESTART_REQUIRED;
-    else if (res->outcome == HEARTH_UPD_OUT_AVAILABLE) u->state = HEARTH_UPD_AVAILABLE;
-    else if (res->outcome == HEARTH_UPD_OUT_FAILED && before == HEARTH_UPD_AVAILABLE)
+    else if (res->outcome == HEARTH_UPD_OUT_AVAILABLE ||
+             (res->outcome == HEARTH_UPD_OUT_FAILED && before == HEARTH_UPD_AVAILABLE))
         u->state = HEARTH_UPD_AVAILABLE;
     else {
         u->state = HEARTH_UPD_IDLE;

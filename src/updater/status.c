@@ -24,8 +24,12 @@ static void add_time(cJSON *o, const char *key, int64_t t)
     char buf[32];
     struct tm tm;
     time_t tt = (time_t)t;
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* A time gmtime_r cannot represent is shown as unknown, never as
+     * whatever an unset struct tm would print. */
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
     cJSON_AddStringToObject(o, key, buf);
 }
 

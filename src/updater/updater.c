@@ -172,6 +172,7 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
 
     hearth_updater *u = calloc(1, sizeof *u);
     if (u == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     pthread_mutex_init(&u->mu, NULL);
     pthread_condattr_t ca;

@@ -101,9 +101,11 @@ void hearth_fault_point(const char *name)
         while (nanosleep(&ts, &ts) != 0) {
         }
     }
-    if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) raise(SIGSTOP);
+    if (fault_stop_at != NULL && strcmp(name, fault_stop_at) == 0) (void)raise(SIGSTOP);
     if (fault_kill_at != 0 && n == fault_kill_at) {
-        raise(SIGKILL);
+        (void)raise(SIGKILL);
+        /* cppcheck-suppress unreachableCode ; raise(SIGKILL) does not return,
+         * _exit states it to the compiler: this function never returns here */
         _exit(137);
     }
 }

@@ -95,6 +95,7 @@ hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, 
     hearth_fault_point("fs.tmp_open");
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) return hearth_err(HEARTH_ERR_IO, "create temp file for %s: %s", path, strerror(errno));
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     if (fchmod(fd, mode) != 0) {
         st = hearth_err(HEARTH_ERR_IO, "chmod %s: %s", tmp, strerror(errno));
@@ -126,8 +127,9 @@ hearth_status hearth_fs_replace(const char *path, const void *data, size_t len, 
      * directory fsync says, so the answer is OK and only durability is in
      * doubt. One retry covers a transient error. */
     hearth_fault_point("fs.dirsync");
-    if (hearth_fs_sync_dir(d) == HEARTH_OK || hearth_fs_sync_dir(d) == HEARTH_OK)
-        *durable = true;
+    bool synced = hearth_fs_sync_dir(d) == HEARTH_OK;
+    if (!synced) synced = hearth_fs_sync_dir(d) == HEARTH_OK;
+    if (synced) *durable = true;
     return HEARTH_OK;
 fail:
     if (fd >= 0) close(fd);

@@ -66,12 +66,12 @@ static void rotate_if_needed(size_t n)
     struct stat sb;
     if (log_fd < 0 || fstat(log_fd, &sb) != 0) return;
     if ((uint64_t)sb.st_size + n <= log_cap / 2) return;
-    char old[PATH_MAX];
-    int l = snprintf(old, sizeof old, "%s.1", log_path);
+    char rotated[PATH_MAX];
+    int l = snprintf(rotated, sizeof rotated, "%s.1", log_path);
     (void)fdatasync(log_fd);
     close(log_fd);
     log_fd = -1;
-    if (l < 0 || (size_t)l >= sizeof old || rename(log_path, old) != 0) return;
+    if (l < 0 || (size_t)l >= sizeof rotated || rename(log_path, rotated) != 0) return;
     log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     char dir[PATH_MAX];
     memcpy(dir, log_path, strlen(log_path) + 1);
@@ -147,9 +147,9 @@ void hearth_seclog(hearth_severity sev, const char *event, ...)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
     char tbuf[40];
-    strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (gmtime_r(&ts.tv_sec, &tm) == NULL || strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        tbuf[0] = '\0';
 
     pthread_mutex_lock(&log_mu);
     uint64_t seq = ++log_seq;

@@ -54,7 +54,8 @@ if files:
     keep = [e for e in entries if path(e) in want]
     missing = want - {path(e) for e in keep}
     if missing:
-        sys.exit("static-analysis: not in the compile database: " + " ".join(sorted(missing)))
+        print("static-analysis: not in the compile database: " + " ".join(sorted(missing)), file=sys.stderr)
+        sys.exit(2)
 else:
     prefixes = tuple(os.path.join(os.path.realpath(root), d) + "/" for d in dirs)
     keep = [e for e in entries if path(e).startswith(prefixes)]
@@ -72,7 +73,13 @@ run_cppcheck() {
   # (which reports missing system headers cppcheck does not need). The
   # libraries describe the APIs the code calls (allocation/ownership, NULL
   # and buffer-size rules) so that misuse is found across the calls.
-  cppcheck --project="$work/compile_commands.json" -j "$jobs" --quiet \
+  # cppcheck does not know the compiler's predefined macros: give it the
+  # target architecture's, so architecture-specific code is checked and an
+  # #error for unknown architectures is not taken.
+  local arch
+  arch=$(cc -dM -E - </dev/null | sed -n 's/^#define \(__\(x86_64\|i386\|aarch64\|arm\)__\) .*/-D\1/p')
+  # shellcheck disable=SC2086
+  cppcheck --project="$work/compile_commands.json" -j "$jobs" --quiet $arch \
     --enable=warning,style,performance,portability --std=c11 \
     --library=posix,gnu,openssl,libcurl \
     --inline-suppr --suppressions-list="$root/.cppcheck-suppressions" \

@@ -49,9 +49,10 @@ typedef struct {
     int32_t parent_fd;
 } __attribute__((packed)) hl_path_beneath_attr;
 
+/* The kernel reads the members (landlock_add_rule): cppcheck cannot see it. */
 typedef struct {
-    uint64_t allowed_access;
-    uint64_t port;
+    uint64_t allowed_access; // cppcheck-suppress unusedStructMember
+    uint64_t port;           // cppcheck-suppress unusedStructMember
 } hl_net_port_attr;
 
 #define FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)

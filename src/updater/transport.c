@@ -315,8 +315,10 @@ static hearth_status spawn_child(const char *prog, child_ctx *c)
         }
     }
     int *fds[] = {&sv[1], &hold[0], &hold[1], &ready[0], &ready[1], &j.devnull};
-    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        /* cppcheck-suppress shadowVariable ; nothing is declared here (cppcheck 2.10 misparse) */
         if (*fds[i] >= 0) close(*fds[i]);
+    }
     if (st == HEARTH_OK) {
         c->fd = sv[0];
         st = set_nonblock(c->fd);

@@ -110,15 +110,43 @@ int main(void)
     try_open("store", state, "data", O_RDONLY | O_DIRECTORY);
     try_open("device_json", state, "device.json", O_RDONLY);
 
-    pid_t parent = getppid();
+    /* hearthd's pid from the connection it handed over (SO_PEERCRED):
+     * getppid() is not on hearthd's allow-list, which this process runs
+     * under in mode (a), and in mode (b) the parent is the socket
+     * activator, not hearthd. */
+    struct ucred cred;
+    socklen_t credlen = sizeof cred;
+    pid_t parent = getsockopt(STDIN_FILENO, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0 ? cred.pid : -1;
     char p[64];
     snprintf(p, sizeof p, "/proc/%d/mem", (int)parent);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     outcome("proc_mem", fd, errno);
     if (fd >= 0) close(fd);
-    long pr = ptrace(PTRACE_ATTACH, parent, NULL, NULL);
-    outcome("ptrace", pr < 0 ? -1 : 0, errno);
-    if (pr == 0) ptrace(PTRACE_DETACH, parent, NULL, NULL);
+    /* In a child: the call is not on hearthd's seccomp allow-list, which
+     * this process inherits, and in a kill-mode build (CI) the filter ends
+     * the caller. The report says which: errnoN, or "sigsys" when the
+     * filter killed the attempt. */
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        long pr = ptrace(PTRACE_ATTACH, parent, NULL, NULL);
+        if (pr == 0) {
+            ptrace(PTRACE_DETACH, parent, NULL, NULL);
+            _exit(0);
+        }
+        _exit(errno != 0 ? errno : 255);
+    }
+    int ts = 0;
+    if (tracer < 0) {
+        outcome("ptrace", -1, errno);
+    } else if (waitpid(tracer, &ts, 0) != tracer) {
+        add("ptrace", "unknown");
+    } else if (WIFSIGNALED(ts) && WTERMSIG(ts) == SIGSYS) {
+        add("ptrace", "sigsys");
+    } else if (WIFEXITED(ts)) {
+        outcome("ptrace", WEXITSTATUS(ts) == 0 ? 0 : -1, WEXITSTATUS(ts));
+    } else {
+        add("ptrace", "unknown");
+    }
 
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     outcome("socket", s, errno);

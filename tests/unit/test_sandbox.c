@@ -296,23 +296,61 @@ static void test_seccomp(void **state)
     }
 }
 
-static int child_seccomp_status(void *arg)
+/* A status line's value from /proc/PID/status (as status_field). */
+static unsigned long long pid_status_field(pid_t pid, const char *name, int base)
 {
-    (void)arg;
-    static const char readable[] = "openat\nread\nfstat\nnewfstatat\nlseek\nbrk\nmmap\nmunmap\n"
-                                   "fcntl\n";
-    const char *lists[] = {test_list, readable};
-    if (hearth_sandbox_seccomp("t", lists, 2) != HEARTH_OK) return 1;
-    if (status_field("Seccomp", 10) != 2) return 2;
-    if (status_field("NoNewPrivs", 10) != 1) return 3;
-    return CHILD_OK;
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (f == NULL) return ~0ULL;
+    char line[256];
+    unsigned long long v = ~0ULL;
+    size_t n = strlen(name);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, name, n) == 0 && line[n] == ':') v = strtoull(line + n + 1, NULL, base);
+    fclose(f);
+    return v;
 }
 
+/* The filter as the kernel reports it, read by the parent from outside the
+ * filtered child: the child only writes "ready", then waits for the parent
+ * to close the pipe (read, write and exit are all it needs, so the check
+ * also holds in a sanitizer build, whose runtime makes calls of its own). */
 static void test_seccomp_status(void **state)
 {
     (void)state;
     skip_without_filter();
-    expect_exit(in_child(child_seccomp_status, NULL), CHILD_OK);
+    int ready[2], done[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(done[1]);
+        const char *lists[] = {test_list, "read\n"};
+        char c = hearth_sandbox_seccomp("t", lists, 2) == HEARTH_OK ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1) _exit(1);
+        while (read(done[0], &c, 1) > 0) {}
+        /* The raw call: a sanitizer's _exit() runs its leak check, which
+         * stops the world with calls this filter does not allow. */
+        syscall(SYS_exit_group, CHILD_OK);
+    }
+    close(ready[1]);
+    close(done[0]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    unsigned long long sc = pid_status_field(pid, "Seccomp", 10);
+    unsigned long long nnp = pid_status_field(pid, "NoNewPrivs", 10);
+    close(done[1]);
+    close(ready[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(sc, 2);
+    assert_int_equal(nnp, 1);
+    expect_exit(status, CHILD_OK);
 }
 
 static void test_seccomp_lists(void **state)

@@ -74,10 +74,12 @@ static void test_user_parse(void **state)
     assert_int_equal(hearth_sandbox_user_parse(NULL, &u), HEARTH_ERR_INVALID);
 }
 
-/* A status line's value from /proc/self/status, as a number (base 16 for Cap*). */
-static unsigned long long status_field(const char *name, int base)
+/* A status line's value from /proc/PID/status, as a number (base 16 for Cap*). */
+static unsigned long long pid_status_field(pid_t pid, const char *name, int base)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "r");
     if (f == NULL) return ~0ULL;
     char line[256];
     unsigned long long v = ~0ULL;
@@ -86,6 +88,12 @@ static unsigned long long status_field(const char *name, int base)
         if (strncmp(line, name, n) == 0 && line[n] == ':') v = strtoull(line + n + 1, NULL, base);
     fclose(f);
     return v;
+}
+
+/* The same for the calling process. */
+static unsigned long long status_field(const char *name, int base)
+{
+    return pid_status_field(getpid(), name, base);
 }
 
 static int child_root_without_user(void *arg)
@@ -294,22 +302,6 @@ static void test_seccomp(void **state)
     } else {
         expect_exit(status, CHILD_OK);
     }
-}
-
-/* A status line's value from /proc/PID/status (as status_field). */
-static unsigned long long pid_status_field(pid_t pid, const char *name, int base)
-{
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (f == NULL) return ~0ULL;
-    char line[256];
-    unsigned long long v = ~0ULL;
-    size_t n = strlen(name);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, name, n) == 0 && line[n] == ':') v = strtoull(line + n + 1, NULL, base);
-    fclose(f);
-    return v;
 }
 
 /* The filter as the kernel reports it, read by the parent from outside the

@@ -43,6 +43,13 @@ static const hearth_sandbox_path system_paths[] = {
     {"/dev/null", HEARTH_SANDBOX_READ | HEARTH_SANDBOX_WRITE},
     {"/proc/self", HEARTH_SANDBOX_READ},
     {"/sys/devices/system/cpu", HEARTH_SANDBOX_READ},
+#ifdef HEARTH_SANITIZER_BUILD
+    /* Sanitizer builds only: the ASan runtime of a program started later
+     * (hearth-boot's slot program) reads its own /proc/<pid>/maps at
+     * start, and "/proc/self" above names this process's directory, not
+     * the child's. A shipped build has no such runtime and no such rule. */
+    {"/proc", HEARTH_SANDBOX_READ},
+#endif
 };
 
 size_t hearth_sandbox_system_paths(hearth_sandbox_path *out, size_t cap)

@@ -81,7 +81,7 @@ ok "hearth-boot stops cleanly under its sandbox"
 # 2. The same with the attacker inside hearth-boot.
 [ "$filter" = no ] && export HEARTH_PROBE_NO_FILTER=1
 HEARTH_PROBE_PROGRAM=hearth-boot HEARTH_PROBE_REPORT=$report HEARTH_PROBE_DENY=$deny \
-    HEARTH_PROBE_ALLOW="$DEV/device.json" HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" HEARTH_PROBE_ALLOW="$DEV/device.json" HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
     "$BOOT" "${DEV_USER_ARGS[@]}" --state "$DEV" --trust "$TRUST" 2>"$T/boot.stderr" &
 BOOT_PID=$!
 wait_launch 2

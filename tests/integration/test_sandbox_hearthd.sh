@@ -89,7 +89,7 @@ ht_daemon_stop
 # ready line, so it is started here directly).
 [ $filter = no ] && export HEARTH_PROBE_NO_FILTER=1
 HEARTH_PROBE_REPORT=$report HEARTH_PROBE_DENY=$deny HEARTH_PROBE_ALLOW="$HT_WORK/dev/device.json" \
-    HEARTH_PROBE_TCP=$lport HEARTH_PROBE_BIND=1 HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" HEARTH_PROBE_TCP=$lport HEARTH_PROBE_BIND=1 HEARTH_PROBE_EXEC=/bin/sh LD_PRELOAD=$PROBE \
     "$HEARTHD" --state "$HT_WORK/dev" --listen 127.0.0.1:0 --foreground "${HT_USER_ARGS[@]}" \
     >"$HT_WORK/probed.out" 2>"$HT_WORK/probed.err" &
 pid=$!

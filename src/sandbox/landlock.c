@@ -154,6 +154,13 @@ hearth_status hearth_sandbox_landlock(const hearth_sandbox_fs_policy *p)
     hearth_status st = HEARTH_OK;
     for (size_t i = 0; i < p->npaths && st == HEARTH_OK; i++)
         st = add_path(rs, &p->paths[i], attr.handled_access_fs, prog);
+#ifdef HEARTH_SANITIZER_BUILD
+    /* Sanitizer builds only: the ASan/LSan runtime reads /proc/<pid>/maps
+     * and the task list, also in a program with no paths of its own
+     * (hearth-fetch). A shipped build has no such runtime and no such rule. */
+    static const hearth_sandbox_path san_proc = {"/proc", HEARTH_SANDBOX_READ};
+    if (st == HEARTH_OK) st = add_path(rs, &san_proc, attr.handled_access_fs, prog);
+#endif
     for (size_t i = 0; i < p->nconnect_ports && st == HEARTH_OK && attr.handled_access_net; i++) {
         hl_net_port_attr np = {.allowed_access = LANDLOCK_ACCESS_NET_CONNECT_TCP,
                                .port = p->connect_ports[i]};

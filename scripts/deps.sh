@@ -17,10 +17,13 @@ PACKAGES=(
   # least privilege: socket activation and user switching as systemd does it
   # (systemd-socket-activate, setpriv), syscall tracing, packaging checks
   systemd util-linux strace lintian fakeroot dpkg-dev
+  # associated services (issue 9): MQTT brokers (mosquitto; RabbitMQ with its
+  # MQTT plugin for the cluster), the client library, the fleet database
+  mosquitto mosquitto-clients libmosquitto-dev rabbitmq-server libsqlite3-dev sqlite3
   # static analysis in CI
   cppcheck clang-tidy
   # benchmarks
-  wrk hyperfine time bc
+  wrk hyperfine time bc gnuplot-nox
 )
 
 # `scripts/deps.sh PACKAGE...` does the same for the named packages instead

@@ -216,9 +216,19 @@ hearth_status hearth_seclog_set_cap(size_t cap) HEARTH_MUST_CHECK;
  * `hearth_seclog(HEARTH_SEV_WARNING, "login_failed", "source", ip, "user", u, NULL)`.
  */
 void hearth_seclog(hearth_severity sev, const char *event, ...) __attribute__((sentinel));
-/** Optional hook called for every event (e.g. to feed an in-memory ring). */
+/**
+ * A subscriber called for every event with its JSON line (no newline), e.g.
+ * to feed an in-memory ring or forward events to the service. Called with
+ * the log's lock held, on the thread that logged: it must be quick and must
+ * not log itself.
+ */
 typedef void (*hearth_seclog_hook)(hearth_severity sev, const char *json_line, void *arg);
-void hearth_seclog_set_hook(hearth_seclog_hook hook, void *arg);
+/** Most subscribers at once. */
+#define HEARTH_SECLOG_HOOKS_MAX 8
+/** Subscribe @p hook with @p arg (HEARTH_ERR_BUSY when all slots are taken). */
+hearth_status hearth_seclog_add_hook(hearth_seclog_hook hook, void *arg) HEARTH_MUST_CHECK;
+/** Unsubscribe the pair @p hook, @p arg (no-op if not subscribed). */
+void hearth_seclog_remove_hook(hearth_seclog_hook hook, void *arg);
 
 /* -------------------------------------------------------- worker threads */
 

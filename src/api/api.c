@@ -120,7 +120,11 @@ hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
         return st;
     }
     pthread_mutex_init(&api->events.mu, NULL);
-    hearth_seclog_set_hook(events_hook, &api->events);
+    st = hearth_seclog_add_hook(events_hook, &api->events);
+    if (st != HEARTH_OK) {
+        hearth_api_destroy(api);
+        return st;
+    }
     *out = api;
     return HEARTH_OK;
 }
@@ -128,7 +132,7 @@ hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
 void hearth_api_destroy(hearth_api *api)
 {
     if (api == NULL) return;
-    hearth_seclog_set_hook(NULL, NULL);
+    hearth_seclog_remove_hook(events_hook, &api->events);
     for (size_t i = 0; i < HEARTH_API_EVENTS_MAX; i++) free(api->events.lines[i]);
     pthread_mutex_destroy(&api->events.mu);
     free(api->routes);

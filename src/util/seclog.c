@@ -20,8 +20,11 @@ static int log_fd = -1;
 static char log_path[PATH_MAX];
 static size_t log_cap = HEARTH_SECLOG_CAP_DEFAULT;
 static uint64_t log_seq;
-static hearth_seclog_hook log_hook;
-static void *log_hook_arg;
+/* Subscribers (the API's event ring, the service link, telemetry rules). */
+static struct {
+    hearth_seclog_hook fn;
+    void *arg;
+} log_hooks[HEARTH_SECLOG_HOOKS_MAX];
 
 hearth_status hearth_seclog_open(const char *path)
 {
@@ -96,11 +99,33 @@ void hearth_seclog_close(void)
     pthread_mutex_unlock(&log_mu);
 }
 
-void hearth_seclog_set_hook(hearth_seclog_hook hook, void *arg)
+hearth_status hearth_seclog_add_hook(hearth_seclog_hook hook, void *arg)
+{
+    if (hook == NULL) return hearth_err(HEARTH_ERR_INVALID, "seclog hook: NULL");
+    hearth_status st = hearth_err(HEARTH_ERR_BUSY, "seclog hook: all %d slots taken",
+                                  HEARTH_SECLOG_HOOKS_MAX);
+    pthread_mutex_lock(&log_mu);
+    for (size_t i = 0; i < HEARTH_SECLOG_HOOKS_MAX; i++) {
+        if (log_hooks[i].fn == NULL) {
+            log_hooks[i].fn = hook;
+            log_hooks[i].arg = arg;
+            st = HEARTH_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log_mu);
+    return st;
+}
+
+void hearth_seclog_remove_hook(hearth_seclog_hook hook, void *arg)
 {
     pthread_mutex_lock(&log_mu);
-    log_hook = hook;
-    log_hook_arg = arg;
+    for (size_t i = 0; i < HEARTH_SECLOG_HOOKS_MAX; i++) {
+        if (log_hooks[i].fn == hook && log_hooks[i].arg == arg) {
+            log_hooks[i].fn = NULL;
+            log_hooks[i].arg = NULL;
+        }
+    }
     pthread_mutex_unlock(&log_mu);
 }
 
@@ -171,7 +196,8 @@ void hearth_seclog(hearth_severity sev, const char *event, ...)
     va_end(ap);
     line[o++] = '}';
     line[o] = '\0';
-    if (log_hook) log_hook(sev, line, log_hook_arg);
+    for (size_t i = 0; i < HEARTH_SECLOG_HOOKS_MAX; i++)
+        if (log_hooks[i].fn != NULL) log_hooks[i].fn(sev, line, log_hooks[i].arg);
     line[o++] = '\n';
     rotate_if_needed(o);
     int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;

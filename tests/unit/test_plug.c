@@ -185,9 +185,9 @@ static void test_5_13_1_unreadable_record_and_hardware(void **state)
     /* A record in another format: defaults (off), and an event. */
     assert_int_equal(hearth_store_put(f->store, HEARTH_PLUG_RECORD, "2 on last", 9), HEARTH_OK);
     invalid_events = 0;
-    hearth_seclog_set_hook(count_invalid, NULL);
+    assert_int_equal(hearth_seclog_add_hook(count_invalid, NULL), HEARTH_OK);
     plug *p = open_plug(f);
-    hearth_seclog_set_hook(NULL, NULL);
+    hearth_seclog_remove_hook(count_invalid, NULL);
     assert_int_equal(invalid_events, 1);
     plug_status s;
     plug_get(p, &s);

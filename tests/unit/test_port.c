@@ -234,7 +234,7 @@ static void test_5_13_1_button_press_logged_once(void **state)
     assert_false(pressed);
 
     button_events = 0;
-    hearth_seclog_set_hook(count_button, NULL);
+    assert_int_equal(hearth_seclog_add_hook(count_button, NULL), HEARTH_OK);
     assert_int_equal(hearth_port_button_watch(d, 5), HEARTH_ERR_INVALID);
     assert_int_equal(hearth_port_button_watch(d, 20), HEARTH_OK);
     assert_int_equal(hearth_port_button_watch(d, 20), HEARTH_ERR_STATE);
@@ -246,7 +246,7 @@ static void test_5_13_1_button_press_logged_once(void **state)
     assert_int_equal(button_events, 1);
     assert_non_null(strstr(button_line, "\"action\":\"logged_only\""));
     hearth_port_close(d); /* joins the watch */
-    hearth_seclog_set_hook(NULL, NULL);
+    hearth_seclog_remove_hook(count_button, NULL);
 }
 
 /* A port's platform defaults sit between the environment and the build. */

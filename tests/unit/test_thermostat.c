@@ -237,7 +237,7 @@ static void test_5_13_1_bad_sensor_readings_discarded_and_counted(void **state)
 {
     fixture *f = *state;
     ev_rejected = 0;
-    hearth_seclog_set_hook(count_events, NULL);
+    assert_int_equal(hearth_seclog_add_hook(count_events, NULL), HEARTH_OK);
     hearth_thermo *t = open_sensor(f, 60000);
     write_sensor(f, "21.0\n");
     hearth_thermo_step(t);
@@ -288,7 +288,7 @@ static void test_5_13_1_bad_sensor_readings_discarded_and_counted(void **state)
     assert_true(s.current_c == 85.0);
     assert_int_equal(s.rejected_readings, 200);
     hearth_thermo_close(t);
-    hearth_seclog_set_hook(NULL, NULL);
+    hearth_seclog_remove_hook(count_events, NULL);
 }
 
 static void test_5_13_1_bad_config_refused(void **state)
@@ -527,7 +527,7 @@ static void test_5_9_2_heater_off_after_sensor_loss(void **state)
 {
     fixture *f = *state;
     ev_lost = ev_recovered = 0;
-    hearth_seclog_set_hook(count_events, NULL);
+    assert_int_equal(hearth_seclog_add_hook(count_events, NULL), HEARTH_OK);
     hearth_thermo_status s;
 
     /* Before any reading the heater stays off. */
@@ -572,7 +572,7 @@ static void test_5_9_2_heater_off_after_sensor_loss(void **state)
     assert_false(s.heating);
     assert_int_equal(ev_lost, 2);
     hearth_thermo_close(t);
-    hearth_seclog_set_hook(NULL, NULL);
+    hearth_seclog_remove_hook(count_events, NULL);
 }
 
 static void test_5_9_2_thread_runs_and_writes_heartbeat(void **state)

@@ -82,19 +82,32 @@ static hearth_status drop_bounding(bool required)
     return HEARTH_OK;
 }
 
+/* true if @p d (from capget) holds no capability in any set. */
+static bool caps_empty(const struct __user_cap_data_struct d[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (d[i].effective != 0 || d[i].permitted != 0 || d[i].inheritable != 0) return false;
+    return true;
+}
+
+/* Clear every capability set. capset(2) is called only when something is
+ * held: under the shipped units the process starts with none, and their
+ * system-call filter can then refuse capset (in @privileged) altogether. */
 static hearth_status clear_caps(void)
 {
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2];
+    memset(d, 0xff, sizeof d);
+    if (syscall(SYS_capget, &h, d) != 0)
+        return hearth_err(HEARTH_ERR_INTERNAL, "cannot read capabilities: %s", strerror(errno));
+    if (caps_empty(d)) return HEARTH_OK;
     memset(d, 0, sizeof d);
     if (syscall(SYS_capset, &h, d) != 0)
         return hearth_err(HEARTH_ERR_INTERNAL, "cannot clear capabilities: %s", strerror(errno));
     memset(d, 0xff, sizeof d);
     if (syscall(SYS_capget, &h, d) != 0)
         return hearth_err(HEARTH_ERR_INTERNAL, "cannot read capabilities: %s", strerror(errno));
-    for (int i = 0; i < 2; i++)
-        if (d[i].effective != 0 || d[i].permitted != 0 || d[i].inheritable != 0)
-            return hearth_err(HEARTH_ERR_INTERNAL, "capabilities are still set after capset");
+    if (!caps_empty(d)) return hearth_err(HEARTH_ERR_INTERNAL, "capabilities are still set after capset");
     return HEARTH_OK;
 }
 

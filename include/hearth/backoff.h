@@ -22,9 +22,10 @@
  *    second once reached 50,000 attempts a minute against its own broker;
  *  - a server that says it is busy (MQTT 5 0x89 server busy, 0x97 quota
  *    exceeded, 0x9F connection rate exceeded; HTTP 429/503) is honoured: the
- *    delay is at least the server's hint (Retry-After, Server Keep Alive) and
- *    at least the current window's upper bound before jitter is applied to
- *    the remainder.
+ *    delay is max(hint, W(n)) + uniform[0, W(n)]: at least the server's
+ *    hint (Retry-After, Server Keep Alive; bounded to
+ *    HEARTH_BACKOFF_REFUSED_CAP_MS) and the whole current window, with the
+ *    jitter on top so a fleet given the same hint does not return at once.
  *
  * The clock and the random source are injectable (hearth_backoff_config) so
  * unit tests assert the distribution, not just a range. The state is a

@@ -1,0 +1,8 @@
+# Backoff unit tests: the delay distribution under an injected counter random
+# source and the real one, 64-bit saturation (n up to UINT32_MAX, the LoRa
+# 26 h case), the random first delay, reset only after a stable connection,
+# the refusal schedule and its security event, busy hints, configuration
+# checks. 5.9-3: orderly, randomised reconnection; 5.9-1: retrying keeps
+# working however long the outage (no wrap to short delays).
+hearth_unit_test(NAME backoff PROVISIONS 5.9-1 5.9-3
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backoff.c)

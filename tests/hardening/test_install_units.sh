@@ -56,7 +56,8 @@ for f in "$libdir/libhearth.a" "$libdir/pkgconfig/hearth.pc" "$prefix/include/he
          "$unitdir/hearthd.service" "$unitdir/hearth-boot.service" "$unitdir/hearth-fetch.socket" \
          "$unitdir/hearth-fetch@.service" "$prefix/lib/sysusers.d/hearth.conf" \
          "$prefix/lib/tmpfiles.d/hearth.conf" "$sysconf/hearth/hearthd.conf" \
-         "$prefix/share/hearth/systemd/tpm.conf" "$prefix/share/man/man1/hearth.1.gz" \
+         "$prefix/share/hearth/systemd/tpm.conf" "$prefix/share/hearth/mosquitto/hearth.conf" \
+         "$prefix/share/hearth/mosquitto/hearth.acl" "$prefix/share/man/man1/hearth.1.gz" \
          "$prefix/share/man/man8/hearthd.8.gz" "$prefix/share/man/man8/hearth-boot.8.gz" \
          "$prefix/share/man/man8/hearth-fetch.8.gz"; do
     [ -f "$root$f" ] && ht_pass "installed $f" || ht_fail "not installed: $f"

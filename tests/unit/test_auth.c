@@ -5,7 +5,6 @@
  * management (5.5-4, 5.5-5). A fake clock drives delays and expiry; Argon2id
  * runs with a lowered cost through the internal test hook, except where the
  * production parameters are the point (test_auth_policy.c). */
-#include <ftw.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
@@ -17,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "test_tmpdir.h"
 
 #include "auth/auth_internal.h"
 #include "hearth/auth.h"
@@ -56,14 +57,6 @@ static uint32_t rand_zero(uint32_t bound, void *arg)
     (void)bound;
     (void)arg;
     return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
 }
 
 static void open_auth(fixture *fx)
@@ -112,7 +105,7 @@ static int teardown(void **state)
     hearth_auth_close(fx->a);
     hearth_store_close(fx->st);
     hearth_rot_close(fx->rot);
-    nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

@@ -3,7 +3,6 @@
  * and the algorithm id recorded in the data (5.5-3). Hostile files are built
  * by editing a real store byte by byte: every edit must be detected. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "test_tmpdir.h"
 
 #include "hearth/store.h"
 #include "hearth/util.h"
@@ -27,14 +28,6 @@ typedef struct {
     char dir[300];
     hearth_rot *rot;
 } fixture;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -54,7 +47,7 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     hearth_rot_close(fx->rot);
-    nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(fx->root);
     free(fx);
     return 0;
 }

@@ -138,6 +138,18 @@ rb_identities() {
     fi
 }
 
+# rb_device_tool ARGS...: the shipped hearth-rabbitmq-device against node 2
+# (a rabbitmqctl wrapper with this cluster's account, cookie and epmd).
+rb_device_tool() {
+    local w="$RB_DIR/rabbitmqctl"
+    if [ ! -x "$w" ]; then
+        printf '#!/bin/sh\nexec env HOME=%q ERL_EPMD_PORT=%q RABBITMQ_CONF_ENV_FILE=/dev/null %s timeout 60 %q -q -n hearth2@localhost "$@"\n' \
+            "$RB_DIR/home" "$RB_EPMD_PORT" "${RB_AS[*]}" "$RB_SBIN/rabbitmqctl" >"$w"
+        chmod 755 "$w"
+    fi
+    RABBITMQCTL="$w" "$RB_DEVICE_TOOL" "$@"
+}
+
 # ------------------------------------------------------------- nodes
 
 # rb_node_config N: the node's rabbitmq.conf = the shipped fragment + this

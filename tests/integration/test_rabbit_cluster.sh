@@ -19,6 +19,7 @@
 #    QoS 1 messages; each device moves on to the next address of its
 #    list, and every message a broker acknowledged (PUBACK) reaches the
 #    fleet subscriber on a surviving node (sequence numbers: no gaps).
+#  - a device removed with the shipped tool is refused at its next CONNECT;
 # 5.5-1: the devices' only credential is their certificate (TLS 1.3/1.2,
 # verify_peer, fail_if_no_peer_cert); no password, no anonymous login.
 set -u
@@ -167,6 +168,19 @@ ht_check "a certificate with the right CN from another CA: refused in the TLS ha
 out=$(timeout 10 mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "${RB_AMQP[1]}" --cafile "$CA" \
     --cert "${C[$A]}.crt" --key "${C[$A]}.key" -i "$A" -q 1 -t "hearth/$A/state" -m x 2>&1); rc=$?
 ht_check "no MQTT on any other port of the node (AMQP port: exit $rc)" [ "$rc" -ne 0 ]
+
+# Revocation on RabbitMQ: the shipped tool removes the device's user; a
+# certificate login needs the user, so the still valid certificate no
+# longer gets in.
+ht_check "hearth-rabbitmq-device remove $A (rabbitmqctl delete_user)" rb_device_tool remove "$A"
+rq_pub "$A" 1 -i "$A" -q 1 -t "hearth/$A/events" -m '{"v":1,"seq":2,"event":"after-removal"}' -d >"$W/removed" 2>&1
+rc=$?
+ht_check "a removed device is refused at CONNECT although its certificate is valid (exit $rc)" \
+    conn_refused "$W/removed"
+ht_check "control: device $B still logs in" \
+    rq_pub "$B" 1 -i "$B" -q 1 -t "hearth/$B/events" -m '{"v":1,"seq":1,"event":"control"}'
+ht_check "hearth-rabbitmq-device refuses a serial with a dot (it would be a topic level)" \
+    bash -c "! '$RB_DEVICE_TOOL' add 'HTH.1' 2>/dev/null && ! '$RB_DEVICE_TOOL' definitions 'a#' >/dev/null 2>&1"
 
 # ------------------------------------------------------------- node loss
 # Simulated devices: each publishes seq 1.. with QoS 1, one connection per

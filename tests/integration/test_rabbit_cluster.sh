@@ -214,6 +214,7 @@ for _ in $(seq 1 100); do
     [ "$(cat "$W"/sim* | grep -c '^acked')" -ge 9 ] && break
     sleep 0.1
 done
+for n in 1 2 3; do echo "# node $n: $(grep VmRSS "/proc/${RB_BEAM[$n]}/status" 2>/dev/null)"; done
 rb_kill_node 1
 KILL_AT=$(date +%s.%N)
 for _ in $(seq 1 300); do

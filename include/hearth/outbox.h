@@ -19,9 +19,11 @@
  * Bounds: at most max_records records and max_bytes payload bytes. When a
  * put would exceed them, room is made by dropping the oldest record of the
  * least important class present (telemetry, then state, then security
- * events) and counting it; a security event is dropped only when the queue
- * holds nothing else, and the drop itself is recorded ("outbox_overflow").
- * Documented in docs/outbox.md.
+ * events), the new record included, and counting it; a security event is
+ * dropped only when the queue holds nothing else, and the drop itself is
+ * recorded ("outbox_overflow", once per overflow episode). When the new
+ * record is the least important present, it is the one dropped: put()
+ * fails with HEARTH_ERR_BUSY. Documented in docs/outbox.md.
  *
  * Thread-safe: one producer side (any thread) and one consumer (the link).
  */
@@ -89,8 +91,11 @@ void hearth_outbox_close(hearth_outbox *o);
 
 /**
  * Queue one record durably. @p topic: [a-z0-9/_-], 1..63 bytes. @p len <=
- * HEARTH_OUTBOX_PAYLOAD_MAX (HEARTH_ERR_TOO_LARGE otherwise). @p seq_out
- * may be NULL.
+ * HEARTH_OUTBOX_PAYLOAD_MAX and <= max_bytes (HEARTH_ERR_TOO_LARGE
+ * otherwise). @p seq_out may be NULL. HEARTH_ERR_BUSY: the queue is full
+ * of more important records, this one was dropped (and counted).
+ * Security events are logged after the outbox's lock is released, so a
+ * seclog subscriber may call put().
  */
 hearth_status hearth_outbox_put(hearth_outbox *o, hearth_outbox_class cls, const char *topic,
                                 const uint8_t *payload, size_t len, uint64_t *seq_out) HEARTH_MUST_CHECK;

@@ -57,6 +57,14 @@ hearth_status hearth_fd_write_all(int fd, const void *data, size_t len,
                                   const char *what) HEARTH_MUST_CHECK;
 /** fsync a directory (after creating/renaming entries in it). */
 hearth_status hearth_fs_sync_dir(const char *dir) HEARTH_MUST_CHECK;
+/**
+ * Remove the temporary files hearth_fs_write_atomic()/hearth_fs_replace()
+ * leave in @p dir when a replacement of @p dir/@p name was interrupted
+ * before its rename ("<name>.tmp.*": a complete or torn copy that never
+ * became current), then sync the directory (best effort).
+ * @return true when at least one was removed (the caller logs that).
+ */
+bool hearth_fs_remove_stale_temps(const char *dir, const char *name);
 /** mkdir -p with @p mode for every created component. */
 hearth_status hearth_fs_mkdirs(const char *path, mode_t mode) HEARTH_MUST_CHECK;
 /** snprintf into @p buf, failing with HEARTH_ERR_TOO_LARGE on truncation. */

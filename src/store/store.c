@@ -1,7 +1,6 @@
 /* Secure store: in-memory record set, committed by re-encrypting the whole
  * file and replacing it atomically (EN 303 645 5.4-1). Format and threat
  * model: docs/store-format.md. */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -16,7 +15,6 @@
 #include "rot_internal.h"
 #include "store_format.h"
 
-#define STORE_TMP_PREFIX STORE_FILE_NAME ".tmp." /* hearth_fs_write_atomic temp names */
 
 struct hearth_store {
     pthread_mutex_t mu;
@@ -191,22 +189,8 @@ static hearth_status check_device_id(const char *device_id)
  * they hold a complete or torn copy of a state that never became current. */
 static void remove_stale_temps(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    bool removed = false;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, STORE_TMP_PREFIX, sizeof STORE_TMP_PREFIX - 1) != 0) continue;
-        char p[PATH_MAX];
-        if (hearth_path_join(p, sizeof p, dir, e->d_name) != HEARTH_OK) continue;
-        if (unlink(p) == 0) removed = true;
-    }
-    closedir(d);
-    if (removed) {
-        /* Best effort: a temp file that reappears after a crash is removed again. */
-        if (hearth_fs_sync_dir(dir) != HEARTH_OK) hearth_err_clear();
+    if (hearth_fs_remove_stale_temps(dir, STORE_FILE_NAME))
         hearth_seclog(HEARTH_SEV_INFO, "store_stale_temp_removed", "dir", dir, NULL);
-    }
 }
 
 /* Index of @p name in the sorted image, or the insertion point (negative). */

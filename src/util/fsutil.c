@@ -1,6 +1,7 @@
 /* Crash-safe file replacement: temp file, fsync, rename, directory fsync. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -191,4 +192,25 @@ hearth_status hearth_fs_read_file(const char *path, size_t max, uint8_t **out, s
     *out = buf;
     *len = got;
     return HEARTH_OK;
+}
+
+bool hearth_fs_remove_stale_temps(const char *dir, const char *name)
+{
+    char prefix[NAME_MAX + 1];
+    int pl = snprintf(prefix, sizeof prefix, "%s.tmp.", name);
+    if (pl < 0 || (size_t)pl >= sizeof prefix) return false;
+    DIR *d = opendir(dir);
+    if (d == NULL) return false;
+    struct dirent *e;
+    bool removed = false;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)pl) != 0) continue;
+        char p[PATH_MAX];
+        if (hearth_path_join(p, sizeof p, dir, e->d_name) != HEARTH_OK) continue;
+        if (unlink(p) == 0) removed = true;
+    }
+    closedir(d);
+    /* Best effort: a temp file that reappears after a crash is removed again. */
+    if (removed && hearth_fs_sync_dir(dir) != HEARTH_OK) hearth_err_clear();
+    return removed;
 }

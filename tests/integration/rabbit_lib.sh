@@ -63,11 +63,15 @@ rb_ctl() {
     rb_run timeout 60 "$RB_SBIN/rabbitmqctl" -q -n "hearth$n@localhost" "$@"
 }
 
-# rb_erl N 'MODULE FUNCTION' [ARGS]: call an Erlang function on node N with
-# erl_call (erlang-base, a C program: milliseconds, where every rabbitmqctl
-# starts an Elixir VM for seconds).
+# rb_erl N 'MODULE FUNCTION': call an Erlang function without arguments on
+# node N with erl_call (erlang-base, a C program: milliseconds, where every
+# rabbitmqctl starts an Elixir VM for seconds). rb_erl_eval N 'EXPR.':
+# evaluate an expression there (prints {ok, Value}).
 rb_erl() {
-    rb_run timeout 10 erl_call -sname "hearth$1@localhost" -a "$2${3:+ $3}" 2>/dev/null
+    rb_run timeout 10 erl_call -sname "hearth$1@localhost" -a "$2" 2>/dev/null
+}
+rb_erl_eval() {
+    echo "$2" | rb_run timeout 10 erl_call -sname "hearth$1@localhost" -e 2>/dev/null
 }
 
 # rb_init: work dir, account, cookie, epmd. Called by rb_pki / rb_cluster_start.
@@ -158,7 +162,7 @@ rb_node_config() {
     local n=$1 d="$RB_DIR/node$1" i
     mkdir -p "$d/mnesia" "$d/log"
     {
-        cat "$HEARTH_SOURCE_DIR/packaging/rabbitmq/rabbitmq.conf"
+        cat "${RB_CONF:-$HEARTH_SOURCE_DIR/packaging/rabbitmq/rabbitmq.conf}"
         echo "# --- test node $n (rabbit_lib.sh)"
         echo "listeners.tcp.default = 127.0.0.1:${RB_AMQP[$n]}"
         echo "mqtt.listeners.tcp = none"
@@ -167,8 +171,7 @@ rb_node_config() {
         echo "ssl_options.certfile = $RB_DIR/pki/broker.crt"
         echo "ssl_options.keyfile = $RB_DIR/pki/broker.key"
         # Node 1 is the seed; the others join it on their first boot (peer
-        # discovery, retried every 0.5 s while node 1 is still booting):
-        # the three boot in parallel, no stop_app/join_cluster/start_app.
+        # discovery): no stop_app/join_cluster/start_app.
         # The users and permissions (rb_identities) are imported by node 1
         # when it boots; the others receive them when they join.
         if [ "$n" = 1 ] && [ -f "$RB_DIR/definitions.json" ]; then
@@ -228,9 +231,9 @@ rb_node_wait() {
     [ -n "${RB_BEAM[$n]}" ] && HT_PIDS+=("${RB_BEAM[$n]}")
 }
 
-# rb_cluster_start: ports, configs, private epmd, the three nodes at once
-# (2 and 3 join node 1 by the classic peer-discovery configuration), and a
-# check that all three run as one cluster. Sets RB_START_SECONDS.
+# rb_cluster_start: ports, configs, private epmd, node 1, then nodes 2 and 3
+# together (they join node 1 by the classic peer-discovery configuration),
+# and a check that all three run as one cluster with the vhost up. Sets RB_START_SECONDS.
 rb_cluster_start() {
     rb_init
     local t0 ports n
@@ -245,8 +248,20 @@ rb_cluster_start() {
     done
     env HOME="$RB_DIR/home" "${RB_AS[@]}" epmd -port "$RB_EPMD_PORT" -address 127.0.0.1 >"$RB_DIR/epmd.out" 2>&1 &
     HT_PIDS+=("$!")
-    for n in $(seq 1 "$RB_NODES"); do rb_node_start "$n"; done
-    for n in $(seq 1 "$RB_NODES"); do rb_node_wait "$n" 100 || return 1; done
+    # Node 1 first: a node that joins while the seed is still in its boot
+    # steps (feature flags, the definitions import) can come up with the
+    # vhost down. Then the others together.
+    rb_node_start 1
+    rb_node_wait 1 100 || return 1
+    for n in $(seq 2 "$RB_NODES"); do rb_node_start "$n"; done
+    for n in $(seq 2 "$RB_NODES"); do rb_node_wait "$n" 100 || return 1; done
+    for n in $(seq 1 "$RB_NODES"); do
+        if [ "$(rb_erl_eval "$n" 'rabbit_vhost_sup_sup:is_vhost_alive(<<"/">>).')" != "{ok, true}" ]; then
+            echo "rabbit_lib.sh: vhost / is down on hearth$n" >&2
+            rb_node_log "$n"
+            return 1
+        fi
+    done
     local running
     running=$(rb_erl 1 'rabbit_nodes all_running' | tr -cd '@' | wc -c)
     if [ "$running" != "$RB_NODES" ]; then

@@ -18,7 +18,9 @@
 #  - 5.9-1: a node is killed (SIGKILL) while simulated devices publish
 #    QoS 1 messages; each device moves on to the next address of its
 #    list, and every message a broker acknowledged (PUBACK) reaches the
-#    fleet subscriber on a surviving node (sequence numbers: no gaps).
+#    fleet subscriber on a surviving node (sequence numbers: no gaps); a
+#    device's persistent session made on the lost node resumes on another
+#    with the command queued meanwhile (quorum session queues).
 #  - a device removed with the shipped tool is refused at its next CONNECT;
 # 5.5-1: the devices' only credential is their certificate (TLS 1.3/1.2,
 # verify_peer, fail_if_no_peer_cert); no password, no anonymous login.
@@ -35,13 +37,14 @@ T0=$(date +%s)
 
 A=HTH-0A0A0A0A0A0A
 B=HTH-0B0B0B0B0B0B
+D=HTH-0D0D0D0D0D0D
 SIMS=(HTH-51510000001 HTH-51510000002 HTH-51510000003)
 rb_pki
-rb_identities "$A" "$B" "${SIMS[@]}"
+rb_identities "$A" "$B" "$D" "${SIMS[@]}"
 rb_cluster_start || { ht_fail "three-node cluster started"; ht_done; }
 ht_pass "three-node cluster of RabbitMQ nodes on loopback started in ${RB_START_SECONDS}s"
 declare -A C
-for cn in "$A" "$B" hearth-fleet "${SIMS[@]}"; do C[$cn]=$(rb_client_cert "$cn") || ht_fail "certificate for $cn"; done
+for cn in "$A" "$B" "$D" hearth-fleet "${SIMS[@]}"; do C[$cn]=$(rb_client_cert "$cn") || ht_fail "certificate for $cn"; done
 ROGUE=$(rb_client_cert "$A" rogue)
 CA="$MQ_CA/ca.crt"
 
@@ -54,7 +57,7 @@ rq_pub() {
 # rq_sub_bg CN NODE OUT ARGS...: a subscriber in the background (-v, -d log in OUT.log).
 rq_sub_bg() {
     local cn=$1 n=$2 out=$3; shift 3
-    timeout 90 stdbuf -oL mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "${RB_MQTTS[$n]}" --cafile "$CA" \
+    timeout 300 stdbuf -oL mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "${RB_MQTTS[$n]}" --cafile "$CA" \
         --cert "${C[$cn]}.crt" --key "${C[$cn]}.key" -v -d "$@" >"$out" 2>&1 &
     HT_PIDS+=("$!")
 }
@@ -203,6 +206,15 @@ sim_device() { # CN FIRST_NODE: until $W/stop exists (at most 60 s)
 # moved_on I: simulated device I has 3 acknowledged messages from nodes 2/3
 # after a failure.
 moved_on() { [ "$(sed -n '/^failed/,$p' "$W/sim$1" | grep -c '^acked .* node [23] ')" -ge 3 ]; }
+# Device D keeps a persistent session (as hearthd's link does) made on
+# node 1: its queue is a quorum queue (packaging/rabbitmq/rabbitmq.conf).
+rq_session() { # NODE ARGS...: D's persistent session on NODE
+    local n=$1; shift
+    timeout 15 stdbuf -oL mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "${RB_MQTTS[$n]}" --cafile "$CA" \
+        --cert "${C[$D]}.crt" --key "${C[$D]}.key" -i "$D" -c -q 1 -v -d -t "hearth/$D/cmd/req" "$@"
+}
+rq_session 1 -W 2 >"$W/d_session1" 2>&1
+ht_check "device $D made a persistent session on node 1" grep -q "received SUBACK" "$W/d_session1"
 ht_check "node 1 serves before the kill" rq_pub "${SIMS[0]}" 1 -i "${SIMS[0]}" -q 1 -t "hearth/${SIMS[0]}/status" -m '{"v":1,"online":true}'
 sims=()
 for i in 0 1 2; do
@@ -223,6 +235,11 @@ for _ in $(seq 1 300); do
 done
 touch "$W/stop"
 for p in "${sims[@]}"; do wait "$p"; done
+ht_check "fleet (node 2) sends $D a command while $D is offline and node 1, where its session was made, is gone" \
+    rq_pub hearth-fleet 2 -i hearth-fleet-cmd -q 1 -t "hearth/$D/cmd/req" -m '{"v":1,"id":"while-away"}'
+rq_session 3 -C 1 -W 10 >"$W/d_session3" 2>&1
+ht_check "device $D resumes its session on node 3 and receives the command queued while it was away" \
+    grep -q "^hearth/$D/cmd/req .*while-away" "$W/d_session3"
 ht_check "node 1's Erlang VM is gone" bash -c "! kill -0 ${RB_BEAM[1]} 2>/dev/null"
 sleep 1
 for i in 0 1 2; do

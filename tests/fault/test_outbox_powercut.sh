@@ -38,6 +38,10 @@ HEARTH_FAULT_TRACE="$tmp/trace.txt" "$T" work "$tmp/full" >"$tmp/full.out" 2>/de
 ops=$(tail -n 1 "$tmp/full.out")
 "$T" check "$tmp/full" "$ops" >/dev/null || fail "the complete workload does not check out"
 points=$(wc -l < "$tmp/trace.txt")
+# Floor: the workload as written passes 162 points; fewer means it lost
+# steps (or fault points went missing) and would prove less.
+MIN_KILL_POINTS=150
+[ "$points" -ge "$MIN_KILL_POINTS" ] || fail "only $points fault points traced (floor $MIN_KILL_POINTS)"
 for p in outbox.write outbox.sync outbox.synced fs.write fs.rename fs.dirsync outbox.reopen; do
     grep -q " $p\$" "$tmp/trace.txt" || fail "the workload never passes fault point $p"
 done

@@ -157,7 +157,7 @@ cmake -S "$root" -B "$dir" \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$triplet.cmake" \
   -DHEARTH_CROSS_STAGE="$stage" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-  -DHEARTH_BENCH=OFF -DHEARTH_SANITIZE=OFF -DHEARTH_FUZZ=OFF >/dev/null
+  -DHEARTH_BENCH=OFF -DHEARTH_SANITIZE=OFF -DHEARTH_FUZZ=OFF -DHEARTH_FLEET=OFF >/dev/null
 cmake --build "$dir" -j "$jobs"
 
 # ------------------------------------------------------------ 3. unit tests

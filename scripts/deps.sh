@@ -20,6 +20,8 @@ PACKAGES=(
   # associated services (issue 9): MQTT brokers (mosquitto; RabbitMQ with its
   # MQTT plugin for the cluster), the client library, the fleet database
   mosquitto mosquitto-clients libmosquitto-dev rabbitmq-server libsqlite3-dev sqlite3
+  # a real browser for the fleet report's test (headless chromium)
+  chromium
   # static analysis in CI
   cppcheck clang-tidy
   # benchmarks

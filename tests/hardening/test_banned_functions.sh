@@ -12,7 +12,7 @@ set -euo pipefail
 S=${HEARTH_SOURCE_DIR:?}
 cd "$S"
 dirs=()
-for d in src daemon boot tools fetch include; do [ -d "$d" ] && dirs+=("$d"); done
+for d in src daemon boot tools fetch services include; do [ -d "$d" ] && dirs+=("$d"); done
 banned='(?<![\w>.])(strcpy|strcat|sprintf|vsprintf|gets|strtok|sscanf|atoi|atol|atoll|strncpy|rand|srand)\s*\('
 hits=$(grep -rnP --include='*.c' --include='*.h' "$banned" "${dirs[@]}" || true)
 secret_cmp='memcmp\s*\([^;]*(key|token|hash|mac|passw|secret|tag)[a-z_]*\s*[,)]'

@@ -48,7 +48,7 @@ if [ "$prefix" = /usr ]; then unitdir=/lib/systemd/system; else unitdir=$prefix/
 libdir=$(cd "$root$prefix" && ls -d lib/*/pkgconfig lib/pkgconfig 2>/dev/null | head -1)
 libdir=$prefix/${libdir%/pkgconfig}
 sysconf=$( [ "$prefix" = /usr ] && echo /etc || echo "$prefix/etc")
-for f in "$prefix/bin/hearth" "$prefix/sbin/hearthd" "$prefix/sbin/hearth-boot" \
+for f in "$prefix/bin/hearth" "$prefix/bin/hearth-fleet" "$prefix/sbin/hearthd" "$prefix/sbin/hearth-boot" \
          "$prefix/libexec/hearth/hearth-fetch"; do
     [ -x "$root$f" ] && [ -f "$root$f" ] && ht_pass "program $f" || ht_fail "program $f missing"
 done
@@ -58,6 +58,7 @@ for f in "$libdir/libhearth.a" "$libdir/pkgconfig/hearth.pc" "$prefix/include/he
          "$prefix/lib/tmpfiles.d/hearth.conf" "$sysconf/hearth/hearthd.conf" \
          "$prefix/share/hearth/systemd/tpm.conf" "$prefix/share/hearth/mosquitto/hearth.conf" \
          "$prefix/share/hearth/mosquitto/hearth.acl" "$prefix/share/man/man1/hearth.1.gz" \
+         "$prefix/share/man/man1/hearth-fleet.1.gz" \
          "$prefix/share/man/man8/hearthd.8.gz" "$prefix/share/man/man8/hearth-boot.8.gz" \
          "$prefix/share/man/man8/hearth-fetch.8.gz"; do
     [ -f "$root$f" ] && ht_pass "installed $f" || ht_fail "not installed: $f"

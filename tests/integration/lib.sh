@@ -50,7 +50,7 @@ ht_build_dir() {
 ht_bin() {
     local b p
     b=$(ht_build_dir)
-    for p in "$b/daemon/$1" "$b/tools/$1" "$b/bench/$1" "$b"/apps/*/"$1" "$b/$1"; do
+    for p in "$b/daemon/$1" "$b/tools/$1" "$b/bench/$1" "$b"/apps/*/"$1" "$b"/services/*/"$1" "$b/$1"; do
         if [ -x "$p" ]; then echo "$p"; return 0; fi
     done
     echo "lib.sh: program $1 not found under $b" >&2

@@ -1,0 +1,358 @@
+/* The fleet database (docs/fleet.md, "Database"): SQLite in WAL mode, the
+ * schema versioned with PRAGMA user_version, every statement prepared once,
+ * ingest batched into transactions (the caller commits every N messages or
+ * every few hundred milliseconds), a busy timeout so a report reading the
+ * database while `run` writes waits instead of failing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "fleet.h"
+
+static const char SCHEMA_V1[] =
+    "CREATE TABLE devices("
+    " id TEXT PRIMARY KEY, model TEXT, sw TEXT,"
+    " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " online INTEGER, status_at INTEGER,"
+    " state TEXT, state_seq INTEGER, state_at INTEGER,"
+    " telemetry TEXT, telemetry_seq INTEGER, telemetry_at INTEGER,"
+    " telemetry_count INTEGER NOT NULL DEFAULT 0,"
+    " events_count INTEGER NOT NULL DEFAULT 0,"
+    " announced_version TEXT, announced_at INTEGER, announced_delay_s INTEGER"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE telemetry(device TEXT NOT NULL, received INTEGER NOT NULL, seq INTEGER,"
+    " ts INTEGER, report TEXT NOT NULL);"
+    "CREATE INDEX telemetry_received ON telemetry(received);"
+    "CREATE TABLE events(device TEXT NOT NULL, received INTEGER NOT NULL, seq INTEGER,"
+    " ts INTEGER, sev TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL);"
+    "CREATE INDEX events_received ON events(received);"
+    "CREATE TABLE cmd_results(device TEXT NOT NULL, reqid TEXT NOT NULL, status INTEGER NOT NULL,"
+    " received INTEGER NOT NULL, reply TEXT NOT NULL, PRIMARY KEY(device, reqid)) WITHOUT ROWID;"
+    "CREATE TABLE device_ports(device TEXT NOT NULL, port INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL, PRIMARY KEY(device, port)) WITHOUT ROWID;"
+    "CREATE TABLE anomalies(id INTEGER PRIMARY KEY, rule TEXT NOT NULL, key TEXT NOT NULL,"
+    " raised INTEGER NOT NULL, window_s INTEGER NOT NULL, threshold INTEGER NOT NULL,"
+    " devices INTEGER NOT NULL, evidence TEXT NOT NULL);"
+    "CREATE TABLE rejections(reason TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE announcements(id INTEGER PRIMARY KEY, version TEXT NOT NULL,"
+    " created INTEGER NOT NULL, batch INTEGER NOT NULL, spread_s INTEGER NOT NULL,"
+    " devices INTEGER NOT NULL, batches INTEGER NOT NULL);";
+
+enum {
+    S_DEV_SEEN,
+    S_DEV_STATE,
+    S_DEV_TELEMETRY,
+    S_DEV_EVENTS,
+    S_DEV_STATUS,
+    S_TELEMETRY,
+    S_EVENT,
+    S_CMDRES,
+    S_PORT,
+    S_ANOMALY,
+    S_REJECT,
+    S_COUNT
+};
+
+static const char *const SQL[S_COUNT] = {
+    [S_DEV_SEEN] = "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, ?2, ?2)"
+                   " ON CONFLICT(id) DO UPDATE SET last_seen = ?2",
+    [S_DEV_STATE] = "UPDATE devices SET state = ?2, state_seq = ?3, state_at = ?4, sw = ?5,"
+                    " model = coalesce(?6, model) WHERE id = ?1",
+    [S_DEV_TELEMETRY] = "UPDATE devices SET telemetry = ?2, telemetry_seq = ?3, telemetry_at = ?4,"
+                        " telemetry_count = telemetry_count + 1,"
+                        " model = coalesce(?5, model), sw = coalesce(?6, sw) WHERE id = ?1",
+    [S_DEV_EVENTS] = "UPDATE devices SET events_count = events_count + 1 WHERE id = ?1",
+    [S_DEV_STATUS] = "UPDATE devices SET online = ?2, status_at = ?3 WHERE id = ?1",
+    [S_TELEMETRY] = "INSERT INTO telemetry(device, received, seq, ts, report) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_EVENT] = "INSERT INTO events(device, received, seq, ts, sev, event, detail)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_CMDRES] = "INSERT INTO cmd_results(device, reqid, status, received, reply) VALUES(?1, ?2, ?3, ?4, ?5)"
+                 " ON CONFLICT(device, reqid) DO UPDATE SET status = ?3, received = ?4, reply = ?5",
+    [S_PORT] = "INSERT OR IGNORE INTO device_ports(device, port, first_seen) VALUES(?1, ?2, ?3)",
+    [S_ANOMALY] = "INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_REJECT] = "INSERT INTO rejections(reason, count, last_at) VALUES(?1, 1, ?2)"
+                 " ON CONFLICT(reason) DO UPDATE SET count = count + 1, last_at = ?2",
+};
+
+struct fleet_db {
+    sqlite3 *h;
+    sqlite3_stmt *st[S_COUNT];
+    bool in_tx;
+    size_t pending;
+};
+
+static hearth_status db_err(fleet_db *db, const char *what)
+{
+    return hearth_err(HEARTH_ERR_IO, "database: %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+static hearth_status exec(fleet_db *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s", msg != NULL ? msg : "error");
+        sqlite3_free(msg);
+        return st;
+    }
+    return HEARTH_OK;
+}
+
+static hearth_status schema(fleet_db *db, bool readonly)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+        return db_err(db, "schema version");
+    int v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+    sqlite3_finalize(q);
+    if (v < 0) return db_err(db, "schema version");
+    if (v > FLEET_DB_SCHEMA_VERSION)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED,
+                          "database schema %d is newer than this hearth-fleet (%d)", v,
+                          FLEET_DB_SCHEMA_VERSION);
+    if (v == FLEET_DB_SCHEMA_VERSION) return HEARTH_OK;
+    if (readonly) return hearth_err(HEARTH_ERR_NOT_FOUND, "not a fleet database (no schema)");
+    /* v == 0: a new database. Later versions migrate here, one step each. */
+    HEARTH_GUARD(exec(db, "BEGIN IMMEDIATE"));
+    hearth_status st = exec(db, SCHEMA_V1);
+    if (st == HEARTH_OK) st = exec(db, "PRAGMA user_version = 1");
+    if (st != HEARTH_OK) {
+        (void)exec(db, "ROLLBACK");
+        return st;
+    }
+    return exec(db, "COMMIT");
+}
+
+hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out)
+{
+    *out = NULL;
+    fleet_db *db = calloc(1, sizeof *db);
+    if (db == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    flags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+    hearth_status st = HEARTH_OK;
+    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+        st = hearth_err(HEARTH_ERR_IO, "database %s: %s", path,
+                        db->h != NULL ? sqlite3_errmsg(db->h) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, 5000);
+    sqlite3_extended_result_codes(db->h, 1);
+    /* Nothing in the database may steer the engine: no extension loading,
+     * no triggers or views that a tampered file could hide work in. */
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    if (!readonly) {
+        HEARTH_GUARD_GOTO(st, exec(db, "PRAGMA journal_mode = WAL"), fail);
+        /* NORMAL in WAL: a committed batch survives a crash of the
+         * service; a power cut may lose the last batches, which devices
+         * re-send (QoS 1) or supersede with their next report. */
+        HEARTH_GUARD_GOTO(st, exec(db, "PRAGMA synchronous = NORMAL"), fail);
+    }
+    HEARTH_GUARD_GOTO(st, exec(db, "PRAGMA foreign_keys = ON"), fail);
+    HEARTH_GUARD_GOTO(st, schema(db, readonly), fail);
+    if (!readonly)
+        for (int i = 0; i < S_COUNT; i++)
+            if (sqlite3_prepare_v3(db->h, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &db->st[i], NULL) !=
+                SQLITE_OK) {
+                st = db_err(db, "prepare");
+                goto fail;
+            }
+    *out = db;
+    return HEARTH_OK;
+fail:
+    fleet_db_close(db);
+    return st;
+}
+
+void fleet_db_close(fleet_db *db)
+{
+    if (db == NULL) return;
+    if (db->in_tx && fleet_db_commit(db) != HEARTH_OK)
+        fprintf(stderr, "hearth-fleet: the last batch was not stored: %s\n", hearth_err_msg());
+    for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+struct sqlite3 *fleet_db_handle(fleet_db *db) { return db->h; }
+
+hearth_status fleet_db_begin(fleet_db *db)
+{
+    if (db->in_tx) return HEARTH_OK;
+    HEARTH_GUARD(exec(db, "BEGIN IMMEDIATE"));
+    db->in_tx = true;
+    db->pending = 0;
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_commit(fleet_db *db)
+{
+    if (!db->in_tx) return HEARTH_OK;
+    hearth_status st = exec(db, "COMMIT");
+    if (st != HEARTH_OK) {
+        (void)exec(db, "ROLLBACK");
+    }
+    db->in_tx = false;
+    db->pending = 0;
+    return st;
+}
+
+size_t fleet_db_pending(const fleet_db *db) { return db->pending; }
+
+/* Bind helpers: text NULL binds NULL; integers < 0 bind NULL (absent). */
+static void bt(sqlite3_stmt *s, int i, const char *t)
+{
+    if (t == NULL || t[0] == '\0')
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+}
+static void bi(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v < 0)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_int64(s, i, v);
+}
+
+static hearth_status run(fleet_db *db, int which)
+{
+    sqlite3_stmt *s = db->st[which];
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return db_err(db, "write");
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
+{
+    HEARTH_GUARD(fleet_db_begin(db));
+    sqlite3_stmt *s = db->st[S_DEV_SEEN];
+    bt(s, 1, m->id);
+    bi(s, 2, now);
+    HEARTH_GUARD(run(db, S_DEV_SEEN));
+    switch (m->kind) {
+    case FLEET_T_STATE:
+        s = db->st[S_DEV_STATE];
+        bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now), bt(s, 5, m->sw);
+        bt(s, 6, m->model);
+        HEARTH_GUARD(run(db, S_DEV_STATE));
+        break;
+    case FLEET_T_TELEMETRY:
+        s = db->st[S_DEV_TELEMETRY];
+        bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now);
+        bt(s, 5, m->model), bt(s, 6, m->sw);
+        HEARTH_GUARD(run(db, S_DEV_TELEMETRY));
+        s = db->st[S_TELEMETRY];
+        bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts), bt(s, 5, m->json);
+        HEARTH_GUARD(run(db, S_TELEMETRY));
+        break;
+    case FLEET_T_EVENTS:
+        s = db->st[S_DEV_EVENTS];
+        bt(s, 1, m->id);
+        HEARTH_GUARD(run(db, S_DEV_EVENTS));
+        s = db->st[S_EVENT];
+        bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts);
+        bt(s, 5, m->sev), bt(s, 6, m->event), bt(s, 7, m->json);
+        HEARTH_GUARD(run(db, S_EVENT));
+        break;
+    case FLEET_T_STATUS:
+        s = db->st[S_DEV_STATUS];
+        bt(s, 1, m->id), bi(s, 2, m->online ? 1 : 0), bi(s, 3, now);
+        HEARTH_GUARD(run(db, S_DEV_STATUS));
+        break;
+    case FLEET_T_CMDRES:
+        s = db->st[S_CMDRES];
+        bt(s, 1, m->id), bt(s, 2, m->reqid), bi(s, 3, m->status), bi(s, 4, now), bt(s, 5, m->json);
+        HEARTH_GUARD(run(db, S_CMDRES));
+        break;
+    default:
+        return hearth_err(HEARTH_ERR_INTERNAL, "unknown message kind");
+    }
+    db->pending++;
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_reject(fleet_db *db, const char *reason, int64_t now)
+{
+    HEARTH_GUARD(fleet_db_begin(db));
+    sqlite3_stmt *s = db->st[S_REJECT];
+    bt(s, 1, reason), bi(s, 2, now);
+    HEARTH_GUARD(run(db, S_REJECT));
+    db->pending++;
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_port_seen(fleet_db *db, const char *id, unsigned port, int64_t now, bool *is_new)
+{
+    HEARTH_GUARD(fleet_db_begin(db));
+    sqlite3_stmt *s = db->st[S_PORT];
+    bt(s, 1, id), bi(s, 2, port), bi(s, 3, now);
+    HEARTH_GUARD(run(db, S_PORT));
+    *is_new = sqlite3_changes(db->h) > 0;
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, int64_t now,
+                               unsigned window_s, unsigned threshold, unsigned devices,
+                               const char *evidence_json)
+{
+    HEARTH_GUARD(fleet_db_begin(db));
+    sqlite3_stmt *s = db->st[S_ANOMALY];
+    bt(s, 1, rule), bi(s, 3, now);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC); /* "" for an unkeyed rule */
+    bi(s, 4, window_s), bi(s, 5, threshold);
+    bi(s, 6, devices), bt(s, 7, evidence_json);
+    HEARTH_GUARD(run(db, S_ANOMALY));
+    /* An anomaly is worth a commit of its own right away. */
+    return fleet_db_commit(db);
+}
+
+hearth_status fleet_db_prune(fleet_db *db, int64_t before)
+{
+    HEARTH_GUARD(fleet_db_commit(db));
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM telemetry WHERE received < %lld; DELETE FROM events WHERE received < %lld",
+             (long long)before, (long long)before);
+    return exec(db, sql);
+}
+
+hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telemetry, char *kind,
+                                   size_t kindcap, uint16_t *ports, size_t cap, size_t *nports)
+{
+    *has_telemetry = false;
+    *nports = 0;
+    kind[0] = '\0';
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db->h, "SELECT telemetry_count, model FROM devices WHERE id = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_err(db, "read device");
+    bt(q, 1, id);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        *has_telemetry = sqlite3_column_int64(q, 0) > 0;
+        const unsigned char *k = sqlite3_column_text(q, 1);
+        /* Only a name the parser could have produced steers the rules. */
+        if (k != NULL && strlen((const char *)k) < kindcap &&
+            strspn((const char *)k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-") ==
+                strlen((const char *)k))
+            snprintf(kind, kindcap, "%s", (const char *)k);
+    }
+    sqlite3_finalize(q);
+    if (sqlite3_prepare_v2(db->h, "SELECT port FROM device_ports WHERE device = ?1 ORDER BY port",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(db, "read ports");
+    bt(q, 1, id);
+    while (*nports < cap && sqlite3_step(q) == SQLITE_ROW)
+        ports[(*nports)++] = (uint16_t)sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return HEARTH_OK;
+}

@@ -1,0 +1,212 @@
+/* Internal interfaces of hearth-fleet (docs/fleet.md). One concern per file:
+ * topic.c / message.c validate what arrives from the broker, db.c is the
+ * storage, anomaly.c the fleet rules, report.c the JSON and HTML report,
+ * cmd_*.c the subcommands. */
+#ifndef HEARTH_FLEET_H
+#define HEARTH_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hearth/common.h"
+
+/* ------------------------------------------------------------ topics */
+
+#define FLEET_ID_MAX 64       /* device id: 1..64 of [A-Za-z0-9_-] */
+#define FLEET_TOPIC_MAX 128   /* longest topic accepted */
+#define FLEET_PORTS_MAX 64    /* listening ports per report */
+#define FLEET_MODEL_MAX 32
+#define FLEET_SW_MAX 32
+#define FLEET_EVENT_MAX 64
+#define FLEET_REQID_MAX 64
+
+/** What a device publishes (BRIEF topics, docs/fleet.md). */
+typedef enum {
+    FLEET_T_STATE = 0,
+    FLEET_T_TELEMETRY,
+    FLEET_T_EVENTS,
+    FLEET_T_STATUS,
+    FLEET_T_CMDRES,
+    FLEET_T_COUNT
+} fleet_kind;
+
+/** The topic filters the service subscribes to, one per kind. */
+extern const char *const fleet_subscriptions[FLEET_T_COUNT];
+/** A kind's name as stored ("state", "telemetry", ...). */
+const char *fleet_kind_name(fleet_kind k);
+/** Largest payload accepted for a kind, bytes. */
+size_t fleet_payload_max(fleet_kind k);
+
+/** true if @p s[0..len) is a valid device id (1..64 of [A-Za-z0-9_-]). */
+bool fleet_id_valid(const char *s, size_t len);
+
+/**
+ * Split hearth/<id>/<kind> into the device id and the kind. Anything else
+ * (wildcards, other prefixes, extra levels, an id outside the charset such
+ * as "a+b") is HEARTH_ERR_INVALID.
+ */
+hearth_status fleet_topic_parse(const char *topic, char id[FLEET_ID_MAX + 1],
+                                fleet_kind *kind) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------------------ messages */
+
+/** One validated message. Strings are NUL-terminated copies. */
+typedef struct {
+    fleet_kind kind;
+    char id[FLEET_ID_MAX + 1];
+    int64_t seq, ts;          /* -1 when the kind has none */
+    /* state */
+    char sw[FLEET_SW_MAX + 1];
+    /* state: the device's kind, its applications' names joined by '+' */
+    char model[FLEET_MODEL_MAX + 1];
+    /* telemetry */
+    uint16_t tcp_ports[FLEET_PORTS_MAX];
+    size_t n_tcp_ports;
+    int64_t failed_logins;    /* -1 when absent */
+    int64_t update_failures;  /* -1 when absent */
+    /* events */
+    char event[FLEET_EVENT_MAX + 1];
+    char sev[16];
+    /* status */
+    bool online;
+    /* cmd/res */
+    char reqid[FLEET_REQID_MAX + 1];
+    int status;
+    /* the validated document, re-serialised compactly (never the raw bytes);
+     * malloc'd, free with fleet_msg_clear() */
+    char *json;
+} fleet_msg;
+
+/**
+ * Validate @p payload (@p len bytes, untrusted) as a message of kind
+ * @p kind from device @p id and fill @p out. Rejects oversized payloads,
+ * invalid UTF-8, NUL bytes, bad JSON, nesting deeper than 6, duplicate keys,
+ * a missing or wrong "v", wrong types and out-of-range values, with a short
+ * reason in @p err. Nothing is kept on failure.
+ */
+hearth_status fleet_msg_parse(fleet_kind kind, const char *id, const void *payload, size_t len,
+                              fleet_msg *out, char *err, size_t errcap) HEARTH_MUST_CHECK;
+void fleet_msg_clear(fleet_msg *m);
+
+/* ------------------------------------------------------------ storage */
+
+typedef struct fleet_db fleet_db;
+
+#define FLEET_DB_SCHEMA_VERSION 1
+
+/**
+ * Open (creating if needed) the SQLite database at @p path: WAL, a busy
+ * timeout, the schema created or checked (a newer schema is refused), all
+ * statements prepared. @p readonly opens an existing database for reading.
+ */
+hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
+void fleet_db_close(fleet_db *db);
+/** The underlying handle, for the report's and announce's queries. */
+struct sqlite3 *fleet_db_handle(fleet_db *db);
+
+/** Begin a batch if none is open (ingest is batched into transactions). */
+hearth_status fleet_db_begin(fleet_db *db) HEARTH_MUST_CHECK;
+/** Commit the open batch, if any. */
+hearth_status fleet_db_commit(fleet_db *db) HEARTH_MUST_CHECK;
+/** Messages stored in the open batch. */
+size_t fleet_db_pending(const fleet_db *db);
+
+/** Store one validated message (inside the open batch). @p now: receive time. */
+hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now) HEARTH_MUST_CHECK;
+/** Count a rejected message by reason (bounded table). */
+hearth_status fleet_db_reject(fleet_db *db, const char *reason, int64_t now) HEARTH_MUST_CHECK;
+/** Record that @p id listens on TCP @p port; *is_new = first time seen. */
+hearth_status fleet_db_port_seen(fleet_db *db, const char *id, unsigned port, int64_t now,
+                                 bool *is_new) HEARTH_MUST_CHECK;
+/** What the database knows of a device the process has not seen yet. */
+hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telemetry, char *kind,
+                                   size_t kindcap, uint16_t *ports, size_t cap,
+                                   size_t *nports) HEARTH_MUST_CHECK;
+/** Record an anomaly with its evidence (a JSON array). */
+hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, int64_t now,
+                               unsigned window_s, unsigned threshold, unsigned devices,
+                               const char *evidence_json) HEARTH_MUST_CHECK;
+/** Delete telemetry and events received before @p before. */
+hearth_status fleet_db_prune(fleet_db *db, int64_t before) HEARTH_MUST_CHECK;
+
+/* ------------------------------------------------------------ anomalies */
+
+/** The fleet rules (docs/fleet.md, "Anomaly rules"). */
+typedef enum {
+    FLEET_RULE_UPDATE_FAIL = 0, /* devices failing update verification */
+    FLEET_RULE_LOGIN_FAIL,      /* devices seeing failed logins: credential stuffing */
+    FLEET_RULE_OFFLINE,         /* devices going offline */
+    FLEET_RULE_NEW_PORT,        /* a new listening port across a model */
+    FLEET_RULE_COUNT
+} fleet_rule;
+
+typedef struct {
+    unsigned devices;  /* distinct devices within the window that raise it */
+    unsigned window_s; /* sliding window */
+} fleet_threshold;
+
+typedef struct fleet_anomaly fleet_anomaly;
+
+const char *fleet_rule_name(fleet_rule r);
+/** Default thresholds (docs/fleet.md). */
+void fleet_thresholds_default(fleet_threshold t[FLEET_RULE_COUNT]);
+hearth_status fleet_anomaly_new(const fleet_threshold t[FLEET_RULE_COUNT], fleet_db *db,
+                                fleet_anomaly **out) HEARTH_MUST_CHECK;
+void fleet_anomaly_free(fleet_anomaly *a);
+/**
+ * Feed one stored message (after fleet_db_store) to the rules at receive
+ * time @p now (seconds). Records an anomaly in the database when a rule's
+ * threshold is reached.
+ */
+hearth_status fleet_anomaly_feed(fleet_anomaly *a, const fleet_msg *m, int64_t now) HEARTH_MUST_CHECK;
+/** Anomalies raised so far by this process. */
+uint64_t fleet_anomaly_raised(const fleet_anomaly *a);
+
+/* ------------------------------------------------------------ report */
+
+/** A growable text buffer with a hard maximum. */
+typedef struct {
+    char *p;
+    size_t len, cap, max;
+    bool failed; /* an append did not fit or allocation failed */
+} fleet_buf;
+void fleet_buf_init(fleet_buf *b, size_t max);
+void fleet_buf_free(fleet_buf *b);
+void fleet_buf_add(fleet_buf *b, const char *s, size_t n);
+void fleet_buf_str(fleet_buf *b, const char *s);
+void fleet_buf_printf(fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Append @p s as a JSON string literal (quotes included). */
+void fleet_buf_json_str(fleet_buf *b, const char *s);
+/** Append @p s with HTML's special characters escaped. */
+void fleet_buf_html(fleet_buf *b, const char *s);
+
+#define FLEET_REPORT_MAX (64u << 20)
+
+/** The fleet report as JSON (docs/fleet.md, "Report"). @p now: seconds. */
+hearth_status fleet_report_json(fleet_db *db, int64_t now, fleet_buf *out) HEARTH_MUST_CHECK;
+/** The fleet report as one HTML page with no script and one hashed style. */
+hearth_status fleet_report_html(fleet_db *db, int64_t now, fleet_buf *out) HEARTH_MUST_CHECK;
+/** The Content-Security-Policy the HTML page needs (the style's hash); as a
+ *  @p header, or for a meta tag (without frame-ancestors). */
+const char *fleet_report_csp(bool header);
+
+/** The read-only report server of `run --report-listen` (report_http.c). */
+typedef struct fleet_report_server fleet_report_server;
+/**
+ * Serve GET / (HTML) and GET /report.json on @p listen, which must be a
+ * loopback address (127.0.0.0/8 or [::1]), from its own read-only
+ * connection to @p dbpath, in a thread of its own.
+ */
+hearth_status fleet_report_server_start(const char *listen, const char *dbpath,
+                                        fleet_report_server **out) HEARTH_MUST_CHECK;
+void fleet_report_server_stop(fleet_report_server *s);
+
+/* ------------------------------------------------------------ options */
+
+/** Parse "HOST:PORT" (port 1..65535) into @p host (cap bytes) and @p port. */
+hearth_status fleet_hostport(const char *s, char *host, size_t cap, int *port) HEARTH_MUST_CHECK;
+/** Parse a decimal in [min, max]. */
+hearth_status fleet_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out) HEARTH_MUST_CHECK;
+
+#endif

@@ -11,7 +11,8 @@
 # well: every record whose put() returned and was not acknowledged or
 # dropped is there, in order, undamaged; nothing half-written comes out;
 # nothing is counted as tampered; and the outbox takes new records with
-# fresh sequence numbers. A kill keeps what the kernel accepted; what a
+# fresh sequence numbers. A put or ack whose fdatasync fails reports it and
+# takes no effect. A kill keeps what the kernel accepted; what a
 # real power cut loses on top of that is the unsynced end of the log (a
 # prefix survives, or zeros past it): tearing the log at every byte offset
 # and a zero-filled tail are tests/unit/test_outbox.c's
@@ -72,5 +73,14 @@ for n in $(seq 1 "$points"); do
 done
 [ "$old" -ge 1 ] && [ "$new" -ge 1 ] \
     || fail "expected both outcomes across kill points (old=$old new=$new)"
+# 3. A failing fdatasync (HEARTH_FAULT_FAIL): put and ack report the I/O
+# error and take no effect, in memory or after a reopen, so a put that
+# failed is never sent later behind the caller's back.
+"$T" work "$tmp/fs" 3 >/dev/null 2>&1 || fail "3-operation workload failed"
+HEARTH_FAULT_FAIL=outbox.sync "$T" failsync "$tmp/fs" 2>"$tmp/fs.err" >/dev/null \
+    || fail "with fdatasync failing: $(grep -v '^{' "$tmp/fs.err")"
+[ "$("$T" check "$tmp/fs" 3 2>&1 | grep -v '^{')" = old ] \
+    || fail "a put or ack that reported an fdatasync failure took effect after reopen"
+
 echo "killed at $points points: $old without the interrupted operation, $new with it, $same where it changed nothing; none lost or damaged"
 echo "PASS"

@@ -2,6 +2,9 @@
  *
  *   outbox_tool work DIR [OPS]   run the fixed workload, printing "k" on
  *                                stdout once operation k has returned
+ *   outbox_tool failsync DIR     with HEARTH_FAULT_FAIL=outbox.sync: a put
+ *                                (op 5's record) and an ack of the oldest
+ *                                must both report HEARTH_ERR_IO
  *   outbox_tool check DIR DONE   reopen after a kill during operation
  *                                DONE+1: the queue must be exactly what a
  *                                model of the drop policy holds after DONE
@@ -115,6 +118,28 @@ static int work(const char *dir, int ops)
         if (write(1, line, (size_t)n) != n) return 1;
     }
     hearth_outbox_close(o);
+    return 0;
+}
+
+/* Every fdatasync fails: put and ack must say so (and, as check then
+ * shows, change nothing on disk). */
+static int failsync(const char *dir)
+{
+    hearth_outbox *o = open_box(dir);
+    static uint8_t p[1024];
+    size_t len = payload_of(5, p, sizeof p);
+    hearth_status put = hearth_outbox_put(o, class_of(5), topic_of(5), p, len, NULL);
+    uint64_t first = nth_seq(o, 0);
+    hearth_status ack = first != 0 ? hearth_outbox_ack(o, first) : HEARTH_ERR_NOT_FOUND;
+    /* The failed put is not queued in memory either. */
+    int queued = 0;
+    for (uint64_t a = 0; hearth_outbox_next(o, a, &rec) == HEARTH_OK; a = rec.seq) queued++;
+    hearth_outbox_close(o);
+    if (put != HEARTH_ERR_IO || ack != HEARTH_ERR_IO || queued != 3) {
+        fprintf(stderr, "with fdatasync failing: put %s, ack %s, %d queued\n", hearth_status_name(put),
+                hearth_status_name(ack), queued);
+        return 1;
+    }
     return 0;
 }
 
@@ -262,9 +287,10 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "work") == 0) {
         return work(argv[2], argc >= 4 ? number(argv[3], 1, OPS_DEFAULT) : OPS_DEFAULT);
     }
+    if (argc == 3 && strcmp(argv[1], "failsync") == 0) return failsync(argv[2]);
     if (argc == 4 && strcmp(argv[1], "check") == 0) {
         return check(argv[2], number(argv[3], 0, OPS_DEFAULT));
     }
-    fprintf(stderr, "usage: outbox_tool work DIR [OPS] | check DIR DONE\n");
+    fprintf(stderr, "usage: outbox_tool work DIR [OPS] | failsync DIR | check DIR DONE\n");
     return 2;
 }

@@ -94,8 +94,11 @@ void hearth_outbox_close(hearth_outbox *o);
  * HEARTH_OUTBOX_PAYLOAD_MAX and <= max_bytes (HEARTH_ERR_TOO_LARGE
  * otherwise). @p seq_out may be NULL. HEARTH_ERR_BUSY: the queue is full
  * of more important records, this one was dropped (and counted).
- * Security events are logged after the outbox's lock is released, so a
- * seclog subscriber may call put().
+ * put() waits for the disk and may log a security event
+ * ("outbox_overflow"; logged after the outbox's lock is released): never
+ * call it from a seclog hook, which runs under the log's lock (it would
+ * deadlock on that event and stall every logger on the fdatasync); hand
+ * the event line to a thread that calls put().
  */
 hearth_status hearth_outbox_put(hearth_outbox *o, hearth_outbox_class cls, const char *topic,
                                 const uint8_t *payload, size_t len, uint64_t *seq_out) HEARTH_MUST_CHECK;

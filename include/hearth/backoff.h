@@ -12,7 +12,10 @@
  * Beyond plain full jitter (AWS's "exponential backoff and jitter" study):
  *  - the first attempt after power is restored, and after a disconnect the
  *    whole fleet saw at once (a broker restart), waits a random first delay
- *    in [0, first_max] so a fleet does not come back in lock step;
+ *    in [0, first_max] so a fleet does not come back in lock step; until
+ *    the count next resets, failures then draw from windows of at least
+ *    first_max (W(n + s) with s the doublings from base to first_max), so
+ *    the fleet's retries are not squeezed back into 1 s windows;
  *  - the attempt count is reset only after a connection stayed up for
  *    stable_ms (AWS CRT: 30 s), so a broker that accepts and then drops
  *    (a permission failure after CONNACK) cannot cause a tight loop;
@@ -88,6 +91,7 @@ typedef struct {
     bool refused;             /**< the last failure was an auth refusal */
     bool connected;
     int64_t connected_at_ms;
+    uint32_t spread;          /**< doublings added to n after a first delay */
 } hearth_backoff;
 
 /** Fill @p cfg with the defaults above and @p name. */
@@ -107,7 +111,8 @@ uint64_t hearth_backoff_window_ms(uint64_t base_ms, uint64_t cap_ms, uint32_t n)
 
 /**
  * Delay before the first attempt after power-up or after a fleet-wide
- * disconnect: uniform in [0, first_max_ms].
+ * disconnect: uniform in [0, first_max_ms]. Until the count next resets,
+ * failed attempts use windows of at least first_max_ms (see above).
  */
 uint64_t hearth_backoff_first_delay(hearth_backoff *b);
 
@@ -134,6 +139,21 @@ uint64_t hearth_backoff_disconnected(hearth_backoff *b, bool fleet_wide);
 
 /** Failed attempts since the last reset. */
 uint32_t hearth_backoff_attempts(const hearth_backoff *b);
+
+/**
+ * The reason for the HTTP status @p status of a failed request: 401 and 403
+ * HEARTH_BACKOFF_REFUSED_AUTH, 429 and 503 HEARTH_BACKOFF_BUSY, anything
+ * else (0: no response at all) HEARTH_BACKOFF_FAILED.
+ */
+hearth_backoff_reason hearth_backoff_reason_http(long status);
+
+/**
+ * The reason for an MQTT CONNACK (or MQTT 5 DISCONNECT) code @p code.
+ * MQTT 5 (@p v5): 0x86, 0x87, 0x8C HEARTH_BACKOFF_REFUSED_AUTH; 0x89, 0x97,
+ * 0x9F HEARTH_BACKOFF_BUSY. MQTT 3.1.1 return codes: 0x04, 0x05
+ * HEARTH_BACKOFF_REFUSED_AUTH. Everything else HEARTH_BACKOFF_FAILED.
+ */
+hearth_backoff_reason hearth_backoff_reason_mqtt(int code, bool v5);
 
 #ifdef __cplusplus
 }

@@ -124,6 +124,15 @@ uint64_t hearth_backoff_window_ms(uint64_t base_ms, uint64_t cap_ms, uint32_t n)
 
 uint64_t hearth_backoff_first_delay(hearth_backoff *b)
 {
+    /* The fleet is spread over first_max; its retries start from the
+     * window that covers that spread, not from base again (with base 1 s
+     * and first_max 30 s: 32 s), or a fleet spread over 30 s would come
+     * back in 1, 2, 4 s windows and the early retries would pile up. */
+    uint32_t s = 0;
+    while (s < 64 && hearth_backoff_window_ms(b->cfg.base_ms, b->cfg.cap_ms, s + 1) < b->cfg.first_max_ms &&
+           hearth_backoff_window_ms(b->cfg.base_ms, b->cfg.cap_ms, s + 1) < b->cfg.cap_ms)
+        s++;
+    b->spread = s;
     return backoff_uniform(b, b->cfg.first_max_ms);
 }
 
@@ -141,7 +150,10 @@ static bool backoff_leave(hearth_backoff *b)
 {
     bool stable = backoff_stable(b);
     b->connected = false;
-    if (stable) b->attempts = 0;
+    if (stable) {
+        b->attempts = 0;
+        b->spread = 0;
+    }
     return stable;
 }
 
@@ -158,7 +170,8 @@ uint64_t hearth_backoff_failed(hearth_backoff *b, hearth_backoff_reason why, uin
         return backoff_uniform(
             b, hearth_backoff_window_ms(b->cfg.refused_base_ms, b->cfg.refused_cap_ms, b->attempts));
     }
-    uint64_t w = hearth_backoff_window_ms(b->cfg.base_ms, b->cfg.cap_ms, b->attempts);
+    uint32_t n = b->attempts > UINT32_MAX - b->spread ? UINT32_MAX : b->attempts + b->spread;
+    uint64_t w = hearth_backoff_window_ms(b->cfg.base_ms, b->cfg.cap_ms, n);
     if (why != HEARTH_BACKOFF_BUSY) return backoff_uniform(b, w);
     /* Busy: wait out the server's hint (bounded) and the whole current
      * window, then a jittered share of the window on top, so a fleet told
@@ -192,4 +205,31 @@ uint64_t hearth_backoff_disconnected(hearth_backoff *b, bool fleet_wide)
 uint32_t hearth_backoff_attempts(const hearth_backoff *b)
 {
     return backoff_stable(b) ? 0 : b->attempts;
+}
+
+hearth_backoff_reason hearth_backoff_reason_http(long status)
+{
+    switch (status) {
+    case 401:
+    case 403: return HEARTH_BACKOFF_REFUSED_AUTH;
+    case 429:
+    case 503: return HEARTH_BACKOFF_BUSY;
+    default: return HEARTH_BACKOFF_FAILED;
+    }
+}
+
+hearth_backoff_reason hearth_backoff_reason_mqtt(int code, bool v5)
+{
+    if (!v5) return code == 0x04 || code == 0x05 ? HEARTH_BACKOFF_REFUSED_AUTH : HEARTH_BACKOFF_FAILED;
+    switch (code) {
+    case 0x86: /* bad user name or password */
+    case 0x87: /* not authorized */
+    case 0x8C: /* bad authentication method */
+        return HEARTH_BACKOFF_REFUSED_AUTH;
+    case 0x89: /* server busy */
+    case 0x97: /* quota exceeded */
+    case 0x9F: /* connection rate exceeded */
+        return HEARTH_BACKOFF_BUSY;
+    default: return HEARTH_BACKOFF_FAILED;
+    }
 }

@@ -37,6 +37,7 @@ hearth_status upd_fetch_manifest(hearth_updater *u, const upd_session *t, const 
     if (st != HEARTH_OK) {
         if (hr.overflow) return upd_reject(u, res, HEARTH_ERR_TOO_LARGE, "manifest", NULL);
         if (hr.tls_failed) return upd_reject(u, res, HEARTH_ERR_AUTH, "repository TLS authentication", NULL);
+        upd_note_http(u, &hr);
         return upd_fail(res, st, "fetching the manifest");
     }
     hearth_fault_point("update.manifest.fetched");
@@ -103,11 +104,16 @@ static void remove_stale(const char *dir)
     closedir(d);
 }
 
-static void sleep_interruptible(hearth_updater *u, uint32_t seconds)
+static void sleep_interruptible(hearth_updater *u, uint64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += seconds;
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&u->mu);
     while (!u->stopping) {
         if (pthread_cond_timedwait(&u->cv, &u->mu, &ts) != 0) break;
@@ -133,6 +139,14 @@ hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth
     hearth_fault_point("update.download.begin");
     bool complete = false;
     hearth_status st = HEARTH_OK;
+    /* Retries of this download wait on the one backoff policy
+     * (docs/backoff.md): full jitter from 1 s, at least the window when the
+     * repository says it is busy (429/503). */
+    hearth_backoff_config bc;
+    hearth_backoff_config_default(&bc, "update-download");
+    bc.first_max_ms = 0;
+    hearth_backoff bo;
+    HEARTH_GUARD(hearth_backoff_init(&bo, &bc));
     for (uint32_t attempt = 0; attempt < u->cfg.download_attempts && !upd_stopping(u); attempt++) {
         uint64_t off = hearth_slot_writer_offset(w);
         if (off > 0) res->resumed_from = off;
@@ -158,9 +172,14 @@ hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth
                      (unsigned long long)hearth_slot_writer_good(w));
             return upd_reject(u, res, hr.overflow ? HEARTH_ERR_TOO_LARGE : st, what, ver);
         }
-        if (rw != HEARTH_OK || d.disk_error || hr.tls_failed)
+        upd_note_http(u, &hr);
+        hearth_backoff_reason why = hearth_backoff_reason_http(hr.http_code);
+        /* A refused identity will not be accepted a second later: leave the
+         * retry to the check schedule's longer refusal backoff. */
+        if (rw != HEARTH_OK || d.disk_error || hr.tls_failed || why == HEARTH_BACKOFF_REFUSED_AUTH)
             return upd_fail(res, rw != HEARTH_OK ? rw : st, "download");
-        if (attempt + 1 < u->cfg.download_attempts) sleep_interruptible(u, 1 + attempt);
+        uint64_t delay = hearth_backoff_failed(&bo, why, 0);
+        if (attempt + 1 < u->cfg.download_attempts) sleep_interruptible(u, delay);
     }
     if (!complete) {
         char what[96];

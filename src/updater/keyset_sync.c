@@ -137,6 +137,7 @@ hearth_status upd_keyset_sync(hearth_updater *u, const upd_session *t, hearth_up
             /* A server that fails TLS authentication against the
              * manufacturer CA is an impostor or a MITM: a security event. */
             if (hr.tls_failed) return upd_reject(u, res, HEARTH_ERR_AUTH, "repository TLS authentication", NULL);
+            upd_note_http(u, &hr);
             return upd_fail(res, st, "fetching the key set");
         }
         /* No key set published: use the one the device has. */

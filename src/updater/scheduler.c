@@ -110,6 +110,24 @@ static uint32_t rand_below(uint32_t bound)
     return r;
 }
 
+/* After a scheduled check: a transient failure (network, HTTP error) is
+ * retried on the check backoff (docs/backoff.md) when that comes before the
+ * next regular check; success starts the backoff's stability timer so the
+ * count resets. Rejections (attacks) wait for the regular schedule. Called
+ * with u->mu held. */
+static void upd_schedule_retry(hearth_updater *u, const hearth_update_result *res, int64_t now)
+{
+    if (res->outcome != HEARTH_UPD_OUT_FAILED) {
+        if (res->outcome != HEARTH_UPD_OUT_REJECTED) hearth_backoff_connected(&u->check_backoff);
+        return;
+    }
+    if (u->repo_url == NULL) return;
+    uint64_t ms = hearth_backoff_failed(&u->check_backoff, hearth_backoff_reason_http(u->fail_http_code), 0);
+    int64_t at = now + (int64_t)((ms + 999) / 1000);
+    if (at < now + 1) at = now + 1;
+    if (at < u->next_check) u->next_check = at;
+}
+
 static void *updater_main(void *arg)
 {
     hearth_updater *u = arg;
@@ -118,6 +136,7 @@ static void *updater_main(void *arg)
      * so a fleet powered on together does not arrive together. */
     int64_t first = hearth_time_now() + u->cfg.first_delay_s + rand_below(u->cfg.first_window_s + 1);
     int64_t window = first;
+    int64_t regular = first; /* the next check of the period schedule */
     u->next_check = first;
     while (!u->stopping) {
         int64_t now = hearth_time_now();
@@ -131,6 +150,7 @@ static void *updater_main(void *arg)
             continue;
         }
         bool scheduled = !u->req_check && !u->req_install;
+        bool regular_due = now >= regular;
         hearth_update_mode mode = u->req_install ? HEARTH_UPD_MODE_INSTALL : HEARTH_UPD_MODE_POLICY;
         u->req_check = u->req_install = false;
         pthread_mutex_unlock(&u->mu);
@@ -140,11 +160,15 @@ static void *updater_main(void *arg)
         hearth_err_clear();
         pthread_mutex_lock(&u->mu);
         if (scheduled) {
-            /* Then once per period at a random time within each window. */
-            window += u->cfg.period_s;
             int64_t nowc = hearth_time_now();
-            while (window + (int64_t)u->cfg.period_s <= nowc) window += u->cfg.period_s;
-            u->next_check = hearth_updater_schedule(window, u->cfg.period_s, rand_below(u->cfg.period_s));
+            if (regular_due) {
+                /* Then once per period at a random time within each window. */
+                window += u->cfg.period_s;
+                while (window + (int64_t)u->cfg.period_s <= nowc) window += u->cfg.period_s;
+                regular = hearth_updater_schedule(window, u->cfg.period_s, rand_below(u->cfg.period_s));
+            }
+            u->next_check = regular;
+            upd_schedule_retry(u, &res, nowc);
         }
     }
     pthread_mutex_unlock(&u->mu);

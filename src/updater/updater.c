@@ -122,6 +122,11 @@ hearth_status upd_reject(hearth_updater *u, hearth_update_result *res, hearth_st
     return st;
 }
 
+void upd_note_http(hearth_updater *u, const upd_http_result *hr)
+{
+    u->fail_http_code = hr->http_code;
+}
+
 hearth_status upd_fail(hearth_update_result *res, hearth_status st, const char *what)
 {
     const char *msg = hearth_err_msg();
@@ -217,6 +222,18 @@ hearth_status hearth_updater_create(hearth_device *dev, const hearth_updater_con
     HEARTH_GUARD_GOTO(st, hearth_fs_mkdirs(u->download_dir, 0700), fail);
     HEARTH_GUARD_GOTO(st, hearth_slots_open(sd, &u->slots), fail);
     HEARTH_GUARD_GOTO(st, upd_load_policy(u), fail);
+    /* A failed scheduled check is retried sooner than the next period, on
+     * the one backoff policy (docs/backoff.md) but slower than a connection:
+     * 1 min doubling to 1 h, a refused device identity 15 min to 1 day. The
+     * first check is already spread by first_delay_s/first_window_s. */
+    hearth_backoff_config bc;
+    hearth_backoff_config_default(&bc, "update-check");
+    bc.base_ms = 60000;
+    bc.cap_ms = 3600000;
+    bc.refused_base_ms = 900000;
+    bc.refused_cap_ms = 86400000;
+    bc.first_max_ms = 0;
+    HEARTH_GUARD_GOTO(st, hearth_backoff_init(&u->check_backoff, &bc), fail);
     u->state = HEARTH_UPD_IDLE;
     /* A pending slot not yet launched means a restart is still due. */
     int active, pending, booted;

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <pthread.h>
 
+#include "hearth/backoff.h"
 #include "hearth/bundle.h"
 #include "hearth/slots.h"
 #include "hearth/updater.h"
@@ -58,6 +59,11 @@ struct hearth_updater {
     bool req_check, req_install, stopping, running;
     bool restart_required;
     pthread_t thread;
+    /* Retry timing (docs/backoff.md): the HTTP status of the current
+     * check's failed fetch (0: none or no response), and the scheduled
+     * checks' retry path (updater thread only). */
+    long fail_http_code;
+    hearth_backoff check_backoff;
     upd_event events[HEARTH_UPDATE_EVENTS_MAX];
     size_t n_events, ev_head;
 };
@@ -71,6 +77,8 @@ void upd_store_lock(hearth_updater *u);
 void upd_store_unlock(hearth_updater *u);
 /* True once hearth_updater_stop() was called (transfers abort). */
 bool upd_stopping(hearth_updater *u);
+/* Remember a failed fetch's HTTP status for the retry timing. */
+void upd_note_http(hearth_updater *u, const upd_http_result *hr);
 /* Fail (not an attack: I/O, state, limits): fill res, return st. */
 hearth_status upd_fail(hearth_update_result *res, hearth_status st, const char *what);
 

@@ -258,6 +258,24 @@ static void test_5_9_3_random_first_delay(void **state)
         sum += (double)v;
     }
     assert_true(sum / 1000 > 14000 && sum / 1000 < 16000);
+    /* After a first delay, failures draw from windows of at least the
+     * first delay's (32 s >= 30 s), not 1 s, until a stable connection
+     * resets the count. */
+    r.use_fixed = true;
+    r.fixed = UINT64_MAX;
+    assert_int_equal(hearth_backoff_first_delay(&b), HEARTH_BACKOFF_FIRST_MAX_MS);
+    assert_int_equal(hearth_backoff_failed(&b, HEARTH_BACKOFF_FAILED, 0), 32000);
+    assert_int_equal(hearth_backoff_failed(&b, HEARTH_BACKOFF_FAILED, 0), 64000);
+    assert_int_equal(hearth_backoff_failed(&b, HEARTH_BACKOFF_FAILED, 0), 120000);
+    assert_int_equal(hearth_backoff_attempts(&b), 3);
+    hearth_backoff_connected(&b);
+    c.now += HEARTH_BACKOFF_STABLE_MS;
+    assert_int_equal(hearth_backoff_disconnected(&b, false), 1000);
+    /* No first delay window: no spread. */
+    cfg.first_max_ms = 0;
+    assert_int_equal(hearth_backoff_init(&b, &cfg), HEARTH_OK);
+    assert_int_equal(hearth_backoff_first_delay(&b), 0);
+    assert_int_equal(hearth_backoff_failed(&b, HEARTH_BACKOFF_FAILED, 0), 1000);
 }
 
 /* The count resets only after stable_ms connected: a broker that accepts
@@ -399,6 +417,28 @@ static void test_5_9_3_busy_honours_hint(void **state)
     assert_true(hearth_backoff_failed(&b, HEARTH_BACKOFF_FAILED, 45000) <= 1000);
 }
 
+/* The one mapping from protocol codes to reasons (docs/backoff.md). */
+static void test_reason_mapping(void **state)
+{
+    (void)state;
+    assert_int_equal(hearth_backoff_reason_http(401), HEARTH_BACKOFF_REFUSED_AUTH);
+    assert_int_equal(hearth_backoff_reason_http(403), HEARTH_BACKOFF_REFUSED_AUTH);
+    assert_int_equal(hearth_backoff_reason_http(429), HEARTH_BACKOFF_BUSY);
+    assert_int_equal(hearth_backoff_reason_http(503), HEARTH_BACKOFF_BUSY);
+    const long other[] = {0, 200, 400, 404, 500, 502, 504, -1};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        assert_int_equal(hearth_backoff_reason_http(other[i]), HEARTH_BACKOFF_FAILED);
+    for (int c = 0; c < 256; c++) {
+        hearth_backoff_reason v5 = hearth_backoff_reason_mqtt(c, true);
+        hearth_backoff_reason v3 = hearth_backoff_reason_mqtt(c, false);
+        bool auth5 = c == 0x86 || c == 0x87 || c == 0x8C, busy5 = c == 0x89 || c == 0x97 || c == 0x9F;
+        assert_int_equal(v5, auth5 ? HEARTH_BACKOFF_REFUSED_AUTH
+                             : busy5 ? HEARTH_BACKOFF_BUSY
+                                     : HEARTH_BACKOFF_FAILED);
+        assert_int_equal(v3, c == 4 || c == 5 ? HEARTH_BACKOFF_REFUSED_AUTH : HEARTH_BACKOFF_FAILED);
+    }
+}
+
 static void test_config_validation(void **state)
 {
     (void)state;
@@ -453,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_5_9_3_reset_only_after_stable),
         cmocka_unit_test(test_5_9_3_auth_refusal_longer_and_logged),
         cmocka_unit_test(test_5_9_3_busy_honours_hint),
+        cmocka_unit_test(test_reason_mapping),
         cmocka_unit_test(test_config_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench_storm.sh: the reconnect storm (EN 303 645 5.9-3), measured in one run
+# for three reconnect policies of the same DEVICES (default 10,000)
+# simulated devices against a real mosquitto on loopback:
+#   hearth  Hearth's backoff (hearth_backoff, include/hearth/backoff.h,
+#           defaults: first delay 0..30 s, full jitter 1 s doubling to 120 s);
+#   fixed   libmosquitto's default: reconnect every 1 s, no jitter;
+#   exp     plain exponential without jitter: 1 s doubling to 120 s.
+# Each policy: all devices connect (paced, not measured), stay up 31 s, the
+# broker is stopped, kept down OUTAGE_S (default 60) seconds, restarted; the
+# run ends when every device has its CONNACK again. storm_sim is one epoll
+# process doing real MQTT CONNECTs (MQTT 5 by default, MQTT=3 for 3.1.1)
+# over plain TCP (no TLS).
+# Prints per policy: peak connection attempts/s (1 s window; during the
+# outage and after the restart), attempts per device (during the outage and
+# after the restart), time until 99 % and 100 % are back, broker CPU seconds
+# and peak RSS (VmHWM) from the restart to the last CONNACK; then the ratios
+# against Hearth's. Writes the per-100 ms curves to OUT_DIR (default docs/)
+# reconnect-storm.dat and plots docs/reconnect-storm.png with gnuplot.
+# Usage: bench/bench_storm.sh [BUILD_DIR]   (env DEVICES OUTAGE_S MQTT OUT_DIR)
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-${HEARTH_BUILD_DIR:-$SRC/build}}" && pwd) || exit 1
+SIM=$BUILD/storm_sim
+BROKER=$SRC/tests/integration/storm_broker.sh
+DEVICES=${DEVICES:-10000}
+OUTAGE_S=${OUTAGE_S:-60}
+MQTT=${MQTT:-5}
+OUT_DIR=${OUT_DIR:-$SRC/docs}
+[ -x "$SIM" ] || { echo "bench_storm: $SIM not built (HEARTH_TESTS=ON builds it)"; exit 1; }
+command -v mosquitto >/dev/null || { echo "bench_storm: mosquitto not installed"; exit 1; }
+
+# Each device holds one socket in storm_sim and one in mosquitto.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((DEVICES + 100)) ]; then
+    echo "bench_storm: open-file limit $(ulimit -n) is below $((DEVICES + 100))"; exit 1
+fi
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/hearth-bench-storm.XXXXXX")
+cleanup() { for p in hearth fixed exp; do "$BROKER" stop "$W/$p" 2>/dev/null; done; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== bench_storm: $DEVICES devices, MQTT $MQTT over plain TCP, outage ${OUTAGE_S} s, mosquitto $(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version //p')"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg), somaxconn $(sysctl -n net.core.somaxconn)"
+for p in hearth fixed exp; do
+    port=$(free_port)
+    "$BROKER" start "$W/$p" "$port" || exit 1
+    echo "-- $p (port $port)"
+    "$SIM" --policy "$p" --devices "$DEVICES" --mqtt "$MQTT" --port "$port" \
+        --outage-ms $((OUTAGE_S * 1000)) --hold-ms 31000 --max-recovery-ms 600000 \
+        --pidfile "$W/$p/pid" --start-cmd "$BROKER start $W/$p $port" --stop-cmd "$BROKER stop $W/$p" \
+        --curve "$W/$p.dat" >"$W/$p.txt" 2>"$W/$p.err"
+    rc=$?
+    "$BROKER" stop "$W/$p"
+    sed 's/^/   /' "$W/$p.txt"
+    [ $rc -eq 0 ] || { echo "   storm_sim exit $rc (not every device came back)"; cat "$W/$p.err"; }
+done
+
+val() { sed -n "s/^$2=//p" "$W/$1.txt"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }'; }
+echo
+printf '%-8s %12s %12s %12s %10s %10s %9s %9s %9s %10s\n' policy "peak att/s" "peak outage" "peak after" \
+    "att/dev out" "att/dev aft" "t99 s" "t100 s" "cpu s" "RSS KiB"
+for p in hearth fixed exp; do
+    printf '%-8s %12s %12s %12s %10s %10s %9.1f %9.1f %9s %10s\n' "$p" "$(val $p peak_attempts_per_s)" \
+        "$(val $p peak_attempts_per_s_outage)" "$(val $p peak_attempts_per_s_after)" \
+        "$(val $p attempts_per_device_outage)" "$(val $p attempts_per_device_after)" \
+        "$(awk -v v="$(val $p t99_ms)" 'BEGIN{print v/1000}')" "$(awk -v v="$(val $p t100_ms)" 'BEGIN{print v/1000}')" \
+        "$(val $p broker_cpu_s)" "$(val $p broker_peak_rss_kib)"
+done
+H=$(val hearth peak_attempts_per_s)
+echo
+echo "peak attempts/s, fixed 1 s / Hearth:        $(ratio "$(val fixed peak_attempts_per_s)" "$H")  (target >= 10)"
+echo "peak attempts/s, exponential / Hearth:      $(ratio "$(val exp peak_attempts_per_s)" "$H")"
+echo "peak after restart, fixed / Hearth:         $(ratio "$(val fixed peak_attempts_per_s_after)" "$(val hearth peak_attempts_per_s_after)")"
+echo "peak after restart, exponential / Hearth:   $(ratio "$(val exp peak_attempts_per_s_after)" "$(val hearth peak_attempts_per_s_after)")"
+echo "Hearth attempts per device after restart:   $(val hearth attempts_per_device_after)  (target <= 1.5), max $(val hearth max_attempts_device_after)"
+echo "Hearth devices back:                         $(val hearth back) of $DEVICES"
+
+# Curves: one file, one block per policy (gnuplot index 0, 1, 2).
+mkdir -p "$OUT_DIR"
+{
+    echo "# bench/bench_storm.sh: $DEVICES devices, outage ${OUTAGE_S} s; per 100 ms bin, rates per second"
+    for p in hearth fixed exp; do cat "$W/$p.dat"; printf '\n\n'; done
+} >"$OUT_DIR/reconnect-storm.dat"
+if command -v gnuplot >/dev/null; then
+    gnuplot <<GP
+set terminal pngcairo size 1100,650 noenhanced
+set output "$OUT_DIR/reconnect-storm.png"
+set title "Reconnect storm: $DEVICES devices, mosquitto stopped at t=0 for ${OUTAGE_S} s (connection attempts per 100 ms bin, as a rate per second)"
+set xlabel "seconds since the broker was stopped"
+set ylabel "connection attempts per second"
+set logscale y
+set yrange [1:*]
+set grid
+set key top right
+set arrow from $OUTAGE_S, graph 0 to $OUTAGE_S, graph 1 nohead dt 2
+plot "$OUT_DIR/reconnect-storm.dat" index 1 using 1:(\$2) with lines lw 1 lc rgb "#d62728" title "libmosquitto default (fixed 1 s, no jitter)", \
+     "" index 2 using 1:(\$2) with lines lw 1 lc rgb "#ff7f0e" title "exponential 1 s..120 s, no jitter", \
+     "" index 0 using 1:(\$2) with lines lw 2 lc rgb "#1f77b4" title "Hearth (hearth_backoff)"
+GP
+    echo "plot: $OUT_DIR/reconnect-storm.png; data: $OUT_DIR/reconnect-storm.dat"
+fi

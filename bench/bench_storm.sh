@@ -16,7 +16,7 @@
 # after the restart), time until 99 % and 100 % are back, broker CPU seconds
 # and peak RSS (VmHWM) from the restart to the last CONNACK; then the ratios
 # against Hearth's. Writes the per-100 ms curves to OUT_DIR (default docs/)
-# reconnect-storm.dat and plots docs/reconnect-storm.png with gnuplot.
+# reconnect-storm.dat and plots reconnect-storm.png there with gnuplot.
 # Usage: bench/bench_storm.sh [BUILD_DIR]   (env DEVICES OUTAGE_S MQTT OUT_DIR)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,16 +60,21 @@ done
 
 val() { sed -n "s/^$2=//p" "$W/$1.txt"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }'; }
+sec() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1000 }'; }
 echo
-printf '%-8s %12s %12s %12s %10s %10s %9s %9s %9s %10s\n' policy "peak att/s" "peak outage" "peak after" \
-    "att/dev out" "att/dev aft" "t99 s" "t100 s" "cpu s" "RSS KiB"
+echo "attempt = one connect() a device starts; 'after' = started once the broker was relaunched"
+printf '%-7s %9s %9s %9s %8s %8s %8s %8s %7s %7s %7s %8s %9s\n' policy "peak/s" "peak out" "peak aft" \
+    "acks/s" "att out" "att aft" "aft bkr" "t99 s" "t100 s" "cpu s" "cpu% 1s" "RSS KiB"
 for p in hearth fixed exp; do
-    printf '%-8s %12s %12s %12s %10s %10s %9.1f %9.1f %9s %10s\n' "$p" "$(val $p peak_attempts_per_s)" \
-        "$(val $p peak_attempts_per_s_outage)" "$(val $p peak_attempts_per_s_after)" \
+    printf '%-7s %9s %9s %9s %8s %8s %8s %8s %7s %7s %7s %8s %9s\n' "$p" "$(val $p peak_attempts_per_s)" \
+        "$(val $p peak_attempts_per_s_outage)" "$(val $p peak_attempts_per_s_after)" "$(val $p peak_connacks_per_s)" \
         "$(val $p attempts_per_device_outage)" "$(val $p attempts_per_device_after)" \
-        "$(awk -v v="$(val $p t99_ms)" 'BEGIN{print v/1000}')" "$(awk -v v="$(val $p t100_ms)" 'BEGIN{print v/1000}')" \
-        "$(val $p broker_cpu_s)" "$(val $p broker_peak_rss_kib)"
+        "$(val $p attempts_per_device_after_reaching_broker)" \
+        "$(sec "$(val $p t99_ms)")" "$(sec "$(val $p t100_ms)")" \
+        "$(val $p broker_cpu_s)" "$(val $p broker_cpu_peak_pct_1s)" "$(val $p broker_peak_rss_kib)"
 done
+echo "(att out/aft: attempts per device during the outage / after the restart; aft bkr: after the restart"
+echo " and reaching a listening broker; cpu s: broker CPU from its relaunch to the last CONNACK)"
 H=$(val hearth peak_attempts_per_s)
 echo
 echo "peak attempts/s, fixed 1 s / Hearth:        $(ratio "$(val fixed peak_attempts_per_s)" "$H")  (target >= 10)"
@@ -87,19 +92,27 @@ mkdir -p "$OUT_DIR"
 } >"$OUT_DIR/reconnect-storm.dat"
 if command -v gnuplot >/dev/null; then
     gnuplot <<GP
-set terminal pngcairo size 1100,650 noenhanced
+set terminal pngcairo size 1100,800 noenhanced
 set output "$OUT_DIR/reconnect-storm.png"
-set title "Reconnect storm: $DEVICES devices, mosquitto stopped at t=0 for ${OUTAGE_S} s (connection attempts per 100 ms bin, as a rate per second)"
+set multiplot layout 2,1 title "Reconnect storm: $DEVICES devices, mosquitto stopped at t=0, relaunched at t=${OUTAGE_S} s"
 set xlabel "seconds since the broker was stopped"
-set ylabel "connection attempts per second"
-set logscale y
-set yrange [1:*]
 set grid
 set key top right
-set arrow from $OUTAGE_S, graph 0 to $OUTAGE_S, graph 1 nohead dt 2
-plot "$OUT_DIR/reconnect-storm.dat" index 1 using 1:(\$2) with lines lw 1 lc rgb "#d62728" title "libmosquitto default (fixed 1 s, no jitter)", \
-     "" index 2 using 1:(\$2) with lines lw 1 lc rgb "#ff7f0e" title "exponential 1 s..120 s, no jitter", \
-     "" index 0 using 1:(\$2) with lines lw 2 lc rgb "#1f77b4" title "Hearth (hearth_backoff)"
+set arrow 1 from $OUTAGE_S, graph 0 to $OUTAGE_S, graph 1 nohead dt 2
+set ylabel "connection attempts in the last 1 s"
+set logscale y
+set yrange [1:*]
+plot "$OUT_DIR/reconnect-storm.dat" index 1 using 1:6 with lines lw 1 lc rgb "#d62728" title "libmosquitto default (fixed 1 s, no jitter)", \
+     "" index 2 using 1:6 with lines lw 1 lc rgb "#ff7f0e" title "exponential 1 s..120 s, no jitter", \
+     "" index 0 using 1:6 with lines lw 2 lc rgb "#1f77b4" title "Hearth (hearth_backoff)"
+unset logscale y
+set yrange [0:*]
+set ylabel "devices connected"
+set key bottom right
+plot "$OUT_DIR/reconnect-storm.dat" index 1 using 1:4 with lines lw 1 lc rgb "#d62728" title "fixed 1 s", \
+     "" index 2 using 1:4 with lines lw 1 lc rgb "#ff7f0e" title "exponential", \
+     "" index 0 using 1:4 with lines lw 2 lc rgb "#1f77b4" title "Hearth"
+unset multiplot
 GP
     echo "plot: $OUT_DIR/reconnect-storm.png; data: $OUT_DIR/reconnect-storm.dat"
 fi

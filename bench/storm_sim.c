@@ -66,6 +66,7 @@ typedef struct {
     size_t in_len;
     uint32_t attempts_outage, attempts_after;
     uint32_t refused_after; /* of attempts_after: refused, nothing listening yet */
+    bool attempt_after;     /* the current attempt started after the restart */
     int64_t up_at;      /* CONNACK time after the restart (0: not yet) */
 } device;
 
@@ -279,6 +280,7 @@ static void dev_attempt(uint32_t i)
     int64_t t = now_ms();
     if (phase == P_OUTAGE) d->attempts_outage++;
     else if (phase == P_RECOVERY) d->attempts_after++;
+    d->attempt_after = phase == P_RECOVERY;
     bin_add(bin_attempts, t);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket");
@@ -294,7 +296,7 @@ static void dev_attempt(uint32_t i)
     d->in_len = 0;
     int r = connect(fd, (struct sockaddr *)&dst, sizeof dst);
     if (r != 0 && errno != EINPROGRESS) {
-        if (errno == ECONNREFUSED && phase == P_RECOVERY) d->refused_after++;
+        if (errno == ECONNREFUSED && d->attempt_after) d->refused_after++;
         dev_fail(i, 0); /* refused at once: the broker is down */
         return;
     }
@@ -311,7 +313,7 @@ static void dev_event(uint32_t i, uint32_t events)
         int err = 0;
         socklen_t el = sizeof err;
         if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0 || (events & EPOLLERR)) {
-            if (err == ECONNREFUSED && phase == P_RECOVERY) d->refused_after++;
+            if (err == ECONNREFUSED && d->attempt_after) d->refused_after++;
             dev_fail(i, 0);
             return;
         }
@@ -653,6 +655,13 @@ int main(int argc, char **argv)
     printf("t99_ms=%" PRId64 "\nt100_ms=%" PRId64 "\n",
            nb >= opt.n - opt.n / 100 ? ups[(opt.n * 99 + 99) / 100 - 1] : -1,
            nb == opt.n ? ups[nb - 1] : -1);
+    double cpu_peak = 0;
+    for (int64_t b = restart_bin; b + 100 <= nbins; b++) {
+        double s = 0;
+        for (int k = 0; k < 100; k++) s += bin_cpu[b + k];
+        if (s / 100 > cpu_peak) cpu_peak = s / 100;
+    }
+    printf("broker_cpu_peak_pct_1s=%.0f\n", cpu_peak);
     printf("broker_cpu_s=%.2f\nbroker_peak_rss_kib=%ld\n",
            cpu_at_restart >= 0 && cpu_at_end >= 0 ? (double)(cpu_at_end - cpu_at_restart) / (double)clk_tck : -1.0,
            hwm);
@@ -661,7 +670,7 @@ int main(int argc, char **argv)
         FILE *f = fopen(opt.curve, "w");
         if (!f) die(opt.curve);
         fprintf(f, "# policy=%s devices=%u restart_s=%.1f\n"
-                   "# per 100 ms: t_s attempts_per_s connacks_per_s up broker_cpu_pct\n",
+                   "# per 100 ms: t_s attempts_per_s connacks_per_s up broker_cpu_pct attempts_last_1s\n",
                 pname, opt.n, (double)(t_restart - t_stop) / 1000.0);
         for (int64_t b = 0; b + 10 <= nbins; b += 10) {
             uint32_t s = 0, a = 0;
@@ -671,8 +680,10 @@ int main(int argc, char **argv)
                 a += bin_connacks[b + k];
                 cpu += bin_cpu[b + k];
             }
-            fprintf(f, "%.1f %u %u %u %.1f\n", (double)b * BIN_MS / 1000.0, s * 10, a * 10, bin_up[b + 9],
-                    cpu / 10);
+            uint32_t last = 0;
+            for (int64_t k = b + 10 - 100 < 0 ? 0 : b + 10 - 100; k < b + 10; k++) last += bin_attempts[k];
+            fprintf(f, "%.1f %u %u %u %.1f %u\n", (double)b * BIN_MS / 1000.0, s * 10, a * 10, bin_up[b + 9],
+                    cpu / 10, last);
         }
         fclose(f);
     }

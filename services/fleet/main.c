@@ -14,7 +14,10 @@
 #define FLEET_COMMANDS(X)                                                                     \
     X("run", fleet_cmd_run, "run --db FILE --broker HOST:PORT --ca FILE --cert FILE --key FILE [--report-listen ADDR:PORT]") \
     X("report", fleet_cmd_report, "report --db FILE --json|--html   the fleet report")      \
-    X("announce", fleet_cmd_announce, "announce --db FILE --version V --batch N --spread S ...  announce an update in batches")
+    X("announce", fleet_cmd_announce, "announce --db FILE --version V --batch N --spread S ...  announce an update in batches") \
+    X("ca-init", fleet_cmd_ca_init, "ca-init DIR [--name CN] [--server-names SAN]   create the service CA") \
+    X("enrol-server", fleet_cmd_enrol_server, "enrol-server --ca DIR --manufacturer-ca FILE --cert FILE --key FILE --listen ADDR:PORT [--lifetime S]") \
+    X("revoke", fleet_cmd_revoke, "revoke DEVICE-ID|--refresh --ca DIR [--crl FILE] [--broker-pid FILE]   revoke a device")
 
 #define X(n, fn, h) int fn(int argc, char **argv) __attribute__((weak));
 FLEET_COMMANDS(X)

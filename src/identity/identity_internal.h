@@ -93,6 +93,16 @@ hearth_status hearth_identity_issue_device_cert(EVP_PKEY *ca_key, X509 *ca_crt, 
                                                 const char *serial, const char *model,
                                                 X509 **out) HEARTH_MUST_CHECK;
 /**
+ * Issue a service certificate for @p pub with subject CN=@p cn: client
+ * (extKeyUsage clientAuth) or @p server (serverAuth, with @p san, an
+ * X509V3 subjectAltName value such as "DNS:host,IP:127.0.0.1"; NULL: none),
+ * valid from now - @p backdate_s for @p lifetime_s seconds after now.
+ */
+hearth_status hearth_identity_issue_leaf_cert(EVP_PKEY *ca_key, X509 *ca_crt, EVP_PKEY *pub,
+                                              const char *cn, bool server, const char *san,
+                                              long lifetime_s, long backdate_s,
+                                              X509 **out) HEARTH_MUST_CHECK;
+/**
  * Check that @p dev is signed by @p ca and usable as a device certificate
  * (chain, CA constraints, EKU). The validity period is not checked: a
  * device may boot with an unset clock; peers check it. HEARTH_ERR_TAMPERED

@@ -126,10 +126,11 @@ static hearth_status add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *valu
     return HEARTH_OK;
 }
 
-static hearth_status set_validity(X509 *x, long days)
+/* notBefore = now - backdate_s, notAfter = now + days + secs. */
+static hearth_status set_validity(X509 *x, long days, long secs, long backdate_s)
 {
-    if (X509_gmtime_adj(X509_getm_notBefore(x), -HEARTH_CERT_BACKDATE_S) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL)
+    if (X509_gmtime_adj(X509_getm_notBefore(x), -backdate_s) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)days, secs, NULL) == NULL)
         return ossl_err(HEARTH_ERR_CRYPTO, "set certificate validity");
     return HEARTH_OK;
 }
@@ -148,13 +149,21 @@ typedef struct {
     const char *value;
 } cert_field;
 
+/* Validity of a certificate: notBefore now - backdate_s, notAfter now +
+ * days + secs. */
+typedef struct {
+    long days;
+    long secs;
+    long backdate_s;
+} cert_validity;
+
 /* Build and sign a v3 certificate the way every certificate Hearth issues is
  * built: 128-bit random serial, notBefore back-dated, SHA-256 signature by
  * @p sign_key. @p issuer NULL makes it self-signed (issuer name = subject,
  * key identifiers taken from the certificate itself). @p what names the
  * certificate in error messages ("CA", "device"). */
-static hearth_status build_cert(EVP_PKEY *sign_key, X509 *issuer, EVP_PKEY *pub, long days,
-                                const cert_field *names, size_t nnames, const cert_field *exts,
+static hearth_status build_cert(EVP_PKEY *sign_key, X509 *issuer, EVP_PKEY *pub,
+                                cert_validity valid, const cert_field *names, size_t nnames, const cert_field *exts,
                                 size_t nexts, const char *what, X509 **out)
 {
     char msg[64];
@@ -170,7 +179,7 @@ static hearth_status build_cert(EVP_PKEY *sign_key, X509 *issuer, EVP_PKEY *pub,
         goto done;
     }
     HEARTH_GUARD_GOTO(st, set_random_serial(x), done);
-    HEARTH_GUARD_GOTO(st, set_validity(x, days), done);
+    HEARTH_GUARD_GOTO(st, set_validity(x, valid.days, valid.secs, valid.backdate_s), done);
     for (size_t i = 0; i < nnames; i++)
         HEARTH_GUARD_GOTO(st, name_add(name, names[i].nid, names[i].value), done);
     if (X509_set_subject_name(x, name) != 1 ||
@@ -209,7 +218,8 @@ hearth_status hearth_identity_make_ca_cert(EVP_PKEY *key, const char *cn, X509 *
         {NID_subject_key_identifier, "hash"},
         {NID_authority_key_identifier, "keyid:always"},
     };
-    return build_cert(key, NULL, key, HEARTH_CA_VALID_DAYS, names, 1, exts,
+    const cert_validity v = {HEARTH_CA_VALID_DAYS, 0, HEARTH_CERT_BACKDATE_S};
+    return build_cert(key, NULL, key, v, names, 1, exts,
                       sizeof exts / sizeof exts[0], "CA", out);
 }
 
@@ -245,9 +255,32 @@ hearth_status hearth_identity_issue_device_cert(EVP_PKEY *ca_key, X509 *ca_crt, 
         {NID_subject_key_identifier, "hash"},
         {NID_authority_key_identifier, "keyid:always"},
     };
-    return build_cert(ca_key, ca_crt, pub, HEARTH_DEVICE_VALID_DAYS, names,
+    const cert_validity v = {HEARTH_DEVICE_VALID_DAYS, 0, HEARTH_CERT_BACKDATE_S};
+    return build_cert(ca_key, ca_crt, pub, v, names,
                       sizeof names / sizeof names[0], exts, sizeof exts / sizeof exts[0],
                       "device", out);
+}
+
+hearth_status hearth_identity_issue_leaf_cert(EVP_PKEY *ca_key, X509 *ca_crt, EVP_PKEY *pub,
+                                              const char *cn, bool server, const char *san,
+                                              long lifetime_s, long backdate_s, X509 **out)
+{
+    *out = NULL;
+    HEARTH_ENSURE(lifetime_s > 0 && backdate_s >= 0,
+                  hearth_err(HEARTH_ERR_INVALID, "certificate lifetime must be positive"));
+    const cert_field names[] = {{NID_commonName, cn}};
+    cert_field exts[] = {
+        {NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, server ? "serverAuth" : "clientAuth"},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+        {NID_subject_alt_name, san},
+    };
+    size_t nexts = sizeof exts / sizeof exts[0] - (san == NULL ? 1 : 0);
+    const cert_validity v = {lifetime_s / 86400, lifetime_s % 86400, backdate_s};
+    return build_cert(ca_key, ca_crt, pub, v, names, 1, exts, nexts, server ? "server" : "client",
+                      out);
 }
 
 hearth_status hearth_identity_verify_cert(X509 *ca, X509 *dev)

@@ -6,6 +6,7 @@
 #   source "$(dirname "$0")/lib.sh"; source "$(dirname "$0")/mqtt_lib.sh"
 #   ht_init
 #   mq_init                            # service CA + broker cert + fleet cert (CN hearth-fleet)
+#                                      # (mq_test_start: both, and W=$MQ_WORK)
 #   mq_issue "$MQ_CA" "$MQ_WORK/devA" DEV-A            # client cert for CN DEV-A (7 days)
 #   mq_issue "$MQ_CA" "$MQ_WORK/old" DEV-B --expired   # already expired
 #   mq_revoke "$MQ_CA" "$MQ_WORK/devA.crt"             # into the CA's CRL ($MQ_CA/crl.pem)
@@ -30,7 +31,7 @@
 # unless MQ_ACL names another ACL file. As root, mosquitto runs as the
 # system user "mosquitto" (or MQ_BROKER_USER, uid:gid) from the start, via
 # setpriv, so it never holds root.
-# Dependencies: openssl, mosquitto, mosquitto_pub/sub, setpriv (util-linux), python3.
+# Dependencies: openssl, mosquitto, mosquitto_pub/sub, setpriv (util-linux).
 
 MQ_WORK=""
 MQ_CA=""
@@ -63,6 +64,14 @@ mq_init() {
     MQ_CA="$MQ_WORK/service-ca"
     mq_issue "$MQ_CA" "$MQ_WORK/broker" broker --server || return 1
     mq_issue "$MQ_CA" "$MQ_WORK/fleet" hearth-fleet || return 1
+}
+
+# mq_test_start: ht_init + mq_init for a test script (ends the test with a
+# failure if the fixtures cannot be made); W=$MQ_WORK.
+mq_test_start() {
+    ht_init
+    mq_init || { ht_fail "MQTT test certificates"; ht_done; }
+    W=$MQ_WORK
 }
 
 # mq_ca_init DIR [NAME]: a self-signed P-256 CA usable with `openssl ca`
@@ -177,26 +186,40 @@ mq_crl() {
 # with an empty CRL signed by it. Tests only: the shipped broker trusts the
 # service CA alone.
 mq_trust_ca() {
-    local crt=$1 key=$2 d
-    d="$MQ_WORK/extra-ca.${#MQ_EXTRA_CAS[@]}"
-    mkdir -p "$d"
+    local d="$MQ_WORK/extra-ca.${#MQ_EXTRA_CAS[@]}"
+    mq_ca_wrap "$1" "$2" "$d" || return 1
+    MQ_EXTRA_CAS+=("$d")
+}
+
+# mq_ca_wrap CA_CERT CA_KEY DIR: an `openssl ca` directory DIR around an
+# existing CA (e.g. the manufacturer CA made by `hearth ca init`), so
+# mq_issue/mq_revoke/mq_crl work with it (test certificates such as an
+# expired factory certificate). Copies the key into DIR (0600).
+mq_ca_wrap() {
+    local crt=$1 key=$2 d=$3
+    mkdir -p "$d/issued"
     chmod 711 "$d"
-    # An `openssl ca` database around the given CA, for its CRL.
     sed "s|^dir = .*|dir = $d|" "$MQ_CA/openssl.cnf" >"$d/openssl.cnf"
     : >"$d/index.txt"
     echo 'unique_subject = no' >"$d/index.txt.attr"
     echo 1000 >"$d/crlnumber"
-    mkdir -p "$d/issued"
     cp "$crt" "$d/ca.crt"
     (umask 077; cp "$key" "$d/ca.key")
-    mq_crl "$d" || return 1
-    MQ_EXTRA_CAS+=("$d")
+    mq_crl "$d"
 }
 
 # ------------------------------------------------------------- broker
 
+# mq_free_port: a loopback port nothing listens on now (mosquitto cannot
+# bind port 0 and report it, so the start retries if the port is taken
+# between this check and the bind).
 mq_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
 }
 
 # _mq_select [NAME]: MQ_PORT, MQ_PID, MQ_DIR, MQ_LOG, MQ_PIDFILE of broker NAME.
@@ -251,12 +274,18 @@ mq_broker_start() {
     [ -n "${MQ_CRLFILE:-}" ] || _mq_crl_bundle "$crlfile"
     cp "$acl" "$dir/hearth.acl"
     (umask 077; cp "$MQ_WORK/broker.key" "$dir/broker.key")
-    port=$(mq_free_port)
-    mq_broker_conf "$dir" "$port" "$cafile" "$crlfile" "$dir/hearth.acl" >"$dir/mosquitto.conf" || return 1
-    [ -z "$MQ_BROKER_USER" ] || chown -R "$MQ_BROKER_USER" "$dir"
     MQ_DIRS[$n]=$dir
-    MQ_PORTS[$n]=$port
-    _mq_launch "$n"
+    local try
+    for try in 1 2 3 4 5; do
+        port=$(mq_free_port) || return 1
+        mq_broker_conf "$dir" "$port" "$cafile" "$crlfile" "$dir/hearth.acl" >"$dir/mosquitto.conf" || return 1
+        [ -z "$MQ_BROKER_USER" ] || chown -R "$MQ_BROKER_USER" "$dir"
+        MQ_PORTS[$n]=$port
+        if _mq_launch "$n" 2>"$dir/start.err"; then return 0; fi
+        grep -q "Address already in use" "$MQ_LOG" "$dir/stdout" 2>/dev/null || break
+    done
+    cat "$dir/start.err" >&2
+    return 1
 }
 
 # _mq_crl_bundle FILE: the service CA's CRL and every extra CA's, in one file.
@@ -300,8 +329,7 @@ mq_broker_wait_ready() {
     for _ in $(seq 1 200); do
         if ! kill -0 "$MQ_PID" 2>/dev/null; then break; fi
         if grep -q "Opening ipv4 listen socket on port $MQ_PORT" "$MQ_LOG" 2>/dev/null &&
-            python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close()' \
-                "$MQ_PORT" 2>/dev/null; then
+            (exec 3<>"/dev/tcp/127.0.0.1/$MQ_PORT") 2>/dev/null; then
             return 0
         fi
         sleep 0.05

@@ -16,10 +16,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mqtt_lib.sh"
-ht_init
-mq_init || { ht_fail "test certificates"; ht_done; }
-
-W=$MQ_WORK
+mq_test_start
 mq_issue "$MQ_CA" "$W/devA" DEV-A
 mq_issue "$MQ_CA" "$W/devB" DEV-B
 mq_issue "$MQ_CA" "$W/devC" DEV-C

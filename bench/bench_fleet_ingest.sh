@@ -50,7 +50,8 @@ echo "== bench_fleet_ingest: $MESSAGES telemetry messages from $DEVICES devices,
 "$PUB" 127.0.0.1 "$FL_BROKER_PORT" "$FL_SVC/ca.crt" "$FL_SVC/benchpub.crt" "$FL_SVC/benchpub.key" "$DEVICES" "$MESSAGES" || exit 1
 
 # 1. mosquitto_sub drains its queue.
-"${SUB[@]}" -C "$MESSAGES" -F '%U' >"$HT_WORK/sub.ts" 2>"$HT_WORK/sub.err"
+/usr/bin/time -f '%U %S' -o "$HT_WORK/sub.cpu" "${SUB[@]}" -C "$MESSAGES" -F '%U' >"$HT_WORK/sub.ts" 2>"$HT_WORK/sub.err"
+sub_cpu=$(awk '{print $1 + $2}' "$HT_WORK/sub.cpu")
 sub_n=$(wc -l <"$HT_WORK/sub.ts")
 sub_t0=$(head -1 "$HT_WORK/sub.ts"); sub_t1=$(tail -1 "$HT_WORK/sub.ts")
 
@@ -66,10 +67,12 @@ line=$(grep "stopped: stored" "$HT_WORK/fleet.err")
 fleet_n=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM telemetry')
 fleet_dev=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM devices')
 f_t0=$(sed -E 's/.*first_rx ([0-9.]+).*/\1/' <<<"$line"); f_t1=$(sed -E 's/.*last_commit ([0-9.]+).*/\1/' <<<"$line")
+f_cpu=$(sed -E 's/.*cpu_s ([0-9.]+).*/\1/' <<<"$line")
 
-python3 - "$sub_n" "$sub_t0" "$sub_t1" "$fleet_n" "$f_t0" "$f_t1" "$fleet_dev" "$MESSAGES" <<'PY'
+python3 - "$sub_n" "$sub_t0" "$sub_t1" "$fleet_n" "$f_t0" "$f_t1" "$fleet_dev" "$MESSAGES" "$sub_cpu" "$f_cpu" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import sys
-sn, s0, s1, fn, f0, f1, fd, m = sys.argv[1:]
+sn, s0, s1, fn, f0, f1, fd, m, scpu, fcpu, load = sys.argv[1:]
+scpu, fcpu = float(scpu), float(fcpu)
 sn, fn, fd, m = int(sn), int(fn), int(fd), int(m)
 s0, s1, f0, f1 = float(s0), float(s1), float(f0), float(f1)
 sr = sn / (s1 - s0); fr = fn / (f1 - f0)
@@ -77,6 +80,9 @@ print(f"mosquitto_sub (reference):     {sn} messages in {s1-s0:.3f} s: {sr:,.0f}
 print(f"hearth-fleet run (SQLite):     {fn} messages in {f1-f0:.3f} s: {fr:,.0f} msg/s "
       f"({fd} devices, every message validated and committed)")
 print(f"ratio hearth-fleet / mosquitto_sub: {fr/sr:.2f}  (target >= 0.8; target rate >= 20,000 msg/s)")
+# CPU time per message: what each consumer costs, whatever else the machine runs.
+print(f"CPU per message: mosquitto_sub {scpu/sn*1e6:.1f} us, hearth-fleet {fcpu/fn*1e6:.1f} us "
+      f"(one core's worth: {sn/scpu:,.0f} and {fn/fcpu:,.0f} msg/s; ratio {(fn/fcpu)/(sn/scpu):.2f}); load average {load}")
 ok = fn == m and sn == m and fr >= 20000 and fr / sr >= 0.8
 print("result:", "PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)

@@ -185,7 +185,7 @@ int fleet_cmd_announce(int argc, char **argv)
         hearth_backoff bo;
         if (fleet_mqtt_new(&conn, conn.client_id, true, &ps, &m) != HEARTH_OK ||
             hearth_backoff_init(&bo, &bc) != HEARTH_OK ||
-            fleet_mqtt_connect(m, &conn, false, &bo, NULL) != HEARTH_OK) {
+            fleet_mqtt_connect(m, &conn, 0, &bo, NULL) != HEARTH_OK) {
             fprintf(stderr, "hearth-fleet announce: %s\n", hearth_err_msg());
             goto out;
         }

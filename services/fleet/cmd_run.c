@@ -5,6 +5,7 @@
  * backoff module when the broker goes away. With --report-listen a second
  * thread serves the report read-only on loopback (report_http.c). */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #define COMMIT_MS 200
 #define PRUNE_S 3600
+#define SESSION_S 86400u /* the broker keeps our session and its queue a day */
 #define REJECT_LOG_PER_MIN 20
 
 typedef struct {
@@ -209,10 +211,12 @@ int fleet_cmd_run(int argc, char **argv)
 
     ingest in = {.batch = batch};
     fleet_report_server *srv = NULL;
+    fleet_checkpointer *ckpt = NULL;
     struct mosquitto *m = NULL;
     int ret = 1;
     if (fleet_db_open(dbpath, false, &in.db) != HEARTH_OK ||
-        fleet_anomaly_new(th, in.db, &in.an) != HEARTH_OK) {
+        fleet_anomaly_new(th, in.db, &in.an) != HEARTH_OK ||
+        fleet_checkpointer_start(in.db, dbpath, &ckpt) != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet run: %s\n", hearth_err_msg());
         goto out;
     }
@@ -242,12 +246,12 @@ int fleet_cmd_run(int argc, char **argv)
     bc.first_max_ms = 0; /* one service, not a fleet: no random first delay */
     hearth_backoff bo;
     if (hearth_backoff_init(&bo, &bc) != HEARTH_OK ||
-        fleet_mqtt_connect(m, &conn, false, &bo, &g_stop) != HEARTH_OK)
+        fleet_mqtt_connect(m, &conn, SESSION_S, &bo, &g_stop) != HEARTH_OK)
         goto stopped;
     hearth_backoff_connected(&bo);
     int64_t last_commit = hearth_mono_ms(), last_prune = 0;
     while (!g_stop) {
-        int rc = mosquitto_loop(m, 50, 1);
+        int rc = mosquitto_loop(m, 50, 1000);
         int64_t mono = hearth_mono_ms();
         if (mono - last_commit >= COMMIT_MS) {
             commit(&in);
@@ -269,23 +273,28 @@ int fleet_cmd_run(int argc, char **argv)
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        if (fleet_mqtt_connect(m, &conn, true, &bo, &g_stop) != HEARTH_OK) break;
+        if (fleet_mqtt_connect(m, &conn, SESSION_S, &bo, &g_stop) != HEARTH_OK) break;
         hearth_backoff_connected(&bo);
     }
 stopped:
     commit(&in);
     if (m != NULL) mosquitto_disconnect(m);
     ret = in.failed == 0 ? 0 : 1;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
             "hearth-fleet: stopped: stored %llu messages (%llu telemetry), rejected %llu, "
-            "anomalies %llu, first_rx %.6f, last_commit %.6f\n",
+            "anomalies %llu, first_rx %.6f, last_commit %.6f, cpu_s %.3f\n",
             (unsigned long long)in.stored, (unsigned long long)in.telemetry,
             (unsigned long long)in.rejected, (unsigned long long)fleet_anomaly_raised(in.an), in.first_rx,
-            in.last_commit);
+            in.last_commit,
+            (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 out:
     if (m != NULL) mosquitto_destroy(m);
     mosquitto_lib_cleanup();
     fleet_report_server_stop(srv);
+    fleet_checkpointer_stop(ckpt);
     fleet_anomaly_free(in.an);
     fleet_db_close(in.db);
     return ret;

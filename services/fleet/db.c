@@ -53,6 +53,8 @@ enum {
     S_PORT,
     S_ANOMALY,
     S_REJECT,
+    S_DEV_LOAD,
+    S_PORTS_LOAD,
     S_COUNT
 };
 
@@ -61,9 +63,11 @@ static const char *const SQL[S_COUNT] = {
                    " ON CONFLICT(id) DO UPDATE SET last_seen = ?2",
     [S_DEV_STATE] = "UPDATE devices SET state = ?2, state_seq = ?3, state_at = ?4, sw = ?5,"
                     " model = coalesce(?6, model) WHERE id = ?1",
-    [S_DEV_TELEMETRY] = "UPDATE devices SET telemetry = ?2, telemetry_seq = ?3, telemetry_at = ?4,"
-                        " telemetry_count = telemetry_count + 1,"
-                        " model = coalesce(?5, model), sw = coalesce(?6, sw) WHERE id = ?1",
+    /* The hot path: one upsert per report (no separate "seen" step). */
+    [S_DEV_TELEMETRY] = "INSERT INTO devices(id, first_seen, last_seen, telemetry, telemetry_seq, telemetry_at,"
+                        " telemetry_count) VALUES(?1, ?4, ?4, ?2, ?3, ?4, 1) ON CONFLICT(id) DO UPDATE SET"
+                        " last_seen = ?4, telemetry = ?2, telemetry_seq = ?3, telemetry_at = ?4,"
+                        " telemetry_count = telemetry_count + 1",
     [S_DEV_EVENTS] = "UPDATE devices SET events_count = events_count + 1 WHERE id = ?1",
     [S_DEV_STATUS] = "UPDATE devices SET online = ?2, status_at = ?3 WHERE id = ?1",
     [S_TELEMETRY] = "INSERT INTO telemetry(device, received, seq, ts, report) VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -76,6 +80,8 @@ static const char *const SQL[S_COUNT] = {
                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_REJECT] = "INSERT INTO rejections(reason, count, last_at) VALUES(?1, 1, ?2)"
                  " ON CONFLICT(reason) DO UPDATE SET count = count + 1, last_at = ?2",
+    [S_DEV_LOAD] = "SELECT telemetry_count, model FROM devices WHERE id = ?1",
+    [S_PORTS_LOAD] = "SELECT port FROM device_ports WHERE device = ?1 ORDER BY port",
 };
 
 struct fleet_db {
@@ -236,9 +242,11 @@ hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
 {
     HEARTH_GUARD(fleet_db_begin(db));
     sqlite3_stmt *s = db->st[S_DEV_SEEN];
-    bt(s, 1, m->id);
-    bi(s, 2, now);
-    HEARTH_GUARD(run(db, S_DEV_SEEN));
+    if (m->kind != FLEET_T_TELEMETRY) {
+        bt(s, 1, m->id);
+        bi(s, 2, now);
+        HEARTH_GUARD(run(db, S_DEV_SEEN));
+    }
     switch (m->kind) {
     case FLEET_T_STATE:
         s = db->st[S_DEV_STATE];
@@ -249,7 +257,6 @@ hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
     case FLEET_T_TELEMETRY:
         s = db->st[S_DEV_TELEMETRY];
         bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now);
-        bt(s, 5, m->model), bt(s, 6, m->sw);
         HEARTH_GUARD(run(db, S_DEV_TELEMETRY));
         s = db->st[S_TELEMETRY];
         bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts), bt(s, 5, m->json);
@@ -332,27 +339,27 @@ hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telem
     *has_telemetry = false;
     *nports = 0;
     kind[0] = '\0';
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db->h, "SELECT telemetry_count, model FROM devices WHERE id = ?1", -1, &q,
-                           NULL) != SQLITE_OK)
-        return db_err(db, "read device");
+    sqlite3_stmt *q = db->st[S_DEV_LOAD];
     bt(q, 1, id);
-    if (sqlite3_step(q) == SQLITE_ROW) {
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
         *has_telemetry = sqlite3_column_int64(q, 0) > 0;
-        const unsigned char *k = sqlite3_column_text(q, 1);
+        const char *k = (const char *)sqlite3_column_text(q, 1);
         /* Only a name the parser could have produced steers the rules. */
-        if (k != NULL && strlen((const char *)k) < kindcap &&
-            strspn((const char *)k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-") ==
-                strlen((const char *)k))
-            snprintf(kind, kindcap, "%s", (const char *)k);
+        if (k != NULL && strlen(k) < kindcap &&
+            strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-") == strlen(k))
+            snprintf(kind, kindcap, "%s", k);
     }
-    sqlite3_finalize(q);
-    if (sqlite3_prepare_v2(db->h, "SELECT port FROM device_ports WHERE device = ?1 ORDER BY port",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_err(db, "read ports");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_err(db, "read device");
+    q = db->st[S_PORTS_LOAD];
     bt(q, 1, id);
-    while (*nports < cap && sqlite3_step(q) == SQLITE_ROW)
-        ports[(*nports)++] = (uint16_t)sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
+    while (*nports < cap && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int p = sqlite3_column_int(q, 0);
+        if (p >= 1 && p <= 65535) ports[(*nports)++] = (uint16_t)p;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
     return HEARTH_OK;
 }

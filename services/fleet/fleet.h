@@ -73,9 +73,11 @@ typedef struct {
     /* cmd/res */
     char reqid[FLEET_REQID_MAX + 1];
     int status;
-    /* the validated document, re-serialised compactly (never the raw bytes);
-     * malloc'd, free with fleet_msg_clear() */
+    /* the validated payload as stored: the received bytes after every check
+     * passed, or re-serialised when a personal field was dropped
+     * (rewritten); cJSON_malloc'd, free with fleet_msg_clear() */
     char *json;
+    bool rewritten;
 } fleet_msg;
 
 /**
@@ -129,6 +131,13 @@ hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, 
                                const char *evidence_json) HEARTH_MUST_CHECK;
 /** Delete telemetry and events received before @p before. */
 hearth_status fleet_db_prune(fleet_db *db, int64_t before) HEARTH_MUST_CHECK;
+
+/** The WAL checkpointer thread of `run` (checkpoint.c). */
+typedef struct fleet_checkpointer fleet_checkpointer;
+/** Turn @p db's automatic checkpoints off and checkpoint @p path every second. */
+hearth_status fleet_checkpointer_start(fleet_db *db, const char *path,
+                                       fleet_checkpointer **out) HEARTH_MUST_CHECK;
+void fleet_checkpointer_stop(fleet_checkpointer *c);
 
 /* ------------------------------------------------------------ anomalies */
 

@@ -3,6 +3,7 @@
 #define HEARTH_FLEET_MQTT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "fleet.h"
 #include "hearth/backoff.h"
@@ -39,10 +40,11 @@ hearth_status fleet_mqtt_new(const fleet_conn *c, const char *client_id, bool cl
                              void *userdata, struct mosquitto **out) HEARTH_MUST_CHECK;
 /**
  * Connect, trying each broker in turn and backing off (@p bo) after every
- * full round. With @p stop NULL it gives up after three rounds (one-shot
- * commands); otherwise it tries until *stop is set.
+ * full round; @p session_s > 0 asks the broker to keep the session that
+ * long after a disconnect. With @p stop NULL it gives up after three rounds
+ * (one-shot commands); otherwise it tries until *stop is set.
  */
-hearth_status fleet_mqtt_connect(struct mosquitto *m, const fleet_conn *c, bool reconnect,
+hearth_status fleet_mqtt_connect(struct mosquitto *m, const fleet_conn *c, uint32_t session_s,
                                  hearth_backoff *bo, volatile const int *stop) HEARTH_MUST_CHECK;
 
 #endif

@@ -204,6 +204,7 @@ static hearth_status parse_event(cJSON *o, fleet_msg *m, char *err, size_t errca
         cJSON *next = c->next;
         if (in_list(c->string, PERSONAL)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+            m->rewritten = true;
         } else if (!in_list(c->string, (const char *const[]){"v", "seq", "ts", "event", "sev", NULL})) {
             bool scalar = cJSON_IsNumber(c) || cJSON_IsBool(c) ||
                           (cJSON_IsString(c) && strlen(c->valuestring) <= EXTRA_STR_MAX);
@@ -284,7 +285,15 @@ hearth_status fleet_msg_parse(fleet_kind kind, const char *id, const void *paylo
         }
     }
     if (st == HEARTH_OK) {
-        out->json = cJSON_PrintUnformatted(o);
+        /* What is stored: the payload itself once every check above passed
+         * (strict JSON, UTF-8, no duplicate keys, typed fields), or the
+         * document re-serialised when a field had to be dropped. */
+        if (out->rewritten) {
+            out->json = cJSON_PrintUnformatted(o);
+        } else if ((out->json = cJSON_malloc(len + 1)) != NULL) {
+            memcpy(out->json, payload, len);
+            out->json[len] = '\0';
+        }
         if (out->json == NULL) st = HEARTH_ERR_NOMEM;
     }
     cJSON_Delete(o);

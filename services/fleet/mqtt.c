@@ -83,23 +83,37 @@ static void sleep_ms(uint64_t ms, volatile const int *stop)
     }
 }
 
-hearth_status fleet_mqtt_connect(struct mosquitto *m, const fleet_conn *c, bool reconnect,
+hearth_status fleet_mqtt_connect(struct mosquitto *m, const fleet_conn *c, uint32_t session_s,
                                  hearth_backoff *bo, volatile const int *stop)
 {
+    /* MQTT 5 ends a session when its connection closes unless the client
+     * asks for an expiry interval: the service's session (and the QoS 1
+     * messages queued for it) must outlive a restart. */
+    mosquitto_property *props = NULL;
+    if (session_s > 0 &&
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, session_s) != MOSQ_ERR_SUCCESS)
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     for (unsigned i = 0;; i++) {
-        if (stop != NULL && *stop) return hearth_err(HEARTH_ERR_STATE, "stopped");
+        if (stop != NULL && *stop) {
+            mosquitto_property_free_all(&props);
+            return hearth_err(HEARTH_ERR_STATE, "stopped");
+        }
         const fleet_broker *b = &c->brokers[i % c->nbrokers];
-        int rc = reconnect && c->nbrokers == 1 ? mosquitto_reconnect(m)
-                                                : mosquitto_connect(m, b->host, b->port, 30);
-        if (rc == MOSQ_ERR_SUCCESS) return HEARTH_OK;
+        int rc = mosquitto_connect_bind_v5(m, b->host, b->port, 30, NULL, props);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            mosquitto_property_free_all(&props);
+            return HEARTH_OK;
+        }
         /* The next broker at once; after a full round, back off. */
         if ((i + 1) % c->nbrokers != 0) continue;
         uint64_t d = hearth_backoff_failed(bo, HEARTH_BACKOFF_FAILED, 0);
         fprintf(stderr, "hearth-fleet: cannot connect to %s:%d: %s; retrying in %llu ms\n", b->host,
                 b->port, rc == MOSQ_ERR_ERRNO ? "network or TLS error" : mosquitto_strerror(rc),
                 (unsigned long long)d);
-        if (bo != NULL && stop == NULL && hearth_backoff_attempts(bo) >= 3)
+        if (bo != NULL && stop == NULL && hearth_backoff_attempts(bo) >= 3) {
+            mosquitto_property_free_all(&props);
             return hearth_err(HEARTH_ERR_IO, "cannot connect to the broker");
+        }
         sleep_ms(d, stop);
     }
 }

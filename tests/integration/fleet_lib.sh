@@ -116,8 +116,10 @@ fl_pub() {
     mosquitto_pub $(fl_tls_args "$dev") -i "$dev-pub-$RANDOM" -q 1 -t "$topic" -m "$payload"
 }
 
+# FL_WRAP: a command to run hearth-fleet under (e.g. "perf record -g -o FILE").
 fl_fleet_start() {
-    "$FLEET" run --db "$FL_DB" --broker "127.0.0.1:$FL_BROKER_PORT" --ca "$FL_SVC/ca.crt" \
+    # shellcheck disable=SC2086
+    ${FL_WRAP:-} "$FLEET" run --db "$FL_DB" --broker "127.0.0.1:$FL_BROKER_PORT" --ca "$FL_SVC/ca.crt" \
         --cert "$FL_SVC/fleet.crt" --key "$FL_SVC/fleet.key" "$@" 2>"$HT_WORK/fleet.err" &
     FL_FLEET_PID=$!
     HT_PIDS+=("$FL_FLEET_PID")

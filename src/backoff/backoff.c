@@ -115,10 +115,12 @@ hearth_status hearth_backoff_init(hearth_backoff *b, const hearth_backoff_config
 uint64_t hearth_backoff_window_ms(uint64_t base_ms, uint64_t cap_ms, uint32_t n)
 {
     if (n == 0) return 0;
-    uint32_t shift = n - 1;
-    /* base * 2^shift <= cap exactly when base <= cap >> shift; no shift of
-     * 64 or more is ever evaluated, so nothing wraps. */
-    if (base_ms >= cap_ms || shift >= 64 || base_ms > (cap_ms >> shift)) return cap_ms;
+    /* From n = 65 on, base * 2^(n-1) exceeds any 64-bit cap. */
+    if (base_ms >= cap_ms || n > 64) return cap_ms;
+    unsigned shift = n - 1; /* 0..63 */
+    /* base * 2^shift <= cap exactly when base <= cap >> shift, so the
+     * shift below never loses a bit. */
+    if (base_ms > (cap_ms >> shift)) return cap_ms;
     return base_ms << shift;
 }
 
@@ -176,8 +178,8 @@ uint64_t hearth_backoff_failed(hearth_backoff *b, hearth_backoff_reason why, uin
     /* Busy: wait out the server's hint (bounded) and the whole current
      * window, then a jittered share of the window on top, so a fleet told
      * "retry after 60 s" does not come back in the same second. */
-    uint64_t hint = server_hint_ms > BACKOFF_HINT_MAX_MS ? BACKOFF_HINT_MAX_MS : server_hint_ms;
-    uint64_t floor = hint > w ? hint : w;
+    uint64_t floor = server_hint_ms < BACKOFF_HINT_MAX_MS ? server_hint_ms : BACKOFF_HINT_MAX_MS;
+    if (floor < w) floor = w;
     return sat_add(floor, backoff_uniform(b, w));
 }
 

@@ -12,8 +12,10 @@
 #include "fleet.h"
 
 static const char SCHEMA_V1[] =
+    /* A rowid table: its rows carry the last state and report (~1 KiB),
+     * too large for WITHOUT ROWID's clustered B-tree. */
     "CREATE TABLE devices("
-    " id TEXT PRIMARY KEY, model TEXT, sw TEXT,"
+    " id TEXT NOT NULL UNIQUE, model TEXT, sw TEXT,"
     " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
     " online INTEGER, status_at INTEGER,"
     " state TEXT, state_seq INTEGER, state_at INTEGER,"
@@ -21,7 +23,7 @@ static const char SCHEMA_V1[] =
     " telemetry_count INTEGER NOT NULL DEFAULT 0,"
     " events_count INTEGER NOT NULL DEFAULT 0,"
     " announced_version TEXT, announced_at INTEGER, announced_delay_s INTEGER"
-    ") WITHOUT ROWID;"
+    ");"
     "CREATE TABLE telemetry(device TEXT NOT NULL, received INTEGER NOT NULL, seq INTEGER,"
     " ts INTEGER, report TEXT NOT NULL);"
     "CREATE INDEX telemetry_received ON telemetry(received);"
@@ -29,7 +31,7 @@ static const char SCHEMA_V1[] =
     " ts INTEGER, sev TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL);"
     "CREATE INDEX events_received ON events(received);"
     "CREATE TABLE cmd_results(device TEXT NOT NULL, reqid TEXT NOT NULL, status INTEGER NOT NULL,"
-    " received INTEGER NOT NULL, reply TEXT NOT NULL, PRIMARY KEY(device, reqid)) WITHOUT ROWID;"
+    " received INTEGER NOT NULL, reply TEXT NOT NULL, UNIQUE(device, reqid));"
     "CREATE TABLE device_ports(device TEXT NOT NULL, port INTEGER NOT NULL,"
     " first_seen INTEGER NOT NULL, PRIMARY KEY(device, port)) WITHOUT ROWID;"
     "CREATE TABLE anomalies(id INTEGER PRIMARY KEY, rule TEXT NOT NULL, key TEXT NOT NULL,"

@@ -43,6 +43,7 @@
 #include "hearth/sandbox.h"
 #include "hearth/util.h"
 #include "hearthd.h"
+#include "telemetry_glue.h"
 #include "update_glue.h"
 
 /* Values of every application's options, in table order (hearth_apps_open). */
@@ -203,6 +204,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         return 2;
     }
     if (hearthd_update_args(g_prog, &argc, argv) != 0) return 2;
+    if (hearthd_telemetry_args(g_prog, &argc, argv) != 0) return 2;
     /* The files the command line tells the port and the applications to
      * use (their directories stay writable under Landlock); before
      * parse_args splits the port options' KEY=VALUE text. */
@@ -259,6 +261,8 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         rc = fail("cannot open the security-event log", st);
         goto out;
     }
+    /* Telemetry counts security events from here on (docs/telemetry.md). */
+    hearth_telemetry *telemetry = hearthd_telemetry_create(dev);
 
     hearth_auth_config acfg;
     hearth_auth_config_default(&acfg);
@@ -291,6 +295,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         .hw_id = hearth_device_hw_id(dev),
         .fingerprint = hearth_device_fingerprint(dev),
         .update = hearthd_update_create(dev, apps),
+        .telemetry = telemetry,
     };
     st = hearth_api_create(&cfg, &api);
     if (st != HEARTH_OK) {
@@ -309,6 +314,8 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
     hearthd_server_set_upload(srv, auth, cfg.update);
+    const uint16_t api_port = (uint16_t)port;
+    hearthd_telemetry_declare(HEARTH_TELEMETRY_LISTEN, &api_port, 1);
 
     /* Ready line: the configured host with the actual port. */
     char host[80];
@@ -338,6 +345,8 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
     hearthd_update_start(apps, port);
+    /* Reports go nowhere until a sink (the link) is wired here. */
+    hearthd_telemetry_start(NULL, NULL);
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -355,6 +364,7 @@ out:
     hearth_api_destroy(api);
     hearth_apps_close(apps);
     hearth_port_close(hw);
+    hearthd_telemetry_stop(); /* after the API (which uses it), before the store closes */
     hearth_auth_close(auth);
     SSL_CTX_free(tls);
     hearth_device_close(dev);

@@ -28,6 +28,7 @@
 #include "hearth/store.h"
 #include "hearth/util.h"
 #include "hearthd.h"
+#include "telemetry_glue.h"
 #include "update_glue.h"
 
 #define SB_PATHS_MAX 128
@@ -68,6 +69,8 @@ hearth_status hearthd_sandbox_apply(const char *prog, const char *state,
     if (repo != 0) ports[nports++] = repo;
     if (https_port > 0 && https_port < 65536) ports[nports++] = (uint16_t)https_port;
     hearth_platform_sandbox(paths, SB_PATHS_MAX, &n, ports, SB_PORTS_MAX, &nports);
+    /* The ports it may connect to are the destinations telemetry expects. */
+    hearthd_telemetry_declare(HEARTH_TELEMETRY_DEST, ports, nports);
 
     hearth_sandbox_fs_policy fs = {.program = prog,
                                    .paths = paths,

@@ -74,6 +74,8 @@ typedef struct {
     const char *fingerprint;       /**< "sha256:<hex>" of the device certificate */
     const char *software_version;  /**< NULL: hearth_version() */
     void *update;                  /**< opaque handle for routes_update.c (may be NULL) */
+    struct hearth_telemetry *telemetry; /**< security telemetry for routes_telemetry.c
+                                             (NULL: its report and consent routes answer 503) */
 } hearth_api_config;
 
 typedef struct hearth_api hearth_api;

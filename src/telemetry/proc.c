@@ -117,17 +117,17 @@ static bool is_loopback(const tm_endpoint *e)
     return memcmp(e->bytes, v6lo, 16) == 0;
 }
 
+/* "a.b.c.d:port" or "[v6]:port": at most 47 bytes (39 for the longest IPv6
+ * text inet_ntop makes of a non-mapped address, 8 for "[]:65535"). */
 static void format_endpoint(const tm_endpoint *e, char out[HEARTH_TELEMETRY_ADDR_MAX])
 {
     char ip[INET6_ADDRSTRLEN] = "?";
+    bool v6 = e->v6 && memcmp(e->bytes, v4mapped, 12) != 0;
     if (!e->v6) (void)inet_ntop(AF_INET, e->bytes, ip, sizeof ip);
-    else if (memcmp(e->bytes, v4mapped, 12) == 0) (void)inet_ntop(AF_INET, e->bytes + 12, ip, sizeof ip);
-    else {
-        (void)inet_ntop(AF_INET6, e->bytes, ip, sizeof ip);
-        snprintf(out, HEARTH_TELEMETRY_ADDR_MAX, "[%s]:%u", ip, e->port);
-        return;
-    }
-    snprintf(out, HEARTH_TELEMETRY_ADDR_MAX, "%s:%u", ip, e->port);
+    else if (!v6) (void)inet_ntop(AF_INET, e->bytes + 12, ip, sizeof ip);
+    else (void)inet_ntop(AF_INET6, e->bytes, ip, sizeof ip);
+    int n = snprintf(out, HEARTH_TELEMETRY_ADDR_MAX, v6 ? "[%s]:%u" : "%s:%u", ip, e->port);
+    if (n < 0 || n >= HEARTH_TELEMETRY_ADDR_MAX) snprintf(out, HEARTH_TELEMETRY_ADDR_MAX, "?");
 }
 
 typedef struct {

@@ -20,8 +20,10 @@
 #    list, and every message a broker acknowledged (PUBACK) reaches the
 #    fleet subscriber on a surviving node (sequence numbers: no gaps); a
 #    device's persistent session made on the lost node resumes on another
-#    with the command queued meanwhile (quorum session queues).
-#  - a device removed with the shipped tool is refused at its next CONNECT;
+#    with the command queued meanwhile (quorum session queues);
+#  - a device removed with the shipped tool is refused at its next CONNECT.
+# Not done: the same with the real hearthd (its MQTT link was not on the
+# main branch in time); see docs/deployment-scale.md.
 # 5.5-1: the devices' only credential is their certificate (TLS 1.3/1.2,
 # verify_peer, fail_if_no_peer_cert); no password, no anonymous login.
 set -u
@@ -73,6 +75,8 @@ wait_line() {
 # subscribed FILE: the subscriber got its SUBACK.
 subscribed() { wait_line "$1" "received SUBACK" 10; }
 
+phase() { echo "# +$(($(date +%s) - T0))s: $*"; }
+phase "cluster up"
 # ------------------------------------------------------------- per node, across nodes
 W="$HT_WORK/mq"; mkdir -p "$W"
 rq_sub_bg hearth-fleet 2 "$W/fleet" -i hearth-fleet -q 1 -t 'hearth/+/state' -t 'hearth/+/events' -t 'hearth/+/cmd/res'
@@ -86,6 +90,7 @@ for n in 1 2 3; do
         wait_line "$W/fleet" "^hearth/$A/state \{\"v\":1,\"seq\":$n,\"node\":$n\}$" 10
 done
 
+phase "per-node checks done"
 # Commands: fleet -> device; the device reads its own, never another's.
 # rq_probe OUT CN NODE CLIENT_ID TOPIC: a 3 s subscription attempt in the
 # background (a refused one is retried by mosquitto_sub until then).
@@ -172,6 +177,7 @@ out=$(timeout 10 mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "${RB_AMQP[1]}" --caf
     --cert "${C[$A]}.crt" --key "${C[$A]}.key" -i "$A" -q 1 -t "hearth/$A/state" -m x 2>&1); rc=$?
 ht_check "no MQTT on any other port of the node (AMQP port: exit $rc)" [ "$rc" -ne 0 ]
 
+phase "ACL and TLS checks done"
 # Revocation on RabbitMQ: the shipped tool removes the device's user; a
 # certificate login needs the user, so the still valid certificate no
 # longer gets in.
@@ -185,6 +191,7 @@ ht_check "control: device $B still logs in" \
 ht_check "hearth-rabbitmq-device refuses a serial with a dot (it would be a topic level)" \
     bash -c "! '$RB_DEVICE_TOOL' add 'HTH.1' 2>/dev/null && ! '$RB_DEVICE_TOOL' definitions 'a#' >/dev/null 2>&1"
 
+phase "revocation done"
 # ------------------------------------------------------------- node loss
 # Simulated devices: each publishes seq 1.. with QoS 1, one connection per
 # message (so "acknowledged" = mosquitto_pub exited 0 after the PUBACK),
@@ -227,6 +234,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 for n in 1 2 3; do echo "# node $n: $(grep VmRSS "/proc/${RB_BEAM[$n]}/status" 2>/dev/null)"; done
+phase "load running, killing node 1"
 rb_kill_node 1
 KILL_AT=$(date +%s.%N)
 for _ in $(seq 1 300); do
@@ -235,6 +243,7 @@ for _ in $(seq 1 300); do
 done
 touch "$W/stop"
 for p in "${sims[@]}"; do wait "$p"; done
+phase "load stopped"
 ht_check "fleet (node 2) sends $D a command while $D is offline and node 1, where its session was made, is gone" \
     rq_pub hearth-fleet 2 -i hearth-fleet-cmd -q 1 -t "hearth/$D/cmd/req" -m '{"v":1,"id":"while-away"}'
 rq_session 3 -C 1 -W 10 >"$W/d_session3" 2>&1
@@ -253,7 +262,7 @@ for i in 0 1 2; do
         test "$before" -gt 0 -a "$after" -gt 0 -a -n "$moved"
     [ -n "$back" ] && echo "# $cn: first acknowledgement after the kill at +$(python3 -c "print(f'{$back-$KILL_AT:.2f}')")s"
     got=$(grep "^hearth/$cn/events " "$W/fleet" | sed -n 's/.*"seq":\([0-9]*\).*/\1/p' | sort -n | uniq)
-    missing=$(comm -23 <(grep '^acked' "$W/sim$i" | awk '{print $2}' | sort -n | uniq) <(echo "$got") | tr '\n' ' ')
+    missing=$(comm -23 <(grep '^acked' "$W/sim$i" | awk '{print $2}' | sort -u) <(sort -u <<<"$got") | sort -n | tr '\n' ' ')
     ht_check "every one of $cn's $acked acknowledged events reached the fleet on node 2 (missing: ${missing:-none})" \
         [ -z "$missing" ]
 done

@@ -95,7 +95,7 @@ static uint64_t hash(const char *s)
 static hearth_status grow(fleet_anomaly *a)
 {
     size_t n = a->nslots * 2;
-    dev **s = calloc(n, sizeof *s);
+    dev **s = calloc(n, sizeof(dev *));
     if (s == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < a->nslots; i++) {
         if (a->slots[i] == NULL) continue;
@@ -155,7 +155,7 @@ hearth_status fleet_anomaly_new(const fleet_threshold t[FLEET_RULE_COUNT], fleet
     memcpy(a->th, t, sizeof a->th);
     a->db = db;
     a->nslots = 1024;
-    a->slots = calloc(a->nslots, sizeof *a->slots);
+    a->slots = calloc(a->nslots, sizeof(dev *));
     if (a->slots == NULL) {
         free(a);
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory");

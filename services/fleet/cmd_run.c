@@ -228,7 +228,8 @@ int fleet_cmd_run(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
 
     mosquitto_lib_init();
     /* A persistent session (clean start off): the broker keeps QoS 1

@@ -141,7 +141,7 @@ hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out)
     if (db == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     flags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
-    hearth_status st = HEARTH_OK;
+    hearth_status st;
     if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
         st = hearth_err(HEARTH_ERR_IO, "database %s: %s", path,
                         db->h != NULL ? sqlite3_errmsg(db->h) : "cannot open");
@@ -357,7 +357,7 @@ hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telem
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_err(db, "read device");
     q = db->st[S_PORTS_LOAD];
     bt(q, 1, id);
-    while (*nports < cap && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (*nports < cap && sqlite3_step(q) == SQLITE_ROW) {
         int p = sqlite3_column_int(q, 0);
         if (p >= 1 && p <= 65535) ports[(*nports)++] = (uint16_t)p;
     }

@@ -75,7 +75,8 @@ hearth_status fleet_json_prescan(const char *p, size_t n, size_t max, unsigned d
     return HEARTH_OK;
 }
 
-hearth_status fleet_json_dupkeys(const cJSON *node, unsigned *budget)
+/* Recursive, but only as deep as fleet_json_prescan() allowed (6 levels). */
+hearth_status fleet_json_dupkeys(const cJSON *node, unsigned *budget) // NOLINT(misc-no-recursion)
 {
     for (const cJSON *c = node != NULL ? node->child : NULL; c != NULL; c = c->next) {
         if (*budget == 0) return hearth_err(HEARTH_ERR_TOO_LARGE, "too many JSON values");

@@ -77,8 +77,8 @@ static hearth_status only_keys(const cJSON *o, const char *const *allowed, char 
         if (!in_list(c->string, allowed)) {
             char k[33];
             size_t i = 0;
-            for (; c->string[i] != '\0' && i < sizeof k - 1; i++)
-                k[i] = (c->string[i] >= 0x20 && c->string[i] < 0x7f) ? c->string[i] : '?';
+            for (; i < sizeof k - 1 && c->string[i] != '\0'; i++)
+                k[i] = (char)((c->string[i] >= 0x20 && c->string[i] < 0x7f) ? c->string[i] : '?');
             k[i] = '\0';
             snprintf(err, errcap, "unknown field '%s'", k);
             return HEARTH_ERR_INVALID;
@@ -122,13 +122,13 @@ static hearth_status get_ports(const cJSON *tp, fleet_msg *m, char *err, size_t 
 {
     const cJSON *pts = cJSON_IsObject(tp) ? cJSON_GetObjectItemCaseSensitive(tp, "pts") : NULL;
     if (tp == NULL) return HEARTH_OK;
-    if (!cJSON_IsArray(pts)) {
+    if (pts == NULL || !cJSON_IsArray(pts)) {
         snprintf(err, errcap, "met.tp.pts must be a list");
         return HEARTH_ERR_INVALID;
     }
     for (const cJSON *p = pts->child; p != NULL; p = p->next) {
         const cJSON *v = cJSON_IsObject(p) ? cJSON_GetObjectItemCaseSensitive(p, "pt") : NULL;
-        double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+        double d = v != NULL && cJSON_IsNumber(v) ? v->valuedouble : -1;
         if (d < 1 || d > 65535 || d != floor(d)) {
             snprintf(err, errcap, "met.tp.pts[].pt must be an integer in [1, 65535]");
             return HEARTH_ERR_INVALID;

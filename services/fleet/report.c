@@ -195,29 +195,23 @@ hearth_status fleet_report_json(fleet_db *db, int64_t now, fleet_buf *out)
 
 const char *fleet_report_csp(bool header)
 {
-    static char csp[256];
     /* frame-ancestors only works as a header; a meta tag must not carry it
-     * (browsers log it as an error). */
-    static const char fa[] = "; frame-ancestors 'none'";
-    if (csp[0] != '\0') {
-        if (header) return csp;
-        static char meta[256];
-        size_t n = strlen(csp) - (sizeof fa - 1);
-        memcpy(meta, csp, n);
-        meta[n] = '\0';
-        return meta;
+     * (browsers log it as an error). Both computed once. */
+    static char csp[320], meta[256];
+    if (csp[0] == '\0') {
+        unsigned char md[32];
+        unsigned char b64[48];
+        unsigned int mdlen = 0;
+        if (EVP_Digest(STYLE, sizeof STYLE - 1, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+            return "default-src 'none'";
+        EVP_EncodeBlock(b64, md, 32);
+        snprintf(meta, sizeof meta,
+                 "default-src 'none'; style-src 'sha256-%s'; img-src 'none'; base-uri 'none'; "
+                 "form-action 'none'",
+                 (const char *)b64);
+        snprintf(csp, sizeof csp, "%s; frame-ancestors 'none'", meta);
     }
-    unsigned char md[32];
-    unsigned char b64[48];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(STYLE, sizeof STYLE - 1, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        return "default-src 'none'";
-    EVP_EncodeBlock(b64, md, 32);
-    snprintf(csp, sizeof csp,
-             "default-src 'none'; style-src 'sha256-%s'; img-src 'none'; base-uri 'none'; "
-             "form-action 'none'%s",
-             (const char *)b64, fa);
-    return fleet_report_csp(header);
+    return header ? csp : meta;
 }
 
 static void td(fleet_buf *b, const char *s)

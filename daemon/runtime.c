@@ -44,6 +44,7 @@
 #include "hearth/util.h"
 #include "hearthd.h"
 #include "telemetry_glue.h"
+#include "enrol_glue.h"
 #include "update_glue.h"
 
 /* Values of every application's options, in table order (hearth_apps_open). */
@@ -90,6 +91,7 @@ static void usage(FILE *f, const options *o)
     if (o->port != NULL)
         fprintf(f, "  --port-option K=V  an option of the %s platform port (docs/ports.md)\n",
                 o->port->name);
+    hearthd_enrol_usage(f);
     fprintf(f, "  --foreground       do not detach\n");
 }
 
@@ -205,6 +207,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     }
     if (hearthd_update_args(g_prog, &argc, argv) != 0) return 2;
     if (hearthd_telemetry_args(g_prog, &argc, argv) != 0) return 2;
+    if (hearthd_enrol_args(g_prog, &argc, argv) != 0) return 2;
     /* The files the command line tells the port and the applications to
      * use (their directories stay writable under Landlock); before
      * parse_args splits the port options' KEY=VALUE text. */
@@ -347,6 +350,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     hearthd_update_start(apps, port);
     /* Reports go nowhere until a sink (the link) is wired here. */
     hearthd_telemetry_start(NULL, NULL);
+    if (hearthd_enrol_start(dev, o.state) != 0) goto out;
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -358,6 +362,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     rc = st == HEARTH_OK ? 0 : fail("event loop", st);
 
 out:
+    hearthd_enrol_stop();
     hearthd_update_stop();
     hearthd_server_free(srv);
     hearth_apps_stop(apps);

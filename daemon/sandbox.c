@@ -29,10 +29,11 @@
 #include "hearth/util.h"
 #include "hearthd.h"
 #include "telemetry_glue.h"
+#include "enrol_glue.h"
 #include "update_glue.h"
 
 #define SB_PATHS_MAX 128
-#define SB_PORTS_MAX 4
+#define SB_PORTS_MAX 16
 
 /* Embedded at build time from daemon/hearthd.seccomp (hearth_seccomp_list). */
 extern const char hearth_runtime_seccomp[];
@@ -67,6 +68,9 @@ hearth_status hearthd_sandbox_apply(const char *prog, const char *state,
     uint16_t repo = 0;
     hearthd_update_sandbox(paths, SB_PATHS_MAX, &n, &repo);
     if (repo != 0) ports[nports++] = repo;
+    uint16_t enrol = 0;
+    hearthd_enrol_sandbox(paths, SB_PATHS_MAX, &n, &enrol);
+    if (enrol != 0 && enrol != repo) ports[nports++] = enrol;
     if (https_port > 0 && https_port < 65536) ports[nports++] = (uint16_t)https_port;
     hearth_platform_sandbox(paths, SB_PATHS_MAX, &n, ports, SB_PORTS_MAX, &nports);
     /* The ports it may connect to are the destinations telemetry expects. */

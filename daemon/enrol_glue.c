@@ -110,14 +110,9 @@ static hearth_enrol_outcome enrol_once(hearth_enrol_validity *v)
 /* Sleep @p ms unless stopped; true when stopped. */
 static bool wait_ms(uint64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    /* hearth_mono_ms() is CLOCK_MONOTONIC, the condition variable's clock. */
+    int64_t at = hearth_mono_ms() + (int64_t)(ms < INT32_MAX ? ms : INT32_MAX);
+    struct timespec ts = {.tv_sec = (time_t)(at / 1000), .tv_nsec = (long)(at % 1000) * 1000000L};
     pthread_mutex_lock(&g.mu);
     while (!g.stop && pthread_cond_timedwait(&g.cv, &g.mu, &ts) != ETIMEDOUT) {
     }

@@ -71,6 +71,7 @@ mq_init() {
 mq_test_start() {
     ht_init
     mq_init || { ht_fail "MQTT test certificates"; ht_done; }
+    # shellcheck disable=SC2034 # for the sourcing test
     W=$MQ_WORK
 }
 
@@ -229,6 +230,7 @@ _mq_select() {
     MQ_PID=${MQ_PIDS[$n]:-}
     MQ_DIR=${MQ_DIRS[$n]:-}
     MQ_LOG="$MQ_DIR/mosquitto.log"
+    # shellcheck disable=SC2034 # for the tests (hearth-fleet revoke --broker-pid)
     MQ_PIDFILE="$MQ_DIR/mosquitto.pid"
     [ -n "$MQ_DIR" ] || { echo "mqtt_lib.sh: no broker named $n" >&2; return 1; }
 }
@@ -275,8 +277,7 @@ mq_broker_start() {
     cp "$acl" "$dir/hearth.acl"
     (umask 077; cp "$MQ_WORK/broker.key" "$dir/broker.key")
     MQ_DIRS[$n]=$dir
-    local try
-    for try in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         port=$(mq_free_port) || return 1
         mq_broker_conf "$dir" "$port" "$cafile" "$crlfile" "$dir/hearth.acl" >"$dir/mosquitto.conf" || return 1
         [ -z "$MQ_BROKER_USER" ] || chown -R "$MQ_BROKER_USER" "$dir"

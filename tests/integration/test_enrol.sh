@@ -48,7 +48,6 @@ ht_provision dev1 || { ht_fail "provision dev1"; ht_done; }
 ht_provision dev2 || { ht_fail "provision dev2"; ht_done; }
 ht_own "$HT_WORK/dev1" "$HT_WORK/dev2"
 S1=$(ht_label_field dev1 serial)
-S2=$(ht_label_field dev2 serial)
 probe() { # probe CMD DEV [args]
     local cmd=$1 dev=$2; shift 2
     "$PROBE" "$cmd" --state "$HT_WORK/$dev" --service-ca "$HT_WORK/service-ca.crt" "$@" 2>"$HT_WORK/probe.err"
@@ -149,7 +148,6 @@ ht_check "the enrol-server survived all of it" kill -0 "$ENROL_PID"
 ser1=$(openssl x509 -in "$OPC" -noout -serial)
 probe current dev1 >"$HT_WORK/cur.out"
 renew_at=$(sed -n 's/.*renew_at=\([0-9]*\).*/\1/p' "$HT_WORK/cur.out")
-not_after=$(sed -n 's/.*not_after=\([0-9]*\).*/\1/p' "$HT_WORK/cur.out")
 ht_check "renewal is due after 2/3 of the lifetime ($((renew_at - nb)) of $((na - nb)) s)" \
     test "$((renew_at - nb))" -eq $(((na - nb) / 3 * 2))
 probe enrol dev1 --url "$URL" >"$HT_WORK/e3.out"

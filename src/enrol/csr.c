@@ -81,7 +81,7 @@ hearth_status hearth_enrol_csr_check(const uint8_t *csr_pem, size_t csr_len,
     unsigned char *der = NULL;
     long dl = 0;
     X509_REQ *req = NULL;
-    char fcn[HEARTH_ENROL_CN_MAX + 1], rcn[HEARTH_ENROL_CN_MAX + 1];
+    char fcn[HEARTH_ENROL_CN_MAX + 1] = "", rcn[HEARTH_ENROL_CN_MAX + 1] = "";
     hearth_status st = enrol_pem_single(csr_pem, csr_len, HEARTH_ENROL_CSR_MAX,
                                         "CERTIFICATE REQUEST", "CSR", &der, &dl);
     if (st == HEARTH_OK) {

@@ -8,9 +8,11 @@
  *
  *   hearthd --state DIR [--listen 127.0.0.1:8443] [--port-option KEY=VALUE]
  *           [--heartbeat F] [--user NAME|UID[:GID]] [--foreground]
+ *           [--mqtt-broker HOST:PORT ... --mqtt-ca FILE ...]
  *
  * Each application's options (hearth_app::options) are accepted next to the
- * runtime's own; the updater's (--update-*) are taken by update_glue.c.
+ * runtime's own; the updater's (--update-*) are taken by update_glue.c, the
+ * service link's (--mqtt-*) by link_glue.c.
  * Prints exactly one line "hearthd: listening on https://ADDR:PORT" when
  * ready (port 0 picks a free port). Refuses to start, exit status 1, when the
  * device state fails its integrity checks. All state lives in the secure
@@ -43,6 +45,7 @@
 #include "hearth/sandbox.h"
 #include "hearth/util.h"
 #include "hearthd.h"
+#include "link_glue.h"
 #include "telemetry_glue.h"
 #include "enrol_glue.h"
 #include "update_glue.h"
@@ -92,6 +95,7 @@ static void usage(FILE *f, const options *o)
         fprintf(f, "  --port-option K=V  an option of the %s platform port (docs/ports.md)\n",
                 o->port->name);
     hearthd_enrol_usage(f);
+    hearthd_link_usage(f);
     fprintf(f, "  --foreground       do not detach\n");
 }
 
@@ -208,6 +212,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     if (hearthd_update_args(g_prog, &argc, argv) != 0) return 2;
     if (hearthd_telemetry_args(g_prog, &argc, argv) != 0) return 2;
     if (hearthd_enrol_args(g_prog, &argc, argv) != 0) return 2;
+    if (hearthd_link_args(g_prog, &argc, argv) != 0) return 2;
     /* The files the command line tells the port and the applications to
      * use (their directories stay writable under Landlock); before
      * parse_args splits the port options' KEY=VALUE text. */
@@ -348,9 +353,12 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
     hearthd_update_start(apps, port);
-    /* Reports go nowhere until a sink (the link) is wired here. */
-    hearthd_telemetry_start(NULL, NULL);
     if (hearthd_enrol_start(dev, o.state) != 0) goto out;
+    /* The service link last: the device works without it (docs/mqtt.md). */
+    if (hearthd_link_start(dev, o.state, api, apps) != 0) goto out;
+    /* Telemetry reports go to the service through the link (dropped when
+     * there is no link). */
+    hearthd_telemetry_start(hearthd_link_telemetry, NULL);
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -362,6 +370,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     rc = st == HEARTH_OK ? 0 : fail("event loop", st);
 
 out:
+    hearthd_link_stop();
     hearthd_enrol_stop();
     hearthd_update_stop();
     hearthd_server_free(srv);

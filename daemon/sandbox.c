@@ -14,8 +14,9 @@
  *               (hearth_sandbox_system_paths), a TPM device node (rw)
  *   execute     hearth-fetch (and the program interpreter that loads it)
  *   TCP         no bind; connect only to the update repository's port, the
- *               device's own HTTPS port (post-update self-test) and a
- *               simulated TPM's ports
+ *               device's own HTTPS port (post-update self-test), a
+ *               simulated TPM's ports and the MQTT brokers' ports
+ *               (--mqtt-broker); read the service CA (--mqtt-ca)
  *   syscalls    daemon/hearthd.seccomp (+ the calls hearth-fetch makes
  *               before its own filter: filters stack)
  */
@@ -24,16 +25,18 @@
 #include <string.h>
 
 #include "hearth/layout.h"
+#include "hearth/link.h"
 #include "hearth/sandbox.h"
 #include "hearth/store.h"
 #include "hearth/util.h"
 #include "hearthd.h"
+#include "link_glue.h"
 #include "telemetry_glue.h"
 #include "enrol_glue.h"
 #include "update_glue.h"
 
 #define SB_PATHS_MAX 128
-#define SB_PORTS_MAX 16
+#define SB_PORTS_MAX (8 + HEARTH_LINK_BROKERS_MAX)
 
 /* Embedded at build time from daemon/hearthd.seccomp (hearth_seccomp_list). */
 extern const char hearth_runtime_seccomp[];
@@ -73,6 +76,7 @@ hearth_status hearthd_sandbox_apply(const char *prog, const char *state,
     if (enrol != 0 && enrol != repo) ports[nports++] = enrol;
     if (https_port > 0 && https_port < 65536) ports[nports++] = (uint16_t)https_port;
     hearth_platform_sandbox(paths, SB_PATHS_MAX, &n, ports, SB_PORTS_MAX, &nports);
+    hearthd_link_sandbox(paths, SB_PATHS_MAX, &n, ports, SB_PORTS_MAX, &nports);
     /* The ports it may connect to are the destinations telemetry expects. */
     hearthd_telemetry_declare(HEARTH_TELEMETRY_DEST, ports, nports);
 

@@ -187,6 +187,12 @@ void hearthd_update_start(hearth_apps *apps, unsigned https_port)
         fprintf(stderr, "%s: updater thread: %s\n", g.prog, hearth_err_msg());
 }
 
+void hearthd_update_request_check(void)
+{
+    if (g.u != NULL && g.url != NULL && hearth_updater_request_check(g.u) != HEARTH_OK)
+        fprintf(stderr, "%s: update check: %s\n", g.prog, hearth_err_msg());
+}
+
 void hearthd_update_stop(void)
 {
     if (g.selftest_running) {

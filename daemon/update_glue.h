@@ -24,6 +24,9 @@ hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *app
 /** Start the updater thread and the self-test (confirms a pending slot; runs
  *  the core checks and every application's self-test). */
 void hearthd_update_start(hearth_apps *apps, unsigned https_port);
+/** Ask the updater thread for a check now (an update announcement from the
+ *  service, docs/mqtt.md); nothing when no repository is configured. */
+void hearthd_update_request_check(void);
 /** Stop and free everything started here. Idempotent. */
 void hearthd_update_stop(void);
 /**

@@ -104,6 +104,23 @@ void hearth_api_destroy(hearth_api *api);
 void hearth_api_handle(hearth_api *api, const hearth_api_request *req,
                        hearth_api_response *resp);
 
+/** The user name route handlers see for a command from the service. */
+#define HEARTH_API_SERVICE_PRINCIPAL "service"
+
+/**
+ * Handle one request that came from the manufacturer's service (an MQTT
+ * command, src/link) through the same routing, schema validation and
+ * handlers as hearth_api_handle(), as the service principal: user role,
+ * name HEARTH_API_SERVICE_PRINCIPAL, no token. It may use only the
+ * applications' routes whose min_role is HEARTH_ROLE_USER; every core route
+ * (setup, login, accounts, passwords, updates, events, factory reset) and
+ * every admin route answers 403 and changes nothing. Logs the security event
+ * "command_executed" (2xx) or "command_refused" (anything else) with
+ * @p request_id, method, path and status. Thread-safe.
+ */
+void hearth_api_handle_service(hearth_api *api, const hearth_api_request *req, const char *request_id,
+                               hearth_api_response *resp);
+
 /**
  * true if @p method @p path names a route that hashes a password (setup,
  * login, password changes, user creation): the daemon runs those off its

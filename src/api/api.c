@@ -439,7 +439,17 @@ static void dispatch(hearth_api_ctx *c)
         return;
     }
 
-    if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
+    if (c->service) {
+        /* The service principal (hearth_api_handle_service): application
+         * routes open to the user role, nothing of the core (setup, login,
+         * accounts, passwords, updates, events, factory reset). */
+        if (e->app == NULL || (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
+            hearth_req_error(c, 403, "forbidden", NULL,
+                             "the service may use only application routes open to the user role");
+            return;
+        }
+        c->authed = true;
+    } else if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
         if (!hearth_http_bearer_token(req->authorization, c->token)) {
             hearth_req_error(c, 401, "unauthenticated", NULL,
                              "send Authorization: Bearer <token>; get a token from POST /api/v1/login");
@@ -479,7 +489,9 @@ hearth_role hearth_req_role(const hearth_req *r)
     return r->session.role;
 }
 
-void hearth_api_handle(hearth_api *api, const hearth_api_request *req, hearth_api_response *resp)
+/* One request as @p session (NULL: authenticated by its own token). */
+static void handle(hearth_api *api, const hearth_api_request *req, const hearth_session_info *session,
+                   hearth_api_response *resp)
 {
     resp->status = 500;
     resp->body[0] = '\0';
@@ -492,9 +504,39 @@ void hearth_api_handle(hearth_api *api, const hearth_api_request *req, hearth_ap
     c.api = api;
     c.req = req;
     c.resp = resp;
+    if (session != NULL) {
+        c.service = true;
+        c.session = *session;
+    }
     hearth_err_clear();
     dispatch(&c);
     if (resp->body_len == 0 && resp->status != 204) fixed_internal_error(resp);
     hearth_memzero(c.token, sizeof c.token);
     hearth_memzero(&c.session, sizeof c.session);
+}
+
+void hearth_api_handle(hearth_api *api, const hearth_api_request *req, hearth_api_response *resp)
+{
+    handle(api, req, NULL, resp);
+}
+
+void hearth_api_handle_service(hearth_api *api, const hearth_api_request *req, const char *request_id,
+                               hearth_api_response *resp)
+{
+    hearth_session_info svc;
+    memset(&svc, 0, sizeof svc);
+    snprintf(svc.username, sizeof svc.username, "%s", HEARTH_API_SERVICE_PRINCIPAL);
+    svc.role = HEARTH_ROLE_USER;
+    handle(api, req, &svc, resp);
+    char status[8];
+    snprintf(status, sizeof status, "%d", resp->status);
+    const char *rid = request_id != NULL ? request_id : "";
+    const char *method = req->method != NULL ? req->method : "";
+    const char *path = req->path != NULL && strlen(req->path) <= HEARTH_API_PATH_MAX ? req->path : "";
+    if (resp->status >= 200 && resp->status < 300)
+        hearth_seclog(HEARTH_SEV_INFO, "command_executed", "id", rid, "method", method, "path", path,
+                      "status", status, NULL);
+    else
+        hearth_seclog(HEARTH_SEV_WARNING, "command_refused", "id", rid, "method", method, "path", path,
+                      "status", status, NULL);
 }

@@ -81,6 +81,7 @@ struct hearth_req {
     hearth_api_response *resp;
     const api_route_entry *route;
     bool authed;
+    bool service; /* hearth_api_handle_service(): the service principal, no token */
     hearth_session_info session;
     char token[HEARTH_TOKEN_STR_MAX]; /* the caller's bearer token (wiped after) */
     char params[HEARTH_API_PARAMS_MAX][HEARTH_API_PARAM_MAX];

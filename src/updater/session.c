@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hearth/tls_client.h"
 #include "tls_client.h"
 #include "updater_internal.h"
 
@@ -25,7 +26,7 @@ hearth_status upd_session_open(hearth_updater *u, upd_session *t)
     hearth_status st = hearth_device_private_key_der(u->dev, der, sizeof der, &dlen);
     upd_store_unlock(u);
     if (st == HEARTH_OK)
-        st = upd_tls_ctx_new(hearth_device_ca_path(u->dev), hearth_device_cert_path(u->dev), der, dlen,
+        st = hearth_tls_client_ctx_new("repository", hearth_device_ca_path(u->dev), hearth_device_cert_path(u->dev), der, dlen,
                              &t->tls.ctx);
     hearth_memzero(der, sizeof der);
     HEARTH_GUARD(st);

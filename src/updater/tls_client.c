@@ -20,15 +20,9 @@
 #include <unistd.h>
 
 #include "hearth/util.h"
+#include "hearth/tls_client.h"
 #include "tls_client.h"
 
-/* TLS 1.2 suites: ECDHE + AEAD only, for an ECDSA or an RSA repository key
- * (the repository's key type is the manufacturer's choice). TLS 1.3 suites
- * are all AEAD; OpenSSL's default set is kept. */
-#define CLIENT_TLS12_SUITES                                                                \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                         \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                           \
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
 /* A pin file is a public key: anything larger is not one. */
 #define PIN_FILE_MAX 65536
 
@@ -40,54 +34,6 @@ static hearth_status ossl_fail(hearth_status st, const char *what)
     if (e != 0) ERR_error_string_n(e, why, sizeof why);
     ERR_clear_error();
     return hearth_err(st, "repository TLS: %s%s%s", what, why[0] ? ": " : "", why);
-}
-
-hearth_status upd_tls_ctx_new(const char *ca_path, const char *cert_path, const uint8_t *key_der,
-                              size_t key_der_len, SSL_CTX **out)
-{
-    HEARTH_ENSURE(ca_path != NULL && cert_path != NULL && key_der != NULL && key_der_len > 0 &&
-                      key_der_len <= (size_t)LONG_MAX && out != NULL,
-                  HEARTH_ERR_INVALID);
-    *out = NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL) return ossl_fail(HEARTH_ERR_CRYPTO, "context");
-    hearth_status st = HEARTH_OK;
-    EVP_PKEY *key = NULL;
-    const unsigned char *p = key_der;
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, CLIENT_TLS12_SUITES) != 1) {
-        st = ossl_fail(HEARTH_ERR_CRYPTO, "protocol policy");
-        goto out;
-    }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* The manufacturer CA and nothing else: no SSL_CTX_set_default_verify_paths. */
-    if (SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1) {
-        st = ossl_fail(HEARTH_ERR_STATE, "manufacturer CA");
-        goto out;
-    }
-    /* As libcurl did: a certificate in the CA file is a trust anchor even
-     * when it is not self-signed (X509_V_FLAG_PARTIAL_CHAIN). */
-    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
-        st = ossl_fail(HEARTH_ERR_STATE, "device certificate");
-        goto out;
-    }
-    key = d2i_AutoPrivateKey(NULL, &p, (long)key_der_len);
-    if (key == NULL || SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        st = ossl_fail(HEARTH_ERR_CRYPTO, "device key");
-        goto out;
-    }
-out:
-    EVP_PKEY_free(key);
-    if (st != HEARTH_OK) {
-        SSL_CTX_free(ctx);
-        return st;
-    }
-    *out = ctx;
-    return HEARTH_OK;
 }
 
 /* ------------------------------------------------------------ pinning */
@@ -227,16 +173,9 @@ static hearth_status tcp_connect(const hearth_fetch_url *u, const bound *b, int 
 /* Host name (or IP address) the certificate must carry; SNI for names. */
 static hearth_status expect_host(SSL *ssl, const hearth_fetch_url *u)
 {
-    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-    unsigned char bin[16];
-    bool ip = u->ipv6 || inet_pton(AF_INET, u->host, bin) == 1;
-    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (ip) {
-        if (X509_VERIFY_PARAM_set1_ip_asc(vp, u->host) != 1)
-            return ossl_fail(HEARTH_ERR_INVALID, "repository address");
-        return HEARTH_OK;
-    }
-    if (SSL_set1_host(ssl, u->host) != 1 || SSL_set_tlsext_host_name(ssl, u->host) != 1)
+    bool ip = false;
+    HEARTH_GUARD(hearth_tls_expect_host(SSL_get0_param(ssl), u->host, &ip));
+    if (!ip && SSL_set_tlsext_host_name(ssl, u->host) != 1)
         return ossl_fail(HEARTH_ERR_INVALID, "repository host name");
     return HEARTH_OK;
 }

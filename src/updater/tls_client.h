@@ -32,15 +32,6 @@ typedef struct {
 } upd_tls_conn;
 
 /**
- * Build the client context: trust @p ca_path only, present @p cert_path
- * (PEM chain) with the PKCS#8/SEC1 DER private key @p key_der (copied into
- * an OpenSSL key object; the caller wipes its buffer). The key and
- * certificate must match. Free with SSL_CTX_free().
- */
-hearth_status upd_tls_ctx_new(const char *ca_path, const char *cert_path, const uint8_t *key_der,
-                              size_t key_der_len, SSL_CTX **out) HEARTH_MUST_CHECK;
-
-/**
  * Check @p peer against @p pin, as curl's CURLOPT_PINNEDPUBLICKEY does:
  * either "sha256//<base64>" entries separated by ';' (SHA-256 of the DER
  * SubjectPublicKeyInfo, any one may match), or the path of a PEM ("PUBLIC

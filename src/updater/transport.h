@@ -27,7 +27,7 @@
 /** Parameters of one repository connection. Every pointer is borrowed. */
 typedef struct {
     SSL_CTX *ctx;              /**< client context: manufacturer CA, device certificate
-                                *   and key (upd_tls_ctx_new()) */
+                                *   and key (hearth_tls_client_ctx_new()) */
     const char *pinned_pubkey; /**< optional pin (curl CURLOPT_PINNEDPUBLICKEY syntax), NULL: none */
     const char *fetch_socket;  /**< unix socket where hearth-fetch is started per
                                 *   connection; NULL: spawn hearth-fetch */

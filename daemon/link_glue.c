@@ -1,0 +1,302 @@
+/*
+ * hearthd's MQTT link (docs/mqtt.md): options, the outbox and request-id
+ * memory, the TLS context from the device identity, and the callbacks that
+ * run commands through the local API and describe the applications' state.
+ *
+ *   --mqtt-broker HOST:PORT     a broker, tried in the order given (up to 8);
+ *                               none: no link, nothing changes
+ *   --mqtt-ca FILE              the service CA: the only trust anchor for brokers
+ *   --mqtt-server-name NAME     name the broker certificates must carry
+ *                               (default: the broker's host)
+ *   --mqtt-protocol 5|3.1.1     MQTT version (default 5)
+ *   --mqtt-first-delay-max MS   random first delay window after start and
+ *                               after a fleet-wide disconnect (default 30000)
+ *
+ * The private key is read from the secure store (or the TPM) into the TLS
+ * context for each connection and never written anywhere; the outbox MAC
+ * key is derived (HKDF-SHA256) from a random secret kept in the secure store.
+ */
+#include <errno.h>
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hearth/link.h"
+#include "hearth/outbox.h"
+#include "hearth/tls_client.h"
+#include "hearth/util.h"
+#include "link_glue.h"
+#include "update_glue.h"
+
+#define KEY_DER_MAX 4096
+#define OUTBOX_SECRET_RECORD "link.outbox_secret"
+#define OUTBOX_KDF_INFO "hearth outbox mac v1"
+
+static struct {
+    const char *prog;
+    hearth_link_config cfg;
+    const char *ca;
+    hearth_device *dev;
+    hearth_api *api;
+    hearth_apps *apps;
+    hearth_outbox *outbox;
+    hearth_link_reqids *reqids;
+    hearth_link *link;
+    char outbox_dir[4096];
+} g = {.prog = "hearthd", .cfg = {.protocol = 5, .first_delay_max_ms = HEARTH_BACKOFF_FIRST_MAX_MS}};
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > max) return false;
+    *out = v;
+    return true;
+}
+
+int hearthd_link_args(const char *prog, int *argc, char **argv)
+{
+    g.prog = prog;
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (a == NULL) break;
+        if (strncmp(a, "--mqtt-", 7) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
+        if (v == NULL) {
+            fprintf(stderr, "%s: %s needs a value\n", g.prog, a);
+            return 2;
+        }
+        bool ok = true;
+        if (strcmp(a, "--mqtt-broker") == 0) {
+            if (g.cfg.nbrokers >= HEARTH_LINK_BROKERS_MAX) {
+                fprintf(stderr, "%s: at most %d --mqtt-broker\n", g.prog, HEARTH_LINK_BROKERS_MAX);
+                return 2;
+            }
+            ok = hearth_link_broker_parse(v, &g.cfg.brokers[g.cfg.nbrokers]) == HEARTH_OK;
+            if (ok) g.cfg.nbrokers++;
+        } else if (strcmp(a, "--mqtt-ca") == 0) {
+            g.ca = v;
+            ok = v[0] != '\0';
+        } else if (strcmp(a, "--mqtt-server-name") == 0) {
+            g.cfg.server_name = v;
+            ok = v[0] != '\0' && strlen(v) <= HEARTH_LINK_HOST_MAX;
+        } else if (strcmp(a, "--mqtt-protocol") == 0) {
+            if (strcmp(v, "5") == 0) g.cfg.protocol = 5;
+            else if (strcmp(v, "3.1.1") == 0) g.cfg.protocol = 4;
+            else ok = false;
+        } else if (strcmp(a, "--mqtt-first-delay-max") == 0) {
+            ok = parse_u64(v, 3600000, &g.cfg.first_delay_max_ms);
+        } else {
+            fprintf(stderr, "%s: unknown option '%s'\n", g.prog, a);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "%s: invalid value for %s: %s\n", g.prog, a,
+                    strcmp(a, "--mqtt-broker") == 0 ? hearth_err_msg() : v);
+            return 2;
+        }
+        i++;
+    }
+    argv[out] = NULL;
+    *argc = out;
+    if (g.cfg.nbrokers > 0 && g.ca == NULL) {
+        fprintf(stderr, "%s: --mqtt-broker needs --mqtt-ca (the service CA)\n", g.prog);
+        return 2;
+    }
+    return 0;
+}
+
+void hearthd_link_usage(FILE *f)
+{
+    fprintf(f, "  --mqtt-broker HOST:PORT  MQTT broker of the service, repeatable (up to %d,\n"
+               "                     tried in order); none: no service link\n"
+               "  --mqtt-ca FILE     the service CA, the only trust anchor for brokers\n"
+               "  --mqtt-server-name NAME  name the broker certificate must carry\n"
+               "                     (default: the broker's host)\n"
+               "  --mqtt-protocol 5|3.1.1  MQTT version (default 5)\n"
+               "  --mqtt-first-delay-max MS  random delay window before the first\n"
+               "                     connection and after a fleet-wide disconnect (default %u)\n",
+            HEARTH_LINK_BROKERS_MAX, (unsigned)HEARTH_BACKOFF_FIRST_MAX_MS);
+}
+
+void hearthd_link_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n, uint16_t *ports, size_t pcap,
+                          size_t *np)
+{
+    if (g.cfg.nbrokers == 0) return;
+    if (*n < cap) paths[(*n)++] = (hearth_sandbox_path){g.ca, HEARTH_SANDBOX_READ};
+    for (size_t i = 0; i < g.cfg.nbrokers; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < *np; j++) dup = dup || ports[j] == g.cfg.brokers[i].port;
+        if (!dup && *np < pcap) ports[(*np)++] = g.cfg.brokers[i].port;
+    }
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static hearth_status tls_ctx(void *arg, SSL_CTX **out)
+{
+    (void)arg;
+    uint8_t *der = malloc(KEY_DER_MAX);
+    HEARTH_ENSURE(der != NULL, hearth_err(HEARTH_ERR_NOMEM, "link: out of memory"));
+    size_t len = 0;
+    hearth_status st = hearth_device_private_key_der(g.dev, der, KEY_DER_MAX, &len);
+    /* The factory certificate: a broker accepts it only when configured to
+     * trust the manufacturer CA (docs/mqtt.md, "Certificates"). */
+    if (st == HEARTH_OK)
+        st = hearth_tls_client_ctx_new("broker", g.ca, hearth_device_cert_path(g.dev), der, len, out);
+    hearth_memzero(der, KEY_DER_MAX);
+    free(der);
+    return st;
+}
+
+static void run_command(void *arg, const hearth_link_command *cmd, int *status, char *body, size_t cap)
+{
+    (void)arg;
+    hearth_api_request req = {
+        .method = cmd->method,
+        .path = cmd->path,
+        .content_type = cmd->body != NULL ? "application/json" : NULL,
+        .body = cmd->body,
+        .body_len = cmd->body_len,
+        .source = "service",
+    };
+    hearth_api_response *resp = malloc(sizeof *resp);
+    if (resp == NULL) {
+        *status = 503;
+        snprintf(body, cap, "{\"error\":\"busy\"}");
+        return;
+    }
+    hearth_api_handle_service(g.api, &req, cmd->id, resp);
+    *status = resp->status;
+    if (resp->body_len < cap) {
+        memcpy(body, resp->body, resp->body_len);
+        body[resp->body_len] = '\0';
+    } else {
+        body[0] = '\0';
+    }
+    hearth_memzero(resp, sizeof *resp);
+    free(resp);
+}
+
+static hearth_status apps_state(void *arg, char *buf, size_t cap)
+{
+    (void)arg;
+    size_t o = 0;
+    HEARTH_ENSURE(cap > 2, HEARTH_ERR_TOO_LARGE);
+    buf[o++] = '{';
+    for (size_t i = 0; i < hearth_apps_count(g.apps); i++) {
+        const hearth_app *a = hearth_apps_app(g.apps, i);
+        if (a->state_json == NULL) continue;
+        int n = snprintf(buf + o, cap - o, "%s\"%s\":", o > 1 ? "," : "", a->name);
+        if (n < 0 || (size_t)n >= cap - o) return hearth_err(HEARTH_ERR_TOO_LARGE, "link: state too large");
+        o += (size_t)n;
+        HEARTH_GUARD(a->state_json(hearth_apps_state(g.apps, i), buf + o, cap - o));
+        o += strlen(buf + o);
+    }
+    if (o + 2 > cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "link: state too large");
+    buf[o++] = '}';
+    buf[o] = '\0';
+    return HEARTH_OK;
+}
+
+static void update_due(void *arg)
+{
+    (void)arg;
+    hearthd_update_request_check();
+}
+
+/* The outbox MAC key: HKDF-SHA256 over a random secret that lives only in
+ * the secure store (created on first use), bound to the device id. */
+static hearth_status outbox_key(hearth_store *store, const char *serial, uint8_t key[HEARTH_OUTBOX_KEY_LEN])
+{
+    uint8_t secret[32];
+    size_t len = 0;
+    hearth_status st = hearth_store_get(store, OUTBOX_SECRET_RECORD, secret, sizeof secret, &len);
+    if (st == HEARTH_ERR_NOT_FOUND) {
+        st = hearth_random(secret, sizeof secret);
+        if (st == HEARTH_OK) st = hearth_store_put(store, OUTBOX_SECRET_RECORD, secret, sizeof secret);
+        len = sizeof secret;
+    }
+    if (st == HEARTH_OK && len != sizeof secret)
+        st = hearth_err(HEARTH_ERR_TAMPERED, "link: the outbox secret has the wrong length");
+    if (st == HEARTH_OK) {
+        EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+        EVP_KDF_CTX *kc = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+        OSSL_PARAM p[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, secret, sizeof secret),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)serial, strlen(serial)),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)OUTBOX_KDF_INFO,
+                                              sizeof OUTBOX_KDF_INFO - 1),
+            OSSL_PARAM_construct_end(),
+        };
+        if (kc == NULL || EVP_KDF_derive(kc, key, HEARTH_OUTBOX_KEY_LEN, p) != 1)
+            st = hearth_err(HEARTH_ERR_CRYPTO, "link: cannot derive the outbox key");
+        EVP_KDF_CTX_free(kc);
+        EVP_KDF_free(kdf);
+    }
+    hearth_memzero(secret, sizeof secret);
+    return st;
+}
+
+int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *api, hearth_apps *apps)
+{
+    if (g.cfg.nbrokers == 0) return 0;
+    g.dev = dev;
+    g.api = api;
+    g.apps = apps;
+    hearth_store *store = hearth_device_store(dev);
+    uint8_t key[HEARTH_OUTBOX_KEY_LEN];
+    hearth_outbox_config oc;
+    hearth_outbox_config_default(&oc);
+    snprintf(g.outbox_dir, sizeof g.outbox_dir, "%s/outbox", state_dir);
+    hearth_status st = outbox_key(store, hearth_device_serial(dev), key);
+    if (st == HEARTH_OK && mkdir(g.outbox_dir, 0700) != 0 && errno != EEXIST)
+        st = hearth_err(HEARTH_ERR_IO, "link: cannot create %s", g.outbox_dir);
+    if (st == HEARTH_OK) st = hearth_outbox_open(g.outbox_dir, key, &oc, &g.outbox);
+    hearth_memzero(key, sizeof key);
+    if (st == HEARTH_OK) st = hearth_link_reqids_open(store, &g.reqids);
+    if (st == HEARTH_OK) {
+        g.cfg.device_id = hearth_device_serial(dev);
+        g.cfg.software_version = hearth_version();
+        g.cfg.outbox = g.outbox;
+        g.cfg.reqids = g.reqids;
+        g.cfg.tls = tls_ctx;
+        g.cfg.state = apps_state;
+        g.cfg.command = run_command;
+        g.cfg.update = update_due;
+        st = hearth_link_start(&g.cfg, &g.link);
+    }
+    if (st != HEARTH_OK) {
+        fprintf(stderr, "%s: cannot start the service link: %s\n", g.prog, hearth_err_msg());
+        hearthd_link_stop();
+        return 1;
+    }
+    return 0;
+}
+
+void hearthd_link_stop(void)
+{
+    hearth_link_stop(g.link);
+    g.link = NULL;
+    hearth_link_reqids_close(g.reqids);
+    g.reqids = NULL;
+    hearth_outbox_close(g.outbox);
+    g.outbox = NULL;
+}
+
+hearth_status hearthd_link_telemetry(const char *json, size_t len, void *arg)
+{
+    (void)arg;
+    if (g.link == NULL) return hearth_err(HEARTH_ERR_STATE, "the service link is off");
+    return hearth_link_queue(g.link, HEARTH_OUTBOX_TELEMETRY, "telemetry", json, len);
+}

@@ -59,7 +59,7 @@
 #define BOOT_TERM_GRACE_MS 5000
 #define BOOT_POLL_MS 200
 #define BOOT_BACKOFF_MAX_S 60
-#define BOOT_EXTRA_ARGS_MAX 32
+#define BOOT_EXTRA_ARGS_MAX 64 /* the updater's and the link's options (8 brokers) fit */
 #define BOOT_SANDBOX_PATHS 128
 #define BOOT_SANDBOX_PORTS 4
 

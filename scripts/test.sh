@@ -90,7 +90,7 @@ for b in "${builds[@]}"; do
     gcc-release)   cc=gcc;   type=Release ;;
     clang-release) cc=clang; type=Release ;;
     minimal)       cc=gcc;   type=Release
-                   extra+=(-DHEARTH_TPM=OFF -DHEARTH_WITH_UPLOAD=OFF -DHEARTH_WITH_EXAMPLES=OFF
+                   extra+=(-DHEARTH_TPM=OFF -DHEARTH_WITH_UPLOAD=OFF -DHEARTH_WITH_EXAMPLES=OFF -DHEARTH_WITH_LINK=OFF
                            -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF) ;;
   esac
   dir=build-$b

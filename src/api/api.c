@@ -424,6 +424,15 @@ static void dispatch(hearth_api_ctx *c)
     }
     c->route = e;
     const hearth_api_route *r = &e->r;
+    /* The service principal (hearth_api_handle_service): application routes
+     * open to the user role, nothing of the core (setup, login, accounts,
+     * passwords, updates, events, factory reset), whatever the state. */
+    if (c->service &&
+        (e->app == NULL || (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY)))) {
+        hearth_req_error(c, 403, "forbidden", NULL,
+                         "the service may use only application routes open to the user role");
+        return;
+    }
 
     /* Factory default: the only network function is setup (Annex A). */
     bool initialized = hearth_auth_initialized(c->api->cfg.auth);
@@ -440,15 +449,7 @@ static void dispatch(hearth_api_ctx *c)
     }
 
     if (c->service) {
-        /* The service principal (hearth_api_handle_service): application
-         * routes open to the user role, nothing of the core (setup, login,
-         * accounts, passwords, updates, events, factory reset). */
-        if (e->app == NULL || (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
-            hearth_req_error(c, 403, "forbidden", NULL,
-                             "the service may use only application routes open to the user role");
-            return;
-        }
-        c->authed = true;
+        c->authed = true; /* the route kind was checked first thing */
     } else if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
         if (!hearth_http_bearer_token(req->authorization, c->token)) {
             hearth_req_error(c, 401, "unauthenticated", NULL,

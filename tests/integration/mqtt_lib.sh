@@ -445,3 +445,30 @@ mq_connect_ok() {
         >"$MQ_WORK/connect.out" 2>&1
     grep -q "received CONNACK (0)" "$MQ_WORK/connect.out"
 }
+
+# ------------------------------------------------- device link (hearthd)
+
+# mq_link_setup NAME: mq_init, a provisioned device NAME (serial in MQ_SERIAL)
+# and a broker that, for tests only, also accepts the manufacturer CA's
+# factory certificates; the service CA readable by the device user.
+# Sets MQ_LINK_ARGS, the hearthd options for this broker.
+mq_link_setup() {
+    mq_init || return 1
+    ht_provision "$1" || return 1
+    MQ_SERIAL=$(ht_label_field "$1" serial)
+    mq_trust_ca "$HT_WORK/ca/ca.crt" "$HT_WORK/ca/ca.key" || return 1
+    mq_broker_start || return 1
+    chmod 644 "$MQ_CA/ca.crt"
+    MQ_LINK_ARGS=(--mqtt-broker "127.0.0.1:$MQ_PORT" --mqtt-ca "$MQ_CA/ca.crt" --mqtt-first-delay-max 0)
+}
+
+# mq_wait_for OUT PATTERN [TRIES]: until an mq_sub_start client has received
+# a line containing PATTERN (fixed string); TRIES x 50 ms (default 200).
+mq_wait_for() {
+    local n=${3:-200}
+    for _ in $(seq 1 "$n"); do
+        mq_sub_messages "$1" | grep -qF -- "$2" && return 0
+        sleep 0.05
+    done
+    return 1
+}

@@ -17,6 +17,7 @@
  * key is derived (HKDF-SHA256) from a random secret kept in the secure store.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <stdio.h>
@@ -44,9 +45,10 @@ static struct {
     hearth_apps *apps;
     hearth_outbox *outbox;
     hearth_link_reqids *reqids;
-    hearth_link *link;
+    hearth_link *link; /* set and cleared under mu: the telemetry sink runs on another thread */
+    pthread_mutex_t mu;
     char outbox_dir[4096];
-} g = {.prog = "hearthd", .cfg = {.protocol = 5, .first_delay_max_ms = HEARTH_BACKOFF_FIRST_MAX_MS}};
+} g = {.prog = "hearthd", .mu = PTHREAD_MUTEX_INITIALIZER, .cfg = {.protocol = 5, .first_delay_max_ms = HEARTH_BACKOFF_FIRST_MAX_MS}};
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -274,7 +276,9 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
         g.cfg.state = apps_state;
         g.cfg.command = run_command;
         g.cfg.update = update_due;
+        pthread_mutex_lock(&g.mu);
         st = hearth_link_start(&g.cfg, &g.link);
+        pthread_mutex_unlock(&g.mu);
     }
     if (st != HEARTH_OK) {
         fprintf(stderr, "%s: cannot start the service link: %s\n", g.prog, hearth_err_msg());
@@ -286,17 +290,21 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
 
 void hearthd_link_stop(void)
 {
+    pthread_mutex_lock(&g.mu);
     hearth_link_stop(g.link);
     g.link = NULL;
+    pthread_mutex_unlock(&g.mu);
     hearth_link_reqids_close(g.reqids);
     g.reqids = NULL;
     hearth_outbox_close(g.outbox);
     g.outbox = NULL;
 }
 
-hearth_status hearthd_link_telemetry(const char *json, size_t len, void *arg)
+void hearthd_link_telemetry(const char *json, size_t len, void *arg)
 {
     (void)arg;
-    if (g.link == NULL) return hearth_err(HEARTH_ERR_STATE, "the service link is off");
-    return hearth_link_queue(g.link, HEARTH_OUTBOX_TELEMETRY, "telemetry", json, len);
+    pthread_mutex_lock(&g.mu);
+    if (g.link != NULL && hearth_link_queue(g.link, HEARTH_OUTBOX_TELEMETRY, "telemetry", json, len) != HEARTH_OK)
+        fprintf(stderr, "%s: telemetry report not queued: %s\n", g.prog, hearth_err_msg());
+    pthread_mutex_unlock(&g.mu);
 }

@@ -34,8 +34,9 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
 void hearthd_link_stop(void);
 /**
  * Queue one telemetry report (a JSON object starting {"v":1) for
- * hearth/<id>/telemetry; HEARTH_ERR_STATE when the link is off. Any thread.
+ * hearth/<id>/telemetry (the telemetry glue's sink, hearthd_telemetry_sink);
+ * dropped when the link is off. Any thread.
  */
-hearth_status hearthd_link_telemetry(const char *json, size_t len, void *arg);
+void hearthd_link_telemetry(const char *json, size_t len, void *arg);
 
 #endif

@@ -41,10 +41,9 @@ void hearthd_link_stop(void)
 {
 }
 
-hearth_status hearthd_link_telemetry(const char *json, size_t len, void *arg)
+void hearthd_link_telemetry(const char *json, size_t len, void *arg)
 {
     (void)json;
     (void)len;
     (void)arg;
-    return hearth_err(HEARTH_ERR_STATE, "this build has no service link");
 }

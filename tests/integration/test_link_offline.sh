@@ -49,13 +49,13 @@ ht_req PUT /api/v1/thermostat '{"target_c":24}' "$HT_TOKEN"
 ht_check "after kill -9, offline: the local API still works" test "$HT_STATUS" = 200
 sleep 8
 n=$(attempts)
-ht_check "reconnection is paced: $n attempts in ~9 s offline (1/s would be 9)" test "$n" -le 6
+ht_check "reconnection is paced: $n attempts in ~9 s offline (1/s would be 9)" test "$n" -le 7
 ht_check "... but it does retry" test "$n" -ge 2
 
 # The broker returns: everything queued arrives, in order.
 mq_broker_restart || { ht_fail "broker restart"; ht_done; }
-ht_check "back online after the broker returns (paced, within 20 s)" \
-    mq_wait_for "$W/fleet.out" "hearth/$SER/status {\"v\":1,\"online\":true}" 400
+ht_check "back online after the broker returns (paced, within 30 s)" \
+    mq_wait_for "$W/fleet.out" "hearth/$SER/status {\"v\":1,\"online\":true}" 600
 ht_check "the offline state change 22 arrives" mq_wait_for "$W/fleet.out" '"target_c":22.00' 100
 ht_check "the offline state change 23 (made before the kill -9) arrives" mq_wait_for "$W/fleet.out" '"target_c":23.00' 100
 ht_check "the change made after the restart (24) arrives" mq_wait_for "$W/fleet.out" '"target_c":24.00' 100

@@ -14,6 +14,7 @@
 
 #include "hearth/enrol.h"
 #include "hearth/fetch_proto.h"
+#include "hearth/tls_client.h"
 #include "hearth/util.h"
 #include "tls_client.h"
 
@@ -125,7 +126,7 @@ static hearth_status exchange(const hearth_enrol_identity *id, const hearth_fetc
                       u->path[0] != '\0' ? u->path : "/enrol", host, csr_len, csr);
     if (rl < 0 || (size_t)rl >= sizeof req) return hearth_err(HEARTH_ERR_TOO_LARGE, "enrolment request");
     SSL_CTX *ctx = NULL;
-    HEARTH_GUARD(upd_tls_ctx_new(id->service_ca, id->factory_cert, key_der, key_len, &ctx));
+    HEARTH_GUARD(hearth_tls_client_ctx_new("enrolment", id->service_ca, id->factory_cert, key_der, key_len, &ctx));
     upd_tls_conn c = {.fd = -1, .ssl = NULL};
     bool tls_failed = false;
     int64_t deadline = hearth_mono_ms() + (int64_t)timeout_s * 1000;

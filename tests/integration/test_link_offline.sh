@@ -56,7 +56,7 @@ ht_check "... but it does retry" test "$n" -ge 2
 mq_broker_restart || { ht_fail "broker restart"; ht_done; }
 ht_check "back online after the broker returns (paced, within 30 s)" \
     mq_wait_for "$W/fleet.out" "hearth/$SER/status {\"v\":1,\"online\":true}" 600
-ht_check "the offline state change 22 arrives" mq_wait_for "$W/fleet.out" '"target_c":22.00' 100
+ht_check "the offline state change 22 arrives" mq_wait_for "$W/fleet.out" '"target_c":22.00' 400
 ht_check "the offline state change 23 (made before the kill -9) arrives" mq_wait_for "$W/fleet.out" '"target_c":23.00' 100
 ht_check "the change made after the restart (24) arrives" mq_wait_for "$W/fleet.out" '"target_c":24.00' 100
 ht_check "the offline failed login arrives as an event" mq_wait_for "$W/fleet.out" '"event":"login_failed"' 100

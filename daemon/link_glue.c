@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hearth/enrol.h"
 #include "hearth/link.h"
 #include "hearth/outbox.h"
 #include "hearth/tls_client.h"
@@ -48,6 +49,8 @@ static struct {
     hearth_link *link; /* set and cleared under mu: the telemetry sink runs on another thread */
     pthread_mutex_t mu;
     char outbox_dir[4096];
+    const char *state_dir;
+    char op_cert[4096];
 } g = {.prog = "hearthd", .mu = PTHREAD_MUTEX_INITIALIZER, .cfg = {.protocol = 5, .first_delay_max_ms = HEARTH_BACKOFF_FIRST_MAX_MS}};
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -151,10 +154,25 @@ static hearth_status tls_ctx(void *arg, SSL_CTX **out)
     HEARTH_ENSURE(der != NULL, hearth_err(HEARTH_ERR_NOMEM, "link: out of memory"));
     size_t len = 0;
     hearth_status st = hearth_device_private_key_der(g.dev, der, KEY_DER_MAX, &len);
-    /* The factory certificate: a broker accepts it only when configured to
-     * trust the manufacturer CA (docs/mqtt.md, "Certificates"). */
-    if (st == HEARTH_OK)
-        st = hearth_tls_client_ctx_new("broker", g.ca, hearth_device_cert_path(g.dev), der, len, out);
+    /* The operational certificate when the stored one is valid now (the
+     * enrolment module re-checks it against the service CA on every call),
+     * else the factory certificate, which a broker accepts only when
+     * configured to trust the manufacturer CA (docs/mqtt.md). */
+    const char *cert = hearth_device_cert_path(g.dev);
+    hearth_enrol_identity id = {.state_dir = g.state_dir, .service_ca = g.ca,
+                                .factory_cert = hearth_device_cert_path(g.dev),
+                                .cn = hearth_device_serial(g.dev)};
+    char *pem = st == HEARTH_OK ? malloc(HEARTH_ENROL_CERT_MAX + 1) : NULL;
+    size_t pl = 0;
+    bool operational = false;
+    if (pem != NULL && hearth_enrol_current_cert(&id, hearth_time_now(), pem, HEARTH_ENROL_CERT_MAX + 1, &pl,
+                                                 &operational, NULL) == HEARTH_OK && operational &&
+        snprintf(g.op_cert, sizeof g.op_cert, "%s/%s", g.state_dir, HEARTH_ENROL_CERT_FILE) <
+            (int)sizeof g.op_cert)
+        cert = g.op_cert;
+    if (pem != NULL) hearth_err_clear(); /* no operational certificate: the factory one */
+    free(pem);
+    if (st == HEARTH_OK) st = hearth_tls_client_ctx_new("broker", g.ca, cert, der, len, out);
     hearth_memzero(der, KEY_DER_MAX);
     free(der);
     return st;
@@ -254,6 +272,7 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
 {
     if (g.cfg.nbrokers == 0) return 0;
     g.dev = dev;
+    g.state_dir = state_dir;
     g.api = api;
     g.apps = apps;
     hearth_store *store = hearth_device_store(dev);

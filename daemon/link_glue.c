@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "enrol_glue.h"
 #include "hearth/enrol.h"
 #include "hearth/link.h"
 #include "hearth/outbox.h"
@@ -155,17 +156,17 @@ static hearth_status tls_ctx(void *arg, SSL_CTX **out)
     size_t len = 0;
     hearth_status st = hearth_device_private_key_der(g.dev, der, KEY_DER_MAX, &len);
     /* The operational certificate when the stored one is valid now (the
-     * enrolment module re-checks it against the service CA on every call),
-     * else the factory certificate, which a broker accepts only when
-     * configured to trust the manufacturer CA (docs/mqtt.md). */
+     * enrolment module re-checks it on every call against the CA that
+     * issues them, --enrol-ca, which need not be the CA of the broker's
+     * own certificate, --mqtt-ca), else the factory certificate, which a
+     * broker accepts only when configured to trust the manufacturer CA
+     * (docs/mqtt.md). Without --enrol-ca there is no operational one. */
     const char *cert = hearth_device_cert_path(g.dev);
-    hearth_enrol_identity id = {.state_dir = g.state_dir, .service_ca = g.ca,
-                                .factory_cert = hearth_device_cert_path(g.dev),
-                                .cn = hearth_device_serial(g.dev)};
-    char *pem = st == HEARTH_OK ? malloc(HEARTH_ENROL_CERT_MAX + 1) : NULL;
+    const hearth_enrol_identity *id = hearthd_enrol_identity();
+    char *pem = st == HEARTH_OK && id != NULL ? malloc(HEARTH_ENROL_CERT_MAX + 1) : NULL;
     size_t pl = 0;
     bool operational = false;
-    if (pem != NULL && hearth_enrol_current_cert(&id, hearth_time_now(), pem, HEARTH_ENROL_CERT_MAX + 1, &pl,
+    if (pem != NULL && hearth_enrol_current_cert(id, hearth_time_now(), pem, HEARTH_ENROL_CERT_MAX + 1, &pl,
                                                  &operational, NULL) == HEARTH_OK && operational &&
         snprintf(g.op_cert, sizeof g.op_cert, "%s/%s", g.state_dir, HEARTH_ENROL_CERT_FILE) <
             (int)sizeof g.op_cert)

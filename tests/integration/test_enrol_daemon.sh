@@ -5,8 +5,10 @@
 # started with --enrol-url/--enrol-ca it obtains an operational certificate
 # from a real `hearth-fleet enrol-server` at once, and renews it after 2/3 of
 # its lifetime (30 s here: 33 s with back-dating, renewal after 22 s) while
-# the old one is still valid; both are recorded as security events. With the
-# endpoint gone, the device keeps serving its API and its certificate.
+# the old one is still valid; both are recorded as security events. Its MQTT
+# link presents that certificate: a broker trusting only the service CA
+# accepts it under its serial and refuses a device that never enrolled. With
+# the endpoint gone, the device keeps serving its API and its certificate.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mqtt_lib.sh"
@@ -47,6 +49,34 @@ ht_check "  ... before the old certificate expired ($(( na1 - $(date +%s) )) s l
 ht_check "two certificates issued to $S1 (issued.log)" test "$(grep -c " $S1 " "$SCA/issued.log")" -ge 2
 ht_check "enrolment recorded as security events" test "$(grep -c '"event":"enrolled"' "$HT_WORK/dev1/events.log")" -ge 2
 ht_check "hearthd (kill-mode seccomp, Landlock) is alive" kill -0 "$HT_PID"
+
+# The link presents the operational certificate: a broker that, like the
+# shipped configuration, trusts only the service CA accepts the enrolled
+# device under its serial, and refuses a device that never enrolled (whose
+# factory certificate is all it has), so the broker is not accepting anyone.
+cp "$SCA/crl.pem" "$HT_WORK/service-crl.pem"
+chmod 644 "$HT_WORK/service-crl.pem" "$MQ_CA/ca.crt"
+MQ_CAFILE="$HT_WORK/service-ca.crt" MQ_CRLFILE="$HT_WORK/service-crl.pem" mq_broker_start op ||
+    { ht_fail "broker trusting only the service CA"; ht_done; }
+BPORT=${MQ_PORTS[op]}
+LINK=(--mqtt-broker "127.0.0.1:$BPORT" --mqtt-ca "$MQ_CA/ca.crt" --mqtt-first-delay-max 0)
+ht_daemon_stop
+: >"$HT_WORK/dev1.hearthd.err"
+ht_daemon_start dev1 --enrol-url "$URL" --enrol-ca "$HT_WORK/service-ca.crt" "${LINK[@]}" ||
+    { ht_fail "hearthd restart with the link"; ht_done; }
+ht_check "5.5-8 the enrolled device's link is accepted by a broker trusting only the service CA" \
+    wait_for 15 grep -q "connected to 127.0.0.1:$BPORT" "$HT_WORK/dev1.hearthd.err"
+ht_check "  ... as its serial (the operational certificate's CN)" \
+    wait_for 5 grep -q "u'$S1'" "${MQ_DIRS[op]}/mosquitto.log"
+DEV1=("$HT_PID" "$HT_PORT" "$HT_URL")
+ht_provision dev2 || { ht_fail "provision dev2"; ht_done; }
+ht_daemon_start dev2 "${LINK[@]}" || { ht_fail "hearthd dev2 start"; ht_done; }
+sleep 3
+ht_check "control: a device with only its factory certificate is refused by that broker" \
+    bash -c "grep -q 'connecting to 127.0.0.1:$BPORT' '$HT_WORK/dev2.hearthd.err' &&
+             ! grep -q 'connected to 127.0.0.1:$BPORT' '$HT_WORK/dev2.hearthd.err'"
+ht_daemon_stop
+HT_PID=${DEV1[0]} HT_PORT=${DEV1[1]} HT_URL=${DEV1[2]}
 
 # The endpoint goes away: the device keeps its function and certificate.
 ht_req GET /api/v1/thermostat

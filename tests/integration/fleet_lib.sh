@@ -42,29 +42,13 @@ fl_ca() {
 
 fl_device_cert() { fl_sign "$1" "$1"; }
 
-# The ACL of docs/fleet.md: a device writes and reads only under its own id,
-# the service reads every device's reports and writes commands and updates.
-# FL_ACL_EXTRA: more lines first (a test's extra identities).
+# The shipped ACL (packaging/mosquitto/hearth.acl, docs/mqtt-broker.md): a
+# device writes and reads only under its own id, the service reads every
+# device's reports and writes commands and updates. FL_ACL_EXTRA: more lines
+# first (a test's extra identities).
 fl_acl() {
     printf '%b' "${FL_ACL_EXTRA:-}"
-    cat <<'ACL'
-user hearth-fleet
-topic read hearth/+/state
-topic read hearth/+/telemetry
-topic read hearth/+/events
-topic read hearth/+/status
-topic read hearth/+/cmd/res
-topic write hearth/+/cmd/req
-topic write hearth/+/updates
-
-pattern write hearth/%u/state
-pattern write hearth/%u/telemetry
-pattern write hearth/%u/events
-pattern write hearth/%u/status
-pattern write hearth/%u/cmd/res
-pattern read hearth/%u/cmd/req
-pattern read hearth/%u/updates
-ACL
+    cat "$HEARTH_SOURCE_DIR/packaging/mosquitto/hearth.acl"
 }
 
 fl_broker_start() {

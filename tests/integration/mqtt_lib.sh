@@ -239,22 +239,8 @@ _mq_select() {
 # listener, TLS file paths, ACL, persistence and logging of this instance.
 mq_broker_conf() {
     local dir=$1 port=$2 cafile=$3 crlfile=$4 acl=$5
-    awk -v port="$port" -v dir="$dir" -v cafile="$cafile" -v crlfile="$crlfile" -v acl="$acl" \
-        -v cert="$MQ_WORK/broker.crt" -v key="$dir/broker.key" '
-        $1 == "listener"             { print "listener " port " 127.0.0.1"; next }
-        $1 == "certfile"             { print "certfile " cert; next }
-        $1 == "keyfile"              { print "keyfile " key; next }
-        $1 == "cafile"               { print "cafile " cafile; next }
-        $1 == "crlfile"              { print "crlfile " crlfile; next }
-        $1 == "acl_file"             { print "acl_file " acl; next }
-        $1 == "persistence_location" { print "persistence_location " dir "/"; next }
-        $1 == "log_dest"             { print "log_dest file " dir "/mosquitto.log"; next }
-        { print }
-    ' "$MQ_TEMPLATE_DIR/hearth.conf"
-    for k in certfile keyfile cafile crlfile acl_file listener persistence_location log_dest; do
-        grep -q "^$k " "$MQ_TEMPLATE_DIR/hearth.conf" ||
-            { echo "mqtt_lib.sh: $k missing from hearth.conf" >&2; return 1; }
-    done
+    bash "$HEARTH_SOURCE_DIR/scripts/broker-conf.sh" "$MQ_TEMPLATE_DIR/hearth.conf" \
+        127.0.0.1 "$port" "$dir" "$MQ_WORK/broker.crt" "$dir/broker.key" "$cafile" "$crlfile" "$acl"
 }
 
 # mq_broker_start [NAME]: configure and start broker NAME (default "mq") on a

@@ -391,6 +391,12 @@ static hearth_status boot_sandbox(const boot_ctx *c)
     paths[n++] = (hearth_sandbox_path){c->state, HEARTH_SANDBOX_WRITE};
     paths[n++] = (hearth_sandbox_path){c->trust_dir, HEARTH_SANDBOX_READ};
     paths[n++] = (hearth_sandbox_path){c->keyset_path, HEARTH_SANDBOX_READ};
+    /* The launched program reads its own /proc/<pid> (its telemetry:
+     * /proc/self/net/ and status), which this domain's "/proc/self", this
+     * process's directory, does not cover; it narrows the rule to its own
+     * /proc/self in its own domain. Other users' /proc entries stay behind
+     * the kernel's ptrace access checks (and ProtectProc= under systemd). */
+    paths[n++] = (hearth_sandbox_path){"/proc", HEARTH_SANDBOX_READ};
     const char *trace = hearth_fault_trace_file();
     if (trace != NULL)
         paths[n++] = (hearth_sandbox_path){trace, HEARTH_SANDBOX_WRITE | HEARTH_SANDBOX_CREATE};

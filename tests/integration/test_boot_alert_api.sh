@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.7-1 5.7-2 5.5-5
+# provisions: 5.7-1 5.7-2 5.5-5 5.10-1
 # timeout: 300
 #
 # An unauthorised change to the installed software reaches the administrator
@@ -7,7 +7,8 @@
 # finds a modified hearthd in the active slot, refuses it, records an
 # integrity alert in the authenticated boot state and falls back to the other
 # valid slot; the hearthd that then runs shows the alert to an administrator
-# in GET /api/v1/updates ("integrity"), and to nobody else.
+# in GET /api/v1/updates ("integrity"), and to nobody else. That hearthd
+# also samples its security telemetry from its own /proc/self.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -86,4 +87,15 @@ ht_check "integrity details are for administrators only" \
     [ "$(python3 -c 'import json,sys; print("integrity" in json.load(sys.stdin))' <<<"$HT_BODY")" = False ]
 ht_req GET /api/v1/updates
 ht_expect_status 401 "nothing without authentication"
+
+# The hearthd hearth-boot launched samples its own security telemetry: its
+# /proc/self is reachable through hearth-boot's Landlock domain too.
+ht_req GET /api/v1/telemetry "" "$ADMIN"
+ht_expect_status 200 "admin reads the telemetry report of the launched hearthd"
+ports=$(python3 -c 'import json,sys; print(" ".join(str(p["pt"]) for p in json.load(sys.stdin)["met"]["tp"]["pts"]))' \
+    <<<"$HT_BODY" 2>/dev/null || true)
+ht_check "5.10-1 its report lists its own listening port $HT_PORT (ports: ${ports:-none})" \
+    grep -qw "$HT_PORT" <<<"$ports"
+ht_check "5.10-1 no telemetry_sample_failed event under hearth-boot" \
+    bash -c "! grep -q telemetry_sample_failed '$UPD_STATE/events.log'"
 ht_done

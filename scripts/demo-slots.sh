@@ -13,9 +13,11 @@
 # USER (given when demo.sh runs as root): the unprivileged user the device
 # runs as; hearth-boot is started as that user with setpriv, with no
 # supplementary groups, no capabilities and no_new_privs.
-# Usage: demo-slots.sh BUILD_DIR DEMO_DIR DEVICE_ROOT PORT [USER]
+# Further arguments are passed to hearthd (the service link's options).
+# Usage: demo-slots.sh BUILD_DIR DEMO_DIR DEVICE_ROOT PORT USER|"" [HEARTHD_ARG...]
 set -euo pipefail
 B=$1 demo=$2 devroot=$3 port=$4 user=${5:-}
+shift 5 || shift $#
 H=$B/tools/hearth
 dev=$devroot/device
 keys=$demo/keys
@@ -56,5 +58,5 @@ if [ -n "$user" ]; then
           --bounding-set=-all --no-new-privs)
 fi
 nohup "${run_as[@]}" "$devroot/bin/hearth-boot" --state "$dev" --trust "$trust" --keyset "$dev/keyset.hks" \
-    -- --listen "127.0.0.1:$port" --foreground --update-trust "$trust" >"$demo/hearthd.log" 2>&1 &
+    -- --listen "127.0.0.1:$port" --foreground --update-trust "$trust" "$@" >"$demo/hearthd.log" 2>&1 &
 echo $! >"$demo/run.pid"

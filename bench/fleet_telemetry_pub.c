@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         unsigned r = rand_r(&seed);
         long long rid = (long long)time(NULL) * 1000 + i % 1000;
         int len = snprintf(payload, sizeof payload,
-                           "{\"v\":1,\"hed\":{\"rid\":%lld,\"v\":1},\"met\":{\"tp\":{\"pts\":[{\"pt\":443}],\"t\":1},"
+                           "{\"v\":1,\"hed\":{\"rid\":%lld,\"v\":\"1.0\"},\"met\":{\"tp\":{\"pts\":[{\"pt\":443}],\"t\":1},"
                            "\"up\":{\"pts\":[],\"t\":0},\"ns\":{\"bi\":%u,\"bo\":%u,\"pi\":%u,\"po\":%u},"
                            "\"tc\":{\"ec\":{\"cs\":[{\"rad\":\"192.0.2.10:8883\",\"lp\":%u}],\"t\":%u}}},"
                            "\"cmet\":{\"lf\":0,\"lo\":0,\"uvf\":0,\"iff\":0,\"bc\":3,\"ur\":0,\"rss\":%u,\"ut\":%d,\"al\":0}}",

@@ -93,6 +93,14 @@ static hearth_status only_keys(const cJSON *o, const char *const *allowed, char 
 
 static hearth_status need_object(const cJSON *o, const char *name, char *err, size_t errcap);
 
+/* "seq": the device's outbox sequence number, which its link adds to every
+ * message it queues (docs/mqtt.md); optional, an integer when present. */
+static hearth_status check_outbox_seq(const cJSON *o, char *err, size_t errcap)
+{
+    int64_t seq = 0;
+    return get_int(o, "seq", false, 0, INT_LIMIT, &seq, err, errcap);
+}
+
 static hearth_status parse_state(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
     static const char *const keys[] = {"v", "seq", "ts", "sw", "apps", NULL};
@@ -151,9 +159,10 @@ static hearth_status need_object(const cJSON *o, const char *name, char *err, si
 
 static hearth_status parse_telemetry(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
-    static const char *const keys[] = {"v", "hed", "met", "cmet", "use", NULL};
+    static const char *const keys[] = {"v", "seq", "hed", "met", "cmet", "use", NULL};
     static const char *const hed_keys[] = {"rid", "v", NULL};
     TRY(only_keys(o, keys, err, errcap));
+    TRY(check_outbox_seq(o, err, errcap));
     const cJSON *hed = cJSON_GetObjectItemCaseSensitive(o, "hed");
     const cJSON *met = cJSON_GetObjectItemCaseSensitive(o, "met");
     const cJSON *cmet = cJSON_GetObjectItemCaseSensitive(o, "cmet");
@@ -166,9 +175,11 @@ static hearth_status parse_telemetry(cJSON *o, fleet_msg *m, char *err, size_t e
     TRY(need_object(cmet, "cmet", err, errcap));
     TRY(need_object(cJSON_GetObjectItemCaseSensitive(o, "use"), "use", err, errcap));
     TRY(only_keys(hed, hed_keys, err, errcap));
-    int64_t rid = 0, hv = 0;
+    int64_t rid = 0;
+    char hv[8];
     TRY(get_int(hed, "rid", true, 0, 4102444800000.0, &rid, err, errcap));
-    TRY(get_int(hed, "v", false, 0, 1000, &hv, err, errcap));
+    /* hed.v: Device Defender's format version, the string "1.0". */
+    TRY(get_str(hed, "v", false, sizeof hv - 1, SW_CHARS, hv, err, errcap));
     m->seq = rid; /* report id: milliseconds, orders the reports */
     m->ts = rid / 1000;
     if (met != NULL) {
@@ -233,8 +244,9 @@ static hearth_status parse_status(cJSON *o, fleet_msg *m, char *err, size_t errc
 
 static hearth_status parse_cmdres(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
-    static const char *const keys[] = {"v", "id", "status", "body", "duplicate", NULL};
+    static const char *const keys[] = {"v", "seq", "id", "status", "body", "duplicate", NULL};
     TRY(only_keys(o, keys, err, errcap));
+    TRY(check_outbox_seq(o, err, errcap));
     TRY(get_str(o, "id", true, FLEET_REQID_MAX, NAME_CHARS, m->reqid, err, errcap));
     int64_t st = 0;
     TRY(get_int(o, "status", true, 100, 599, &st, err, errcap));

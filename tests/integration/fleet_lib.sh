@@ -144,7 +144,7 @@ fl_telemetry() {
     local ports="" p
     for p in ${1//,/ }; do ports+="${ports:+,}{\"pt\":$p}"; done
     FL_RID=$(( ${FL_RID:-$(date +%s%3N)} + 1 ))
-    printf '{"v":1,"hed":{"rid":%s,"v":1},"met":{"tp":{"pts":[%s],"t":%s},"ns":{"bi":1200,"bo":3400,"pi":10,"po":12},"tc":{"ec":{"cs":[],"t":1}}},"cmet":{"lf":%s,"lo":0,"uvf":%s,"iff":0,"bc":1,"ur":0,"rss":5120,"ut":60,"al":0}}' \
+    printf '{"v":1,"hed":{"rid":%s,"v":"1.0"},"met":{"tp":{"pts":[%s],"t":%s},"ns":{"bi":1200,"bo":3400,"pi":10,"po":12},"tc":{"ec":{"cs":[],"t":1}}},"cmet":{"lf":%s,"lo":0,"uvf":%s,"iff":0,"bc":1,"ur":0,"rss":5120,"ut":60,"al":0}}' \
         "$FL_RID" "$ports" "$(wc -w <<<"${1//,/ }")" "${2:-0}" "${3:-0}"
 }
 

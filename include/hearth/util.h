@@ -236,7 +236,7 @@ typedef void (*hearth_seclog_hook)(hearth_severity sev, const char *json_line, v
 /** Subscribe @p hook with @p arg (HEARTH_ERR_BUSY when all slots are taken). */
 hearth_status hearth_seclog_add_hook(hearth_seclog_hook hook, void *arg) HEARTH_MUST_CHECK;
 /** Unsubscribe the pair @p hook, @p arg (no-op if not subscribed). */
-void hearth_seclog_remove_hook(hearth_seclog_hook hook, void *arg);
+void hearth_seclog_remove_hook(hearth_seclog_hook hook, const void *arg);
 
 /* -------------------------------------------------------- worker threads */
 

@@ -178,9 +178,10 @@ static void on_command(hearth_link *l, const uint8_t *payload, size_t len)
         hearth_seclog(HEARTH_SEV_WARNING, "command_refused", "id", cmd.id, "reason", why, NULL);
         if (cmd.id[0] != '\0') {
             char body[256] = "{\"error\":\"invalid_command\",\"message\":";
+            size_t bl = 0;
             if (hearth_json_escape(why, strlen(why), body, sizeof body) == HEARTH_OK &&
-                strlen(body) + 2 <= sizeof body)
-                strcat(body, "}");
+                (bl = strlen(body)) + 2 <= sizeof body)
+                memcpy(body + bl, "}", 2);
             else
                 snprintf(body, sizeof body, "{\"error\":\"invalid_command\"}");
             reply(l, cmd.id, st == HEARTH_ERR_TOO_LARGE ? 413 : 400, body, false);
@@ -524,8 +525,7 @@ hearth_backoff_reason hearth_link_connack_reason(int protocol, int code, bool *u
         switch (code) {
         case 0x86: case 0x87: case 0x8C: r = HEARTH_BACKOFF_REFUSED_AUTH; break;
         case 0x89: case 0x97: case 0x9F: r = HEARTH_BACKOFF_BUSY; break;
-        case 0x9C: case 0x9D: other = true; break;
-        default: other = true; break;
+        default: other = true; break; /* incl. 0x9C/0x9D: use another server */
         }
     }
     if (use_other_server != NULL) *use_other_server = other;

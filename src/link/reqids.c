@@ -73,7 +73,7 @@ static hearth_status persist(hearth_link_reqids *r)
     if (r->store == NULL) return HEARTH_OK;
     uint8_t *b = malloc(RECORD_MAX);
     HEARTH_ENSURE(b != NULL, hearth_err(HEARTH_ERR_NOMEM, "request-id memory: out of memory"));
-    memcpy(b, MAGIC, 4);
+    memcpy(b, MAGIC, sizeof MAGIC - 1); /* a binary record: no terminator */
     b[4] = (uint8_t)r->count;
     size_t o = 5;
     for (size_t i = 0; i < r->count; i++) {

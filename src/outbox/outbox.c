@@ -224,6 +224,7 @@ static hearth_status append_sync(hearth_outbox *o, const uint8_t *data, size_t l
         o->dir_unsynced = false;
     }
     hearth_fault_point("outbox.append");
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     if (lseek(o->fd, (off_t)o->end, SEEK_SET) < 0) {
         st = hearth_err(HEARTH_ERR_IO, "seek %s: %s", o->path, strerror(errno));
@@ -332,7 +333,6 @@ static void maybe_compact(hearth_outbox *o, obx_events *ev)
  * append: the marks take effect only with the record that follows them,
  * so a put torn after its marks drops nothing. */
 typedef struct {
-    hearth_outbox *o;
     obx_entry *all;
     size_t n, cap, max;
     uint64_t *pending; /* drop marks waiting for their put's record */
@@ -468,7 +468,7 @@ static hearth_status recover(hearth_outbox *o, obx_events *ev)
         extra = 1; /* beyond any log these bounds write: not read at all */
         size = o->file_cap;
     }
-    recover_ctx rc = {.o = o, .max = (size_t)(size / (OBX_REC_OVERHEAD + OBX_DATA_FIXED + 1)) + 1};
+    recover_ctx rc = {.max = (size_t)(size / (OBX_REC_OVERHEAD + OBX_DATA_FIXED + 1)) + 1};
     obx_scan_result res;
     hearth_status st = obx_scan(fd_read, &o->fd, size, o->key, on_record, &rc, &res);
     if (st == HEARTH_OK) admit(o, &rc); /* marks still pending belong to a torn put */
@@ -513,6 +513,7 @@ hearth_status hearth_outbox_open(const char *dir, const uint8_t *key, const hear
     hearth_outbox *o = calloc(1, sizeof *o);
     if (o == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     o->fd = -1;
+    /* cppcheck-suppress unreadVariable ; a status is defined from its declaration on */
     hearth_status st = HEARTH_OK;
     if (pthread_mutex_init(&o->mu, NULL) != 0) {
         free(o);

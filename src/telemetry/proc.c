@@ -153,7 +153,7 @@ static hearth_status visit_lines(const char *dir, const char *name, bool optiona
         if (bad) st = HEARTH_ERR_INVALID;
         else if (i >= skip) st = fn(line, arg);
     }
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     if (st == HEARTH_ERR_INVALID)
         return hearth_err(HEARTH_ERR_INVALID, "telemetry: malformed line in %s/%s", dir, name);
     return st;

@@ -117,7 +117,7 @@ hearth_status hearth_seclog_add_hook(hearth_seclog_hook hook, void *arg)
     return st;
 }
 
-void hearth_seclog_remove_hook(hearth_seclog_hook hook, void *arg)
+void hearth_seclog_remove_hook(hearth_seclog_hook hook, const void *arg)
 {
     pthread_mutex_lock(&log_mu);
     for (size_t i = 0; i < HEARTH_SECLOG_HOOKS_MAX; i++) {

@@ -110,13 +110,20 @@ void hearth_fault_point(const char *name)
     }
 }
 
+/* HEARTH_FAULT_FAIL=name,name: every pass through those points fails.
+ * HEARTH_FAULT_FAIL_ARM=FILE: ... only while FILE exists, so a test can
+ * let the program start (its own store writes at start) and then arm the
+ * fault at the moment it means. */
 bool hearth_fault_fail(const char *name)
 {
+    static const char *arm;
     if (fail_state < 0) {
         fail_list = secure_getenv("HEARTH_FAULT_FAIL");
+        arm = secure_getenv("HEARTH_FAULT_FAIL_ARM");
         fail_state = (fail_list != NULL && *fail_list != '\0') ? 1 : 0;
     }
     if (fail_state == 0 || name == NULL) return false;
+    if (arm != NULL && *arm != '\0' && access(arm, F_OK) != 0) return false;
     size_t n = strlen(name);
     for (const char *p = fail_list; *p != '\0';) {
         const char *e = strchr(p, ',');

@@ -98,7 +98,11 @@ endfunction()
 # hearth_script_tests(KIND k DIR d): every d/test_*.sh becomes a test. The
 # script's header carries `# provisions: 5.1-1 5.1-2` (required; `none` for
 # KIND build only) and
-# optionally `# timeout: 600`, `# serial: yes` and `# needs: OPTION ...`.
+# optionally `# timeout: 600`, `# serial: yes`, `# needs: OPTION ...` and
+# `# external: yes` (the test runs no Hearth program, only third-party
+# components with Hearth's shipped configuration: label "external", which
+# the sanitizer run of scripts/test.sh leaves out, as it would check nothing
+# of Hearth's code).
 function(hearth_script_tests)
   cmake_parse_arguments(T "" "KIND;DIR" "" ${ARGN})
   file(GLOB scripts ${T_DIR}/test_*.sh)
@@ -147,5 +151,9 @@ function(hearth_script_tests)
     endif()
     hearth_add_test(NAME ${T_KIND}.${base} KIND ${T_KIND} PROVISIONS ${provs}
                     COMMAND bash ${s} TIMEOUT ${timeout} ${serial} SCRIPT)
+    file(STRINGS ${s} elines REGEX "^# external: yes")
+    if(elines)
+      set_property(TEST ${T_KIND}.${base} APPEND PROPERTY LABELS external)
+    endif()
   endforeach()
 endfunction()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.5-1 5.5-4 5.5-5
+# external: yes
 # The shipped broker configuration (packaging/mosquitto/hearth.conf and
 # hearth.acl) on a real mosquitto, with real mosquitto_pub/sub clients
 # holding certificates issued at test time:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.5-1 5.9-1
+# external: yes
 # timeout: 300
 # serial: yes
 # A three-node RabbitMQ 3.10 cluster (Debian's rabbitmq-server, MQTT plugin)

@@ -254,6 +254,12 @@ static const struct {
     {HEARTH_ERR_TOO_LARGE, 413, "too_large", NULL, "request too large"},
 };
 
+void *api_service_or_503(hearth_api_ctx *c, void *service, const char *code, const char *what)
+{
+    if (service == NULL) hearth_req_error(c, 503, code, NULL, "%s on this device", what);
+    return service;
+}
+
 void hearth_req_error_status(hearth_api_ctx *c, hearth_status st, uint32_t retry_after)
 {
     /* Reasons from hearth_err_msg() never hold secrets (common.h contract),

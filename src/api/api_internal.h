@@ -103,4 +103,8 @@ const hearth_api_route *api_route_at(const hearth_api *api, size_t i);
 void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line, void *arg),
                       void *arg);
 
+/** @p service if it is configured (non-NULL); otherwise answer 503 with
+ *  @p code and "@p what is not ... on this device" and return NULL. */
+void *api_service_or_503(hearth_api_ctx *c, void *service, const char *code, const char *what);
+
 #endif

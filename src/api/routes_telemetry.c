@@ -20,11 +20,8 @@
 
 static hearth_telemetry *telemetry_of(hearth_api_ctx *c)
 {
-    hearth_telemetry *t = c->api->cfg.telemetry;
-    if (t == NULL)
-        hearth_req_error(c, 503, "telemetry_unavailable", NULL,
-                         "telemetry is not running on this device");
-    return t;
+    return api_service_or_503(c, c->api->cfg.telemetry, "telemetry_unavailable",
+                              "telemetry is not running");
 }
 
 static void route_disclosure(hearth_api_ctx *c)

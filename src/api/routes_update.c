@@ -19,11 +19,8 @@
 
 static hearth_updater *updater_of(hearth_api_ctx *c)
 {
-    hearth_updater *u = c->api->cfg.update;
-    if (u == NULL)
-        hearth_req_error(c, 503, "updates_unavailable", NULL,
-                         "software updates are not configured on this device");
-    return u;
+    return api_service_or_503(c, c->api->cfg.update, "updates_unavailable",
+                              "software updates are not configured");
 }
 
 static void route_updates_get(hearth_api_ctx *c)

@@ -23,8 +23,7 @@
 #    device's persistent session made on the lost node resumes on another
 #    with the command queued meanwhile (quorum session queues);
 #  - a device removed with the shipped tool is refused at its next CONNECT.
-# Not done: the same with the real hearthd (its MQTT link was not on the
-# main branch in time); see docs/deployment-scale.md.
+# Not done: the same with the real hearthd; see docs/deployment-scale.md.
 # 5.5-1: the devices' only credential is their certificate (TLS 1.3/1.2,
 # verify_peer, fail_if_no_peer_cert); no password, no anonymous login.
 set -u

@@ -120,7 +120,7 @@ jobs=$(nproc)
 
 # ---------------------------------------------------------------- 1. packages
 LIBS_DEV=(libssl-dev libsodium-dev libcjson-dev libcurl4-openssl-dev libtss2-dev
-          libcmocka-dev libseccomp-dev)
+          libcmocka-dev libseccomp-dev libmosquitto-dev)
 LIBEVENT_RT=(libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7
              libevent-openssl-2.1-7 libevent-pthreads-2.1-7)
 PACKAGES=("crossbuild-essential-$arch" qemu-user)

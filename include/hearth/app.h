@@ -22,7 +22,9 @@
  *    confirms itself (hearth/updater.h), e.g. "control loop ticking";
  *  - a state summary (a JSON object) served by GET /api/v1/apps;
  *  - the sentences the update notice uses to say what installing an update
- *    does to this function (EN 303 645 5.3-12).
+ *    does to this function (EN 303 645 5.3-12);
+ *  - erasure (EN 303 645 5.11-1): erase_user (one user's data) and
+ *    factory_reset (drop in-memory state; the core crypto-erases the store).
  *
  * Call order (the runtime, tests and ::hearth_apps do exactly this):
  * open (every app, in table order) -> the API serves its routes -> start
@@ -169,6 +171,25 @@ typedef struct hearth_app {
     /** Update notice when installing does not restart the device
      *  ("Installing does not interrupt the thermostat."). NULL: none. */
     const char *notice_live;
+
+    /**
+     * Erasure of one user (EN 303 645 5.11-1, shared-use devices): remove
+     * everything the application keeps about @p user (records in the store,
+     * in-memory state). Called by the core (hearth_apps_erase_user()) when an
+     * administrator erases that user, after the account and its sessions are
+     * gone; may run on the event loop (one store commit is fine). An error
+     * is reported to the administrator and the erasure can be repeated. NULL:
+     * the application keeps nothing about users.
+     */
+    hearth_status (*erase_user)(void *state, const char *user);
+    /**
+     * Factory reset (EN 303 645 5.11-1): drop every in-memory copy of user
+     * data and settings. The core crypto-erases the store itself (the key
+     * that protects it is destroyed: docs/erasure.md); the application must
+     * not write to the store after this call. Called once, after stop(),
+     * before close(). NULL: nothing in memory to drop.
+     */
+    void (*factory_reset)(void *state);
 } hearth_app;
 
 /* ------------------------------------------------ the registered applications */
@@ -200,6 +221,20 @@ size_t hearth_apps_count(const hearth_apps *a);
 const hearth_app *hearth_apps_app(const hearth_apps *a, size_t i);
 /** The @p i-th application's state (NULL if out of range). */
 void *hearth_apps_state(const hearth_apps *a, size_t i);
+
+/**
+ * Call every application's erase_user hook (those that have one) for
+ * @p user, in table order. Every hook runs even after one fails; the first
+ * failure is returned (with the application's name in hearth_err_msg()).
+ * @p a may be NULL (HEARTH_OK).
+ */
+hearth_status hearth_apps_erase_user(hearth_apps *a, const char *user) HEARTH_MUST_CHECK;
+/**
+ * Call every application's factory_reset hook (those that have one), in
+ * reverse table order, after stopping them (hearth_apps_stop()). @p a may be
+ * NULL.
+ */
+void hearth_apps_factory_reset(hearth_apps *a);
 
 /** Run every application's self-test in order; the first failure is returned. */
 hearth_status hearth_apps_selftest(hearth_apps *a, uint32_t timeout_ms) HEARTH_MUST_CHECK;

@@ -140,6 +140,31 @@ void *hearth_apps_state(const hearth_apps *a, size_t i)
     return a != NULL && i < a->n ? a->state[i] : NULL;
 }
 
+hearth_status hearth_apps_erase_user(hearth_apps *a, const char *user)
+{
+    HEARTH_ENSURE(user != NULL && user[0] != '\0', hearth_err(HEARTH_ERR_INVALID, "app: no user"));
+    hearth_status first = HEARTH_OK;
+    char why[200] = "";
+    for (size_t i = 0; i < hearth_apps_count(a); i++) {
+        if (a->app[i]->erase_user == NULL) continue;
+        hearth_status st = a->app[i]->erase_user(a->state[i], user);
+        if (st != HEARTH_OK && first == HEARTH_OK) {
+            first = st;
+            snprintf(why, sizeof why, "%s: %s", a->app[i]->name, hearth_err_msg());
+        }
+    }
+    if (first != HEARTH_OK) return hearth_err(first, "erase user in %s", why);
+    return HEARTH_OK;
+}
+
+void hearth_apps_factory_reset(hearth_apps *a)
+{
+    if (a == NULL) return;
+    hearth_apps_stop(a);
+    for (size_t i = a->n; i > 0; i--)
+        if (a->app[i - 1]->factory_reset != NULL) a->app[i - 1]->factory_reset(a->state[i - 1]);
+}
+
 hearth_status hearth_apps_selftest(hearth_apps *a, uint32_t timeout_ms)
 {
     for (size_t i = 0; i < hearth_apps_count(a); i++) {

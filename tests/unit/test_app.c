@@ -3,6 +3,9 @@
  *  5.3-4   every application's self-test runs; the first failure stops the
  *          confirmation with that application's reason
  *  5.3-12  the update notice is the core's sentence plus each application's
+ *  5.11-1  erasure reaches every application that has the hook (a NULL hook
+ *          is allowed); a failing hook is reported with the app's name and
+ *          the others still run; factory reset stops before it resets
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,12 +78,23 @@ static hearth_status f_json(void *s, char *buf, size_t cap)
     return HEARTH_OK;
 }
 
+static hearth_status f_erase(void *s, const char *user)
+{
+    note('e', s);
+    return strcmp(user, "broken") == 0 ? hearth_err(HEARTH_ERR_IO, "disk gone") : HEARTH_OK;
+}
+static void f_reset(void *s)
+{
+    note('r', s);
+}
+
 static const hearth_app_option opt_a[] = {{"--a-file", "FILE", "a's file"}};
 static const hearth_app_option opt_b[] = {{"--b-file", "FILE", "b's file"}};
 static const hearth_app app_a = {.name = "a", .display_name = "A", .options = opt_a, .n_options = 1,
                                  .open = f_open_a, .start = f_start, .stop = f_stop,
                                  .close = f_close, .selftest = f_test, .state_json = f_json,
-                                 .notice_restart = "A keeps going.", .notice_live = "A is not interrupted."};
+                                 .notice_restart = "A keeps going.", .notice_live = "A is not interrupted.",
+                                 .erase_user = f_erase, .factory_reset = f_reset};
 static const hearth_app app_b = {.name = "b", .display_name = "B", .options = opt_b, .n_options = 1,
                                  .open = f_open_b, .start = f_start, .stop = f_stop,
                                  .close = f_close, .selftest = f_test, .state_json = f_json,
@@ -197,6 +211,35 @@ static void test_5_3_12_update_notice_from_the_applications(void **state)
     hearth_apps_close(set);
 }
 
+static void test_5_11_1_erase_hooks_reach_the_applications(void **state)
+{
+    (void)state;
+    /* app_b has no hooks (NULL): skipped, never called; app_c (state fb,
+     * shown as "b") has them */
+    static const hearth_app app_c = {.name = "c", .display_name = "C", .open = f_open_b,
+                                     .start = f_start, .stop = f_stop, .close = f_close,
+                                     .state_json = f_json, .erase_user = f_erase,
+                                     .factory_reset = f_reset};
+    const hearth_app *const apps[] = {&app_a, &app_b, &app_c};
+    hearth_apps *set = NULL;
+    assert_int_equal(hearth_apps_open(apps, 3, NULL, NULL, NULL, NULL, &set), HEARTH_OK);
+    assert_int_equal(hearth_apps_start(set), HEARTH_OK);
+    trail[0] = '\0';
+    assert_int_equal(hearth_apps_erase_user(set, "alice"), HEARTH_OK);
+    assert_string_equal(trail, "e:a e:b");
+    trail[0] = '\0';
+    assert_int_equal(hearth_apps_erase_user(set, "broken"), HEARTH_ERR_IO);
+    assert_string_equal(trail, "e:a e:b"); /* the second still ran */
+    assert_non_null(strstr(hearth_err_msg(), "a: disk gone"));
+    assert_int_equal(hearth_apps_erase_user(set, ""), HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_apps_erase_user(NULL, "alice"), HEARTH_OK);
+    trail[0] = '\0';
+    hearth_apps_factory_reset(set);
+    assert_string_equal(trail, "S:b S:b S:a r:b r:a"); /* stopped first, then reset */
+    hearth_apps_factory_reset(NULL);
+    hearth_apps_close(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_tables_refused, reset),
         cmocka_unit_test_setup(test_5_3_4_every_selftest_runs_first_failure_reported, reset),
         cmocka_unit_test_setup(test_5_3_12_update_notice_from_the_applications, reset),
+        cmocka_unit_test_setup(test_5_11_1_erase_hooks_reach_the_applications, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,8 @@ void hearthd_reply_send(hearthd_server *s, struct evhttp_request *req,
 {
     conn *c = hearthd_conn_of(s, req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Content-Type",
+                      r->content_type != NULL ? r->content_type : "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     char num[16];
@@ -65,7 +66,12 @@ void hearthd_reply_send(hearthd_server *s, struct evhttp_request *req,
         hearthd_conn_arm_deadline(c);
     }
     struct evbuffer *buf = evbuffer_new();
-    if (buf != NULL && r->status != 204) evbuffer_add(buf, r->body, r->body_len);
+    if (buf != NULL && r->status != 204) {
+        if (r->ext_body != NULL)
+            evbuffer_add_reference(buf, r->ext_body, r->ext_len, NULL, NULL);
+        else
+            evbuffer_add(buf, r->body, r->body_len);
+    }
     evhttp_send_reply(req, r->status, reason_phrase(r->status), buf);
     if (buf != NULL) evbuffer_free(buf);
 }

@@ -295,7 +295,16 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
 
+    /* The manufacturer's disclosure configuration, built into the program
+     * (include/hearth/disclosure.h): security.txt and support_until. */
+    static hearth_manufacturer manufacturer;
+    st = hearth_manufacturer_builtin(&manufacturer);
+    if (st != HEARTH_OK) {
+        rc = fail("the manufacturer configuration built into this program is invalid", st);
+        goto out;
+    }
     hearth_api_config cfg = {
+        .manufacturer = &manufacturer,
         .auth = auth,
         .apps = apps,
         .model = hearth_device_model(dev),

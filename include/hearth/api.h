@@ -27,6 +27,7 @@
 #include "hearth/app.h"
 #include "hearth/auth.h"
 #include "hearth/common.h"
+#include "hearth/disclosure.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,11 +54,19 @@ typedef struct {
     const char *source;        /**< client address for rate limiting, e.g. "127.0.0.1" */
 } hearth_api_request;
 
-/** The answer; always a JSON body unless status is 204. */
+/** The answer: a JSON body in @c body unless status is 204, or, for the few
+ *  routes that serve a document (security.txt, the SBOM, static assets),
+ *  @c content_type and optionally @c ext_body. */
 typedef struct {
     int status;                           /**< HTTP status code */
     char body[HEARTH_API_RESP_MAX];       /**< JSON text, NUL-terminated */
     size_t body_len;                      /**< bytes in body */
+    const char *content_type;             /**< NULL: application/json; else a static string,
+                                               e.g. "text/plain; charset=utf-8" */
+    const uint8_t *ext_body;              /**< non-NULL: send these ext_len bytes instead of
+                                               body; immutable data that outlives the API
+                                               (loaded at start or built into the program) */
+    size_t ext_len;                       /**< bytes at ext_body */
     uint32_t retry_after;                 /**< >0: send Retry-After: <seconds> */
     char allow[HEARTH_API_ALLOW_MAX];     /**< non-empty: send Allow: <value> (405) */
     bool www_authenticate;                /**< send WWW-Authenticate: Bearer (401) */
@@ -76,6 +85,12 @@ typedef struct {
     void *update;                  /**< opaque handle for routes_update.c (may be NULL) */
     struct hearth_telemetry *telemetry; /**< security telemetry for routes_telemetry.c
                                              (NULL: its report and consent routes answer 503) */
+    const hearth_manufacturer *manufacturer; /**< disclosure contact and support period:
+                                                  security.txt, support_until (NULL: security.txt
+                                                  answers 404, support_until is null) */
+    const uint8_t *sbom;           /**< CycloneDX JSON of the running software, served by
+                                        GET /api/v1/sbom (NULL: 404); must outlive the API */
+    size_t sbom_len;               /**< bytes at sbom */
 } hearth_api_config;
 
 typedef struct hearth_api hearth_api;

@@ -147,6 +147,9 @@ void hearth_api_destroy(hearth_api *api)
 void hearth_req_reply_begin(hearth_api_ctx *c, int status)
 {
     c->resp->status = status;
+    c->resp->content_type = NULL;
+    c->resp->ext_body = NULL;
+    c->resp->ext_len = 0;
     c->resp->body[0] = '\0';
     c->resp->body_len = 0;
 }
@@ -186,8 +189,29 @@ static void fixed_internal_error(hearth_api_response *r)
     static const char body[] =
         "{\"error\":\"internal\",\"message\":\"internal error; the request was not applied\"}";
     r->status = 500;
+    r->content_type = NULL;
+    r->ext_body = NULL;
+    r->ext_len = 0;
     memcpy(r->body, body, sizeof body);
     r->body_len = sizeof body - 1;
+}
+
+void api_reply_document(hearth_api_ctx *c, int status, const char *content_type, const void *data,
+                        size_t len)
+{
+    hearth_api_response *r = c->resp;
+    r->status = status;
+    r->content_type = content_type;
+    if (len < HEARTH_API_RESP_MAX) {
+        memcpy(r->body, data, len);
+        r->body[len] = '\0';
+        r->body_len = len;
+    } else {
+        r->body[0] = '\0';
+        r->body_len = 0;
+        r->ext_body = data;
+        r->ext_len = len;
+    }
 }
 
 void hearth_req_reply_end(hearth_api_ctx *c)
@@ -232,6 +256,9 @@ void hearth_api_busy_response(hearth_api_response *resp, uint32_t retry_after)
                      (unsigned)retry_after);
     resp->status = 503;
     resp->body_len = (size_t)n;
+    resp->content_type = NULL;
+    resp->ext_body = NULL;
+    resp->ext_len = 0;
     resp->retry_after = retry_after;
     resp->allow[0] = '\0';
     resp->www_authenticate = false;
@@ -434,7 +461,8 @@ static void dispatch(hearth_api_ctx *c)
      * open to the user role, nothing of the core (setup, login, accounts,
      * passwords, updates, events, factory reset), whatever the state. */
     if (c->service &&
-        (e->app == NULL || (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY)))) {
+        (e->app == NULL ||
+         (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY | HEARTH_ROUTE_OPEN)))) {
         hearth_req_error(c, 403, "forbidden", NULL,
                          "the service may use only application routes open to the user role");
         return;
@@ -442,7 +470,7 @@ static void dispatch(hearth_api_ctx *c)
 
     /* Factory default: the only network function is setup (Annex A). */
     bool initialized = hearth_auth_initialized(c->api->cfg.auth);
-    if (!initialized && !(r->flags & HEARTH_ROUTE_FACTORY)) {
+    if (!initialized && !(r->flags & (HEARTH_ROUTE_FACTORY | HEARTH_ROUTE_OPEN))) {
         hearth_req_error(c, 409, "setup_required", NULL,
                          "the device is in its factory-default state; complete POST /api/v1/setup "
                          "with the setup password from the label first");
@@ -456,7 +484,7 @@ static void dispatch(hearth_api_ctx *c)
 
     if (c->service) {
         c->authed = true; /* the route kind was checked first thing */
-    } else if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY))) {
+    } else if (!(r->flags & (HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY | HEARTH_ROUTE_OPEN))) {
         if (!hearth_http_bearer_token(req->authorization, c->token)) {
             hearth_req_error(c, 401, "unauthenticated", NULL,
                              "send Authorization: Bearer <token>; get a token from POST /api/v1/login");
@@ -506,6 +534,9 @@ static void handle(hearth_api *api, const hearth_api_request *req, const hearth_
     resp->retry_after = 0;
     resp->allow[0] = '\0';
     resp->www_authenticate = false;
+    resp->content_type = NULL;
+    resp->ext_body = NULL;
+    resp->ext_len = 0;
     hearth_api_ctx c;
     memset(&c, 0, sizeof c);
     c.api = api;
@@ -517,7 +548,8 @@ static void handle(hearth_api *api, const hearth_api_request *req, const hearth_
     }
     hearth_err_clear();
     dispatch(&c);
-    if (resp->body_len == 0 && resp->status != 204) fixed_internal_error(resp);
+    if (resp->body_len == 0 && resp->ext_body == NULL && resp->status != 204)
+        fixed_internal_error(resp);
     hearth_memzero(c.token, sizeof c.token);
     hearth_memzero(&c.session, sizeof c.session);
 }

@@ -26,6 +26,8 @@
 #define HEARTH_ROUTE_ADMIN (1u << 2)   /**< admin role required */
 #define HEARTH_ROUTE_SLOW (1u << 3)    /**< hashes a password: daemon runs it on a worker */
 #define HEARTH_ROUTE_QUERY (1u << 4)   /**< accepts a query string (others reject one) */
+#define HEARTH_ROUTE_OPEN (1u << 5)    /**< no session and served in EVERY state: public
+                                            documents only (security.txt, static assets) */
 
 #define HEARTH_API_PARAMS_MAX 2
 #define HEARTH_API_PARAM_MAX 64
@@ -90,6 +92,15 @@ struct hearth_req {
 
 /* Response helpers and body parsing: the public hearth_req_* functions
  * (hearth/app.h), implemented in api.c. */
+
+/**
+ * Answer @p status with a document that is not JSON: @p len bytes at @p data
+ * (copied into the response body when they fit, otherwise referenced, so
+ * @p data must outlive the API) with Content-Type @p content_type (a static
+ * string).
+ */
+void api_reply_document(hearth_api_ctx *c, int status, const char *content_type, const void *data,
+                        size_t len);
 
 /** The charset of user names (auth.h: [a-z0-9._-]). */
 #define HEARTH_API_USER_CHARSET "abcdefghijklmnopqrstuvwxyz0123456789._-"

@@ -23,6 +23,12 @@ static void route_device(hearth_api_ctx *c)
     hearth_req_out_str(c, cfg->software_version);
     hearth_req_out(c, ",\"certificate_fingerprint\":");
     hearth_req_out_str(c, cfg->fingerprint);
+    /* The support period (EN 303 645 5.3-13): the last day of security updates. */
+    hearth_req_out(c, ",\"support_until\":");
+    if (cfg->manufacturer != NULL)
+        hearth_req_out_str(c, cfg->manufacturer->support_until);
+    else
+        hearth_req_out(c, "null");
     hearth_req_out(c, "}");
     hearth_req_reply_end(c);
 }

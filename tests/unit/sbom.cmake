@@ -1,0 +1,4 @@
+hearth_unit_test(NAME disclosure
+  PROVISIONS 5.2-1 5.3-13
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_disclosure.c
+  LIBS PkgConfig::CJSON hearth_thermostat)

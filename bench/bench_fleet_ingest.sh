@@ -14,7 +14,10 @@
 # stamps; hearth-fleet: first receipt to the commit of the last batch). One
 # at a time, so neither takes the 2 cores from the other, and each runs at
 # its own speed rather than the publisher's.
-# Usage: bench/bench_fleet_ingest.sh [BUILD_DIR]   (env MESSAGES=200000 DEVICES=10000)
+# BASELINE=PATH adds a third consumer drained the same way: another
+# hearth-fleet binary (e.g. one built from an older commit), with its own
+# session and database, for a before/after figure in the same run.
+# Usage: bench/bench_fleet_ingest.sh [BUILD_DIR]   (env MESSAGES=200000 DEVICES=10000 BASELINE=)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 HEARTH_BUILD_DIR=$(cd "${1:-${HEARTH_BUILD_DIR:-$SRC/build}}" && pwd) || exit 1
@@ -45,6 +48,15 @@ SUB=(mosquitto_sub $(fl_tls_args fleet) -i bench-sub -c -q 1 -t 'hearth/+/teleme
 fl_fleet_start || exit 1
 kill -TERM "$FL_FLEET_PID"; wait "$FL_FLEET_PID" 2>/dev/null
 rm -f "$FL_DB" "$FL_DB"-wal "$FL_DB"-shm
+BASELINE=${BASELINE:-}
+MAIN_FLEET=$FLEET MAIN_DB=$FL_DB
+if [ -n "$BASELINE" ]; then
+    FLEET=$BASELINE FL_DB=$HT_WORK/baseline.db
+    fl_fleet_start --client-id bench-baseline || exit 1
+    kill -TERM "$FL_FLEET_PID"; wait "$FL_FLEET_PID" 2>/dev/null
+    rm -f "$FL_DB" "$FL_DB"-wal "$FL_DB"-shm
+    FLEET=$MAIN_FLEET FL_DB=$MAIN_DB
+fi
 
 echo "== bench_fleet_ingest: $MESSAGES telemetry messages from $DEVICES devices, QoS 1, mutual TLS, loopback mosquitto"
 "$PUB" 127.0.0.1 "$FL_BROKER_PORT" "$FL_SVC/ca.crt" "$FL_SVC/benchpub.crt" "$FL_SVC/benchpub.key" "$DEVICES" "$MESSAGES" || exit 1
@@ -55,23 +67,34 @@ sub_cpu=$(awk '{print $1 + $2}' "$HT_WORK/sub.cpu")
 sub_n=$(wc -l <"$HT_WORK/sub.ts")
 sub_t0=$(head -1 "$HT_WORK/sub.ts"); sub_t1=$(tail -1 "$HT_WORK/sub.ts")
 
-# 2. hearth-fleet drains its queue into SQLite.
-fl_fleet_start || exit 1
-for _ in $(seq 1 600); do
-    n=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM telemetry' 2>/dev/null || echo 0)
-    [ "$n" -ge "$MESSAGES" ] && break
-    sleep 0.2
-done
-kill -TERM "$FL_FLEET_PID"; wait "$FL_FLEET_PID" 2>/dev/null
-line=$(grep "stopped: stored" "$HT_WORK/fleet.err")
-fleet_n=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM telemetry')
-fleet_dev=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM devices')
-f_t0=$(sed -E 's/.*first_rx ([0-9.]+).*/\1/' <<<"$line"); f_t1=$(sed -E 's/.*last_commit ([0-9.]+).*/\1/' <<<"$line")
-f_cpu=$(sed -E 's/.*cpu_s ([0-9.]+).*/\1/' <<<"$line")
+# 2. hearth-fleet drains its queue into SQLite (then the baseline, if given).
+# Prints "stored devices first_rx last_commit cpu_s".
+drain_fleet() {
+    fl_fleet_start "$@" || return 1
+    local n _
+    for _ in $(seq 1 600); do
+        n=$(sqlite3 "$FL_DB" 'SELECT count(*) FROM telemetry' 2>/dev/null || echo 0)
+        [ "$n" -ge "$MESSAGES" ] && break
+        sleep 0.2
+    done
+    kill -TERM "$FL_FLEET_PID"; wait "$FL_FLEET_PID" 2>/dev/null
+    local line
+    line=$(grep "stopped: stored" "$HT_WORK/fleet.err")
+    echo "$(sqlite3 "$FL_DB" 'SELECT count(*) FROM telemetry') $(sqlite3 "$FL_DB" 'SELECT count(*) FROM devices')" \
+        "$(sed -E 's/.*first_rx ([0-9.]+).*/\1/' <<<"$line") $(sed -E 's/.*last_commit ([0-9.]+).*/\1/' <<<"$line")" \
+        "$(sed -E 's/.*cpu_s ([0-9.]+).*/\1/' <<<"$line")"
+}
+read -r fleet_n fleet_dev f_t0 f_t1 f_cpu <<<"$(drain_fleet)"
+base="- - - - -"
+if [ -n "$BASELINE" ]; then
+    FLEET=$BASELINE FL_DB=$HT_WORK/baseline.db
+    base=$(drain_fleet --client-id bench-baseline)
+    FLEET=$MAIN_FLEET FL_DB=$MAIN_DB
+fi
 
-python3 - "$sub_n" "$sub_t0" "$sub_t1" "$fleet_n" "$f_t0" "$f_t1" "$fleet_dev" "$MESSAGES" "$sub_cpu" "$f_cpu" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+python3 - "$sub_n" "$sub_t0" "$sub_t1" "$fleet_n" "$f_t0" "$f_t1" "$fleet_dev" "$MESSAGES" "$sub_cpu" "$f_cpu" "$(cut -d' ' -f1 /proc/loadavg)" $base <<'PY'
 import sys
-sn, s0, s1, fn, f0, f1, fd, m, scpu, fcpu, load = sys.argv[1:]
+sn, s0, s1, fn, f0, f1, fd, m, scpu, fcpu, load, bn, bd, b0, b1, bcpu = sys.argv[1:]
 scpu, fcpu = float(scpu), float(fcpu)
 sn, fn, fd, m = int(sn), int(fn), int(fd), int(m)
 s0, s1, f0, f1 = float(s0), float(s1), float(f0), float(f1)
@@ -83,6 +106,11 @@ print(f"ratio hearth-fleet / mosquitto_sub: {fr/sr:.2f}  (target >= 0.8; target 
 # CPU time per message: what each consumer costs, whatever else the machine runs.
 print(f"CPU per message: mosquitto_sub {scpu/sn*1e6:.1f} us, hearth-fleet {fcpu/fn*1e6:.1f} us "
       f"(one core's worth: {sn/scpu:,.0f} and {fn/fcpu:,.0f} msg/s; ratio {(fn/fcpu)/(sn/scpu):.2f}); load average {load}")
+if bn != "-":
+    bn, b0, b1, bcpu = int(bn), float(b0), float(b1), float(bcpu)
+    br = bn / (b1 - b0)
+    print(f"baseline hearth-fleet (BASELINE): {bn} messages in {b1-b0:.3f} s: {br:,.0f} msg/s, "
+          f"ratio to mosquitto_sub {br/sr:.2f}, CPU per message {bcpu/bn*1e6:.1f} us; this build / baseline {fr/br:.2f}")
 ok = fn == m and sn == m and fr >= 20000 and fr / sr >= 0.8
 print("result:", "PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)

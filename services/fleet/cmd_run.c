@@ -1,9 +1,11 @@
-/* hearth-fleet run: ingest the fleet's messages (docs/fleet.md). One thread
- * owns the broker connection and the database: it validates each message
- * (message.c), feeds the fleet rules (anomaly.c), stores it (db.c) in a
- * batch committed every --batch messages or 200 ms, and reconnects with the
- * backoff module when the broker goes away. With --report-listen a second
- * thread serves the report read-only on loopback (report_http.c). */
+/* hearth-fleet run: ingest the fleet's messages (docs/fleet.md). The main
+ * thread owns the broker connection: it reads, hands each message to the
+ * database writer thread (writer.c: validation in message.c, the fleet
+ * rules in anomaly.c, storage in db.c, a batch committed every --batch
+ * messages or 200 ms), and reconnects with the backoff module when the
+ * broker goes away. With --report-listen another thread serves the report
+ * read-only on loopback (report_http.c); checkpoint.c's thread copies the
+ * WAL into the database. */
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -18,19 +20,10 @@
 #include "fleet_mqtt.h"
 #include "hearth/backoff.h"
 
-#define COMMIT_MS 200
-#define PRUNE_S 3600
 #define SESSION_S 86400u /* the broker keeps our session and its queue a day */
-#define REJECT_LOG_PER_MIN 20
 
 typedef struct {
-    fleet_db *db;
-    fleet_anomaly *an;
-    size_t batch;
-    uint64_t stored, telemetry, rejected, failed;
-    double first_rx, last_commit; /* wall clock, for the benchmark */
-    int64_t reject_log_minute;
-    unsigned reject_logged;
+    fleet_writer *w;
     int connected;
 } ingest;
 
@@ -42,75 +35,15 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void commit(ingest *in)
-{
-    if (fleet_db_pending(in->db) == 0) return;
-    if (fleet_db_commit(in->db) != HEARTH_OK) {
-        fprintf(stderr, "hearth-fleet: commit failed: %s\n", hearth_err_msg());
-        in->failed++;
-        return;
-    }
-    in->last_commit = now_real();
-}
-
-static void reject(ingest *in, const char *topic_kind, hearth_status st, const char *why, int64_t now)
-{
-    in->rejected++;
-    /* The reason kept in the database is from a fixed set (kind/status),
-     * never text the sender chose: the table stays bounded. */
-    char reason[48];
-    snprintf(reason, sizeof reason, "%s/%s", topic_kind, hearth_status_name(st));
-    if (fleet_db_reject(in->db, reason, now) != HEARTH_OK) in->failed++;
-    if (now / 60 != in->reject_log_minute) {
-        in->reject_log_minute = now / 60;
-        in->reject_logged = 0;
-    }
-    if (in->reject_logged++ < REJECT_LOG_PER_MIN)
-        fprintf(stderr, "hearth-fleet: rejected a message (%s): %s\n", reason, why);
-}
-
+/* The MQTT thread only hands the message over (writer.c): validation,
+ * rules and SQLite run in the writer thread. libmosquitto has already sent
+ * the PUBACK of a QoS 1 message when this runs (docs/fleet.md, "Delivery"). */
 static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
 {
     (void)m;
     ingest *in = ud;
-    int64_t now = hearth_time_now();
-    char id[FLEET_ID_MAX + 1];
-    fleet_kind kind;
-    if (fleet_topic_parse(msg->topic, id, &kind) != HEARTH_OK) {
-        reject(in, "topic", HEARTH_ERR_INVALID, hearth_err_msg(), now);
-        return;
-    }
-    if (msg->payloadlen < 0 || (size_t)msg->payloadlen > fleet_payload_max(kind)) {
-        reject(in, fleet_kind_name(kind), HEARTH_ERR_TOO_LARGE, "payload too large", now);
-        return;
-    }
-    fleet_msg fm;
-    char err[160];
-    hearth_status st = fleet_msg_parse(kind, id, msg->payload, (size_t)msg->payloadlen, &fm, err, sizeof err);
-    if (st != HEARTH_OK) {
-        reject(in, fleet_kind_name(kind), st, err, now);
-        return;
-    }
-    if (in->stored == 0 && in->first_rx == 0) in->first_rx = now_real();
-    /* Rules first: they compare with what the database knew before. */
-    st = fleet_anomaly_feed(in->an, &fm, now);
-    if (st == HEARTH_OK) st = fleet_db_store(in->db, &fm, now);
-    if (st != HEARTH_OK) {
-        fprintf(stderr, "hearth-fleet: storing a message from %s failed: %s\n", id, hearth_err_msg());
-        in->failed++;
-    } else {
-        in->stored++;
-        if (kind == FLEET_T_TELEMETRY) in->telemetry++;
-    }
-    fleet_msg_clear(&fm);
-    if (fleet_db_pending(in->db) >= in->batch) commit(in);
+    fleet_writer_put(in->w, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                     hearth_time_now());
 }
 
 static void on_connect(struct mosquitto *m, void *ud, int rc, int flags, const mosquitto_property *p)
@@ -209,14 +142,16 @@ int fleet_cmd_run(int argc, char **argv)
     }
     const char *dbpath = conn.db;
 
-    ingest in = {.batch = batch};
+    ingest in = {0};
+    fleet_db *db = NULL;
+    fleet_anomaly *an = NULL;
     fleet_report_server *srv = NULL;
     fleet_checkpointer *ckpt = NULL;
     struct mosquitto *m = NULL;
+    fleet_writer_stats ws = {0};
     int ret = 1;
-    if (fleet_db_open(dbpath, false, &in.db) != HEARTH_OK ||
-        fleet_anomaly_new(th, in.db, &in.an) != HEARTH_OK ||
-        fleet_checkpointer_start(in.db, dbpath, &ckpt) != HEARTH_OK) {
+    if (fleet_db_open(dbpath, false, &db) != HEARTH_OK || fleet_anomaly_new(th, db, &an) != HEARTH_OK ||
+        fleet_checkpointer_start(db, dbpath, &ckpt) != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet run: %s\n", hearth_err_msg());
         goto out;
     }
@@ -241,6 +176,12 @@ int fleet_cmd_run(int argc, char **argv)
     mosquitto_connect_v5_callback_set(m, on_connect);
     mosquitto_disconnect_v5_callback_set(m, on_disconnect);
     mosquitto_message_callback_set(m, on_message);
+    /* From here until fleet_writer_stop() the database and the rules
+     * belong to the writer thread. */
+    if (fleet_writer_start(db, an, (size_t)batch, (unsigned)retain_days, &in.w) != HEARTH_OK) {
+        fprintf(stderr, "hearth-fleet run: %s\n", hearth_err_msg());
+        goto out;
+    }
 
     hearth_backoff_config bc;
     hearth_backoff_config_default(&bc, "fleet-mqtt");
@@ -250,26 +191,15 @@ int fleet_cmd_run(int argc, char **argv)
         fleet_mqtt_connect(m, &conn, SESSION_S, &bo, &g_stop) != HEARTH_OK)
         goto stopped;
     hearth_backoff_connected(&bo);
-    int64_t last_commit = hearth_mono_ms(), last_prune = 0;
     while (!g_stop) {
         /* max_packets 1: libmosquitto 2.0 loops max_packets times in
          * mosquitto_loop_write(), locking two mutexes per turn even with
          * nothing to send; 1000 spent half the ingest CPU there. */
         int rc = mosquitto_loop(m, 50, 1);
-        int64_t mono = hearth_mono_ms();
-        if (mono - last_commit >= COMMIT_MS) {
-            commit(&in);
-            last_commit = mono;
-        }
-        if (mono / 1000 - last_prune >= PRUNE_S) {
-            last_prune = mono / 1000;
-            if (fleet_db_prune(in.db, hearth_time_now() - (int64_t)retain_days * 86400) != HEARTH_OK)
-                fprintf(stderr, "hearth-fleet: pruning failed: %s\n", hearth_err_msg());
-        }
         if (rc == MOSQ_ERR_SUCCESS || g_stop) continue;
-        /* The connection is gone: commit what we have, then reconnect
-         * paced by the backoff module (in order through --broker). */
-        commit(&in);
+        /* The connection is gone (the writer keeps committing what it
+         * has): reconnect paced by the backoff module, in order through
+         * --broker. */
         uint64_t d = hearth_backoff_disconnected(&bo, false);
         fprintf(stderr, "hearth-fleet: connection lost (%s); reconnecting in %llu ms\n",
                 mosquitto_strerror(rc), (unsigned long long)d);
@@ -281,25 +211,28 @@ int fleet_cmd_run(int argc, char **argv)
         hearth_backoff_connected(&bo);
     }
 stopped:
-    commit(&in);
+    /* Everything handed over is stored and committed before we leave. */
+    fleet_writer_stop(in.w, &ws);
+    in.w = NULL;
     if (m != NULL) mosquitto_disconnect(m);
-    ret = in.failed == 0 ? 0 : 1;
+    ret = ws.failed == 0 ? 0 : 1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
             "hearth-fleet: stopped: stored %llu messages (%llu telemetry), rejected %llu, "
             "anomalies %llu, first_rx %.6f, last_commit %.6f, cpu_s %.3f\n",
-            (unsigned long long)in.stored, (unsigned long long)in.telemetry,
-            (unsigned long long)in.rejected, (unsigned long long)fleet_anomaly_raised(in.an), in.first_rx,
-            in.last_commit,
+            (unsigned long long)ws.stored, (unsigned long long)ws.telemetry,
+            (unsigned long long)ws.rejected, (unsigned long long)fleet_anomaly_raised(an), ws.first_rx,
+            ws.last_commit,
             (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 out:
+    fleet_writer_stop(in.w, NULL);
     if (m != NULL) mosquitto_destroy(m);
     mosquitto_lib_cleanup();
     fleet_report_server_stop(srv);
     fleet_checkpointer_stop(ckpt);
-    fleet_anomaly_free(in.an);
-    fleet_db_close(in.db);
+    fleet_anomaly_free(an);
+    fleet_db_close(db);
     return ret;
 }

@@ -139,6 +139,35 @@ hearth_status fleet_checkpointer_start(fleet_db *db, const char *path,
                                        fleet_checkpointer **out) HEARTH_MUST_CHECK;
 void fleet_checkpointer_stop(fleet_checkpointer *c);
 
+/* ------------------------------------------------------------ ingest writer */
+
+/** The database writer thread of `run` (writer.c): validation, rules and
+ *  storage of what the MQTT thread receives, off that thread. */
+typedef struct fleet_writer fleet_writer;
+typedef struct fleet_anomaly fleet_anomaly;
+
+typedef struct {
+    uint64_t stored, telemetry, rejected, failed;
+    double first_rx, last_commit; /* wall clock, for the benchmark */
+} fleet_writer_stats;
+
+/**
+ * Start the writer on @p db and @p an (used only by it from now until
+ * fleet_writer_stop): batches of @p batch messages or 200 ms, telemetry and
+ * events older than @p retain_days pruned hourly.
+ */
+hearth_status fleet_writer_start(fleet_db *db, fleet_anomaly *an, size_t batch, unsigned retain_days,
+                                 fleet_writer **out) HEARTH_MUST_CHECK;
+/**
+ * Hand over one received message (from the MQTT thread; @p now: receive
+ * time, seconds). The topic and the size are checked here, the payload is
+ * copied into the queue; waits while the queue is full (8192 messages or
+ * 16 MiB).
+ */
+void fleet_writer_put(fleet_writer *w, const char *topic, const void *payload, size_t len, int64_t now);
+/** Store everything queued, commit, end the thread; its counts in @p stats. */
+void fleet_writer_stop(fleet_writer *w, fleet_writer_stats *stats);
+
 /* ------------------------------------------------------------ anomalies */
 
 /** The fleet rules (docs/fleet.md, "Anomaly rules"). */
@@ -154,8 +183,6 @@ typedef struct {
     unsigned devices;  /* distinct devices within the window that raise it */
     unsigned window_s; /* sliding window */
 } fleet_threshold;
-
-typedef struct fleet_anomaly fleet_anomaly;
 
 const char *fleet_rule_name(fleet_rule r);
 /** Default thresholds (docs/fleet.md). */

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hearth-fleet announce --db FILE --version V --batch N --spread S\n"
                "                             --broker HOST:PORT [--broker ...] --ca FILE --cert FILE --key FILE\n"
-               "                             [--client-id ID] [--dry-run]\n");
+               "                             [--client-id ID] [--mqtt-protocol 5|3.1.1] [--dry-run]\n");
 }
 
 static bool version_valid(const char *v)

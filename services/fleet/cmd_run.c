@@ -99,7 +99,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hearth-fleet run --db FILE --broker HOST:PORT [--broker ...] --ca FILE --cert FILE --key FILE\n"
                "                        [--report-listen ADDR:PORT] [--rule NAME=DEVICES/WINDOW_S ...]\n"
-               "                        [--batch N] [--retain-days D] [--client-id ID]\n"
+               "                        [--batch N] [--retain-days D] [--client-id ID] [--mqtt-protocol 5|3.1.1]\n"
                "rules (docs/fleet.md): update_verification login_failures offline new_port\n");
 }
 

@@ -1,4 +1,5 @@
-/* The service's broker connection (run and announce): libmosquitto, MQTT 5,
+/* The service's broker connection (run and announce): libmosquitto, MQTT 5
+ * (or 3.1.1 with --mqtt-protocol 3.1.1, for RabbitMQ 3.10's MQTT plugin),
  * mutual TLS with the service's certificate (CN hearth-fleet) against the
  * service CA, the broker's name checked, several brokers tried in order,
  * every retry paced by the one backoff module (include/hearth/backoff.h). */
@@ -32,6 +33,10 @@ hearth_status fleet_conn_arg(fleet_conn *c, int argc, char **argv, int *i, const
         fleet_broker *b = &c->brokers[c->nbrokers];
         HEARTH_GUARD(fleet_hostport(val, b->host, sizeof b->host, &b->port));
         c->nbrokers++;
+    } else if (strcmp(opt, "--mqtt-protocol") == 0) {
+        if (strcmp(val, "5") != 0 && strcmp(val, "3.1.1") != 0)
+            return hearth_err(HEARTH_ERR_INVALID, "--mqtt-protocol must be 5 or 3.1.1");
+        c->v311 = strcmp(val, "3.1.1") == 0;
     } else if (strcmp(opt, "--ca") == 0) {
         c->ca = val;
     } else if (strcmp(opt, "--cert") == 0) {
@@ -57,7 +62,7 @@ hearth_status fleet_mqtt_new(const fleet_conn *c, const char *client_id, bool cl
     *out = NULL;
     struct mosquitto *m = mosquitto_new(client_id, clean, userdata);
     if (m == NULL) return hearth_err(HEARTH_ERR_NOMEM, "mosquitto_new failed");
-    int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, c->v311 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5);
     /* Let the broker keep many QoS 1 messages in flight to us: ingest
      * speed, not the protocol's default window of 20, sets the pace. */
     if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
@@ -90,7 +95,7 @@ hearth_status fleet_mqtt_connect(struct mosquitto *m, const fleet_conn *c, uint3
      * asks for an expiry interval: the service's session (and the QoS 1
      * messages queued for it) must outlive a restart. */
     mosquitto_property *props = NULL;
-    if (session_s > 0 &&
+    if (session_s > 0 && !c->v311 &&
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, session_s) != MOSQ_ERR_SUCCESS)
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     for (unsigned i = 0;; i++) {

@@ -9,6 +9,8 @@
 #   rb_cluster_start              # 3 nodes joined; RB_MQTTS[1..3], RB_BEAM[1..3]
 #   rb_client_cert CN [rogue]     # prints a client certificate's prefix (.crt/.key)
 #   rb_kill_node N                # SIGKILL node N's Erlang VM
+#   rb_cluster_kill               # SIGKILL every node (end of test: lib.sh's
+#                                 # cleanup would wait for each to shut down)
 #
 # Layout: $RB_DIR = $HT_WORK/rabbit, one directory per node (mnesia, logs,
 # config, enabled plugins), a private epmd on a free loopback port, an
@@ -275,4 +277,16 @@ rb_cluster_start() {
 # rb_kill_node N: SIGKILL node N's Erlang VM (a crash, not a shutdown).
 rb_kill_node() {
     kill -KILL "${RB_BEAM[$1]}"
+}
+
+# rb_cluster_kill: SIGKILL every node's Erlang VM and start script, at the
+# end of a test (their data is the test's own: nothing to shut down
+# cleanly; lib.sh's cleanup would give each several seconds to stop).
+rb_cluster_kill() {
+    local n
+    for n in $(seq 1 "$RB_NODES"); do
+        [ -n "${RB_BEAM[$n]:-}" ] && kill -KILL "${RB_BEAM[$n]}" 2>/dev/null
+        [ -n "${RB_WRAP[$n]:-}" ] && kill -KILL "${RB_WRAP[$n]}" 2>/dev/null
+    done
+    return 0
 }

@@ -263,7 +263,17 @@ ht_check "control: device $B still logs in" \
 ht_check "hearth-rabbitmq-device refuses a serial with a dot (it would be a topic level)" \
     bash -c "! '$RB_DEVICE_TOOL' add 'HTH.1' 2>/dev/null && ! '$RB_DEVICE_TOOL' definitions 'a#' >/dev/null 2>&1"
 
-phase "revocation done"# ------------------------------------------------------------- real devices, node loss
+phase "revocation done"
+# ------------------------------------------------------------- real devices, node loss
+# D: a persistent session made on node 1 (hearthd's kind of session), for
+# the session-queue check after the kill (in the background meanwhile).
+rq_session() { # NODE ARGS...: D's persistent session on NODE
+    local n=$1; shift
+    timeout 15 stdbuf -oL mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "${RB_MQTTS[$n]}" --cafile "$CA" \
+        --cert "${C[$D]}.crt" --key "${C[$D]}.key" -i "$D" -c -q 1 -v -d -t "hearth/$D/cmd/req" "$@"
+}
+rq_session 1 -W 2 >"$W/d_session1" 2>&1 &
+DSESS=$!
 wait "$SETUP"
 for d in "${DEVS[@]}"; do
     TOKEN[$d]=$(cat "$W/token-$d" 2>/dev/null)
@@ -309,14 +319,7 @@ PY
 ht_check "hearth-fleet's database has the three devices online, with their state" fleet_db 20 \
     'all(q("SELECT online = 1 AND state IS NOT NULL FROM devices WHERE id = ?", s) == [(1,)] for s in serials)'
 
-# D: a persistent session made on node 1 (hearthd's kind of session), for
-# the session-queue check after the kill.
-rq_session() { # NODE ARGS...: D's persistent session on NODE
-    local n=$1; shift
-    timeout 15 stdbuf -oL mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "${RB_MQTTS[$n]}" --cafile "$CA" \
-        --cert "${C[$D]}.crt" --key "${C[$D]}.key" -i "$D" -c -q 1 -v -d -t "hearth/$D/cmd/req" "$@"
-}
-rq_session 1 -W 2 >"$W/d_session1" 2>&1
+wait "$DSESS"
 ht_check "device $D made a persistent session on node 1" grep -q "received SUBACK" "$W/d_session1"
 
 # The load: each device's local API takes a thermostat change every
@@ -412,16 +415,25 @@ rb_kill_node 1
 KILL_AT=$(date +%s.%N)
 # A command from the service right after the kill, to dev1 (connected to
 # node 1 a moment ago), through node 3: queued in dev1's session queue
-# until dev1 has moved on.
-rq_pub hearth-fleet 3 -i hearth-fleet-cmd -q 1 -t "hearth/${SER[dev1]}/cmd/req" \
-    -m '{"v":1,"id":"after-kill","method":"GET","path":"/api/v1/thermostat"}' >"$W/cmd.out" 2>&1
-CMD_RC=$?
+# until dev1 has moved on. Node 3 may drop the publisher while the cluster
+# takes in the loss (seen: connection lost before the PUBACK); the service
+# then sends it again with the same request id (at least once: the device
+# executes a request id once).
+CMD_TRIES=0
+for _ in 1 2 3 4 5 6; do
+    CMD_TRIES=$((CMD_TRIES + 1))
+    rq_pub hearth-fleet 3 -i hearth-fleet-cmd -q 1 -t "hearth/${SER[dev1]}/cmd/req" \
+        -m '{"v":1,"id":"after-kill","method":"GET","path":"/api/v1/thermostat"}' >>"$W/cmd.out" 2>&1
+    CMD_RC=$?
+    [ "$CMD_RC" = 0 ] && break
+    sleep 1
+done
 CMD_AT=$(date +%s.%N)
 # moved DEV: DEV's log has a connection to node 2 after the kill.
 moved() { awk -v k="$KILL_AT" -v p="${RB_MQTTS[2]}" '$1 > k && $0 ~ ("hearth link: connected to 127.0.0.1:" p "$") {f=1} END {exit !f}' "$W/log.$1"; }
 wait_for 30 moved dev1
 wait_for 10 moved dev2
-sleep 3 # the load goes on on the surviving nodes
+sleep 2 # the load goes on on the surviving nodes
 touch "$W/stop"
 wait "$LOAD"
 phase "load stopped"
@@ -488,13 +500,13 @@ fi
 
 # The command sent right after the kill: executed once by dev1 and its
 # reply stored by the fleet.
-ht_check "the fleet's command to dev1, published on node 3 right after the kill, was accepted (PUBACK; exit $CMD_RC)" \
+ht_check "the fleet's command to dev1, published on node 3 right after the kill, was accepted (PUBACK at try $CMD_TRIES)" \
     [ "$CMD_RC" = 0 ]
 ht_check "dev1 executed it and hearth-fleet stored its reply (200, with the thermostat)" fleet_db 20 \
     "[(r[0], '\"target_c\"' in r[1]) for r in q(\"SELECT status, reply FROM cmd_results WHERE device = ? AND reqid = 'after-kill'\", \"${SER[dev1]}\")] == [(200, True)]"
 first_up=$(awk -v k="$KILL_AT" -v p="${RB_MQTTS[2]}" '$1 > k && $0 ~ ("connected to 127.0.0.1:" p "$") {print $1; exit}' "$W/log.dev1")
-echo "# command published at +$(python3 -c "print(f'{$CMD_AT-$KILL_AT:.2f}')")s, dev1 back at +$(python3 -c "print(f'{${first_up:-0}-$KILL_AT:.2f}')")s after the kill"
-ht_check "executed once (security log of dev1)" \
+echo "# command acknowledged at +$(python3 -c "print(f'{$CMD_AT-$KILL_AT:.2f}')")s, dev1 back at +$(python3 -c "print(f'{${first_up:-0}-$KILL_AT:.2f}')")s after the kill"
+ht_check "dev1 executed it once ($CMD_TRIES publish attempts; a repeated request id is answered, not executed)" \
     test "$(grep -c '"event":"command_executed".*"id":"after-kill"' "$HT_WORK/dev1/events.log" 2>/dev/null)" = 1
 
 phase "reconnection and command checked"

@@ -46,6 +46,7 @@
 #include "hearth/util.h"
 #include "hearthd.h"
 #include "link_glue.h"
+#include "reset_glue.h"
 #include "telemetry_glue.h"
 #include "enrol_glue.h"
 #include "update_glue.h"
@@ -313,7 +314,9 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         .fingerprint = hearth_device_fingerprint(dev),
         .update = hearthd_update_create(dev, apps),
         .telemetry = telemetry,
+        .factory_reset = hearthd_reset_run,
     };
+    hearthd_reset_init(dev, apps, logpath);
     st = hearth_api_create(&cfg, &api);
     if (st != HEARTH_OK) {
         rc = fail("cannot create the API", st);
@@ -354,8 +357,9 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     /* Threads start only now, after any fork. The applications run on their
      * own threads and do not depend on the network. */
     st = hearth_apps_start(apps);
-    /* The factory-reset button: a press is a security event (docs/ports.md). */
-    if (st == HEARTH_OK && hw != NULL) st = hearth_port_button_watch(hw, 100);
+    /* The factory-reset button: a press resets the device (docs/erasure.md). */
+    if (st == HEARTH_OK && hw != NULL)
+        st = hearth_port_button_watch_cb(hw, 100, hearthd_reset_button, NULL);
     if (st == HEARTH_OK) st = hearthd_server_start_workers(srv);
     if (st != HEARTH_OK) {
         rc = fail("cannot start threads", st);
@@ -392,5 +396,5 @@ out:
     SSL_CTX_free(tls);
     hearth_device_close(dev);
     hearth_seclog_close();
-    return hearthd_update_exit_code(rc);
+    return hearthd_reset_exit_code(hearthd_update_exit_code(rc));
 }

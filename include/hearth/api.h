@@ -91,6 +91,23 @@ typedef struct {
     const uint8_t *sbom;           /**< CycloneDX JSON of the running software, served by
                                         GET /api/v1/sbom (NULL: 404); must outlive the API */
     size_t sbom_len;               /**< bytes at sbom */
+    /**
+     * Factory reset (POST /api/v1/factory-reset, routes_reset.c), called
+     * after the caller's password was re-checked, with the admin's name in
+     * @p by: crypto-erase the device (hearth/reset.h) and arrange the
+     * restart into factory default. Runs on a worker thread. NULL: the
+     * route answers 503.
+     */
+    hearth_status (*factory_reset)(void *arg, const char *by);
+    void *factory_reset_arg;
+    /**
+     * Erase what core modules outside the accounts and the applications
+     * keep about @p user (DELETE /api/v1/users/{name}, after the account
+     * and its sessions are gone and the applications' erase_user hooks
+     * ran), e.g. the consent registry. NULL: nothing more to erase.
+     */
+    hearth_status (*erase_user)(void *arg, const char *user);
+    void *erase_user_arg;
 } hearth_api_config;
 
 typedef struct hearth_api hearth_api;

@@ -98,6 +98,14 @@ typedef struct hearth_auth hearth_auth;
  * HEARTH_ERR_EXISTS if the store already holds an authentication state.
  */
 hearth_status hearth_auth_factory_init(hearth_store *st, const char *setup_pw) HEARTH_MUST_CHECK;
+/**
+ * As hearth_auth_factory_init() with the setup password's Argon2id hash
+ * (@p verifier, "$argon2id$..."), already made: provisioning makes it once
+ * for the store and the signed factory record, and a factory reset takes it
+ * from that record (hearth/reset.h).
+ */
+hearth_status hearth_auth_factory_init_verifier(hearth_store *st,
+                                                const char *verifier) HEARTH_MUST_CHECK;
 
 /**
  * Load accounts, sessions and rate-limit state from @p st (@p cfg NULL:
@@ -149,6 +157,14 @@ hearth_status hearth_auth_change_password(hearth_auth *a, const char *source, co
                                           const char *old_pw, const char *new_pw,
                                           uint32_t *retry_after_s) HEARTH_MUST_CHECK;
 
+/**
+ * Re-check the password of the account behind session @p token before an
+ * irreversible action (a factory reset): rate-limited like a login, a wrong
+ * password counts as a guess (HEARTH_ERR_AUTH). Changes nothing.
+ */
+hearth_status hearth_auth_recheck(hearth_auth *a, const char *source, const char *token,
+                                  const char *pw, uint32_t *retry_after_s) HEARTH_MUST_CHECK;
+
 /* User management: @p actor must be an admin (HEARTH_ERR_FORBIDDEN). */
 hearth_status hearth_auth_user_add(hearth_auth *a, const hearth_session_info *actor,
                                    const char *user, const char *pw,
@@ -159,6 +175,12 @@ hearth_status hearth_auth_user_delete(hearth_auth *a, const hearth_session_info 
 typedef void (*hearth_user_visit)(const char *user, hearth_role role, void *arg);
 hearth_status hearth_auth_user_list(hearth_auth *a, const hearth_session_info *actor,
                                     hearth_user_visit fn, void *arg) HEARTH_MUST_CHECK;
+/**
+ * Force @p user's sessions out (all of them; the admin's own too if @p user
+ * is the actor); *revoked: how many ended. HEARTH_ERR_NOT_FOUND: no such user.
+ */
+hearth_status hearth_auth_user_logout(hearth_auth *a, const hearth_session_info *actor,
+                                      const char *user, uint32_t *revoked) HEARTH_MUST_CHECK;
 /** Admin-initiated reset of another user's password; revokes their sessions. */
 hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session_info *actor,
                                             const char *user,

@@ -43,6 +43,10 @@ typedef enum {
     HEARTH_LAYOUT_UPDATES,         /**< staging directory for downloads and uploads */
     HEARTH_LAYOUT_TRUST,           /**< read-only update trust anchor (absolute, build option
                                         HEARTH_TRUST_DIR; never inside the writable state) */
+    HEARTH_LAYOUT_FACTORY,         /**< factory record: setup-password verifier signed by the
+                                        manufacturer CA; a factory reset keeps it (docs/erasure.md) */
+    HEARTH_LAYOUT_RESET,           /**< staging directory of a factory reset in progress */
+    HEARTH_LAYOUT_OUTBOX,          /**< the service link's outbox (hearth/outbox.h) */
     HEARTH_LAYOUT_COUNT
 } hearth_layout_item;
 

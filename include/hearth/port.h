@@ -150,6 +150,16 @@ hearth_status hearth_port_button(hearth_port_dev *dev, bool *pressed) HEARTH_MUS
  * HEARTH_ERR_STATE if already watching. Start it after any fork.
  */
 hearth_status hearth_port_button_watch(hearth_port_dev *dev, uint32_t period_ms) HEARTH_MUST_CHECK;
+/** What a button press does (hearth_port_button_watch_cb()). */
+typedef void (*hearth_port_press_fn)(void *arg);
+/**
+ * hearth_port_button_watch() with a press handler: each press is logged
+ * as "factory_reset_button" with "action":"factory_reset" and then @p fn
+ * runs on the watch thread (the device runtime's factory reset,
+ * docs/erasure.md). @p fn NULL: as hearth_port_button_watch().
+ */
+hearth_status hearth_port_button_watch_cb(hearth_port_dev *dev, uint32_t period_ms,
+                                          hearth_port_press_fn fn, void *arg) HEARTH_MUST_CHECK;
 
 /**
  * Parse a sensor's text: exactly one finite decimal number (no spaces, hex,

@@ -256,6 +256,13 @@ typedef enum {
 hearth_status hearth_store_create_with_alg(const char *dir, hearth_rot *rot,
                                            const char *device_id,
                                            hearth_store_alg alg) HEARTH_MUST_CHECK;
+/**
+ * Retire an open store for a factory reset (hearth/reset.h): wipe its
+ * records and key from memory; every later get, put, commit, delete or
+ * foreach on it fails with HEARTH_ERR_STATE, so no thread still holding the
+ * handle can write the old state back. Close it as usual. NULL allowed.
+ */
+void hearth_store_retire(hearth_store *st);
 /** Close, wiping all decrypted records from memory. NULL is allowed. */
 void hearth_store_close(hearth_store *st);
 

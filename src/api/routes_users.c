@@ -2,9 +2,11 @@
  * Account management for administrators (EN 303 645 5.5-5: permission
  * management is a security-relevant change and needs an authenticated admin).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "api_internal.h"
+#include "hearth/util.h"
 
 /* Path parameter {name}: same charset and length as a user name. */
 static bool valid_user_param(hearth_api_ctx *c, const char *name)
@@ -78,18 +80,71 @@ static void route_users_add(hearth_api_ctx *c)
     hearth_json_doc_free(doc);
 }
 
+/* Erasure of one user (EN 303 645 5.11-1): the account and its sessions in
+ * one store commit (the last admin is refused: 409, nothing changes), then
+ * what the applications keep (their erase_user hooks) and what other core
+ * modules keep (hearth_api_config::erase_user). If a later step fails the
+ * account is already gone: the answer is 500 "erase_incomplete" and the
+ * administrator repeats the request. For a name with no account (404; only
+ * an admin gets that far) the later steps run all the same, so a repeated
+ * request finishes an interrupted erasure. */
+static hearth_status erase_user_data(hearth_api_ctx *c, const char *user)
+{
+    hearth_status st = hearth_apps_erase_user(c->api->cfg.apps, user);
+    if (st == HEARTH_OK && c->api->cfg.erase_user != NULL)
+        st = c->api->cfg.erase_user(c->api->cfg.erase_user_arg, user);
+    if (st != HEARTH_OK) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", hearth_err_msg());
+        hearth_seclog(HEARTH_SEV_WARNING, "user_erase_incomplete", "user", user, "error", why,
+                      NULL);
+        hearth_req_error(c, 500, "erase_incomplete", NULL,
+                         "the account is deleted but not all of the user's data could be erased; "
+                         "repeat the request");
+    }
+    return st;
+}
+
 static void route_users_delete(hearth_api_ctx *c)
 {
     if (!valid_user_param(c, c->params[0])) return;
-    hearth_status st = hearth_auth_user_delete(c->api->cfg.auth, &c->session, c->params[0]);
+    const char *user = c->params[0];
+    hearth_status st = hearth_auth_user_delete(c->api->cfg.auth, &c->session, user);
+    if (st == HEARTH_ERR_NOT_FOUND) {
+        if (erase_user_data(c, user) != HEARTH_OK) return;
+        hearth_req_error(c, 404, "not_found", NULL,
+                         "no such user; no data is kept under that name");
+        return;
+    }
+    if (st != HEARTH_OK) {
+        hearth_req_error_status(c, st, 0);
+        return;
+    }
+    if (erase_user_data(c, user) != HEARTH_OK) return;
+    hearth_seclog(HEARTH_SEV_INFO, "user_erased", "user", user, "by", c->session.username, NULL);
+    hearth_req_reply_begin(c, 200);
+    hearth_req_out(c, "{\"deleted\":");
+    hearth_req_out_str(c, user);
+    hearth_req_out(c, ",\"erased\":[\"account\",\"sessions\",\"application_data\"%s]}",
+                   c->api->cfg.erase_user != NULL ? ",\"core_data\"" : "");
+    hearth_req_reply_end(c);
+}
+
+/* An admin forces a user's sessions out (EN 303 645 5.1-4 support: a
+ * credential thought compromised stops working at once). */
+static void route_users_logout(hearth_api_ctx *c)
+{
+    if (!valid_user_param(c, c->params[0])) return;
+    uint32_t revoked = 0;
+    hearth_status st = hearth_auth_user_logout(c->api->cfg.auth, &c->session, c->params[0], &revoked);
     if (st != HEARTH_OK) {
         hearth_req_error_status(c, st, 0);
         return;
     }
     hearth_req_reply_begin(c, 200);
-    hearth_req_out(c, "{\"deleted\":");
+    hearth_req_out(c, "{\"username\":");
     hearth_req_out_str(c, c->params[0]);
-    hearth_req_out(c, "}");
+    hearth_req_out(c, ",\"revoked\":%u}", revoked);
     hearth_req_reply_end(c);
 }
 
@@ -121,6 +176,7 @@ static const hearth_api_route routes[] = {
     {"GET", "/api/v1/users", HEARTH_ROUTE_ADMIN, route_users_list},
     {"POST", "/api/v1/users", HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_SLOW, route_users_add},
     {"DELETE", "/api/v1/users/{name}", HEARTH_ROUTE_ADMIN, route_users_delete},
+    {"POST", "/api/v1/users/{name}/logout", HEARTH_ROUTE_ADMIN, route_users_logout},
     {"PUT", "/api/v1/users/{name}/password", HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_SLOW,
      route_users_set_password},
 };

@@ -136,6 +136,25 @@ hearth_status auth_password_replace(hearth_auth *a, auth_user *cu,
 
 /* ------------------------------------------------------ factory default */
 
+hearth_status hearth_auth_factory_init_verifier(hearth_store *st, const char *verifier)
+{
+    HEARTH_ENSURE(st != NULL && verifier != NULL, HEARTH_ERR_INVALID);
+    size_t len = strnlen(verifier, HEARTH_PW_HASH_MAX);
+    if (len == 0 || len >= HEARTH_PW_HASH_MAX || strncmp(verifier, "$argon2id$", 10) != 0)
+        return hearth_err(HEARTH_ERR_INVALID, "setup password verifier is not an Argon2id hash");
+    uint8_t state = 0;
+    hearth_status s = auth_read_state(st, &state);
+    if (s == HEARTH_OK)
+        return hearth_err(HEARTH_ERR_EXISTS, "authentication already provisioned");
+    if (s != HEARTH_ERR_STATE) return s;
+    uint8_t sv[2] = {AUTH_FMT_VERSION, AUTH_STATE_FACTORY};
+    hearth_store_op ops[2] = {
+        {AUTH_REC_SETUP, verifier, len},
+        {AUTH_REC_STATE, sv, sizeof sv},
+    };
+    return hearth_store_commit(st, ops, 2);
+}
+
 hearth_status hearth_auth_factory_init(hearth_store *st, const char *setup_pw)
 {
     HEARTH_ENSURE(st != NULL && setup_pw != NULL, HEARTH_ERR_INVALID);
@@ -149,14 +168,50 @@ hearth_status hearth_auth_factory_init(hearth_store *st, const char *setup_pw)
     if (s != HEARTH_ERR_STATE) return s;
     char hash[HEARTH_PW_HASH_MAX];
     HEARTH_GUARD(hearth_pw_hash(setup_pw, len, hash));
-    uint8_t sv[2] = {AUTH_FMT_VERSION, AUTH_STATE_FACTORY};
-    hearth_store_op ops[2] = {
-        {AUTH_REC_SETUP, hash, strlen(hash)},
-        {AUTH_REC_STATE, sv, sizeof sv},
-    };
-    s = hearth_store_commit(st, ops, 2);
+    s = hearth_auth_factory_init_verifier(st, hash);
     hearth_memzero(hash, sizeof hash);
     return s;
+}
+
+/* ----------------------------------------------- re-check before erasing */
+
+hearth_status hearth_auth_recheck(hearth_auth *a, const char *source, const char *token,
+                                  const char *pw, uint32_t *retry_after_s)
+{
+    HEARTH_ENSURE(a != NULL && source != NULL && pw != NULL, HEARTH_ERR_INVALID);
+    if (retry_after_s != NULL) *retry_after_s = 0;
+    uint8_t th[32];
+    if (!auth_token_hash(token, th)) return hearth_err(HEARTH_ERR_AUTH, "invalid session token");
+    size_t plen = strnlen(pw, HEARTH_PW_MAX + 1);
+    char user[HEARTH_USERNAME_MAX + 1] = "";
+    pw_check c;
+    memset(&c, 0, sizeof c);
+    const auth_session *sess = NULL;
+    auth_user *u = NULL;
+    auth_lock(a);
+    hearth_status s = auth_session_lookup(a, th, &sess, &u);
+    if (s == HEARTH_OK) {
+        snprintf(user, sizeof user, "%s", u->name);
+        memcpy(c.hash, u->hash, sizeof c.hash);
+        s = admit(a, source, &c.t, retry_after_s);
+    }
+    auth_unlock(a);
+    if (s != HEARTH_OK) {
+        hearth_memzero(&c, sizeof c);
+        return s;
+    }
+    pw_check_run(a, &c, pw, plen, plen > HEARTH_PW_MAX, NULL, 0);
+    auth_user *cu = NULL;
+    s = settle_check(a, source, user, &c, c.slot, "wrong password", HEARTH_ERR_AUTH,
+                     "account changed concurrently, retry", &cu);
+    if (s != HEARTH_OK) return s;
+    /* A success is not a state change: the limiter forgets the ticket's
+     * failures in memory (written with the next due limiter write). */
+    hearth_rl_success(a->rl, source, auth_mono_ms(a), &c.t);
+    a->rl_dirty = true;
+    auth_wunlock(a);
+    hearth_memzero(&c, sizeof c);
+    return HEARTH_OK;
 }
 
 hearth_status hearth_auth_setup(hearth_auth *a, const char *source, const char *setup_pw,

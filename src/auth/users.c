@@ -175,3 +175,26 @@ hearth_status hearth_auth_user_set_password(hearth_auth *a, const hearth_session
     hearth_memzero(hash, sizeof hash);
     return s;
 }
+
+hearth_status hearth_auth_user_logout(hearth_auth *a, const hearth_session_info *actor,
+                                      const char *user, uint32_t *revoked)
+{
+    HEARTH_ENSURE(a != NULL && revoked != NULL, HEARTH_ERR_INVALID);
+    *revoked = 0;
+    auth_wlock(a);
+    auth_user *u = NULL;
+    hearth_status s = admin_target(a, actor, user, NULL, &u);
+    if (s == HEARTH_OK) {
+        char name[HEARTH_USERNAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", u->name);
+        /* Only the session table changes: no account record is written. */
+        s = auth_commit_revoking(a, name, NULL, NULL, NULL, NULL, NULL, revoked);
+        if (s == HEARTH_OK) {
+            hearth_seclog(HEARTH_SEV_INFO, "sessions_forced_out", "user", name, "by",
+                          actor->username, NULL);
+            auth_log_revoked(name, "forced_logout", *revoked);
+        }
+    }
+    auth_wunlock(a);
+    return s;
+}

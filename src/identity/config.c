@@ -19,6 +19,7 @@
 
 #include "hearth/util.h"
 #include "hearth/layout.h"
+#include "hearth/reset.h"
 #include "identity_internal.h"
 
 #define MAC_LEN 32
@@ -126,6 +127,9 @@ hearth_status hearth_identity_config_load_raw(const char *state_dir, hearth_devi
         return hearth_err(HEARTH_ERR_INVALID, "no state directory given");
     hearth_platform plat;
     HEARTH_GUARD(hearth_platform_load(&plat));
+    /* A factory reset a power cut interrupted is finished (or discarded)
+     * before anything is read (hearth/reset.h). */
+    HEARTH_GUARD(hearth_reset_recover(state_dir));
 
     char jpath[4096], keys[4096];
     HEARTH_GUARD(hearth_layout_path(state_dir, HEARTH_LAYOUT_DEVICE_JSON, jpath, sizeof jpath));

@@ -158,6 +158,11 @@ fail:
     return st;
 }
 
+hearth_rot *hearth_identity_device_rot(hearth_device *d)
+{
+    return d->rot;
+}
+
 hearth_store *hearth_device_store(hearth_device *d)
 {
     return d->store;

@@ -148,6 +148,18 @@ hearth_status hearth_identity_config_mac_write(const char *state_dir, hearth_rot
                                                const uint8_t *json,
                                                size_t json_len) HEARTH_MUST_CHECK;
 
+/**
+ * Write the signed factory record `<state_dir>/factory.rec` (hearth/reset.h)
+ * for @p serial and the setup-password @p verifier, signed by @p ca_key.
+ * HEARTH_ERR_EXISTS if one is there.
+ */
+hearth_status hearth_identity_factory_write(const char *state_dir, EVP_PKEY *ca_key,
+                                            const char *serial,
+                                            const char *verifier) HEARTH_MUST_CHECK;
+
+/** The opened device's root of trust (reset.c). */
+hearth_rot *hearth_identity_device_rot(hearth_device *d);
+
 /** rm -rf of a directory's contents (and the directory if @p self). */
 void hearth_identity_remove_tree(const char *path, bool self);
 

@@ -209,6 +209,7 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
     size_t json_len = 0;
     uint8_t der[HEARTH_DEVICE_KEY_DER_MAX];
     size_t der_len = 0;
+    char verifier[HEARTH_PW_HASH_MAX] = "";
 
     HEARTH_GUARD_GOTO(st, prepare_out_dir(p.dir, &created_dir, &old_mode), fail_early);
     touched = true;
@@ -250,10 +251,17 @@ hearth_status hearth_device_provision(const hearth_provision_opts *opts, hearth_
                                                            json_len),
                       fail);
 
-    /* Setup password (5.1-1, 5.1-2): only its Argon2id hash is kept. */
+    /* Setup password (5.1-1, 5.1-2): only its Argon2id hash is kept, in the
+     * store (the factory-default state) and in the CA-signed factory record
+     * a factory reset restores it from (5.11-1, docs/erasure.md). */
     HEARTH_GUARD_GOTO(st, hearth_setup_password_generate(info.serial, label->setup_password),
                       fail);
-    HEARTH_GUARD_GOTO(st, hearth_auth_factory_init(store, label->setup_password), fail);
+    HEARTH_GUARD_GOTO(st, hearth_pw_hash(label->setup_password, strlen(label->setup_password),
+                                         verifier),
+                      fail);
+    HEARTH_GUARD_GOTO(st, hearth_identity_factory_write(p.dir, ca_key, info.serial, verifier),
+                      fail);
+    HEARTH_GUARD_GOTO(st, hearth_auth_factory_init_verifier(store, verifier), fail);
 
     memcpy(label->model, info.model, sizeof label->model);
     memcpy(label->serial, info.serial, sizeof label->serial);
@@ -280,6 +288,7 @@ fail_early:
 done:
     if (log_opened) hearth_seclog_close();
     hearth_memzero(der, sizeof der);
+    hearth_memzero(verifier, sizeof verifier);
     free(json);
     hearth_store_close(store);
     hearth_rot_close(rot);

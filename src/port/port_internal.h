@@ -17,6 +17,8 @@ struct hearth_port_dev {
     bool watching;
     bool stop;
     uint32_t period_ms;
+    hearth_port_press_fn on_press; /* NULL: a press is only logged */
+    void *press_arg;
 };
 
 /** Stop and join the button watch; idempotent (watch.c). */

@@ -1,6 +1,8 @@
 /* The factory-reset button watch: a thread that polls the port's button.
- * What a press does today is exactly this: one security event,
- * "factory_reset_button", action "logged_only". Nothing is erased
+ * A press is the security event "factory_reset_button"; with a press
+ * handler (hearth_port_button_watch_cb(), the device runtime's factory
+ * reset: docs/erasure.md) its action is "factory_reset" and the handler
+ * runs on this thread, otherwise "logged_only" and nothing is erased
  * (docs/ports.md, "Factory-reset button"). */
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +38,8 @@ static void *watch_main(void *arg)
             hearth_err_clear();
         } else if (pressed) {
             hearth_seclog(HEARTH_SEV_WARNING, "factory_reset_button", "port", d->port->name,
-                          "action", "logged_only", NULL);
+                          "action", d->on_press != NULL ? "factory_reset" : "logged_only", NULL);
+            if (d->on_press != NULL) d->on_press(d->press_arg);
         }
         struct timespec next;
         clock_gettime(CLOCK_MONOTONIC, &next);
@@ -54,6 +57,12 @@ static void *watch_main(void *arg)
 
 hearth_status hearth_port_button_watch(hearth_port_dev *dev, uint32_t period_ms)
 {
+    return hearth_port_button_watch_cb(dev, period_ms, NULL, NULL);
+}
+
+hearth_status hearth_port_button_watch_cb(hearth_port_dev *dev, uint32_t period_ms,
+                                          hearth_port_press_fn fn, void *arg)
+{
     if (dev == NULL) return hearth_err(HEARTH_ERR_INVALID, "button watch: no port");
     if (period_ms < 10 || period_ms > 10000)
         return hearth_err(HEARTH_ERR_INVALID, "button watch period must be 10..10000 ms");
@@ -63,6 +72,8 @@ hearth_status hearth_port_button_watch(hearth_port_dev *dev, uint32_t period_ms)
         return hearth_err(HEARTH_ERR_STATE, "the button is already watched");
     }
     dev->period_ms = period_ms;
+    dev->on_press = fn;
+    dev->press_arg = arg;
     dev->stop = false;
     int rc = pthread_create(&dev->watch, NULL, watch_main, dev);
     if (rc == 0) dev->watching = true;

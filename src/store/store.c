@@ -26,6 +26,7 @@ struct hearth_store {
     uint64_t counter_val; /* last value read from or written to it */
     bool counter_stale;   /* an operation failed: the TPM may hold more than counter_val */
     bool dir_unsynced;    /* the last rename's directory fsync failed */
+    bool retired;         /* hearth_store_retire(): a factory reset took it away */
     /* NV increment budget (token bucket on the monotonic clock). */
     uint32_t nv_tokens;
     int64_t nv_ref_ms;
@@ -342,6 +343,18 @@ fail:
     return st;
 }
 
+void hearth_store_retire(hearth_store *st)
+{
+    if (st == NULL) return;
+    pthread_mutex_lock(&st->mu);
+    st->retired = true;
+    store_image_clear(&st->img);
+    hearth_memzero(st->key, sizeof st->key);
+    pthread_mutex_unlock(&st->mu);
+}
+
+#define STORE_RETIRED_ERR() hearth_err(HEARTH_ERR_STATE, "the store was erased by a factory reset")
+
 void hearth_store_close(hearth_store *st)
 {
     if (st == NULL) return;
@@ -364,8 +377,10 @@ hearth_status hearth_store_get(hearth_store *st, const char *name, void *buf, si
     HEARTH_GUARD(store_name_check(name));
     pthread_mutex_lock(&st->mu);
     hearth_status s = HEARTH_OK;
-    long i = find(&st->img, name, NULL);
-    if (i < 0) {
+    long i = st->retired ? -1 : find(&st->img, name, NULL);
+    if (st->retired) {
+        s = STORE_RETIRED_ERR();
+    } else if (i < 0) {
         s = hearth_err(HEARTH_ERR_NOT_FOUND, "no record '%s' in the store", name);
     } else {
         const store_record *r = &st->img.rec[i];
@@ -402,7 +417,8 @@ hearth_status hearth_store_foreach(hearth_store *st, const char *prefix, hearth_
     if (snap == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     hearth_status s = HEARTH_OK;
     pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->img.count; i++) {
+    if (st->retired) s = STORE_RETIRED_ERR();
+    for (size_t i = 0; !st->retired && i < st->img.count; i++) {
         const store_record *r = &st->img.rec[i];
         if (strncmp(r->name, prefix, pl) != 0) continue;
         store_record *d = &snap->rec[snap->count];
@@ -457,6 +473,10 @@ hearth_status hearth_store_commit(hearth_store *st, const hearth_store_op *ops, 
     pthread_mutex_lock(&st->mu);
     *next = st->img;
     for (size_t i = 0; i < next->count; i++) origin[i] = (long)i;
+    if (st->retired) {
+        s = STORE_RETIRED_ERR();
+        goto fail;
+    }
     if (next->generation == UINT64_MAX) {
         s = hearth_err(HEARTH_ERR_RANGE, "store generation counter exhausted");
         goto fail;

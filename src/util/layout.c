@@ -30,6 +30,9 @@ static const char *const layout[HEARTH_LAYOUT_COUNT] = {
     [HEARTH_LAYOUT_KEYSET] = "keyset.hks",
     [HEARTH_LAYOUT_UPDATES] = "updates",
     [HEARTH_LAYOUT_TRUST] = HEARTH_TRUST_DEFAULT_DIR,
+    [HEARTH_LAYOUT_FACTORY] = "factory.rec",
+    [HEARTH_LAYOUT_RESET] = "reset.new",
+    [HEARTH_LAYOUT_OUTBOX] = "outbox",
 };
 
 const char *hearth_layout_name(hearth_layout_item item)

@@ -70,8 +70,9 @@ hearth_status hearth_factory_verifier(hearth_device *dev,
  * intact, but the store handle stays retired: restart the program.
  * Fault points (HEARTH_FAULT_*): "reset.staged" (staging written, before
  * the commit), "reset.committed" (after it), "reset.key_wiped" (old key
- * overwritten), "reset.moved" (staged files in place), plus those of the
- * store, file and TPM code it calls.
+ * overwritten), "reset.key_moved", "reset.store_moved", "reset.moved"
+ * (staged files in place), "reset.personal_removed" (outbox and event log
+ * gone), plus those of the store, file and TPM code it calls.
  */
 hearth_status hearth_reset_factory(hearth_device *dev) HEARTH_MUST_CHECK;
 

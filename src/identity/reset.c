@@ -111,6 +111,7 @@ static hearth_status roll_forward(const reset_paths *p)
         HEARTH_GUARD(wipe_in_place(to));
         hearth_fault_point("reset.key_wiped");
         HEARTH_GUARD(move_if_staged(from, to));
+        hearth_fault_point("reset.key_moved");
     }
     /* A device whose backend changed kind never happens (the platform fixes
      * it); a key file of the other kind left in keys/ would be stale. */
@@ -122,6 +123,7 @@ static hearth_status roll_forward(const reset_paths *p)
     HEARTH_GUARD(join(from, sizeof from, p->s_data, STORE_FILE));
     HEARTH_GUARD(join(to, sizeof to, p->data, STORE_FILE));
     HEARTH_GUARD(move_if_staged(from, to));
+    hearth_fault_point("reset.store_moved");
     (void)hearth_fs_remove_stale_temps(p->data, STORE_FILE);
     HEARTH_GUARD(hearth_fs_sync_dir(p->data));
     HEARTH_GUARD(move_if_staged(p->s_mac, p->mac));
@@ -132,6 +134,7 @@ static hearth_status roll_forward(const reset_paths *p)
     hearth_identity_remove_tree(p->outbox, true);
     if (unlink(p->events) != 0 && errno != ENOENT)
         return hearth_err(HEARTH_ERR_IO, "remove %s: %s", p->events, strerror(errno));
+    hearth_fault_point("reset.personal_removed");
     /* 4. Done: the staging directory (COMMIT last) goes. */
     hearth_identity_remove_tree(p->s_keys, true);
     hearth_identity_remove_tree(p->s_data, true);

@@ -1,0 +1,179 @@
+/* reset_driver: the factory reset (hearth/reset.h) from the command line,
+ * for tests/fault/test_reset_powercut.sh and tests/integration/
+ * test_reset_crypto_erase.sh.
+ *
+ *   reset_driver setup STATE SETUP_PW USER PW    leave factory default
+ *   reset_driver probe STATE ADMIN               "factory users=0" |
+ *                                                "initialized users=N" (the
+ *                                                accounts ADMIN may list)
+ *   reset_driver login STATE USER PW             exit 0 if the password works
+ *   reset_driver reset STATE                     factory reset
+ *   reset_driver tryold STATE OLD_DATA_DIR SERIAL
+ *       try every 32-byte window of every file under STATE (and the key the
+ *       current root of trust yields) as the storage key of the store copy
+ *       in OLD_DATA_DIR; prints "tried N keys, opened 0" and exits 0 only
+ *       if none opens it.
+ * Exit status 0 on success, 1 on failure (message on stderr).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hearth/auth.h"
+#include "hearth/identity.h"
+#include "hearth/reset.h"
+#include "hearth/store.h"
+#include "hearth/util.h"
+
+static int die(const char *what)
+{
+    fprintf(stderr, "reset_driver: %s: %s\n", what, hearth_err_msg());
+    return 1;
+}
+
+static hearth_auth *open_auth(hearth_device **dev, const char *state)
+{
+    if (hearth_device_open(state, dev) != HEARTH_OK) return NULL;
+    hearth_auth_config cfg;
+    hearth_auth_config_default(&cfg);
+    hearth_auth *a = NULL;
+    if (hearth_auth_open(hearth_device_store(*dev), &cfg, &a) != HEARTH_OK) return NULL;
+    return a;
+}
+
+static void count_user(const char *u, hearth_role r, void *arg)
+{
+    (void)u;
+    (void)r;
+    (*(unsigned *)arg)++;
+}
+
+/* ------------------------------------------------------------ tryold */
+
+static const char *g_old, *g_serial, *g_tmpkeys;
+static unsigned long g_tried, g_opened;
+
+static void try_key(const uint8_t *key)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/storage.key", g_tmpkeys);
+    unlink(path);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return;
+    fwrite(key, 1, HEARTH_STORE_KEY_LEN, f);
+    fclose(f);
+    chmod(path, 0600);
+    hearth_rot *rot = NULL;
+    if (hearth_rot_file_open(g_tmpkeys, &rot) != HEARTH_OK) return;
+    hearth_store *st = NULL;
+    g_tried++;
+    if (hearth_store_open(g_old, rot, g_serial, &st) == HEARTH_OK) {
+        g_opened++;
+        hearth_store_close(st);
+    }
+    hearth_rot_close(rot);
+}
+
+static int visit(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type != FTW_F || !S_ISREG(sb->st_mode) || sb->st_size < HEARTH_STORE_KEY_LEN ||
+        sb->st_size > 256 * 1024)
+        return 0;
+    FILE *f = fopen(p, "rb");
+    if (f == NULL) return 0;
+    uint8_t *buf = malloc((size_t)sb->st_size);
+    size_t n = buf != NULL ? fread(buf, 1, (size_t)sb->st_size, f) : 0;
+    fclose(f);
+    for (size_t off = 0; n >= HEARTH_STORE_KEY_LEN && off + HEARTH_STORE_KEY_LEN <= n; off++)
+        try_key(buf + off);
+    free(buf);
+    return 0;
+}
+
+static int tryold(const char *state, const char *old, const char *serial)
+{
+    char tmpl[] = "/tmp/hearth-reset-try.XXXXXX";
+    if (mkdtemp(tmpl) == NULL) return 1;
+    g_old = old;
+    g_serial = serial;
+    g_tmpkeys = tmpl;
+    /* What the current root of trust yields (file or TPM, the platform's). */
+    hearth_device_config cfg;
+    hearth_rot *rot = NULL;
+    if (hearth_device_config_load(state, &cfg, &rot) == HEARTH_OK) {
+        uint8_t key[HEARTH_STORE_KEY_LEN];
+        if (hearth_rot_storage_key(rot, key) == HEARTH_OK) try_key(key);
+        hearth_memzero(key, sizeof key);
+        hearth_rot_close(rot);
+    } else {
+        fprintf(stderr, "reset_driver: the reset device does not open: %s\n", hearth_err_msg());
+        return 1;
+    }
+    (void)nftw(state, visit, 16, FTW_PHYS);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/storage.key", tmpl);
+    unlink(path);
+    rmdir(tmpl);
+    printf("tried %lu keys, opened %lu\n", g_tried, g_opened);
+    return g_opened == 0 && g_tried > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: reset_driver setup|probe|login|reset|tryold STATE ...\n");
+        return 2;
+    }
+    const char *cmd = argv[1], *state = argv[2];
+    hearth_device *dev = NULL;
+    hearth_auth *a = NULL;
+    int rc = 1;
+    if (strcmp(cmd, "tryold") == 0 && argc == 5) return tryold(state, argv[3], argv[4]);
+    if (strcmp(cmd, "reset") == 0 && argc == 3) {
+        if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
+        rc = hearth_reset_factory(dev) == HEARTH_OK ? 0 : die("reset");
+        hearth_device_close(dev);
+        if (rc == 0) printf("reset\n");
+        return rc;
+    }
+    a = open_auth(&dev, state);
+    if (a == NULL) {
+        rc = die("open");
+    } else if (strcmp(cmd, "probe") == 0 && argc == 4) {
+        unsigned n = 0;
+        bool init = hearth_auth_initialized(a);
+        rc = 0;
+        if (init) {
+            hearth_session_info actor;
+            memset(&actor, 0, sizeof actor);
+            actor.role = HEARTH_ROLE_ADMIN;
+            snprintf(actor.username, sizeof actor.username, "%s", argv[3]);
+            if (hearth_auth_user_list(a, &actor, count_user, &n) != HEARTH_OK) rc = die("list");
+        }
+        if (rc == 0) printf("%s users=%u\n", init ? "initialized" : "factory", n);
+    } else if (strcmp(cmd, "setup") == 0 && argc == 6) {
+        uint32_t retry = 0;
+        rc = hearth_auth_setup(a, "127.0.0.1", argv[3], argv[4], argv[5], &retry) == HEARTH_OK
+                 ? 0
+                 : die("setup");
+    } else if (strcmp(cmd, "login") == 0 && argc == 5) {
+        char token[HEARTH_TOKEN_STR_MAX];
+        uint32_t retry = 0;
+        rc = hearth_auth_login(a, "127.0.0.1", argv[3], argv[4], token, NULL, &retry) == HEARTH_OK
+                 ? 0
+                 : die("login");
+    } else {
+        fprintf(stderr, "reset_driver: bad arguments\n");
+        rc = 2;
+    }
+    hearth_auth_close(a);
+    hearth_device_close(dev);
+    return rc;
+}

@@ -108,6 +108,8 @@ typedef struct {
      */
     hearth_status (*erase_user)(void *arg, const char *user);
     void *erase_user_arg;
+    struct hearth_privacy *privacy; /**< consent registry and service erase for routes_privacy.c
+                                         (NULL: those routes answer 503; hearth/privacy.h) */
 } hearth_api_config;
 
 typedef struct hearth_api hearth_api;
@@ -146,7 +148,9 @@ void hearth_api_handle(hearth_api *api, const hearth_api_request *req,
  * name HEARTH_API_SERVICE_PRINCIPAL, no token. It may use only the
  * applications' routes whose min_role is HEARTH_ROLE_USER; every core route
  * (setup, login, accounts, passwords, updates, events, factory reset) and
- * every admin route answers 403 and changes nothing. Logs the security event
+ * every admin route answers 403 and changes nothing, except the few core
+ * routes meant only for the service (the signed service-erase receipt,
+ * POST /api/v1/privacy/service-erase/receipt), which no local user may use. Logs the security event
  * "command_executed" (2xx) or "command_refused" (anything else) with
  * @p request_id, method, path and status. Thread-safe.
  */

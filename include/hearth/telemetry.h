@@ -75,6 +75,10 @@ typedef struct {
      *  NULL: hearth_mono_ms(). */
     int64_t (*clock_ms)(void *arg);
     void *clock_arg;
+    /** The device's consent registry (hearth/privacy.h): when set, the
+     *  usage class follows its purpose "usage_telemetry" and the store's own
+     *  consent record is not used; NULL: the record in @p store. */
+    struct hearth_privacy *privacy;
 } hearth_telemetry_config;
 
 typedef struct hearth_telemetry hearth_telemetry;
@@ -125,10 +129,12 @@ unsigned hearth_telemetry_check(hearth_telemetry *t, const hearth_telemetry_snap
 hearth_status hearth_telemetry_report(hearth_telemetry *t, const hearth_telemetry_snapshot *s,
                                       char *buf, size_t cap, size_t *len) HEARTH_MUST_CHECK;
 
-/** Whether the owner enabled the optional usage telemetry (default false). */
+/** Whether the owner enabled the optional usage telemetry (default false);
+ *  with a consent registry, whether its usage_telemetry consent is given. */
 bool hearth_telemetry_usage_consent(hearth_telemetry *t);
-/** Record the owner's choice durably (in the store; HEARTH_ERR_STATE without
- *  one) and apply it to the next report. */
+/** Record the owner's choice durably (in the registry, as user "owner", or
+ *  in the store; HEARTH_ERR_STATE without either) and apply it to the next
+ *  report. The API records it in the registry with the caller's name. */
 hearth_status hearth_telemetry_set_usage_consent(hearth_telemetry *t, bool on) HEARTH_MUST_CHECK;
 
 /** The disclosure (docs/telemetry.md, Markdown) generated from the schema;

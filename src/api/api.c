@@ -460,7 +460,7 @@ static void dispatch(hearth_api_ctx *c)
     /* The service principal (hearth_api_handle_service): application routes
      * open to the user role, nothing of the core (setup, login, accounts,
      * passwords, updates, events, factory reset), whatever the state. */
-    if (c->service &&
+    if (c->service && !(r->flags & HEARTH_ROUTE_SERVICE) &&
         (e->app == NULL ||
          (r->flags & (HEARTH_ROUTE_ADMIN | HEARTH_ROUTE_PUBLIC | HEARTH_ROUTE_FACTORY | HEARTH_ROUTE_OPEN)))) {
         hearth_req_error(c, 403, "forbidden", NULL,
@@ -501,6 +501,10 @@ static void dispatch(hearth_api_ctx *c)
         c->authed = true;
         if ((r->flags & HEARTH_ROUTE_ADMIN) && c->session.role != HEARTH_ROLE_ADMIN) {
             hearth_req_error(c, 403, "forbidden", NULL, "this endpoint needs the admin role");
+            return;
+        }
+        if (r->flags & HEARTH_ROUTE_SERVICE) {
+            hearth_req_error(c, 403, "forbidden", NULL, "only the device's service may use this endpoint");
             return;
         }
     }

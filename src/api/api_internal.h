@@ -28,6 +28,8 @@
 #define HEARTH_ROUTE_QUERY (1u << 4)   /**< accepts a query string (others reject one) */
 #define HEARTH_ROUTE_OPEN (1u << 5)    /**< no session and served in EVERY state: public
                                             documents only (security.txt, static assets) */
+#define HEARTH_ROUTE_SERVICE (1u << 6) /**< only the service principal (an MQTT command), never a
+                                            local user: the handler checks what it carries */
 
 #define HEARTH_API_PARAMS_MAX 2
 #define HEARTH_API_PARAM_MAX 64

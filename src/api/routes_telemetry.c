@@ -12,9 +12,11 @@
  *                                     would be sent
  *   GET /api/v1/telemetry/consent     admin: {"usage":bool}
  *   PUT /api/v1/telemetry/consent     admin: {"usage":bool} turns the optional
- *                                     usage telemetry on or off (kept in the store)
+ *                                     usage telemetry on or off: the same consent as
+ *                                     PUT /api/v1/consents/usage_telemetry (the registry)
  */
 #include "api_internal.h"
+#include "hearth/privacy.h"
 #include "hearth/telemetry.h"
 #include "hearth/util.h"
 
@@ -72,7 +74,12 @@ static void route_consent_put(hearth_api_ctx *c)
     if (!hearth_req_parse_json(c, schema, 1, v, &doc)) return;
     bool on = v[0].b;
     hearth_json_doc_free(doc);
-    hearth_status st = hearth_telemetry_set_usage_consent(t, on);
+    /* The usage consent is the consent registry's purpose usage_telemetry
+     * (routes_privacy.c): recorded there with the caller's name. */
+    hearth_status st = c->api->cfg.privacy != NULL
+                           ? hearth_privacy_set(c->api->cfg.privacy, HEARTH_PURPOSE_USAGE_TELEMETRY, on,
+                                                hearth_req_user(c))
+                           : hearth_telemetry_set_usage_consent(t, on);
     if (st != HEARTH_OK) {
         hearth_req_error_status(c, st, 0);
         return;

@@ -53,6 +53,7 @@ hearth_status hearth_telemetry_report(hearth_telemetry *t, const hearth_telemetr
     uint64_t boots = t->boots, unexpected = t->unexpected, alerts = t->alerts;
     bool consent = t->consent;
     pthread_mutex_unlock(&t->mu);
+    if (t->cfg.privacy != NULL) consent = hearth_telemetry_usage_consent(t);
     int64_t up = (s->at_ms - t->started_ms) / 1000;
 
     out_t o = {buf, cap, 0, false};

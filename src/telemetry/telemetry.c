@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hearth/privacy.h"
 #include "hearth/util.h"
 #include "telemetry_internal.h"
 
@@ -113,7 +114,8 @@ hearth_status hearth_telemetry_open(const hearth_telemetry_config *cfg, hearth_t
     if (t->cfg.store != NULL) {
         uint8_t c = 0;
         size_t len = 0;
-        st = hearth_store_get(t->cfg.store, REC_CONSENT, &c, 1, &len);
+        st = t->cfg.privacy != NULL ? HEARTH_ERR_NOT_FOUND
+                                    : hearth_store_get(t->cfg.store, REC_CONSENT, &c, 1, &len);
         if (st == HEARTH_OK) t->consent = len == 1 && c == 1;
         if (st == HEARTH_ERR_NOT_FOUND) st = HEARTH_OK;
         if (st == HEARTH_OK) st = run_begin(t);
@@ -178,6 +180,7 @@ hearth_status hearth_telemetry_sample(hearth_telemetry *t, hearth_telemetry_snap
 bool hearth_telemetry_usage_consent(hearth_telemetry *t)
 {
     if (t == NULL) return false;
+    if (t->cfg.privacy != NULL) return hearth_privacy_granted(t->cfg.privacy, HEARTH_PURPOSE_USAGE_TELEMETRY);
     pthread_mutex_lock(&t->mu);
     bool on = t->consent;
     pthread_mutex_unlock(&t->mu);
@@ -187,6 +190,8 @@ bool hearth_telemetry_usage_consent(hearth_telemetry *t)
 hearth_status hearth_telemetry_set_usage_consent(hearth_telemetry *t, bool on)
 {
     HEARTH_ENSURE(t != NULL, HEARTH_ERR_INVALID);
+    if (t->cfg.privacy != NULL)
+        return hearth_privacy_set(t->cfg.privacy, HEARTH_PURPOSE_USAGE_TELEMETRY, on, "owner");
     if (t->cfg.store == NULL)
         return hearth_err(HEARTH_ERR_STATE, "telemetry: no store to keep the consent in");
     uint8_t c = on ? 1 : 0;

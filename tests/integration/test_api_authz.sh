@@ -66,7 +66,7 @@ for op in "${ops[@]}"; do
         case "$HT_BODY" in *"$serial"*|*"$model"*|*"$version"*) ht_fail "$m $p 401 discloses identity" ;; esac
         grep -qi '^WWW-Authenticate: Bearer' "$HT_HDRS" || ht_fail "$m $p 401 without WWW-Authenticate"
     done
-    if [ "$role" = admin ]; then
+    if [ "$role" = admin ] || [ "$role" = service ]; then
         ht_req "$m" "$p" "$b" "$BOB_TOKEN"
         if [ "$HT_STATUS" = 403 ] && [ "$(ht_json error)" = forbidden ]; then
             ht_pass "$m $p as plain user: 403"

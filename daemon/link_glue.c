@@ -328,3 +328,17 @@ void hearthd_link_telemetry(const char *json, size_t len, void *arg)
         fprintf(stderr, "%s: telemetry report not queued: %s\n", g.prog, hearth_err_msg());
     pthread_mutex_unlock(&g.mu);
 }
+
+hearth_status hearthd_link_send(const char *topic, int cls, const char *json, size_t len)
+{
+    pthread_mutex_lock(&g.mu);
+    hearth_status st = g.link != NULL ? hearth_link_queue(g.link, (hearth_outbox_class)cls, topic, json, len)
+                                      : hearth_err(HEARTH_ERR_STATE, "no service link");
+    pthread_mutex_unlock(&g.mu);
+    return st;
+}
+
+const char *hearthd_link_service_ca(void)
+{
+    return g.cfg.nbrokers > 0 ? g.ca : NULL;
+}

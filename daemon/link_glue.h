@@ -38,5 +38,13 @@ void hearthd_link_stop(void);
  * dropped when the link is off. Any thread.
  */
 void hearthd_link_telemetry(const char *json, size_t len, void *arg);
+/**
+ * Queue @p json (starting {"v":1) for hearth/<id>/@p topic as class @p cls
+ * (through the outbox: it waits while offline). HEARTH_ERR_STATE when the
+ * link is off. Any thread. (The privacy glue's channel to the service.)
+ */
+hearth_status hearthd_link_send(const char *topic, int cls, const char *json, size_t len);
+/** The service CA file (--mqtt-ca), NULL without a link. */
+const char *hearthd_link_service_ca(void);
 
 #endif

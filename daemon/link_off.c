@@ -47,3 +47,14 @@ void hearthd_link_telemetry(const char *json, size_t len, void *arg)
     (void)len;
     (void)arg;
 }
+
+hearth_status hearthd_link_send(const char *topic, int cls, const char *json, size_t len)
+{
+    (void)topic, (void)cls, (void)json, (void)len;
+    return hearth_err(HEARTH_ERR_STATE, "built without the service link");
+}
+
+const char *hearthd_link_service_ca(void)
+{
+    return NULL;
+}

@@ -47,6 +47,7 @@
 #include "hearthd.h"
 #include "link_glue.h"
 #include "reset_glue.h"
+#include "privacy_glue.h"
 #include "telemetry_glue.h"
 #include "enrol_glue.h"
 #include "update_glue.h"
@@ -271,7 +272,12 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         goto out;
     }
     /* Telemetry counts security events from here on (docs/telemetry.md). */
-    hearth_telemetry *telemetry = hearthd_telemetry_create(dev);
+    hearth_privacy *privacy = hearthd_privacy_create(dev);
+    if (privacy == NULL) {
+        rc = 1;
+        goto out;
+    }
+    hearth_telemetry *telemetry = hearthd_telemetry_create(dev, privacy);
 
     hearth_auth_config acfg;
     hearth_auth_config_default(&acfg);
@@ -315,6 +321,8 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         .update = hearthd_update_create(dev, apps),
         .telemetry = telemetry,
         .factory_reset = hearthd_reset_run,
+        .privacy = privacy,
+        .erase_user = hearthd_privacy_erase_user, /* the consent registry's part of a user erasure */
     };
     hearthd_reset_init(dev, apps, logpath);
     st = hearth_api_create(&cfg, &api);
@@ -372,6 +380,7 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
     /* Telemetry reports go to the service through the link (dropped when
      * there is no link). */
     hearthd_telemetry_start(hearthd_link_telemetry, NULL);
+    hearthd_privacy_start(apps); /* consent changes and shared data go through the link */
     char pbuf[8];
     snprintf(pbuf, sizeof pbuf, "%u", port);
     hearth_seclog(HEARTH_SEV_INFO, "daemon_started", "listen", host, "port", pbuf, NULL);
@@ -392,6 +401,7 @@ out:
     hearth_apps_close(apps);
     hearth_port_close(hw);
     hearthd_telemetry_stop(); /* after the API (which uses it), before the store closes */
+    hearthd_privacy_stop();   /* after the link, the API and telemetry, which use it */
     hearth_auth_close(auth);
     SSL_CTX_free(tls);
     hearth_device_close(dev);

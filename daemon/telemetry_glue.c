@@ -59,9 +59,10 @@ int hearthd_telemetry_args(const char *prog, int *argc, char **argv)
     return 0;
 }
 
-hearth_telemetry *hearthd_telemetry_create(hearth_device *dev)
+hearth_telemetry *hearthd_telemetry_create(hearth_device *dev, struct hearth_privacy *privacy)
 {
-    hearth_telemetry_config cfg = {.store = hearth_device_store(dev)};
+    /* The usage consent is the registry's (hearth/privacy.h). */
+    hearth_telemetry_config cfg = {.store = hearth_device_store(dev), .privacy = privacy};
     if (hearth_telemetry_open(&cfg, &g.t) != HEARTH_OK) {
         hearth_seclog(HEARTH_SEV_WARNING, "telemetry_unavailable", "reason", hearth_err_msg(),
                       NULL);

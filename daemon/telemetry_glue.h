@@ -11,13 +11,15 @@
 #define HEARTHD_TELEMETRY_GLUE_H
 
 #include "hearth/identity.h"
+#include "hearth/privacy.h"
 #include "hearth/telemetry.h"
 
 /** Consume --telemetry-interval SECONDS from argv (0 ok, 2 usage error). */
 int hearthd_telemetry_args(const char *prog, int *argc, char **argv);
-/** Open the telemetry of @p dev (its store keeps consent and run record);
+/** Open the telemetry of @p dev (its store keeps the run record; the usage
+ *  consent is @p privacy's purpose usage_telemetry);
  *  NULL on error (logged: the device runs on without telemetry). */
-hearth_telemetry *hearthd_telemetry_create(hearth_device *dev);
+hearth_telemetry *hearthd_telemetry_create(hearth_device *dev, struct hearth_privacy *privacy);
 /** Declare @p n ports of @p kind as the device program's own (0 entries skipped). */
 void hearthd_telemetry_declare(hearth_telemetry_port_kind kind, const uint16_t *ports, size_t n);
 /**

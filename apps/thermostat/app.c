@@ -3,6 +3,7 @@
  * logged-in user), its post-update self-test (the control loop is ticking),
  * its state summary and its sentences for the update notice. The control
  * loop itself is thermostat.c; docs/thermostat.md. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,12 @@
 
 #include "hearth/thermostat.h"
 #include "hearth/util.h"
+#include "thermo_history.h"
 
 typedef struct {
     hearth_thermo *thermo;
     pthread_mutex_t *store_lock; /* held around hearth_thermo_set's store commit */
+    thermo_history history;      /* history.c: bounded, in memory only */
 } thermo_app;
 
 /* ---------------------------------------------------------------- state */
@@ -95,17 +98,42 @@ static void route_put(hearth_req *r, void *state)
     reply_state(r, a);
 }
 
+/* The temperature history the device holds (docs/privacy.md): every user
+ * of the device may see it; it reaches the service only with consent. */
+static void route_history(hearth_req *r, void *state)
+{
+    thermo_app *a = state;
+    static char buf[THERMO_HISTORY_MAX * 40 + 64];
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    size_t n = 0;
+    hearth_status st = thermo_history_json(&a->history, 0, THERMO_HISTORY_MAX, buf, sizeof buf, &n, NULL);
+    if (st != HEARTH_OK) {
+        pthread_mutex_unlock(&mu);
+        hearth_req_error_status(r, st, 0);
+        return;
+    }
+    hearth_req_reply_begin(r, 200);
+    hearth_req_out(r, "{\"interval_s\":%u,\"max\":%d,\"samples\":%s}", a->history.interval_s,
+                   THERMO_HISTORY_MAX, buf);
+    hearth_req_reply_end(r);
+    pthread_mutex_unlock(&mu);
+}
+
 static const hearth_app_route routes[] = {
     {"GET", "/api/v1/thermostat", HEARTH_ROLE_USER, route_get},
+    {"GET", "/api/v1/thermostat/history", HEARTH_ROLE_USER, route_history},
     {"PUT", "/api/v1/thermostat", HEARTH_ROLE_USER, route_put},
 };
 
 /* ------------------------------------------------------------ lifecycle */
 
 /* hearthd's options for the thermostat; their values arrive in this order. */
-enum { OPT_HEARTBEAT, N_OPTS };
+enum { OPT_HEARTBEAT, OPT_HISTORY_INTERVAL, N_OPTS };
 static const hearth_app_option options[N_OPTS] = {
     [OPT_HEARTBEAT] = {"--heartbeat", "FILE", "write \"<epoch_ms> <heating>\" to FILE every control tick"},
+    [OPT_HISTORY_INTERVAL] = {"--history-interval", "SECONDS",
+                              "sample the temperature history every SECONDS (1..3600, default 300)"},
 };
 
 static hearth_status app_open(const hearth_app_env *env, void **state)
@@ -115,7 +143,21 @@ static hearth_status app_open(const hearth_app_env *env, void **state)
     hearth_thermo_config cfg;
     hearth_thermo_config_default(&cfg);
     cfg.port = env->port;
-    if (env->options != NULL) cfg.heartbeat_path = env->options[OPT_HEARTBEAT];
+    uint32_t interval = THERMO_HISTORY_INTERVAL_S;
+    if (env->options != NULL) {
+        cfg.heartbeat_path = env->options[OPT_HEARTBEAT];
+        const char *hi = env->options[OPT_HISTORY_INTERVAL];
+        if (hi != NULL) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(hi, &end, 10);
+            if (hi[0] < '0' || hi[0] > '9' || errno != 0 || *end != '\0' || v < 1 || v > 3600) {
+                free(a);
+                return hearth_err(HEARTH_ERR_INVALID, "thermostat: --history-interval must be 1..3600 seconds");
+            }
+            interval = (uint32_t)v;
+        }
+    }
     a->store_lock = env->store_lock;
     if (a->store_lock != NULL) pthread_mutex_lock(a->store_lock);
     hearth_status st = hearth_thermo_open(env->store, &cfg, &a->thermo);
@@ -124,26 +166,47 @@ static hearth_status app_open(const hearth_app_env *env, void **state)
         free(a);
         return st;
     }
+    thermo_history_init(&a->history, a->thermo, interval);
     *state = a;
     return HEARTH_OK;
 }
 
 static hearth_status app_start(void *state)
 {
-    return hearth_thermo_start(((thermo_app *)state)->thermo);
+    thermo_app *a = state;
+    HEARTH_GUARD(hearth_thermo_start(a->thermo));
+    hearth_status st = thermo_history_start(&a->history);
+    if (st != HEARTH_OK) hearth_thermo_stop(a->thermo);
+    return st;
 }
 
 static void app_stop(void *state)
 {
-    hearth_thermo_stop(((thermo_app *)state)->thermo);
+    thermo_app *a = state;
+    thermo_history_stop(&a->history);
+    hearth_thermo_stop(a->thermo);
 }
 
 static void app_close(void *state)
 {
     thermo_app *a = state;
     if (a == NULL) return;
+    thermo_history_stop(&a->history);
+    thermo_history_destroy(&a->history);
     hearth_thermo_close(a->thermo);
+    hearth_memzero(a, sizeof *a);
     free(a);
+}
+
+static hearth_status app_share_json(void *state, int64_t after_ms, size_t max, char *buf, size_t cap,
+                                    size_t *count, int64_t *last_ms)
+{
+    return thermo_history_json(&((thermo_app *)state)->history, after_ms, max, buf, cap, count, last_ms);
+}
+
+static size_t app_share_held(void *state)
+{
+    return thermo_history_count(&((thermo_app *)state)->history);
 }
 
 /* Post-update self-test: the control loop must complete a step in time. */
@@ -178,4 +241,8 @@ const hearth_app hearth_thermostat_app = {
     /* update notice (5.3-12), the wording the device has always used */
     .notice_restart = "The thermostat keeps heating control during the download.",
     .notice_live = "Installing does not interrupt the thermostat.",
+    /* personal data under consent: the temperature history (history.c) */
+    .share_purpose = "temperature_history",
+    .share_json = app_share_json,
+    .share_held = app_share_held,
 };

@@ -190,6 +190,22 @@ typedef struct hearth_app {
      * before close(). NULL: nothing in memory to drop.
      */
     void (*factory_reset)(void *state);
+
+    /* Personal data sent to the service only under consent (EN 303 645 6-2,
+     * 6-3; hearth/privacy.h, docs/privacy.md). All NULL: none. */
+    /** The consent purpose the data of share_json needs ("temperature_history"). */
+    const char *share_purpose;
+    /**
+     * Write the records taken after @p after_ms (unix ms), oldest first, at
+     * most @p max of them, as one JSON array into @p buf; *@p count: how
+     * many; *@p last_ms: the newest one's time (unchanged when none). The
+     * runtime calls it only while the purpose's consent is given, and sends
+     * only records taken after the consent was given.
+     */
+    hearth_status (*share_json)(void *state, int64_t after_ms, size_t max, char *buf, size_t cap,
+                                size_t *count, int64_t *last_ms);
+    /** How many such records the application holds now (GET /api/v1/privacy "holds"). */
+    size_t (*share_held)(void *state);
 } hearth_app;
 
 /* ------------------------------------------------ the registered applications */

@@ -16,6 +16,7 @@
 #include <mosquitto.h>
 
 #include "commands.h"
+#include "erase.h"
 #include "fleet.h"
 #include "fleet_mqtt.h"
 #include "hearth/backoff.h"
@@ -42,6 +43,7 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 {
     (void)m;
     ingest *in = ud;
+    if (fleet_erase_message(m, msg, hearth_time_now())) return; /* hearth/<id>/privacy: erase.c */
     fleet_writer_put(in->w, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
                      hearth_time_now());
 }
@@ -58,6 +60,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags, const m
     char *subs[FLEET_T_COUNT];
     for (int k = 0; k < FLEET_T_COUNT; k++) subs[k] = (char *)fleet_subscriptions[k];
     int src = mosquitto_subscribe_multiple(m, NULL, FLEET_T_COUNT, subs, 1, 0, NULL);
+    fleet_erase_subscribe(m);
     if (src != MOSQ_ERR_SUCCESS)
         fprintf(stderr, "hearth-fleet: subscribe failed: %s\n", mosquitto_strerror(src));
     else
@@ -100,6 +103,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: hearth-fleet run --db FILE --broker HOST:PORT [--broker ...] --ca FILE --cert FILE --key FILE\n"
                "                        [--report-listen ADDR:PORT] [--rule NAME=DEVICES/WINDOW_S ...]\n"
                "                        [--batch N] [--retain-days D] [--client-id ID] [--mqtt-protocol 5|3.1.1]\n"
+               "                        [--device-ca FILE]\n"
                "rules (docs/fleet.md): update_verification login_failures offline new_port\n");
 }
 
@@ -125,6 +129,7 @@ int fleet_cmd_run(int argc, char **argv)
             else if (strcmp(o, "--rule") == 0) st = parse_rule(v, th);
             else if (strcmp(o, "--batch") == 0) st = fleet_uint(v, 1, 100000, &batch);
             else if (strcmp(o, "--retain-days") == 0) st = fleet_uint(v, 1, 3650, &retain_days);
+            else if (strcmp(o, "--device-ca") == 0) fleet_erase_set_device_ca(v);
             else {
                 fprintf(stderr, "hearth-fleet run: unknown option %s\n", o);
                 usage(stderr);
@@ -141,6 +146,7 @@ int fleet_cmd_run(int argc, char **argv)
         return 2;
     }
     const char *dbpath = conn.db;
+    fleet_erase_set_signer(conn.cert, conn.key, dbpath);
 
     ingest in = {0};
     fleet_db *db = NULL;

@@ -42,10 +42,10 @@ never() { ! mq_sub_messages "$1" | grep -qF -- "$2"; }
 
 # ------------------------------------------------ device -> fleet
 mq_sub_start "$W/fleet" "$W/fleet.out" -t 'hearth/+/state' -t 'hearth/+/telemetry' \
-    -t 'hearth/+/events' -t 'hearth/+/cmd/res' -t 'hearth/+/status' ||
+    -t 'hearth/+/events' -t 'hearth/+/cmd/res' -t 'hearth/+/status' -t 'hearth/+/privacy' ||
     { ht_fail "fleet subscribes"; ht_done; }
 FLEET_SUB=$MQ_SUB_PID
-for t in state telemetry events cmd/res status; do
+for t in state telemetry events cmd/res status privacy; do
     mq_pub "$W/devA" -t "hearth/DEV-A/$t" -m "{\"v\":1,\"own\":\"$t\"}"
     ht_check "positive: device A publishes hearth/DEV-A/$t, the fleet receives it" \
         got "$W/fleet.out" "hearth/DEV-A/$t {\"v\":1,\"own\":\"$t\"}"
@@ -54,12 +54,12 @@ done
 # Device A writes into device B's topics: nothing reaches the fleet. The
 # marker, published by A afterwards on its own topic, proves the fleet's
 # subscription was live and the forged messages would have come first.
-for t in state telemetry events cmd/res status; do
+for t in state telemetry events cmd/res status privacy; do
     mq_pub "$W/devA" -t "hearth/DEV-B/$t" -m "{\"v\":1,\"forged\":\"$t\"}"
 done
 mq_pub "$W/devA" -t hearth/DEV-A/state -m '{"v":1,"marker":1}'
 got "$W/fleet.out" '"marker":1' && never "$W/fleet.out" '"forged"' &&
-    ht_pass "device A cannot publish on device B's state/telemetry/events/cmd/res/status" ||
+    ht_pass "device A cannot publish on device B's state/telemetry/events/cmd/res/status/privacy" ||
     ht_fail "device A's forged messages for device B: $(mq_sub_messages "$W/fleet.out" | grep forged)"
 
 # ------------------------------------------------ fleet -> device

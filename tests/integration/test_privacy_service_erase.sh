@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# provisions: 5.11-2 5.11-4
+# Erasing the device's personal data at the service, every part real
+# (hearthd, mosquitto with the shipped ACL, hearth-fleet run, SQLite):
+#  - 5.11-2: an admin asks on the device (POST /api/v1/privacy/service-erase);
+#    the request is signed with the device key and waits in the device's
+#    outbox and the broker while the service is down; when the service is
+#    back it verifies the request and deletes the device's temperature
+#    history, telemetry, events and state; a request the device did not sign
+#    (a certificate under another CA, for the same device id) deletes
+#    nothing;
+#  - 5.11-4: the service's receipt, signed with its key, comes back; the
+#    device checks it against the service CA and shows what was deleted
+#    where (GET /api/v1/privacy/service-erase), and keeps it across a
+#    restart. A plain user cannot ask for the erase.
+# needs: HEARTH_WITH_LINK HEARTH_FLEET
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mqtt_lib.sh"
+source "$(dirname "$0")/privacy_lib.sh"
+ht_init
+pv_start --history-interval 1 --telemetry-interval 1
+
+ht_req GET /api/v1/privacy/service-erase "" "$HT_ADMIN_TOKEN"
+[ "$HT_STATUS" = 200 ] && pv_jq '.state == "none" and .receipt == null' && ht_pass "no erase asked yet" || ht_fail "status: $HT_BODY"
+ht_req PUT /api/v1/consents/temperature_history '{"granted":true}' "$HT_ADMIN_TOKEN"
+held() { [ "$(pv_sql "SELECT (SELECT count(*) FROM privacy_history WHERE device='$SER') > 0 AND
+    (SELECT count(*) FROM telemetry WHERE device='$SER') > 0 AND (SELECT count(*) FROM events WHERE device='$SER') > 0")" = 1 ]; }
+ht_check "the service holds the device's history, telemetry and events" pv_wait held
+
+# A forged request: a certificate for the same device id from a CA the
+# service does not trust for devices (the service CA), signed with its key.
+mq_issue "$MQ_CA" "$HT_WORK/forger" "$SER" || ht_fail "forger certificate"
+req="{\"device\":\"$SER\",\"id\":\"00000000-0000-4000-8000-000000000001\",\"ts\":1,\"scope\":\"personal_data\"}"
+sig=$(printf '%s' "$req" | openssl dgst -sha256 -sign "$HT_WORK/forger.key" | basenc --base64url | tr -d '=\n')
+cert=$(openssl x509 -in "$HT_WORK/forger.crt" -outform DER | basenc --base64url | tr -d '=\n')
+forged=$(jq -cn --arg r "$req" --arg c "$cert" --arg s "$sig" '{v:1,type:"erase",request:$r,cert:$c,sig:$s}')
+mq_pub "$HT_WORK/forger" -t "hearth/$SER/privacy" -m "$forged" || ht_fail "forger publishes"
+refused() { grep -q "rejected a privacy message from $SER: .*does not chain" "$HT_WORK/fleet.err"; }
+ht_check "an erase request not signed by the device is refused" pv_wait refused
+ht_check "  ... and deletes nothing" held
+
+ht_req POST /api/v1/users '{"username":"bob","password":"plain user passphrase 42","role":"user"}' "$HT_ADMIN_TOKEN"
+ht_login bob "plain user passphrase 42" && BOB=$HT_TOKEN
+ht_req POST /api/v1/privacy/service-erase "" "$BOB"
+ht_expect_status 403 "a plain user cannot ask for the erase"
+
+# The service goes down; the request waits.
+kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+ht_req POST /api/v1/privacy/service-erase "" "$HT_ADMIN_TOKEN"
+rid=$(pv_val request_id)
+[ "$HT_STATUS" = 202 ] && pv_jq '.state == "requested"' && [ ${#rid} = 36 ] &&
+    ht_pass "5.11-2 the erase is requested (202) while the service is down" || ht_fail "request: $HT_STATUS $HT_BODY"
+sent() { pv_obs_privacy erase | grep -qF "$rid"; }
+ht_check "  ... the signed request left the device (observer)" pv_wait sent
+sleep 1
+ht_req GET /api/v1/privacy/service-erase "" "$HT_ADMIN_TOKEN"
+pv_jq '.state == "requested" and .receipt == null' &&
+    ht_pass "  ... and waits: no receipt while the service is down" || ht_fail "status: $HT_BODY"
+
+t0=$(date +%s)
+pv_fleet_start
+confirmed() { ht_req GET /api/v1/privacy/service-erase "" "$HT_ADMIN_TOKEN"; pv_jq '.state == "confirmed"'; }
+ht_check "5.11-4 the service's signed receipt reaches the device and is accepted" pv_wait confirmed
+shows_deleted() {
+    printf '%s' "$HT_BODY" | jq -e --arg ser "$SER" --arg rid "$rid" --arg by "$HT_ADMIN_USER" '
+        .receipt.signer == "hearth-fleet" and .requested_by == $by and
+        (.receipt.receipt | fromjson |
+            .device == $ser and .request == $rid and (.kept | length) >= 1 and
+            all(.deleted[]; has("what") and has("where") and has("rows")) and
+            (.deleted | map({(.where): .rows}) | add |
+                .["fleet database, privacy_history"] > 0 and .["fleet database, telemetry"] > 0 and
+                .["fleet database, events"] > 0))' >/dev/null
+}
+ht_check "5.11-4 the device shows what was deleted where" shows_deleted
+erased_at=$(pv_sql "SELECT max(received) FROM privacy_erasures WHERE device='$SER'")
+gone() { [ "$(pv_sql "SELECT (SELECT count(*) FROM privacy_history WHERE device='$SER' AND received < $erased_at) +
+    (SELECT count(*) FROM telemetry WHERE device='$SER' AND received < $erased_at) +
+    (SELECT count(*) FROM events WHERE device='$SER' AND received < $erased_at)")" = 0 ]; }
+[ -n "$erased_at" ] && [ "$erased_at" -ge "$t0" ] && gone &&
+    ht_pass "5.11-2 the service deleted everything it held of the device from before the erase" ||
+    ht_fail "left at the service: erased_at=$erased_at"
+
+ht_daemon_stop
+ht_daemon_start dev "${MQ_LINK_ARGS[@]}" || ht_fail "restart"
+ht_login "$HT_ADMIN_USER" "$HT_ADMIN_PW"
+ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
+pv_jq ".state == \"confirmed\" and .request_id == \"$rid\"" &&
+    ht_pass "the receipt is kept across a restart" || ht_fail "after restart: $HT_BODY"
+ht_done

@@ -3,8 +3,9 @@
 # a line in ${CMAKE_BINARY_DIR}/test-provisions.tsv, from which the
 # conformance statement is generated.
 #
-# The ids are checked against tests/provisions-en303645-v2.txt (the 67
-# provisions of EN 303 645 v2): a test naming anything else is a configure
+# The ids are checked against data/en303645-v2.tsv (the 67 provisions of
+# EN 303 645 v2 with their Annex B status, condition and TS 103 645 mapping,
+# the one list `hearth ics` also compiles in): a test naming anything else is a configure
 # error. A test that evidences no provision (a build property that no
 # provision asks for) says `none`; only KIND build may do that.
 #
@@ -19,8 +20,13 @@ set(HEARTH_UNTESTED_DIR ${CMAKE_BINARY_DIR}/test-untested)
 file(WRITE ${HEARTH_PROVISION_MAP} "test\tkind\tprovisions\n")
 file(MAKE_DIRECTORY ${HEARTH_UNTESTED_DIR})
 
-set(HEARTH_PROVISION_LIST ${PROJECT_SOURCE_DIR}/tests/provisions-en303645-v2.txt)
-file(STRINGS ${HEARTH_PROVISION_LIST} HEARTH_PROVISION_IDS REGEX "^[0-9]")
+set(HEARTH_PROVISION_LIST ${PROJECT_SOURCE_DIR}/data/en303645-v2.tsv)
+file(STRINGS ${HEARTH_PROVISION_LIST} _rows REGEX "^[0-9]")
+set(HEARTH_PROVISION_IDS "")
+foreach(_row ${_rows})
+  string(REGEX MATCH "^[0-9][^\t]*" _id "${_row}")
+  list(APPEND HEARTH_PROVISION_IDS "${_id}")
+endforeach()
 list(LENGTH HEARTH_PROVISION_IDS _n)
 if(NOT _n EQUAL 67)
   message(FATAL_ERROR "${HEARTH_PROVISION_LIST}: ${_n} provision ids, EN 303 645 v2 has 67")

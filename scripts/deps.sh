@@ -24,6 +24,8 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev rabbitmq-server libsqlite3-dev sqlite3
   # a real browser for the fleet report's test (headless chromium)
   chromium
+  # JSON Schema validation of generated documents (the conformance statement)
+  python3-jsonschema
   # static analysis in CI
   cppcheck clang-tidy
   # benchmarks

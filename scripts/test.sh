@@ -80,11 +80,37 @@ for cfg in "${configs[@]}"; do
     select=(-LE '^(build|external)$')
     sizes=(HEARTH_PROVISION_N=250)
   fi
-  if (cd "$root/$dir" && env "${sizes[@]}" ctest --output-on-failure -j "$jobs" --timeout 1500 "${select[@]}"); then
+  # The run's results as JUnit: the evidence the conformance statement is
+  # generated from (below, and docs/conformance.md).
+  rm -f "$root/$dir/ctest-junit.xml"
+  if (cd "$root/$dir" && env "${sizes[@]}" ctest --output-on-failure -j "$jobs" --timeout 1500 "${select[@]}" \
+        --output-junit "$root/$dir/ctest-junit.xml"); then
     summary+=("$cfg: all tests passed")
   else
     status=1
     summary+=("$cfg: FAILURES (see above)")
+  fi
+  # The EN 303 645 conformance statement (Annex B) of the reference
+  # thermostat, from this run's release results: build/ics/statement.{md,json,html}.
+  # It reports what the run showed, failures included; only a failure to
+  # generate it fails CI, never what it says.
+  if [ "$cfg" = release ]; then
+    commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || true)
+    dirty=""
+    [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || dirty=" (the working tree had uncommitted changes)"
+    mkdir -p "$root/$dir/ics"
+    if [ -z "$commit" ]; then
+      summary+=("$cfg: no conformance statement: not a git checkout, no commit to name")
+    elif "$root/$dir/tools/hearth" ics --map "$root/$dir/test-provisions.tsv" --junit "$root/$dir/ctest-junit.xml" \
+          --commit "$commit" --profile "$root/docs/conformance/thermostat-profile.csv" \
+          --declarations "$root/docs/conformance/thermostat-declarations.txt" \
+          --md "$root/$dir/ics/statement.md" --json "$root/$dir/ics/statement.json" \
+          --html "$root/$dir/ics/statement.html" >"$root/$dir/ics/summary.txt"; then
+      summary+=("$cfg: conformance statement of commit ${commit:0:12}$dirty in $dir/ics/: $(head -1 "$root/$dir/ics/summary.txt")")
+    else
+      status=1
+      summary+=("$cfg: CONFORMANCE STATEMENT NOT GENERATED (see above)")
+    fi
   fi
   {
     printf 'test\tuntested\twhy\n'

@@ -1,0 +1,530 @@
+/* Unit tests for src/ics, the generated EN 303 645 conformance statement
+ * (docs/conformance.md): the provisions data against its own rules, the
+ * profile (ETSI export with its extraction noise, CSV), the declarations,
+ * the JUnit reader, and the decision. Above all: never Y where the
+ * evidence failed, did not run or does not exist; hostile input is an error
+ * that changes nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "hearth/ics.h"
+
+#define LOAD(fn, ics, text) fn(ics, "t", text, strlen(text))
+
+/* ------------------------------------------------------------ the data */
+
+static void test_data_rules(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const hearth_ics_provision *p = hearth_ics_provisions(&n);
+    assert_int_equal(n, 67);
+    size_t m = 0, r = 0, mc = 0, rc = 0, clause6 = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* status follows the modal verb and the lead word */
+        bool shall = strcmp(p[i].verb, "shall") == 0;
+        assert_true(shall || strcmp(p[i].verb, "should") == 0);
+        bool cond = strcmp(p[i].lead, "-") != 0;
+        if (cond)
+            assert_true(strcmp(p[i].lead, "Where") == 0 || strcmp(p[i].lead, "If") == 0 ||
+                        strcmp(p[i].lead, "When") == 0 || strcmp(p[i].lead, "For") == 0);
+        char want[8];
+        snprintf(want, sizeof want, "%s%s", shall ? "M" : "R", cond ? " C" : "");
+        assert_string_equal(p[i].status, want);
+        assert_int_equal(hearth_ics_mandatory(&p[i]), shall);
+        assert_int_equal(hearth_ics_conditional(&p[i]), cond);
+        /* a condition exactly when conditional, as key=value facts */
+        assert_int_equal(strcmp(p[i].condition, "-") != 0, cond);
+        assert_int_equal(strcmp(p[i].condition_text, "-") != 0, cond);
+        if (cond) assert_non_null(strchr(p[i].condition, '='));
+        assert_true(strlen(p[i].title) > 5);
+        assert_null(strchr(p[i].title, ';'));
+        assert_ptr_equal(hearth_ics_provision_find(p[i].id), &p[i]);
+        for (size_t k = 0; k < i; k++) assert_string_not_equal(p[k].id, p[i].id);
+        if (strcmp(p[i].status, "M") == 0) m++;
+        if (strcmp(p[i].status, "R") == 0) r++;
+        if (strcmp(p[i].status, "M C") == 0) mc++;
+        if (strcmp(p[i].status, "R C") == 0) rc++;
+        if (p[i].id[0] == '6') clause6++;
+    }
+    assert_int_equal(clause6, 5);
+    assert_int_equal(m + r + mc + rc, 67);
+    assert_int_equal(mc, 10);
+    assert_int_equal(rc, 6);
+    assert_null(hearth_ics_provision_find("5.14-1"));
+    /* every one of the 37 TS 103 645 provisions maps somewhere */
+    static const char *const ts[] = {
+        "4.1-1", "4.2-1", "4.2-2", "4.2-3", "4.3-1", "4.3-2", "4.3-3", "4.3-4", "4.3-5", "4.3-6",
+        "4.3-7", "4.3-8", "4.3-9", "4.4-1", "4.5-1", "4.5-2", "4.6-1", "4.6-2", "4.6-3", "4.6-4",
+        "4.6-5", "4.7-1", "4.7-2", "4.8-1", "4.8-2", "4.8-3", "4.9-1", "4.9-2", "4.9-3", "4.10-1",
+        "4.10-2", "4.10-3", "4.11-1", "4.11-2", "4.11-3", "4.12-1", "4.13-1"};
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++) {
+            const char *s = p[i].ts103645;
+            size_t l = strlen(ts[k]);
+            for (const char *h = strstr(s, ts[k]); h != NULL && !found; h = strstr(h + 1, ts[k]))
+                found = (h == s || h[-1] == ',') && (h[l] == '\0' || h[l] == ',');
+        }
+        assert_true(found);
+    }
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static const char MAP[] = "test\tkind\tprovisions\n"
+                          "unit.auth\tunit\t5.1-1 5.1-5\n"
+                          "integration.login\tintegration\t5.1-5\n"
+                          "integration.update\tintegration\t5.3-2 5.3-10\n"
+                          "integration.store\tintegration\t5.4-1\n"
+                          "build.hardening\tbuild\t\n"
+                          "integration.telemetry\tintegration\t5.10-1 6-5\n";
+
+static const char *junit(const char *login, const char *update)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<!-- ctest -->\n"
+             "<testsuite name=\"Hearth\" tests=\"6\" failures=\"0\" timestamp=\"2026-12-07T18:00:00\">\n"
+             "  <testcase name=\"unit.auth\" classname=\"unit.auth\" time=\"1\" status=\"run\">\n"
+             "    <system-out>&lt;testcase name=&quot;fake&quot;&gt; ok<![CDATA[ <testcase name=\"x\"/> ]]></system-out>\n"
+             "  </testcase>\n"
+             "  %s\n  %s\n"
+             "  <testcase name=\"integration.store\" status=\"run\"/>\n"
+             "  <testcase name=\"build.hardening\" status=\"run\"></testcase>\n"
+             "  <testcase name=\"integration.telemetry\" status=\"run\"></testcase>\n"
+             "</testsuite>\n",
+             login, update);
+    return buf;
+}
+
+#define PASS(n) "<testcase name=\"" n "\" status=\"run\"></testcase>"
+#define FAIL(n) "<testcase name=\"" n "\" status=\"fail\"><failure message=\"Failed\"/></testcase>"
+#define SKIP(n) "<testcase name=\"" n "\" status=\"notrun\"><skipped message=\"Not Run\"/></testcase>"
+
+static hearth_ics *make(const char *login, const char *update)
+{
+    hearth_ics *ics = NULL;
+    assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+    assert_int_equal(LOAD(hearth_ics_load_map, ics, MAP), HEARTH_OK);
+    const char *j = junit(login, update);
+    assert_int_equal(hearth_ics_load_junit(ics, "run.xml", j, strlen(j), "0123456789abcdef"), HEARTH_OK);
+    return ics;
+}
+
+static hearth_ics_support support(hearth_ics *ics, const char *id)
+{
+    hearth_ics_support s = HEARTH_ICS_Y;
+    assert_int_equal(hearth_ics_get_support(ics, id, &s), HEARTH_OK);
+    return s;
+}
+
+static char *render(hearth_ics *ics, int kind)
+{
+    char *data = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&data, &len);
+    assert_non_null(m);
+    hearth_status st = kind == 0 ? hearth_ics_write_markdown(ics, m)
+                       : kind == 1 ? hearth_ics_write_json(ics, m)
+                                   : hearth_ics_write_html(ics, m);
+    assert_int_equal(fclose(m), 0);
+    assert_int_equal(st, HEARTH_OK);
+    return data;
+}
+
+/* ------------------------------------------------------ evidence rules */
+
+static void test_all_passed_is_y(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.1-5"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.3-10"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.4-1"), HEARTH_ICS_Y);
+    /* no test, no declaration: N */
+    assert_int_equal(support(ics, "5.2-1"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.6-8"), HEARTH_ICS_N);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    assert_int_equal(s.tests_failed + s.tests_not_run + s.tests_missing, 0);
+    /* the CDATA and escaped output did not become test cases */
+    char *md = render(ics, 0);
+    assert_null(strstr(md, "fake"));
+    assert_non_null(strstr(md, "| 5.1-5 | "));
+    free(md);
+    hearth_ics_free(ics);
+}
+
+static void test_failed_is_never_y(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(FAIL("integration.login"), PASS("integration.update"));
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    /* 5.1-5 has a passing unit test and a failing integration test */
+    assert_int_equal(support(ics, "5.1-5"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.1-1"), HEARTH_ICS_Y);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    assert_int_equal(s.tests_failed, 1);
+    char *js = render(ics, 1);
+    assert_non_null(strstr(js, "\"test\":\t\"integration.login\""));
+    assert_non_null(strstr(js, "\"result\":\t\"failed\""));
+    free(js);
+    hearth_ics_free(ics);
+}
+
+static void test_skipped_is_never_y(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), SKIP("integration.update"));
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.3-2"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.3-10"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
+static void test_missing_is_never_y(void **state)
+{
+    (void)state;
+    /* the update test is in the map but not in the run */
+    hearth_ics *ics = make(PASS("integration.login"), "");
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.3-10"), HEARTH_ICS_N);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    assert_int_equal(s.tests_missing, 1);
+    /* a declaration does not turn failed evidence into Y */
+    hearth_ics_free(ics);
+    ics = make(PASS("integration.login"), FAIL("integration.update"));
+    assert_int_equal(LOAD(hearth_ics_load_declarations, ics,
+                          "format: hearth-declarations/1\ndeclare 5.3-10: signed bundles\n"),
+                     HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.3-10"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
+static void test_results_of_another_build(void **state)
+{
+    (void)state;
+    hearth_ics *ics = NULL;
+    assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+    assert_int_equal(LOAD(hearth_ics_load_map, ics, MAP), HEARTH_OK);
+    const char *j = "<testsuite><testcase name=\"other\" status=\"run\"/></testsuite>";
+    assert_int_equal(hearth_ics_load_junit(ics, "x", j, strlen(j), "abcdef0"), HEARTH_OK);
+    assert_int_not_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    hearth_ics_free(ics);
+    /* no evidence at all: refused */
+    assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+    assert_int_not_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    hearth_ics_free(ics);
+}
+
+static void test_junit_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",                                                                 /* empty */
+        "<testsuite></testsuite>",                                          /* no results */
+        "<testsuite><testcase name=\"a\" status=\"run\">",                  /* cut short */
+        "<!DOCTYPE x [<!ENTITY a \"b\">]><testsuite><testcase name=\"a\"/></testsuite>",
+        "<testsuite><testcase name=\"a\" status=\"maybe\"/></testsuite>",   /* unknown status */
+        "<testsuite><testcase status=\"run\"/></testsuite>",                /* no name */
+        "<testcase name=\"a\"/>",                                           /* outside a suite */
+        "<testsuite><testcase name=\"a\"/><testcase name=\"a\"/></testsuite>", /* twice */
+        "<testsuite><testcase name=\"a&bogus;\"/></testsuite>",
+        "<testsuite><testcase name=a/></testsuite>",
+        "<testsuite><testcase name=\"a\" name=\"b\"/></testsuite>",
+        "<testsuite><testcase name=\"a\"><testcase name=\"b\"/></testcase></testsuite>",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hearth_ics *ics = NULL;
+        assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+        assert_int_not_equal(hearth_ics_load_junit(ics, "x", bad[i], strlen(bad[i]), "abcdef0"), HEARTH_OK);
+        /* the state is unchanged: a good file still loads */
+        const char *good = "<testsuite><testcase name=\"a\"/></testsuite>";
+        assert_int_equal(hearth_ics_load_junit(ics, "x", good, strlen(good), "abcdef0"), HEARTH_OK);
+        hearth_ics_free(ics);
+    }
+    hearth_ics *ics = NULL;
+    assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+    const char *good = "<testsuite><testcase name=\"a\"/></testsuite>";
+    assert_int_not_equal(hearth_ics_load_junit(ics, "x", good, strlen(good), NULL), HEARTH_OK);
+    assert_int_not_equal(hearth_ics_load_junit(ics, "x", good, strlen(good), "HEAD"), HEARTH_OK);
+    assert_int_not_equal(hearth_ics_load_junit(ics, "x", "ab\0cd", 5, "abcdef0"), HEARTH_OK);
+    hearth_ics_free(ics);
+}
+
+static void test_map_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "test\tkind\tprovisions\n",                             /* no tests */
+        "name\tkind\tprovisions\na\tunit\t5.1-1\n",             /* header */
+        "test\tkind\tprovisions\na\tunit\t5.99-1\n",            /* not a provision */
+        "test\tkind\tprovisions\na\tunit\t5.1-1\na\tunit\t5.1-2\n", /* twice */
+        "test\tkind\tprovisions\na\tunit\n",                    /* columns */
+        "test\tkind\tprovisions\na\tunit\t5.1-1\textra\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hearth_ics *ics = NULL;
+        assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+        assert_int_not_equal(LOAD(hearth_ics_load_map, ics, bad[i]), HEARTH_OK);
+        assert_int_equal(LOAD(hearth_ics_load_map, ics, MAP), HEARTH_OK);
+        hearth_ics_free(ics);
+    }
+}
+
+/* ------------------------------------------------------------ profile */
+
+/* The shape of the ETSI export, with its noise: a footnote mark glued to an
+ * id (4.8-21), a record without the category column, description lines,
+ * blank lines, a line starting with a number that is not a record. */
+static const char ETSI[] =
+    "Etsi Consumer Sec\n"
+    "\n"
+    "# Cat Etsi Etsi Req Nr Cat Descr Description Remarks Include\n"
+    "1 4.9 4.9-3 Title words Description words.\n"
+    "More description.\n"
+    "Yes View\n"
+    "2 4.8 4.8-21 Where words shall be words.\n"
+    "No View\n"
+    "3 4.4-1 Store words shall be stored.\n"
+    "90 days is a description line.\n"
+    "\n"
+    "Yes View\n"
+    "4 4.3 4.3-4 Policy words.\n"
+    "\n"
+    " This policy words. \n"
+    "\n"
+    "No View\n"
+    "5 4.3 4.3-7 Provenance words.\n"
+    "Yes View\n"
+    "6 4.2 4.2-1 Contact words.\n"
+    "no remarks\n"
+    "No View\n"
+    "Records : 6 of 6 | Page : of 1 | Limit\n";
+
+static void test_profile_etsi(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    assert_int_equal(hearth_ics_load_profile(ics, "p.txt", ETSI, strlen(ETSI)), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    /* 4.4-1 Yes -> 5.4-1 (test passed) */
+    assert_int_equal(support(ics, "5.4-1"), HEARTH_ICS_Y);
+    /* 4.3-7 Yes -> 5.3-10 */
+    assert_int_equal(support(ics, "5.3-10"), HEARTH_ICS_Y);
+    /* 4.8-2 (read from 4.8-21) No -> 6-2 (M C, condition undeclared: applies) */
+    assert_int_equal(support(ics, "6-2"), HEARTH_ICS_N);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    /* excluded mandatory: 5.2-1 (4.2-1), 5.3-13 (4.3-4), 6-2 (4.8-2) */
+    assert_int_equal(s.mandatory_excluded, 3);
+    char *md = render(ics, 0);
+    assert_non_null(strstr(md, "Mandatory provisions the profile excludes (3):** 5.2-1, 5.3-13, 6-2"));
+    assert_non_null(strstr(md, "read '4.8-21' as 4.8-2"));
+    assert_non_null(strstr(md, "has no category column"));
+    free(md);
+    hearth_ics_free(ics);
+}
+
+static void test_profile_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "1 4.9 4.9-3 t\nYes View\nRecords : 2 of 2\n",          /* count */
+        "1 4.9 4.9-3 t\nYes View\n",                             /* no trailer: cut short */
+        "1 4.9 4.9-3 t\n2 4.9 4.9-2 t\nYes View\nRecords : 2 of 2\n", /* no include */
+        "1 4.9 4.9-7 t\nYes View\nRecords : 1 of 1\n",           /* unknown id */
+        "1 4.8 4.9-3 t\nYes View\nRecords : 1 of 1\n",           /* category mismatch */
+        "1 4.9 4.9-3 t\nYes View\n1 4.9 4.9-2 t\nNo View\nRecords : 2 of 2\n", /* numbering */
+        "1 4.9 4.9-3 t\nYes View\n2 4.9 4.9-3 t\nNo View\nRecords : 2 of 2\n", /* contradiction */
+        "Yes View\nRecords : 0 of 0\n",
+        "nothing here\n",
+        "provision,include\n5.1-1,maybe\n",
+        "provision,include\n5.1-1\n",
+        "provision,include\n9.9-9,yes\n",
+        "provision,include\n",
+        "provision,include\n4.3-7,yes\n5.3-9,no\n",             /* contradiction via the mapping */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hearth_ics *ics = NULL;
+        assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+        assert_int_not_equal(hearth_ics_load_profile(ics, "p", bad[i], strlen(bad[i])), HEARTH_OK);
+        assert_int_equal(hearth_ics_load_profile(ics, "p", ETSI, strlen(ETSI)), HEARTH_OK);
+        hearth_ics_free(ics);
+    }
+}
+
+static void test_profile_csv(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    const char *csv = "# comment\nprovision,include,note\n5.4-1,no,our reason\n4.3-7,YES\n";
+    assert_int_equal(hearth_ics_load_profile(ics, "p.csv", csv, strlen(csv)), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    /* excluded although its test passed: N, and loud */
+    assert_int_equal(support(ics, "5.4-1"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.3-9"), HEARTH_ICS_N); /* included, no test */
+    char *html = render(ics, 2);
+    assert_non_null(strstr(html, "<li id=\"excluded\"><b>Mandatory provisions the profile excludes (1):</b> <a href=\"#p5.4-1\">5.4-1</a>"));
+    assert_non_null(strstr(html, "Content-Security-Policy\" content=\"default-src 'none'; style-src 'sha256-"));
+    assert_null(strstr(html, "<script"));
+    free(html);
+    hearth_ics_free(ics);
+}
+
+/* --------------------------------------------------------- declarations */
+
+static const char DECL[] =
+    "# comment\n"
+    "format: hearth-declarations/1\n"
+    "manufacturer: Example <Ltd> & Co\n"
+    "product: Thermostat\n"
+    "condition constrained-device: no\n"
+    "condition telemetry: no\n"
+    "condition consent-processing: yes\n"
+    "disclosure-policy: https://example.com/security\n"
+    "disclosure-contact: mailto:security@example.com\n"
+    "support-period-end: 2031-12-31\n"
+    "support-period-reasons: five years after the last unit sold\n"
+    "sensing: temperature (room air)\n"
+    "sensing: none other\n"
+    "declare 5.5-8: keys live in an HSM\n"
+    "todo 5.6-3: the board's physical interfaces\n"
+    "justify 5.6-8: the SoC has no MPU\n";
+
+static void test_declarations(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    assert_int_equal(LOAD(hearth_ics_load_declarations, ics, DECL), HEARTH_OK);
+    assert_int_equal(hearth_ics_set_date(ics, "2026-12-07"), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    /* not constrained: 5.3-14/15 do not apply; 5.1-5 applies */
+    assert_int_equal(support(ics, "5.3-14"), HEARTH_ICS_NA);
+    assert_int_equal(support(ics, "5.3-15"), HEARTH_ICS_NA);
+    assert_int_equal(support(ics, "5.1-5"), HEARTH_ICS_Y);
+    /* no telemetry: N/A even though a test passed */
+    assert_int_equal(support(ics, "5.10-1"), HEARTH_ICS_NA);
+    assert_int_equal(support(ics, "6-5"), HEARTH_ICS_NA);
+    /* consent processing declared: 6-2 applies and has no evidence */
+    assert_int_equal(support(ics, "6-2"), HEARTH_ICS_N);
+    /* structured and free declarations */
+    assert_int_equal(support(ics, "5.2-1"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.3-13"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.8-3"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.5-8"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.6-3"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.6-8"), HEARTH_ICS_N);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    char *md = render(ics, 0);
+    /* 5.6-8 is justified, 5.6-3 (todo) is not */
+    assert_non_null(strstr(md, "Justification for not following it: the SoC has no MPU"));
+    assert_non_null(strstr(md, "the manufacturer's to do: the board's physical interfaces"));
+    const char *u = strstr(md, "without a justification (");
+    assert_non_null(u);
+    const char *eol = strchr(u, '\n');
+    assert_non_null(strstr(u, "5.6-3"));
+    assert_true(strstr(u, "5.6-3") < eol);
+    const char *j = strstr(u, "5.6-8");
+    assert_true(j == NULL || j > eol);
+    free(md);
+    char *html = render(ics, 2);
+    assert_non_null(strstr(html, "Example &lt;Ltd&gt; &amp; Co"));
+    assert_null(strstr(html, "<Ltd>"));
+    free(html);
+    /* the support period has ended by 2032 */
+    assert_int_equal(hearth_ics_set_date(ics, "2032-01-01"), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.3-13"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
+static void test_declarations_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "manufacturer: x\n",                                        /* no format first */
+        "format: hearth-declarations/2\n",
+        "format: hearth-declarations/1\nmanufacturer x\n",
+        "format: hearth-declarations/1\nmanufactuer: x\n",          /* typo */
+        "format: hearth-declarations/1\nmanufacturer: a\nmanufacturer: b\n",
+        "format: hearth-declarations/1\ncondition constrained: no\n", /* unknown condition */
+        "format: hearth-declarations/1\ncondition telemetry: maybe\n",
+        "format: hearth-declarations/1\ncondition telemetry: no\ncondition telemetry: yes\n",
+        "format: hearth-declarations/1\njustify 5.1-1: mandatory\n", /* only recommendations */
+        "format: hearth-declarations/1\ndeclare 5.99-1: x\n",
+        "format: hearth-declarations/1\ndeclare 5.6-8: x\njustify 5.6-8: y\n",
+        "format: hearth-declarations/1\nsupport-period-end: 31/12/2031\n",
+        "format: hearth-declarations/1\nproduct:\n",
+        "format: hearth-declarations/1\nproduct: a\x01z\n",
+        "format: hearth-declarations/1\nproduct: \xff\n",
+        "# nothing\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+        assert_int_not_equal(LOAD(hearth_ics_load_declarations, ics, bad[i]), HEARTH_OK);
+        /* nothing was taken from the bad file */
+        assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+        assert_int_equal(support(ics, "5.2-1"), HEARTH_ICS_N);
+        assert_int_equal(support(ics, "5.3-14"), HEARTH_ICS_N);
+        assert_int_equal(LOAD(hearth_ics_load_declarations, ics, DECL), HEARTH_OK);
+        hearth_ics_free(ics);
+    }
+    /* half a disclosure declaration is not a declaration */
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    assert_int_equal(LOAD(hearth_ics_load_declarations, ics,
+                          "format: hearth-declarations/1\ndisclosure-policy: https://x\n"),
+                     HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.2-1"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
+static void test_json_shape(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    assert_int_equal(LOAD(hearth_ics_load_declarations, ics, DECL), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    char *js = render(ics, 1);
+    assert_non_null(strstr(js, "\"schema\":\t\"hearth-ics/1\""));
+    assert_non_null(strstr(js, "\"commit\":\t\"0123456789abcdef\""));
+    size_t rows = 0;
+    for (const char *p = strstr(js, "\"basis\":"); p != NULL; p = strstr(p + 1, "\"basis\":")) rows++;
+    assert_int_equal(rows, 67);
+    free(js);
+    hearth_ics_free(ics);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_data_rules),
+        cmocka_unit_test(test_all_passed_is_y),
+        cmocka_unit_test(test_failed_is_never_y),
+        cmocka_unit_test(test_skipped_is_never_y),
+        cmocka_unit_test(test_missing_is_never_y),
+        cmocka_unit_test(test_results_of_another_build),
+        cmocka_unit_test(test_junit_hostile),
+        cmocka_unit_test(test_map_hostile),
+        cmocka_unit_test(test_profile_etsi),
+        cmocka_unit_test(test_profile_hostile),
+        cmocka_unit_test(test_profile_csv),
+        cmocka_unit_test(test_declarations),
+        cmocka_unit_test(test_declarations_hostile),
+        cmocka_unit_test(test_json_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

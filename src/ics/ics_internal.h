@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "hearth/ics.h"
 
@@ -114,6 +115,11 @@ typedef struct {
 } ics_str;
 void ics_str_printf(ics_str *b, const char *fmt, ...) HEARTH_PRINTF(2, 3);
 void ics_str_free(ics_str *b);
+/* Append @p s (argument order of fputs, for the writers). */
+void ics_fputs(const char *s, ics_str *b);
+/* Write the whole buffer to @p f and free it: HEARTH_ERR_NOMEM if building
+ * it failed, HEARTH_ERR_IO if the write did; @p what names the format. */
+hearth_status ics_str_emit(ics_str *b, FILE *f, const char *what) HEARTH_MUST_CHECK;
 /* Result name: "passed", "failed", "not run", "missing from the run". */
 const char *ics_result_name(ics_result r);
 const char *ics_basis_name(ics_basis b);

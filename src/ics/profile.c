@@ -169,7 +169,6 @@ static hearth_status parse_etsi(hearth_ics *ics, profile_tmp *t, const char *nam
             cat = r;
             catn = c;
             r += c + 1;
-            rl -= c + 1;
         } else if (!ts_token(r, rl, &idn)) {
             continue; /* a description line that starts with a number */
         }

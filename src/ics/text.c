@@ -26,9 +26,10 @@ void ics_note(hearth_ics *ics, const char *fmt, ...)
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int w = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (ics->n_notes == ICS_MAX_NOTES - 1) snprintf(buf, sizeof buf, "(further notes left out)");
+    if (w < 0) return;
+    if (ics->n_notes == ICS_MAX_NOTES - 1) memcpy(buf, "(further notes left out)", sizeof "(further notes left out)");
     char *n = ics_strdup(buf);
     if (n != NULL) ics->notes[ics->n_notes++] = n;
 }
@@ -124,6 +125,21 @@ void ics_str_printf(ics_str *b, const char *fmt, ...)
         b->s = s;
         b->cap = cap;
     }
+}
+
+void ics_fputs(const char *s, ics_str *b)
+{
+    ics_str_printf(b, "%s", s);
+}
+
+hearth_status ics_str_emit(ics_str *b, FILE *f, const char *what)
+{
+    hearth_status st = HEARTH_OK;
+    if (b->failed || b->s == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory building the %s statement", what);
+    else if (fwrite(b->s, 1, b->len, f) != b->len || fflush(f) != 0)
+        st = hearth_err(HEARTH_ERR_IO, "writing the %s statement failed", what);
+    ics_str_free(b);
+    return st;
 }
 
 void ics_str_free(ics_str *b)

@@ -160,9 +160,9 @@ hearth_status hearth_ics_write_json(const hearth_ics *ics, FILE *f)
         free(out);
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory building the JSON statement");
     }
-    fputs(out, f);
-    fputc('\n', f);
+    size_t n = strlen(out);
+    bool ok = fwrite(out, 1, n, f) == n && fwrite("\n", 1, 1, f) == 1 && fflush(f) == 0;
     free(out);
-    if (ferror(f)) return hearth_err(HEARTH_ERR_IO, "writing the JSON statement failed");
+    if (!ok) return hearth_err(HEARTH_ERR_IO, "writing the JSON statement failed");
     return HEARTH_OK;
 }

@@ -14,8 +14,9 @@ PACKAGES=(
   john-data
   # test peers and tools: real TLS clients/servers, software TPM, QR labels
   curl swtpm swtpm-tools tpm2-tools nginx-light qrencode python3 iproute2 procps
-  # packet capture for the data-in-transit test (tests/integration/test_privacy_capture.sh)
-  tcpdump
+  # packet capture for the data-in-transit test (tests/integration/test_privacy_capture.sh);
+  # jq for the privacy tests' JSON checks
+  tcpdump jq
   # least privilege: socket activation and user switching as systemd does it
   # (systemd-socket-activate, setpriv), syscall tracing, packaging checks
   systemd util-linux strace lintian fakeroot dpkg-dev

@@ -209,6 +209,12 @@ static size_t app_share_held(void *state)
     return thermo_history_count(&((thermo_app *)state)->history);
 }
 
+/* Factory reset (app.h): the history in memory goes with the store. */
+static void app_factory_reset(void *state)
+{
+    thermo_history_clear(&((thermo_app *)state)->history);
+}
+
 /* Post-update self-test: the control loop must complete a step in time. */
 static hearth_status app_selftest(void *state, uint32_t timeout_ms)
 {
@@ -245,4 +251,6 @@ const hearth_app hearth_thermostat_app = {
     .share_purpose = "temperature_history",
     .share_json = app_share_json,
     .share_held = app_share_held,
+    /* erasure (contract A): nothing is kept per user; the history is the room's */
+    .factory_reset = app_factory_reset,
 };

@@ -1,5 +1,5 @@
 /*
- * The consent receipt the person gets (GET /api/v1/consents/receipt): the
+ * The consent receipt handed to the person (GET /api/v1/consents/receipt): the
  * fields of the Kantara Initiative Consent Receipt 1.1, built from the
  * registry's state now. It is distinct from the registry's internal record
  * (ISO/IEC TS 27560): the receipt names the person asking and what is in

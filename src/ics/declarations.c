@@ -139,7 +139,10 @@ static hearth_status parse_line(decl_tmp *d, const char *name, size_t lineno, co
             return hearth_err(HEARTH_ERR_INVALID,
                               "%s:%zu: %s is mandatory: clause 4 allows justifying only recommendations not followed",
                               name, lineno, ics_provision_table[i].id);
-        return set_once(&table[i], v, vn, name, lineno, k);
+        char what[48];
+        snprintf(what, sizeof what, "%s %s", table == d->declare ? "declare" : table == d->todo ? "todo" : "justify",
+                 ics_provision_table[i].id);
+        return set_once(&table[i], v, vn, name, lineno, what);
     }
     if (key_is(k, kn, "manufacturer")) return set_once(&d->manufacturer, v, vn, name, lineno, "manufacturer");
     if (key_is(k, kn, "product")) return set_once(&d->product, v, vn, name, lineno, "product");

@@ -138,8 +138,11 @@ static hearth_status parse_etsi(hearth_ics *ics, profile_tmp *t, const char *nam
             continue;
         }
         if (l >= 7 && strncmp(s, "Records", 7) == 0) {
-            /* "Records : 37 of 37 | Page ..." */
-            const char *p = s + 7;
+            /* "Records : 37 of 37 | Page ...": parsed from a NUL-terminated copy
+             * (the text need not end in NUL). */
+            char tb[96];
+            snprintf(tb, sizeof tb, "%.*s", (int)(l < sizeof tb - 1 ? l : sizeof tb - 1), s);
+            const char *p = tb + 7;
             while (*p == ' ' || *p == ':') p++;
             char *e;
             unsigned long a = strtoul(p, &e, 10);

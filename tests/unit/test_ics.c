@@ -508,6 +508,56 @@ static void test_json_shape(void **state)
     hearth_ics_free(ics);
 }
 
+
+/* The inputs are (text, length), not C strings: exact-size buffers with no
+ * NUL after them (ASan catches a read past the end). */
+static char *exact(const char *s, size_t n)
+{
+    char *d = malloc(n);
+    assert_non_null(d);
+    memcpy(d, s, n);
+    return d;
+}
+
+static void test_unterminated_inputs(void **state)
+{
+    (void)state;
+    hearth_ics *ics = NULL;
+    assert_int_equal(hearth_ics_new(&ics), HEARTH_OK);
+    size_t n = strlen(ETSI) - 1; /* ends in "Limit", no newline, no NUL */
+    char *p = exact(ETSI, n);
+    assert_int_equal(hearth_ics_load_profile(ics, "p", p, n), HEARTH_OK);
+    free(p);
+    n = strlen(DECL) - 1;
+    p = exact(DECL, n);
+    assert_int_equal(hearth_ics_load_declarations(ics, "d", p, n), HEARTH_OK);
+    free(p);
+    n = strlen(MAP) - 1;
+    p = exact(MAP, n);
+    assert_int_equal(hearth_ics_load_map(ics, "m", p, n), HEARTH_OK);
+    free(p);
+    const char *j = junit(PASS("integration.login"), PASS("integration.update"));
+    n = strlen(j) - 1;
+    p = exact(j, n);
+    assert_int_equal(hearth_ics_load_junit(ics, "j", p, n, "abcdef0"), HEARTH_OK);
+    free(p);
+    /* a file cut inside a tag or an attribute */
+    hearth_ics *ics2 = NULL;
+    assert_int_equal(hearth_ics_new(&ics2), HEARTH_OK);
+    const char *cut = "<testsuite><testcase name=\"abc";
+    p = exact(cut, strlen(cut));
+    assert_int_not_equal(hearth_ics_load_junit(ics2, "j", p, strlen(cut), "abcdef0"), HEARTH_OK);
+    free(p);
+    cut = "<testsuite><testcase name=\"a&#x4";
+    p = exact(cut, strlen(cut));
+    assert_int_not_equal(hearth_ics_load_junit(ics2, "j", p, strlen(cut), "abcdef0"), HEARTH_OK);
+    free(p);
+    hearth_ics_free(ics2);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.2-1"), HEARTH_ICS_N); /* excluded by the profile */
+    hearth_ics_free(ics);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_declarations),
         cmocka_unit_test(test_declarations_hostile),
         cmocka_unit_test(test_json_shape),
+        cmocka_unit_test(test_unterminated_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,8 @@ typedef int (*hearth_cmd_fn)(int argc, char **argv);
     X(keyset, "keyset create|sign|inspect ...   manage the signed update key set")          \
     X(bundle, "bundle create|sign|inspect|verify  build and check update bundles")          \
     X(slot, "slot install|status ...          inspect or prepare A/B software slots")          \
-    X(ics, "ics --map F --junit F --commit SHA ... EN 303 645 conformance statement")
+    X(ics, "ics --map F --junit F --commit SHA ... EN 303 645 conformance statement")          \
+    X(assess, "assess --target HOST:PORT ...    black-box assessment of a running device")
 
 #define X(name, help) int hearth_cmd_##name(int argc, char **argv) __attribute__((weak));
 HEARTH_COMMANDS(X)

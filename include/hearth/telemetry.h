@@ -104,6 +104,11 @@ void hearth_telemetry_close(hearth_telemetry *t);
 hearth_status hearth_telemetry_declare(hearth_telemetry *t, hearth_telemetry_port_kind kind,
                                        uint16_t port) HEARTH_MUST_CHECK;
 
+/** Copy up to @p cap ports declared as @p kind into @p out; returns how many
+ *  (GET /api/v1/setup-check compares them with the listening ports). */
+size_t hearth_telemetry_declared(hearth_telemetry *t, hearth_telemetry_port_kind kind,
+                                 uint16_t *out, size_t cap);
+
 /**
  * Read the system: listening ports, established connections, interface
  * counters, memory. A missing tcp6/udp6 (no IPv6) counts as empty; any

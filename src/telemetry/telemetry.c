@@ -167,6 +167,19 @@ hearth_status hearth_telemetry_declare(hearth_telemetry *t, hearth_telemetry_por
     return st;
 }
 
+size_t hearth_telemetry_declared(hearth_telemetry *t, hearth_telemetry_port_kind kind,
+                                 uint16_t *out, size_t cap)
+{
+    if (t == NULL) return 0;
+    pthread_mutex_lock(&t->mu);
+    const uint16_t *set = kind == HEARTH_TELEMETRY_LISTEN ? t->listen : t->dest;
+    size_t n = kind == HEARTH_TELEMETRY_LISTEN ? t->n_listen : t->n_dest;
+    if (n > cap) n = cap;
+    memcpy(out, set, n * sizeof *out);
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
 hearth_status hearth_telemetry_sample(hearth_telemetry *t, hearth_telemetry_snapshot *s)
 {
     HEARTH_ENSURE(t != NULL && s != NULL, HEARTH_ERR_INVALID);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark against a release build and print the figures, each
 # with its reference measured in the same run. Results: docs/performance.md.
-# Usage: scripts/bench.sh [NAME...]   (names: store pwhash api verify boot update memory storm)
+# Usage: scripts/bench.sh [NAME...]   (names: store pwhash api verify boot update memory storm fleet_ingest announce)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,7 +10,7 @@ cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$root/build" -j "$(nproc)" >/dev/null
 export HEARTH_BUILD_DIR=$root/build HEARTH_SOURCE_DIR=$root
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(store pwhash api verify boot update memory storm)
+[ ${#names[@]} -eq 0 ] && names=(store pwhash api verify boot update memory storm fleet_ingest announce)
 status=0
 for n in "${names[@]}"; do
   echo "=================== bench: $n"

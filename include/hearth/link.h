@@ -138,6 +138,13 @@ typedef struct {
 /** Parse an announcement strictly ({"v":1,"version":"1.2.3","delay_s":N,"spread_s":M}). */
 hearth_status hearth_link_update_parse(const uint8_t *payload, size_t len,
                                        hearth_link_update_hint *out) HEARTH_MUST_CHECK;
+/**
+ * When to act on @p h, in milliseconds after receiving it: delay_s plus a
+ * uniform random share of spread_s (0..spread_s*1000 inclusive). What
+ * hearthd does with an announcement, and what bench/announce_sim.c's
+ * simulated devices do.
+ */
+hearth_status hearth_link_update_due_ms(const hearth_link_update_hint *h, uint64_t *ms) HEARTH_MUST_CHECK;
 
 /**
  * Turn one security-log line (hearth_seclog_hook) into an events payload

@@ -22,7 +22,15 @@
 
 typedef struct {
     volatile int acked;
+    volatile int connack; /* 0 waiting, 1 accepted, -1 refused */
 } pubstate;
+
+static void on_connect(struct mosquitto *m, void *ud, int rc, int flags, const mosquitto_property *p)
+{
+    (void)m, (void)flags, (void)p;
+    pubstate *s = ud;
+    __atomic_store_n(&s->connack, rc == 0 ? 1 : -1, __ATOMIC_RELEASE);
+}
 
 static void on_publish(struct mosquitto *m, void *ud, int mid, int rc, const mosquitto_property *p)
 {
@@ -190,8 +198,21 @@ int fleet_cmd_announce(int argc, char **argv)
             goto out;
         }
         mosquitto_publish_v5_callback_set(m, on_publish);
+        mosquitto_connect_v5_callback_set(m, on_connect);
         if (mosquitto_loop_start(m) != MOSQ_ERR_SUCCESS) {
             fprintf(stderr, "hearth-fleet announce: cannot start the MQTT loop\n");
+            goto out;
+        }
+        /* Publish only once the broker has accepted the session: what
+         * libmosquitto 2.0 queues before the CONNACK it sends again after
+         * it (bench_announce.sh saw most devices get their announcement
+         * twice), and a device keeps the earlier of two random times. */
+        for (int w = 0; w < ACK_WAIT_S * 100 && __atomic_load_n(&ps.connack, __ATOMIC_ACQUIRE) == 0; w++) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (__atomic_load_n(&ps.connack, __ATOMIC_ACQUIRE) != 1) {
+            fprintf(stderr, "hearth-fleet announce: the broker did not accept the connection\n");
             goto out;
         }
         for (size_t i = 0; i < n; i++) {

@@ -269,3 +269,12 @@ hearth_status hearth_link_update_parse(const uint8_t *payload, size_t len, heart
     hearth_json_doc_free(doc);
     return HEARTH_OK;
 }
+
+hearth_status hearth_link_update_due_ms(const hearth_link_update_hint *h, uint64_t *ms)
+{
+    HEARTH_ENSURE(h != NULL && ms != NULL, HEARTH_ERR_INVALID);
+    uint32_t jitter = 0;
+    if (h->spread_s > 0) HEARTH_GUARD(hearth_random_uniform(h->spread_s * 1000u + 1u, &jitter));
+    *ms = (uint64_t)h->delay_s * 1000u + jitter;
+    return HEARTH_OK;
+}

@@ -213,9 +213,9 @@ static void on_update(hearth_link *l, const uint8_t *payload, size_t len)
         hearth_seclog(HEARTH_SEV_WARNING, "update_announcement_refused", "reason", why, NULL);
         return;
     }
-    uint32_t jitter = 0;
-    if (h.spread_s > 0 && hearth_random_uniform(h.spread_s * 1000u + 1u, &jitter) != HEARTH_OK) jitter = 0;
-    int64_t at = hearth_mono_ms() + (int64_t)h.delay_s * 1000 + jitter;
+    uint64_t due = 0;
+    if (hearth_link_update_due_ms(&h, &due) != HEARTH_OK) due = (uint64_t)h.delay_s * 1000u;
+    int64_t at = hearth_mono_ms() + (int64_t)due;
     if (l->update_at_ms == 0 || at < l->update_at_ms) l->update_at_ms = at;
     char d[24];
     snprintf(d, sizeof d, "%lld", (long long)((at - hearth_mono_ms()) / 1000));

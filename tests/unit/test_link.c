@@ -163,6 +163,19 @@ static void test_update(void **state)
     assert_string_equal(h.version, "1.2.3");
     assert_int_equal(h.delay_s, 10);
     assert_int_equal(h.spread_s, 600);
+    /* When a device acts on it: delay_s plus a uniform share of spread_s. */
+    uint64_t due = 0, lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(hearth_link_update_due_ms(&h, &due), HEARTH_OK);
+        lo = due < lo ? due : lo;
+        hi = due > hi ? due : hi;
+    }
+    assert_true(lo >= 10000 && hi <= 610000);
+    assert_true(lo < 10000 + 60000 && hi > 610000 - 60000); /* spread over the window, not bunched */
+    h.spread_s = 0;
+    assert_int_equal(hearth_link_update_due_ms(&h, &due), HEARTH_OK);
+    assert_int_equal(due, 10000);
+    h.spread_s = 600;
     static const char *const bad[] = {
         "{\"v\":1,\"version\":\"1.2.3\",\"delay_s\":-1,\"spread_s\":0}",
         "{\"v\":1,\"version\":\"1.2.3\",\"delay_s\":0,\"spread_s\":999999999}",

@@ -13,6 +13,8 @@
  *   keys/            root-of-trust material only (storage.key | tpm-sealed.bin), 0700
  *   data/store.hst   secure store: device private key, auth records, settings
  *   events.log       security-event log (JSONL)
+ *   factory.rec      setup-password verifier signed by the manufacturer CA
+ *                    (0444; kept by a factory reset: hearth/reset.h)
  */
 #ifndef HEARTH_IDENTITY_H
 #define HEARTH_IDENTITY_H

@@ -51,7 +51,7 @@ void hearthd_reply_send(hearthd_server *s, struct evhttp_request *req,
     evhttp_add_header(h, "Content-Type",
                       r->content_type != NULL ? r->content_type : "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    hearthd_web_add_security_headers(h, false);
     char num[16];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%u", (unsigned)r->retry_after);
@@ -131,6 +131,9 @@ void hearthd_reply_direct(conn *c, const hearthd_direct_reply *r)
                         "Content-Type: application/json\r\n"
                         "Cache-Control: no-store\r\n"
                         "X-Content-Type-Options: nosniff\r\n"
+                        "Strict-Transport-Security: max-age=31536000\r\n"
+                        "Referrer-Policy: no-referrer\r\n"
+                        "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
                         "%s"
                         "Connection: close\r\n"
                         "Date: %s\r\n"

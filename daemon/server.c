@@ -84,6 +84,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     memcpy(path, uri, plen);
     path[plen] = '\0';
     if (qm != NULL) query = qm + 1;
+    if (hearthd_web_serve(s, req, path)) return; /* the embedded web interface */
 
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evbuffer *body = evhttp_request_get_input_buffer(req);

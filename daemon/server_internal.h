@@ -10,6 +10,7 @@
  *   workers.c  the pool running slow (password-hashing) routes off the loop
  *   filter.c   the input filter: request heads read before evhttp sees them
  *   upload.c   the streaming bundle upload into the updater
+ *   web_serve.c  the embedded web interface (GET/HEAD of "/" and "/ui/...")
  *   reply.c    HTTP replies: through evhttp, or written directly (then
  *              linger and close)
  *
@@ -204,5 +205,14 @@ void hearthd_reply_error(hearthd_direct_reply *r, int status, const char *code,
 void hearthd_reply_direct(conn *c, const hearthd_direct_reply *r);
 /** F_DRAIN timer tick: close once the answer is out and read, or at the timeout. */
 void hearthd_reply_linger_tick(conn *c);
+
+/* ---------------------------------------------------- web_serve.c */
+
+/** GET/HEAD of an embedded web asset (hearth/web.h): answer it and return
+ *  true; anything else is the API's (false). */
+bool hearthd_web_serve(hearthd_server *s, struct evhttp_request *req, const char *path);
+/** The security headers of every reply (hearth_web_security_headers) and the
+ *  CSP: the pages' (@p asset) or "default-src 'none'" for the API's JSON. */
+void hearthd_web_add_security_headers(struct evkeyvalq *h, bool asset);
 
 #endif

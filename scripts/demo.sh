@@ -90,7 +90,9 @@ cat <<MSG
 
 Hearth demo thermostat is running (pid $(cat "$demo/run.pid")).
 
-  URL:          $url/api/v1/
+  Web page:     $url/   (open it in a browser; the certificate is from the demo CA:
+                trust $dev/ca.crt, or accept it once; docs/web.md)
+  API:          $url/api/v1/
   CA to trust:  $dev/ca.crt
   Events log:   $dev/events.log
   Runs as:      $(ps -o user= -p "$(cat "$demo/run.pid")") (hearth-boot and hearthd; never root)
@@ -98,7 +100,8 @@ Hearth demo thermostat is running (pid $(cat "$demo/run.pid")).
 Device label (printed once; the device keeps only a hash of the setup password):
 $label
 
-Next: set the device up (choose your own admin password), log in, use it:
+Next: open $url/ in a browser and follow the setup page (the setup password
+from the label, then a password of your own), or do the same with curl:
   curl --cacert $dev/ca.crt -X POST $url/api/v1/setup \\
        -H 'Content-Type: application/json' \\
        -d '{"setup_password":"<from the label>","username":"admin","password":"<a passphrase of yours>"}'

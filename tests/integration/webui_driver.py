@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""A small W3C WebDriver client (urllib + JSON, no third-party package) and
+the one browser flow of tests/integration/test_webui.sh: Debian's chromium,
+driven by chromium-driver, uses the device's web interface the way a person
+does -- set up a new device with the label's setup password, log in, change
+the target, read an announced disruptive update and move its installation
+time, postpone updates, change the password, add and delete a user, log out
+and in again with the keyboard -- at a phone's width (375 px), and checks the
+page never needed anything its Content-Security-Policy forbids and never kept
+the session token anywhere but in memory.
+
+Prints "ok   - ..." / "FAIL - ..." lines (read by the shell test) and, with
+--screenshots DIR, a PNG of every page (scripts/screenshots.sh)."""
+import argparse
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ELEM = "element-6066-11e4-a52e-4f735466cecf"
+FAILS = 0
+
+
+def ok(msg):
+    print("ok   - " + msg, flush=True)
+
+
+def fail(msg):
+    global FAILS
+    FAILS += 1
+    print("FAIL - " + msg, flush=True)
+
+
+def check(cond, msg, detail=""):
+    if cond:
+        ok(msg)
+    else:
+        fail(msg + (": " + detail if detail else ""))
+    return cond
+
+
+class WebDriverError(Exception):
+    pass
+
+
+class Driver:
+    def __init__(self, port, chromium, spki, profile, width, height):
+        self.base = "http://127.0.0.1:%d" % port
+        caps = {
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        # A phone: headless chromium's windows are at least 500 px wide.
+                        "mobileEmulation": {"deviceMetrics": {"width": width, "height": height,
+                                                              "pixelRatio": 1, "touch": True}},
+                        "args": [
+                            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            "--disable-dev-shm-usage", "--user-data-dir=" + profile,
+                            "--window-size=%d,%d" % (width, height),
+                            # The device certificate is issued by the test's own CA: trust
+                            # exactly its key, nothing else is relaxed.
+                            "--ignore-certificate-errors-spki-list=" + spki,
+                            "--lang=en-GB",
+                        ],
+                    },
+                    "goog:loggingPrefs": {"browser": "ALL"},
+                }
+            }
+        }
+        r = self.call("POST", "/session", caps, session=False)
+        self.sid = r["sessionId"]
+
+    def call(self, method, path, body=None, session=True):
+        url = self.base + (("/session/" + self.sid) if session else "") + path
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                out = json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise WebDriverError("%s %s: %s" % (method, path, e.read()[:400]))
+        return out.get("value", out) if session else out["value"]
+
+    def go(self, url):
+        self.call("POST", "/url", {"url": url})
+
+    def js(self, script, *args):
+        return self.call("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def find(self, css):
+        return self.call("POST", "/element", {"using": "css selector", "value": css})[ELEM]
+
+    def type(self, css, text, clear=True):
+        e = self.find(css)
+        if clear:
+            self.call("POST", "/element/%s/clear" % e, {})
+        self.call("POST", "/element/%s/value" % e, {"text": text})
+
+    def click(self, css):
+        self.call("POST", "/element/%s/click" % self.find(css), {})
+
+    def text(self, css):
+        return self.call("GET", "/element/%s/text" % self.find(css))
+
+    def visible(self, css):
+        return self.js("const e=document.querySelector(arguments[0]);"
+                       "return !!e && !e.closest('[hidden]') && e.getClientRects().length>0;", css)
+
+    def wait(self, fn, timeout=15.0, what="condition"):
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            try:
+                last = fn()
+                if last:
+                    return last
+            except WebDriverError:
+                pass
+            time.sleep(0.1)
+        return last
+
+    def wait_visible(self, css, timeout=15.0):
+        return bool(self.wait(lambda: self.visible(css), timeout))
+
+    def wait_text(self, css, needle, timeout=15.0):
+        got = self.wait(lambda: needle in (self.text(css) if self.visible(css) else ""), timeout)
+        return bool(got)
+
+    def screenshot(self, path):
+        png = base64.b64decode(self.call("GET", "/screenshot"))
+        with open(path, "wb") as f:
+            f.write(png)
+
+    def logs(self):
+        try:
+            return self.call("POST", "/se/log", {"type": "browser"})
+        except WebDriverError:
+            return []
+
+    def quit(self):
+        try:
+            self.call("DELETE", "")
+        except Exception:
+            pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Api:
+    """The same device through its API (for checks the page cannot show)."""
+
+    def __init__(self, url, ca):
+        self.url = url
+        self.ctx = ssl.create_default_context(cafile=ca)
+
+    def req(self, method, path, body=None, token=None):
+        h = {}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = None
+        if body is not None:
+            h["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        r = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(r, context=self.ctx, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            try:
+                return e.code, json.loads(e.read() or b"null")
+            except ValueError:
+                return e.code, None
+
+    def login(self, user, pw):
+        st, d = self.req("POST", "/api/v1/login", {"username": user, "password": pw})
+        return d["token"] if st == 200 else None
+
+
+def no_hscroll(d):
+    return d.js("return document.documentElement.scrollWidth <= window.innerWidth;")
+
+
+def flow(d, api, a, shots):
+    def shot(name):
+        if shots:
+            d.screenshot(os.path.join(shots, name + ".png"))
+
+    user, pw1, pw2 = "anna", "sunlit meadow kettle 41", "quiet harbour lantern 73"
+    d.go(a.url + "/")
+    check(d.wait_visible("#view-setup"), "5.12-1 a new device opens on the setup page")
+    check(not d.visible("#nav") and not d.visible("#view-thermostat"),
+          "before setup nothing but the setup form is shown (no navigation, no data)")
+    check("at least 8 characters" in d.text("#pw-rules") and "user name" in d.text("#pw-rules"),
+          "5.12-2 the password rules are explained in words next to the field")
+    check(d.js("return document.activeElement && document.activeElement.tagName;") == "H2",
+          "keyboard focus moves to the page heading")
+    width = d.js("return window.innerWidth;")
+    check(width <= 400, "the browser window is phone-sized (%s px wide)" % width)
+    check(no_hscroll(d), "setup page fits 375 px without sideways scrolling")
+    shot("setup")
+
+    # A wrong setup password: an error in words, the field marked.
+    d.type("#setup-code", "AAAA-BBBB-CCCC-DDDD")
+    d.type("#setup-user", user)
+    d.type("#setup-pw", pw1)
+    d.type("#setup-pw2", pw1)
+    d.click("#f-setup button[type=submit]")
+    check(d.wait_text("#msg", "setup password is not right"),
+          "a wrong setup password is refused with a message in words")
+    check(d.js("return document.getElementById('setup-code').getAttribute('aria-invalid');") == "true",
+          "... and the setup-password field is marked for assistive technology")
+    # A weak password: the policy's reason in words.
+    d.type("#setup-code", a.setup_password)
+    d.type("#setup-pw", "password1")
+    d.type("#setup-pw2", "password1")
+    d.click("#f-setup button[type=submit]")
+    check(d.wait_text("#msg", "not accepted"), "5.1-1 a common password is refused and the reason is shown",
+          d.text("#msg") if d.visible("#msg") else "")
+    shot("setup-error")
+    d.type("#setup-pw", pw1)
+    d.type("#setup-pw2", pw1)
+    d.click("#f-setup button[type=submit]")
+    check(d.wait_visible("#view-thermostat", 30), "setup with the label's setup password and an own password")
+    check(d.wait_text("#ok", "set up"), "... confirmed in words")
+    check(d.visible("#nav") and "anna (admin)" in d.text("#who"), "the first person is the administrator")
+    st, body = api.req("POST", "/api/v1/setup", {"setup_password": a.setup_password, "username": "eve",
+                                                "password": "another fine passphrase 5"})
+    check(st == 409, "5.1-1 the setup password no longer works after setup (%s)" % st)
+
+    # Thermostat: current, target, mode.
+    check(d.wait(lambda: "°C" in d.text("#t-current") or "no reading" in d.text("#t-current")),
+          "the thermostat page shows the room temperature")
+    d.type("#t-target", "23.5")
+    d.js("document.getElementById('t-mode').value='heat';")
+    d.click("#f-thermo button[type=submit]")
+    check(d.wait_text("#ok", "23.5"), "the target is changed from the page")
+    tok = api.login(user, pw1)
+    st, t = api.req("GET", "/api/v1/thermostat", token=tok)
+    check(st == 200 and t and t["target_c"] == 23.5 and t["mode"] == "heat",
+          "... and the device holds the new target (API: %s)" % (t,))
+    d.type("#t-target", "45")
+    d.click("#f-thermo button[type=submit]")
+    check(d.wait_text("#msg", "5 to 30"), "an out-of-range target is refused in words")
+    check(no_hscroll(d), "thermostat page fits 375 px")
+    d.type("#t-target", "23.5")
+    shot("thermostat")
+
+    # Updates: the announced disruptive update and its window (5.3-11, 5.3-12).
+    def announced():
+        s, u = api.req("GET", "/api/v1/updates", token=tok)
+        return u if s == 200 and u.get("window") else None
+    u = d.wait(announced, 30)
+    check(bool(u), "5.3-12 the device announced the disruptive update (window in GET /updates)", str(u)[:300])
+    d.go(a.url + "/#/updates")
+    d.call("POST", "/refresh", {})
+    # A reload ends the session: the token was in memory only.
+    check(d.wait_visible("#view-login"), "a reload ends the session (token kept in memory only)")
+    d.type("#login-user", user)
+    d.type("#login-pw", pw1 + "\ue007")  # Enter submits: keyboard operation
+    check(d.wait_visible("#view-updates", 30), "log in with the keyboard (Enter) and land on the page asked for")
+    check(d.wait_text("#banner", "security update"), "5.3-11 after login a banner on every page says an update is available")
+    check(d.wait_text("#u-av-risks", "CVE-2026-0042"), "5.3-11 the risks the update fixes are shown")
+    check("expected downtime about 15 s" in d.text("#u-av-notice"), "5.3-12 the disruption notice gives the expected downtime")
+    check("heater is off" in d.text("#u-av-notice"), "... and says truthfully what happens to the heating")
+    check(d.wait_text("#u-window-text", "installs automatically at"), "5.3-12 the installation time is shown")
+    shot("updates")
+    target = int(time.time()) + 7200
+    d.js("const d=new Date(arguments[0]*1000), p=n=>String(n).padStart(2,'0');"
+         "document.getElementById('u-window-at').value=d.getFullYear()+'-'+p(d.getMonth()+1)+'-'+p(d.getDate())+"
+         "'T'+p(d.getHours())+':'+p(d.getMinutes());", target)
+    d.click("#f-window button[type=submit]")
+    check(d.wait_text("#ok", "moved"), "5.3-12 an administrator moves the installation time from the page")
+    s, u = api.req("GET", "/api/v1/updates", token=tok)
+    at = (u or {}).get("window") or {}
+    check(s == 200 and abs(at.get("at_unix", 0) - (target - target % 60)) <= 60,
+          "... and the device holds the new time (%s)" % at.get("at"))
+    # Postpone automatic updates by 24 h.
+    d.type("#u-postpone", "24")
+    d.click("#f-policy button[type=submit]")
+    check(d.wait_text("#ok", "postponed until"), "5.3-6 updates are postponed from the page")
+    s, u = api.req("GET", "/api/v1/updates", token=tok)
+    check(s == 200 and u["policy"]["postponed_until"] and u["policy"]["automatic"],
+          "... and the device holds the postponement (%s)" % (u or {}).get("policy"))
+    d.click("#u-install")
+    check(d.wait_visible("#u-confirm") and "expected downtime" in d.text("#u-confirm-text"),
+          "5.3-12 installing now first shows the disruption notice and asks to confirm")
+    d.click("#u-install-no")
+    check(no_hscroll(d), "updates page fits 375 px")
+
+    # Change my password.
+    d.go(a.url + "/#/password")  # a hash change: the session stays
+    check(d.wait_visible("#view-password"), "the password page opens from a link")
+    d.type("#pw-old", pw1)
+    d.type("#pw-new", pw2)
+    d.type("#pw-new2", pw2 + "x")
+    d.click("#f-password button[type=submit]")
+    check(d.wait_text("#msg", "not the same"), "mistyped confirmation: said in words, nothing sent")
+    d.type("#pw-new2", pw2)
+    d.click("#f-password button[type=submit]")
+    check(d.wait_text("#ok", "password is changed", 30), "5.1-4 the password is changed from the page")
+    check(api.login(user, pw1) is None and api.login(user, pw2) is not None,
+          "... the old password no longer works, the new one does")
+    shot("password")
+
+    # Users and roles: add, delete.
+    d.go(a.url + "/#/users")
+    check(d.wait_visible("#users-list tr"), "the users page lists the accounts")
+    d.type("#ua-name", "bob")
+    d.type("#ua-pw", "bright orchard pebble 22")
+    d.js("document.getElementById('ua-role').value='user';")
+    d.click("#f-user-add button[type=submit]")
+    check(d.wait_text("#ok", "bob was added", 30), "an administrator adds a user")
+    check(d.wait(lambda: "bob" in d.text("#users-list")), "... who appears in the list with the role user")
+    shot("users")
+    bob = api.login("bob", "bright orchard pebble 22")
+    check(bob is not None, "the new user can log in")
+    d.click("button[aria-label='Delete user bob']")
+    check(d.wait(lambda: "Really delete bob" in d.text("button[aria-label='Confirm: delete user bob']")),
+          "deleting asks for a second, explicit click")
+    d.click("button[aria-label='Confirm: delete user bob']")
+    check(d.wait_text("#ok", "bob was deleted"), "the user is deleted from the page")
+    st, _ = api.req("GET", "/api/v1/thermostat", token=bob)
+    check(st == 401, "... and bob's session ended with the account (%s)" % st)
+    check(no_hscroll(d), "users page fits 375 px")
+
+    # Security events.
+    d.go(a.url + "/#/events")
+    check(d.wait(lambda: "user deleted" in d.text("#ev-list") or "user removed" in d.text("#ev-list")),
+          "the security events page shows what happened", d.text("#ev-list")[:300] if d.visible("#ev-list") else "")
+    shot("events")
+
+    # Storage: the token is in no cookie and no Web Storage.
+    store = d.js("return [document.cookie, localStorage.length, sessionStorage.length];")
+    check(store == ["", 0, 0], "no cookie, nothing in localStorage or sessionStorage (%s)" % (store,))
+
+    # Log out, wrong password, log in again.
+    d.click("#logout")
+    check(d.wait_visible("#view-login") and not d.visible("#nav"), "log out returns to the login form")
+    check(d.wait_text("#ok", "logged out"), "... and says so")
+    shot("login")
+    d.type("#login-user", user)
+    d.type("#login-pw", pw1 + "\ue007")
+    check(d.wait_text("#msg", "not right"), "a wrong password is refused in words")
+    d.type("#login-pw", pw2 + "\ue007")
+    check(d.wait_visible("#view-thermostat", 30), "log in with the new password")
+    d.click("#logout")
+    d.wait_visible("#view-login")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--ca", required=True)
+    ap.add_argument("--spki", required=True)
+    ap.add_argument("--setup-password", required=True)
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--screenshots", default="")
+    a = ap.parse_args()
+    port = free_port()
+    log = open(os.path.join(a.work, "chromedriver.log"), "w")
+    cd = subprocess.Popen([a.chromedriver, "--port=%d" % port], stdout=log, stderr=subprocess.STDOUT)
+    d = None
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/status" % port, timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        d = Driver(port, a.chromium, a.spki, os.path.join(a.work, "profile"), 375, 1000)
+        if a.screenshots:
+            os.makedirs(a.screenshots, exist_ok=True)
+        flow(d, Api(a.url, a.ca), a, a.screenshots)
+        logs = d.logs()
+        bad = [e["message"] for e in logs
+               if "Content Security Policy" in e.get("message", "") or "Uncaught" in e.get("message", "")
+               or "Refused to" in e.get("message", "")]
+        check(len(logs) > 0 and not bad,
+              "no Content-Security-Policy violation and no script error in the browser console "
+              "(%d console entries read)" % len(logs), "; ".join(bad)[:600])
+    except WebDriverError as e:
+        fail("WebDriver: %s" % e)
+    finally:
+        if d is not None:
+            d.quit()
+        cd.terminate()
+        try:
+            cd.wait(10)
+        except subprocess.TimeoutExpired:
+            cd.kill()
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

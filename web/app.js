@@ -1,0 +1,499 @@
+/* Hearth's local web interface (docs/web.md): a small single-page app over
+ * the device's JSON API on the same origin. No framework, no third-party
+ * code. The session token lives in this closure only: never in a cookie or
+ * in Web Storage, so another site cannot make the browser use it and it is
+ * gone when the page is closed or reloaded. Every text from the device is
+ * put into the page with textContent, never parsed as HTML. */
+'use strict';
+(function () {
+  const S = { keep: false, token: null, user: '', role: '', expires: 0, view: '', updates: null };
+  const $ = (id) => document.getElementById(id);
+
+  /* ------------------------------------------------------------ messages */
+
+  const FIELD_NAMES = {
+    setup_password: 'Setup password', username: 'User name', password: 'Password',
+    new_password: 'New password', old_password: 'Current password', target_c: 'Target temperature',
+    mode: 'Mode', role: 'Role', name: 'User name', postpone_hours: 'Postpone', at: 'Installation time',
+    automatic: 'Automatic updates'
+  };
+
+  /* An API error in words a person can act on. */
+  function words(res) {
+    const d = res.data || {};
+    const m = d.message ? String(d.message) : '';
+    switch (d.error) {
+      case 'invalid_credentials': return 'The user name or password is not right. Check them and try again.';
+      case 'locked': return 'Too many wrong attempts. Wait ' + (res.retry || 'a few') + ' seconds, then try again.';
+      case 'weak_password': return 'This password is not accepted: ' + m.replace(/^password /, 'it ') + '.';
+      case 'forbidden': return 'Only an administrator can do this.';
+      case 'unauthenticated': return 'Your session has ended. Please log in again.';
+      case 'busy': return 'The device is busy. Try again in a few seconds.';
+      case 'setup_required': return 'The device is not set up yet.';
+      case 'already_set_up': return 'The device is already set up. Log in instead.';
+      case 'exists': return 'That already exists: ' + m + '.';
+      case 'not_found': return 'Not found: ' + m + '.';
+      case 'invalid_field': case 'out_of_range':
+        return (FIELD_NAMES[d.field] || d.field || 'A field') + ': ' + m + '.';
+      case 'wrong_state': case 'conflict': return 'Not possible right now: ' + m + '.';
+      default:
+        if (res.status === 0) return 'The device cannot be reached. Check that it is on and try again.';
+        return m ? m.charAt(0).toUpperCase() + m.slice(1) + '.' : 'Something went wrong (HTTP ' + res.status + ').';
+    }
+  }
+
+  function say(text, good) {
+    const bad = $('msg'), ok = $('ok');
+    bad.hidden = true; ok.hidden = true;
+    if (!text) return;
+    const el = good ? ok : bad;
+    el.textContent = text;
+    el.hidden = false;
+  }
+
+  function markInvalid(form, field) {
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    if (!field) return;
+    const el = form.querySelector('[name="' + field + '"]') || null;
+    if (el) { el.setAttribute('aria-invalid', 'true'); el.focus(); }
+  }
+
+  /* ----------------------------------------------------------------- API */
+
+  async function api(method, path, body) {
+    const h = {};
+    if (S.token) h.Authorization = 'Bearer ' + S.token;
+    const opt = { method: method, headers: h, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+    if (body !== undefined) { h['Content-Type'] = 'application/json'; opt.body = JSON.stringify(body); }
+    let r;
+    try { r = await fetch(path, opt); } catch (e) { return { status: 0, data: null }; }
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    const res = { status: r.status, data: data, retry: r.headers.get('Retry-After') };
+    if (r.status === 401 && S.token && path !== '/api/v1/password') {
+      endSession();
+      say('Your session has ended. Please log in again.');
+    }
+    return res;
+  }
+
+  /* ------------------------------------------------------------- views */
+
+  const PUBLIC = ['setup', 'login', 'loading'];
+  const ADMIN = ['users', 'events'];
+  const LOADERS = {};
+
+  function show(view) {
+    for (const s of document.querySelectorAll('main > section')) s.hidden = s.dataset.view !== view;
+    for (const a of document.querySelectorAll('nav a')) {
+      if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    S.view = view;
+    const h = document.querySelector('#view-' + view + ' h2');
+    if (h) h.focus();
+  }
+
+  async function route() {
+    const want = (location.hash.replace(/^#\/?/, '') || '').split('/')[0];
+    if (!S.token) {
+      const st = await api('GET', '/api/v1/device');
+      if (st.status === 409 && st.data && st.data.error === 'setup_required') return show('setup');
+      if (st.status === 0) { say(words(st)); return; }
+      return show('login');
+    }
+    let view = LOADERS[want] ? want : 'thermostat';
+    if (ADMIN.includes(view) && S.role !== 'admin') view = 'thermostat';
+    show(view);
+    if (S.keep) S.keep = false; else say('');
+    await LOADERS[view]();
+  }
+
+  /* Show @p hash: a hash change routes by itself; the same hash again does not. */
+  function go(hash) {
+    S.keep = true;
+    if (location.hash === hash) route(); else location.hash = hash;
+  }
+
+  function startSession(login, user) {
+    S.token = login.token;
+    S.role = login.role;
+    S.user = user;
+    S.expires = login.expires_at;
+    $('who').textContent = 'Logged in as ' + user + ' (' + login.role + ')';
+    $('nav').hidden = false;
+    for (const el of document.querySelectorAll('[data-admin]')) el.hidden = S.role !== 'admin';
+  }
+
+  function endSession() {
+    S.token = null; S.role = ''; S.user = ''; S.updates = null;
+    $('nav').hidden = true;
+    $('banner').hidden = true;
+    for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
+    for (const f of document.querySelectorAll('form')) f.reset();
+    show('login');
+  }
+
+  function onSubmit(id, fn) {
+    $(id).addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const form = ev.target;
+      const btn = form.querySelector('button[type=submit]');
+      btn.disabled = true;
+      try { await fn(form); } finally { btn.disabled = false; }
+    });
+  }
+
+  function onClick(id, fn) {
+    $(id).addEventListener('click', async (ev) => {
+      const b = ev.currentTarget;
+      b.disabled = true;
+      try { await fn(); } finally { b.disabled = false; }
+    });
+  }
+
+  /* ------------------------------------------------------- setup, login */
+
+  onSubmit('f-setup', async (form) => {
+    const pw = $('setup-pw').value;
+    if (pw !== $('setup-pw2').value) {
+      say('The two passwords are not the same. Type the same password twice.');
+      markInvalid(form, null); $('setup-pw2').setAttribute('aria-invalid', 'true'); $('setup-pw2').focus();
+      return;
+    }
+    const user = $('setup-user').value.trim();
+    const r = await api('POST', '/api/v1/setup',
+      { setup_password: $('setup-code').value.trim(), username: user, password: pw });
+    if (r.status !== 200) {
+      say(r.data && r.data.error === 'invalid_credentials'
+        ? 'The setup password is not right. Copy it exactly as printed on the label.' : words(r));
+      markInvalid(form, r.data && r.data.error === 'invalid_credentials' ? 'setup_password' : r.data && r.data.field);
+      return;
+    }
+    const l = await api('POST', '/api/v1/login', { username: user, password: pw });
+    form.reset();
+    if (l.status !== 200) { show('login'); say(words(l)); return; }
+    startSession(l.data, user);
+    await refreshBanner();
+    go('#/thermostat');
+    say('The device is set up. You are its administrator.', true);
+  });
+
+  onSubmit('f-login', async (form) => {
+    const user = $('login-user').value.trim();
+    const r = await api('POST', '/api/v1/login', { username: user, password: $('login-pw').value });
+    if (r.status !== 200) { say(words(r)); markInvalid(form, r.data && r.data.field); $('login-pw').value = ''; return; }
+    form.reset();
+    startSession(r.data, user);
+    await refreshBanner();
+    go(!location.hash || location.hash === '#/login' || location.hash === '#/setup' ? '#/thermostat' : location.hash);
+  });
+
+  onClick('logout', async () => {
+    await api('POST', '/api/v1/logout');
+    endSession();
+    go('#/login');
+    say('You are logged out.', true);
+  });
+
+  /* ------------------------------------------------------- thermostat */
+
+  LOADERS.thermostat = async () => {
+    const r = await api('GET', '/api/v1/thermostat');
+    if (r.status !== 200) { say(words(r)); return; }
+    fillThermo(r.data);
+  };
+
+  function fillThermo(d) {
+    $('t-current').textContent = d.sensor_ok === false ? 'no reading yet' : d.current_c.toFixed(1) + ' °C';
+    $('t-heating').textContent = d.heating ? 'on' : 'off';
+    $('t-target').value = d.target_c;
+    $('t-mode').value = d.mode;
+  }
+
+  onSubmit('f-thermo', async (form) => {
+    const t = Number($('t-target').value);
+    if ($('t-target').value === '' || !(t >= 5 && t <= 30)) {
+      say('Target temperature: choose a value from 5 to 30 °C.');
+      $('t-target').setAttribute('aria-invalid', 'true'); $('t-target').focus();
+      return;
+    }
+    const r = await api('PUT', '/api/v1/thermostat', { target_c: t, mode: $('t-mode').value });
+    if (r.status !== 200) { say(words(r)); markInvalid(form, r.data && r.data.field); return; }
+    markInvalid(form, null);
+    fillThermo(r.data);
+    say('Saved: target ' + r.data.target_c.toFixed(1) + ' °C, mode ' + r.data.mode + '.', true);
+  });
+
+  /* --------------------------------------------------------- password */
+
+  LOADERS.password = async () => {};
+
+  onSubmit('f-password', async (form) => {
+    if ($('pw-new').value !== $('pw-new2').value) {
+      say('The two new passwords are not the same. Type the same password twice.');
+      $('pw-new2').setAttribute('aria-invalid', 'true'); $('pw-new2').focus();
+      return;
+    }
+    const r = await api('POST', '/api/v1/password',
+      { old_password: $('pw-old').value, new_password: $('pw-new').value });
+    if (r.status !== 200) {
+      say(r.status === 401 ? 'The current password is not right.' : words(r));
+      markInvalid(form, r.status === 401 ? null : r.data && r.data.field);
+      return;
+    }
+    form.reset();
+    markInvalid(form, null);
+    say('Your password is changed. Your other sessions were logged out.', true);
+  });
+
+  /* ------------------------------------------------------------ users */
+
+  LOADERS.users = async () => {
+    const r = await api('GET', '/api/v1/users');
+    if (r.status !== 200) { say(words(r)); return; }
+    const tb = $('users-list');
+    tb.textContent = '';
+    for (const u of r.data.users) {
+      const tr = document.createElement('tr');
+      const name = document.createElement('td'); name.textContent = u.username;
+      const role = document.createElement('td'); role.textContent = u.role;
+      const act = document.createElement('td');
+      if (u.username !== S.user) {
+        const del = document.createElement('button');
+        del.type = 'button';
+        del.className = 'danger';
+        del.textContent = 'Delete';
+        del.setAttribute('aria-label', 'Delete user ' + u.username);
+        del.addEventListener('click', () => deleteUser(u.username, del));
+        act.appendChild(del);
+      } else {
+        act.textContent = 'you';
+      }
+      tr.append(name, role, act);
+      tb.appendChild(tr);
+    }
+  };
+
+  async function deleteUser(name, btn) {
+    if (btn.dataset.armed !== '1') {
+      btn.dataset.armed = '1';
+      btn.textContent = 'Really delete ' + name + '?';
+      btn.setAttribute('aria-label', 'Confirm: delete user ' + name);
+      return;
+    }
+    btn.disabled = true;
+    const r = await api('DELETE', '/api/v1/users/' + encodeURIComponent(name));
+    if (r.status !== 200) { say(words(r)); btn.disabled = false; return; }
+    say('User ' + name + ' was deleted and their sessions ended.', true);
+    await LOADERS.users();
+  }
+
+  onSubmit('f-user-add', async (form) => {
+    const name = $('ua-name').value.trim();
+    const r = await api('POST', '/api/v1/users', { username: name, password: $('ua-pw').value, role: $('ua-role').value });
+    if (r.status !== 201) {
+      say(words(r));
+      const f = r.data && r.data.field;
+      for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+      const el = f === 'username' ? $('ua-name') : f === 'password' ? $('ua-pw') : null;
+      if (el) { el.setAttribute('aria-invalid', 'true'); el.focus(); }
+      return;
+    }
+    form.reset();
+    say('User ' + r.data.username + ' was added with the role ' + r.data.role + '.', true);
+    await LOADERS.users();
+  });
+
+  /* ---------------------------------------------------------- updates */
+
+  function when(iso) {
+    if (!iso) return 'not scheduled';
+    const d = new Date(iso);
+    return isNaN(d) ? iso : d.toLocaleString();
+  }
+
+  function localInput(unix) {
+    const d = new Date(unix * 1000);
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+
+  function stateWords(d) {
+    const m = { idle: 'up to date', checking: 'checking for updates', downloading: 'downloading an update',
+      installing: 'installing an update', available: 'an update is waiting',
+      restart_required: 'installed; the device restarts to use it' };
+    return m[d.state] || d.state;
+  }
+
+  async function refreshBanner() {
+    const r = await api('GET', '/api/v1/updates');
+    const b = $('banner');
+    b.textContent = '';
+    b.hidden = true;
+    if (r.status !== 200) return;
+    S.updates = r.data;
+    const av = r.data.available;
+    if (!av) return;
+    const t = document.createElement('span');
+    let text = 'A security update (version ' + av.version + ') is available. ';
+    if (r.data.window && r.data.window.at) {
+      text += 'It installs at ' + when(r.data.window.at) + '; the device will be unavailable for about ' +
+        av.expected_downtime_s + ' seconds. ';
+    }
+    t.textContent = text;
+    const a = document.createElement('a');
+    a.href = '#/updates';
+    a.textContent = 'What it fixes and when it installs';
+    b.append(t, a);
+    b.hidden = false;
+  }
+
+  LOADERS.updates = async () => {
+    const r = await api('GET', '/api/v1/updates');
+    if (r.status !== 200) { say(words(r)); return; }
+    S.updates = r.data;
+    fillUpdates(r.data);
+    await refreshBanner();
+  };
+
+  function fillUpdates(d) {
+    $('u-installed').textContent = d.installed.version + ' (security version ' + d.installed.security_version + ')';
+    $('u-state').textContent = stateWords(d);
+    $('u-last').textContent = d.last_check && d.last_check.time
+      ? when(d.last_check.time) + ' (' + d.last_check.outcome.replace(/_/g, ' ') + ')' : 'not yet';
+    $('u-next').textContent = when(d.next_check);
+    const av = d.available;
+    $('u-available').hidden = !av;
+    $('u-none').hidden = !!av;
+    $('u-confirm').hidden = true;
+    if (av) {
+      $('u-av-version').textContent = 'Version ' + av.version + ' (security version ' + av.security_version + ', ' +
+        Math.ceil(av.size / 1024) + ' KiB).';
+      $('u-av-risks').textContent = av.risks_mitigated || 'The manufacturer did not list the risks.';
+      $('u-av-notes').textContent = av.release_notes || '(none)';
+      $('u-av-notice').textContent = d.disruption_notice || '';
+      const w = d.window;
+      $('u-window').hidden = !(av.disruptive && w);
+      if (av.disruptive && w) {
+        $('u-window-text').textContent = w.at
+          ? 'Announced ' + when(w.announced_at) + '. It installs automatically at ' + when(w.at) +
+            ' unless an administrator moves it; expect the device to be unavailable for about ' +
+            av.expected_downtime_s + ' seconds.'
+          : 'It installs when an administrator chooses (automatic updates are off or postponed).';
+        if (w.at_unix) $('u-window-at').value = localInput(w.at_unix);
+      }
+    }
+    const p = d.policy || {};
+    $('u-auto').checked = !!p.automatic;
+    $('u-postponed').textContent = p.postponed_until ? 'Postponed until ' + when(p.postponed_until) + '.' : '';
+    const integ = d.integrity;
+    const ul = $('u-alerts');
+    ul.textContent = '';
+    if (integ) {
+      $('u-integrity').textContent = integ.alerts_total
+        ? integ.alerts_total + ' integrity alert(s): the device found software that was changed without a valid signature and refused to run it.'
+        : 'No integrity alerts: the installed software matched its signature at every start.';
+      for (const al of integ.alerts || []) {
+        const li = document.createElement('li');
+        li.className = 'sev-alert';
+        li.textContent = when(al.time) + ': slot ' + al.slot + ', ' + al.file + ': ' + al.reason;
+        ul.appendChild(li);
+      }
+      if (integ.updates_reverted) {
+        const li = document.createElement('li');
+        li.textContent = integ.updates_reverted + ' update(s) were undone because they did not start correctly.';
+        ul.appendChild(li);
+      }
+    }
+    const ev = $('u-events');
+    ev.textContent = '';
+    for (const e of d.events || []) {
+      const li = document.createElement('li');
+      li.className = 'sev-' + e.severity;
+      li.textContent = when(e.time) + ' ' + e.event.replace(/_/g, ' ') + (e.version ? ' ' + e.version : '') +
+        (e.reason ? ': ' + e.reason : '');
+      ev.appendChild(li);
+    }
+  }
+
+  onSubmit('f-policy', async () => {
+    const h = Number($('u-postpone').value || '0');
+    if (!(Number.isInteger(h) && h >= 0 && h <= 720)) {
+      say('Postpone: enter a whole number of hours from 0 to 720.');
+      $('u-postpone').setAttribute('aria-invalid', 'true'); $('u-postpone').focus();
+      return;
+    }
+    $('u-postpone').removeAttribute('aria-invalid');
+    const r = await api('PUT', '/api/v1/updates/policy', { automatic: $('u-auto').checked, postpone_hours: h });
+    if (r.status !== 200) { say(words(r)); return; }
+    fillUpdates(r.data);
+    $('u-postpone').value = '0';
+    say(r.data.policy.automatic
+      ? (r.data.policy.postponed_until ? 'Saved: automatic updates postponed until ' + when(r.data.policy.postponed_until) + '.' : 'Saved: updates install automatically.')
+      : 'Saved: updates are not installed automatically. You are told when one is available.', true);
+  });
+
+  onSubmit('f-window', async () => {
+    const v = $('u-window-at').value;
+    const t = v ? Math.floor(new Date(v).getTime() / 1000) : NaN;
+    if (!Number.isFinite(t)) {
+      say('Installation time: choose a date and time.');
+      $('u-window-at').setAttribute('aria-invalid', 'true'); $('u-window-at').focus();
+      return;
+    }
+    $('u-window-at').removeAttribute('aria-invalid');
+    const r = await api('PUT', '/api/v1/updates/window', { at: t });
+    if (r.status !== 200) { say(words(r)); return; }
+    fillUpdates(r.data);
+    await refreshBanner();
+    say('The installation is moved to ' + when(r.data.window.at) + '.', true);
+  });
+
+  onClick('u-check', async () => {
+    const r = await api('POST', '/api/v1/updates/check');
+    if (r.status !== 202) { say(words(r)); return; }
+    say('Checking for updates. This page updates in a few seconds.', true);
+    setTimeout(() => { if (S.view === 'updates') LOADERS.updates(); }, 3000);
+  });
+
+  onClick('u-install', async () => {
+    const d = S.updates;
+    $('u-confirm-text').textContent = (d && d.disruption_notice ? d.disruption_notice + ' ' : '') +
+      'Install version ' + (d && d.available ? d.available.version : '') + ' now?';
+    $('u-confirm').hidden = false;
+    $('u-install-yes').focus();
+  });
+
+  onClick('u-install-no', async () => { $('u-confirm').hidden = true; $('u-install').focus(); });
+
+  onClick('u-install-yes', async () => {
+    const r = await api('POST', '/api/v1/updates/install');
+    $('u-confirm').hidden = true;
+    if (r.status !== 202) { say(words(r)); return; }
+    say('Installing. The device restarts when it is done; log in again afterwards.', true);
+  });
+
+  /* ----------------------------------------------------------- events */
+
+  LOADERS.events = async () => {
+    const r = await api('GET', '/api/v1/events?limit=50');
+    if (r.status !== 200) { say(words(r)); return; }
+    const ol = $('ev-list');
+    ol.textContent = '';
+    for (const e of r.data.events.slice().reverse()) {
+      const li = document.createElement('li');
+      li.className = 'sev-' + e.severity;
+      const rest = Object.keys(e).filter((k) => !['ts', 'seq', 'severity', 'event'].includes(k))
+        .map((k) => k + ' ' + e[k]).join(', ');
+      li.textContent = when(e.ts) + ' ' + e.severity + ': ' + String(e.event).replace(/_/g, ' ') + (rest ? ' (' + rest + ')' : '');
+      ol.appendChild(li);
+    }
+  };
+  onClick('ev-refresh', () => LOADERS.events());
+
+  /* ------------------------------------------------------------- start */
+
+  window.addEventListener('hashchange', () => { route(); });
+  route();
+})();

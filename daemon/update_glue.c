@@ -15,6 +15,8 @@
  *   --update-period S         check period (default 86400)
  *   --update-first-delay S    first check after start (default 30)
  *   --update-first-window S   plus a random 0..S seconds (default 300)
+ *   --update-notice S         advance notice of a disruptive update before the
+ *                             automatic policy installs it (5.3-12; default 86400)
  *   --update-trust DIR        trust anchor (default: build option HEARTH_TRUST_DIR,
  *                             outside the device state)
  *   --update-keyset FILE      key set (default <state>/keyset.hks)
@@ -42,7 +44,7 @@
 static struct {
     const char *prog; /* the device program's name, for messages */
     const char *url, *trust, *keyset, *fetch_socket;
-    uint32_t period, first_delay, first_window;
+    uint32_t period, first_delay, first_window, notice;
     bool no_selftest;
     hearth_device *dev;
     hearth_updater *u;
@@ -52,7 +54,7 @@ static struct {
     bool selftest_running;
     volatile sig_atomic_t restart;
 } g = {.prog = "hearthd", .period = HEARTH_UPDATE_PERIOD_DEFAULT_S, .first_delay = 30,
-       .first_window = 300};
+       .first_window = 300, .notice = HEARTH_UPDATE_NOTICE_DEFAULT_S};
 
 static bool parse_u32(const char *s, uint32_t *out)
 {
@@ -84,6 +86,7 @@ int hearthd_update_args(const char *prog, int *argc, char **argv)
         else if (strcmp(a, "--update-period") == 0 && okv) okv = parse_u32(v, &g.period) && g.period > 0;
         else if (strcmp(a, "--update-first-delay") == 0 && okv) okv = parse_u32(v, &g.first_delay);
         else if (strcmp(a, "--update-first-window") == 0 && okv) okv = parse_u32(v, &g.first_window);
+        else if (strcmp(a, "--update-notice") == 0 && okv) okv = parse_u32(v, &g.notice);
         else if (strcmp(a, "--slot") == 0 && okv) {
             int slot;
             okv = hearth_slot_parse(v, &slot) == HEARTH_OK;
@@ -140,6 +143,7 @@ hearth_updater *hearthd_update_create(hearth_device *dev, const hearth_apps *app
     cfg.keyset_path = g.keyset;
     cfg.fetch_socket = g.fetch_socket;
     cfg.period_s = g.period;
+    cfg.disruptive_notice_s = g.notice;
     cfg.first_delay_s = g.first_delay;
     cfg.first_window_s = g.first_window;
     cfg.on_restart = on_restart;

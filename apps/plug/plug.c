@@ -126,5 +126,5 @@ const hearth_app hearth_plug_app = {
     .state_json = plug_state_json,
     .notice_restart = "The plug switches off while the device restarts and then takes its "
                       "power-on state.",
-    .notice_live = "Installing does not switch the plug.",
+    .notice_live = "The plug switches off during the restart and then takes its power-on state.",
 };

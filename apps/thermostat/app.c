@@ -244,9 +244,12 @@ const hearth_app hearth_thermostat_app = {
     .open = app_open, .start = app_start, .stop = app_stop, .close = app_close,
     .selftest = app_selftest,     /* the control loop is ticking */
     .state_json = app_state_json, /* the GET /api/v1/thermostat object */
-    /* update notice (5.3-12), the wording the device has always used */
-    .notice_restart = "The thermostat keeps heating control during the download.",
-    .notice_live = "Installing does not interrupt the thermostat.",
+    /* update notice (5.3-12): every install ends with a restart, during
+     * which nothing controls the heater, so it is off (thermostat.md) */
+    .notice_restart = "The thermostat keeps heating control during the download; while the device "
+                      "restarts the heater is off, then control resumes with the same target.",
+    .notice_live = "The heater is off during the restart, then control resumes with the same "
+                   "target.",
     /* personal data under consent: the temperature history (history.c) */
     .share_purpose = "temperature_history",
     .share_json = app_share_json,

@@ -165,11 +165,11 @@ typedef struct hearth_app {
     /** Write the state summary, one JSON object, into @p buf (NUL-terminated). */
     hearth_status (*state_json)(void *state, char *buf, size_t cap);
 
-    /** Update notice: sentence appended when installing restarts the device
-     *  ("The thermostat keeps heating control during the download."). NULL: none. */
+    /** Update notice for a disruptive update (downtime given by its
+     *  manifest): what this function does meanwhile. NULL: none. */
     const char *notice_restart;
-    /** Update notice when installing does not restart the device
-     *  ("Installing does not interrupt the thermostat."). NULL: none. */
+    /** Update notice for an update that is not disruptive: what the few
+     *  seconds of the restart do to this function. NULL: none. */
     const char *notice_live;
 
     /**
@@ -255,10 +255,11 @@ void hearth_apps_factory_reset(hearth_apps *a);
 /** Run every application's self-test in order; the first failure is returned. */
 hearth_status hearth_apps_selftest(hearth_apps *a, uint32_t timeout_ms) HEARTH_MUST_CHECK;
 /**
- * The update notice (5.3-12): "Installing restarts the device; expected
- * downtime about N s." followed by each notice_restart, or the
- * notice_live sentences ("Installing does not interrupt the device." when no
- * application gives one). @p a may be NULL.
+ * The update notice (5.3-12): for a disruptive update "Installing restarts
+ * the device; expected downtime about N s." followed by each notice_restart;
+ * otherwise "Installing restarts the device's software, a pause of a few
+ * seconds." followed by each notice_live (every install ends with a
+ * restart). @p a may be NULL.
  */
 hearth_status hearth_apps_update_notice(const hearth_apps *a, bool disruptive,
                                         uint32_t downtime_s, char *buf,

@@ -46,6 +46,18 @@ extern "C" {
 #define HEARTH_REC_UPDATE_KEYSET_VERSION "update.keyset_version"
 /** Longest postponement an administrator may ask for (30 days). */
 #define HEARTH_UPDATE_POSTPONE_MAX_HOURS 720
+/** Secure-store record holding the announced installation time of a
+ *  disruptive update (binary, see docs/updates.md). */
+#define HEARTH_REC_UPDATE_WINDOW "update.window"
+/** Default advance notice of a disruptive update before it installs
+ *  automatically (5.3-12): one day. */
+#define HEARTH_UPDATE_NOTICE_DEFAULT_S 86400u
+/** How far ahead the installation of a disruptive update may be moved: as
+ *  far as a postponement (30 days). */
+#define HEARTH_UPDATE_WINDOW_MAX_S ((int64_t)HEARTH_UPDATE_POSTPONE_MAX_HOURS * 3600)
+/** A requested time this far in the past (a slow clock in the browser) is
+ *  taken as "now"; further back it is refused. */
+#define HEARTH_UPDATE_WINDOW_SLACK_S 300
 /** Default period between checks (one day, 5.3-5 example 7). */
 #define HEARTH_UPDATE_PERIOD_DEFAULT_S 86400u
 /** Default bound on a bundle (payloads + prefix). */
@@ -95,6 +107,13 @@ typedef struct {
      *  HEARTH_SLOTS_EXIT_RESTART. May be NULL. */
     void (*on_restart)(void *arg);
     void *on_restart_arg;
+    /** Advance notice of a disruptive update (5.3-12): when a verified update
+     *  marked disruptive would be installed automatically, it is announced
+     *  (security event update_disruption_announced, the status document's
+     *  "window") and installed no earlier than this many seconds later, at a
+     *  time an administrator can move (hearth_updater_set_window()).
+     *  Default HEARTH_UPDATE_NOTICE_DEFAULT_S; 0: install at once, announced. */
+    uint32_t disruptive_notice_s;
     /** The device's applications: their sentences make the status document's
      *  disruption_notice (hearth_apps_update_notice()). NULL: none. */
     const hearth_apps *apps;
@@ -123,6 +142,31 @@ hearth_status hearth_update_policy_encode(const hearth_update_policy *p, uint8_t
                                           size_t *len) HEARTH_MUST_CHECK;
 hearth_status hearth_update_policy_decode(const uint8_t *in, size_t len,
                                           hearth_update_policy *p) HEARTH_MUST_CHECK;
+
+/** The announced installation time of a disruptive update (5.3-12). */
+typedef struct {
+    int64_t at;            /**< installs automatically at or after this epoch second (0: none) */
+    int64_t announced_at;  /**< when it was announced (0: nothing announced) */
+    char version[65];      /**< the version announced ("" none) */
+} hearth_update_window;
+
+/** Encode/decode the HEARTH_REC_UPDATE_WINDOW record (pure, for tests);
+ *  @p out holds at least HEARTH_UPDATE_WINDOW_REC_MAX bytes. */
+#define HEARTH_UPDATE_WINDOW_REC_MAX 96
+hearth_status hearth_update_window_encode(const hearth_update_window *w, uint8_t *out,
+                                          size_t *len) HEARTH_MUST_CHECK;
+hearth_status hearth_update_window_decode(const uint8_t *in, size_t len,
+                                          hearth_update_window *w) HEARTH_MUST_CHECK;
+
+/**
+ * The automatic policy's decision for a verified disruptive update of
+ * @p version at @p now (pure): a version not announced yet is announced now
+ * (@p w updated: version, announced_at = @p now, at = @p now + @p notice_s;
+ * *@p announce set), and it installs only once @p now reaches w->at.
+ * @return true to install now
+ */
+bool hearth_update_window_plan(hearth_update_window *w, const char *version, int64_t now,
+                               uint32_t notice_s, bool *announce);
 
 /**
  * Scheduling (pure; the random value comes from the caller so tests are
@@ -234,6 +278,18 @@ hearth_update_policy hearth_updater_policy(hearth_updater *u);
 hearth_status hearth_updater_set_policy(hearth_updater *u, bool automatic,
                                         uint32_t postpone_hours,
                                         const char *who) HEARTH_MUST_CHECK;
+
+/**
+ * Move the announced installation of the waiting disruptive update to
+ * @p at (5.3-12: a time the people using the device can see and move).
+ * Persisted (HEARTH_REC_UPDATE_WINDOW), logged (update_window_moved) and
+ * shown in the status document. HEARTH_ERR_STATE when no disruptive update
+ * is announced; HEARTH_ERR_RANGE unless @p at is within
+ * [now - HEARTH_UPDATE_WINDOW_SLACK_S, now + HEARTH_UPDATE_WINDOW_MAX_S]
+ * (a time in the slack is taken as now: install at the next wake-up).
+ * @param[in] who  user name for the security log
+ */
+hearth_status hearth_updater_set_window(hearth_updater *u, int64_t at, const char *who) HEARTH_MUST_CHECK;
 
 /** true once an update is installed and pending (the process should restart). */
 bool hearth_updater_restart_required(hearth_updater *u);

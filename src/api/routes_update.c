@@ -6,7 +6,8 @@
  * (a hearth_updater *); without one the routes answer 503.
  *
  * GET is open to every authenticated user (they see that an update is
- * required and what it fixes); changing the policy, triggering a check or an
+ * required, what it fixes and when a disruptive one installs); changing the
+ * policy or the installation time, triggering a check or an
  * install and uploading a bundle are for administrators. The security events
  * of the update log are only in the administrator's view.
  */
@@ -55,6 +56,35 @@ static void route_policy_put(hearth_api_ctx *c)
     if (st == HEARTH_ERR_RANGE) {
         hearth_req_error(c, 422, "out_of_range", "postpone_hours", "postpone_hours must be 0..%d",
                          HEARTH_UPDATE_POSTPONE_MAX_HOURS);
+        return;
+    }
+    if (st != HEARTH_OK) {
+        hearth_req_error_status(c, st, 0);
+        return;
+    }
+    route_updates_get(c);
+}
+
+/* 5.3-12: move the announced installation of a disruptive update. */
+static void route_window_put(hearth_api_ctx *c)
+{
+    hearth_updater *u = updater_of(c);
+    if (u == NULL) return;
+    static const hearth_json_field schema[] = {
+        {.name = "at", .type = HEARTH_JSON_INT, .required = true, .min = 0, .max = 17179869184.0 /* 2514 CE */},
+    };
+    hearth_json_value v[1];
+    hearth_json_doc *doc;
+    if (!hearth_req_parse_json(c, schema, 1, v, &doc)) return;
+    int64_t at = v[0].i;
+    hearth_json_doc_free(doc);
+    hearth_status st = hearth_updater_set_window(u, at, c->session.username);
+    if (st == HEARTH_ERR_RANGE) {
+        hearth_req_error(c, 422, "out_of_range", "at", "%s", hearth_err_msg());
+        return;
+    }
+    if (st == HEARTH_ERR_STATE) {
+        hearth_req_error(c, 409, "wrong_state", NULL, "%s", hearth_err_msg());
         return;
     }
     if (st != HEARTH_OK) {
@@ -139,6 +169,7 @@ static void route_upload(hearth_api_ctx *c)
 static const hearth_api_route routes[] = {
     {"GET", "/api/v1/updates", 0, route_updates_get},
     {"PUT", "/api/v1/updates/policy", HEARTH_ROUTE_ADMIN, route_policy_put},
+    {"PUT", "/api/v1/updates/window", HEARTH_ROUTE_ADMIN, route_window_put},
     {"POST", "/api/v1/updates/check", HEARTH_ROUTE_ADMIN, route_check},
     {"POST", "/api/v1/updates/install", HEARTH_ROUTE_ADMIN, route_install},
 #ifdef HEARTH_WITH_UPLOAD /* compiled out with HEARTH_WITH_UPLOAD=OFF (docs/build-options.md) */

@@ -192,18 +192,23 @@ hearth_status hearth_apps_update_notice(const hearth_apps *a, bool disruptive,
 {
     HEARTH_ENSURE(buf != NULL && cap > 0, hearth_err(HEARTH_ERR_INVALID, "app: no buffer"));
     buf[0] = '\0';
-    bool ok = true;
-    if (disruptive) {
-        char first[96];
+    /* Every install ends with a restart of the device program into the new
+     * slot (hearth-boot launches it on trial), so no notice may say that
+     * installing does not interrupt the device: a disruptive update is the
+     * one whose manifest says the basic function stops for downtime_s. */
+    char first[112];
+    if (disruptive)
         snprintf(first, sizeof first,
                  "Installing restarts the device; expected downtime about %u s.", downtime_s);
-        ok = append_sentence(buf, cap, first);
-    }
+    else
+        snprintf(first, sizeof first,
+                 "Installing restarts the device's software, a pause of a few seconds.");
+    bool ok = append_sentence(buf, cap, first);
     for (size_t i = 0; ok && i < hearth_apps_count(a); i++) {
         const char *s = disruptive ? a->app[i]->notice_restart : a->app[i]->notice_live;
         if (s != NULL) ok = append_sentence(buf, cap, s);
     }
-    if (ok && buf[0] == '\0') ok = append_sentence(buf, cap, "Installing does not interrupt the device.");
+
     if (!ok) return hearth_err(HEARTH_ERR_TOO_LARGE, "app: update notice too long");
     return HEARTH_OK;
 }

@@ -49,12 +49,16 @@ static hearth_status do_check(hearth_updater *u, hearth_update_mode mode, hearth
     u->available = res->info;
     pthread_mutex_unlock(&u->mu);
 
-    bool install = mode == HEARTH_UPD_MODE_INSTALL ||
-                   (mode == HEARTH_UPD_MODE_POLICY && upd_policy_allows_install(u));
+    bool policy_ok = mode == HEARTH_UPD_MODE_POLICY && upd_policy_allows_install(u);
+    /* 5.3-12: the automatic policy announces a disruptive update and waits
+     * for its window; an administrator's explicit install does not wait. */
+    bool window_ok = policy_ok && upd_window_allows_install(u, &res->info);
+    bool install = mode == HEARTH_UPD_MODE_INSTALL || window_ok;
     if (!install) {
         char reason[96];
         snprintf(reason, sizeof reason, "%s",
                  mode == HEARTH_UPD_MODE_CHECK_ONLY ? "check only"
+                 : policy_ok                        ? "waiting for the announced installation time"
                  : hearth_updater_policy(u).automatic ? "installation postponed"
                                                       : "automatic updates are off");
         upd_event_log(u, HEARTH_SEV_INFO, "update_available", reason, m->sw_version);

@@ -1,7 +1,9 @@
-/* The scheduler (EN 303 645 5.3-4..5.3-6, 5.3-11): the updater thread,
- * randomised check times (first shortly after start, then once per period
- * at a random moment of each window), the check/install requests the API
- * queues, and the administrator's policy (automatic on/off, postpone). */
+/* The scheduler (EN 303 645 5.3-4..5.3-6, 5.3-11, 5.3-12): the updater
+ * thread, randomised check times (first shortly after start, then once per
+ * period at a random moment of each window), the check/install requests the
+ * API queues, the administrator's policy (automatic on/off, postpone), and
+ * the announced installation time of a disruptive update, which the people
+ * using the device see and an administrator can move. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,9 +20,106 @@ hearth_status upd_load_policy(hearth_updater *u)
     hearth_status st = hearth_store_get(hearth_device_store(u->dev), HEARTH_REC_UPDATE_POLICY, rec,
                                         sizeof rec, &len);
     upd_store_unlock(u);
+    if (st != HEARTH_ERR_NOT_FOUND) {
+        HEARTH_GUARD(st);
+        HEARTH_GUARD(hearth_update_policy_decode(rec, len, &u->policy));
+    }
+    uint8_t wrec[HEARTH_UPDATE_WINDOW_REC_MAX];
+    memset(&u->window, 0, sizeof u->window);
+    upd_store_lock(u);
+    st = hearth_store_get(hearth_device_store(u->dev), HEARTH_REC_UPDATE_WINDOW, wrec, sizeof wrec, &len);
+    upd_store_unlock(u);
     if (st == HEARTH_ERR_NOT_FOUND) return HEARTH_OK;
     HEARTH_GUARD(st);
-    return hearth_update_policy_decode(rec, len, &u->policy);
+    return hearth_update_window_decode(wrec, len, &u->window);
+}
+
+static hearth_status store_window(hearth_updater *u, const hearth_update_window *w)
+{
+    uint8_t rec[HEARTH_UPDATE_WINDOW_REC_MAX];
+    size_t len = 0;
+    HEARTH_GUARD(hearth_update_window_encode(w, rec, &len));
+    upd_store_lock(u);
+    hearth_status st = hearth_store_put(hearth_device_store(u->dev), HEARTH_REC_UPDATE_WINDOW, rec, len);
+    upd_store_unlock(u);
+    return st;
+}
+
+static void fmt_time(int64_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "%lld", (long long)t);
+}
+
+/* ------------------------------------------------------------ window */
+
+bool upd_window_allows_install(hearth_updater *u, const hearth_update_info *info)
+{
+    if (!info->disruptive) return true;
+    int64_t now = hearth_time_now();
+    pthread_mutex_lock(&u->mu);
+    hearth_update_window w = u->window;
+    pthread_mutex_unlock(&u->mu);
+    bool announce = false;
+    bool due = hearth_update_window_plan(&w, info->sw_version, now, u->cfg.disruptive_notice_s, &announce);
+    if (announce) {
+        /* Recorded before anything installs: a device that cannot keep the
+         * announcement does not install (the next check tries again). */
+        if (store_window(u, &w) != HEARTH_OK) {
+            upd_event_log(u, HEARTH_SEV_WARNING, "update_window_unsaved",
+                          "the announcement could not be stored; not installing", info->sw_version);
+            return false;
+        }
+        pthread_mutex_lock(&u->mu);
+        u->window = w;
+        pthread_mutex_unlock(&u->mu);
+        char at[32], reason[160];
+        fmt_time(w.at, at, sizeof at);
+        snprintf(reason, sizeof reason, "installs at %s; expected downtime about %u s", at,
+                 (unsigned)info->downtime_s);
+        upd_event_log(u, HEARTH_SEV_INFO, "update_disruption_announced", reason, info->sw_version);
+    }
+    return due;
+}
+
+int64_t upd_window_wake(hearth_updater *u, int64_t now)
+{
+    if (!u->available.present || !u->available.disruptive) return 0;
+    if (strcmp(u->window.version, u->available.sw_version) != 0 || u->window.at <= now) return 0;
+    return u->window.at;
+}
+
+hearth_status hearth_updater_set_window(hearth_updater *u, int64_t at, const char *who)
+{
+    HEARTH_ENSURE(u != NULL, HEARTH_ERR_INVALID);
+    int64_t now = hearth_time_now();
+    if (at < now - HEARTH_UPDATE_WINDOW_SLACK_S || at > now + HEARTH_UPDATE_WINDOW_MAX_S)
+        return hearth_err(HEARTH_ERR_RANGE, "the installation time must be between now and %d days ahead",
+                          (int)(HEARTH_UPDATE_WINDOW_MAX_S / 86400));
+    if (at < now) at = now;
+    pthread_mutex_lock(&u->mu);
+    hearth_update_window w = u->window;
+    bool announced = u->available.present && u->available.disruptive &&
+                     strcmp(w.version, u->available.sw_version) == 0 && w.announced_at != 0;
+    pthread_mutex_unlock(&u->mu);
+    if (!announced)
+        return hearth_err(HEARTH_ERR_STATE, "no disruptive update is announced; there is nothing to move");
+    w.at = at;
+    HEARTH_GUARD(store_window(u, &w));
+    pthread_mutex_lock(&u->mu);
+    u->window = w;
+    /* Wake the updater thread at the new time (now: at once). */
+    if (at <= now) u->req_check = true;
+    else if (at < u->next_check) u->next_check = at;
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    char when[32], reason[128];
+    fmt_time(at, when, sizeof when);
+    snprintf(reason, sizeof reason, "installs at %s (moved by %s)", when, who != NULL ? who : "");
+    upd_event_log(u, HEARTH_SEV_INFO, "update_window_moved", reason, w.version);
+    return HEARTH_OK;
 }
 
 /* ------------------------------------------------------------ policy */
@@ -170,6 +269,9 @@ static void *updater_main(void *arg)
             u->next_check = regular;
             upd_schedule_retry(u, &res, nowc);
         }
+        /* 5.3-12: a disruptive update waits for its announced time. */
+        int64_t wake = upd_window_wake(u, hearth_time_now());
+        if (wake != 0 && wake < u->next_check) u->next_check = wake;
     }
     pthread_mutex_unlock(&u->mu);
     return NULL;

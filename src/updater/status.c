@@ -1,6 +1,7 @@
 /* The update status document (GET /api/v1/updates): what is installed, what
  * is available with the risks it mitigates (5.3-11), whether installing it
- * disrupts the device and for how long (5.3-12), the policy (5.3-6) and the
+ * disrupts the device, for how long and when it installs (5.3-12), the
+ * policy (5.3-6) and the
  * recent update security events (5.3-9 example 9: the administrator, not
  * the repository, learns why an update was refused). */
 #include <cjson/cJSON.h>
@@ -147,6 +148,25 @@ hearth_status hearth_updater_status_json(hearth_updater *u, bool include_events,
                                       u->available.downtime_s, notice, sizeof notice) != HEARTH_OK)
             snprintf(notice, sizeof notice, "Installing may restart the device.");
         cJSON_AddStringToObject(o, "disruption_notice", notice);
+    }
+    /* 5.3-12: when the announced disruptive update installs, for everyone
+     * using the device (null: none announced for the waiting update, or the
+     * policy keeps it from installing automatically then). */
+    if (u->available.present && u->available.disruptive && u->window.announced_at != 0 &&
+        strcmp(u->window.version, u->available.sw_version) == 0 && u->policy.automatic &&
+        u->policy.postpone_until <= u->window.at) {
+        cJSON *w = cJSON_AddObjectToObject(o, "window");
+        if (w != NULL) {
+            cJSON_AddStringToObject(w, "version", u->window.version);
+            add_time(w, "announced_at", u->window.announced_at);
+            add_time(w, "at", u->window.at);
+            cJSON_AddNumberToObject(w, "at_unix", (double)u->window.at);
+            cJSON_AddNumberToObject(w, "expected_downtime_s", (double)u->available.downtime_s);
+            cJSON_AddNumberToObject(w, "latest_unix",
+                                    (double)(hearth_time_now() + HEARTH_UPDATE_WINDOW_MAX_S));
+        }
+    } else {
+        cJSON_AddNullToObject(o, "window");
     }
     if (include_events && have_bs) add_integrity(o, &bs);
     if (include_events) {

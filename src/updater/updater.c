@@ -28,6 +28,7 @@ void hearth_updater_config_default(hearth_updater_config *c)
     c->period_s = HEARTH_UPDATE_PERIOD_DEFAULT_S;
     c->download_attempts = 3;
     c->stall_timeout_s = 30;
+    c->disruptive_notice_s = HEARTH_UPDATE_NOTICE_DEFAULT_S;
 }
 
 /* ------------------------------------------------------------ helpers */

@@ -50,6 +50,7 @@ struct hearth_updater {
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;
     hearth_update_policy policy;
+    hearth_update_window window; /* announced disruptive install (5.3-12) */
     hearth_update_state state;
     hearth_update_info available;
     hearth_update_result last;
@@ -140,6 +141,14 @@ hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth
 hearth_status upd_load_policy(hearth_updater *u) HEARTH_MUST_CHECK;
 /* The policy allows installing now (automatic and not postponed). */
 bool upd_policy_allows_install(hearth_updater *u);
+/* 5.3-12: may the automatic policy install the verified disruptive update
+ * @p info now? Announces it first (persisted window, security event
+ * update_disruption_announced) and says no until its window is reached.
+ * A store failure says no (nothing installs unannounced). */
+bool upd_window_allows_install(hearth_updater *u, const hearth_update_info *info);
+/* The waiting disruptive update's window while it is in the future, else 0
+ * (called with u->mu held): when the updater thread must wake up. */
+int64_t upd_window_wake(hearth_updater *u, int64_t now);
 
 /* ------------------------------------- updater.c: what a bundle is judged by */
 

@@ -54,7 +54,7 @@ upd_device_user "$W"
 "$BOOT" "${UPD_USER_ARGS[@]}" --state "$UPD_STATE" --trust "$UPD_TRUST" --keyset "$UPD_STATE/keyset.hks" \
     --confirm-timeout 30 -- --listen 127.0.0.1:0 --foreground --heartbeat "$W/hb" \
     --update-url "$UPD_REPO_URL" --update-trust "$UPD_TRUST" --update-first-delay 0 \
-    --update-first-window 0 --update-period 2 >"$W/boot.out" 2>"$W/boot.err" &
+    --update-first-window 0 --update-period 2 --update-notice 0 >"$W/boot.out" 2>"$W/boot.err" &
 BOOT_PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$W/boot.out" 2>/dev/null && break; sleep 0.1; done
 check "hearthd started from slot a under hearth-boot" grep -q "listening on" "$W/boot.out"
@@ -79,6 +79,8 @@ check "5.3-4 update published -> installed -> restarted -> confirmed on slot b (
 check "minimum security version advanced to 2" \
     bash -c "[ '$(upd_slot_field "$UPD_STATE" 'min security version')' = 2 ]"
 check "update_installed logged" upd_seclog_has "$UPD_STATE/events.log" update_installed
+check "5.3-12 the disruptive update was announced before it installed" bash -c \
+    "grep -n -e update_disruption_announced -e update_installed '$UPD_STATE/events.log' | head -1 | grep -q update_disruption_announced"
 check "update_confirmed logged after self-test" upd_seclog_has "$UPD_STATE/events.log" update_confirmed
 check "hearthd restarted by hearth-boot (two ready lines)" bash -c "[ \$(grep -c 'listening on' '$W/boot.out') -ge 2 ]"
 check "slot b payload includes the new file" test -f "$UPD_STATE/slots/b/payload/notes.txt"

@@ -195,7 +195,7 @@ static void test_5_3_12_update_notice_from_the_applications(void **state)
     assert_int_equal(hearth_apps_update_notice(NULL, true, 15, buf, sizeof buf), HEARTH_OK);
     assert_string_equal(buf, "Installing restarts the device; expected downtime about 15 s.");
     assert_int_equal(hearth_apps_update_notice(NULL, false, 0, buf, sizeof buf), HEARTH_OK);
-    assert_string_equal(buf, "Installing does not interrupt the device.");
+    assert_string_equal(buf, "Installing restarts the device's software, a pause of a few seconds.");
 
     const hearth_app *const apps[] = {&app_a, &app_b};
     hearth_apps *set = NULL;
@@ -204,7 +204,8 @@ static void test_5_3_12_update_notice_from_the_applications(void **state)
     assert_string_equal(buf, "Installing restarts the device; expected downtime about 30 s. "
                              "A keeps going. B pauses.");
     assert_int_equal(hearth_apps_update_notice(set, false, 0, buf, sizeof buf), HEARTH_OK);
-    assert_string_equal(buf, "A is not interrupted.");
+    assert_string_equal(buf, "Installing restarts the device's software, a pause of a few seconds. "
+                             "A is not interrupted.");
     char small[40];
     assert_int_equal(hearth_apps_update_notice(set, true, 30, small, sizeof small),
                      HEARTH_ERR_TOO_LARGE);

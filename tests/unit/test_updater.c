@@ -60,6 +60,76 @@ static void test_5_3_6_policy_record_roundtrip_and_strict(void **state)
     assert_int_equal(hearth_update_policy_encode(&p, rec, &len), HEARTH_ERR_RANGE);
 }
 
+/* 5.3-12: the announced installation time of a disruptive update. */
+static void test_5_3_12_window_record_roundtrip_and_strict(void **state)
+{
+    (void)state;
+    hearth_update_window w = {.at = 1800000000, .announced_at = 1799913600, .version = "2.0.0"};
+    uint8_t rec[HEARTH_UPDATE_WINDOW_REC_MAX];
+    size_t len = 0;
+    assert_int_equal(hearth_update_window_encode(&w, rec, &len), HEARTH_OK);
+    assert_int_equal(len, 21 + 5);
+    hearth_update_window q;
+    memset(&q, 0, sizeof q);
+    assert_int_equal(hearth_update_window_decode(rec, len, &q), HEARTH_OK);
+    assert_int_equal(q.at, 1800000000);
+    assert_int_equal(q.announced_at, 1799913600);
+    assert_string_equal(q.version, "2.0.0");
+    /* Damaged records are refused, never half-read. */
+    assert_int_equal(hearth_update_window_decode(rec, len - 1, &q), HEARTH_ERR_INVALID);
+    uint8_t bad[HEARTH_UPDATE_WINDOW_REC_MAX];
+    memcpy(bad, rec, len);
+    bad[1] = 'P';
+    assert_int_equal(hearth_update_window_decode(bad, len, &q), HEARTH_ERR_INVALID);
+    memcpy(bad, rec, len);
+    bad[2] = 2;
+    assert_int_equal(hearth_update_window_decode(bad, len, &q), HEARTH_ERR_UNSUPPORTED);
+    memcpy(bad, rec, len);
+    bad[3] = 1;
+    assert_int_equal(hearth_update_window_decode(bad, len, &q), HEARTH_ERR_INVALID);
+    memcpy(bad, rec, len);
+    bad[20] = 200; /* version longer than the record */
+    assert_int_equal(hearth_update_window_decode(bad, len, &q), HEARTH_ERR_INVALID);
+    memcpy(bad, rec, len);
+    bad[22] = '\n'; /* a control character in the version */
+    assert_int_equal(hearth_update_window_decode(bad, len, &q), HEARTH_ERR_INVALID);
+    w.at = -5;
+    assert_int_equal(hearth_update_window_encode(&w, rec, &len), HEARTH_ERR_RANGE);
+}
+
+static void test_5_3_12_window_plan_announces_before_installing(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1800000000;
+    hearth_update_window w;
+    memset(&w, 0, sizeof w);
+    bool announce = false;
+    /* First sight of a disruptive 2.0.0: announced, not installed. */
+    assert_false(hearth_update_window_plan(&w, "2.0.0", t0, 86400, &announce));
+    assert_true(announce);
+    assert_int_equal(w.announced_at, t0);
+    assert_int_equal(w.at, t0 + 86400);
+    assert_string_equal(w.version, "2.0.0");
+    /* Later checks before the window: no second announcement, still waits. */
+    assert_false(hearth_update_window_plan(&w, "2.0.0", t0 + 86399, 86400, &announce));
+    assert_false(announce);
+    /* At the window: installs. */
+    assert_true(hearth_update_window_plan(&w, "2.0.0", t0 + 86400, 86400, &announce));
+    assert_false(announce);
+    /* A window moved earlier by an administrator is honoured. */
+    w.at = t0 + 10;
+    assert_true(hearth_update_window_plan(&w, "2.0.0", t0 + 11, 86400, &announce));
+    /* A newer disruptive release is announced afresh with a full notice,
+     * even though the old window has passed. */
+    assert_false(hearth_update_window_plan(&w, "2.1.0", t0 + 20, 3600, &announce));
+    assert_true(announce);
+    assert_int_equal(w.at, t0 + 20 + 3600);
+    /* Notice 0: announced and installed in the same check. */
+    memset(&w, 0, sizeof w);
+    assert_true(hearth_update_window_plan(&w, "3.0.0", t0, 0, &announce));
+    assert_true(announce);
+}
+
 static void test_5_3_5_schedule_random_time_within_each_window(void **state)
 {
     (void)state;
@@ -434,6 +504,22 @@ static void test_5_3_6_policy_default_on_persisted_and_bounded(void **state)
     assert_int_equal(hearth_updater_set_policy(fx->u, true, 0, "unit"), HEARTH_OK);
 }
 
+static void test_5_3_12_window_moves_only_an_announced_update(void **state)
+{
+    fixture *fx = *state;
+    /* Nothing announced: nothing to move, nothing stored. */
+    assert_int_equal(hearth_updater_set_window(fx->u, hearth_time_now() + 3600, "unit"), HEARTH_ERR_STATE);
+    /* Out of bounds is refused before anything else. */
+    assert_int_equal(hearth_updater_set_window(fx->u, hearth_time_now() + HEARTH_UPDATE_WINDOW_MAX_S + 60, "unit"),
+                     HEARTH_ERR_RANGE);
+    assert_int_equal(hearth_updater_set_window(fx->u, hearth_time_now() - HEARTH_UPDATE_WINDOW_SLACK_S - 60, "unit"),
+                     HEARTH_ERR_RANGE);
+    char buf[16384];
+    assert_int_equal(hearth_updater_status_json(fx->u, false, buf, sizeof buf), HEARTH_OK);
+    assert_non_null(strstr(buf, "\"window\":null"));
+    assert_false(log_has(fx, "update_window_moved", ""));
+}
+
 static void test_5_3_11_upload_installs_into_inactive_slot_pending(void **state)
 {
     fixture *fx = *state;
@@ -477,6 +563,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_5_3_6_policy_record_roundtrip_and_strict),
         cmocka_unit_test(test_5_3_5_schedule_random_time_within_each_window),
+        cmocka_unit_test(test_5_3_12_window_record_roundtrip_and_strict),
+        cmocka_unit_test(test_5_3_12_window_plan_announces_before_installing),
         cmocka_unit_test(test_5_5_1_repository_pin_semantics),
     };
     const struct CMUnitTest pipeline[] = {
@@ -485,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_5_3_9_rollback_bundle_rejected),
         cmocka_unit_test(test_5_3_9_truncated_upload_rejected),
         cmocka_unit_test(test_5_3_6_policy_default_on_persisted_and_bounded),
+        cmocka_unit_test(test_5_3_12_window_moves_only_an_announced_update),
         cmocka_unit_test(test_5_3_11_upload_installs_into_inactive_slot_pending),
     };
     int rc = cmocka_run_group_tests_name("updater", tests, NULL, NULL);

@@ -52,7 +52,7 @@ static int usage(void)
             "  prefix BUNDLE OUT\n"
             "  factory STATE BUNDLE   (STATE/../trust/ and STATE/keyset.hks in place)\n"
             "  check STATE URL [policy|check|install] [--swap-before-install] [--attempts N]\n"
-            "        [--stall S] [--max-size N] [--pin PIN] [--fetch-socket PATH]\n"
+            "        [--stall S] [--max-size N] [--pin PIN] [--fetch-socket PATH] [--notice S]\n"
             "  policy STATE on|off POSTPONE_HOURS\n"
             "  status STATE\n"
             "  upload STATE BUNDLE [CHUNK]\n"
@@ -355,6 +355,9 @@ static int cmd_check(int argc, char **argv)
     cfg.trust_dir = g_trust;
     cfg.repo_url = argv[2];
     cfg.store_lock = &g_store_lock;
+    /* One check per run: a disruptive update is announced and installed in
+     * the same check unless --notice S asks for the device's waiting. */
+    cfg.disruptive_notice_s = 0;
     hearth_update_mode mode = HEARTH_UPD_MODE_POLICY;
     uint64_t v;
     for (int i = 3; i < argc; i++) {
@@ -362,6 +365,10 @@ static int cmd_check(int argc, char **argv)
         else if (strcmp(argv[i], "check") == 0) mode = HEARTH_UPD_MODE_CHECK_ONLY;
         else if (strcmp(argv[i], "install") == 0) mode = HEARTH_UPD_MODE_INSTALL;
         else if (strcmp(argv[i], "--swap-before-install") == 0) cfg.test_before_install = swap_hook;
+        else if (strcmp(argv[i], "--notice") == 0 && i + 1 < argc && parse_u64(argv[i + 1], &v) && v <= UINT32_MAX) {
+            cfg.disruptive_notice_s = (uint32_t)v;
+            i++;
+        }
         else if (strcmp(argv[i], "--attempts") == 0 && i + 1 < argc && parse_u64(argv[i + 1], &v)) {
             cfg.download_attempts = (uint32_t)v;
             i++;
@@ -581,6 +588,7 @@ static int cmd_run(int argc, char **argv)
     cfg.period_s = (uint32_t)period;
     cfg.first_delay_s = (uint32_t)delay;
     cfg.first_window_s = (uint32_t)window;
+    cfg.disruptive_notice_s = 0; /* as check: announced and installed at once */
     cfg.on_restart = on_restart;
     hearth_updater *u = NULL;
     hearth_status st = hearth_updater_create(g_dev, &cfg, &u);

@@ -93,7 +93,8 @@ ht_req GET /api/v1/device "" "$BOB_TOKEN"
 ht_expect_status 200 "plain user reads device info"
 
 # Undocumented paths and methods.
-for p in / /api /api/v1 /api/v1/ /api/v1/debug /api/v2/thermostat /api/v1/thermostat/ /api/v1/users/bob/extra /../etc/passwd /api/v1/%2e%2e/users; do
+# "/" is the web interface (docs/web.md, tests/integration/test_webui.sh).
+for p in /api /api/v1 /api/v1/ /api/v1/debug /api/v2/thermostat /api/v1/thermostat/ /api/v1/users/bob/extra /../etc/passwd /api/v1/%2e%2e/users; do
     ht_req GET "$p" "" "$HT_ADMIN_TOKEN"
     ht_expect_status 404 "unknown path $p"
 done

@@ -340,7 +340,7 @@ def flow(d, api, a, shots):
 
     # Security events.
     d.go(a.url + "/#/events")
-    check(d.wait(lambda: "user deleted" in d.text("#ev-list") or "user removed" in d.text("#ev-list")),
+    check(d.wait(lambda: any(w in d.text("#ev-list") for w in ("user deleted", "user erased"))),
           "the security events page shows what happened", d.text("#ev-list")[:300] if d.visible("#ev-list") else "")
     shot("events")
 

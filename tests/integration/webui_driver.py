@@ -329,13 +329,22 @@ def flow(d, api, a, shots):
     shot("users")
     bob = api.login("bob", "bright orchard pebble 22")
     check(bob is not None, "the new user can log in")
-    d.click("button[aria-label='Delete user bob']")
-    check(d.wait(lambda: "Really delete bob" in d.text("button[aria-label='Confirm: delete user bob']")),
-          "deleting asks for a second, explicit click")
-    d.click("button[aria-label='Confirm: delete user bob']")
-    check(d.wait_text("#ok", "bob was deleted"), "the user is deleted from the page")
+    if a.has("/api/v1/users/{name}/logout"):
+        d.click("button[aria-label='Log out user bob everywhere']")
+        check(d.wait_text("#ok", "logged out everywhere (1 session ended)"),
+              "5.1-4 an administrator logs a user out everywhere from the page")
+        st, _ = api.req("GET", "/api/v1/thermostat", token=bob)
+        check(st == 401, "... and bob's session no longer works (%s)" % st)
+        bob = api.login("bob", "bright orchard pebble 22")
+    verb = "erase" if a.has("/api/v1/factory-reset") else "delete"
+    d.click("button[aria-label='%s user bob']" % verb.capitalize())
+    check(d.wait(lambda: ("Really %s bob" % verb) in d.text("button[aria-label='Confirm: %s user bob']" % verb)),
+          "%s asks for a second, explicit click" % verb)
+    d.click("button[aria-label='Confirm: %s user bob']" % verb)
+    check(d.wait_text("#ok", "bob was %sd" % verb), "the user is %sd from the page" % verb)
     st, _ = api.req("GET", "/api/v1/thermostat", token=bob)
     check(st == 401, "... and bob's session ended with the account (%s)" % st)
+    check(api.login("bob", "bright orchard pebble 22") is None, "... and bob cannot log in any more")
     check(no_hscroll(d), "users page fits 375 px")
 
     # Security events.
@@ -343,6 +352,34 @@ def flow(d, api, a, shots):
     check(d.wait(lambda: any(w in d.text("#ev-list") for w in ("user deleted", "user erased"))),
           "the security events page shows what happened", d.text("#ev-list")[:300] if d.visible("#ev-list") else "")
     shot("events")
+
+    # Privacy: what the device holds, consents given and withdrawn (6-1..6-3).
+    if a.has("/api/v1/consents"):
+        d.go(a.url + "/#/privacy")
+        check(d.wait_visible("#pv-consents li"), "the privacy page lists the uses that need consent")
+        check(d.wait(lambda: "user accounts" in d.text("#pv-holds")), "6-1 it says what the device holds now")
+        check(d.wait(lambda: "Who receives it" in d.text("#pv-notice")), "6-1 ... and why, by whom and how long, per item")
+        tok = api.login(user, pw2)
+        s_, cs = api.req("GET", "/api/v1/consents", token=tok)
+        purpose = next((p for p in (cs or {}).get("purposes", []) if p["id"] == "temperature_history"), None)
+        check(purpose is not None and not purpose["granted"], "no consent is given by default (%s)" % purpose)
+        if purpose:
+            sel = "button[data-purpose='temperature_history']"
+            d.click(sel)
+            check(d.wait_text("#ok", "Consent given"), "6-2 consent is given with an explicit click")
+            s_, cs = api.req("GET", "/api/v1/consents", token=tok)
+            check(any(p["id"] == "temperature_history" and p["granted"] for p in cs["purposes"]),
+                  "... and recorded on the device")
+            shot("privacy")
+            d.wait(lambda: "Withdraw" in d.text(sel))
+            d.click(sel)
+            check(d.wait_text("#ok", "Consent withdrawn"), "6-3 consent is withdrawn from the same page")
+            s_, cs = api.req("GET", "/api/v1/consents", token=tok)
+            check(any(p["id"] == "temperature_history" and not p["granted"] for p in cs["purposes"]),
+                  "... and the device holds the withdrawal")
+        d.click("#pv-receipt-btn")
+        check(d.wait_visible("#pv-receipt") and len(d.text("#pv-receipt")) > 20, "the consent receipt is shown")
+        check(no_hscroll(d), "privacy page fits 375 px")
 
     # Storage: the token is in no cookie and no Web Storage.
     store = d.js("return [document.cookie, localStorage.length, sessionStorage.length];")
@@ -358,6 +395,32 @@ def flow(d, api, a, shots):
     check(d.wait_text("#msg", "not right"), "a wrong password is refused in words")
     d.type("#login-pw", pw2 + "\ue007")
     check(d.wait_visible("#view-thermostat", 30), "log in with the new password")
+    if not a.has("/api/v1/factory-reset"):
+        d.click("#logout")
+        d.wait_visible("#view-login")
+        return
+
+    # Factory reset (5.11-1): own password and the words, then set up again.
+    d.go(a.url + "/#/reset")
+    check(d.wait_visible("#view-reset"), "the factory reset page explains what is erased")
+    check("setup password on the device's label" in d.text("#view-reset"), "5.11-3 ... and how to set the device up again")
+    shot("reset")
+    d.type("#rs-pw", "not my password 1")
+    d.type("#rs-confirm", "factory reset")
+    d.click("#f-reset button[type=submit]")
+    check(d.wait_text("#msg", "Nothing was erased"), "a wrong password erases nothing, said in words")
+    d.type("#rs-pw", pw2)
+    d.click("#f-reset button[type=submit]")
+    check(d.wait_text("#ok", "erased and restarting", 30), "5.11-1 the factory reset starts from the page")
+    check(d.wait_visible("#view-setup", 90), "the device comes back in its factory-default state: the setup page")
+    st, _ = api.req("POST", "/api/v1/login", {"username": user, "password": pw2})
+    check(st == 409, "the old account is gone: login answers setup_required (%s)" % st)
+    d.type("#setup-code", a.setup_password)
+    d.type("#setup-user", "newowner")
+    d.type("#setup-pw", pw1)
+    d.type("#setup-pw2", pw1)
+    d.click("#f-setup button[type=submit]")
+    check(d.wait_visible("#view-thermostat", 60), "the label's setup password sets the device up again")
     d.click("#logout")
     d.wait_visible("#view-login")
 
@@ -372,7 +435,11 @@ def main():
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     ap.add_argument("--work", required=True)
     ap.add_argument("--screenshots", default="")
+    ap.add_argument("--openapi", required=True)
     a = ap.parse_args()
+    spec = open(a.openapi).read()
+    # A page is driven only when its route is documented (and so served).
+    a.has = lambda route: ("\n  %s:\n" % route) in spec
     port = free_port()
     log = open(os.path.join(a.work, "chromedriver.log"), "w")
     cd = subprocess.Popen([a.chromedriver, "--port=%d" % port], stdout=log, stderr=subprocess.STDOUT)

@@ -80,7 +80,7 @@
   /* ------------------------------------------------------------- views */
 
   const PUBLIC = ['setup', 'login', 'loading'];
-  const ADMIN = ['users', 'events'];
+  const ADMIN = ['users', 'events', 'reset'];
   const LOADERS = {};
 
   function show(view) {
@@ -260,13 +260,19 @@
       const role = document.createElement('td'); role.textContent = u.role;
       const act = document.createElement('td');
       if (u.username !== S.user) {
+        const out = document.createElement('button');
+        out.type = 'button';
+        out.className = 'secondary';
+        out.textContent = 'Log out';
+        out.setAttribute('aria-label', 'Log out user ' + u.username + ' everywhere');
+        out.addEventListener('click', () => logoutUser(u.username, out));
         const del = document.createElement('button');
         del.type = 'button';
         del.className = 'danger';
-        del.textContent = 'Delete';
-        del.setAttribute('aria-label', 'Delete user ' + u.username);
+        del.textContent = 'Erase';
+        del.setAttribute('aria-label', 'Erase user ' + u.username);
         del.addEventListener('click', () => deleteUser(u.username, del));
-        act.appendChild(del);
+        act.append(out, del);
       } else {
         act.textContent = 'you';
       }
@@ -275,18 +281,31 @@
     }
   };
 
+  const ERASED = { account: 'the account', sessions: 'the sessions', application_data: 'what the applications kept for them',
+    core_data: 'their consent records and other data the device kept about them' };
+
   async function deleteUser(name, btn) {
     if (btn.dataset.armed !== '1') {
       btn.dataset.armed = '1';
-      btn.textContent = 'Really delete ' + name + '?';
-      btn.setAttribute('aria-label', 'Confirm: delete user ' + name);
+      btn.textContent = 'Really erase ' + name + '?';
+      btn.setAttribute('aria-label', 'Confirm: erase user ' + name);
+      btn.focus();
       return;
     }
     btn.disabled = true;
     const r = await api('DELETE', '/api/v1/users/' + encodeURIComponent(name));
     if (r.status !== 200) { say(words(r)); btn.disabled = false; return; }
-    say('User ' + name + ' was deleted and their sessions ended.', true);
+    const what = (r.data.erased || []).map((k) => ERASED[k] || k.replace(/_/g, ' '));
+    say('User ' + name + ' was erased' + (what.length ? ': ' + what.join(', ') : '') + '.', true);
     await LOADERS.users();
+  }
+
+  async function logoutUser(name, btn) {
+    btn.disabled = true;
+    const r = await api('POST', '/api/v1/users/' + encodeURIComponent(name) + '/logout');
+    btn.disabled = false;
+    if (r.status !== 200) { say(words(r)); return; }
+    say(name + ' is logged out everywhere (' + r.data.revoked + ' session' + (r.data.revoked === 1 ? '' : 's') + ' ended).', true);
   }
 
   onSubmit('f-user-add', async (form) => {
@@ -472,6 +491,172 @@
     $('u-confirm').hidden = true;
     if (r.status !== 202) { say(words(r)); return; }
     say('Installing. The device restarts when it is done; log in again afterwards.', true);
+  });
+
+  /* ---------------------------------------------------------- privacy */
+
+  function li(text, cls) {
+    const e = document.createElement('li');
+    e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  const HOLDS = { user_names: 'user accounts', sessions: 'open sessions', consents: 'consent records',
+    temperature_history: 'temperature readings kept for the history', events: 'security log entries' };
+
+  LOADERS.privacy = async () => {
+    const r = await api('GET', '/api/v1/privacy');
+    if (r.status !== 200) { say(words(r)); return; }
+    const d = r.data;
+    $('pv-version').textContent = 'Notice version ' + d.notice_version + '.';
+    const holds = $('pv-holds');
+    holds.textContent = '';
+    for (const h of d.holds) holds.appendChild(li((HOLDS[h.item] || h.item.replace(/_/g, ' ')) + ': ' + h.count));
+    const sens = $('pv-sensors');
+    sens.textContent = '';
+    for (const x of d.sensors) sens.appendChild(li(x.what + ' (' + x.kind + (x.unit ? ', ' + x.unit : '') + ')'));
+    if (!d.sensors.length) sens.appendChild(li('none'));
+    renderNotice(d.notice || {});
+    await loadConsents();
+    await loadServiceErase();
+  };
+
+  function renderNotice(n) {
+    const box = $('pv-notice');
+    box.textContent = '';
+    const purposes = {};
+    for (const p of n.purposes || []) purposes[p.id] = p;
+    if (n.controller) {
+      const p = document.createElement('p');
+      p.textContent = 'Responsible: ' + n.controller.name + '. Contact: ' + n.controller.contact + '.';
+      box.appendChild(p);
+    }
+    for (const it of n.items || []) {
+      const h = document.createElement('h4');
+      h.textContent = it.title;
+      const ul = document.createElement('ul');
+      const pu = purposes[it.purpose];
+      if (pu) ul.appendChild(li('Why: ' + pu.title + ' (' + String(pu.basis).replace(/_/g, ' ') + '). ' + (pu.description || '')));
+      if (it.where && it.where.length) ul.appendChild(li('Where: ' + it.where.join('; ')));
+      ul.appendChild(li('Who receives it: ' + (it.recipients && it.recipients.length ? it.recipients.join('; ') : 'nobody else')));
+      if (it.leaves_device) ul.appendChild(li('Leaves the device: ' + it.leaves_device));
+      if (it.retention) ul.appendChild(li('Kept: ' + it.retention));
+      box.append(h, ul);
+    }
+  }
+
+  async function loadConsents() {
+    const r = await api('GET', '/api/v1/consents');
+    const ul = $('pv-consents');
+    ul.textContent = '';
+    if (r.status !== 200) { say(words(r)); return; }
+    for (const p of r.data.purposes) {
+      const item = document.createElement('li');
+      const t = document.createElement('p');
+      const b = document.createElement('strong');
+      b.textContent = p.title;
+      const st = document.createElement('span');
+      st.textContent = p.granted ? ' Given' + (p.since ? ' on ' + new Date(p.since * 1000).toLocaleString() : '') + '.' : ' Not given.';
+      st.className = 'state';
+      st.id = 'consent-' + p.id;
+      t.append(b, st);
+      item.appendChild(t);
+      if (S.role === 'admin') {
+        const btn = document.createElement('button');
+        btn.type = 'button';
+        btn.className = p.granted ? 'secondary' : '';
+        btn.textContent = p.granted ? 'Withdraw consent' : 'Give consent';
+        btn.setAttribute('aria-label', (p.granted ? 'Withdraw consent: ' : 'Give consent: ') + p.title);
+        btn.dataset.purpose = p.id;
+        btn.addEventListener('click', async () => {
+          btn.disabled = true;
+          const c = await api('PUT', '/api/v1/consents/' + encodeURIComponent(p.id), { granted: !p.granted });
+          if (c.status !== 200) { say(words(c)); btn.disabled = false; return; }
+          say((c.data.granted ? 'Consent given: ' : 'Consent withdrawn: ') + p.title + '.' +
+            (c.data.granted ? '' : ' Nothing more is sent for it, and the service was told.'), true);
+          await loadConsents();
+        });
+        item.appendChild(btn);
+      }
+      ul.appendChild(item);
+    }
+  }
+
+  onClick('pv-receipt-btn', async () => {
+    const r = await api('GET', '/api/v1/consents/receipt');
+    if (r.status !== 200) { say(words(r)); return; }
+    $('pv-receipt').textContent = JSON.stringify(r.data, null, 2);
+    $('pv-receipt').hidden = false;
+    $('pv-receipt').focus();
+  });
+
+  const ERASE_STATE = { none: 'Not requested.', requested: 'Requested: waiting to be sent or for the service to answer.',
+    confirmed: 'Done: the service confirmed the erasure with a signed receipt.' };
+
+  function deletedWords(v) {
+    if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(', ');
+    if (v && typeof v === 'object') return Object.keys(v).map((k) => k.replace(/_/g, ' ') + ' (' + JSON.stringify(v[k]) + ')').join(', ');
+    return String(v);
+  }
+
+  async function loadServiceErase() {
+    if (S.role !== 'admin') return;
+    const r = await api('GET', '/api/v1/privacy/service-erase');
+    if (r.status !== 200) { $('pv-erase-status').textContent = words(r); return; }
+    const d = r.data;
+    let text = ERASE_STATE[d.state] || d.state;
+    if (d.requested_at) text += ' Requested ' + new Date(d.requested_at * 1000).toLocaleString() + (d.requested_by ? ' by ' + d.requested_by : '') + '.';
+    if (d.receipt) {
+      let rc = null;
+      try { rc = JSON.parse(d.receipt.receipt); } catch (e) { rc = null; }
+      text += ' Receipt signed by ' + (d.receipt.signer || 'the service') +
+        (d.confirmed_at ? ' on ' + new Date(d.confirmed_at * 1000).toLocaleString() : '') +
+        (rc && rc.deleted ? ': deleted ' + deletedWords(rc.deleted) : '') + '.';
+    }
+    $('pv-erase-status').textContent = text;
+  }
+
+  onClick('pv-erase-btn', async () => { $('pv-erase-confirm').hidden = false; $('pv-erase-yes').focus(); });
+  onClick('pv-erase-no', async () => { $('pv-erase-confirm').hidden = true; $('pv-erase-btn').focus(); });
+  onClick('pv-erase-yes', async () => {
+    const r = await api('POST', '/api/v1/privacy/service-erase');
+    $('pv-erase-confirm').hidden = true;
+    if (r.status !== 202) {
+      say(r.data && r.data.error === 'no_service' ? 'This device is not connected to a manufacturer service, so there is nothing to erase there.' : words(r));
+      return;
+    }
+    say('The erase request is recorded and sent to the service (it waits if the device is offline).', true);
+    await loadServiceErase();
+  });
+
+  /* ------------------------------------------------------------ reset */
+
+  LOADERS.reset = async () => {};
+
+  onSubmit('f-reset', async (form) => {
+    if ($('rs-confirm').value.trim().toLowerCase() !== 'factory reset') {
+      say('To confirm, type the words factory reset in the second field.');
+      $('rs-confirm').setAttribute('aria-invalid', 'true'); $('rs-confirm').focus();
+      return;
+    }
+    const r = await api('POST', '/api/v1/factory-reset', { password: $('rs-pw').value, confirm: 'factory reset' });
+    if (r.status !== 202) {
+      say(r.data && r.data.error === 'wrong_password' ? 'Your password is not right. Nothing was erased.' : words(r));
+      markInvalid(form, r.data && r.data.error === 'wrong_password' ? null : r.data && r.data.field);
+      if (r.data && r.data.error === 'wrong_password') { $('rs-pw').setAttribute('aria-invalid', 'true'); $('rs-pw').focus(); }
+      return;
+    }
+    form.reset();
+    S.token = null;
+    endSession();
+    show('loading');
+    say('The device is erased and restarting. When it is back, set it up with the setup password on its label.', true);
+    for (let i = 0; i < 120; i++) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const st = await api('GET', '/api/v1/device');
+      if (st.status === 409 && st.data && st.data.error === 'setup_required') { S.keep = true; go('#/setup'); return; }
+    }
   });
 
   /* ----------------------------------------------------------- events */

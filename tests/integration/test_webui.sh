@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.1-1 5.1-4 5.3-6 5.3-11 5.3-12 5.5-5 5.12-1 5.12-2
+# provisions: 5.1-1 5.1-4 5.3-6 5.3-11 5.3-12 5.5-5 5.11-1 5.11-3 5.12-1 5.12-2 6-1 6-2 6-3
 # timeout: 240
 # serial: yes
 #
@@ -18,9 +18,12 @@
 #    with the label's setup password, log in with the keyboard, change the
 #    target, see the announced disruptive update with the risks it fixes,
 #    its downtime and installation time, move that time, postpone updates,
-#    change the password, add and delete a user, read the security events,
-#    log out; no Content-Security-Policy violation in the console; the token
-#    never in a cookie or Web Storage.
+#    change the password, add a user, log them out everywhere and erase
+#    them, read the privacy notice, give and withdraw a consent and read the
+#    receipt, read the security events, factory-reset the device from the
+#    page and set it up again with the label's setup password; no
+#    Content-Security-Policy violation in the console; the token never in a
+#    cookie or Web Storage.
 # WEBUI_SCREENSHOTS=DIR keeps a PNG of every page (scripts/screenshots.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)

@@ -74,11 +74,11 @@ hearth_status hearth_identity_factory_write(const char *state_dir, EVP_PKEY *ca_
     return hearth_fs_write_atomic(path, rec, len, 0444);
 }
 
-/* One "key=value\n" line at *p; value copied to @p out (NUL-terminated). */
-static bool take_line(const char **p, const char *end, const char *key, char *out, size_t cap)
+/* One "name=value\n" line at *p; value copied to @p out (NUL-terminated). */
+static bool take_line(const char **p, const char *end, const char *name, char *out, size_t cap)
 {
-    size_t kl = strlen(key);
-    if ((size_t)(end - *p) < kl + 1 || memcmp(*p, key, kl) != 0 || (*p)[kl] != '=') return false;
+    size_t kl = strlen(name);
+    if ((size_t)(end - *p) < kl + 1 || memcmp(*p, name, kl) != 0 || (*p)[kl] != '=') return false;
     const char *v = *p + kl + 1;
     const char *nl = memchr(v, '\n', (size_t)(end - v));
     if (nl == NULL || (size_t)(nl - v) >= cap || nl == v) return false;

@@ -62,10 +62,10 @@ const hearth_web_asset *hearth_web_at(size_t i);
 bool hearth_web_is_ui_path(const char *path);
 
 /**
- * true if the If-None-Match header value @p inm names @p etag (a list of
+ * true if the If-None-Match header value @p inm names @p ours (our entity tag) (a list of
  * entity tags or "*"): the client's copy is current, answer 304.
  */
-bool hearth_web_etag_match(const char *inm, const char *etag);
+bool hearth_web_etag_match(const char *inm, const char *ours);
 
 /**
  * The security headers of every reply, assets and API alike (HSTS,

@@ -29,10 +29,10 @@ bool hearth_web_is_ui_path(const char *path)
     return path != NULL && (strcmp(path, "/") == 0 || strncmp(path, "/ui/", 4) == 0);
 }
 
-bool hearth_web_etag_match(const char *inm, const char *etag)
+bool hearth_web_etag_match(const char *inm, const char *ours)
 {
-    if (inm == NULL || etag == NULL) return false;
-    size_t el = strlen(etag);
+    if (inm == NULL || ours == NULL) return false;
+    size_t el = strlen(ours);
     const char *p = inm;
     while (*p != '\0') {
         while (*p == ' ' || *p == '\t' || *p == ',') p++;
@@ -43,9 +43,9 @@ bool hearth_web_etag_match(const char *inm, const char *etag)
         const char *te = end;
         while (te > p && (te[-1] == ' ' || te[-1] == '\t')) te--;
         /* Weak comparison is what If-None-Match asks for (RFC 9110 13.1.2). */
-        const char *tag = p;
-        if (te - tag >= 2 && tag[0] == 'W' && tag[1] == '/') tag += 2;
-        if ((size_t)(te - tag) == el && memcmp(tag, etag, el) == 0) return true;
+        const char *cand = p;
+        if (te - cand >= 2 && cand[0] == 'W' && cand[1] == '/') cand += 2;
+        if ((size_t)(te - cand) == el && memcmp(cand, ours, el) == 0) return true;
         p = end;
     }
     return false;

@@ -39,6 +39,7 @@
 #include "hearth/app.h"
 #include "hearth/auth.h"
 #include "hearth/layout.h"
+#include "hearth/sbom.h"
 #include "hearth/port.h"
 #include "hearth/identity.h"
 #include "hearth/runtime.h"
@@ -310,7 +311,18 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         rc = fail("the manufacturer configuration built into this program is invalid", st);
         goto out;
     }
+    /* The SBOM of the slot hearth-boot launched (docs/sbom.md): none when
+     * not started from a slot or installed from a bundle without one. */
+    static char *sbom;
+    static size_t sbom_len;
+    if (hearthd_update_running_slot() >= 0) {
+        st = hearth_sbom_running(o.state, hearthd_update_running_slot(), &sbom, &sbom_len);
+        if (st != HEARTH_OK)
+            fprintf(stderr, "%s: no SBOM served: %s\n", g_prog, hearth_err_msg());
+    }
     hearth_api_config cfg = {
+        .sbom = (const uint8_t *)sbom,
+        .sbom_len = sbom_len,
         .manufacturer = &manufacturer,
         .auth = auth,
         .apps = apps,
@@ -398,6 +410,8 @@ out:
     hearthd_server_free(srv);
     hearth_apps_stop(apps);
     hearth_api_destroy(api);
+    free(sbom);
+    sbom = NULL;
     hearth_apps_close(apps);
     hearth_port_close(hw);
     hearthd_telemetry_stop(); /* after the API (which uses it), before the store closes */

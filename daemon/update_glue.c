@@ -53,8 +53,14 @@ static struct {
     pthread_t selftest;
     bool selftest_running;
     volatile sig_atomic_t restart;
+    int slot; /* --slot given by hearth-boot: slot + 1; 0 none */
 } g = {.prog = "hearthd", .period = HEARTH_UPDATE_PERIOD_DEFAULT_S, .first_delay = 30,
        .first_window = 300, .notice = HEARTH_UPDATE_NOTICE_DEFAULT_S};
+
+int hearthd_update_running_slot(void)
+{
+    return g.slot - 1;
+}
 
 static bool parse_u32(const char *s, uint32_t *out)
 {
@@ -90,6 +96,7 @@ int hearthd_update_args(const char *prog, int *argc, char **argv)
         else if (strcmp(a, "--slot") == 0 && okv) {
             int slot;
             okv = hearth_slot_parse(v, &slot) == HEARTH_OK;
+            if (okv) g.slot = slot + 1;
         } else if (strcmp(a, "--no-update-selftest") == 0) {
             g.no_selftest = true;
             takes = false;

@@ -39,6 +39,8 @@ void hearthd_update_stop(void);
  */
 void hearthd_update_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n,
                             uint16_t *repo_port);
+/** The slot hearth-boot started this program from (--slot), or -1 (HEARTH_SLOT_NONE). */
+int hearthd_update_running_slot(void);
 /** @p rc, or HEARTH_SLOTS_EXIT_RESTART when an installed update waits for a restart. */
 int hearthd_update_exit_code(int rc);
 

@@ -17,6 +17,8 @@ PACKAGES=(
   # packet capture for the data-in-transit test (tests/integration/test_privacy_capture.sh);
   # jq for the privacy tests' JSON checks
   tcpdump jq
+  # the SBOM test validates against the CycloneDX JSON schema (docs/sbom.md)
+  python3-jsonschema
   # least privilege: socket activation and user switching as systemd does it
   # (systemd-socket-activate, setpriv), syscall tracing, packaging checks
   systemd util-linux strace lintian fakeroot dpkg-dev

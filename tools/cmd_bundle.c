@@ -8,6 +8,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "hearth/bundle.h"
+#include "hearth/sbom.h"
 
 static void bundle_usage(FILE *f)
 {
@@ -16,8 +17,9 @@ static void bundle_usage(FILE *f)
         "                            --security-version N --expires DAYS|--expires-at EPOCH\n"
         "                            --notes-file F --mitigates TEXT [--disruptive --downtime S]\n"
         "                            [--chunk-size BYTES] --payload NAME=PATH... [--progress]\n"
+        "                            [--sbom FILE]\n"
         "       hearth bundle sign B --key K [--key K2] [--pass-file F]\n"
-        "       hearth bundle inspect B\n"
+        "       hearth bundle inspect B [--sbom]\n"
         "       hearth bundle verify B --keyset KS --trust ROOTPUBS_DIR [--model M] [--hw-id H]\n"
         "                            [--installed-security-version N] [--installed-version V]\n"
         "                            [--min-keyset-version N] [--threads N] [--progress]\n"
@@ -26,6 +28,8 @@ static void bundle_usage(FILE *f)
         "create writes an unsigned bundle; sign adds signatures (key passphrases from\n"
         "--pass-file or HEARTH_KEY_PASS); verify checks the key set against the trust\n"
         "anchor, the manifest signature, the device policy and every payload chunk.\n"
+        "--sbom FILE signs a CycloneDX 1.6 SBOM (hearth sbom generate) into the manifest;\n"
+        "its programs must be the payloads of the same name. inspect --sbom prints it.\n"
         "Exit: 0 ok, 1 rejected or error, 2 usage.\n");
 }
 
@@ -66,7 +70,7 @@ static int bundle_create(int argc, char **argv)
     memset(&spec, 0, sizeof spec);
     hearth_bundle_input inputs[HEARTH_BUNDLE_PAYLOADS_MAX];
     char names[HEARTH_BUNDLE_PAYLOADS_MAX][HEARTH_BUNDLE_ID_MAX + 1];
-    const char *out = NULL, *notes_file = NULL;
+    const char *out = NULL, *notes_file = NULL, *sbom_file = NULL;
     uint64_t days = 0, at = 0, secver = 0, down = 0, chunk = 0;
     bool have_days = false, have_at = false, have_sec = false, progress = false;
     for (int i = 1; i < argc; i++) {
@@ -84,6 +88,7 @@ static int bundle_create(int argc, char **argv)
         else if (strcmp(a, "--expires-at") == 0) have_at = parse_u64(v, &at) && at < (uint64_t)INT64_MAX;
         else if (strcmp(a, "--notes-file") == 0) notes_file = v;
         else if (strcmp(a, "--mitigates") == 0) spec.mitigates = v;
+        else if (strcmp(a, "--sbom") == 0) sbom_file = v;
         else if (strcmp(a, "--downtime") == 0) {
             if (!parse_u64(v, &down) || down > UINT32_MAX) { fprintf(stderr, "hearth bundle: bad --downtime\n"); return 2; }
         } else if (strcmp(a, "--chunk-size") == 0) {
@@ -128,6 +133,24 @@ static int bundle_create(int argc, char **argv)
         fprintf(stderr, "hearth bundle: release notes contain a NUL byte\n");
         return 1;
     }
+    uint8_t *sbom = NULL;
+    if (sbom_file != NULL) {
+        size_t slen = 0;
+        const char *pn[HEARTH_BUNDLE_PAYLOADS_MAX], *pp[HEARTH_BUNDLE_PAYLOADS_MAX];
+        for (size_t k = 0; k < spec.payload_count; k++) {
+            pn[k] = inputs[k].name;
+            pp[k] = inputs[k].path;
+        }
+        if (hearth_fs_read_file(sbom_file, HEARTH_BUNDLE_SBOM_MAX, &sbom, &slen) != HEARTH_OK ||
+            hearth_sbom_check_payloads((const char *)sbom, slen, pn, pp, spec.payload_count) !=
+                HEARTH_OK) {
+            free(notes);
+            free(sbom);
+            return bfail(sbom_file);
+        }
+        spec.sbom = (const char *)sbom;
+        spec.sbom_len = slen;
+    }
     spec.security_version = secver;
     spec.created = hearth_time_now();
     spec.expires = have_at ? (int64_t)at : spec.created + (int64_t)days * 86400;
@@ -141,6 +164,7 @@ static int bundle_create(int argc, char **argv)
     }
     hearth_status st = hearth_bundle_create(&spec, out);
     free(notes);
+    free(sbom);
     if (st != HEARTH_OK) return bfail("create");
     printf("unsigned bundle %s written (%s %s, security version %llu, %zu payload(s)); sign it "
            "with 'hearth bundle sign'\n", out, spec.model, spec.sw_version,
@@ -190,6 +214,35 @@ static void print_indented(const char *label, const char *text)
     }
 }
 
+/* The signed SBOM's summary and its components (docs/sbom.md). */
+static void print_sbom(const hearth_manifest *m)
+{
+    if (m->sbom == NULL) {
+        printf("sbom:              none (bundle made without --sbom)\n");
+        return;
+    }
+    hearth_sbom_info info;
+    hearth_sbom_component *c = NULL;
+    size_t n = 0;
+    if (hearth_sbom_parse(m->sbom, m->sbom_len, &info, &c, &n) != HEARTH_OK) {
+        printf("sbom:              %zu bytes, NOT a usable CycloneDX 1.6 document: %s\n",
+               m->sbom_len, hearth_err_msg());
+        return;
+    }
+    size_t programs = 0;
+    for (size_t i = 0; i < n; i++) programs += c[i].sha256[0] != '\0';
+    printf("sbom:              CycloneDX 1.6, %zu bytes, signed with the manifest: %s %s, %zu "
+           "program(s), %zu package(s)\n",
+           m->sbom_len, info.product, info.version, programs, n - programs);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].sha256[0] != '\0')
+            printf("  %-24s %-22s sha256 %s\n", c[i].name, c[i].version, c[i].sha256);
+        else
+            printf("  %-24s %-22s %s\n", c[i].name, c[i].version, c[i].purl);
+    }
+    free(c);
+}
+
 static void print_manifest(const hearth_manifest *m)
 {
     char t1[64], t2[64];
@@ -207,6 +260,7 @@ static void print_manifest(const hearth_manifest *m)
         printf("disruptive:        no\n");
     print_indented("risks mitigated:", m->mitigates);
     print_indented("release notes:", m->notes);
+    print_sbom(m);
     printf("payloads:          %zu (%llu bytes)\n", m->payload_count, (unsigned long long)m->payload_total);
     for (size_t i = 0; i < m->payload_count; i++) {
         const hearth_payload_info *p = &m->payloads[i];
@@ -221,9 +275,22 @@ static void print_manifest(const hearth_manifest *m)
 
 static int bundle_inspect(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-') { bundle_usage(stderr); return 2; }
+    bool raw_sbom = argc == 3 && strcmp(argv[2], "--sbom") == 0;
+    if ((argc != 2 && !raw_sbom) || argv[1][0] == '-') { bundle_usage(stderr); return 2; }
     hearth_bundle *b = NULL;
     if (hearth_bundle_open_unverified(argv[1], &b) != HEARTH_OK) return bfail(argv[1]);
+    if (raw_sbom) {
+        const hearth_manifest *m = hearth_bundle_manifest(b);
+        int rc = 0;
+        if (m->sbom == NULL) {
+            fprintf(stderr, "hearth bundle: %s carries no SBOM\n", argv[1]);
+            rc = 1;
+        } else {
+            fwrite(m->sbom, 1, m->sbom_len, stdout);
+        }
+        hearth_bundle_free(b);
+        return rc;
+    }
     printf("bundle:            %s (%llu bytes, signatures NOT checked by inspect)\n", argv[1],
            (unsigned long long)hearth_bundle_total_size(b));
     print_manifest(hearth_bundle_manifest(b));

@@ -16,7 +16,9 @@ typedef int (*hearth_cmd_fn)(int argc, char **argv);
     X(bundle, "bundle create|sign|inspect|verify  build and check update bundles")          \
     X(slot, "slot install|status ...          inspect or prepare A/B software slots")          \
     X(ics, "ics --map F --junit F --commit SHA ... EN 303 645 conformance statement")          \
-    X(assess, "assess --target HOST:PORT ...    black-box assessment of a running device")
+    X(assess, "assess --target HOST:PORT ...    black-box assessment of a running device")   \
+    X(sbom, "sbom generate --out F ... PROG   the CycloneDX SBOM of a release")            \
+    X(vuln, "vuln check --sbom F --feed F ... match an SBOM against vulnerability feeds")
 
 #define X(name, help) int hearth_cmd_##name(int argc, char **argv) __attribute__((weak));
 HEARTH_COMMANDS(X)

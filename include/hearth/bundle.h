@@ -77,6 +77,7 @@ extern "C" {
 #define HEARTH_BUNDLE_ID_MAX 64u      /**< max model / hw id / sw version / payload name bytes */
 #define HEARTH_BUNDLE_NOTES_MAX (16u * 1024u)    /**< max release-notes bytes */
 #define HEARTH_BUNDLE_MITIGATES_MAX (4u * 1024u) /**< max "risks mitigated" bytes */
+#define HEARTH_BUNDLE_SBOM_MAX (256u * 1024u)    /**< max SBOM bytes (optional field 0x000A) */
 #define HEARTH_DIGEST_LEN 32u                    /**< SHA-256 digest length */
 #define HEARTH_KEY_ID_LEN 32u                    /**< key id = SHA-256(SubjectPublicKeyInfo DER) */
 #define HEARTH_SPKI_MAX 128u                     /**< max SubjectPublicKeyInfo DER bytes */
@@ -318,6 +319,9 @@ typedef struct {
     char *mitigates;                     /**< risks the update mitigates (5.3-11) */
     bool disruptive;                     /**< installing disrupts basic functioning (5.3-12) */
     uint32_t downtime_s;                 /**< expected downtime in seconds (5.3-12) */
+    char *sbom;                          /**< CycloneDX JSON of the release (5.2-3), NULL if the
+                                              bundle has none (optional field; docs/sbom.md) */
+    size_t sbom_len;                     /**< its length */
     size_t payload_count;                /**< 1..HEARTH_BUNDLE_PAYLOADS_MAX */
     hearth_payload_info payloads[HEARTH_BUNDLE_PAYLOADS_MAX]; /**< payload entries */
     uint64_t payload_total;              /**< sum of payload sizes */
@@ -548,6 +552,8 @@ typedef struct {
     const char *mitigates;      /**< risks this update mitigates ("" if none) */
     bool disruptive;            /**< disrupts basic functioning while installing */
     uint32_t downtime_s;        /**< expected downtime in seconds */
+    const char *sbom;           /**< CycloneDX JSON signed into the manifest, NULL for none */
+    size_t sbom_len;            /**< its length (1..HEARTH_BUNDLE_SBOM_MAX) */
     uint32_t chunk_size;        /**< 0 = HEARTH_BUNDLE_CHUNK_DEFAULT */
     const hearth_bundle_input *payloads; /**< payloads in order */
     size_t payload_count;       /**< 1..HEARTH_BUNDLE_PAYLOADS_MAX */

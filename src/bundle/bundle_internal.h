@@ -32,6 +32,7 @@ enum {
     HB_TAG_NOTES = 0x0007,
     HB_TAG_MITIGATES = 0x0008,
     HB_TAG_DISRUPTION = 0x0009,
+    HB_TAG_SBOM = 0x000A, /* optional: CycloneDX JSON of the release (docs/sbom.md) */
     HB_TAG_PAYLOAD = 0x0010,
     HB_TAG_CRITICAL = 0x8000
 };

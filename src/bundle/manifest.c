@@ -11,6 +11,7 @@ void hearth_manifest_free(hearth_manifest *m)
     if (m == NULL) return;
     free(m->notes);
     free(m->mitigates);
+    free(m->sbom);
     free(m->raw);
     free(m);
 }
@@ -177,6 +178,11 @@ static hearth_status manifest_field(void *ctx, uint16_t tag, hearth_cursor *v, b
         m->disruptive = flag == 1;
         return HEARTH_OK;
     }
+    case HB_TAG_SBOM:
+        if (hearth_cursor_remaining(v) == 0) return hearth_err(HEARTH_ERR_INVALID, "SBOM is empty");
+        HEARTH_GUARD(read_text(v, "SBOM", HEARTH_BUNDLE_SBOM_MAX, &m->sbom));
+        m->sbom_len = strlen(m->sbom);
+        return HEARTH_OK;
     case HB_TAG_PAYLOAD: return parse_payload(m, v);
     default: *known = false; return HEARTH_OK;
     }
@@ -322,6 +328,12 @@ hearth_status hearth_manifest_build(const hearth_bundle_spec *spec, const uint64
                       (uint8_t)(spec->downtime_s >> 16), (uint8_t)(spec->downtime_s >> 8),
                       (uint8_t)spec->downtime_s};
     if (st == HEARTH_OK) st = hb_tlv_put(out, HB_TAG_DISRUPTION, dis, sizeof dis);
+    if (st == HEARTH_OK && spec->sbom != NULL) {
+        if (spec->sbom_len == 0 || spec->sbom_len > HEARTH_BUNDLE_SBOM_MAX)
+            st = hearth_err(HEARTH_ERR_TOO_LARGE, "SBOM must be 1..%u bytes", HEARTH_BUNDLE_SBOM_MAX);
+        else
+            st = hb_tlv_put(out, HB_TAG_SBOM, spec->sbom, spec->sbom_len);
+    }
     for (size_t i = 0; st == HEARTH_OK && i < spec->payload_count; i++) {
         const char *name = spec->payloads[i].name;
         size_t nl = name ? strlen(name) : 0;

@@ -33,11 +33,12 @@ hearth_status hearth_sbom_running(const char *state_dir, int slot, char **json, 
         st = hearth_err(HEARTH_ERR_STATE, "slot %s is not the one hearth-boot launched",
                         hearth_slot_name(slot));
     if (st == HEARTH_OK) st = hearth_slots_path(s, slot, path, sizeof path);
-    if (st == HEARTH_OK && strlen(path) + sizeof HEARTH_SLOT_MANIFEST + 1 >= sizeof path)
-        st = hearth_err(HEARTH_ERR_INVALID, "slot path too long");
+    char mpath[4096 + sizeof HEARTH_SLOT_MANIFEST + 1];
     if (st == HEARTH_OK) {
-        strcat(path, "/" HEARTH_SLOT_MANIFEST);
-        st = hearth_fs_read_file(path, HEARTH_BUNDLE_MANIFEST_MAX, &raw, &rlen);
+        int w = snprintf(mpath, sizeof mpath, "%s/%s", path, HEARTH_SLOT_MANIFEST);
+        st = w > 0 && (size_t)w < sizeof mpath
+                 ? hearth_fs_read_file(mpath, HEARTH_BUNDLE_MANIFEST_MAX, &raw, &rlen)
+                 : hearth_err(HEARTH_ERR_INVALID, "slot path too long");
     }
     if (st == HEARTH_OK) st = hearth_manifest_parse(raw, rlen, &m);
     if (st == HEARTH_OK && (strcmp(m->sw_version, bs.slot[slot].version) != 0 ||

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # provisions: 5.5-1 5.9-1 5.9-2
-# timeout: 300
+# timeout: 420
 # serial: yes
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
 # A three-node RabbitMQ 3.10 cluster (Debian's rabbitmq-server, MQTT plugin)

@@ -286,7 +286,7 @@ static int bundle_inspect(int argc, char **argv)
             fprintf(stderr, "hearth bundle: %s carries no SBOM\n", argv[1]);
             rc = 1;
         } else {
-            fwrite(m->sbom, 1, m->sbom_len, stdout);
+            if (fwrite(m->sbom, 1, m->sbom_len, stdout) != m->sbom_len) rc = 1;
         }
         hearth_bundle_free(b);
         return rc;

@@ -22,8 +22,6 @@
 #include "hearth/sbom.h"
 #include "hearth/util.h"
 
-extern char **environ;
-
 #define PROGRAMS_MAX 16
 #define OUT_MAX (256 * 1024)
 
@@ -172,7 +170,7 @@ static void os_distro(char *out, size_t cap)
         if (strcmp(line, "ID") == 0) snprintf(id, sizeof id, "%s", v);
         if (strcmp(line, "VERSION_ID") == 0) snprintf(ver, sizeof ver, "%s", v);
     }
-    if (f != NULL) fclose(f);
+    if (f != NULL) (void)fclose(f); /* read only */
     snprintf(out, cap, "%s%s%s", id, id[0] && ver[0] ? "-" : "", ver);
 }
 
@@ -183,17 +181,14 @@ static int sbom_generate(int argc, char **argv)
     size_t np = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--out") == 0        ? &out
-                            : strcmp(a, "--product") == 0  ? &product
-                            : strcmp(a, "--version") == 0  ? &version
-                            : strcmp(a, "--distro") == 0   ? &distro_opt
-                            : strcmp(a, "--supplier") == 0 ? &supplier
-                                                           : NULL;
-        if (slot != NULL && i + 1 < argc) {
-            *slot = argv[++i];
-        } else if (a[0] != '-' && np < PROGRAMS_MAX) {
-            programs[np++] = a;
-        } else {
+        bool has = i + 1 < argc;
+        if (strcmp(a, "--out") == 0 && has) out = argv[++i];
+        else if (strcmp(a, "--product") == 0 && has) product = argv[++i];
+        else if (strcmp(a, "--version") == 0 && has) version = argv[++i];
+        else if (strcmp(a, "--distro") == 0 && has) distro_opt = argv[++i];
+        else if (strcmp(a, "--supplier") == 0 && has) supplier = argv[++i];
+        else if (a[0] != '-' && np < PROGRAMS_MAX) programs[np++] = a;
+        else {
             sbom_usage(stderr);
             return 2;
         }

@@ -58,7 +58,7 @@ static int load_release(const char *path, release *r)
         return 1;
     }
     size_t got = fread(magic, 1, sizeof magic, fp);
-    fclose(fp);
+    (void)fclose(fp); /* read only */
     uint8_t *raw = NULL;
     size_t len = 0;
     bool is_bundle = got == sizeof magic && memcmp(magic, "HRTHBNDL", 8) == 0;

@@ -284,7 +284,7 @@ hearth_status hearth_sbom_file_sha256(const char *path, char hex[65])
     unsigned mdlen = 0;
     ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
     EVP_MD_CTX_free(ctx);
-    fclose(f);
+    (void)fclose(f); /* read only: nothing to flush */
     HEARTH_ENSURE(ok, hearth_err(HEARTH_ERR_IO, "cannot hash %s", path));
     return hearth_hex_encode(md, sizeof md, hex, 65);
 }

@@ -180,11 +180,11 @@ static hearth_status osv_record(const cJSON *rec, const hearth_sbom_info *info,
             snprintf(f->id, sizeof f->id, "%s", id);
             snprintf(f->source, sizeof f->source, "%s", id);
             snprintf(f->fixed, sizeof f->fixed, "%s", fixed);
-            size_t a = 0;
-            const cJSON *al;
-            cJSON_ArrayForEach(al, cJSON_GetObjectItemCaseSensitive(rec, "aliases"))
-            {
-                if (a < 4 && cJSON_IsString(al)) snprintf(f->aliases[a++], HEARTH_VULN_ID_MAX, "%s", al->valuestring);
+            const cJSON *aliases = cJSON_GetObjectItemCaseSensitive(rec, "aliases");
+            for (int ai = 0; ai < 4; ai++) {
+                const cJSON *al = cJSON_GetArrayItem(aliases, ai);
+                if (cJSON_IsString(al))
+                    snprintf(f->aliases[ai], HEARTH_VULN_ID_MAX, "%s", al->valuestring);
             }
             f->state = HEARTH_VULN_AFFECTED;
         }
@@ -232,7 +232,9 @@ static bool purl_match(const char *csaf, const char *comp)
     return strncmp(a, b, al) == 0 && b[al] == '@';
 }
 
-/* The purl of product @p pid anywhere in the product tree (branches, full_product_names). */
+/* The purl of product @p pid anywhere in the product tree (branches, full_product_names).
+ * Recursion bounded: at most 30 levels of branches. */
+// NOLINTNEXTLINE(misc-no-recursion)
 static const char *product_purl(const cJSON *node, const char *pid, int depth)
 {
     if (node == NULL || depth > 30) return NULL;

@@ -16,17 +16,22 @@ static void ics_usage(FILE *f)
 {
     fprintf(f,
             "usage: hearth ics --map build/test-provisions.tsv --junit RESULTS.xml --commit SHA\n"
-            "                  [--profile FILE] [--declarations FILE] [--date YYYY-MM-DD]\n"
+            "                  [--profile FILE] [--declarations FILE] [--assessment FILE]...\n"
+            "                  [--date YYYY-MM-DD]\n"
             "                  [--md FILE] [--json FILE] [--html FILE]\n\n"
             "Generate the EN 303 645 Annex B conformance statement (table B.1) from the\n"
             "results of a real ctest run (`ctest --output-junit RESULTS.xml`) of the commit\n"
-            "SHA, the build's label map, the product profile (ETSI export or\n"
-            "provision,include CSV) and the manufacturer's declarations\n"
-            "(hearth-declarations/1). Writes Markdown, JSON (schema hearth-ics/1) and/or a\n"
+            "SHA, the build's label map, the product profile (ETSI export,\n"
+            "provision,include CSV or hearth-profile/1 JSON), the manufacturer's\n"
+            "declarations (hearth-declarations/1) and up to %d assessments of the device\n"
+            "(`hearth assess`'s assessment.json: a unit's PASS is evidence for the\n"
+            "provisions it names, FAIL against, INCONCLUSIVE and N/A neither). Writes Markdown, JSON (schema hearth-ics/1) and/or a\n"
             "self-contained HTML page (FILE '-' is stdout; files are replaced atomically)\n"
             "and prints the summary. A provision is Y only where every test naming it\n"
-            "passed in that run or, with no test, the manufacturer declares it.\n"
-            "Exit: 0 statement written (whatever it says), 1 error, 2 usage.\n");
+            "passed in that run and no assessment unit naming it failed or, with no\n"
+            "test, an assessment unit passed or the manufacturer declares it.\n"
+            "Exit: 0 statement written (whatever it says), 1 error, 2 usage.\n",
+            HEARTH_ICS_MAX_ASSESSMENTS);
 }
 
 static int load(hearth_ics *ics, const char *path, int what, const char *commit)
@@ -43,6 +48,7 @@ static int load(hearth_ics *ics, const char *path, int what, const char *commit)
     case 0: st = hearth_ics_load_map(ics, path, t, len); break;
     case 1: st = hearth_ics_load_junit(ics, path, t, len, commit); break;
     case 2: st = hearth_ics_load_profile(ics, path, t, len); break;
+    case 4: st = hearth_ics_load_assessment(ics, path, t, len); break;
     default: st = hearth_ics_load_declarations(ics, path, t, len); break;
     }
     free(buf);
@@ -86,6 +92,7 @@ int hearth_cmd_ics(int argc, char **argv)
                                          {"profile", required_argument, NULL, 'p'},
                                          {"declarations", required_argument, NULL, 'd'},
                                          {"date", required_argument, NULL, 't'},
+                                         {"assessment", required_argument, NULL, 'a'},
                                          {"md", required_argument, NULL, 'M'},
                                          {"json", required_argument, NULL, 'J'},
                                          {"html", required_argument, NULL, 'H'},
@@ -93,6 +100,8 @@ int hearth_cmd_ics(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *map = NULL, *junit = NULL, *commit = NULL, *profile = NULL, *decl = NULL, *date = NULL;
     const char *md = NULL, *json = NULL, *html = NULL;
+    const char *assessments[HEARTH_ICS_MAX_ASSESSMENTS];
+    size_t n_assessments = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -103,6 +112,13 @@ int hearth_cmd_ics(int argc, char **argv)
         case 'p': profile = optarg; break;
         case 'd': decl = optarg; break;
         case 't': date = optarg; break;
+        case 'a':
+            if (n_assessments >= HEARTH_ICS_MAX_ASSESSMENTS) {
+                fprintf(stderr, "hearth ics: at most %d --assessment files\n", HEARTH_ICS_MAX_ASSESSMENTS);
+                return 2;
+            }
+            assessments[n_assessments++] = optarg;
+            break;
         case 'M': md = optarg; break;
         case 'J': json = optarg; break;
         case 'H': html = optarg; break;
@@ -132,6 +148,8 @@ int hearth_cmd_ics(int argc, char **argv)
     if ((rc = load(ics, map, 0, NULL)) != 0 || (rc = load(ics, junit, 1, commit)) != 0) goto out;
     if (profile != NULL && (rc = load(ics, profile, 2, NULL)) != 0) goto out;
     if (decl != NULL && (rc = load(ics, decl, 3, NULL)) != 0) goto out;
+    for (size_t i = 0; i < n_assessments; i++)
+        if ((rc = load(ics, assessments[i], 4, NULL)) != 0) goto out;
     if (hearth_ics_evaluate(ics) != HEARTH_OK) {
         fprintf(stderr, "hearth ics: %s\n", hearth_err_msg());
         rc = 1;
@@ -159,6 +177,8 @@ int hearth_cmd_ics(int argc, char **argv)
     if (s.tests_failed + s.tests_not_run + s.tests_missing)
         fprintf(o, "WARNING: evidence tests not passed: %zu failed, %zu not run, %zu missing from the run\n",
                 s.tests_failed, s.tests_not_run, s.tests_missing);
+    if (s.assessment_failed)
+        fprintf(o, "WARNING: %zu assessment verdict(s) FAIL against a provision\n", s.assessment_failed);
 out:
     hearth_ics_free(ics);
     return rc;

@@ -12,9 +12,11 @@
  * N/A) and detail, as Markdown, JSON (schema hearth-ics/1) or HTML.
  *
  * The rule the statement keeps: support Y only when every test the map
- * names for the provision ran in the given run and passed (or, where no
- * test names it, the manufacturer declares how it is met); a failed, skipped
- * or missing test makes it N, never Y. N/A only for a conditional provision
+ * names for the provision ran in the given run and passed and no loaded
+ * assessment unit naming it failed (or, where no test names it, an
+ * assessment unit naming it passed or the manufacturer declares how it is
+ * met); a failed, skipped or missing test or a failed assessment unit makes
+ * it N, never Y. N/A only for a conditional provision
  * whose declared condition does not hold.
  *
  * Every input is untrusted: bounded in size and count, parsed strictly; a
@@ -36,6 +38,8 @@ extern "C" {
 
 /** Largest input file each loader accepts (a full run's JUnit, with every test's output, is a few MiB). */
 #define HEARTH_ICS_MAX_INPUT (64u * 1024u * 1024u)
+/** Assessments (hearth_ics_load_assessment()) one statement takes. */
+#define HEARTH_ICS_MAX_ASSESSMENTS 8
 
 /** One provision of EN 303 645 v2, from data/en303645-v2.tsv. */
 typedef struct {
@@ -98,6 +102,18 @@ hearth_status hearth_ics_load_map(hearth_ics *ics, const char *name, const char 
 hearth_status hearth_ics_load_junit(hearth_ics *ics, const char *name, const char *text,
                                     size_t len, const char *commit) HEARTH_MUST_CHECK;
 
+/**
+ * Load an assessment of the device (`hearth assess`'s assessment.json,
+ * schema hearth-assessment/1, docs/assessment.md) as evidence; up to
+ * HEARTH_ICS_MAX_ASSESSMENTS per statement. A unit's PASS is passing
+ * evidence for each provision it names, a FAIL evidence against (the provision is then never Y, as with a failed
+ * test); INCONCLUSIVE and N/A are no evidence either way (listed in the
+ * detail). Parsed strictly (at most 1 MiB, 256 units, known keys only,
+ * provision ids checked against the data); on an error nothing is kept.
+ */
+hearth_status hearth_ics_load_assessment(hearth_ics *ics, const char *name, const char *text,
+                                         size_t len) HEARTH_MUST_CHECK;
+
 /** The statement's date, "YYYY-MM-DD" (default: today, UTC); also the day support periods are checked against. */
 hearth_status hearth_ics_set_date(hearth_ics *ics, const char *date) HEARTH_MUST_CHECK;
 
@@ -116,6 +132,7 @@ typedef struct {
     size_t mandatory_not_supported;   /**< M / applicable M C with support N (any reason) */
     size_t unjustified;               /**< R with support N and no justification */
     size_t tests_failed, tests_not_run, tests_missing; /**< named by the map, in this run */
+    size_t assessment_failed;         /**< (unit, provision) pairs of the loaded assessments with FAIL */
 } hearth_ics_summary;
 hearth_status hearth_ics_get_summary(const hearth_ics *ics, hearth_ics_summary *out) HEARTH_MUST_CHECK;
 

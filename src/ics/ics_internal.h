@@ -17,6 +17,10 @@ extern const size_t ics_provision_count;
 #define ICS_MAX_LINE 8192      /* one line of a declarations, map or CSV file */
 #define ICS_MAX_ITEMS 64       /* debug-interface / sensing lines */
 #define ICS_MAX_CONDITIONS 32
+#define ICS_MAX_ASSESSMENTS HEARTH_ICS_MAX_ASSESSMENTS
+#define ICS_MAX_ASSESS_INPUT (1024u * 1024u) /* one assessment.json */
+#define ICS_MAX_ASSESS_UNITS 256       /* units in one assessment */
+#define ICS_MAX_ASSESS_UNIT_PROVISIONS 16
 
 /* Where the profile puts a provision. */
 typedef enum { ICS_PROFILE_NONE, ICS_PROFILE_INCLUDED, ICS_PROFILE_EXCLUDED, ICS_PROFILE_NOT_LISTED } ics_profile_state;
@@ -27,6 +31,7 @@ typedef enum { ICS_RESULT_MISSING, ICS_RESULT_PASSED, ICS_RESULT_FAILED, ICS_RES
 /* How a provision's support was decided. */
 typedef enum {
     ICS_BASIS_TESTS,       /* every named test passed */
+    ICS_BASIS_ASSESSMENT,  /* no test names it; an assessment unit naming it passed, none failed */
     ICS_BASIS_DECLARATION, /* the manufacturer's declaration */
     ICS_BASIS_CONDITION,   /* the condition does not hold: N/A */
     ICS_BASIS_PROFILE,     /* excluded by the profile */
@@ -41,6 +46,17 @@ typedef struct {
     char *provisions; /* space-separated */
     ics_result result;
 } ics_test;
+
+/* An assessment unit's verdict (hearth-assessment/1). */
+typedef enum { ICS_VERDICT_PASS, ICS_VERDICT_FAIL, ICS_VERDICT_INCONCLUSIVE, ICS_VERDICT_NA } ics_verdict;
+
+/* One (unit, provision) pair of a loaded assessment. */
+typedef struct {
+    size_t prov;       /* index into ics_provision_table */
+    ics_verdict verdict;
+    char *unit;        /* the unit's id */
+    size_t file;       /* index into assessment_names */
+} ics_assess_entry;
 
 typedef struct {
     char name[48];
@@ -88,6 +104,13 @@ struct hearth_ics {
     ics_test *cases; /* from the JUnit, sorted by name (provisions unused) */
     size_t n_cases;
     size_t junit_passed, junit_failed, junit_not_run;
+    /* assessments (hearth-assessment/1): files, their target and finish time, and the unit/provision pairs */
+    char assessment_names[ICS_MAX_ASSESSMENTS][128];
+    char *assessment_target[ICS_MAX_ASSESSMENTS];
+    char *assessment_finished[ICS_MAX_ASSESSMENTS];
+    size_t n_assessments;
+    ics_assess_entry *assess;
+    size_t n_assess;
     /* notes for the reader (parsing remarks) */
     char *notes[ICS_MAX_NOTES];
     size_t n_notes;
@@ -124,6 +147,8 @@ hearth_status ics_str_emit(ics_str *b, FILE *f, const char *what) HEARTH_MUST_CH
 const char *ics_result_name(ics_result r);
 const char *ics_basis_name(ics_basis b);
 const char *ics_profile_name(ics_profile_state p);
+/* "PASS", "FAIL", "INCONCLUSIVE", "N/A". */
+const char *ics_verdict_name(ics_verdict v);
 /* A test's provision list (space-separated) names @p id. */
 bool ics_test_names(const ics_test *t, const char *id);
 

@@ -5,8 +5,10 @@
  *    line "Yes View" or "No View"; description lines between are ignored;
  *    a trailer "Records : N of N" gives the count;
  *  - CSV: "provision,include[,...]", one id (EN 303 645 or TS 103 645
- *    numbering) and yes/no a line, '#' comments.
+ *    numbering) and yes/no a line, '#' comments;
+ *  - JSON (hearth-profile/1): the same ids and an include boolean.
  * TS ids map to EN ids through the ts103645 column of data/en303645-v2.tsv. */
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +287,67 @@ static hearth_status parse_csv(profile_tmp *t, const char *name, const char *tex
     return HEARTH_OK;
 }
 
+/* The JSON form (hearth-profile/1): {"format":"hearth-profile/1",
+ * "provisions":[{"id":"4.1-1","include":true},...]}, ids as in the CSV form
+ * (TS 103 645 or EN 303 645 numbering), known keys only. */
+static hearth_status parse_json(profile_tmp *t, const char *name, const char *text, size_t len)
+{
+    char *copy = ics_strndup(text, len);
+    if (copy == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, true);
+    hearth_status st = HEARTH_OK;
+    if (root == NULL) {
+        st = hearth_err(HEARTH_ERR_INVALID, "%s: not valid JSON (near byte %zu)", name,
+                        end != NULL && end >= copy ? (size_t)(end - copy) : 0);
+        goto out;
+    }
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "provisions");
+    if (!cJSON_IsObject(root) || cJSON_GetArraySize(root) != 2 || !cJSON_IsString(fmt) ||
+        strcmp(fmt->valuestring, "hearth-profile/1") != 0 || !cJSON_IsArray(provs)) {
+        st = hearth_err(HEARTH_ERR_INVALID, "%s: expected {\"format\":\"hearth-profile/1\",\"provisions\":[...]}",
+                        name);
+        goto out;
+    }
+    int np = cJSON_GetArraySize(provs);
+    if (np < 1 || np > 4 * ICS_MAX_PROVISIONS) {
+        st = hearth_err(HEARTH_ERR_INVALID, "%s: %d provisions listed (1..%d allowed)", name, np,
+                        4 * ICS_MAX_PROVISIONS);
+        goto out;
+    }
+    size_t k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, provs)
+    {
+        k++;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *inc = cJSON_GetObjectItemCaseSensitive(e, "include");
+        if (!cJSON_IsObject(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsString(id) || !cJSON_IsBool(inc)) {
+            st = hearth_err(HEARTH_ERR_INVALID, "%s: provisions[%zu]: expected {\"id\":\"...\",\"include\":true|false}",
+                            name, k - 1);
+            goto out;
+        }
+        /* apply() reports "name:N": N is the entry's position, from 1. */
+        if ((st = apply(t, name, k, id->valuestring, strlen(id->valuestring), cJSON_IsTrue(inc))) != HEARTH_OK)
+            goto out;
+    }
+out:
+    cJSON_Delete(root);
+    free(copy);
+    return st;
+}
+
+/* Is the first non-blank character '{' (the JSON form)? */
+static bool is_json(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r') continue;
+        return text[i] == '{';
+    }
+    return false;
+}
+
 /* Is the first non-comment line the CSV header? */
 static bool is_csv(const char *text, size_t len)
 {
@@ -307,7 +370,9 @@ hearth_status hearth_ics_load_profile(hearth_ics *ics, const char *name, const c
     profile_tmp *t = calloc(1, sizeof *t);
     if (t == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < ICS_MAX_PROVISIONS; i++) t->state[i] = ICS_PROFILE_NOT_LISTED;
-    hearth_status st = is_csv(text, len) ? parse_csv(t, name, text, len) : parse_etsi(ics, t, name, text, len);
+    hearth_status st = is_json(text, len) ? parse_json(t, name, text, len)
+                       : is_csv(text, len)  ? parse_csv(t, name, text, len)
+                                            : parse_etsi(ics, t, name, text, len);
     if (st == HEARTH_OK) {
         for (size_t i = 0; i < ICS_MAX_PROVISIONS; i++) {
             ics->rows[i].profile = t->state[i];

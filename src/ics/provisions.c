@@ -99,5 +99,11 @@ void hearth_ics_free(hearth_ics *ics)
     for (size_t i = 0; i < ics->n_cases; i++) free(ics->cases[i].name);
     free(ics->cases);
     for (size_t i = 0; i < ics->n_notes; i++) free(ics->notes[i]);
+    for (size_t i = 0; i < ics->n_assessments; i++) {
+        free(ics->assessment_target[i]);
+        free(ics->assessment_finished[i]);
+    }
+    for (size_t i = 0; i < ics->n_assess; i++) free(ics->assess[i].unit);
+    free(ics->assess);
     free(ics);
 }

@@ -92,8 +92,8 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
     const hearth_ics_provision *p = &ics_provision_table[idx];
     ics_row *r = &ics->rows[idx];
     bool mandatory = hearth_ics_mandatory(p);
-    ics_str det = {0}, why = {0}, passed = {0}, bad = {0}, sdecl = {0}, problem = {0};
-    size_t n_named = 0, n_passed = 0, n_bad = 0;
+    ics_str det = {0}, why = {0}, passed = {0}, bad = {0}, sdecl = {0}, problem = {0}, apass = {0}, anone = {0};
+    size_t n_named = 0, n_passed = 0, n_bad = 0, n_apass = 0, n_anone = 0;
 
     for (size_t i = 0; i < ics->n_tests; i++) {
         const ics_test *t = &ics->tests[i];
@@ -107,6 +107,16 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
             ics_str_printf(&bad, "%s%s (%s)", n_bad ? ", " : "", t->name, ics_result_name(res));
             n_bad++;
         }
+    }
+    /* Assessment units naming it: PASS for, FAIL against (with the failed tests), the others neither. */
+    for (size_t i = 0; i < ics->n_assess; i++) {
+        const ics_assess_entry *a = &ics->assess[i];
+        if (a->prov != idx) continue;
+        ics_str *to = a->verdict == ICS_VERDICT_PASS ? &apass : a->verdict == ICS_VERDICT_FAIL ? &bad : &anone;
+        size_t *cnt = a->verdict == ICS_VERDICT_PASS ? &n_apass : a->verdict == ICS_VERDICT_FAIL ? &n_bad : &n_anone;
+        ics_str_printf(to, "%sassessment %s on %s at %s: %s", *cnt ? (to == &bad ? ", " : "; ") : "", a->unit,
+                       ics->assessment_target[a->file], ics->assessment_finished[a->file], ics_verdict_name(a->verdict));
+        (*cnt)++;
     }
     structured(ics, p->id, &sdecl, &problem);
     const char *decl = r->declare != NULL ? r->declare : (sdecl.len ? sdecl.s : NULL);
@@ -136,6 +146,7 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
         r->basis = ICS_BASIS_EVIDENCE_FAILED;
         ics_str_printf(&det, "Evidence did not hold in run %s: %s.", ics->commit, bad.s);
         if (n_passed) ics_str_printf(&det, " Passed: %s.", passed.s);
+        if (n_apass) ics_str_printf(&det, " Passed: %s.", apass.s);
     } else if (r->todo != NULL) {
         r->support = HEARTH_ICS_N;
         r->basis = ICS_BASIS_TODO;
@@ -149,6 +160,12 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
         r->support = HEARTH_ICS_Y;
         r->basis = ICS_BASIS_TESTS;
         ics_str_printf(&det, "Tests passed in run %s: %s.", ics->commit, passed.s);
+        if (n_apass) ics_str_printf(&det, " Assessed: %s.", apass.s);
+        if (decl != NULL) ics_str_printf(&det, " Declared: %s", decl);
+    } else if (n_apass > 0) {
+        r->support = HEARTH_ICS_Y;
+        r->basis = ICS_BASIS_ASSESSMENT;
+        ics_str_printf(&det, "Assessed (no test names it): %s.", apass.s);
         if (decl != NULL) ics_str_printf(&det, " Declared: %s", decl);
     } else if (decl != NULL) {
         r->support = HEARTH_ICS_Y;
@@ -170,6 +187,8 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
         ics_str_printf(&det, " (A justification is declared, but the provision is %s.)",
                        r->support == HEARTH_ICS_Y ? "supported" : "not applicable");
     }
+    if (n_anone)
+        ics_str_printf(&det, " No evidence either way: %s.", anone.s);
     if (r->condition_holds == -1)
         ics_str_printf(&det, " The condition (%s) is not declared; treated as applying.", p->condition_text);
     if (r->profile == ICS_PROFILE_NOT_LISTED && r->support != HEARTH_ICS_NA)
@@ -178,7 +197,8 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
                                  : " (Not listed in the profile: assessed.)");
 
     hearth_status st = HEARTH_OK;
-    bool failed = det.failed || why.failed || passed.failed || bad.failed || sdecl.failed || problem.failed;
+    bool failed = det.failed || why.failed || passed.failed || bad.failed || sdecl.failed || problem.failed ||
+                  apass.failed || anone.failed;
     if (failed || det.s == NULL) {
         st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
         ics_str_free(&det);
@@ -191,6 +211,8 @@ static hearth_status evaluate_row(hearth_ics *ics, size_t idx)
     ics_str_free(&bad);
     ics_str_free(&sdecl);
     ics_str_free(&problem);
+    ics_str_free(&apass);
+    ics_str_free(&anone);
     return st;
 }
 
@@ -231,6 +253,7 @@ hearth_status hearth_ics_get_summary(const hearth_ics *ics, hearth_ics_summary *
         else if (res == ICS_RESULT_NOT_RUN) out->tests_not_run++;
         else if (res == ICS_RESULT_MISSING) out->tests_missing++;
     }
+    for (size_t i = 0; i < ics->n_assess; i++) out->assessment_failed += ics->assess[i].verdict == ICS_VERDICT_FAIL;
     return HEARTH_OK;
 }
 

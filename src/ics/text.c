@@ -164,6 +164,7 @@ const char *ics_basis_name(ics_basis b)
 {
     switch (b) {
     case ICS_BASIS_TESTS: return "tests";
+    case ICS_BASIS_ASSESSMENT: return "assessment";
     case ICS_BASIS_DECLARATION: return "declaration";
     case ICS_BASIS_CONDITION: return "condition";
     case ICS_BASIS_PROFILE: return "profile";
@@ -197,4 +198,15 @@ bool ics_test_names(const ics_test *t, const char *id)
         p = e;
     }
     return false;
+}
+
+const char *ics_verdict_name(ics_verdict v)
+{
+    switch (v) {
+    case ICS_VERDICT_PASS: return "PASS";
+    case ICS_VERDICT_FAIL: return "FAIL";
+    case ICS_VERDICT_INCONCLUSIVE: return "INCONCLUSIVE";
+    case ICS_VERDICT_NA: break;
+    }
+    return "N/A";
 }

@@ -66,6 +66,15 @@ static cJSON *build(const hearth_ics *ics, const hearth_ics_summary *s)
         cJSON_AddNumberToObject(in, "results_failed", (double)ics->junit_failed);
         cJSON_AddNumberToObject(in, "results_not_run", (double)ics->junit_not_run);
         cJSON_AddNumberToObject(in, "map_tests", (double)ics->n_tests);
+        cJSON *as = cJSON_AddArrayToObject(in, "assessments");
+        for (size_t i = 0; as != NULL && i < ics->n_assessments; i++) {
+            cJSON *a = cJSON_CreateObject();
+            if (a == NULL) continue;
+            cJSON_AddStringToObject(a, "file", ics->assessment_names[i]);
+            cJSON_AddStringToObject(a, "target", ics->assessment_target[i]);
+            cJSON_AddStringToObject(a, "finished", ics->assessment_finished[i]);
+            cJSON_AddItemToArray(as, a);
+        }
     }
     cJSON *sum = cJSON_AddObjectToObject(root, "summary");
     if (sum != NULL) {
@@ -127,6 +136,18 @@ static cJSON *build(const hearth_ics *ics, const hearth_ics_summary *s)
                                                  : res == ICS_RESULT_NOT_RUN ? "not-run"
                                                                              : "missing");
             cJSON_AddItemToArray(tests, t);
+        }
+        cJSON *units = cJSON_AddArrayToObject(o, "assessment");
+        for (size_t k = 0; units != NULL && k < ics->n_assess; k++) {
+            const ics_assess_entry *a = &ics->assess[k];
+            if (a->prov != i) continue;
+            cJSON *t = cJSON_CreateObject();
+            if (t == NULL) continue;
+            cJSON_AddStringToObject(t, "unit", a->unit);
+            cJSON_AddStringToObject(t, "target", ics->assessment_target[a->file]);
+            cJSON_AddStringToObject(t, "finished", ics->assessment_finished[a->file]);
+            cJSON_AddStringToObject(t, "verdict", ics_verdict_name(a->verdict));
+            cJSON_AddItemToArray(units, t);
         }
         cJSON_AddItemToObject(o, "declaration", str_or_null(r->declare));
         cJSON_AddItemToObject(o, "todo", str_or_null(r->todo));

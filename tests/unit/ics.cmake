@@ -5,6 +5,8 @@
 # against the standard's text, the statement end to end in a browser).
 add_executable(unit_ics ${CMAKE_CURRENT_LIST_DIR}/test_ics.c)
 target_link_libraries(unit_ics PRIVATE hearth PkgConfig::CMOCKA)
+# The shipped thermostat profile, read in its CSV and JSON forms.
+target_compile_definitions(unit_ics PRIVATE HEARTH_CONFORMANCE_DIR="${PROJECT_SOURCE_DIR}/docs/conformance")
 hearth_add_test(NAME build.ics KIND build PROVISIONS none COMMAND unit_ics TIMEOUT 60)
 # Where the ETSI texts are (EN-303-645-v2.txt, product-profile-selection.txt):
 # the workspace's shared copy beside the checkout by default. Without them

@@ -558,6 +558,222 @@ static void test_unterminated_inputs(void **state)
     hearth_ics_free(ics);
 }
 
+
+/* ---------------------------------------------------------- assessments */
+
+/* A hearth-assessment/1 report with one unit per (id, provisions, verdict). */
+static char *assessment(const char *units, const char *summary)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\n  \"schema\": \"hearth-assessment/1\",\n  \"tool\": \"hearth assess 1.0\",\n"
+             "  \"target\": \"127.0.0.1:8443\",\n  \"started\": \"2026-12-07T18:20:00Z\",\n"
+             "  \"finished\": \"2026-12-07T18:20:14Z\",\n"
+             "  \"bounds\": {\"max_requests\": 400, \"max_seconds\": 14, \"requests\": 95},\n"
+             "  \"summary\": %s,\n  \"units\": [%s]\n}\n",
+             summary, units);
+    return buf;
+}
+
+#define UNIT(id, prov, v) "{\"id\": \"" id "\", \"title\": \"t\", \"provisions\": [" prov "], \"verdict\": \"" v "\", \"evidence\": \"e; f\"}"
+#define SUM(p, f, i, n) "{\"PASS\": " #p ", \"FAIL\": " #f ", \"INCONCLUSIVE\": " #i ", \"N/A\": " #n "}"
+
+static char *detail_of(hearth_ics *ics, const char *id)
+{
+    /* the Markdown row of the provision, as a reader sees it */
+    char *md = render(ics, 0);
+    char key[32];
+    snprintf(key, sizeof key, "| %s | ", id);
+    char *row = strstr(md, key);
+    assert_non_null(row);
+    char *nl = strchr(row, '\n');
+    char *out = strndup(row, nl != NULL ? (size_t)(nl - row) : strlen(row));
+    free(md);
+    return out;
+}
+
+static void test_assessment_evidence(void **state)
+{
+    (void)state;
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    /* 5.5-1 no test: PASS makes it Y; 5.1-5 tests passed: FAIL makes it N;
+     * 5.6-1 INCONCLUSIVE and 5.6-2 N/A: no evidence, N. */
+    const char *a = assessment(UNIT("tls-config", "\"5.5-1\"", "PASS") ","
+                               UNIT("brute-force", "\"5.1-5\"", "FAIL") ","
+                               UNIT("open-ports", "\"5.6-1\"", "INCONCLUSIVE") ","
+                               UNIT("leaks", "\"5.6-2\"", "N/A"),
+                               SUM(1, 1, 1, 1));
+    assert_int_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.5-1"), HEARTH_ICS_Y);
+    assert_int_equal(support(ics, "5.1-5"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.6-1"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.6-2"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.1-1"), HEARTH_ICS_Y); /* unit.auth, untouched */
+    char *d = detail_of(ics, "5.5-1");
+    assert_non_null(strstr(d, "assessment tls-config on 127.0.0.1:8443 at 2026-12-07T18:20:14Z: PASS"));
+    free(d);
+    d = detail_of(ics, "5.1-5");
+    assert_non_null(strstr(d, "assessment brute-force on 127.0.0.1:8443 at 2026-12-07T18:20:14Z: FAIL"));
+    free(d);
+    d = detail_of(ics, "5.6-1");
+    assert_non_null(strstr(d, "No evidence either way: assessment open-ports on 127.0.0.1:8443 at 2026-12-07T18:20:14Z: INCONCLUSIVE"));
+    free(d);
+    hearth_ics_summary s;
+    assert_int_equal(hearth_ics_get_summary(ics, &s), HEARTH_OK);
+    assert_int_equal(s.assessment_failed, 1);
+    char *js = render(ics, 1);
+    assert_non_null(strstr(js, "\"basis\":\t\"assessment\""));
+    assert_non_null(strstr(js, "\"verdict\":\t\"FAIL\""));
+    free(js);
+    hearth_ics_free(ics);
+
+    /* INCONCLUSIVE never gives Y, even beside a declaration-free, test-free provision;
+     * a PASS in one assessment does not outweigh a FAIL in another. */
+    ics = make(PASS("integration.login"), PASS("integration.update"));
+    a = assessment(UNIT("tls-config", "\"5.5-1\", \"5.5-5\"", "INCONCLUSIVE"), SUM(0, 0, 1, 0));
+    assert_int_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    a = assessment(UNIT("tls-config", "\"5.5-5\"", "PASS"), SUM(1, 0, 0, 0));
+    assert_int_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    a = assessment(UNIT("tls-config", "\"5.5-5\"", "FAIL"), SUM(0, 1, 0, 0));
+    assert_int_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.5-1"), HEARTH_ICS_N);
+    assert_int_equal(support(ics, "5.5-5"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
+static void test_assessment_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"schema\": \"hearth-assessment/1\"",
+        "{} trailing",
+        /* wrong schema, unknown keys, missing fields */
+        "{\"schema\": \"hearth-assessment/2\", \"target\": \"x\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": []}",
+        "{\"schema\": \"hearth-assessment/1\", \"target\": \"x\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": [" UNIT("a", "\"5.1-5\"", "FAIL") "], \"extra\": 1}",
+        "{\"schema\": \"hearth-assessment/1\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": [" UNIT("a", "\"5.1-5\"", "FAIL") "]}",
+        "{\"schema\": \"hearth-assessment/1\", \"target\": \"x\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"yesterday\", \"units\": [" UNIT("a", "\"5.1-5\"", "FAIL") "]}",
+        "{\"schema\": \"hearth-assessment/1\", \"target\": \"x\\u0007\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": [" UNIT("a", "\"5.1-5\"", "FAIL") "]}",
+        "{\"schema\": \"hearth-assessment/1\", \"target\": \"x\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": []}",
+        "{\"schema\": \"hearth-assessment/1\", \"target\": \"x\", \"started\": \"2026-12-07T18:20:00Z\", \"finished\": \"2026-12-07T18:20:14Z\", \"units\": {}}",
+    };
+    /* each valid up to one flaw at the end: the FAIL for 5.1-5 before it must not be kept */
+    static const char *const bad_units[] = {
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "\"5.99-1\"", "PASS"),             /* unknown provision */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "\"4.3-7\"", "PASS"),              /* TS numbering */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "5", "PASS"),                      /* not a string */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "", "PASS"),                       /* no provisions */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "\"5.1-1\", \"5.1-1\"", "PASS"),   /* twice */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b", "\"5.1-1\"", "pass"),              /* verdict */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("a", "\"5.1-1\"", "PASS"),              /* unit twice */
+        UNIT("a", "\"5.1-5\"", "FAIL") "," UNIT("b c", "\"5.1-1\"", "PASS"),            /* unit id */
+        UNIT("a", "\"5.1-5\"", "FAIL") ",{\"id\": \"b\", \"title\": \"t\", \"provisions\": [\"5.1-1\"], \"verdict\": \"PASS\"}",
+        UNIT("a", "\"5.1-5\"", "FAIL") ",{\"id\": \"b\", \"title\": \"t\", \"provisions\": [\"5.1-1\"], \"verdict\": \"PASS\", \"evidence\": \"\", \"x\": 1}",
+        UNIT("a", "\"5.1-5\"", "FAIL") ",7",
+    };
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hearth_status st = hearth_ics_load_assessment(ics, "a.json", bad[i], strlen(bad[i]));
+        assert_int_not_equal(st, HEARTH_OK);
+        assert_true(strlen(hearth_err_msg()) > 0);
+    }
+    for (size_t i = 0; i < sizeof bad_units / sizeof bad_units[0]; i++) {
+        const char *a = assessment(bad_units[i], SUM(1, 1, 0, 0));
+        assert_int_not_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    }
+    /* a summary that does not match its units */
+    const char *a = assessment(UNIT("a", "\"5.1-5\"", "FAIL"), SUM(0, 0, 0, 0));
+    assert_int_not_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    /* too large */
+    size_t big = 2u * 1024u * 1024u;
+    char *huge = malloc(big);
+    assert_non_null(huge);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    assert_int_not_equal(hearth_ics_load_assessment(ics, "a.json", huge, big), HEARTH_OK);
+    free(huge);
+    /* nothing of the refused files was kept: 5.1-5 is still Y */
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.1-5"), HEARTH_ICS_Y);
+    /* a valid one, unterminated in memory, then the bound on their number */
+    a = assessment(UNIT("a", "\"5.5-1\"", "PASS"), SUM(1, 0, 0, 0));
+    size_t n = strlen(a);
+    for (int k = 0; k < HEARTH_ICS_MAX_ASSESSMENTS; k++) {
+        char *p = exact(a, n);
+        assert_int_equal(hearth_ics_load_assessment(ics, "a.json", p, n), HEARTH_OK);
+        free(p);
+    }
+    assert_int_not_equal(LOAD(hearth_ics_load_assessment, ics, a), HEARTH_OK);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.5-1"), HEARTH_ICS_Y);
+    hearth_ics_free(ics);
+}
+
+/* ------------------------------------------------------- profile as JSON */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1u << 20);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1u << 20) - 1, f);
+    assert_int_equal(fclose(f), 0);
+    assert_true(*len > 0);
+    buf[*len] = '\0';
+    return buf;
+}
+
+static void test_profile_json_matches_csv(void **state)
+{
+    (void)state;
+    char *out[2];
+    static const char *const files[2] = {HEARTH_CONFORMANCE_DIR "/thermostat-profile.csv",
+                                         HEARTH_CONFORMANCE_DIR "/thermostat-profile.json"};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        char *text = slurp(files[k], &len);
+        hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+        assert_int_equal(hearth_ics_set_date(ics, "2026-12-07"), HEARTH_OK);
+        /* the same name, so the whole statement must come out the same */
+        assert_int_equal(hearth_ics_load_profile(ics, "profile", text, len), HEARTH_OK);
+        free(text);
+        assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+        out[k] = render(ics, 1);
+        hearth_ics_free(ics);
+    }
+    assert_string_equal(out[0], out[1]);
+    assert_non_null(strstr(out[0], "\"profile\":\t\"excluded\""));
+    assert_non_null(strstr(out[0], "\"profile\":\t\"included\""));
+    free(out[0]);
+    free(out[1]);
+    /* the JSON form is strict */
+    static const char *const bad[] = {
+        "{\"format\": \"hearth-profile/2\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": true}]}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": []}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": \"yes\"}]}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": true, \"x\": 1}]}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": true}], \"x\": 1}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": true}, {\"id\": \"5.1-1\", \"include\": false}]}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.99-1\", \"include\": true}]}",
+        "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"4.1-1\", \"include\": true}]",
+    };
+    hearth_ics *ics = make(PASS("integration.login"), PASS("integration.update"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_not_equal(hearth_ics_load_profile(ics, "p.json", bad[i], strlen(bad[i])), HEARTH_OK);
+    const char *good = "{\"format\": \"hearth-profile/1\", \"provisions\": [{\"id\": \"5.4-1\", \"include\": false}]}";
+    char *p = exact(good, strlen(good));
+    assert_int_equal(hearth_ics_load_profile(ics, "p.json", p, strlen(good)), HEARTH_OK);
+    free(p);
+    assert_int_equal(hearth_ics_evaluate(ics), HEARTH_OK);
+    assert_int_equal(support(ics, "5.4-1"), HEARTH_ICS_N);
+    hearth_ics_free(ics);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +792,9 @@ int main(void)
         cmocka_unit_test(test_declarations_hostile),
         cmocka_unit_test(test_json_shape),
         cmocka_unit_test(test_unterminated_inputs),
+        cmocka_unit_test(test_assessment_evidence),
+        cmocka_unit_test(test_assessment_hostile),
+        cmocka_unit_test(test_profile_json_matches_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${1:-$root/build}
-[ -x "$build/apps/thermostat/hearthd" ] || { echo "screenshots: build first (cmake --build $build)" >&2; exit 1; }
+[ -x "$build/daemon/hearthd" ] || { echo "screenshots: build first (cmake --build $build)" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 HEARTH_BUILD_DIR=$build WEBUI_SCREENSHOTS=$out bash tests/integration/test_webui.sh >"$out/test.log" 2>&1 || {

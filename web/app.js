@@ -80,7 +80,7 @@
   /* ------------------------------------------------------------- views */
 
   const PUBLIC = ['setup', 'login', 'loading'];
-  const ADMIN = ['users', 'events', 'reset'];
+  const ADMIN = ['users', 'events', 'reset', 'check'];
   const LOADERS = {};
 
   function show(view) {
@@ -676,6 +676,33 @@
     }
   };
   onClick('ev-refresh', () => LOADERS.events());
+
+  /* ------------------------------------------------- check my setup (5.12-3) */
+
+  const VERDICT_WORDS = { PASS: 'Good', FAIL: 'Needs attention', INCONCLUSIVE: 'Could not tell', 'N/A': 'Does not apply' };
+
+  LOADERS.check = async () => {
+    const ul = $('ck-list');
+    ul.textContent = '';
+    const r = await api('GET', '/api/v1/setup-check');
+    if (r.status !== 200) { say(words(r)); return; }
+    let bad = 0;
+    for (const u of r.data.units) {
+      const item = document.createElement('li');
+      item.className = u.verdict === 'PASS' ? 'check-pass' : u.verdict === 'FAIL' ? 'check-fail' : 'check-other';
+      const head = document.createElement('strong');
+      head.textContent = (VERDICT_WORDS[u.verdict] || u.verdict) + ': ' + u.title;
+      const detail = document.createElement('p');
+      detail.textContent = u.evidence;
+      item.appendChild(head);
+      item.appendChild(detail);
+      ul.appendChild(item);
+      if (u.verdict === 'FAIL') bad++;
+    }
+    if (bad) say(bad === 1 ? 'One check needs attention: see below.' : bad + ' checks need attention: see below.');
+    else say('Every check that applies passed.', true);
+  };
+  onClick('ck-run', () => LOADERS.check());
 
   /* ------------------------------------------------------------- start */
 

@@ -38,14 +38,16 @@ bool hearth_web_etag_match(const char *inm, const char *ours)
         while (*p == ' ' || *p == '\t' || *p == ',') p++;
         if (*p == '\0') break;
         if (*p == '*') return true;
-        const char *end = p;
-        while (*end != '\0' && *end != ',') end++;
-        const char *te = end;
-        while (te > p && (te[-1] == ' ' || te[-1] == '\t')) te--;
+        size_t n = strcspn(p, ",");
+        const char *end = p + n;
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
         /* Weak comparison is what If-None-Match asks for (RFC 9110 13.1.2). */
         const char *cand = p;
-        if (te - cand >= 2 && cand[0] == 'W' && cand[1] == '/') cand += 2;
-        if ((size_t)(te - cand) == el && memcmp(cand, ours, el) == 0) return true;
+        if (n >= 2 && p[0] == 'W' && p[1] == '/') {
+            cand += 2;
+            n -= 2;
+        }
+        if (n == el && memcmp(cand, ours, el) == 0) return true;
         p = end;
     }
     return false;

@@ -73,7 +73,7 @@ static hearth_status read_file(const char *path, char *buf, size_t cap)
     HEARTH_ENSURE(f != NULL, hearth_err(HEARTH_ERR_IO, "cannot open %s", path));
     size_t n = fread(buf, 1, cap - 1, f);
     bool err = ferror(f) != 0 || n == cap - 1;
-    fclose(f);
+    (void)fclose(f);
     HEARTH_ENSURE(!err && n > 0, hearth_err(HEARTH_ERR_IO, "cannot read %s", path));
     buf[n] = '\0';
     return HEARTH_OK;

@@ -66,7 +66,7 @@ hearth_status hearth_identity_factory_write(const char *state_dir, EVP_PKEY *ca_
     if (!ok) return hearth_err(HEARTH_ERR_CRYPTO, "cannot sign the factory record");
     HEARTH_ENSURE(len + 5 + 2 * siglen + 1 < sizeof rec,
                   hearth_err(HEARTH_ERR_TOO_LARGE, "factory record too long"));
-    memcpy(rec + len, "sig=", 4);
+    (void)snprintf(rec + len, sizeof rec - len, "sig="); /* room checked above */
     len += 4;
     HEARTH_GUARD(hearth_hex_encode(sig, siglen, rec + len, sizeof rec - len));
     len += 2 * siglen;

@@ -99,19 +99,19 @@ static const cJSON *find_purpose(const cJSON *purposes, const char *id)
 /* Write @p s as a C string literal, split into lines. */
 static void c_string(FILE *f, const char *s)
 {
-    fputs("\"", f);
+    (void)fputs("\"", f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '\n') {
-            fputs("\\n\"\n    \"", f);
+            (void)fputs("\\n\"\n    \"", f);
         } else if (*p == '"' || *p == '\\') {
             fprintf(f, "\\%c", *p);
         } else if (*p < 0x20 || *p >= 0x7f) {
             fprintf(f, "\\%03o", *p);
         } else {
-            fputc(*p, f);
+            (void)fputc(*p, f);
         }
     }
-    fputs("\"", f);
+    (void)fputs("\"", f);
 }
 
 static void list_md(const cJSON *arr)
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     if (in == NULL) die("cannot open", argv[1]);
     static char raw[FILE_MAX + 1];
     size_t rl = fread(raw, 1, FILE_MAX + 1, in);
-    fclose(in);
+    (void)fclose(in);
     if (rl == 0 || rl > FILE_MAX) die("inventory empty or too large", argv[1]);
     raw[rl] = '\0';
     unsigned char dig[32];
@@ -238,40 +238,40 @@ int main(int argc, char **argv)
                 "const char pv_notice_version[] = \"%s\";\n\nconst char pv_notice_md[] =\n    ",
             version);
     c_string(fc, md);
-    fputs(";\n\nconst char pv_inventory_json[] =\n    ", fc);
+    (void)fputs(";\n\nconst char pv_inventory_json[] =\n    ", fc);
     c_string(fc, compact);
-    fputs(";\n\nconst pv_purpose pv_purposes[] = {\n", fc);
+    (void)fputs(";\n\nconst pv_purpose pv_purposes[] = {\n", fc);
     size_t np = 0;
     cJSON_ArrayForEach(p, purposes)
     {
-        fputs("    {", fc);
+        (void)fputs("    {", fc);
         c_string(fc, need_str(p, "id", "purpose"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(p, "title", "purpose"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(p, "basis", "purpose"));
-        fputs("},\n", fc);
+        (void)fputs("},\n", fc);
         np++;
     }
     fprintf(fc, "};\nconst size_t pv_n_purposes = %zu;\n\nconst pv_sensor pv_sensors[] = {\n", np);
     size_t ns = 0;
     cJSON_ArrayForEach(s, sensors)
     {
-        fputs("    {", fc);
+        (void)fputs("    {", fc);
         c_string(fc, need_str(s, "id", "sensor"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(s, "app", "sensor"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(s, "kind", "sensor"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(s, "unit", "sensor"));
-        fputs(", ", fc);
+        (void)fputs(", ", fc);
         c_string(fc, need_str(s, "what", "sensor"));
-        fputs("},\n", fc);
+        (void)fputs("},\n", fc);
         ns++;
     }
     fprintf(fc, "    {NULL, NULL, NULL, NULL, NULL},\n};\nconst size_t pv_n_sensors = %zu;\n", ns);
-    if (fclose(fc) != 0) die("cannot write", argv[2]);
+    if (ferror(fc) != 0 || fclose(fc) != 0) die("cannot write", argv[2]);
     cJSON_free(compact);
     cJSON_Delete(doc);
     (void)nconsent;

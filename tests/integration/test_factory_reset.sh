@@ -43,7 +43,7 @@ ht_expect_status 404 "forcing out an unknown user: 404"
 ht_login alice "$upw" && t3=$HT_TOKEN || ht_fail "alice logs in once more"
 ht_req DELETE /api/v1/users/alice "" "$admin"
 ht_expect_status 200 "admin erases alice"
-[ "$(ht_json erased)" = '["account", "sessions", "application_data"]' ] &&
+[ "$(ht_json erased)" = '["account", "sessions", "application_data", "core_data"]' ] &&
     ht_pass "erasure lists what went" || ht_fail "erase body: $HT_BODY"
 ht_req GET /api/v1/device "" "$t3"
 ht_expect_status 401 "the erased user's session is gone"

@@ -44,9 +44,14 @@ for _ in $(seq 1 100); do flowing && break; sleep 0.1; done
 ht_check "the state (target 23.75) and the history (19.37) went to the service" flowing
 ht_req GET /api/v1/thermostat "" "$TOKEN"
 ht_req GET /api/v1/thermostat/history "" "$TOKEN"
-curl -s --max-time 3 -H "X-Marker: cleartext-control-4471" "http://127.0.0.1:$HT_PORT/" >/dev/null 2>&1
 ht_req POST /api/v1/logout "" "$TOKEN"
-sleep 0.5
+curl -s --max-time 3 -H "X-Marker: cleartext-control-4471" "http://127.0.0.1:$HT_PORT/" >/dev/null 2>&1
+# tcpdump writes each packet as it reads it (-U), but under load it reads
+# late: stop it only once the last thing sent (the cleartext control, after
+# the logout) is in the file, so the whole session before it is there too
+# (bounded: 15 s).
+for _ in $(seq 1 150); do grep -qaF -- "cleartext-control-4471" "$PCAP" 2>/dev/null && break; sleep 0.1; done
+sleep 0.3
 kill -INT "$TD"; wait "$TD" 2>/dev/null
 
 # has STRING: the capture's bytes contain STRING.

@@ -113,7 +113,9 @@ endfunction()
 # `# external: yes` (the test runs no Hearth program, only third-party
 # components with Hearth's shipped configuration: label "external", which
 # the sanitizer run of scripts/test.sh leaves out, as it would check nothing
-# of Hearth's code).
+# of Hearth's code) or `# release-only: yes` (a long test whose Hearth code
+# other tests already run under the sanitizers: label "release-only", also
+# left out of the sanitizer run; the script's header says which tests).
 function(hearth_script_tests)
   cmake_parse_arguments(T "" "KIND;DIR" "" ${ARGN})
   file(GLOB scripts ${T_DIR}/test_*.sh)
@@ -165,6 +167,10 @@ function(hearth_script_tests)
     file(STRINGS ${s} elines REGEX "^# external: yes")
     if(elines)
       set_property(TEST ${T_KIND}.${base} APPEND PROPERTY LABELS external)
+    endif()
+    file(STRINGS ${s} rlines REGEX "^# release-only: yes")
+    if(rlines)
+      set_property(TEST ${T_KIND}.${base} APPEND PROPERTY LABELS release-only)
     endif()
   endforeach()
 endfunction()

@@ -70,14 +70,16 @@ for cfg in "${configs[@]}"; do
   # run no Hearth program (the brokers with the shipped configuration and
   # their own clients): they run in the release configuration only;
   # repeating them on the sanitizer build would check nothing new and cost
-  # minutes of CI.
+  # minutes of CI. The same for the tests labelled "release-only" (long
+  # tests whose Hearth code runs under the sanitizers in other tests; each
+  # says which in its header).
   # The provisioning-uniqueness test's statistics (chi-square over 1000
   # devices) run in the release configuration; under the sanitizers it
   # provisions 250 devices, which exercises the same code 250 times.
   select=()
   sizes=()
   if [ "$cfg" = asan ]; then
-    select=(-LE '^(build|external)$')
+    select=(-LE '^(build|external|release-only)$')
     sizes=(HEARTH_PROVISION_N=250)
   fi
   # The run's results as JUnit: the evidence the conformance statement is

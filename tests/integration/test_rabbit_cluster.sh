@@ -3,6 +3,11 @@
 # timeout: 420
 # serial: yes
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
+# release-only: yes
+#   (two minutes of CI under the sanitizers for code they already see: the
+#   link's reconnection, broker list and outbox run under ASan in
+#   integration.link_mqtt, link_offline and fleet_device, hearth-fleet's
+#   ingest in fleet_ingest and fleet_device)
 # A three-node RabbitMQ 3.10 cluster (Debian's rabbitmq-server, MQTT plugin)
 # started by the test on loopback with the shipped configuration
 # (packaging/rabbitmq/) and the per-device permissions made by the shipped

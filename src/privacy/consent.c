@@ -105,18 +105,10 @@ static cJSON *entry_json(const char *purpose, const hearth_privacy_consent *c)
 static hearth_status load(hearth_privacy *p)
 {
     if (p->store == NULL) return HEARTH_OK;
-    char *buf = malloc(RECORD_MAX + 1);
-    HEARTH_ENSURE(buf != NULL, hearth_err(HEARTH_ERR_NOMEM, "privacy: out of memory"));
-    size_t len = 0;
-    hearth_status st = hearth_store_get(p->store, HEARTH_PRIVACY_RECORD, buf, RECORD_MAX, &len);
-    if (st == HEARTH_ERR_NOT_FOUND) {
-        free(buf);
-        hearth_err_clear();
-        return HEARTH_OK;
-    }
-    cJSON *doc = st == HEARTH_OK ? cJSON_ParseWithLength(buf, len) : NULL;
-    free(buf);
-    if (st != HEARTH_OK) return st;
+    bool found = false;
+    cJSON *doc = NULL;
+    HEARTH_GUARD(pv_record_read(p->store, HEARTH_PRIVACY_RECORD, RECORD_MAX, &found, &doc));
+    if (!found) return HEARTH_OK;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "v");
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(doc, "consents");
     const cJSON *lg = cJSON_GetObjectItemCaseSensitive(doc, "log");

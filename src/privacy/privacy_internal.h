@@ -54,6 +54,16 @@ struct hearth_privacy {
     char device_id[65];
 };
 
+/*
+ * record.c: read record @p name (at most @p max bytes) from @p store and
+ * parse it. None stored: HEARTH_OK with *found false. Stored: *found true and
+ * *doc the parsed JSON, NULL if it does not parse (the caller refuses it);
+ * the caller frees *doc with cJSON_Delete().
+ */
+struct cJSON;
+hearth_status pv_record_read(hearth_store *store, const char *name, size_t max, bool *found,
+                             struct cJSON **doc) HEARTH_MUST_CHECK;
+
 /* service_erase.c: load the erase record at open (under no lock). */
 hearth_status pv_erase_load(hearth_privacy *p) HEARTH_MUST_CHECK;
 

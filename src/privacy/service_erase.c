@@ -45,18 +45,11 @@ hearth_status pv_erase_load(hearth_privacy *p)
     status_init(&p->erase);
     p->erase_receipt[0] = '\0';
     if (p->store == NULL) return HEARTH_OK;
-    char *buf = malloc(ERASE_RECORD_MAX + 1);
-    HEARTH_ENSURE(buf != NULL, hearth_err(HEARTH_ERR_NOMEM, "privacy: out of memory"));
-    size_t len = 0;
-    hearth_status st = hearth_store_get(p->store, HEARTH_PRIVACY_ERASE_RECORD, buf, ERASE_RECORD_MAX, &len);
-    if (st == HEARTH_ERR_NOT_FOUND) {
-        free(buf);
-        hearth_err_clear();
-        return HEARTH_OK;
-    }
-    cJSON *doc = st == HEARTH_OK ? cJSON_ParseWithLength(buf, len) : NULL;
-    free(buf);
-    if (st != HEARTH_OK) return st;
+    bool found = false;
+    cJSON *doc = NULL;
+    HEARTH_GUARD(
+        pv_record_read(p->store, HEARTH_PRIVACY_ERASE_RECORD, ERASE_RECORD_MAX, &found, &doc));
+    if (!found) return HEARTH_OK;
     hearth_privacy_erase_status s;
     status_init(&s);
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(doc, "at");

@@ -312,9 +312,11 @@ hearth_status hearth_privacy_erase_user(hearth_privacy *p, const char *user, siz
         pv_log_entry log[HEARTH_PRIVACY_LOG_MAX];
         memcpy(c, p->c, sizeof c);
         memcpy(log, p->log, sizeof log);
-        for (size_t i = 0; i < p->n; i++)
+        /* (p->n <= PV_MAX and p->nlog <= the log's size always; said again
+         * for the compiler's bounds analysis.) */
+        for (size_t i = 0; i < p->n && i < PV_MAX; i++)
             if (strcmp(c[i].by, user) == 0) c[i].by[0] = '\0';
-        for (size_t i = 0; i < p->nlog; i++)
+        for (size_t i = 0; i < p->nlog && i < HEARTH_PRIVACY_LOG_MAX; i++)
             if (strcmp(log[i].c.by, user) == 0) log[i].c.by[0] = '\0';
         st = save(p, c, log, p->nlog);
         if (st == HEARTH_OK) {

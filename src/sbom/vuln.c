@@ -46,8 +46,10 @@ hearth_status hearth_vuln_feed_load(const char *json, size_t len, hearth_vuln_fe
     const char *cv = str(doc, "csaf_version");
     if (cv != NULL) {
         if (strcmp(cv, "2.0") != 0) {
+            /* The message first: cv lives in the document freed next. */
+            hearth_status st = hearth_err(HEARTH_ERR_UNSUPPORTED, "CSAF version %.16s (only 2.0)", cv);
             hearth_vuln_feed_free(f);
-            return hearth_err(HEARTH_ERR_UNSUPPORTED, "CSAF version %.16s (only 2.0)", cv);
+            return st;
         }
         f->csaf = true;
         const char *tid = str(cJSON_GetObjectItemCaseSensitive(doc, "tracking"), "id");

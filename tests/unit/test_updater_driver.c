@@ -146,8 +146,8 @@ static int cmd_bundle(int argc, char **argv)
         else if (strcmp(a, "--chunk") == 0 && val && parse_u64(val, &v)) { spec.chunk_size = (uint32_t)v; i++; }
         else if (strcmp(a, "--notes") == 0 && val) spec.notes = argv[++i];
         else if (strcmp(a, "--mitigates") == 0 && val) spec.mitigates = argv[++i];
-        else if (strcmp(a, "--sbom") == 0 && val) { /* docs/sbom.md; freed at exit */
-            uint8_t *sb = NULL;
+        else if (strcmp(a, "--sbom") == 0 && val) { /* docs/sbom.md; kept until exit */
+            static uint8_t *sb;
             if (hearth_fs_read_file(argv[++i], HEARTH_BUNDLE_SBOM_MAX, &sb, &spec.sbom_len) != HEARTH_OK) return 2;
             spec.sbom = (const char *)sb;
         }

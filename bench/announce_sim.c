@@ -418,6 +418,9 @@ int main(int argc, char **argv)
     free(ids);
     free(lat);
     free(fin);
+    free(bins);
+    free(samp_t);
+    free(samp_c);
     curl_multi_cleanup(multi);
     curl_global_cleanup();
     return done == (size_t)n ? 0 : 1;

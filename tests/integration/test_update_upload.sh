@@ -260,8 +260,16 @@ ht_check "reply names the version and the restart" \
     bash -c "[ '$(ht_json installed "$UP_BODY")' = 2.0.0 ] && [ '$(ht_json restart_required "$UP_BODY")' = true ]"
 ht_check "5.3-12 reply carries disruption and downtime" \
     bash -c "[ '$(ht_json disruptive "$UP_BODY")' = true ] && [ '$(ht_json expected_downtime_s "$UP_BODY")' = 7 ]"
-ht_check "streamed: hearthd's peak RSS grew by $((peak - base)) KiB for a $(mib "$SIZE") MiB body" \
-    [ $((peak - base)) -lt $((SIZE / 1024 / 2)) ]
+if [ "$(sed -n 's/^HEARTH_SANITIZE:BOOL=//p' "$(ht_build_dir)/CMakeCache.txt")" = ON ]; then
+    # Under ASan the allocator's size-class caches and quarantine hold freed
+    # chunks, so the growth measures the sanitizer (5-12 MiB seen for this
+    # body, load-dependent); the release run holds the bound.
+    ht_untested "streamed upload's peak RSS bound (grew $((peak - base)) KiB here)" \
+        "sanitizer build: ASan's allocator keeps freed chunks; the release build checks it"
+else
+    ht_check "streamed: hearthd's peak RSS grew by $((peak - base)) KiB for a $(mib "$SIZE") MiB body" \
+        [ $((peak - base)) -lt $((SIZE / 1024 / 2)) ]
+fi
 ht_check "update_installed logged" upd_seclog_has "$EVENTS" update_installed
 rc=""
 for _ in $(seq 1 100); do

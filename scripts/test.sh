@@ -73,7 +73,7 @@ for cfg in "${configs[@]}"; do
   # minutes of CI. The same for the tests labelled "release-only" (long
   # tests whose Hearth code runs under the sanitizers in other tests; each
   # says which in its header).
-  # The provisioning-uniqueness test's statistics (chi-square over 1000
+  # The provisioning-uniqueness test's statistics (chi-square over 500
   # devices) run in the release configuration; under the sanitizers it
   # provisions 250 devices, which exercises the same code 250 times.
   select=()
@@ -120,6 +120,7 @@ for cfg in "${configs[@]}"; do
   } >"$root/$dir/test-untested.tsv"
   n=$(($(wc -l <"$root/$dir/test-untested.tsv") - 1))
   summary+=("$cfg: $n untested case(s), listed in $dir/test-untested.tsv (they evidence nothing)")
+  summary+=("$cfg: done at ${SECONDS} s since the start (CI budget: 45 min in all)")
 done
 
 for b in "${builds[@]}"; do
@@ -151,6 +152,7 @@ for b in "${builds[@]}"; do
       summary+=("$b: TEST HOOKS FOUND (see above)")
     fi
   fi
+  summary+=("$b: done at ${SECONDS} s since the start")
 done
 
 for a in "${crosses[@]}"; do
@@ -163,6 +165,7 @@ for a in "${crosses[@]}"; do
   fi
   n=$(($(wc -l <"$root/build-$a/test-untested.tsv" 2>/dev/null || echo 1) - 1))
   summary+=("cross-$a: $n unit test(s) not run under qemu-user, listed in build-$a/test-untested.tsv (they evidence nothing)")
+  summary+=("cross-$a: done at ${SECONDS} s since the start")
 done
 
 echo

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # provisions: 5.1-1 5.1-2 5.4-4
 # timeout: 1200
-# Provision N (default 1000) devices with the real `hearth` CLI and check,
+# Provision N (default 500; HEARTH_PROVISION_N) devices with the real `hearth` CLI and check,
 # over the whole batch, what 5.1-1/5.1-2/5.4-4 ask of pre-installed
 # credentials: every setup password, serial, certificate and device key is
 # unique; passwords have the documented format; symbol frequencies per
@@ -11,7 +11,7 @@ set -euo pipefail
 
 HEARTH="${HEARTH_BUILD_DIR:?}/tools/hearth"
 [ -x "$HEARTH" ] || { echo "FAIL: $HEARTH not built"; exit 1; }
-N="${HEARTH_PROVISION_N:-1000}"
+N="${HEARTH_PROVISION_N:-500}"
 JOBS="${HEARTH_PROVISION_JOBS:-2}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-prov-uniq.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

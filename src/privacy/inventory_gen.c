@@ -19,44 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen.h"
+
 #define TEXT_MAX (64 * 1024)
 #define FILE_MAX (256 * 1024)
 
-static char md[TEXT_MAX];
-static size_t md_len;
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "privacy inventory_gen: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    exit(1);
-}
-
-static void md_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void md_add(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(md + md_len, sizeof md - md_len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof md - md_len) die("notice too long", NULL);
-    md_len += (size_t)n;
-}
-
-static const char *need_str(const cJSON *o, const char *key, const char *where)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
-        fprintf(stderr, "privacy inventory_gen: %s: '%s' must be a non-empty string\n", where, key);
-        exit(1);
-    }
-    return v->valuestring;
-}
+static gen_text md;
 
 static const cJSON *need_array(const cJSON *o, const char *key, const char *where)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsArray(v)) {
-        fprintf(stderr, "privacy inventory_gen: %s: '%s' must be an array\n", where, key);
+        fprintf(stderr, "privacy inventory_gen: %s: \"%s\" must be an array\n", where, key);
         exit(1);
     }
     return v;
@@ -65,10 +39,10 @@ static const cJSON *need_array(const cJSON *o, const char *key, const char *wher
 static void check_id(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 32) die("an id must have 1..32 characters", id);
+    if (n == 0 || n > 32) gen_die("an id must have 1..32 characters", id);
     for (size_t i = 0; i < n; i++)
         if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_'))
-            die("an id may hold only a-z, 0-9 and _", id);
+            gen_die("an id may hold only a-z, 0-9 and _", id);
 }
 
 static const char *const bases[][2] = {
@@ -82,7 +56,7 @@ static const char *basis_text(const char *b)
 {
     for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
         if (strcmp(b, bases[i][0]) == 0) return bases[i][1];
-    die("unknown legal basis", b);
+    gen_die("unknown legal basis", b);
     return NULL;
 }
 
@@ -91,27 +65,14 @@ static const cJSON *find_purpose(const cJSON *purposes, const char *id)
     const cJSON *p;
     cJSON_ArrayForEach(p, purposes)
     {
-        if (strcmp(need_str(p, "id", "purpose"), id) == 0) return p;
+        if (strcmp(gen_need_str(p, "id", "purpose"), id) == 0) return p;
     }
     return NULL;
 }
 
-/* Write @p s as a C string literal, split into lines. */
 static void c_string(FILE *f, const char *s)
 {
-    (void)fputs("\"", f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\n') {
-            (void)fputs("\\n\"\n    \"", f);
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            fprintf(f, "\\%03o", *p);
-        } else {
-            (void)fputc(*p, f);
-        }
-    }
-    (void)fputs("\"", f);
+    gen_c_string(f, s, strlen(s));
 }
 
 static void list_md(const cJSON *arr)
@@ -120,81 +81,78 @@ static void list_md(const cJSON *arr)
     size_t n = 0;
     cJSON_ArrayForEach(e, arr)
     {
-        if (!cJSON_IsString(e)) die("list entries must be strings", NULL);
-        md_add("%s%s", n++ ? "; " : "", e->valuestring);
+        if (!cJSON_IsString(e)) gen_die("list entries must be strings", NULL);
+        gen_text_add(&md, "%s%s", n++ ? "; " : "", e->valuestring);
     }
-    if (n == 0) md_add("nobody");
+    if (n == 0) gen_text_add(&md, "nobody");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) die("usage: hearth_privacy_inventory_gen INVENTORY.json OUT.c OUT.md", NULL);
-    FILE *in = fopen(argv[1], "rb");
-    if (in == NULL) die("cannot open", argv[1]);
-    static char raw[FILE_MAX + 1];
-    size_t rl = fread(raw, 1, FILE_MAX + 1, in);
-    (void)fclose(in);
-    if (rl == 0 || rl > FILE_MAX) die("inventory empty or too large", argv[1]);
-    raw[rl] = '\0';
+    gen_set_name("privacy inventory_gen");
+    gen_text_init(&md, TEXT_MAX, "the privacy notice");
+    if (argc != 4) gen_die("usage: hearth_privacy_inventory_gen INVENTORY.json OUT.c OUT.md", NULL);
+    size_t rl = 0;
+    char *raw = gen_read_file(argv[1], FILE_MAX, &rl);
     unsigned char dig[32];
     unsigned int dl = 0;
-    if (EVP_Digest(raw, rl, dig, &dl, EVP_sha256(), NULL) != 1 || dl != 32) die("SHA-256 failed", NULL);
+    if (EVP_Digest(raw, rl, dig, &dl, EVP_sha256(), NULL) != 1 || dl != 32) gen_die("SHA-256 failed", NULL);
     char version[17];
     for (int i = 0; i < 8; i++) snprintf(version + 2 * i, 3, "%02x", dig[i]);
 
     cJSON *doc = cJSON_ParseWithLength(raw, rl);
-    if (doc == NULL) die("inventory is not valid JSON", argv[1]);
-    const char *schema = need_str(doc, "schema", "inventory");
-    if (strcmp(schema, "hearth-privacy-inventory/v1") != 0) die("unknown schema", schema);
+    if (doc == NULL) gen_die("inventory is not valid JSON", argv[1]);
+    const char *schema = gen_need_str(doc, "schema", "inventory");
+    if (strcmp(schema, "hearth-privacy-inventory/v1") != 0) gen_die("unknown schema", schema);
     const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(doc, "controller");
-    if (!cJSON_IsObject(ctl)) die("'controller' must be an object", NULL);
+    if (!cJSON_IsObject(ctl)) gen_die("'controller' must be an object", NULL);
     const cJSON *purposes = need_array(doc, "purposes", "inventory");
     const cJSON *items = need_array(doc, "items", "inventory");
     const cJSON *sensors = need_array(doc, "sensors", "inventory");
-    const char *not_sensed = need_str(doc, "not_sensed", "inventory");
+    const char *not_sensed = gen_need_str(doc, "not_sensed", "inventory");
 
-    md_add("# Privacy notice\n\n"
+    gen_text_add(&md, "# Privacy notice\n\n"
            "<!-- Generated from docs/privacy/inventory.json by src/privacy/inventory_gen.c; do not edit. -->\n\n"
            "Notice version `%s` (the first 16 hex digits of the SHA-256 of the inventory). The device "
            "serves this notice at `GET /api/v1/privacy` and records this version with every consent.\n\n"
            "Controller: %s. Contact: %s.\n\n",
-           version, need_str(ctl, "name", "controller"), need_str(ctl, "contact", "controller"));
+           version, gen_need_str(ctl, "name", "controller"), gen_need_str(ctl, "contact", "controller"));
 
-    md_add("## Why personal data is processed\n\n| purpose | what for | legal basis |\n| --- | --- | --- |\n");
+    gen_text_add(&md, "## Why personal data is processed\n\n| purpose | what for | legal basis |\n| --- | --- | --- |\n");
     const cJSON *p;
     size_t nconsent = 0;
     cJSON_ArrayForEach(p, purposes)
     {
-        const char *id = need_str(p, "id", "purpose");
+        const char *id = gen_need_str(p, "id", "purpose");
         check_id(id);
-        const char *basis = need_str(p, "basis", id);
-        md_add("| `%s`: %s | %s | %s |\n", id, need_str(p, "title", id), need_str(p, "description", id),
+        const char *basis = gen_need_str(p, "basis", id);
+        gen_text_add(&md, "| `%s`: %s | %s | %s |\n", id, gen_need_str(p, "title", id), gen_need_str(p, "description", id),
                basis_text(basis));
         if (strcmp(basis, "consent") == 0) nconsent++;
     }
-    md_add("\n## What the device and its service hold\n\n");
+    gen_text_add(&md, "\n## What the device and its service hold\n\n");
     const cJSON *it;
     cJSON_ArrayForEach(it, items)
     {
-        const char *id = need_str(it, "id", "item");
+        const char *id = gen_need_str(it, "id", "item");
         check_id(id);
-        const char *pid = need_str(it, "purpose", id);
+        const char *pid = gen_need_str(it, "purpose", id);
         const cJSON *pp = find_purpose(purposes, pid);
-        if (pp == NULL) die("item names an unknown purpose", pid);
+        if (pp == NULL) gen_die("item names an unknown purpose", pid);
         const cJSON *personal = cJSON_GetObjectItemCaseSensitive(it, "personal");
-        if (!cJSON_IsBool(personal)) die("'personal' must be true or false", id);
-        md_add("### %s (`%s`)\n\n", need_str(it, "title", id), id);
-        md_add("- Personal data: %s\n", cJSON_IsTrue(personal) ? "yes" : "no");
-        md_add("- Purpose: %s (`%s`); basis: %s\n", need_str(pp, "title", pid), pid,
-               basis_text(need_str(pp, "basis", pid)));
-        md_add("- Where it is kept: ");
+        if (!cJSON_IsBool(personal)) gen_die("'personal' must be true or false", id);
+        gen_text_add(&md, "### %s (`%s`)\n\n", gen_need_str(it, "title", id), id);
+        gen_text_add(&md, "- Personal data: %s\n", cJSON_IsTrue(personal) ? "yes" : "no");
+        gen_text_add(&md, "- Purpose: %s (`%s`); basis: %s\n", gen_need_str(pp, "title", pid), pid,
+               basis_text(gen_need_str(pp, "basis", pid)));
+        gen_text_add(&md, "- Where it is kept: ");
         list_md(need_array(it, "where", id));
-        md_add("\n- Who receives it: ");
+        gen_text_add(&md, "\n- Who receives it: ");
         list_md(need_array(it, "recipients", id));
-        md_add("\n- When it leaves the device: %s\n", need_str(it, "leaves_device", id));
-        md_add("- How long it is kept: %s\n\n", need_str(it, "retention", id));
+        gen_text_add(&md, "\n- When it leaves the device: %s\n", gen_need_str(it, "leaves_device", id));
+        gen_text_add(&md, "- How long it is kept: %s\n\n", gen_need_str(it, "retention", id));
     }
-    md_add("## Consent\n\n"
+    gen_text_add(&md, "## Consent\n\n"
            "Where the basis is consent, nothing is processed for that purpose before an administrator of the "
            "device gives it (`PUT /api/v1/consents/{purpose}`), and withdrawing it stops the processing at "
            "once: the device stops sending, and tells the service, which deletes what it holds for that "
@@ -202,21 +160,21 @@ int main(int argc, char **argv)
            "time; `GET /api/v1/consents/receipt` exports a receipt. Purposes that need consent:\n\n");
     cJSON_ArrayForEach(p, purposes)
     {
-        if (strcmp(need_str(p, "basis", "purpose"), "consent") == 0)
-            md_add("- `%s`: %s\n", need_str(p, "id", "purpose"), need_str(p, "title", "purpose"));
+        if (strcmp(gen_need_str(p, "basis", "purpose"), "consent") == 0)
+            gen_text_add(&md, "- `%s`: %s\n", gen_need_str(p, "id", "purpose"), gen_need_str(p, "title", "purpose"));
     }
-    md_add("\n## Sensors (EN 303 645 5.8-3)\n\n| sensor | application | measures | unit | what it is used for | "
+    gen_text_add(&md, "\n## Sensors (EN 303 645 5.8-3)\n\n| sensor | application | measures | unit | what it is used for | "
            "personal data it produces |\n| --- | --- | --- | --- | --- | --- |\n");
     const cJSON *s;
     cJSON_ArrayForEach(s, sensors)
     {
-        const char *id = need_str(s, "id", "sensor");
+        const char *id = gen_need_str(s, "id", "sensor");
         check_id(id);
-        md_add("| `%s` | %s | %s | %s | %s | `%s` |\n", id, need_str(s, "app", id), need_str(s, "kind", id),
-               need_str(s, "unit", id), need_str(s, "what", id), need_str(s, "personal_data", id));
+        gen_text_add(&md, "| `%s` | %s | %s | %s | %s | `%s` |\n", id, gen_need_str(s, "app", id), gen_need_str(s, "kind", id),
+               gen_need_str(s, "unit", id), gen_need_str(s, "what", id), gen_need_str(s, "personal_data", id));
     }
-    md_add("\n%s\n\n", not_sensed);
-    md_add("## Erasing your data\n\n"
+    gen_text_add(&md, "\n%s\n\n", not_sensed);
+    gen_text_add(&md, "## Erasing your data\n\n"
            "- One user: `DELETE /api/v1/users/{name}` (an administrator) erases the account, its sessions and "
            "withdraws the consents that user gave.\n"
            "- At the service: `POST /api/v1/privacy/service-erase` (an administrator) sends the service a "
@@ -227,17 +185,17 @@ int main(int argc, char **argv)
            "- Everything on the device: the factory reset (docs/erasure.md).\n");
 
     FILE *fo = fopen(argv[3], "wb");
-    if (fo == NULL || fwrite(md, 1, md_len, fo) != md_len || fclose(fo) != 0) die("cannot write", argv[3]);
+    if (fo == NULL || fwrite(md.buf, 1, md.len, fo) != md.len || fclose(fo) != 0) gen_die("cannot write", argv[3]);
 
     char *compact = cJSON_PrintUnformatted(doc);
-    if (compact == NULL) die("out of memory", NULL);
+    if (compact == NULL) gen_die("out of memory", NULL);
     FILE *fc = fopen(argv[2], "wb");
-    if (fc == NULL) die("cannot write", argv[2]);
+    if (fc == NULL) gen_die("cannot write", argv[2]);
     fprintf(fc, "/* Generated from docs/privacy/inventory.json by inventory_gen.c; do not edit. */\n"
                 "#include \"privacy_internal.h\"\n\n"
                 "const char pv_notice_version[] = \"%s\";\n\nconst char pv_notice_md[] =\n    ",
             version);
-    c_string(fc, md);
+    c_string(fc, md.buf);
     (void)fputs(";\n\nconst char pv_inventory_json[] =\n    ", fc);
     c_string(fc, compact);
     (void)fputs(";\n\nconst pv_purpose pv_purposes[] = {\n", fc);
@@ -245,11 +203,11 @@ int main(int argc, char **argv)
     cJSON_ArrayForEach(p, purposes)
     {
         (void)fputs("    {", fc);
-        c_string(fc, need_str(p, "id", "purpose"));
+        c_string(fc, gen_need_str(p, "id", "purpose"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(p, "title", "purpose"));
+        c_string(fc, gen_need_str(p, "title", "purpose"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(p, "basis", "purpose"));
+        c_string(fc, gen_need_str(p, "basis", "purpose"));
         (void)fputs("},\n", fc);
         np++;
     }
@@ -258,20 +216,20 @@ int main(int argc, char **argv)
     cJSON_ArrayForEach(s, sensors)
     {
         (void)fputs("    {", fc);
-        c_string(fc, need_str(s, "id", "sensor"));
+        c_string(fc, gen_need_str(s, "id", "sensor"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(s, "app", "sensor"));
+        c_string(fc, gen_need_str(s, "app", "sensor"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(s, "kind", "sensor"));
+        c_string(fc, gen_need_str(s, "kind", "sensor"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(s, "unit", "sensor"));
+        c_string(fc, gen_need_str(s, "unit", "sensor"));
         (void)fputs(", ", fc);
-        c_string(fc, need_str(s, "what", "sensor"));
+        c_string(fc, gen_need_str(s, "what", "sensor"));
         (void)fputs("},\n", fc);
         ns++;
     }
     fprintf(fc, "    {NULL, NULL, NULL, NULL, NULL},\n};\nconst size_t pv_n_sensors = %zu;\n", ns);
-    if (ferror(fc) != 0 || fclose(fc) != 0) die("cannot write", argv[2]);
+    if (ferror(fc) != 0 || fclose(fc) != 0) gen_die("cannot write", argv[2]);
     cJSON_free(compact);
     cJSON_Delete(doc);
     (void)nconsent;

@@ -6,7 +6,8 @@
  * put into the page with textContent, never parsed as HTML. */
 'use strict';
 (function () {
-  const S = { keep: false, token: null, user: '', role: '', expires: 0, view: '', updates: null };
+  const S = { keep: false, token: null, user: '', role: '', expires: 0, view: '', updates: null,
+    erasePoll: 0, eraseDoc: null, warned: false };
   const $ = (id) => document.getElementById(id);
 
   /* ------------------------------------------------------------ messages */
@@ -28,6 +29,13 @@
       case 'weak_password': return 'This password is not accepted: ' + m.replace(/^password /, 'it ') + '.';
       case 'forbidden': return 'Only an administrator can do this.';
       case 'unauthenticated': return 'Your session has ended. Please log in again.';
+      case 'session_expired': return 'Your session ended: sessions last one hour. Please log in again; what you saved is kept.';
+      case 'wrong_password': return 'Your password is not right.';
+      case 'no_service': return 'This device is not connected to a manufacturer service, so there is nothing to erase there.';
+      case 'too_large': return 'That is too long for the device.';
+      case 'updates_unavailable': return 'The device has no update source set up, so it cannot check or install updates.';
+      case 'reset_unavailable': return 'The factory reset cannot run on this device right now: ' + m + '. Nothing was erased.';
+      case 'erase_incomplete': return 'The erase did not finish: ' + m + '. Try again; if it fails again, use a factory reset.';
       case 'busy': return 'The device is busy. Try again in a few seconds.';
       case 'setup_required': return 'The device is not set up yet.';
       case 'already_set_up': return 'The device is already set up. Log in instead.';
@@ -37,7 +45,8 @@
         return (FIELD_NAMES[d.field] || d.field || 'A field') + ': ' + m + '.';
       case 'wrong_state': case 'conflict': return 'Not possible right now: ' + m + '.';
       default:
-        if (res.status === 0) return 'The device cannot be reached. Check that it is on and try again.';
+        if (res.status === 0) return 'The device cannot be reached. Check that it is on and connected, then try again.';
+        if (res.status >= 500 && !m) return 'The device could not do this (HTTP ' + res.status + '). Try again in a minute.';
         return m ? m.charAt(0).toUpperCase() + m.slice(1) + '.' : 'Something went wrong (HTTP ' + res.status + ').';
     }
   }
@@ -61,6 +70,7 @@
   /* ----------------------------------------------------------------- API */
 
   async function api(method, path, body) {
+    if (S.token && sessionTick()) return { status: 401, data: { error: 'session_expired' } };
     const h = {};
     if (S.token) h.Authorization = 'Bearer ' + S.token;
     const opt = { method: method, headers: h, cache: 'no-store', credentials: 'omit', redirect: 'error' };
@@ -69,7 +79,7 @@
     try { r = await fetch(path, opt); } catch (e) { return { status: 0, data: null }; }
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
-    const res = { status: r.status, data: data, retry: r.headers.get('Retry-After') };
+    const res = { status: r.status, data: data, retry: r.headers.get('Retry-After'), date: r.headers.get('Date') };
     if (r.status === 401 && S.token && path !== '/api/v1/password') {
       endSession();
       say('Your session has ended. Please log in again.');
@@ -91,6 +101,7 @@
     }
     S.view = view;
     const h = document.querySelector('#view-' + view + ' h2');
+    document.title = (h ? h.textContent + ' - ' : '') + 'Hearth';
     if (h) h.focus();
   }
 
@@ -115,24 +126,57 @@
     if (location.hash === hash) route(); else location.hash = hash;
   }
 
-  function startSession(login, user) {
+  /* The session's end on this browser's clock: the device says when it ends
+   * on its own clock (expires_at) and what time it is (the Date header). */
+  function startSession(login, user, date) {
+    const devNow = date ? Date.parse(date) / 1000 : NaN;
     S.token = login.token;
     S.role = login.role;
     S.user = user;
-    S.expires = login.expires_at;
+    S.expires = Date.now() / 1000 + (login.expires_at - (Number.isFinite(devNow) ? devNow : Date.now() / 1000));
+    S.warned = false;
+    $('session-note').hidden = true;
     $('who').textContent = 'Logged in as ' + user + ' (' + login.role + ')';
     $('nav').hidden = false;
     for (const el of document.querySelectorAll('[data-admin]')) el.hidden = S.role !== 'admin';
   }
 
   function endSession() {
-    S.token = null; S.role = ''; S.user = ''; S.updates = null;
+    S.token = null; S.role = ''; S.user = ''; S.updates = null; S.eraseDoc = null;
+    clearTimeout(S.erasePoll);
+    $('session-note').hidden = true;
     $('nav').hidden = true;
     $('banner').hidden = true;
     for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
     for (const f of document.querySelectorAll('form')) f.reset();
     show('login');
   }
+
+  /* Sessions last one hour from login (docs/authentication.md). Five minutes
+   * before the end the page says so; at the end it logs out by itself and
+   * says why, instead of letting the next action fail. Checked every 15 s,
+   * when the page becomes visible again and before every API call.
+   * true when the session has ended. */
+  function sessionTick() {
+    if (!S.token) return false;
+    const left = S.expires - Date.now() / 1000;
+    if (left <= 0) {
+      endSession();
+      say(words({ status: 401, data: { error: 'session_expired' } }));
+      return true;
+    }
+    if (left <= 300 && !S.warned) {
+      S.warned = true;
+      const note = $('session-note');
+      note.textContent = 'Your session ends at ' + new Date(S.expires * 1000).toLocaleTimeString() +
+        ' (in ' + Math.max(1, Math.round(left / 60)) + ' minute' + (left < 90 ? '' : 's') +
+        '). Save what you are doing; then log in again.';
+      note.hidden = false;
+    }
+    return false;
+  }
+  setInterval(sessionTick, 15000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) sessionTick(); });
 
   function onSubmit(id, fn) {
     $(id).addEventListener('submit', async (ev) => {
@@ -173,7 +217,7 @@
     const l = await api('POST', '/api/v1/login', { username: user, password: pw });
     form.reset();
     if (l.status !== 200) { show('login'); say(words(l)); return; }
-    startSession(l.data, user);
+    startSession(l.data, user, l.date);
     await refreshBanner();
     go('#/thermostat');
     say('The device is set up. You are its administrator.', true);
@@ -184,7 +228,7 @@
     const r = await api('POST', '/api/v1/login', { username: user, password: $('login-pw').value });
     if (r.status !== 200) { say(words(r)); markInvalid(form, r.data && r.data.field); $('login-pw').value = ''; return; }
     form.reset();
-    startSession(r.data, user);
+    startSession(r.data, user, r.date);
     await refreshBanner();
     go(!location.hash || location.hash === '#/login' || location.hash === '#/setup' ? '#/thermostat' : location.hash);
   });
@@ -204,9 +248,21 @@
     fillThermo(r.data);
   };
 
-  function fillThermo(d) {
+  /* The room temperature and heating stay current while the page is open
+   * (every 30 s); the form keeps what the person is typing. */
+  setInterval(async () => {
+    if (S.view !== 'thermostat' || !S.token || document.hidden) return;
+    const r = await api('GET', '/api/v1/thermostat');
+    if (r.status === 200 && S.view === 'thermostat') fillFacts(r.data);
+  }, 30000);
+
+  function fillFacts(d) {
     $('t-current').textContent = d.sensor_ok === false ? 'no reading yet' : d.current_c.toFixed(1) + ' °C';
     $('t-heating').textContent = d.heating ? 'on' : 'off';
+  }
+
+  function fillThermo(d) {
+    fillFacts(d);
     $('t-target').value = d.target_c;
     $('t-mode').value = d.mode;
   }
@@ -271,7 +327,9 @@
         del.className = 'danger';
         del.textContent = 'Erase';
         del.setAttribute('aria-label', 'Erase user ' + u.username);
+        del.dataset.user = u.username;
         del.addEventListener('click', () => deleteUser(u.username, del));
+        del.addEventListener('blur', () => disarm(del));
         act.append(out, del);
       } else {
         act.textContent = 'you';
@@ -283,6 +341,13 @@
 
   const ERASED = { account: 'the account', sessions: 'the sessions', application_data: 'what the applications kept for them',
     core_data: 'their consent records and other data the device kept about them' };
+
+  function disarm(btn) {
+    if (btn.dataset.armed !== '1') return;
+    btn.dataset.armed = '';
+    btn.textContent = 'Erase';
+    btn.setAttribute('aria-label', 'Erase user ' + btn.dataset.user);
+  }
 
   async function deleteUser(name, btn) {
     if (btn.dataset.armed !== '1') {
@@ -481,7 +546,7 @@
     $('u-confirm-text').textContent = (d && d.disruption_notice ? d.disruption_notice + ' ' : '') +
       'Install version ' + (d && d.available ? d.available.version : '') + ' now?';
     $('u-confirm').hidden = false;
-    $('u-install-yes').focus();
+    $('u-install-no').focus();
   });
 
   onClick('u-install-no', async () => { $('u-confirm').hidden = true; $('u-install').focus(); });
@@ -583,50 +648,129 @@
     }
   }
 
-  onClick('pv-receipt-btn', async () => {
+  /* A JSON document offered as a file the person keeps (a download made in
+   * the page: nothing is sent anywhere). */
+  function download(name, obj) {
+    const blob = new Blob([JSON.stringify(obj, null, 2) + '\n'], { type: 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  async function consentReceipt() {
     const r = await api('GET', '/api/v1/consents/receipt');
-    if (r.status !== 200) { say(words(r)); return; }
-    $('pv-receipt').textContent = JSON.stringify(r.data, null, 2);
+    if (r.status !== 200) { say(words(r)); return null; }
+    return r.data;
+  }
+
+  onClick('pv-receipt-btn', async () => {
+    const d = await consentReceipt();
+    if (!d) return;
+    $('pv-receipt').textContent = JSON.stringify(d, null, 2);
     $('pv-receipt').hidden = false;
     $('pv-receipt').focus();
   });
 
-  const ERASE_STATE = { none: 'Not requested.', requested: 'Requested: waiting to be sent or for the service to answer.',
-    confirmed: 'Done: the service confirmed the erasure with a signed receipt.' };
+  onClick('pv-receipt-dl', async () => {
+    const d = await consentReceipt();
+    if (!d) return;
+    download('hearth-consent-receipt-' + (d.consentReceiptID || 'device') + '.json', d);
+    say('Your consent receipt was saved as a file (check your downloads).', true);
+  });
 
-  function deletedWords(v) {
-    if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(', ');
-    if (v && typeof v === 'object') return Object.keys(v).map((k) => k.replace(/_/g, ' ') + ' (' + JSON.stringify(v[k]) + ')').join(', ');
-    return String(v);
+  function fmt(unix) { return unix ? new Date(unix * 1000).toLocaleString() : ''; }
+
+  function row(tbody, cells) {
+    const tr = document.createElement('tr');
+    for (const c of cells) {
+      const td = document.createElement('td');
+      td.textContent = c;
+      tr.appendChild(td);
+    }
+    tbody.appendChild(tr);
   }
+
+  /* The receipt as the device stored it after checking its signature: the
+   * API returns a receipt only in the state "confirmed", and the device
+   * accepts one only when the signer's certificate chains to the service CA,
+   * names the service and the signature over the receipt text verifies. */
+  function renderEraseReceipt(d) {
+    const box = $('pv-erase-receipt');
+    const dt = $('pv-erase-deleted'), kt = $('pv-erase-kept');
+    dt.textContent = ''; kt.textContent = '';
+    box.hidden = true;
+    S.eraseDoc = null;
+    if (d.state !== 'confirmed' || !d.receipt) return;
+    let rc = null;
+    try { rc = JSON.parse(d.receipt.receipt); } catch (e) { rc = null; }
+    if (!rc || !Array.isArray(rc.deleted)) {
+      $('pv-erase-state').textContent = 'Confirmed, but the receipt cannot be read by this page.';
+      return;
+    }
+    let total = 0;
+    for (const x of rc.deleted) {
+      const n = Number(x.rows) || 0;
+      total += n;
+      row(dt, [String(x.what), String(x.where), String(n)]);
+    }
+    for (const x of rc.kept || []) row(kt, [String(x.what), String(x.where), String(x.why)]);
+    if (!(rc.kept || []).length) row(kt, ['nothing', '', '']);
+    $('pv-erase-verified').textContent = 'Signed by ' + (d.receipt.signer || 'the service') +
+      (rc.service && rc.service !== d.receipt.signer ? ' for ' + rc.service : '') +
+      (rc.erased_at ? ', erased ' + fmt(rc.erased_at) : '') +
+      '. The device verified this signature (the signer\'s certificate is from the manufacturer\'s service and names the service) and that the receipt answers this device\'s request ' +
+      rc.request + ' before accepting it, on ' + fmt(d.confirmed_at) + '. ' + total + ' record' + (total === 1 ? '' : 's') + ' deleted in all.';
+    S.eraseDoc = d;
+    box.hidden = false;
+  }
+
+  const ERASE_STATE = { none: 'Not asked.',
+    requested: 'Waiting. The request is kept on the device; it is sent when the device is connected to the service, and the service\'s signed receipt is shown here when it comes.',
+    confirmed: 'Done: the service erased the data and confirmed it with a signed receipt.' };
 
   async function loadServiceErase() {
-    if (S.role !== 'admin') return;
+    clearTimeout(S.erasePoll);
     const r = await api('GET', '/api/v1/privacy/service-erase');
-    if (r.status !== 200) { $('pv-erase-status').textContent = words(r); return; }
+    if (r.status !== 200) { $('pv-erase-state').textContent = words(r); return; }
     const d = r.data;
-    let text = ERASE_STATE[d.state] || d.state;
-    if (d.requested_at) text += ' Requested ' + new Date(d.requested_at * 1000).toLocaleString() + (d.requested_by ? ' by ' + d.requested_by : '') + '.';
-    if (d.receipt) {
-      let rc = null;
-      try { rc = JSON.parse(d.receipt.receipt); } catch (e) { rc = null; }
-      text += ' Receipt signed by ' + (d.receipt.signer || 'the service') +
-        (d.confirmed_at ? ' on ' + new Date(d.confirmed_at * 1000).toLocaleString() : '') +
-        (rc && rc.deleted ? ': deleted ' + deletedWords(rc.deleted) : '') + '.';
+    $('pv-erase-state').textContent = ERASE_STATE[d.state] || d.state;
+    $('pv-erase-state').dataset.state = d.state;
+    $('pv-erase-asked').textContent = d.requested_at
+      ? fmt(d.requested_at) + (d.requested_by ? ' by ' + d.requested_by : '') + ' (request ' + d.request_id + ')'
+      : 'never';
+    renderEraseReceipt(d);
+    /* While the request waits, look again now and then: the receipt shows up
+     * without a reload. */
+    if (d.state === 'requested') {
+      S.erasePoll = setTimeout(() => { if (S.view === 'privacy' && S.token) loadServiceErase(); }, 3000);
     }
-    $('pv-erase-status').textContent = text;
   }
 
-  onClick('pv-erase-btn', async () => { $('pv-erase-confirm').hidden = false; $('pv-erase-yes').focus(); });
-  onClick('pv-erase-no', async () => { $('pv-erase-confirm').hidden = true; $('pv-erase-btn').focus(); });
+  onClick('pv-erase-dl', async () => {
+    const d = S.eraseDoc;
+    if (!d) return;
+    download('hearth-service-erase-receipt-' + d.request_id + '.json', d);
+    say('The service\'s erase receipt was saved as a file (check your downloads).', true);
+  });
+
+  function closeEraseConfirm() { $('pv-erase-confirm').hidden = true; $('pv-erase-btn').focus(); }
+  onClick('pv-erase-btn', async () => { $('pv-erase-confirm').hidden = false; $('pv-erase-no').focus(); });
+  onClick('pv-erase-no', async () => closeEraseConfirm());
   onClick('pv-erase-yes', async () => {
     const r = await api('POST', '/api/v1/privacy/service-erase');
     $('pv-erase-confirm').hidden = true;
     if (r.status !== 202) {
       say(r.data && r.data.error === 'no_service' ? 'This device is not connected to a manufacturer service, so there is nothing to erase there.' : words(r));
+      $('pv-erase-btn').focus();
       return;
     }
-    say('The erase request is recorded and sent to the service (it waits if the device is offline).', true);
+    say('The erase request is recorded. It is sent to the service now, or as soon as the device is connected.', true);
     await loadServiceErase();
   });
 
@@ -657,6 +801,7 @@
       const st = await api('GET', '/api/v1/device');
       if (st.status === 409 && st.data && st.data.error === 'setup_required') { S.keep = true; go('#/setup'); return; }
     }
+    say('The device has not come back after two minutes. Check that it is powered; when it is back, reload this page and set it up with the setup password on its label.');
   });
 
   /* ----------------------------------------------------------- events */
@@ -704,7 +849,24 @@
   };
   onClick('ck-run', () => LOADERS.check());
 
+  /* Escape answers "no" to an open confirmation and disarms an armed erase
+   * button: nothing destructive happens from the keyboard by accident. */
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    if (!$('pv-erase-confirm').hidden) closeEraseConfirm();
+    if (!$('u-confirm').hidden) { $('u-confirm').hidden = true; $('u-install').focus(); }
+    for (const b of document.querySelectorAll('button[data-armed="1"]')) disarm(b);
+  });
+
   /* ------------------------------------------------------------- start */
+
+  /* The skip link moves the focus to the page shown; following its #main
+   * would be a hash change and route away from the page. */
+  document.querySelector('.skip').addEventListener('click', (ev) => {
+    ev.preventDefault();
+    const h = document.querySelector('#view-' + S.view + ' h2');
+    if (h) h.focus();
+  });
 
   window.addEventListener('hashchange', () => { route(); });
   route();

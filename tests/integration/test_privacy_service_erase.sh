@@ -12,7 +12,15 @@
 #  - 5.11-4: the service's receipt, signed with its key, comes back; the
 #    device checks it against the service CA and shows what was deleted
 #    where (GET /api/v1/privacy/service-erase), and keeps it across a
-#    restart. A plain user cannot ask for the erase.
+#    restart. A plain user cannot ask for the erase;
+#  - the device offline (the broker down): the page (Debian's chromium
+#    driven by tests/integration/webui_driver.py --flow erase) shows that
+#    receipt -- what was deleted where, the counts, what was kept and why,
+#    the signer and that the device verified the signature -- and downloads
+#    it and the consent receipt as files; an erase asked from the page then
+#    waits (state "requested"), survives a restart of hearthd, and completes
+#    with a verified receipt once the broker is back.
+# WEBUI_SCREENSHOTS=DIR keeps a PNG of the page with the receipt.
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -87,4 +95,52 @@ ht_login "$HT_ADMIN_USER" "$HT_ADMIN_PW"
 ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
 pv_jq ".state == \"confirmed\" and .request_id == \"$rid\"" &&
     ht_pass "the receipt is kept across a restart" || ht_fail "after restart: $HT_BODY"
+
+# The device offline: the broker (and the service with it) goes down; the
+# page shows the receipt the service signed, then an erase asked now waits
+# on the device.
+mq_broker_stop
+kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    SPKI=$(openssl s_client -connect "127.0.0.1:$HT_PORT" </dev/null 2>/dev/null | openssl x509 -pubkey -noout |
+        openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
+    t0=$(date +%s)
+    python3 "$(dirname "$0")/webui_driver.py" --flow erase --url "$HT_URL" --ca "$HT_WORK/ca/ca.crt" --spki "$SPKI" \
+        --user "$HT_ADMIN_USER" --password "$HT_ADMIN_PW" --work "$HT_WORK" --screenshots "${WEBUI_SCREENSHOTS:-}" \
+        >"$HT_WORK/driver.out" 2>"$HT_WORK/driver.err"
+    grep -E '^(ok|FAIL) ' "$HT_WORK/driver.out"
+    n_ok=$(grep -c '^ok ' "$HT_WORK/driver.out"); n_fail=$(grep -c '^FAIL' "$HT_WORK/driver.out")
+    HT_CHECKS=$((HT_CHECKS + n_ok + n_fail)); HT_FAILS=$((HT_FAILS + n_fail))
+    [ "$n_ok" -ge 12 ] || ht_fail "the browser ran only $n_ok checks; $(tail -3 "$HT_WORK/driver.err")"
+    echo "  browser: $(( $(date +%s) - t0 )) s"
+else
+    ht_untested "the erase receipt on the web page" "chromium and chromium-driver are not installed (scripts/deps.sh installs them)"
+    ht_req POST /api/v1/privacy/service-erase "" "$HT_TOKEN"
+fi
+ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
+rid2=$(pv_val request_id)
+pv_jq ".state == \"requested\" and .receipt == null" && [ ${#rid2} = 36 ] && [ "$rid2" != "$rid" ] &&
+    ht_pass "5.11-2 an erase asked with the broker down is pending" || ht_fail "offline request: $HT_BODY"
+ht_daemon_stop
+ht_daemon_start dev "${MQ_LINK_ARGS[@]}" || ht_fail "restart offline"
+ht_login "$HT_ADMIN_USER" "$HT_ADMIN_PW"
+ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
+pv_jq ".state == \"requested\" and .request_id == \"$rid2\" and .receipt == null" &&
+    ht_pass "5.11-2 ... and still pending after hearthd restarted, still offline" || ht_fail "after restart: $HT_BODY"
+mq_broker_restart || ht_fail "the broker comes back"
+pv_fleet_start
+confirmed2() {
+    ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
+    printf '%s' "$HT_BODY" | jq -e --arg rid "$rid2" --arg ser "$SER" '.state == "confirmed" and .request_id == $rid and
+        .receipt.signer == "hearth-fleet" and (.receipt.receipt | fromjson | .request == $rid and .device == $ser and
+        (.deleted | length) >= 1)' >/dev/null
+}
+# The device's reconnection is paced by its backoff (docs/backoff.md; it was
+# offline for a few seconds since its restart: windows of 1, 2, 4, 8 s).
+pv_wait_long() { local end=$((SECONDS + 45)); while [ "$SECONDS" -le "$end" ]; do "$@" && return 0; sleep 0.2; done; return 1; }
+t0=$SECONDS
+ht_check "5.11-4 once the broker is back the request completes with a receipt the device verified and accepted" pv_wait_long confirmed2
+echo "  reconnect and receipt: $((SECONDS - t0)) s"
+ht_check "  ... and the service recorded both erasures" \
+    [ "$(pv_sql "SELECT count(DISTINCT request) FROM privacy_erasures WHERE device='$SER'")" = 2 ]
 ht_done

@@ -7,7 +7,10 @@ the target, read an announced disruptive update and move its installation
 time, postpone updates, change the password, add and delete a user, log out
 and in again with the keyboard -- at a phone's width (375 px), and checks the
 page never needed anything its Content-Security-Policy forbids and never kept
-the session token anywhere but in memory.
+the session token anywhere but in memory. --flow erase is the privacy page of
+a device linked to the real service (tests/integration/
+test_privacy_service_erase.sh): the service's signed erase receipt, both
+receipts as downloaded files, an erase asked while the device is offline.
 
 Prints "ok   - ..." / "FAIL - ..." lines (read by the shell test) and, with
 --screenshots DIR, a PNG of every page (scripts/screenshots.sh)."""
@@ -50,8 +53,9 @@ class WebDriverError(Exception):
 
 
 class Driver:
-    def __init__(self, port, chromium, spki, profile, width, height):
+    def __init__(self, port, chromium, spki, profile, width, height, downloads):
         self.base = "http://127.0.0.1:%d" % port
+        self.downloads = downloads
         caps = {
             "capabilities": {
                 "alwaysMatch": {
@@ -70,6 +74,8 @@ class Driver:
                             "--ignore-certificate-errors-spki-list=" + spki,
                             "--lang=en-GB",
                         ],
+                        "prefs": {"download.default_directory": downloads,
+                                  "download.prompt_for_download": False},
                     },
                     "goog:loggingPrefs": {"browser": "ALL"},
                 }
@@ -77,6 +83,25 @@ class Driver:
         }
         r = self.call("POST", "/session", caps, session=False)
         self.sid = r["sessionId"]
+        # Headless chromium saves downloads only where it is told to.
+        try:
+            self.call("POST", "/goog/cdp/execute", {"cmd": "Browser.setDownloadBehavior",
+                                                    "params": {"behavior": "allow", "downloadPath": downloads}})
+        except WebDriverError:
+            pass
+
+    def downloaded(self, prefix, timeout=15.0):
+        """The JSON document of the first finished download whose name starts with prefix."""
+        def find():
+            for f in sorted(os.listdir(self.downloads)):
+                if f.startswith(prefix) and f.endswith(".json"):
+                    try:
+                        with open(os.path.join(self.downloads, f)) as fh:
+                            return f, json.load(fh)
+                    except (OSError, ValueError):
+                        return None
+            return None
+        return self.wait(find, timeout) or (None, None)
 
     def call(self, method, path, body=None, session=True):
         url = self.base + (("/session/" + self.sid) if session else "") + path
@@ -104,6 +129,14 @@ class Driver:
         if clear:
             self.call("POST", "/element/%s/clear" % e, {})
         self.call("POST", "/element/%s/value" % e, {"text": text})
+
+    def keys(self, text):
+        """Keys typed into whatever has the focus (Escape: \ue00c)."""
+        self.call("POST", "/actions", {"actions": [{"type": "key", "id": "kbd", "actions":
+                  [a for ch in text for a in ({"type": "keyDown", "value": ch}, {"type": "keyUp", "value": ch})]}]})
+
+    def focused(self):
+        return self.js("const e=document.activeElement; return e ? (e.id || e.tagName) : '';")
 
     def click(self, css):
         self.call("POST", "/element/%s/click" % self.find(css), {})
@@ -271,6 +304,7 @@ def flow(d, api, a, shots):
     # A reload ends the session: the token was in memory only.
     check(d.wait_visible("#view-login"), "a reload ends the session (token kept in memory only)")
     d.type("#login-user", user)
+    t_login = time.time()
     d.type("#login-pw", pw1 + "\ue007")  # Enter submits: keyboard operation
     check(d.wait_visible("#view-updates", 30), "log in with the keyboard (Enter) and land on the page asked for")
     check(d.wait_text("#banner", "security update"), "5.3-11 after login a banner on every page says an update is available")
@@ -347,6 +381,10 @@ def flow(d, api, a, shots):
     check(st == 401, "... and bob's session ended with the account (%s)" % st)
     check(api.login("bob", "bright orchard pebble 22") is None, "... and bob cannot log in any more")
     check(no_hscroll(d), "users page fits 375 px")
+    d.js("document.querySelector('.skip').focus();")
+    d.keys("\ue007")
+    check(d.wait(lambda: d.focused() == "H2") and d.visible("#view-users"),
+          "the skip link moves the focus to the page's heading and stays on the page", d.focused())
 
     # Security events.
     d.go(a.url + "/#/events")
@@ -396,11 +434,46 @@ def flow(d, api, a, shots):
               "... and the device holds the withdrawal")
     d.click("#pv-receipt-btn")
     check(d.wait_visible("#pv-receipt") and len(d.text("#pv-receipt")) > 20, "the consent receipt is shown")
+    consent_receipt_file(d, api, tok, user)
+    # Erasing at the service: asks first, Escape cancels, and a device with
+    # no service link says so in words (the linked case:
+    # test_privacy_service_erase.sh).
+    check(d.wait_text("#pv-erase-state", "Not asked"), "the privacy page says the service was not asked to erase")
+    d.click("#pv-erase-btn")
+    check(d.wait_visible("#pv-erase-confirm") and d.focused() == "pv-erase-no",
+          "asking the service to erase first asks to confirm, the focus on 'Not now'", d.focused())
+    d.keys("\ue00c")
+    check(d.wait(lambda: not d.visible("#pv-erase-confirm")) and d.focused() == "pv-erase-btn",
+          "Escape cancels the confirmation", d.focused())
+    d.click("#pv-erase-btn")
+    d.click("#pv-erase-yes")
+    check(d.wait_text("#msg", "not connected to a manufacturer service"),
+          "a device without a service link says there is nothing to erase there, in words")
     check(no_hscroll(d), "privacy page fits 375 px")
 
     # Storage: the token is in no cookie and no Web Storage.
     store = d.js("return [document.cookie, localStorage.length, sessionStorage.length];")
     check(store == ["", 0, 0], "no cookie, nothing in localStorage or sessionStorage (%s)" % (store,))
+
+    # The session's end (one hour, docs/authentication.md), on the page's
+    # clock moved forward: a warning five minutes before, then the login page
+    # with the reason, not an error at the next click.
+    expires = t_login + 3600
+    clock = ("if(!window.__realNow){window.__realNow=Date.now.bind(Date);}"
+             "const off=arguments[0]; Date.now=()=>window.__realNow()+off;")
+    d.js(clock, int((expires - 120 - time.time()) * 1000))
+    d.go(a.url + "/#/thermostat")
+    check(d.wait_text("#session-note", "Your session ends at"), "the page warns before the session ends",
+          d.text("#session-note") if d.visible("#session-note") else "")
+    d.js(clock, int((expires + 5 - time.time()) * 1000))
+    d.go(a.url + "/#/users")
+    check(d.wait_visible("#view-login") and d.wait_text("#msg", "sessions last one hour"),
+          "when the session has ended the page shows the login form and says why")
+    d.js("Date.now=window.__realNow;")
+    d.type("#login-user", user)
+    d.type("#login-pw", pw2 + "\ue007")
+    check(d.wait_visible("#view-users", 30) and not d.visible("#session-note"),
+          "logging in again lands on the page asked for")
 
     # Log out, wrong password, log in again.
     d.click("#logout")
@@ -438,16 +511,83 @@ def flow(d, api, a, shots):
     d.wait_visible("#view-login")
 
 
+def consent_receipt_file(d, api, tok, user):
+    """The consent receipt, downloaded as a file, is the device's receipt for user."""
+    d.click("#pv-receipt-dl")
+    name, doc = d.downloaded("hearth-consent-receipt-")
+    s_, rc = api.req("GET", "/api/v1/consents/receipt", token=tok)
+    check(s_ == 200 and isinstance(doc, dict) and sorted(doc) == sorted(rc) and doc.get("piiPrincipalId") == user
+          and doc.get("noticeVersion") == rc.get("noticeVersion") and doc.get("services") == rc.get("services"),
+          "6-3 the consent receipt downloads as a file the person keeps (%s)" % name, str(doc)[:300])
+
+
+def erase_flow(d, api, a, shots):
+    """The service erase on the privacy page of a linked device: the receipt
+    the real hearth-fleet signed, then a new request asked while the device is
+    offline (test_privacy_service_erase.sh stops the broker first)."""
+    d.go(a.url + "/")
+    check(d.wait_visible("#view-login"), "the linked device opens on the login page")
+    d.type("#login-user", a.user)
+    d.type("#login-pw", a.password + "\ue007")
+    check(d.wait_visible("#view-thermostat", 30), "the administrator logs in")
+    tok = api.login(a.user, a.password)
+    st, e = api.req("GET", "/api/v1/privacy/service-erase", token=tok)
+    if not check(st == 200 and e["state"] == "confirmed" and e["receipt"], "the device holds a confirmed receipt (API)"):
+        return
+    rc = json.loads(e["receipt"]["receipt"])
+    d.go(a.url + "/#/privacy")
+    check(d.wait_visible("#pv-erase-receipt", 20), "5.11-4 the privacy page shows the service's erase receipt")
+    check("Done" in d.text("#pv-erase-state"), "... the state in words", d.text("#pv-erase-state"))
+    asked = d.text("#pv-erase-asked")
+    check(e["request_id"] in asked and e["requested_by"] in asked, "... which request, asked by whom and when", asked)
+    cells = "return [...document.querySelectorAll(arguments[0])].map(r=>[...r.cells].map(c=>c.textContent));"
+    want = [[x["what"], x["where"], str(x["rows"])] for x in rc["deleted"]]
+    got = d.js(cells, "#pv-erase-deleted tr")
+    check(got == want and sum(int(x[2]) for x in want) > 0,
+          "5.11-4 what the service deleted, where and how many records, as its receipt says (%d rows)" % len(want),
+          "%s != %s" % (got, want))
+    want = [[x["what"], x["where"], x["why"]] for x in rc["kept"]]
+    got = d.js(cells, "#pv-erase-kept tr")
+    check(got == want and len(want) >= 1, "5.11-4 what it kept, where and why (%d rows)" % len(want),
+          "%s != %s" % (got, want))
+    v = d.text("#pv-erase-verified")
+    check("Signed by hearth-fleet" in v and "verified this signature" in v and rc["request"] in v,
+          "5.11-4 the signer and that the device verified the signature for this request", v)
+    check(no_hscroll(d), "the privacy page with the receipt fits 375 px")
+    if shots:
+        d.js("document.getElementById('pv-erase-h').scrollIntoView();")
+        d.screenshot(os.path.join(shots, "privacy-erase.png"))
+    d.click("#pv-erase-dl")
+    name, doc = d.downloaded("hearth-service-erase-receipt-")
+    check(doc == e, "5.11-4 the service's signed erase receipt downloads as a file (%s)" % name, str(doc)[:200])
+    consent_receipt_file(d, api, tok, a.user)
+
+    # The broker is down: the request is asked from the page and waits.
+    d.click("#pv-erase-btn")
+    check(d.wait_visible("#pv-erase-confirm"), "asking again first asks to confirm")
+    d.click("#pv-erase-yes")
+    check(d.wait_text("#ok", "request is recorded"), "5.11-2 the administrator asks again from the page, the device offline")
+    st, e2 = api.req("GET", "/api/v1/privacy/service-erase", token=tok)
+    rid = (e2 or {}).get("request_id", "")
+    check(st == 200 and e2["state"] == "requested" and rid and rid != e["request_id"], "... a new request (API)", str(e2))
+    check(d.wait_text("#pv-erase-state", "Waiting") and d.wait_text("#pv-erase-asked", rid) and
+          not d.visible("#pv-erase-receipt"), "5.11-4 the page shows the new request waiting, and no receipt for it")
+    print("request " + rid, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--ca", required=True)
     ap.add_argument("--spki", required=True)
-    ap.add_argument("--setup-password", required=True)
+    ap.add_argument("--setup-password", default="")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     ap.add_argument("--work", required=True)
     ap.add_argument("--screenshots", default="")
+    ap.add_argument("--flow", choices=("full", "erase"), default="full")
+    ap.add_argument("--user", default="")
+    ap.add_argument("--password", default="")
     a = ap.parse_args()
     port = free_port()
     log = open(os.path.join(a.work, "chromedriver.log"), "w")
@@ -460,10 +600,12 @@ def main():
                 break
             except Exception:
                 time.sleep(0.1)
-        d = Driver(port, a.chromium, a.spki, os.path.join(a.work, "profile"), 375, 1000)
+        downloads = os.path.join(a.work, "downloads")
+        os.makedirs(downloads, exist_ok=True)
+        d = Driver(port, a.chromium, a.spki, os.path.join(a.work, "profile"), 375, 1000, downloads)
         if a.screenshots:
             os.makedirs(a.screenshots, exist_ok=True)
-        flow(d, Api(a.url, a.ca), a, a.screenshots)
+        (erase_flow if a.flow == "erase" else flow)(d, Api(a.url, a.ca), a, a.screenshots)
         logs = d.logs()
         bad = [e["message"] for e in logs
                if "Content Security Policy" in e.get("message", "") or "Uncaught" in e.get("message", "")

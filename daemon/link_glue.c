@@ -11,6 +11,7 @@
  *   --mqtt-protocol 5|3.1.1     MQTT version (default 5)
  *   --mqtt-first-delay-max MS   random first delay window after start and
  *                               after a fleet-wide disconnect (default 30000)
+ *   --mqtt-connect-timeout MS   TLS handshake + CONNACK deadline (default 10000)
  *
  * The private key is read from the secure store (or the TPM) into the TLS
  * context for each connection and never written anywhere; the outbox MAC
@@ -101,6 +102,8 @@ int hearthd_link_args(const char *prog, int *argc, char **argv)
             else ok = false;
         } else if (strcmp(a, "--mqtt-first-delay-max") == 0) {
             ok = parse_u64(v, 3600000, &g.cfg.first_delay_max_ms);
+        } else if (strcmp(a, "--mqtt-connect-timeout") == 0) {
+            ok = parse_u64(v, HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS, &g.cfg.connect_timeout_ms) && g.cfg.connect_timeout_ms >= 100;
         } else {
             fprintf(stderr, "%s: unknown option '%s'\n", g.prog, a);
             return 2;
@@ -130,8 +133,9 @@ void hearthd_link_usage(FILE *f)
                "                     (default: the broker's host)\n"
                "  --mqtt-protocol 5|3.1.1  MQTT version (default 5)\n"
                "  --mqtt-first-delay-max MS  random delay window before the first\n"
-               "                     connection and after a fleet-wide disconnect (default %u)\n",
-            HEARTH_LINK_BROKERS_MAX, (unsigned)HEARTH_BACKOFF_FIRST_MAX_MS);
+               "                     connection and after a fleet-wide disconnect (default %u)\n"
+               "  --mqtt-connect-timeout MS  TLS handshake + CONNACK deadline (default %u)\n",
+            HEARTH_LINK_BROKERS_MAX, (unsigned)HEARTH_BACKOFF_FIRST_MAX_MS, (unsigned)HEARTH_LINK_CONNECT_TIMEOUT_MS);
 }
 
 void hearthd_link_sandbox(hearth_sandbox_path *paths, size_t cap, size_t *n, uint16_t *ports, size_t pcap,

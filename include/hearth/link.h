@@ -43,6 +43,9 @@ extern "C" {
 #define HEARTH_LINK_REPLY_KEPT_MAX 768   /**< reply body remembered per id, bytes */
 #define HEARTH_LINK_KEEPALIVE_S 60       /**< MQTT keep-alive */
 #define HEARTH_LINK_STATE_MIN_MS 2000    /**< state is published on change, at most this often */
+/** TLS handshake + CONNACK deadline after the TCP connection is made (docs/mqtt.md) */
+#define HEARTH_LINK_CONNECT_TIMEOUT_MS 10000
+#define HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS 120000 /**< largest deadline the options accept */
 
 /** One broker address. */
 typedef struct {
@@ -175,6 +178,8 @@ typedef struct {
     const char *server_name;        /**< expected broker certificate name; NULL: the host */
     uint64_t first_delay_max_ms;    /**< random first delay window (backoff first_max_ms) */
     uint64_t backoff_base_ms;       /**< 0: HEARTH_BACKOFF_BASE_MS */
+    uint64_t connect_timeout_ms;    /**< TLS handshake + CONNACK deadline; 0: HEARTH_LINK_CONNECT_TIMEOUT_MS;
+                                         at most HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS */
     const char *software_version;   /**< "sw" of the state message */
     hearth_outbox *outbox;          /**< required; the link consumes it */
     hearth_link_reqids *reqids;     /**< required */

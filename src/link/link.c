@@ -19,7 +19,6 @@
 
 #define INFLIGHT_MAX 8           /* unacknowledged publishes at once */
 #define EV_RING 128              /* security-log lines waiting for the outbox */
-#define CONNACK_TIMEOUT_MS 10000 /* TCP + TLS + CONNACK */
 #define TICK_MS 100
 #define STATE_POLL_MS 1000
 #define SESSION_EXPIRY_S 86400   /* the broker keeps our subscriptions and queued commands */
@@ -311,6 +310,22 @@ static bool stopping(hearth_link *l)
     return s;
 }
 
+/* The broker (or something between) took the connection and did not finish
+ * the TLS handshake or answer CONNECT in time: a diagnostic and security
+ * event (a silent middlebox or a hostile endpoint looks exactly like this). */
+static void connect_timed_out(hearth_link *l, const hearth_link_broker *b, int64_t started)
+{
+    SSL *ssl = mosquitto_ssl_get(l->mosq);
+    const char *stage = ssl != NULL && SSL_is_init_finished(ssl) ? "connack" : "tls_handshake";
+    char ms[24], port[8];
+    snprintf(ms, sizeof ms, "%lld", (long long)(hearth_mono_ms() - started));
+    snprintf(port, sizeof port, "%u", b->port);
+    fprintf(stderr, "hearth link: %s:%u: no %s within %llu ms, dropping the connection\n", b->host, b->port,
+            stage[0] == 'c' ? "CONNACK" : "TLS handshake", (unsigned long long)l->cfg.connect_timeout_ms);
+    hearth_seclog(HEARTH_SEV_WARNING, "service_connect_timeout", "broker", b->host, "port", port, "stage", stage,
+                  "waited_ms", ms, NULL);
+}
+
 /* One attempt on the current broker. Returns the delay before the next
  * attempt, or 0 when connected. */
 static uint64_t attempt(hearth_link *l)
@@ -356,13 +371,18 @@ static uint64_t attempt(hearth_link *l)
                 rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc));
         goto failed;
     }
-    int64_t deadline = hearth_mono_ms() + CONNACK_TIMEOUT_MS;
+    /* The TCP connection is made; the TLS handshake and the CONNACK must
+     * both complete within the deadline, or the connection is dropped and
+     * the attempt counts as failed (backoff, never a tight loop). */
+    int64_t started = hearth_mono_ms();
+    int64_t deadline = started + (int64_t)l->cfg.connect_timeout_ms;
     while (!l->connack && !l->lost && hearth_mono_ms() < deadline && !stopping(l)) {
         rc = mosquitto_loop(l->mosq, TICK_MS, 1);
         if (rc != MOSQ_ERR_SUCCESS) break;
     }
     if (!l->connack) {
-        fprintf(stderr, "hearth link: %s:%u: no CONNACK\n", b->host, b->port);
+        if (!l->lost && rc == MOSQ_ERR_SUCCESS && hearth_mono_ms() >= deadline) connect_timed_out(l, b, started);
+        else fprintf(stderr, "hearth link: %s:%u: no CONNACK\n", b->host, b->port);
         goto failed;
     }
     if (l->connack_rc != 0) {
@@ -536,7 +556,8 @@ hearth_status hearth_link_start(const hearth_link_config *cfg, hearth_link **out
 {
     HEARTH_ENSURE(cfg != NULL && out != NULL && cfg->device_id != NULL && cfg->nbrokers >= 1 &&
                       cfg->nbrokers <= HEARTH_LINK_BROKERS_MAX && cfg->outbox != NULL && cfg->reqids != NULL &&
-                      cfg->tls != NULL && cfg->command != NULL && (cfg->protocol == 4 || cfg->protocol == 5),
+                      cfg->tls != NULL && cfg->command != NULL && (cfg->protocol == 4 || cfg->protocol == 5) &&
+                      cfg->connect_timeout_ms <= HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS,
                   hearth_err(HEARTH_ERR_INVALID, "link: incomplete configuration"));
     size_t il = strlen(cfg->device_id);
     HEARTH_ENSURE(il >= 1 && il <= HEARTH_LINK_ID_MAX && strspn(cfg->device_id,
@@ -560,6 +581,7 @@ hearth_status hearth_link_start(const hearth_link_config *cfg, hearth_link **out
     bc.first_max_ms = cfg->first_delay_max_ms;
     if (cfg->backoff_base_ms > 0) bc.base_ms = cfg->backoff_base_ms;
     if (bc.cap_ms < bc.base_ms) bc.cap_ms = bc.base_ms;
+    if (l->cfg.connect_timeout_ms == 0) l->cfg.connect_timeout_ms = HEARTH_LINK_CONNECT_TIMEOUT_MS;
     hearth_status st = hearth_backoff_init(&l->bo, &bc);
     if (st == HEARTH_OK) st = hearth_seclog_add_hook(seclog_hook, l);
     if (st != HEARTH_OK) goto fail;

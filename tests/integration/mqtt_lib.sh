@@ -458,3 +458,64 @@ mq_wait_for() {
     done
     return 1
 }
+
+# mq_silent_start PORT LOG NSILENT NTLS: a hostile "broker" on 127.0.0.1:PORT
+# (sets MQ_SILENT_PID). Its first NSILENT connections are accepted and never
+# answered (not even the TLS handshake); the next NTLS complete the TLS
+# handshake with the broker's certificate, read the CONNECT and never send a
+# CONNACK; then it stops listening. LOG gets one line per connection when
+# the client closes it: "N MODE ACCEPT CLOSE BYTES" (monotonic seconds).
+mq_silent_start() {
+    local port=$1 log=$2 nsilent=$3 ntls=$4
+    : >"$log"
+    python3 - "$port" "$log" "$nsilent" "$ntls" "$MQ_WORK/broker.crt" "$MQ_WORK/broker.key" <<'PY' &
+import select, socket, ssl, sys, time
+port, log, nsilent, ntls, crt, key = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(crt, key)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(8)
+open(log + ".ready", "w").close()
+conns, n, done = {}, 0, 0
+while done < nsilent + ntls:
+    r, _, _ = select.select([srv] + list(conns), [], [], 1.0)
+    for s in r:
+        if s is srv:
+            if n >= nsilent + ntls:
+                srv.accept()[0].close()
+                continue
+            c, _ = srv.accept()
+            t, n = time.monotonic(), n + 1
+            mode = "silent" if n <= nsilent else "tls"
+            if mode == "tls":
+                c.settimeout(5)
+                try:
+                    c = ctx.wrap_socket(c, server_side=True)
+                except (OSError, ssl.SSLError) as e:
+                    print("hostile server: handshake failed:", e, file=sys.stderr)
+            conns[c] = [n, mode, t, 0]
+            continue
+        try:
+            d = s.recv(4096)
+        except (OSError, ssl.SSLError):
+            d = b""
+        if d:
+            conns[s][3] += len(d)
+            continue
+        k, mode, t, b = conns.pop(s)
+        with open(log, "a") as f:
+            f.write("%d %s %.3f %.3f %d\n" % (k, mode, t, time.monotonic(), b))
+        s.close()
+        done += 1
+srv.close()
+PY
+    MQ_SILENT_PID=$!
+    HT_PIDS+=("$MQ_SILENT_PID")
+    for _ in $(seq 1 100); do
+        [ -e "$log.ready" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}

@@ -1,8 +1,12 @@
 /* storm_sim: a reconnect storm against a real MQTT broker on loopback.
  *
  * One process, one epoll loop (no thread per device): N simulated devices,
- * each with its own TCP connection doing a real MQTT CONNECT (3.1.1 or 5,
- * plain TCP; TLS is not implemented here) and reading the CONNACK. One
+ * each with its own TCP connection doing a real MQTT CONNECT (3.1.1 or 5)
+ * and reading the CONNACK, over plain TCP or, with --tls-ca/--tls-cert/
+ * --tls-key, over mutual TLS (OpenSSL 3, non-blocking handshakes in the same
+ * loop; every handshake is a full one: no tickets, no session cache, the
+ * broker's certificate verified against the CA and 127.0.0.1, the client
+ * certificate presented; every device presents the same one). One
  * policy per run:
  *   hearth  hearth_backoff (include/hearth/backoff.h) with its defaults;
  *   fixed   libmosquitto's default: reconnect 1 s after every loss or
@@ -16,8 +20,8 @@
  * when every device has its CONNACK again (or after --max-recovery-ms).
  *
  * An "attempt" is one connect() a device starts (refused at once while the
- * broker is down, or a CONNACK, a refusal code or a timeout while it is
- * up); the kernel's SYN retransmissions inside one attempt are not
+ * broker is down, or a CONNACK, a refusal code, a TLS failure or a timeout
+ * while it is up; the 10 s timeout covers TCP, TLS and CONNACK); the kernel's SYN retransmissions inside one attempt are not
  * attempts. Attempts are split by their start time: during the outage,
  * after the restart (= the moment the broker is launched; attempts refused
  * while it starts up count as after the restart, and are also printed on
@@ -40,6 +44,9 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,11 +61,12 @@
 #include "hearth/backoff.h"
 
 enum policy { POL_HEARTH, POL_FIXED, POL_EXP };
-enum dstate { D_WAIT, D_CONNECTING, D_CONNACK, D_UP };
+enum dstate { D_WAIT, D_CONNECTING, D_TLS, D_CONNACK, D_UP };
 
 typedef struct {
     enum dstate st;
     int fd;
+    SSL *ssl;           /* TLS mode, from the TCP connection on */
     uint32_t gen;       /* timer generation: stale heap entries are skipped */
     uint32_t exp_n;     /* exp policy: failures since the last success */
     hearth_backoff bo;  /* hearth policy */
@@ -81,6 +89,7 @@ static struct {
     int port, mqtt;
     int64_t outage_ms, hold_ms, max_recovery_ms, setup_rate, scale;
     const char *stop_cmd, *start_cmd, *pidfile, *curve;
+    const char *tls_ca, *tls_cert, *tls_key;
     unsigned src_ips;
 } opt = {.pol = POL_HEARTH, .n = 10000, .port = 1883, .mqtt = 5, .outage_ms = 60000,
          .hold_ms = 31000, .max_recovery_ms = 600000, .setup_rate = 2000, .scale = 1, .src_ips = 16};
@@ -89,6 +98,8 @@ static device *devs;
 static timer *heap;
 static size_t heap_n, heap_cap;
 static int ep;
+static SSL_CTX *tls_ctx; /* NULL: plain TCP */
+static uint64_t tls_failures; /* handshakes that failed (not timeouts) */
 
 /* Phases: setup (initial connects), hold, outage, recovery. */
 enum phase { P_SETUP, P_HOLD, P_OUTAGE, P_RECOVERY };
@@ -254,6 +265,11 @@ static void bin_add(uint32_t *bins, int64_t t)
 
 static void dev_close(device *d)
 {
+    if (d->ssl != NULL) {
+        SSL_free(d->ssl); /* no close_notify: a device that gives up or loses the link just closes */
+        d->ssl = NULL;
+        ERR_clear_error();
+    }
     if (d->fd >= 0) {
         close(d->fd); /* also leaves the epoll set */
         d->fd = -1;
@@ -306,6 +322,66 @@ static void dev_attempt(uint32_t i)
     heap_push(t + scaled(10000), i); /* connect + CONNACK timeout */
 }
 
+static void want(uint32_t i, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.u32 = i};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, devs[i].fd, &ev) != 0) die("epoll_ctl");
+}
+
+/* The MQTT CONNECT, then wait for the CONNACK. */
+static void send_connect(uint32_t i)
+{
+    device *d = &devs[i];
+    uint8_t pkt[64];
+    size_t n = mqtt_connect_packet(pkt, i);
+    /* One small write into an empty socket buffer: it goes whole or the
+     * attempt fails. */
+    bool ok = d->ssl != NULL ? SSL_write(d->ssl, pkt, (int)n) == (int)n
+                             : send(d->fd, pkt, n, MSG_NOSIGNAL) == (ssize_t)n;
+    if (!ok) {
+        dev_fail(i, 0);
+        return;
+    }
+    d->st = D_CONNACK;
+    want(i, EPOLLIN);
+}
+
+/* Advance a non-blocking TLS handshake. */
+static void tls_step(uint32_t i)
+{
+    device *d = &devs[i];
+    ERR_clear_error();
+    int r = SSL_do_handshake(d->ssl);
+    if (r == 1) {
+        send_connect(i);
+        return;
+    }
+    int e = SSL_get_error(d->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) want(i, EPOLLIN);
+    else if (e == SSL_ERROR_WANT_WRITE) want(i, EPOLLOUT);
+    else {
+        tls_failures++;
+        dev_fail(i, 0);
+    }
+}
+
+/* recv() or SSL_read(): > 0 bytes, 0 the peer closed (or TLS failed),
+ * -1 with errno EAGAIN nothing to read yet (also a TLS record that carried
+ * no application data, such as a TLS 1.3 NewSessionTicket). */
+static ssize_t dev_read(device *d, uint8_t *buf, size_t cap)
+{
+    if (d->ssl == NULL) return recv(d->fd, buf, cap, 0);
+    ERR_clear_error();
+    int r = SSL_read(d->ssl, buf, (int)cap);
+    if (r > 0) return r;
+    int e = SSL_get_error(d->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return 0;
+}
+
 static void dev_event(uint32_t i, uint32_t events)
 {
     device *d = &devs[i];
@@ -317,19 +393,23 @@ static void dev_event(uint32_t i, uint32_t events)
             dev_fail(i, 0);
             return;
         }
-        uint8_t pkt[64];
-        size_t n = mqtt_connect_packet(pkt, i);
-        if (send(d->fd, pkt, n, MSG_NOSIGNAL) != (ssize_t)n) {
-            dev_fail(i, 0);
+        if (tls_ctx != NULL) {
+            d->ssl = SSL_new(tls_ctx);
+            if (d->ssl == NULL || SSL_set_fd(d->ssl, d->fd) != 1) die("SSL_new");
+            SSL_set_connect_state(d->ssl);
+            d->st = D_TLS;
+            tls_step(i);
             return;
         }
-        d->st = D_CONNACK;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
-        if (epoll_ctl(ep, EPOLL_CTL_MOD, d->fd, &ev) != 0) die("epoll_ctl");
+        send_connect(i);
+        return;
+    }
+    if (d->st == D_TLS) {
+        tls_step(i);
         return;
     }
     uint8_t buf[64];
-    ssize_t r = recv(d->fd, buf, sizeof buf, 0);
+    ssize_t r = dev_read(d, buf, sizeof buf);
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (d->st == D_UP) {
         if (r > 0) return; /* nothing is expected; ignore */
@@ -376,7 +456,7 @@ static void dev_timer(uint32_t i)
         dev_attempt(i);
         return;
     }
-    if (d->st == D_CONNECTING || d->st == D_CONNACK) dev_fail(i, 0); /* timed out */
+    if (d->st == D_CONNECTING || d->st == D_TLS || d->st == D_CONNACK) dev_fail(i, 0); /* timed out */
 }
 
 /* ---------------------------------------------------------- the broker */
@@ -461,6 +541,27 @@ static bool cmd_done(pid_t pid, const char *what)
 
 /* ------------------------------------------------------------------ main */
 
+/* The client side of mutual TLS: TLS 1.2 or 1.3, the broker verified
+ * (CA, 127.0.0.1), our certificate presented, full handshakes only. */
+static void tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_ctx == NULL || SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_load_verify_locations(tls_ctx, opt.tls_ca, NULL) != 1 ||
+        SSL_CTX_use_certificate_chain_file(tls_ctx, opt.tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_ctx, opt.tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls_ctx) != 1 ||
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(tls_ctx), "127.0.0.1") != 1) {
+        ERR_print_errors_fp(stderr);
+        fprintf(stderr, "storm_sim: TLS set-up failed\n");
+        exit(2);
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
 static int64_t arg_i64(const char *s)
 {
     char *e;
@@ -476,7 +577,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: storm_sim --policy hearth|fixed|exp --port P --stop-cmd CMD --start-cmd CMD\n"
                     "  --pidfile FILE [--devices N] [--mqtt 5|3] [--outage-ms MS] [--hold-ms MS]\n"
-                    "  [--max-recovery-ms MS] [--setup-rate N] [--time-scale K] [--curve FILE]\n");
+                    "  [--max-recovery-ms MS] [--setup-rate N] [--time-scale K] [--curve FILE]\n"
+                    "  [--tls-ca FILE --tls-cert FILE --tls-key FILE]   (mutual TLS)\n");
     exit(2);
 }
 
@@ -509,11 +611,16 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--start-cmd")) opt.start_cmd = v;
         else if (!strcmp(a, "--pidfile")) opt.pidfile = v;
         else if (!strcmp(a, "--curve")) opt.curve = v;
+        else if (!strcmp(a, "--tls-ca")) opt.tls_ca = v;
+        else if (!strcmp(a, "--tls-cert")) opt.tls_cert = v;
+        else if (!strcmp(a, "--tls-key")) opt.tls_key = v;
         else usage();
     }
     if (!opt.stop_cmd || !opt.start_cmd || !opt.pidfile || opt.n == 0 || opt.scale == 0 ||
-        opt.setup_rate == 0 || (opt.mqtt != 5 && opt.mqtt != 3))
+        opt.setup_rate == 0 || (opt.mqtt != 5 && opt.mqtt != 3) ||
+        (opt.tls_ca != NULL) != (opt.tls_cert != NULL) || (opt.tls_ca != NULL) != (opt.tls_key != NULL))
         usage();
+    if (opt.tls_ca != NULL) tls_init();
     clk_tck = sysconf(_SC_CLK_TCK);
     devs = calloc(opt.n, sizeof *devs);
     if (!devs) die("calloc");
@@ -641,6 +748,7 @@ int main(int argc, char **argv)
         if (a > peak_ack) peak_ack = a;
     }
     printf("policy=%s\n", pname);
+    printf("tls=%s\ntls_failures=%" PRIu64 "\n", tls_ctx != NULL ? "mutual" : "none", tls_failures);
     printf("devices=%u\nmqtt=%d\noutage_ms=%" PRId64 "\ntime_scale=%" PRId64 "\n", opt.n, opt.mqtt,
            t_restart - t_stop, opt.scale);
     printf("peak_attempts_per_s=%u\npeak_attempts_per_s_outage=%u\npeak_attempts_per_s_after=%u\n", peak_att,
@@ -688,5 +796,6 @@ int main(int argc, char **argv)
         fclose(f);
     }
     free(ups);
+    SSL_CTX_free(tls_ctx);
     return nb == opt.n ? 0 : 1;
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# storm_broker.sh start DIR PORT | stop DIR: a plain-TCP mosquitto on
-# 127.0.0.1:PORT for the reconnect storm (bench/bench_storm.sh,
+# storm_broker.sh start DIR PORT [CAFILE CERT KEY] | stop DIR: a mosquitto on
+# 127.0.0.1:PORT (plain TCP; with CAFILE CERT KEY mutual TLS: the server
+# certificate CERT/KEY, client certificates required and verified against
+# CAFILE) for the reconnect storm (bench/bench_storm.sh,
 # tests/integration/test_reconnect_storm.sh), started and stopped by
 # storm_sim at the scenario's moments (it runs these commands itself).
 #   start: write DIR/mosquitto.conf (first time), start mosquitto with the
 #          caller's open-file limit, return once it listens (DIR/pid);
 #   stop:  SIGTERM, wait until the process is gone (SIGKILL after 30 s).
-# No TLS and anonymous clients: the storm measures connection handling,
-# the broker listens on loopback only and lives for one benchmark or test.
+# Anonymous clients (no ACL): the storm measures connection handling, the
+# broker listens on loopback only and lives for one benchmark or test.
 # max_connections -1 (unlimited) and the open-file limit let 10,000 in.
 set -u
 cmd=${1:?start|stop} dir=${2:?DIR}
@@ -31,6 +33,10 @@ log_dest stderr
 log_type error
 log_type warning
 CONF
+    if [ -n "${4:-}" ] && ! grep -q '^require_certificate' "$dir/mosquitto.conf"; then
+        printf 'cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n' "$4" "${5:?CERT}" "${6:?KEY}" \
+            >>"$dir/mosquitto.conf"
+    fi
     mosquitto -c "$dir/mosquitto.conf" >>"$dir/mosquitto.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     for _ in $(seq 1 200); do

@@ -28,7 +28,7 @@ pv_fleet_start() {
     HT_PIDS+=("$FPID")
     local n m
     n=$(grep -c "subscribed" "$HT_WORK/fleet.err" 2>/dev/null || true)
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 200); do # 20 s: a loaded machine (CI runs two tests at once)
         m=$(grep -c "subscribed" "$HT_WORK/fleet.err" 2>/dev/null || true)
         [ "${m:-0}" -gt "${n:-0}" ] && return 0
         sleep 0.1

@@ -555,7 +555,7 @@ def erase_flow(d, api, a, shots):
           "5.11-4 the signer and that the device verified the signature for this request", v)
     check(no_hscroll(d), "the privacy page with the receipt fits 375 px")
     if shots:
-        d.js("document.getElementById('pv-erase-h').scrollIntoView();")
+        d.js("document.getElementById('pv-erase-state').scrollIntoView();")
         d.screenshot(os.path.join(shots, "privacy-erase.png"))
     d.click("#pv-erase-dl")
     name, doc = d.downloaded("hearth-service-erase-receipt-")

@@ -108,7 +108,9 @@ upd_client_cert() {
 # upd_repo_start STATE ROOT TLSDIR CLIENT_CA [RATE]
 # Serves ROOT over HTTPS on a free 127.0.0.1 port with client-certificate
 # verification against CLIENT_CA. RATE (e.g. 2m) limits the per-connection
-# send rate so tests can interrupt a transfer. Sets UPD_REPO_PORT,
+# send rate so tests can interrupt a transfer. $UPD_REPO_EXTRA, when set,
+# is added to the server block (e.g. a location that answers 503 with a
+# Retry-After header, or one that sends bundles slowly). Sets UPD_REPO_PORT,
 # UPD_REPO_URL. The access log (STATE/access.log) records
 # "<uri> <status> <body_bytes_sent> "<range>" <client_verify> <method>" per
 # request (the method last: the verify result may contain spaces).
@@ -138,6 +140,7 @@ http {
         ssl_verify_depth 2;
         ssl_protocols TLSv1.2 TLSv1.3;
         root $root;
+        ${UPD_REPO_EXTRA:-}
         location / { limit_rate $rate; }
     }
 }

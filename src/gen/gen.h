@@ -15,7 +15,7 @@
 void gen_set_name(const char *name);
 
 /** Print "NAME: WHAT[: DETAIL]" and exit(1). */
-_Noreturn void gen_die(const char *what, const char *detail);
+void gen_die(const char *what, const char *detail) __attribute__((noreturn));
 
 /** Read a whole file (1..@p max bytes), NUL-terminated, into a heap
  * buffer; dies on error. */

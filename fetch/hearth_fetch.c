@@ -35,6 +35,8 @@
  * size the signed manifest allows (an announced Content-Length above it
  * stops the transfer before any body byte); a resumed transfer must be a
  * 206 from exactly the requested offset; a stalled transfer is abandoned.
+ * A 429/503's Retry-After is parsed here, not in hearthd, and reported in
+ * the RESULT frame as seconds (capped) or as invalid (retry_hint()).
  *
  * Usage: hearth-fetch  (no arguments; request on stdin, frames on stdout). */
 #include <curl/curl.h>
@@ -92,6 +94,14 @@ typedef struct {
     bool overflow;
     long http_code;
     uint64_t received;
+    /* The last response's Retry-After and Date values, raw (bounded);
+     * *_len > HEARTH_FETCH_HTTP_DATE_MAX: present but too long. */
+    char retry_after[HEARTH_FETCH_HTTP_DATE_MAX];
+    size_t retry_after_len;
+    bool has_retry_after;
+    char date[HEARTH_FETCH_HTTP_DATE_MAX];
+    size_t date_len;
+    bool has_date;
 } xfer;
 
 /* Parse "Content-Range: bytes A-B/T" start; -1 on malformed. */
@@ -108,13 +118,32 @@ static int64_t content_range_start(const char *v, size_t n)
     return (int64_t)a;
 }
 
+/* Keep a header's value (after the colon, without the line end). */
+static void keep_value(const char *v, size_t n, char *out, size_t *out_len, bool *has)
+{
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n')) n--;
+    *has = true;
+    *out_len = n;
+    if (n <= HEARTH_FETCH_HTTP_DATE_MAX) memcpy(out, v, n);
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
 {
     xfer *x = userp;
     size_t n = size * nitems;
     static const char cl[] = "content-length:";
     static const char cr[] = "content-range:";
-    if (n > sizeof cl - 1 && strncasecmp(buf, cl, sizeof cl - 1) == 0) {
+    static const char ra[] = "retry-after:";
+    static const char dt[] = "date:";
+    if (n > 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after a 1xx): forget the previous one's. */
+        x->has_retry_after = x->has_date = false;
+    } else if (n > sizeof ra - 1 && strncasecmp(buf, ra, sizeof ra - 1) == 0) {
+        keep_value(buf + sizeof ra - 1, n - (sizeof ra - 1), x->retry_after, &x->retry_after_len,
+                   &x->has_retry_after);
+    } else if (n > sizeof dt - 1 && strncasecmp(buf, dt, sizeof dt - 1) == 0) {
+        keep_value(buf + sizeof dt - 1, n - (sizeof dt - 1), x->date, &x->date_len, &x->has_date);
+    } else if (n > sizeof cl - 1 && strncasecmp(buf, cl, sizeof cl - 1) == 0) {
         /* Announced more than the manifest allows: stop before any body
          * byte is accepted (endless-data attack). */
         uint64_t v = 0;
@@ -321,6 +350,32 @@ done:
     return st;
 }
 
+/* A busy repository's hint (429/503 + Retry-After), validated here so
+ * hearthd never parses the header: seconds, bounded, or "invalid". An
+ * HTTP-date is taken relative to the response's own Date when that is
+ * valid (a device whose clock is off still waits as long as the repository
+ * meant), else to this machine's clock. */
+static void retry_hint(const xfer *x, hearth_fetch_result *res)
+{
+    if ((x->http_code != 429 && x->http_code != 503) || !x->has_retry_after) return;
+    int64_t now = 0;
+    if (!x->has_date || x->date_len > HEARTH_FETCH_HTTP_DATE_MAX) now = hearth_time_now();
+    else {
+        size_t a = 0;
+        while (a < x->date_len && (x->date[a] == ' ' || x->date[a] == '\t')) a++;
+        if (hearth_http_date_parse(x->date + a, x->date_len - a, &now) != HEARTH_OK) now = hearth_time_now();
+    }
+    uint32_t s = 0;
+    if (x->retry_after_len <= HEARTH_FETCH_HTTP_DATE_MAX &&
+        hearth_http_retry_after_parse(x->retry_after, x->retry_after_len, now, &s) == HEARTH_OK) {
+        res->retry_after = true;
+        res->retry_after_s = s;
+    } else {
+        res->retry_after_bad = true;
+    }
+    hearth_err_clear();
+}
+
 /* ------------------------------------------------------------ main */
 
 /* Process-level hardening that needs no privileges: no core dumps and no
@@ -388,6 +443,7 @@ int main(int argc, char **argv)
                                .received = x.received,
                                .overflow = x.overflow};
     if (st != HEARTH_OK) snprintf(res.msg, sizeof res.msg, "%s", hearth_err_msg());
+    retry_hint(&x, &res);
     if (send_result(&res) != HEARTH_OK) return 1;
     return 0;
 }

@@ -33,7 +33,14 @@
  * then exactly one RESULT frame, then exits 0. RESULT payload:
  *
  *     u32 status (hearth_status as two's complement) | u32 http_code |
- *     u64 received | u8 flags | u16 n, error text (n <= 255)
+ *     u64 received | u8 flags | u16 n, error text (n <= 255) |
+ *     [u32 retry_after_s, only with HEARTH_FETCH_RESULT_RETRY_AFTER]
+ *
+ * A 429 or 503 answer's Retry-After header (a busy repository's hint,
+ * EN 303 645 5.9): the helper parses it (hearth_http_retry_after_parse())
+ * and reports the wait in seconds, at most HEARTH_FETCH_RETRY_AFTER_MAX_S,
+ * or HEARTH_FETCH_RESULT_RETRY_AFTER_BAD when the header was there but not
+ * a valid value (the daemon logs it and uses no hint).
  *
  * Anything else -- an unknown type, an oversized or truncated frame, more
  * body than max_bytes, bytes after RESULT, no RESULT, a non-zero exit -- is
@@ -74,6 +81,17 @@ extern "C" {
 /** RESULT flags. (0x02, "TLS failed", is gone with TLS moving to hearthd:
  *  a helper sending it is refused like any unknown flag.) */
 #define HEARTH_FETCH_RESULT_OVERFLOW 0x01u
+/** The repository answered 429/503 with a valid Retry-After: a u32 of
+ *  seconds (0..HEARTH_FETCH_RETRY_AFTER_MAX_S) follows the error text. */
+#define HEARTH_FETCH_RESULT_RETRY_AFTER 0x04u
+/** The repository answered 429/503 with a Retry-After that is not a valid
+ *  delay or HTTP-date (ignored; the daemon logs it). */
+#define HEARTH_FETCH_RESULT_RETRY_AFTER_BAD 0x08u
+/** The longest Retry-After honoured, seconds (24 h): a hint of years from a
+ *  broken or hostile server must not park a device for good. */
+#define HEARTH_FETCH_RETRY_AFTER_MAX_S 86400u
+/** Longest Retry-After / Date header value the helper looks at, bytes. */
+#define HEARTH_FETCH_HTTP_DATE_MAX 64u
 
 /** Request field bounds (the decoder rejects larger). */
 #define HEARTH_FETCH_REQ_URL_MAX 2048u
@@ -161,6 +179,9 @@ typedef struct {
     long http_code;       /**< last HTTP status (0: none) */
     uint64_t received;    /**< body bytes the helper sent as DATA */
     bool overflow;        /**< the server sent or announced more than max_bytes */
+    bool retry_after;     /**< a 429/503 came with a valid Retry-After ... */
+    uint32_t retry_after_s; /**< ... of this many seconds (<= HEARTH_FETCH_RETRY_AFTER_MAX_S) */
+    bool retry_after_bad; /**< a 429/503 came with an invalid Retry-After (ignored) */
     char msg[HEARTH_FETCH_RESULT_MSG_MAX + 1]; /**< error text, "" on success */
 } hearth_fetch_result;
 
@@ -175,12 +196,35 @@ hearth_status hearth_fetch_result_encode(const hearth_fetch_result *r, uint8_t *
 /**
  * Decode a RESULT payload (the daemon's side; hostile input). Rejects a
  * malformed or trailing-byte payload, a status outside the hearth_status
- * range, a code above 999 and unknown flags (HEARTH_ERR_IO). The error text
+ * range, a code above 999, unknown flags, both Retry-After flags at once
+ * and a Retry-After above HEARTH_FETCH_RETRY_AFTER_MAX_S (HEARTH_ERR_IO). The error text
  * is made printable ('?' for anything outside 0x20..0x7e) so a hostile
  * helper cannot inject control characters into logs.
  */
 hearth_status hearth_fetch_result_decode(const uint8_t *p, size_t n,
                                          hearth_fetch_result *r) HEARTH_MUST_CHECK;
+
+/**
+ * Parse an HTTP-date (RFC 9110 section 5.6.7: IMF-fixdate
+ * "Sun, 06 Nov 1994 08:49:37 GMT", and the obsolete RFC 850
+ * "Sunday, 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6 08:49:37 1994"
+ * forms) of @p n bytes into seconds since the epoch. Strict: ranges of
+ * every field checked, nothing else accepted (HEARTH_ERR_INVALID).
+ */
+hearth_status hearth_http_date_parse(const char *v, size_t n, int64_t *t) HEARTH_MUST_CHECK;
+
+/**
+ * Parse a Retry-After field value of @p n bytes (surrounding spaces and
+ * tabs allowed): delta-seconds (1*DIGIT) or an HTTP-date, which is taken
+ * relative to @p now (the response's Date when it had a valid one, else
+ * the local clock; a date at or before @p now is 0). The result is capped
+ * at HEARTH_FETCH_RETRY_AFTER_MAX_S (a longer or overflowing value gives
+ * the cap). Anything else -- empty, a sign, a fraction, trailing bytes, a
+ * malformed date, more than HEARTH_FETCH_HTTP_DATE_MAX bytes -- is
+ * HEARTH_ERR_INVALID and *@p out_s is left 0.
+ */
+hearth_status hearth_http_retry_after_parse(const char *v, size_t n, int64_t now,
+                                            uint32_t *out_s) HEARTH_MUST_CHECK;
 
 /** Write a frame header for @p type and @p len. */
 void hearth_fetch_frame_header(uint8_t hdr[HEARTH_FETCH_FRAME_HDR_LEN], uint8_t type, uint32_t len);

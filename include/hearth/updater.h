@@ -175,6 +175,20 @@ bool hearth_update_window_plan(hearth_update_window *w, const char *version, int
  */
 int64_t hearth_updater_schedule(int64_t window_start, uint32_t period_s, uint32_t rnd);
 
+/** The longest a busy repository's Retry-After defers the next check (24 h;
+ *  equal to HEARTH_FETCH_RETRY_AFTER_MAX_S). */
+#define HEARTH_UPDATE_RETRY_AFTER_MAX_S 86400u
+
+/**
+ * When to retry a failed scheduled check (pure, like the above): @p now plus
+ * the larger of the backoff's delay @p backoff_ms (rounded up to seconds)
+ * and the repository's Retry-After @p hint_s (capped at
+ * HEARTH_UPDATE_RETRY_AFTER_MAX_S; 0: none) plus @p jitter_s, so a fleet
+ * told "come back in an hour" does not come back in the same second; at
+ * least @p now + 1.
+ */
+int64_t hearth_updater_retry_at(int64_t now, uint64_t backoff_ms, uint32_t hint_s, uint32_t jitter_s);
+
 /** What the updater is doing. */
 typedef enum {
     HEARTH_UPD_IDLE = 0,          /**< nothing in progress, nothing available */

@@ -243,7 +243,12 @@ hearth_status hearth_fetch_result_encode(const hearth_fetch_result *r, uint8_t *
     hearth_buf b;
     hearth_buf_init(&b, HEARTH_FETCH_FRAME_RESULT_MAX);
     size_t ml = strnlen(r->msg, HEARTH_FETCH_RESULT_MSG_MAX);
-    uint8_t flags = r->overflow ? HEARTH_FETCH_RESULT_OVERFLOW : 0;
+    HEARTH_ENSURE(!(r->retry_after && r->retry_after_bad) &&
+                      (!r->retry_after || r->retry_after_s <= HEARTH_FETCH_RETRY_AFTER_MAX_S),
+                  HEARTH_ERR_INVALID);
+    uint8_t flags = (uint8_t)((r->overflow ? HEARTH_FETCH_RESULT_OVERFLOW : 0u) |
+                              (r->retry_after ? HEARTH_FETCH_RESULT_RETRY_AFTER : 0u) |
+                              (r->retry_after_bad ? HEARTH_FETCH_RESULT_RETRY_AFTER_BAD : 0u));
     uint32_t code = r->http_code > 0 && r->http_code <= 999 ? (uint32_t)r->http_code : 0u;
     hearth_status st = hearth_buf_u32(&b, (uint32_t)(int32_t)r->status);
     if (st == HEARTH_OK) st = hearth_buf_u32(&b, code);
@@ -251,6 +256,7 @@ hearth_status hearth_fetch_result_encode(const hearth_fetch_result *r, uint8_t *
     if (st == HEARTH_OK) st = hearth_buf_u8(&b, flags);
     if (st == HEARTH_OK) st = hearth_buf_u16(&b, (uint16_t)ml);
     if (st == HEARTH_OK && ml > 0) st = hearth_buf_append(&b, r->msg, ml);
+    if (st == HEARTH_OK && r->retry_after) st = hearth_buf_u32(&b, r->retry_after_s);
     if (st == HEARTH_OK && b.len > cap) st = hearth_err(HEARTH_ERR_TOO_LARGE, "result buffer too small");
     if (st == HEARTH_OK) {
         memcpy(out, b.data, b.len);
@@ -266,6 +272,7 @@ hearth_status hearth_fetch_result_decode(const uint8_t *p, size_t n, hearth_fetc
     uint64_t recv = 0;
     uint8_t flags = 0;
     uint16_t ml = 0;
+    uint32_t ra = 0;
     const uint8_t *m = NULL;
     HEARTH_ENSURE(r != NULL && (p != NULL || n == 0), HEARTH_ERR_INVALID);
     memset(r, 0, sizeof *r);
@@ -274,16 +281,24 @@ hearth_status hearth_fetch_result_decode(const uint8_t *p, size_t n, hearth_fetc
     if (hearth_cursor_u32(&cur, &stu) != HEARTH_OK || hearth_cursor_u32(&cur, &code) != HEARTH_OK ||
         hearth_cursor_u64(&cur, &recv) != HEARTH_OK || hearth_cursor_u8(&cur, &flags) != HEARTH_OK ||
         hearth_cursor_u16(&cur, &ml) != HEARTH_OK || ml > HEARTH_FETCH_RESULT_MSG_MAX ||
-        hearth_cursor_ptr(&cur, ml, &m) != HEARTH_OK || hearth_cursor_remaining(&cur) != 0)
+        hearth_cursor_ptr(&cur, ml, &m) != HEARTH_OK ||
+        ((flags & HEARTH_FETCH_RESULT_RETRY_AFTER) != 0 && hearth_cursor_u32(&cur, &ra) != HEARTH_OK) ||
+        hearth_cursor_remaining(&cur) != 0)
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent a malformed result");
     int32_t sv = (int32_t)stu;
-    if (sv > 0 || sv < (int32_t)HEARTH_ERR_INTERNAL || code > 999 ||
-        (flags & ~HEARTH_FETCH_RESULT_OVERFLOW) != 0)
+    const unsigned known = HEARTH_FETCH_RESULT_OVERFLOW | HEARTH_FETCH_RESULT_RETRY_AFTER |
+                           HEARTH_FETCH_RESULT_RETRY_AFTER_BAD;
+    const unsigned both = HEARTH_FETCH_RESULT_RETRY_AFTER | HEARTH_FETCH_RESULT_RETRY_AFTER_BAD;
+    if (sv > 0 || sv < (int32_t)HEARTH_ERR_INTERNAL || code > 999 || (flags & ~known) != 0 ||
+        (flags & both) == both || ra > HEARTH_FETCH_RETRY_AFTER_MAX_S)
         return hearth_err(HEARTH_ERR_IO, "hearth-fetch sent an invalid result");
     r->status = (hearth_status)sv;
     r->http_code = (long)code;
     r->received = recv;
     r->overflow = (flags & HEARTH_FETCH_RESULT_OVERFLOW) != 0;
+    r->retry_after = (flags & HEARTH_FETCH_RESULT_RETRY_AFTER) != 0;
+    r->retry_after_s = ra;
+    r->retry_after_bad = (flags & HEARTH_FETCH_RESULT_RETRY_AFTER_BAD) != 0;
     for (size_t i = 0; i < ml; i++) r->msg[i] = (char)((m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : '?');
     r->msg[ml] = '\0';
     return HEARTH_OK;

@@ -16,6 +16,7 @@ static hearth_status do_check(hearth_updater *u, hearth_update_mode mode, hearth
     }
     hearth_fault_point("update.check.begin");
     u->fail_http_code = 0;
+    u->fail_retry_after_s = 0;
     upd_session t;
     hearth_status st = upd_session_open(u, &t);
     if (st != HEARTH_OK) return upd_fail(res, st, "device key");

@@ -15,6 +15,9 @@
 
 #include "updater_internal.h"
 
+/* The longest Retry-After a download retry waits for within one check. */
+#define UPD_DOWNLOAD_HINT_MAX_S 60u
+
 /* ------------------------------------------------------------- download */
 
 /* Version strings become file and URL names: only a safe alphabet. */
@@ -178,7 +181,11 @@ hearth_status upd_download(hearth_updater *u, const upd_session *t, const hearth
          * retry to the check schedule's longer refusal backoff. */
         if (rw != HEARTH_OK || d.disk_error || hr.tls_failed || why == HEARTH_BACKOFF_REFUSED_AUTH)
             return upd_fail(res, rw != HEARTH_OK ? rw : st, "download");
-        uint64_t delay = hearth_backoff_failed(&bo, why, 0);
+        /* A busy repository that asks for more than a minute: not inside
+         * this check; the check schedule waits for it (scheduler.c). */
+        if (hr.retry_after && hr.retry_after_s > UPD_DOWNLOAD_HINT_MAX_S)
+            return upd_fail(res, st, "download (repository busy)");
+        uint64_t delay = hearth_backoff_failed(&bo, why, hr.retry_after ? (uint64_t)hr.retry_after_s * 1000 : 0);
         if (attempt + 1 < u->cfg.download_attempts) sleep_interruptible(u, delay);
     }
     if (!complete) {

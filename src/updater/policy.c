@@ -125,6 +125,20 @@ int64_t hearth_updater_schedule(int64_t window_start, uint32_t period_s, uint32_
     return window_start + (int64_t)(rnd % period_s);
 }
 
+int64_t hearth_updater_retry_at(int64_t now, uint64_t backoff_ms, uint32_t hint_s, uint32_t jitter_s)
+{
+    uint64_t wait = backoff_ms / 1000 + (backoff_ms % 1000 != 0);
+    if (hint_s > 0) {
+        uint64_t h = (uint64_t)(hint_s < HEARTH_UPDATE_RETRY_AFTER_MAX_S ? hint_s : HEARTH_UPDATE_RETRY_AFTER_MAX_S);
+        if (h + jitter_s > wait) wait = h + jitter_s;
+    }
+    /* The backoff's windows are bounded (30 days), so this cannot overflow
+     * for any clock this side of the year 292 billion; stay safe anyway. */
+    if (wait > (uint64_t)INT32_MAX) wait = (uint64_t)INT32_MAX;
+    if (wait < 1) wait = 1;
+    return now + (int64_t)wait;
+}
+
 const char *hearth_update_state_name(hearth_update_state s)
 {
     switch (s) {

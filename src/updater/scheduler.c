@@ -221,10 +221,27 @@ static void upd_schedule_retry(hearth_updater *u, const hearth_update_result *re
         return;
     }
     if (u->repo_url == NULL) return;
-    uint64_t ms = hearth_backoff_failed(&u->check_backoff, hearth_backoff_reason_http(u->fail_http_code), 0);
-    int64_t at = now + (int64_t)((ms + 999) / 1000);
-    if (at < now + 1) at = now + 1;
-    if (at < u->next_check) u->next_check = at;
+    uint32_t hint = u->fail_retry_after_s;
+    uint64_t ms = hearth_backoff_failed(&u->check_backoff, hearth_backoff_reason_http(u->fail_http_code),
+                                        (uint64_t)hint * 1000);
+    if (hint == 0) {
+        int64_t at = hearth_updater_retry_at(now, ms, 0, 0);
+        if (at < u->next_check) u->next_check = at;
+        return;
+    }
+    /* A busy repository said when to come back (429/503 + Retry-After,
+     * validated by hearth-fetch): not before that, even if the regular
+     * check was due sooner, capped at 24 h, with a jittered share of the
+     * current backoff window on top. */
+    uint64_t w = hearth_backoff_window_ms(u->check_backoff.cfg.base_ms, u->check_backoff.cfg.cap_ms,
+                                          hearth_backoff_attempts(&u->check_backoff));
+    u->next_check = hearth_updater_retry_at(now, ms, hint, rand_below((uint32_t)(w / 1000) + 1));
+    char reason[96];
+    snprintf(reason, sizeof reason, "repository busy (HTTP %ld): next check in %lld s", u->fail_http_code,
+             (long long)(u->next_check - now));
+    pthread_mutex_unlock(&u->mu);
+    upd_event_log(u, HEARTH_SEV_INFO, "update_check_deferred", reason, NULL);
+    pthread_mutex_lock(&u->mu);
 }
 
 static void *updater_main(void *arg)

@@ -480,6 +480,9 @@ static hearth_status read_frames(child_ctx *c, uint64_t max_bytes, upd_sink_fn s
             if (st != HEARTH_OK) break;
             res->http_code = fr->http_code;
             res->overflow = res->overflow || fr->overflow;
+            res->retry_after = fr->retry_after;
+            res->retry_after_s = fr->retry_after_s;
+            res->retry_after_bad = fr->retry_after_bad;
             have_result = true;
         }
     }

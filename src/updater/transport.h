@@ -50,6 +50,9 @@ typedef struct {
     uint64_t received;    /**< body bytes handed to the sink */
     bool overflow;        /**< the server sent (or announced) more than allowed */
     bool tls_failed;      /**< hearthd's TLS handshake / peer verification failed */
+    bool retry_after;     /**< a 429/503 said when to come back ... */
+    uint32_t retry_after_s; /**< ... in this many seconds (<= HEARTH_FETCH_RETRY_AFTER_MAX_S) */
+    bool retry_after_bad; /**< a 429/503 carried an invalid Retry-After (ignored) */
 } upd_http_result;
 
 /**

@@ -126,6 +126,14 @@ hearth_status upd_reject(hearth_updater *u, hearth_update_result *res, hearth_st
 void upd_note_http(hearth_updater *u, const upd_http_result *hr)
 {
     u->fail_http_code = hr->http_code;
+    u->fail_retry_after_s = hr->retry_after ? hr->retry_after_s : 0;
+    if (hr->retry_after_bad) {
+        /* Ignored: the regular busy backoff applies. Worth noticing: a
+         * repository (or something in front of it) sends nonsense. */
+        char reason[96];
+        snprintf(reason, sizeof reason, "HTTP %ld with an invalid Retry-After; ignored", hr->http_code);
+        upd_event_log(u, HEARTH_SEV_WARNING, "update_retry_after_invalid", reason, NULL);
+    }
 }
 
 hearth_status upd_fail(hearth_update_result *res, hearth_status st, const char *what)

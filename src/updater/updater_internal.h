@@ -64,6 +64,7 @@ struct hearth_updater {
      * check's failed fetch (0: none or no response), and the scheduled
      * checks' retry path (updater thread only). */
     long fail_http_code;
+    uint32_t fail_retry_after_s; /* its Retry-After (0: none), <= 24 h */
     hearth_backoff check_backoff;
     upd_event events[HEARTH_UPDATE_EVENTS_MAX];
     size_t n_events, ev_head;

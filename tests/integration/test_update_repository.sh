@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.3-1 5.3-2 5.3-7 5.3-9 5.3-10 5.3-11 5.3-12 5.5-1 5.7-2
+# provisions: 5.3-1 5.3-2 5.3-7 5.3-9 5.3-10 5.3-11 5.3-12 5.5-1 5.7-2 5.9-3
 # timeout: 600
 #
 # The updater against a real HTTPS update repository (nginx, mutual TLS with
@@ -9,6 +9,12 @@
 # "update_rejected" security event recorded; the repository is told nothing.
 # Last, a genuine update installs into the inactive slot, pending, and the
 # boot decision would start it.
+#
+# First, the busy repository (5.9-3): the real hearthd's scheduled check
+# meets a 503 with a Retry-After (seconds, an HTTP-date, a huge value, a
+# negative one, garbage); its next check is not before the hint (capped at
+# 24 h), an invalid hint is logged and ignored, and it does not come back
+# meanwhile.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=update_lib.sh
@@ -17,9 +23,72 @@ source "$here/update_lib.sh"
 upd_test_begin upd-repo || { echo "cannot create a work dir"; exit 1; }
 
 upd_fixture "$W" 1048576 65536 || { echo "fixture failed"; exit 1; }
+# Busy answers, one path per Retry-After case; the date is 15 min ahead.
+BUSY_DATE=$(LC_ALL=C date -u -d '+900 seconds' '+%a, %d %b %Y %H:%M:%S GMT')
+UPD_REPO_EXTRA="location ^~ /busy-600/ { add_header Retry-After 600 always; return 503; }
+        location ^~ /busy-date/ { add_header Retry-After '$BUSY_DATE' always; return 503; }
+        location ^~ /busy-huge/ { add_header Retry-After 99999999999999 always; return 503; }
+        location ^~ /busy-neg/ { add_header Retry-After -5 always; return 503; }
+        location ^~ /busy-junk/ { add_header Retry-After 'soon, maybe' always; return 429; }"
 upd_repo_start "$W/repo" "$UPD_WWW" "$W/repo-tls" "$W/ca/ca.crt" || exit 1
 URL=$UPD_REPO_URL
 LOG=$UPD_STATE/events.log
+
+# ------------------------------------------------ busy repository (5.9-3)
+HEARTHD=$(upd_find_bin hearthd) || { echo "hearthd not built"; exit 1; }
+upd_device_user "$W"
+# busy CASE: run hearthd against /busy-CASE/ until its first scheduled check
+# has failed (a deferral or an invalid-hint event, at most 20 s); prints the
+# "next check in N s" of the deferral, or "invalid", or nothing; then the
+# repository's request count for the case then and 1 s later.
+busy() {
+    local c=$1 pid i n0 line="" r1
+    n0=$(wc -l <"$LOG" 2>/dev/null || echo 0)
+    "$HEARTHD" "${UPD_USER_ARGS[@]}" --state "$UPD_STATE" --listen 127.0.0.1:0 --foreground \
+        --update-url "$URL/busy-$c" --update-trust "$UPD_TRUST" --update-first-delay 0 \
+        --update-first-window 0 --update-period 3600 >"$W/busy-$c.out" 2>"$W/busy-$c.err" &
+    pid=$!
+    for i in $(seq 1 200); do
+        line=$(tail -n +$((n0 + 1)) "$LOG" 2>/dev/null | grep -E '"event":"update_(check_deferred|retry_after_invalid)"' | head -1)
+        [ -n "$line" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    r1=$(upd_repo_requests "$W/repo" "/busy-$c/")
+    sleep 1 # would it come back at once?
+    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    case $line in
+    *update_check_deferred*) sed -n 's/.*next check in \([0-9]*\) s.*/\1/p' <<<"$line" ;;
+    *update_retry_after_invalid*)
+        # ...and no deferral for it.
+        if tail -n +$((n0 + 1)) "$LOG" | grep -q '"event":"update_check_deferred"'; then echo deferred-too
+        else echo invalid; fi ;;
+    *) echo none ;;
+    esac
+    echo "$r1 $(upd_repo_requests "$W/repo" "/busy-$c/")"
+}
+for c in 600 date huge neg junk; do
+    out=$(busy $c)
+    got=$(head -1 <<<"$out")
+    read -r r1 r2 <<<"$(tail -1 <<<"$out")"
+    case $c in
+    600) lo=600; hi=661 ;;
+    date) lo=880; hi=961 ;;
+    huge) lo=86400; hi=86461 ;;
+    *) lo=""; hi="" ;;
+    esac
+    if [ -n "$lo" ]; then
+        check "5.9-3 Retry-After '$c': next check in ${got:-?} s, within [$lo, $hi] (not before the hint; 24 h cap)" \
+            bash -c "[ -n '$got' ] && [ '$got' -ge $lo ] && [ '$got' -le $hi ]"
+    else
+        check "5.9-3 Retry-After '$c' ignored and logged (update_retry_after_invalid, no deferral: '$got')" \
+            bash -c "[ '$got' = invalid ]"
+    fi
+    check "5.9-3 '$c': the device asked ($r1 requests) and did not come back within 1 s ($r2)" \
+        bash -c "[ '$r1' -ge 1 ] && [ '$r1' = '$r2' ]"
+done
+# The driver below opens the state as the invoking user (root in CI).
+if [ "$(id -u)" = 0 ]; then chown -R 0:0 "$W"; fi
 P=$W/payload
 TOTAL_PAYLOAD=$(stat -c %s "$P")
 

@@ -138,6 +138,15 @@ static void test_5_3_5_schedule_random_time_within_each_window(void **state)
     assert_int_equal(hearth_updater_schedule(start, day, 0), start);
     assert_int_equal(hearth_updater_schedule(start, day, day - 1), start + day - 1);
     assert_int_equal(hearth_updater_schedule(start, day, day), start); /* wraps inside the window */
+    /* A failed check's retry: the backoff's delay, or a busy repository's
+     * Retry-After plus jitter when that is later, capped at 24 h. */
+    assert_int_equal(hearth_updater_retry_at(start, 60000, 0, 0), start + 60);
+    assert_int_equal(hearth_updater_retry_at(start, 60001, 0, 0), start + 61);
+    assert_int_equal(hearth_updater_retry_at(start, 0, 0, 0), start + 1);
+    assert_int_equal(hearth_updater_retry_at(start, 120000, 600, 30), start + 630);
+    assert_int_equal(hearth_updater_retry_at(start, 120000, 10, 5), start + 120);
+    assert_int_equal(hearth_updater_retry_at(start, 60000, UINT32_MAX, 0), start + 86400);
+    assert_int_equal(hearth_updater_retry_at(start, 60000, 86401, 60), start + 86460);
     /* Drawn values spread over the window (not all at one instant). */
     int64_t lo = INT64_MAX, hi = 0;
     for (int i = 0; i < 200; i++) {

@@ -717,6 +717,115 @@ static void test_5_13_1_fetch_proto_result_round_trip(void **state)
     assert_int_equal(hearth_fetch_frame_parse(h, &type, &flen), HEARTH_ERR_IO);
 }
 
+/* Retry-After (RFC 9110 10.2.3): delta-seconds or an HTTP-date in any of
+ * its three forms, capped at 24 h; hostile values refused, none steering
+ * the device for longer than the cap. */
+static void test_5_9_3_retry_after_parser(void **state)
+{
+    (void)state;
+    int64_t t = 0;
+    /* 784111777 is Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example). */
+    assert_int_equal(hearth_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29, &t), HEARTH_OK);
+    assert_true(t == 784111777);
+    assert_int_equal(hearth_http_date_parse("Sunday, 06-Nov-94 08:49:37 GMT", 30, &t), HEARTH_OK);
+    assert_true(t == 784111777);
+    assert_int_equal(hearth_http_date_parse("Sun Nov  6 08:49:37 1994", 24, &t), HEARTH_OK);
+    assert_true(t == 784111777);
+    assert_int_equal(hearth_http_date_parse("Thu, 29 Feb 2024 23:59:59 GMT", 29, &t), HEARTH_OK);
+    assert_true(t == 1709251199);
+    static const char *const bad_dates[] = {
+        "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT", "Thu, 29 Feb 2023 10:00:00 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT ", "Sun, 06 Nov 1969 08:49:37 GMT",
+        "Xyz, 06 Nov 1994 08:49:37 GMT", "Sun Nov 6 08:49:37 1994", "", "1994-11-06T08:49:37Z"};
+    for (size_t i = 0; i < sizeof bad_dates / sizeof bad_dates[0]; i++)
+        if (hearth_http_date_parse(bad_dates[i], strlen(bad_dates[i]), &t) != HEARTH_ERR_INVALID)
+            fail_msg("date %zu accepted: '%s'", i, bad_dates[i]);
+    static const struct {
+        const char *v;
+        hearth_status want;
+        uint32_t s;
+    } cases[] = {
+        {"120", HEARTH_OK, 120},
+        {" 0\t", HEARTH_OK, 0},
+        {"86400", HEARTH_OK, 86400},
+        {"86401", HEARTH_OK, 86400},                         /* capped */
+        {"99999999999999999999999999999", HEARTH_OK, 86400}, /* overflow: capped */
+        {"Sun, 06 Nov 1994 08:59:37 GMT", HEARTH_OK, 600},   /* 10 min after "now" */
+        {"Sun, 06 Nov 1994 08:00:00 GMT", HEARTH_OK, 0},     /* in the past */
+        {"Sun, 06 Nov 2094 08:49:37 GMT", HEARTH_OK, 86400}, /* a century: capped */
+        {"-5", HEARTH_ERR_INVALID, 0},
+        {"+5", HEARTH_ERR_INVALID, 0},
+        {"5.5", HEARTH_ERR_INVALID, 0},
+        {"5 s", HEARTH_ERR_INVALID, 0},
+        {"0x10", HEARTH_ERR_INVALID, 0},
+        {"", HEARTH_ERR_INVALID, 0},
+        {"   ", HEARTH_ERR_INVALID, 0},
+        {"soon", HEARTH_ERR_INVALID, 0},
+        {"120\r\nX-Injected: 1", HEARTH_ERR_INVALID, 0},
+        {"00000000000000000000000000000000000000000000000000000000000000001", HEARTH_ERR_INVALID, 0}, /* > 64 bytes */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t s = 77;
+        hearth_status st = hearth_http_retry_after_parse(cases[i].v, strlen(cases[i].v), 784111777, &s);
+        if (st != cases[i].want || s != cases[i].s)
+            fail_msg("case %zu '%s': got %s %u, want %s %u", i, cases[i].v, hearth_status_name(st), s,
+                     hearth_status_name(cases[i].want), cases[i].s);
+    }
+    /* The codec carries it, bounded, and refuses both flags or a value
+     * above the cap from a hostile helper. */
+    hearth_fetch_result in = {.status = HEARTH_ERR_IO, .http_code = 503, .retry_after = true, .retry_after_s = 3600};
+    uint8_t buf[HEARTH_FETCH_FRAME_RESULT_MAX];
+    size_t len = 0;
+    hearth_fetch_result out;
+    assert_int_equal(hearth_fetch_result_encode(&in, buf, sizeof buf, &len), HEARTH_OK);
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_OK);
+    assert_true(out.retry_after && out.retry_after_s == 3600 && !out.retry_after_bad);
+    for (size_t n = 0; n < len; n++) assert_int_equal(hearth_fetch_result_decode(buf, n, &out), HEARTH_ERR_IO);
+    hearth_be32_put(buf + len - 4, HEARTH_FETCH_RETRY_AFTER_MAX_S + 1);
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_ERR_IO);
+    buf[16] |= HEARTH_FETCH_RESULT_RETRY_AFTER_BAD;
+    hearth_be32_put(buf + len - 4, 10);
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_ERR_IO);
+    in.retry_after_s = HEARTH_FETCH_RETRY_AFTER_MAX_S + 1;
+    assert_int_equal(hearth_fetch_result_encode(&in, buf, sizeof buf, &len), HEARTH_ERR_INVALID);
+    in = (hearth_fetch_result){.status = HEARTH_ERR_IO, .http_code = 503, .retry_after_bad = true};
+    assert_int_equal(hearth_fetch_result_encode(&in, buf, sizeof buf, &len), HEARTH_OK);
+    assert_int_equal(hearth_fetch_result_decode(buf, len, &out), HEARTH_OK);
+    assert_true(!out.retry_after && out.retry_after_bad);
+}
+
+/* The real helper reports a 429/503's Retry-After (relative to the
+ * response's Date), flags an invalid one, and ignores it on other codes. */
+static void test_5_9_3_real_helper_reports_retry_after(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *response;
+        bool ra, bad;
+        uint32_t s;
+    } cases[] = {
+        {"HTTP/1.1 503 Busy\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n", true, false, 120},
+        {"HTTP/1.1 429 Slow down\r\nretry-after:  7200 \r\nContent-Length: 0\r\n\r\n", true, false, 7200},
+        {"HTTP/1.1 503 Busy\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+         "Retry-After: Sun, 06 Nov 1994 09:49:37 GMT\r\nContent-Length: 0\r\n\r\n", true, false, 3600},
+        {"HTTP/1.1 503 Busy\r\nRetry-After: 999999999\r\nContent-Length: 0\r\n\r\n", true, false, 86400},
+        {"HTTP/1.1 503 Busy\r\nRetry-After: -1\r\nContent-Length: 0\r\n\r\n", false, true, 0},
+        {"HTTP/1.1 503 Busy\r\nRetry-After: tomorrow\r\nContent-Length: 0\r\n\r\n", false, true, 0},
+        {"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", false, false, 0},
+        {"HTTP/1.1 500 Oops\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n", false, false, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        http_case hc;
+        real_http("https://repo.example/x", 0, 100, cases[i].response, &hc);
+        if (hc.st != HEARTH_ERR_IO || hc.r.retry_after != cases[i].ra || hc.r.retry_after_bad != cases[i].bad ||
+            hc.r.retry_after_s != cases[i].s)
+            fail_msg("case %zu: %s ra=%d bad=%d s=%u", i, hearth_status_name(hc.st), hc.r.retry_after,
+                     hc.r.retry_after_bad, hc.r.retry_after_s);
+        hearth_buf_free(&hc.s.got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +845,8 @@ int main(void)
         cmocka_unit_test_setup(test_5_3_10_real_helper_http_policy_refusals, setup),
         cmocka_unit_test(test_5_13_1_fetch_proto_request_round_trip),
         cmocka_unit_test(test_5_13_1_fetch_proto_result_round_trip),
+        cmocka_unit_test(test_5_9_3_retry_after_parser),
+        cmocka_unit_test_setup(test_5_9_3_real_helper_reports_retry_after, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

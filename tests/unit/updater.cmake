@@ -15,7 +15,7 @@ set_target_properties(hearth-update-driver PROPERTIES RUNTIME_OUTPUT_DIRECTORY $
 add_executable(hearth-fetch-hostile ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport_hostile.c)
 target_link_libraries(hearth-fetch-hostile PRIVATE hearth_fetch_proto hearth_util)
 hearth_unit_test(NAME updater_transport
-  PROVISIONS 5.3-10 5.13-1
+  PROVISIONS 5.3-10 5.9-3 5.13-1
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_updater_transport.c)
 target_compile_definitions(unit_updater_transport PRIVATE
   HOSTILE_FETCH="$<TARGET_FILE:hearth-fetch-hostile>"

@@ -56,13 +56,14 @@ int main(int argc, char **argv)
     }
     double t0 = now();
     unsigned seed = 12345;
+    long long rid0 = (long long)time(NULL) * 1000;
     for (int i = 0; i < n; i++) {
         while (i - __atomic_load_n(&acked, __ATOMIC_RELAXED) >= WINDOW) usleep(200);
         int d = i % devices;
         char topic[64], payload[512];
         snprintf(topic, sizeof topic, "hearth/HT1-%06d/telemetry", d);
         unsigned r = rand_r(&seed);
-        long long rid = (long long)time(NULL) * 1000 + i % 1000;
+        long long rid = rid0 + i; /* unique per report: the service drops a repeated (device, rid) */
         int len = snprintf(payload, sizeof payload,
                            "{\"v\":1,\"hed\":{\"rid\":%lld,\"v\":\"1.0\"},\"met\":{\"tp\":{\"pts\":[{\"pt\":443}],\"t\":1},"
                            "\"up\":{\"pts\":[],\"t\":0},\"ns\":{\"bi\":%u,\"bo\":%u,\"pi\":%u,\"po\":%u},"

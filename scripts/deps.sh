@@ -25,6 +25,7 @@ PACKAGES=(
   # associated services (issue 9): MQTT brokers (mosquitto; RabbitMQ with its
   # MQTT plugin for the cluster), the client library, the fleet database
   mosquitto mosquitto-clients libmosquitto-dev rabbitmq-server libsqlite3-dev sqlite3
+  libpq-dev postgresql
   # a real browser for the fleet report's and the web interface's tests
   # (headless chromium; chromium-driver: WebDriver for tests/integration/webui_driver.py)
   chromium chromium-driver

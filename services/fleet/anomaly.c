@@ -13,7 +13,12 @@
  *   new_port: devices of one kind (their applications, from their state:
  *       "thermostat") starting to listen on the same TCP port that their
  *       first report did not list; keyed by kind and port.
- * A device counts once per window in each rule. */
+ * A device counts once per window in each rule.
+ * With one process (SQLite) the windows and each device's last counters are
+ * kept here in memory; with a shared database (PostgreSQL, several `run`
+ * instances splitting the stream) they are the database's
+ * (fleet_db_counters, fleet_db_rule_hit), since a device's consecutive
+ * messages may land on different instances. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +87,7 @@ struct fleet_anomaly {
     window plain[FLEET_RULE_COUNT];
     window keyed[KEYED_MAX];
     unsigned nkeyed;
+    bool shared; /* the windows and counters are in the database (fleet_db_shared) */
     uint64_t raised;
 };
 
@@ -154,6 +160,7 @@ hearth_status fleet_anomaly_new(const fleet_threshold t[FLEET_RULE_COUNT], fleet
     if (a == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     memcpy(a->th, t, sizeof a->th);
     a->db = db;
+    a->shared = fleet_db_shared(db);
     a->nslots = 1024;
     a->slots = calloc(a->nslots, sizeof(dev *));
     if (a->slots == NULL) {
@@ -205,8 +212,27 @@ static hearth_status raise_anomaly(fleet_anomaly *a, window *w, int64_t now)
     return st;
 }
 
-static hearth_status hit(fleet_anomaly *a, window *w, dev *d, int64_t now, const char *what)
+/* A shared database (PostgreSQL, several instances): the window is in the
+ * database, so a device counts once wherever its messages land. */
+static hearth_status hit_shared(fleet_anomaly *a, const window *w, const dev *d, int64_t now, int64_t seq,
+                                const char *what)
 {
+    const fleet_threshold *th = &a->th[w->rule];
+    fleet_rule_hit h = {.rule = RULE_NAMES[w->rule], .key = w->key, .device = d->id, .what = what,
+                        .seq = seq, .now = now, .window_s = th->window_s, .threshold = th->devices};
+    bool raised = false;
+    HEARTH_GUARD(fleet_db_rule_hit(a->db, &h, &raised));
+    if (raised) {
+        a->raised++;
+        fprintf(stderr, "hearth-fleet: anomaly %s%s%s: %u devices within %u s\n", RULE_NAMES[w->rule],
+                w->key[0] != '\0' ? " " : "", w->key, th->devices, th->window_s);
+    }
+    return HEARTH_OK;
+}
+
+static hearth_status hit(fleet_anomaly *a, window *w, dev *d, int64_t now, int64_t seq, const char *what)
+{
+    if (a->shared) return hit_shared(a, w, d, now, seq, what);
     const fleet_threshold *th = &a->th[w->rule];
     if (w->ring == NULL) {
         w->ring = calloc(RING_MAX, sizeof *w->ring);
@@ -257,6 +283,18 @@ static window *keyed_window(fleet_anomaly *a, const char *key)
 static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int64_t now)
 {
     char what[FLEET_EVENT_MAX + 1];
+    fleet_counters c = {d->failed_logins, d->update_failures, -1, -1, -1};
+    if (a->shared) {
+        /* Another instance may have stored this device's earlier reports:
+         * its baseline and its counters are the database's. */
+        if (!d->has_baseline) {
+            size_t n = 0;
+            HEARTH_GUARD(fleet_db_device_load(a->db, d->id, &d->has_baseline, d->kind, sizeof d->kind, d->ports,
+                                              FLEET_PORTS_MAX, &n));
+            d->nports = (uint8_t)n;
+        }
+        HEARTH_GUARD(fleet_db_counters(a->db, d->id, m->seq, m->failed_logins, m->update_failures, &c));
+    }
     for (size_t i = 0; i < m->n_tcp_ports; i++) {
         uint16_t p = m->tcp_ports[i];
         bool cached = false;
@@ -269,18 +307,26 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
         char key[sizeof a->keyed[0].key];
         snprintf(key, sizeof key, "%s:%u", d->kind[0] != '\0' ? d->kind : "unknown", p);
         snprintf(what, sizeof what, "tcp/%u", p);
-        HEARTH_GUARD(hit(a, keyed_window(a, key), d, now, what));
+        HEARTH_GUARD(hit(a, keyed_window(a, key), d, now, m->seq, what));
     }
     if (m->failed_logins >= 0) {
-        if (d->failed_logins >= 0 && m->failed_logins > d->failed_logins) {
-            snprintf(what, sizeof what, "failed_logins+%lld", (long long)(m->failed_logins - d->failed_logins));
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, what));
+        if (c.prev_lf >= 0 && m->failed_logins > c.prev_lf) {
+            snprintf(what, sizeof what, "failed_logins+%lld", (long long)(m->failed_logins - c.prev_lf));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->seq, what));
+        }
+        /* shared: the next report was stored first (another instance) and
+         * compared with nothing or an older one; the rise is the next's */
+        if (c.next_lf > m->failed_logins) {
+            snprintf(what, sizeof what, "failed_logins+%lld", (long long)(c.next_lf - m->failed_logins));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, c.next_seq, what));
         }
         d->failed_logins = m->failed_logins;
     }
     if (m->update_failures >= 0) {
-        if (d->update_failures >= 0 && m->update_failures > d->update_failures)
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, "update_failures"));
+        if (c.prev_uvf >= 0 && m->update_failures > c.prev_uvf)
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->seq, "update_failures"));
+        if (c.next_uvf > m->update_failures)
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, c.next_seq, "update_failures"));
         d->update_failures = m->update_failures;
     }
     d->has_baseline = true;
@@ -303,15 +349,15 @@ hearth_status fleet_anomaly_feed(fleet_anomaly *a, const fleet_msg *m, int64_t n
     case FLEET_T_TELEMETRY: return telemetry(a, d, m, now);
     case FLEET_T_EVENTS:
         if (in_list(m->event, UPDATE_EVENTS))
-            return hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->event);
+            return hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->seq, m->event);
         if (in_list(m->event, LOGIN_EVENTS))
-            return hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->event);
+            return hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->seq, m->event);
         return HEARTH_OK;
     case FLEET_T_STATE:
         if (m->model[0] != '\0') snprintf(d->kind, sizeof d->kind, "%s", m->model);
         return HEARTH_OK;
     case FLEET_T_STATUS:
-        if (!m->online) return hit(a, &a->plain[FLEET_RULE_OFFLINE], d, now, "offline");
+        if (!m->online) return hit(a, &a->plain[FLEET_RULE_OFFLINE], d, now, -1, "offline");
         return HEARTH_OK;
     default: return HEARTH_OK;
     }

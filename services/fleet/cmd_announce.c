@@ -170,6 +170,10 @@ int fleet_cmd_announce(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (fleet_db_is_url(dbpath)) {
+        fprintf(stderr, "hearth-fleet announce: announcing from a PostgreSQL database is not done\n");
+        return 2;
+    }
     if (!version_valid(version)) {
         fprintf(stderr, "hearth-fleet announce: --version must be 1..32 of [A-Za-z0-9._+~-]\n");
         return 2;

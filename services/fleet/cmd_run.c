@@ -23,9 +23,13 @@
 
 #define SESSION_S 86400u /* the broker keeps our session and its queue a day */
 
+#define GROUP_MAX 32
+
 typedef struct {
     fleet_writer *w;
     int connected;
+    bool erase;                                  /* hearth/+/privacy handled (SQLite only) */
+    char subs[FLEET_T_COUNT][FLEET_TOPIC_MAX];   /* the filters, $share/GROUP/... with --shared */
 } ingest;
 
 static volatile int g_stop;
@@ -43,7 +47,7 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 {
     (void)m;
     ingest *in = ud;
-    if (fleet_erase_message(m, msg, hearth_time_now())) return; /* hearth/<id>/privacy: erase.c */
+    if (in->erase && fleet_erase_message(m, msg, hearth_time_now())) return; /* hearth/<id>/privacy: erase.c */
     fleet_writer_put(in->w, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
                      hearth_time_now());
 }
@@ -58,13 +62,14 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags, const m
     }
     in->connected = 1;
     char *subs[FLEET_T_COUNT];
-    for (int k = 0; k < FLEET_T_COUNT; k++) subs[k] = (char *)fleet_subscriptions[k];
+    for (int k = 0; k < FLEET_T_COUNT; k++) subs[k] = in->subs[k];
     int src = mosquitto_subscribe_multiple(m, NULL, FLEET_T_COUNT, subs, 1, 0, NULL);
-    fleet_erase_subscribe(m);
+    if (in->erase) fleet_erase_subscribe(m);
     if (src != MOSQ_ERR_SUCCESS)
         fprintf(stderr, "hearth-fleet: subscribe failed: %s\n", mosquitto_strerror(src));
     else
-        fprintf(stderr, "hearth-fleet: connected, subscribed to hearth/+/{state,telemetry,events,status,cmd/res}\n");
+        fprintf(stderr, "hearth-fleet: connected, subscribed to %s{state,telemetry,events,status,cmd/res}\n",
+                strncmp(in->subs[0], "$share/", 7) == 0 ? "(shared) " : "hearth/+/");
 }
 
 static void on_disconnect(struct mosquitto *m, void *ud, int rc, const mosquitto_property *p)
@@ -100,10 +105,13 @@ static hearth_status parse_rule(const char *v, fleet_threshold t[FLEET_RULE_COUN
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hearth-fleet run --db FILE --broker HOST:PORT [--broker ...] --ca FILE --cert FILE --key FILE\n"
+    fprintf(f, "usage: hearth-fleet run --db FILE|postgresql://... --broker HOST:PORT [--broker ...] --ca FILE\n"
+               "                        --cert FILE --key FILE\n"
                "                        [--report-listen ADDR:PORT] [--rule NAME=DEVICES/WINDOW_S ...]\n"
                "                        [--batch N] [--retain-days D] [--client-id ID] [--mqtt-protocol 5|3.1.1]\n"
-               "                        [--device-ca FILE]\n"
+               "                        [--device-ca FILE] [--shared GROUP]\n"
+               "--shared GROUP: one of several instances (PostgreSQL only, each its own --client-id): the broker\n"
+               "                splits the stream among them ($share/GROUP/hearth/+/...)\n"
                "rules (docs/fleet.md): update_verification login_failures offline new_port\n");
 }
 
@@ -112,7 +120,7 @@ int fleet_cmd_run(int argc, char **argv);
 int fleet_cmd_run(int argc, char **argv)
 {
     fleet_conn conn = {.client_id = "hearth-fleet"};
-    const char *listen = NULL;
+    const char *listen = NULL, *group = NULL;
     uint64_t batch = 2000, retain_days = 30;
     fleet_threshold th[FLEET_RULE_COUNT];
     fleet_thresholds_default(th);
@@ -130,7 +138,11 @@ int fleet_cmd_run(int argc, char **argv)
             else if (strcmp(o, "--batch") == 0) st = fleet_uint(v, 1, 100000, &batch);
             else if (strcmp(o, "--retain-days") == 0) st = fleet_uint(v, 1, 3650, &retain_days);
             else if (strcmp(o, "--device-ca") == 0) fleet_erase_set_device_ca(v);
-            else {
+            else if (strcmp(o, "--shared") == 0) {
+                group = v;
+                if (strlen(v) > GROUP_MAX || !fleet_id_valid(v, strlen(v)))
+                    st = hearth_err(HEARTH_ERR_INVALID, "--shared: 1..%d of [A-Za-z0-9_-]", GROUP_MAX);
+            } else {
                 fprintf(stderr, "hearth-fleet run: unknown option %s\n", o);
                 usage(stderr);
                 return 2;
@@ -146,9 +158,29 @@ int fleet_cmd_run(int argc, char **argv)
         return 2;
     }
     const char *dbpath = conn.db;
-    fleet_erase_set_signer(conn.cert, conn.key, dbpath);
+    bool pg = fleet_db_is_url(dbpath);
+    if (group != NULL && !pg) {
+        /* Several processes on one SQLite file would each keep the rules'
+         * state in memory and count a device's split messages apart. */
+        fprintf(stderr, "hearth-fleet run: --shared needs a PostgreSQL --db (postgresql://...)\n");
+        return 2;
+    }
+    if (pg && listen != NULL) {
+        fprintf(stderr, "hearth-fleet run: --report-listen reads SQLite; with PostgreSQL it is not done\n");
+        return 2;
+    }
 
     ingest in = {0};
+    /* Privacy requests (erase.c) are stored in SQLite; with PostgreSQL the
+     * service does not subscribe to them (docs/fleet.md: not done), so no
+     * instance answers, rather than two. */
+    in.erase = !pg;
+    if (in.erase) fleet_erase_set_signer(conn.cert, conn.key, dbpath);
+    for (int k = 0; k < FLEET_T_COUNT; k++) {
+        int n = group != NULL ? snprintf(in.subs[k], sizeof in.subs[k], "$share/%s/%s", group, fleet_subscriptions[k])
+                              : snprintf(in.subs[k], sizeof in.subs[k], "%s", fleet_subscriptions[k]);
+        if (n < 0 || (size_t)n >= sizeof in.subs[k]) return 2;
+    }
     fleet_db *db = NULL;
     fleet_anomaly *an = NULL;
     fleet_report_server *srv = NULL;
@@ -157,7 +189,7 @@ int fleet_cmd_run(int argc, char **argv)
     fleet_writer_stats ws = {0};
     int ret = 1;
     if (fleet_db_open(dbpath, false, &db) != HEARTH_OK || fleet_anomaly_new(th, db, &an) != HEARTH_OK ||
-        fleet_checkpointer_start(db, dbpath, &ckpt) != HEARTH_OK) {
+        (!pg && fleet_checkpointer_start(db, dbpath, &ckpt) != HEARTH_OK)) {
         fprintf(stderr, "hearth-fleet run: %s\n", hearth_err_msg());
         goto out;
     }

@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-#include "fleet.h"
+#include "store.h"
 
 static const char SCHEMA_V1[] =
     /* A rowid table: its rows carry the last state and report (~1 KiB),
@@ -86,19 +86,28 @@ static const char *const SQL[S_COUNT] = {
     [S_PORTS_LOAD] = "SELECT port FROM device_ports WHERE device = ?1 ORDER BY port",
 };
 
-struct fleet_db {
+typedef struct {
+    fleet_db base; /* store.h: the operations */
     sqlite3 *h;
     sqlite3_stmt *st[S_COUNT];
     bool in_tx;
     size_t pending;
-};
+} sq_db;
 
-static hearth_status db_err(fleet_db *db, const char *what)
+static void sq_close(fleet_db *d);
+static hearth_status sq_commit(fleet_db *d);
+static const fleet_store_ops SQLITE_OPS;
+
+/* The handle given out is the base of an sq_db. */
+static sq_db *SQ(fleet_db *d) { return (sq_db *)(void *)d; }
+static const sq_db *SQC(const fleet_db *d) { return (const sq_db *)(const void *)d; }
+
+static hearth_status db_err(sq_db *db, const char *what)
 {
     return hearth_err(HEARTH_ERR_IO, "database: %s: %s", what, sqlite3_errmsg(db->h));
 }
 
-static hearth_status exec(fleet_db *db, const char *sql)
+static hearth_status exec(sq_db *db, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -109,7 +118,7 @@ static hearth_status exec(fleet_db *db, const char *sql)
     return HEARTH_OK;
 }
 
-static hearth_status schema(fleet_db *db, bool readonly)
+static hearth_status schema(sq_db *db, bool readonly)
 {
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
@@ -134,11 +143,12 @@ static hearth_status schema(fleet_db *db, bool readonly)
     return exec(db, "COMMIT");
 }
 
-hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out)
+hearth_status fleet_db_open_sqlite(const char *path, bool readonly, fleet_db **out)
 {
     *out = NULL;
-    fleet_db *db = calloc(1, sizeof *db);
+    sq_db *db = calloc(1, sizeof *db);
     if (db == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    db->base.ops = &SQLITE_OPS;
     int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     flags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
     hearth_status st;
@@ -172,27 +182,32 @@ hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out)
                 st = db_err(db, "prepare");
                 goto fail;
             }
-    *out = db;
+    *out = &db->base;
     return HEARTH_OK;
 fail:
-    fleet_db_close(db);
+    sq_close(&db->base);
     return st;
 }
 
-void fleet_db_close(fleet_db *db)
+static void sq_close(fleet_db *d)
 {
+    sq_db *db = SQ(d);
     if (db == NULL) return;
-    if (db->in_tx && fleet_db_commit(db) != HEARTH_OK)
+    if (db->in_tx && sq_commit(d) != HEARTH_OK)
         fprintf(stderr, "hearth-fleet: the last batch was not stored: %s\n", hearth_err_msg());
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
     sqlite3_close(db->h);
     free(db);
 }
 
-struct sqlite3 *fleet_db_handle(fleet_db *db) { return db->h; }
-
-hearth_status fleet_db_begin(fleet_db *db)
+struct sqlite3 *fleet_db_sqlite_handle(fleet_db *db)
 {
+    return db != NULL && db->ops == &SQLITE_OPS ? SQ(db)->h : NULL;
+}
+
+static hearth_status sq_begin(fleet_db *d)
+{
+    sq_db *db = SQ(d);
     if (db->in_tx) return HEARTH_OK;
     HEARTH_GUARD(exec(db, "BEGIN IMMEDIATE"));
     db->in_tx = true;
@@ -200,8 +215,9 @@ hearth_status fleet_db_begin(fleet_db *db)
     return HEARTH_OK;
 }
 
-hearth_status fleet_db_commit(fleet_db *db)
+static hearth_status sq_commit(fleet_db *d)
 {
+    sq_db *db = SQ(d);
     if (!db->in_tx) return HEARTH_OK;
     hearth_status st = exec(db, "COMMIT");
     if (st != HEARTH_OK) {
@@ -212,7 +228,7 @@ hearth_status fleet_db_commit(fleet_db *db)
     return st;
 }
 
-size_t fleet_db_pending(const fleet_db *db) { return db->pending; }
+static size_t sq_pending(const fleet_db *d) { return SQC(d)->pending; }
 
 /* Bind helpers: text NULL binds NULL; integers < 0 bind NULL (absent). */
 static void bt(sqlite3_stmt *s, int i, const char *t)
@@ -230,7 +246,7 @@ static void bi(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_int64(s, i, v);
 }
 
-static hearth_status run(fleet_db *db, int which)
+static hearth_status run(sq_db *db, int which)
 {
     sqlite3_stmt *s = db->st[which];
     int rc = sqlite3_step(s);
@@ -240,9 +256,10 @@ static hearth_status run(fleet_db *db, int which)
     return HEARTH_OK;
 }
 
-hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
+static hearth_status sq_store(fleet_db *d, const fleet_msg *m, int64_t now)
 {
-    HEARTH_GUARD(fleet_db_begin(db));
+    sq_db *db = SQ(d);
+    HEARTH_GUARD(sq_begin(d));
     sqlite3_stmt *s = db->st[S_DEV_SEEN];
     if (m->kind != FLEET_T_TELEMETRY) {
         bt(s, 1, m->id);
@@ -290,9 +307,10 @@ hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
     return HEARTH_OK;
 }
 
-hearth_status fleet_db_reject(fleet_db *db, const char *reason, int64_t now)
+static hearth_status sq_reject(fleet_db *d, const char *reason, int64_t now)
 {
-    HEARTH_GUARD(fleet_db_begin(db));
+    sq_db *db = SQ(d);
+    HEARTH_GUARD(sq_begin(d));
     sqlite3_stmt *s = db->st[S_REJECT];
     bt(s, 1, reason), bi(s, 2, now);
     HEARTH_GUARD(run(db, S_REJECT));
@@ -300,9 +318,10 @@ hearth_status fleet_db_reject(fleet_db *db, const char *reason, int64_t now)
     return HEARTH_OK;
 }
 
-hearth_status fleet_db_port_seen(fleet_db *db, const char *id, unsigned port, int64_t now, bool *is_new)
+static hearth_status sq_port_seen(fleet_db *d, const char *id, unsigned port, int64_t now, bool *is_new)
 {
-    HEARTH_GUARD(fleet_db_begin(db));
+    sq_db *db = SQ(d);
+    HEARTH_GUARD(sq_begin(d));
     sqlite3_stmt *s = db->st[S_PORT];
     bt(s, 1, id), bi(s, 2, port), bi(s, 3, now);
     HEARTH_GUARD(run(db, S_PORT));
@@ -310,11 +329,12 @@ hearth_status fleet_db_port_seen(fleet_db *db, const char *id, unsigned port, in
     return HEARTH_OK;
 }
 
-hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, int64_t now,
+static hearth_status sq_anomaly(fleet_db *d, const char *rule, const char *key, int64_t now,
                                unsigned window_s, unsigned threshold, unsigned devices,
                                const char *evidence_json)
 {
-    HEARTH_GUARD(fleet_db_begin(db));
+    sq_db *db = SQ(d);
+    HEARTH_GUARD(sq_begin(d));
     sqlite3_stmt *s = db->st[S_ANOMALY];
     bt(s, 1, rule), bi(s, 3, now);
     sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC); /* "" for an unkeyed rule */
@@ -322,12 +342,13 @@ hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, 
     bi(s, 6, devices), bt(s, 7, evidence_json);
     HEARTH_GUARD(run(db, S_ANOMALY));
     /* An anomaly is worth a commit of its own right away. */
-    return fleet_db_commit(db);
+    return sq_commit(d);
 }
 
-hearth_status fleet_db_prune(fleet_db *db, int64_t before)
+static hearth_status sq_prune(fleet_db *d, int64_t before)
 {
-    HEARTH_GUARD(fleet_db_commit(db));
+    sq_db *db = SQ(d);
+    HEARTH_GUARD(sq_commit(d));
     char sql[160];
     snprintf(sql, sizeof sql,
              "DELETE FROM telemetry WHERE received < %lld; DELETE FROM events WHERE received < %lld",
@@ -335,9 +356,10 @@ hearth_status fleet_db_prune(fleet_db *db, int64_t before)
     return exec(db, sql);
 }
 
-hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telemetry, char *kind,
+static hearth_status sq_device_load(fleet_db *d, const char *id, bool *has_telemetry, char *kind,
                                    size_t kindcap, uint16_t *ports, size_t cap, size_t *nports)
 {
+    sq_db *db = SQ(d);
     *has_telemetry = false;
     *nports = 0;
     kind[0] = '\0';
@@ -365,3 +387,18 @@ hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telem
     sqlite3_clear_bindings(q);
     return HEARTH_OK;
 }
+
+static const fleet_store_ops SQLITE_OPS = {
+    .name = "sqlite",
+    .shared = false, /* one process: the rules keep their state in memory (anomaly.c) */
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .pending = sq_pending,
+    .store = sq_store,
+    .reject = sq_reject,
+    .port_seen = sq_port_seen,
+    .device_load = sq_device_load,
+    .anomaly = sq_anomaly,
+    .prune = sq_prune,
+};

@@ -1,6 +1,6 @@
 /* Internal interfaces of hearth-fleet (docs/fleet.md). One concern per file:
- * topic.c / message.c validate what arrives from the broker, db.c is the
- * storage, anomaly.c the fleet rules, report.c the JSON and HTML report,
+ * topic.c / message.c validate what arrives from the broker, store.c the
+ * storage (db.c SQLite, db_pg.c PostgreSQL), anomaly.c the fleet rules, report.c the JSON and HTML report,
  * cmd_*.c the subcommands. */
 #ifndef HEARTH_FLEET_H
 #define HEARTH_FLEET_H
@@ -97,15 +97,26 @@ typedef struct fleet_db fleet_db;
 
 #define FLEET_DB_SCHEMA_VERSION 1
 
+/** true if @p where names a PostgreSQL database (postgresql:// or postgres://). */
+bool fleet_db_is_url(const char *where);
 /**
- * Open (creating if needed) the SQLite database at @p path: WAL, a busy
- * timeout, the schema created or checked (a newer schema is refused), all
- * statements prepared. @p readonly opens an existing database for reading.
+ * Open the database @p where names (store.c). A path: the SQLite file
+ * (db.c), created if needed: WAL, a busy timeout, the schema created or
+ * checked (a newer schema is refused), all statements prepared; @p readonly
+ * opens an existing one for reading. A postgresql:// URI: PostgreSQL
+ * (db_pg.c), for `run` only (@p readonly is refused: the report and
+ * announce read SQLite).
  */
-hearth_status fleet_db_open(const char *path, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
+hearth_status fleet_db_open(const char *where, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
 void fleet_db_close(fleet_db *db);
-/** The underlying handle, for the report's and announce's queries. */
+/** The SQLite handle, for the report's and announce's queries (NULL for PostgreSQL). */
 struct sqlite3 *fleet_db_handle(fleet_db *db);
+/** "sqlite" or "postgresql". */
+const char *fleet_db_backend(const fleet_db *db);
+/** true when the rules' state lives in the database (PostgreSQL), so that
+ *  several `run` instances sharing it count a device once wherever its
+ *  messages land. */
+bool fleet_db_shared(const fleet_db *db);
 
 /** Begin a batch if none is open (ingest is batched into transactions). */
 hearth_status fleet_db_begin(fleet_db *db) HEARTH_MUST_CHECK;
@@ -131,6 +142,43 @@ hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, 
                                const char *evidence_json) HEARTH_MUST_CHECK;
 /** Delete telemetry and events received before @p before. */
 hearth_status fleet_db_prune(fleet_db *db, int64_t before) HEARTH_MUST_CHECK;
+
+/** A device's telemetry counters around one of its reports (-1: none). */
+typedef struct {
+    int64_t prev_lf, prev_uvf;           /* the report before it (by seq) */
+    int64_t next_lf, next_uvf, next_seq; /* the report after it, when that one was stored first */
+} fleet_counters;
+
+/**
+ * Shared databases only: record the telemetry counters (login failures,
+ * update verification failures; -1 absent) of @p id's report @p seq and
+ * return those of the reports recorded just before and just after it by
+ * seq, whichever instance recorded them (all -1 when this report was
+ * recorded already: a redelivery compares with nothing). Each report is
+ * recorded before its neighbours are read, so of two instances handling a
+ * device's consecutive reports at the same moment at least one sees the
+ * other's.
+ */
+hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+                                fleet_counters *out) HEARTH_MUST_CHECK;
+
+/** One device counted by a rule (shared databases). */
+typedef struct {
+    const char *rule, *key; /* key "" for an unkeyed rule */
+    const char *device, *what;
+    int64_t seq;            /* the message's seq; -1 none. A (rule, key, device, seq) counts once */
+    int64_t now;
+    unsigned window_s, threshold;
+} fleet_rule_hit;
+
+/**
+ * Shared databases only: count @p h's device in its rule's window, in a
+ * transaction of its own that locks the rule's window, and when the window
+ * holds the threshold's distinct devices record the anomaly with its
+ * evidence and start the window afresh (*raised true). Two instances
+ * counting devices of one rule at once raise it once.
+ */
+hearth_status fleet_db_rule_hit(fleet_db *db, const fleet_rule_hit *h, bool *raised) HEARTH_MUST_CHECK;
 
 /** The WAL checkpointer thread of `run` (checkpoint.c). */
 typedef struct fleet_checkpointer fleet_checkpointer;

@@ -12,6 +12,8 @@
 #   fl_fleet_start [ARGS...]      # hearth-fleet run --db $FL_DB ...; FL_FLEET_PID
 #   fl_report                     # FL_REPORT: hearth-fleet report --db $FL_DB --json
 #   fl_wait PY_EXPR [SECONDS]     # until the report satisfies a python expression on r
+#   fl_pg_start                   # a PostgreSQL of its own (initdb, pg_ctl) on a unix socket: FL_PG_URL
+#   fl_pg_q SQL                   # one query's result (psql -At)
 
 FLEET=$(ht_bin hearth-fleet) || exit 1
 FL_SVC="$HT_WORK/svc"
@@ -101,22 +103,47 @@ fl_pub() {
 }
 
 # FL_WRAP: a command to run hearth-fleet under (e.g. "perf record -g -o FILE").
+# FL_FLEET_ERR: its standard error (default $HT_WORK/fleet.err).
 fl_fleet_start() {
+    local err=${FL_FLEET_ERR:-$HT_WORK/fleet.err}
     # shellcheck disable=SC2086
     ${FL_WRAP:-} "$FLEET" run --db "$FL_DB" --broker "127.0.0.1:$FL_BROKER_PORT" --ca "$FL_SVC/ca.crt" \
-        --cert "$FL_SVC/fleet.crt" --key "$FL_SVC/fleet.key" "$@" 2>"$HT_WORK/fleet.err" &
+        --cert "$FL_SVC/fleet.crt" --key "$FL_SVC/fleet.key" "$@" 2>"$err" &
     FL_FLEET_PID=$!
     HT_PIDS+=("$FL_FLEET_PID")
     local i
     for i in $(seq 1 100); do
-        grep -q "subscribed" "$HT_WORK/fleet.err" 2>/dev/null && return 0
+        grep -q "subscribed" "$err" 2>/dev/null && return 0
         kill -0 "$FL_FLEET_PID" 2>/dev/null || break
         sleep 0.05
     done
     echo "fleet_lib: hearth-fleet did not connect:" >&2
-    cat "$HT_WORK/fleet.err" >&2
+    cat "$err" >&2
     return 1
 }
+
+# fl_pg_start: a PostgreSQL server of the test's own, run as the system's
+# unprivileged "postgres" user (initdb refuses root, and needs a user name,
+# which uid 61234 has not), listening only on a unix socket in a directory
+# of mode 0700 (so "trust" there means: root and postgres only). FL_PG_URL
+# is the database hearth-fleet gets with --db.
+FL_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+fl_pg_start() {
+    [ -x "$FL_PG_BIN/initdb" ] || { echo "fleet_lib: no PostgreSQL server (scripts/deps.sh: postgresql)" >&2; return 1; }
+    local pg=$HT_WORK/pg as=(setpriv --reuid postgres --regid postgres --init-groups)
+    chmod 711 "$HT_WORK"
+    mkdir -p "$pg" && chown postgres:postgres "$pg" && chmod 700 "$pg" || return 1
+    "${as[@]}" "$FL_PG_BIN/initdb" -D "$pg/data" -U fleet --auth=trust -E UTF8 --no-sync --no-instructions \
+        >"$HT_WORK/initdb.log" 2>&1 || { cat "$HT_WORK/initdb.log" >&2; return 1; }
+    "${as[@]}" "$FL_PG_BIN/pg_ctl" -D "$pg/data" -w -s -l "$pg/log" -o \
+        "-c listen_addresses='' -c unix_socket_directories=$pg -c max_connections=20 -c shared_buffers=32MB" \
+        start || { cat "$pg/log" >&2; return 1; }
+    FL_PG_PID=$(head -1 "$pg/data/postmaster.pid")
+    HT_PIDS+=("$FL_PG_PID")
+    FL_PG_URL="postgresql:///postgres?host=$pg&user=fleet"
+}
+
+fl_pg_q() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$FL_PG_URL" -c "$1"; }
 
 fl_report() { FL_REPORT=$("$FLEET" report --db "$FL_DB" --json); }
 

@@ -1,0 +1,771 @@
+/* The fleet database on PostgreSQL (docs/fleet.md, "Several instances"),
+ * with libpq: what db.c does on SQLite, for several `run` instances that
+ * share one database and split the broker's stream (MQTT 5 shared
+ * subscriptions).
+ *  - The same tables and meanings as db.c, plus what the rules need to be
+ *    shared (device_counters, rule_windows, rule_hits); the schema version
+ *    in fleet_schema, created under an advisory lock so two instances
+ *    starting at once create it once; a newer version is refused.
+ *  - Every statement prepared once per connection; parameters sent apart
+ *    from the SQL (nothing a device sent is ever part of a statement's
+ *    text); the values are the validated fleet_msg fields (message.c).
+ *  - A redelivered message is stored once, whichever instance receives it:
+ *    telemetry and events are unique by (device, seq) and inserted with
+ *    ON CONFLICT DO NOTHING; the device's counts move only when the row was
+ *    inserted.
+ *  - Ingest is batched like SQLite's: fleet_db_store keeps a copy of the
+ *    message, fleet_db_commit writes the batch in one transaction. The
+ *    batch is written sorted by device id, so two instances lock device
+ *    rows in the same order and do not deadlock each other; should
+ *    PostgreSQL still abort it (deadlock, serialization failure, a
+ *    connection lost and re-established), the whole batch is written again,
+ *    up to 5 times.
+ *  - The rules' state (anomaly.c, shared mode) goes through a second
+ *    connection in transactions of their own (short row locks, never held
+ *    across a batch), committed asynchronously (synchronous_commit off):
+ *    the counters of each device's reports, the ports each device
+ *    listens on, and each rule's window of devices (locked while a device
+ *    is counted, so two instances raise an anomaly once). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+#define BATCH_BYTES (16u << 20) /* copies kept for the open batch */
+#define ATTEMPTS 5
+#define EVIDENCE_LISTED 200
+#define HITS_KEPT_S (31 * 86400) /* longest window (30 days) and a day */
+
+static const char SCHEMA_V1[] =
+    "CREATE TABLE fleet_schema(version integer NOT NULL);"
+    "CREATE TABLE devices("
+    " id text PRIMARY KEY, model text, sw text,"
+    " first_seen bigint NOT NULL, last_seen bigint NOT NULL,"
+    " online integer, status_at bigint,"
+    " state text, state_seq bigint, state_at bigint,"
+    " telemetry text, telemetry_seq bigint, telemetry_at bigint,"
+    " telemetry_count bigint NOT NULL DEFAULT 0,"
+    " events_count bigint NOT NULL DEFAULT 0,"
+    " announced_version text, announced_at bigint, announced_delay_s bigint);"
+    "CREATE TABLE telemetry(device text NOT NULL, received bigint NOT NULL, seq bigint,"
+    " ts bigint, report text NOT NULL, UNIQUE(device, seq));"
+    "CREATE INDEX telemetry_received ON telemetry(received);"
+    "CREATE TABLE events(device text NOT NULL, received bigint NOT NULL, seq bigint,"
+    " ts bigint, sev text NOT NULL, event text NOT NULL, detail text NOT NULL, UNIQUE(device, seq));"
+    "CREATE INDEX events_received ON events(received);"
+    "CREATE TABLE cmd_results(device text NOT NULL, reqid text NOT NULL, status integer NOT NULL,"
+    " received bigint NOT NULL, reply text NOT NULL, PRIMARY KEY(device, reqid));"
+    "CREATE TABLE device_ports(device text NOT NULL, port integer NOT NULL,"
+    " first_seen bigint NOT NULL, PRIMARY KEY(device, port));"
+    "CREATE TABLE anomalies(id bigserial PRIMARY KEY, rule text NOT NULL, key text NOT NULL,"
+    " raised bigint NOT NULL, window_s integer NOT NULL, threshold integer NOT NULL,"
+    " devices integer NOT NULL, evidence text NOT NULL);"
+    "CREATE TABLE rejections(reason text PRIMARY KEY, count bigint NOT NULL, last_at bigint NOT NULL);"
+    "CREATE TABLE announcements(id bigserial PRIMARY KEY, version text NOT NULL,"
+    " created bigint NOT NULL, batch integer NOT NULL, spread_s integer NOT NULL,"
+    " devices integer NOT NULL, batches integer NOT NULL);"
+    /* the rules' shared state */
+    "CREATE TABLE report_counters(device text NOT NULL, seq bigint NOT NULL, received bigint NOT NULL,"
+    " lf bigint, uvf bigint, PRIMARY KEY(device, seq));"
+    "CREATE INDEX report_counters_received ON report_counters(received);"
+    "CREATE TABLE rule_windows(rule text NOT NULL, key text NOT NULL, epoch bigint NOT NULL,"
+    " PRIMARY KEY(rule, key));"
+    "CREATE TABLE rule_hits(rule text NOT NULL, key text NOT NULL, epoch bigint NOT NULL,"
+    " device text NOT NULL, seq bigint, at bigint NOT NULL, what text NOT NULL,"
+    " UNIQUE(rule, key, device, seq));"
+    "CREATE INDEX rule_hits_window ON rule_hits(rule, key, epoch, at);"
+    "CREATE INDEX rule_hits_device ON rule_hits(rule, key, device, at);"
+    "INSERT INTO fleet_schema(version) VALUES(1);";
+
+/* ------------------------------------------------------------ statements */
+
+enum { P_TEL, P_EVT, P_STATE, P_STATUS, P_CMDRES, P_REJECT, P_COUNT };
+enum {
+    R_PORT,
+    R_DEV_LOAD,
+    R_PORTS_LOAD,
+    R_COUNTERS,
+    R_NEIGHBOURS,
+    R_ANOMALY,
+    R_WIN_ENSURE,
+    R_WIN_LOCK,
+    R_HIT_INS,
+    R_HIT_COUNT,
+    R_WIN_NEXT,
+    R_COUNT
+};
+
+static const char *const PSQL[P_COUNT] = {
+    /* $1 device $2 received $3 seq $4 ts $5 report */
+    [P_TEL] = "WITH ins AS (INSERT INTO telemetry(device, received, seq, ts, report)"
+              " VALUES($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
+              " INSERT INTO devices AS d (id, first_seen, last_seen, telemetry, telemetry_seq,"
+              " telemetry_at, telemetry_count) SELECT $1, $2, $2, $5, $3, $2, 1 FROM ins"
+              " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
+              " telemetry = excluded.telemetry, telemetry_seq = excluded.telemetry_seq,"
+              " telemetry_at = excluded.telemetry_at, telemetry_count = d.telemetry_count + 1",
+    /* $1 device $2 received $3 seq $4 ts $5 sev $6 event $7 detail */
+    [P_EVT] = "WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail)"
+              " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
+              " INSERT INTO devices AS d (id, first_seen, last_seen, events_count)"
+              " SELECT $1, $2, $2, 1 FROM ins"
+              " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
+              " events_count = d.events_count + 1",
+    /* $1 device $2 state $3 seq $4 received $5 sw $6 model */
+    [P_STATE] = "INSERT INTO devices AS d (id, first_seen, last_seen, state, state_seq, state_at, sw, model)"
+                " VALUES($1, $4, $4, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET"
+                " last_seen = excluded.last_seen, state = excluded.state, state_seq = excluded.state_seq,"
+                " state_at = excluded.state_at, sw = excluded.sw, model = coalesce(excluded.model, d.model)",
+    /* $1 device $2 online $3 received */
+    [P_STATUS] = "INSERT INTO devices AS d (id, first_seen, last_seen, online, status_at)"
+                 " VALUES($1, $3, $3, $2, $3) ON CONFLICT (id) DO UPDATE SET"
+                 " last_seen = excluded.last_seen, online = excluded.online, status_at = excluded.status_at",
+    /* $1 device $2 reqid $3 status $4 received $5 reply */
+    [P_CMDRES] = "WITH up AS (INSERT INTO cmd_results(device, reqid, status, received, reply)"
+                 " VALUES($1, $2, $3, $4, $5) ON CONFLICT (device, reqid) DO UPDATE SET"
+                 " status = excluded.status, received = excluded.received, reply = excluded.reply RETURNING 1)"
+                 " INSERT INTO devices AS d (id, first_seen, last_seen) SELECT $1, $4, $4 FROM up"
+                 " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+    /* $1 reason $2 at */
+    [P_REJECT] = "INSERT INTO rejections AS r (reason, count, last_at) VALUES($1, 1, $2)"
+                 " ON CONFLICT (reason) DO UPDATE SET count = r.count + 1, last_at = excluded.last_at",
+};
+
+static const char *const RSQL[R_COUNT] = {
+    [R_PORT] = "INSERT INTO device_ports(device, port, first_seen) VALUES($1, $2, $3)"
+               " ON CONFLICT DO NOTHING",
+    [R_DEV_LOAD] = "SELECT telemetry_count, model FROM devices WHERE id = $1",
+    [R_PORTS_LOAD] = "SELECT port FROM device_ports WHERE device = $1 ORDER BY port LIMIT 64",
+    /* $1 device $2 seq $3 received $4 lf $5 uvf; a redelivery inserts nothing */
+    [R_COUNTERS] = "INSERT INTO report_counters(device, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5)"
+                   " ON CONFLICT DO NOTHING",
+    [R_NEIGHBOURS] = "SELECT p.lf, p.uvf, n.lf, n.uvf, n.seq FROM (SELECT 1) x"
+                     " LEFT JOIN LATERAL (SELECT lf, uvf FROM report_counters WHERE device = $1 AND seq < $2"
+                     " ORDER BY seq DESC LIMIT 1) p ON true"
+                     " LEFT JOIN LATERAL (SELECT lf, uvf, seq FROM report_counters WHERE device = $1 AND seq > $2"
+                     " ORDER BY seq LIMIT 1) n ON true",
+    [R_ANOMALY] = "INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7)",
+    [R_WIN_ENSURE] = "INSERT INTO rule_windows(rule, key, epoch) VALUES($1, $2, 0) ON CONFLICT DO NOTHING",
+    [R_WIN_LOCK] = "SELECT epoch FROM rule_windows WHERE rule = $1 AND key = $2 FOR UPDATE",
+    /* $1 rule $2 key $3 epoch $4 device $5 seq $6 at $7 what */
+    [R_HIT_INS] = "INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what)"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, key, device, seq) DO NOTHING",
+    /* the distinct devices of the window (epoch $3, after $4) that were not
+     * counted already in an earlier window within the same period */
+    [R_HIT_COUNT] = "SELECT h.device, min(h.at), min(h.what) FROM rule_hits h"
+                    " WHERE h.rule = $1 AND h.key = $2 AND h.epoch = $3 AND h.at > $4"
+                    " AND NOT EXISTS (SELECT 1 FROM rule_hits p WHERE p.rule = $1 AND p.key = $2"
+                    " AND p.device = h.device AND p.epoch < $3 AND p.at > $4)"
+                    " GROUP BY h.device ORDER BY 2, 1 LIMIT 4096",
+    [R_WIN_NEXT] = "UPDATE rule_windows SET epoch = epoch + 1 WHERE rule = $1 AND key = $2",
+};
+
+/* ------------------------------------------------------------ the handle */
+
+typedef struct {
+    int kind;          /* fleet_kind, or -1: a rejection (reason in json) */
+    size_t order;      /* arrival order, kept within a device */
+    char id[FLEET_ID_MAX + 1];
+    int64_t seq, ts, now;
+    char sw[FLEET_SW_MAX + 1], model[FLEET_MODEL_MAX + 1];
+    char event[FLEET_EVENT_MAX + 1], sev[16], reqid[FLEET_REQID_MAX + 1];
+    int status;
+    bool online;
+    char *json;
+} pg_item;
+
+typedef struct {
+    fleet_db base; /* store.h: the operations */
+    char *url;
+    PGconn *c;     /* ingest: the batches */
+    PGconn *r;     /* the rules: short transactions of their own */
+    pg_item *batch;
+    size_t n, cap, bytes;
+    char sqlstate[6];
+} pg_db;
+
+static const fleet_store_ops PG_OPS;
+static pg_db *PG(fleet_db *d) { return (pg_db *)(void *)d; }
+static const pg_db *PGC(const fleet_db *d) { return (const pg_db *)(const void *)d; }
+
+/* Run a prepared statement (@p name) with text parameters (NULL = SQL
+ * NULL). On failure the SQLSTATE is kept for the retry decision. */
+static hearth_status px(pg_db *db, PGconn *c, const char *name, int n, const char *const *v, PGresult **out)
+{
+    if (out != NULL) *out = NULL;
+    PGresult *res = PQexecPrepared(c, name, n, v, NULL, NULL, 0);
+    ExecStatusType es = PQresultStatus(res);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        if (out != NULL)
+            *out = res;
+        else
+            PQclear(res);
+        return HEARTH_OK;
+    }
+    const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
+    hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s: %s", name,
+                                  res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(c));
+    PQclear(res);
+    return st;
+}
+
+static hearth_status pexec(pg_db *db, PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType es = PQresultStatus(res);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return HEARTH_OK;
+    }
+    const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
+    hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    PQclear(res);
+    return st;
+}
+
+static hearth_status prepare(pg_db *db, PGconn *c, char prefix, const char *const *sql, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "%c%d", prefix, i);
+        PGresult *res = PQprepare(c, name, sql[i], 0, NULL);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok) {
+            hearth_status st = hearth_err(HEARTH_ERR_IO, "database: prepare %s: %s", name, PQerrorMessage(c));
+            PQclear(res);
+            (void)db;
+            return st;
+        }
+        PQclear(res);
+    }
+    return HEARTH_OK;
+}
+
+static const char *pname(char prefix, int i)
+{
+    static const char names[2][R_COUNT][4] = {
+        {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10"},
+        {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10"},
+    };
+    return names[prefix == 'r'][i];
+}
+
+static hearth_status schema(pg_db *db);
+
+static hearth_status connect_one(pg_db *db, PGconn **c, bool rules)
+{
+    if (*c != NULL) PQfinish(*c);
+    *c = PQconnectdb(db->url);
+    if (PQstatus(*c) != CONNECTION_OK)
+        return hearth_err(HEARTH_ERR_IO, "database: cannot connect: %s", PQerrorMessage(*c));
+    if (PQsetClientEncoding(*c, "UTF8") != 0)
+        return hearth_err(HEARTH_ERR_IO, "database: cannot use UTF-8: %s", PQerrorMessage(*c));
+    /* A fixed search path: nothing in the database chooses which table a
+     * statement means. */
+    HEARTH_GUARD(pexec(db, *c, "SET search_path = public, pg_catalog"));
+    if (rules) {
+        /* The rules' state: a crash of the database server may lose its
+         * last fraction of a second (a counter, a port, a hit), never
+         * corrupt it; one fsync per report would cost the ingest rate. */
+        HEARTH_GUARD(pexec(db, *c, "SET synchronous_commit = off"));
+        return prepare(db, *c, 'r', RSQL, R_COUNT);
+    }
+    /* The schema is created or checked before the statements that use it. */
+    HEARTH_GUARD(schema(db));
+    return prepare(db, *c, 'p', PSQL, P_COUNT);
+}
+
+static hearth_status schema(pg_db *db)
+{
+    PGconn *c = db->c;
+    HEARTH_GUARD(pexec(db, c, "BEGIN"));
+    hearth_status st = pexec(db, c, "SELECT pg_advisory_xact_lock(4851726301)"); /* one creator at a time */
+    int v = -1;
+    if (st == HEARTH_OK) {
+        PGresult *res = PQexec(c, "SELECT to_regclass('public.fleet_schema') IS NOT NULL");
+        bool exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                      strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+        PQclear(res);
+        if (st == HEARTH_OK && exists) {
+            res = PQexec(c, "SELECT max(version) FROM fleet_schema");
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+                v = atoi(PQgetvalue(res, 0, 0));
+            else
+                st = hearth_err(HEARTH_ERR_IO, "database: no schema version: %s", PQerrorMessage(c));
+            PQclear(res);
+        } else if (st == HEARTH_OK) {
+            st = pexec(db, c, SCHEMA_V1);
+            v = FLEET_DB_SCHEMA_VERSION;
+        }
+    }
+    if (st == HEARTH_OK && v > FLEET_DB_SCHEMA_VERSION)
+        st = hearth_err(HEARTH_ERR_UNSUPPORTED, "database schema %d is newer than this hearth-fleet (%d)", v,
+                        FLEET_DB_SCHEMA_VERSION);
+    else if (st == HEARTH_OK && v < 1)
+        st = hearth_err(HEARTH_ERR_INVALID, "database: schema version %d", v);
+    if (st != HEARTH_OK) {
+        hearth_status keep = st;
+        (void)pexec(db, c, "ROLLBACK");
+        return keep;
+    }
+    return pexec(db, c, "COMMIT");
+}
+
+static void pg_close(fleet_db *d);
+static hearth_status pg_commit(fleet_db *d);
+
+hearth_status fleet_db_open_pg(const char *url, fleet_db **out)
+{
+    *out = NULL;
+    /* No password on the command line (every user of the machine can read
+     * it): peer or certificate authentication, or PGPASSFILE. */
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &err);
+    if (opts == NULL) {
+        hearth_status st = hearth_err(HEARTH_ERR_INVALID, "--db: not a PostgreSQL URI: %s",
+                                      err != NULL ? err : "out of memory");
+        PQfreemem(err);
+        return st;
+    }
+    bool has_password = false;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0') has_password = true;
+    PQconninfoFree(opts);
+    if (has_password)
+        return hearth_err(HEARTH_ERR_INVALID,
+                          "--db: a password in the URI is visible to every user of the machine; use peer or "
+                          "certificate authentication or a PGPASSFILE");
+    pg_db *db = calloc(1, sizeof *db);
+    if (db == NULL || (db->url = strdup(url)) == NULL) {
+        free(db);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    }
+    db->base.ops = &PG_OPS;
+    hearth_status st = connect_one(db, &db->c, false);
+    if (st == HEARTH_OK) st = connect_one(db, &db->r, true);
+    if (st != HEARTH_OK) {
+        pg_close(&db->base);
+        return st;
+    }
+    *out = &db->base;
+    return HEARTH_OK;
+}
+
+static void items_free(pg_db *db)
+{
+    for (size_t i = 0; i < db->n; i++) free(db->batch[i].json);
+    db->n = 0;
+    db->bytes = 0;
+}
+
+static void pg_close(fleet_db *d)
+{
+    pg_db *db = PG(d);
+    if (db == NULL) return;
+    if (db->n > 0 && db->c != NULL && pg_commit(d) != HEARTH_OK)
+        fprintf(stderr, "hearth-fleet: the last batch was not stored: %s\n", hearth_err_msg());
+    items_free(db);
+    free(db->batch);
+    if (db->c != NULL) PQfinish(db->c);
+    if (db->r != NULL) PQfinish(db->r);
+    free(db->url);
+    free(db);
+}
+
+/* ------------------------------------------------------------ ingest */
+
+static hearth_status pg_begin(fleet_db *d)
+{
+    (void)d; /* the batch is written at commit */
+    return HEARTH_OK;
+}
+
+static size_t pg_pending(const fleet_db *d)
+{
+    const pg_db *db = PGC(d);
+    /* The copies are bounded too: past BATCH_BYTES the writer commits now. */
+    return db->bytes >= BATCH_BYTES ? (size_t)-1 : db->n;
+}
+
+static hearth_status add(pg_db *db, pg_item **out)
+{
+    if (db->n == db->cap) {
+        size_t cap = db->cap != 0 ? db->cap * 2 : 1024;
+        pg_item *b = realloc(db->batch, cap * sizeof *b);
+        if (b == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+        db->batch = b;
+        db->cap = cap;
+    }
+    pg_item *it = &db->batch[db->n];
+    memset(it, 0, sizeof *it);
+    it->order = db->n;
+    *out = it;
+    return HEARTH_OK;
+}
+
+static hearth_status pg_store(fleet_db *d, const fleet_msg *m, int64_t now)
+{
+    pg_db *db = PG(d);
+    if ((unsigned)m->kind >= FLEET_T_COUNT) return hearth_err(HEARTH_ERR_INTERNAL, "unknown message kind");
+    pg_item *it = NULL;
+    HEARTH_GUARD(add(db, &it));
+    if ((it->json = strdup(m->json != NULL ? m->json : "")) == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    it->kind = (int)m->kind;
+    memcpy(it->id, m->id, sizeof it->id);
+    it->seq = m->seq, it->ts = m->ts, it->now = now;
+    memcpy(it->sw, m->sw, sizeof it->sw);
+    memcpy(it->model, m->model, sizeof it->model);
+    memcpy(it->event, m->event, sizeof it->event);
+    memcpy(it->sev, m->sev, sizeof it->sev);
+    memcpy(it->reqid, m->reqid, sizeof it->reqid);
+    it->status = m->status;
+    it->online = m->online;
+    db->n++;
+    db->bytes += strlen(it->json) + sizeof *it;
+    return HEARTH_OK;
+}
+
+static hearth_status pg_reject(fleet_db *d, const char *reason, int64_t now)
+{
+    pg_db *db = PG(d);
+    pg_item *it = NULL;
+    HEARTH_GUARD(add(db, &it));
+    if ((it->json = strdup(reason)) == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    it->kind = -1;
+    it->now = now;
+    db->n++;
+    db->bytes += strlen(it->json) + sizeof *it;
+    return HEARTH_OK;
+}
+
+/* Device rows first, in id order, then the rejection counters in reason
+ * order: every instance takes its row locks in the same order. */
+static int item_cmp(const void *pa, const void *pb)
+{
+    const pg_item *a = pa, *b = pb;
+    if ((a->kind < 0) != (b->kind < 0)) return a->kind < 0 ? 1 : -1;
+    int c = a->kind < 0 ? strcmp(a->json, b->json) : strcmp(a->id, b->id);
+    if (c != 0) return c;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+typedef struct {
+    char v[8][24];
+} numbuf;
+
+/* An integer parameter: NULL when < 0 (absent), like db.c. */
+static const char *num(numbuf *nb, int i, int64_t v)
+{
+    if (v < 0) return NULL;
+    snprintf(nb->v[i], sizeof nb->v[i], "%lld", (long long)v);
+    return nb->v[i];
+}
+
+static const char *txt(const char *s) { return s != NULL && s[0] != '\0' ? s : NULL; }
+
+static hearth_status write_one(pg_db *db, const pg_item *it)
+{
+    numbuf nb;
+    switch (it->kind) {
+    case -1: {
+        const char *v[] = {it->json, num(&nb, 0, it->now)};
+        return px(db, db->c, pname('p', P_REJECT), 2, v, NULL);
+    }
+    case FLEET_T_TELEMETRY: {
+        const char *v[] = {it->id, num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts), it->json};
+        return px(db, db->c, pname('p', P_TEL), 5, v, NULL);
+    }
+    case FLEET_T_EVENTS: {
+        const char *v[] = {it->id,      num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts),
+                           txt(it->sev), txt(it->event),      it->json};
+        return px(db, db->c, pname('p', P_EVT), 7, v, NULL);
+    }
+    case FLEET_T_STATE: {
+        const char *v[] = {it->id, it->json, num(&nb, 0, it->seq), num(&nb, 1, it->now), txt(it->sw),
+                           txt(it->model)};
+        return px(db, db->c, pname('p', P_STATE), 6, v, NULL);
+    }
+    case FLEET_T_STATUS: {
+        const char *v[] = {it->id, it->online ? "1" : "0", num(&nb, 0, it->now)};
+        return px(db, db->c, pname('p', P_STATUS), 3, v, NULL);
+    }
+    case FLEET_T_CMDRES: {
+        const char *v[] = {it->id, it->reqid, num(&nb, 0, it->status), num(&nb, 1, it->now), it->json};
+        return px(db, db->c, pname('p', P_CMDRES), 5, v, NULL);
+    }
+    default: return hearth_err(HEARTH_ERR_INTERNAL, "unknown message kind");
+    }
+}
+
+static hearth_status write_batch(pg_db *db)
+{
+    HEARTH_GUARD(pexec(db, db->c, "BEGIN"));
+    hearth_status st = HEARTH_OK;
+    for (size_t i = 0; i < db->n && st == HEARTH_OK; i++) st = write_one(db, &db->batch[i]);
+    if (st == HEARTH_OK) st = pexec(db, db->c, "COMMIT");
+    if (st != HEARTH_OK) {
+        char keep[sizeof db->sqlstate];
+        memcpy(keep, db->sqlstate, sizeof keep);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", hearth_err_msg());
+        if (PQstatus(db->c) == CONNECTION_OK) (void)pexec(db, db->c, "ROLLBACK");
+        memcpy(db->sqlstate, keep, sizeof keep);
+        return hearth_err(HEARTH_ERR_IO, "%s", msg);
+    }
+    return HEARTH_OK;
+}
+
+static bool retryable(const pg_db *db)
+{
+    /* deadlock detected, serialization failure, or the connection is gone
+     * (server restart, network): the batch is written again whole */
+    return strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0 ||
+           PQstatus(db->c) != CONNECTION_OK;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static hearth_status pg_commit(fleet_db *d)
+{
+    pg_db *db = PG(d);
+    if (db->n == 0) return HEARTH_OK;
+    qsort(db->batch, db->n, sizeof *db->batch, item_cmp);
+    hearth_status st = HEARTH_OK;
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        db->sqlstate[0] = '\0';
+        if (PQstatus(db->c) != CONNECTION_OK) {
+            st = connect_one(db, &db->c, false);
+            if (st != HEARTH_OK) {
+                nap_ms(200L << attempt);
+                continue;
+            }
+        }
+        st = write_batch(db);
+        if (st == HEARTH_OK || !retryable(db)) break;
+        fprintf(stderr, "hearth-fleet: batch of %zu aborted (%s), writing it again\n", db->n,
+                db->sqlstate[0] != '\0' ? db->sqlstate : "connection lost");
+        nap_ms(10L << attempt);
+    }
+    items_free(db);
+    return st;
+}
+
+static hearth_status pg_prune(fleet_db *d, int64_t before)
+{
+    pg_db *db = PG(d);
+    HEARTH_GUARD(pg_commit(d));
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM telemetry WHERE received < %lld; DELETE FROM events WHERE received < %lld;"
+             " DELETE FROM report_counters WHERE received < %lld; DELETE FROM rule_hits WHERE at < %lld",
+             (long long)before, (long long)before, (long long)before,
+             (long long)(hearth_time_now() - HITS_KEPT_S));
+    return pexec(db, db->c, sql);
+}
+
+/* ------------------------------------------------------------ the rules' state */
+
+/* A statement on the rules' connection, re-established once if it was lost. */
+static hearth_status rx(pg_db *db, int which, int n, const char *const *v, PGresult **out)
+{
+    hearth_status st = px(db, db->r, pname('r', which), n, v, out);
+    if (st == HEARTH_OK || PQstatus(db->r) == CONNECTION_OK) return st;
+    HEARTH_GUARD(connect_one(db, &db->r, true));
+    return px(db, db->r, pname('r', which), n, v, out);
+}
+
+static hearth_status pg_port_seen(fleet_db *d, const char *id, unsigned port, int64_t now, bool *is_new)
+{
+    pg_db *db = PG(d);
+    numbuf nb;
+    const char *v[] = {id, num(&nb, 0, port), num(&nb, 1, now)};
+    PGresult *res = NULL;
+    *is_new = false;
+    HEARTH_GUARD(rx(db, R_PORT, 3, v, &res));
+    *is_new = strcmp(PQcmdTuples(res), "1") == 0; /* inserted: nobody had seen it */
+    PQclear(res);
+    return HEARTH_OK;
+}
+
+static hearth_status pg_device_load(fleet_db *d, const char *id, bool *has_telemetry, char *kind,
+                                    size_t kindcap, uint16_t *ports, size_t cap, size_t *nports)
+{
+    pg_db *db = PG(d);
+    *has_telemetry = false;
+    *nports = 0;
+    kind[0] = '\0';
+    const char *v[] = {id};
+    PGresult *res = NULL;
+    HEARTH_GUARD(rx(db, R_DEV_LOAD, 1, v, &res));
+    if (PQntuples(res) == 1) {
+        *has_telemetry = !PQgetisnull(res, 0, 0) && atoll(PQgetvalue(res, 0, 0)) > 0;
+        const char *k = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+        /* Only a name the parser could have produced steers the rules. */
+        if (k != NULL && strlen(k) < kindcap &&
+            strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-") == strlen(k))
+            snprintf(kind, kindcap, "%s", k);
+    }
+    PQclear(res);
+    HEARTH_GUARD(rx(db, R_PORTS_LOAD, 1, v, &res));
+    for (int i = 0; i < PQntuples(res) && *nports < cap; i++) {
+        long p = atol(PQgetvalue(res, i, 0));
+        if (p >= 1 && p <= 65535) ports[(*nports)++] = (uint16_t)p;
+    }
+    PQclear(res);
+    /* Ports recorded by another instance's first report are a baseline
+     * too: its telemetry count may still be in that instance's open batch. */
+    if (*nports > 0) *has_telemetry = true;
+    return HEARTH_OK;
+}
+
+static int64_t col(const PGresult *res, int c)
+{
+    return PQgetisnull(res, 0, c) ? -1 : atoll(PQgetvalue(res, 0, c));
+}
+
+static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+                                 fleet_counters *out)
+{
+    pg_db *db = PG(d);
+    *out = (fleet_counters){-1, -1, -1, -1, -1};
+    if (seq < 0 || (lf < 0 && uvf < 0)) return HEARTH_OK;
+    numbuf nb;
+    const char *v[] = {id, num(&nb, 0, seq), num(&nb, 1, hearth_time_now()), num(&nb, 2, lf), num(&nb, 3, uvf)};
+    PGresult *res = NULL;
+    HEARTH_GUARD(rx(db, R_COUNTERS, 5, v, &res));
+    bool recorded = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!recorded) return HEARTH_OK; /* this report was counted already */
+    /* Recorded (and committed) before the neighbours are read. */
+    HEARTH_GUARD(rx(db, R_NEIGHBOURS, 2, v, &res));
+    if (PQntuples(res) == 1) {
+        out->prev_lf = col(res, 0), out->prev_uvf = col(res, 1);
+        out->next_lf = col(res, 2), out->next_uvf = col(res, 3), out->next_seq = col(res, 4);
+    }
+    PQclear(res);
+    return HEARTH_OK;
+}
+
+static hearth_status pg_anomaly(fleet_db *d, const char *rule, const char *key, int64_t now, unsigned window_s,
+                                unsigned threshold, unsigned devices, const char *evidence_json)
+{
+    pg_db *db = PG(d);
+    numbuf nb;
+    const char *v[] = {rule,
+                       key,
+                       num(&nb, 0, now),
+                       num(&nb, 1, window_s),
+                       num(&nb, 2, threshold),
+                       num(&nb, 3, devices),
+                       evidence_json};
+    return rx(db, R_ANOMALY, 7, v, NULL);
+}
+
+static hearth_status hit_tx(pg_db *db, const fleet_rule_hit *h, bool *raised)
+{
+    numbuf nb;
+    const char *key2[] = {h->rule, h->key};
+    HEARTH_GUARD(px(db, db->r, pname('r', R_WIN_ENSURE), 2, key2, NULL));
+    PGresult *res = NULL;
+    HEARTH_GUARD(px(db, db->r, pname('r', R_WIN_LOCK), 2, key2, &res));
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return hearth_err(HEARTH_ERR_IO, "database: rule window missing");
+    }
+    char epoch[24];
+    snprintf(epoch, sizeof epoch, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    const char *ins[] = {h->rule, h->key, epoch, h->device, num(&nb, 0, h->seq), num(&nb, 1, h->now), h->what};
+    HEARTH_GUARD(px(db, db->r, pname('r', R_HIT_INS), 7, ins, &res));
+    bool counted = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!counted) return HEARTH_OK; /* this message was counted already (a redelivery) */
+    const char *cnt[] = {h->rule, h->key, epoch, num(&nb, 2, h->now - (int64_t)h->window_s)};
+    HEARTH_GUARD(px(db, db->r, pname('r', R_HIT_COUNT), 4, cnt, &res));
+    int n = PQntuples(res);
+    hearth_status st = HEARTH_OK;
+    if (n >= 0 && (unsigned)n >= h->threshold) {
+        fleet_buf ev;
+        fleet_buf_init(&ev, 64u * 1024u);
+        fleet_buf_str(&ev, "[");
+        for (int i = 0; i < n && i < EVIDENCE_LISTED; i++) {
+            fleet_buf_str(&ev, i == 0 ? "{\"device\":" : ",{\"device\":");
+            fleet_buf_json_str(&ev, PQgetvalue(res, i, 0));
+            fleet_buf_printf(&ev, ",\"at\":%lld,\"what\":", atoll(PQgetvalue(res, i, 1)));
+            fleet_buf_json_str(&ev, PQgetvalue(res, i, 2));
+            fleet_buf_str(&ev, "}");
+        }
+        fleet_buf_str(&ev, "]");
+        if (ev.failed) {
+            st = hearth_err(HEARTH_ERR_NOMEM, "evidence too large");
+        } else {
+            const char *an[] = {h->rule,
+                                h->key,
+                                num(&nb, 3, h->now),
+                                num(&nb, 4, h->window_s),
+                                num(&nb, 5, h->threshold),
+                                num(&nb, 6, n),
+                                ev.p};
+            st = px(db, db->r, pname('r', R_ANOMALY), 7, an, NULL);
+            /* the window starts afresh: the next anomaly needs new evidence */
+            if (st == HEARTH_OK) st = px(db, db->r, pname('r', R_WIN_NEXT), 2, key2, NULL);
+            if (st == HEARTH_OK) *raised = true;
+        }
+        fleet_buf_free(&ev);
+    }
+    PQclear(res);
+    return st;
+}
+
+static hearth_status pg_rule_hit(fleet_db *d, const fleet_rule_hit *h, bool *raised)
+{
+    pg_db *db = PG(d);
+    *raised = false;
+    hearth_status st = HEARTH_OK;
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        db->sqlstate[0] = '\0';
+        if (PQstatus(db->r) != CONNECTION_OK) HEARTH_GUARD(connect_one(db, &db->r, true));
+        st = pexec(db, db->r, "BEGIN");
+        if (st == HEARTH_OK) st = hit_tx(db, h, raised);
+        if (st == HEARTH_OK) st = pexec(db, db->r, "COMMIT");
+        if (st == HEARTH_OK) return HEARTH_OK;
+        *raised = false;
+        char keep[sizeof db->sqlstate];
+        memcpy(keep, db->sqlstate, sizeof keep);
+        if (PQstatus(db->r) == CONNECTION_OK) (void)pexec(db, db->r, "ROLLBACK");
+        bool again = strcmp(keep, "40P01") == 0 || strcmp(keep, "40001") == 0 ||
+                     strcmp(keep, "23505") == 0 || PQstatus(db->r) != CONNECTION_OK;
+        if (!again) break;
+        nap_ms(5L << attempt);
+    }
+    return st;
+}
+
+static const fleet_store_ops PG_OPS = {
+    .name = "postgresql",
+    .shared = true,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .pending = pg_pending,
+    .store = pg_store,
+    .reject = pg_reject,
+    .port_seen = pg_port_seen,
+    .device_load = pg_device_load,
+    .anomaly = pg_anomaly,
+    .prune = pg_prune,
+    .counters = pg_counters,
+    .rule_hit = pg_rule_hit,
+};

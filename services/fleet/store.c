@@ -1,0 +1,78 @@
+/* fleet.h's storage functions, dispatched to the backend the --db value
+ * names (store.h): a postgresql:// or postgres:// URI is PostgreSQL
+ * (db_pg.c), anything else the path of an SQLite file (db.c). */
+#include <string.h>
+
+#include "store.h"
+
+bool fleet_db_is_url(const char *where)
+{
+    return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0;
+}
+
+hearth_status fleet_db_open(const char *where, bool readonly, fleet_db **out)
+{
+    *out = NULL;
+    if (!fleet_db_is_url(where)) return fleet_db_open_sqlite(where, readonly, out);
+    if (readonly)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED,
+                          "reading a PostgreSQL fleet database (report, announce) is not done; query it with psql");
+    return fleet_db_open_pg(where, out);
+}
+
+void fleet_db_close(fleet_db *db)
+{
+    if (db != NULL) db->ops->close(db);
+}
+
+struct sqlite3 *fleet_db_handle(fleet_db *db) { return fleet_db_sqlite_handle(db); }
+bool fleet_db_shared(const fleet_db *db) { return db->ops->shared; }
+const char *fleet_db_backend(const fleet_db *db) { return db->ops->name; }
+hearth_status fleet_db_begin(fleet_db *db) { return db->ops->begin(db); }
+hearth_status fleet_db_commit(fleet_db *db) { return db->ops->commit(db); }
+size_t fleet_db_pending(const fleet_db *db) { return db->ops->pending(db); }
+
+hearth_status fleet_db_store(fleet_db *db, const fleet_msg *m, int64_t now)
+{
+    return db->ops->store(db, m, now);
+}
+
+hearth_status fleet_db_reject(fleet_db *db, const char *reason, int64_t now)
+{
+    return db->ops->reject(db, reason, now);
+}
+
+hearth_status fleet_db_port_seen(fleet_db *db, const char *id, unsigned port, int64_t now, bool *is_new)
+{
+    return db->ops->port_seen(db, id, port, now, is_new);
+}
+
+hearth_status fleet_db_device_load(fleet_db *db, const char *id, bool *has_telemetry, char *kind,
+                                   size_t kindcap, uint16_t *ports, size_t cap, size_t *nports)
+{
+    return db->ops->device_load(db, id, has_telemetry, kind, kindcap, ports, cap, nports);
+}
+
+hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, int64_t now,
+                               unsigned window_s, unsigned threshold, unsigned devices,
+                               const char *evidence_json)
+{
+    return db->ops->anomaly(db, rule, key, now, window_s, threshold, devices, evidence_json);
+}
+
+hearth_status fleet_db_prune(fleet_db *db, int64_t before) { return db->ops->prune(db, before); }
+
+hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+                                fleet_counters *out)
+{
+    *out = (fleet_counters){-1, -1, -1, -1, -1};
+    if (db->ops->counters == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
+    return db->ops->counters(db, id, seq, lf, uvf, out);
+}
+
+hearth_status fleet_db_rule_hit(fleet_db *db, const fleet_rule_hit *h, bool *raised)
+{
+    *raised = false;
+    if (db->ops->rule_hit == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
+    return db->ops->rule_hit(db, h, raised);
+}

@@ -1,0 +1,43 @@
+/* The storage backends behind fleet.h's fleet_db_* functions (store.c
+ * dispatches): db.c, SQLite, one file, the default; db_pg.c, PostgreSQL,
+ * which several `run` instances can share (docs/fleet.md, "Several
+ * instances"). Every backend's handle starts with its operations. */
+#ifndef HEARTH_FLEET_STORE_H
+#define HEARTH_FLEET_STORE_H
+
+#include "fleet.h"
+
+typedef struct {
+    const char *name;
+    /* the rules' per-device state and windows live in the database */
+    bool shared;
+    void (*close)(fleet_db *db);
+    hearth_status (*begin)(fleet_db *db);
+    hearth_status (*commit)(fleet_db *db);
+    size_t (*pending)(const fleet_db *db);
+    hearth_status (*store)(fleet_db *db, const fleet_msg *m, int64_t now);
+    hearth_status (*reject)(fleet_db *db, const char *reason, int64_t now);
+    hearth_status (*port_seen)(fleet_db *db, const char *id, unsigned port, int64_t now, bool *is_new);
+    hearth_status (*device_load)(fleet_db *db, const char *id, bool *has_telemetry, char *kind,
+                                 size_t kindcap, uint16_t *ports, size_t cap, size_t *nports);
+    hearth_status (*anomaly)(fleet_db *db, const char *rule, const char *key, int64_t now,
+                             unsigned window_s, unsigned threshold, unsigned devices,
+                             const char *evidence_json);
+    hearth_status (*prune)(fleet_db *db, int64_t before);
+    /* shared backends only (NULL otherwise) */
+    hearth_status (*counters)(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+                              fleet_counters *out);
+    hearth_status (*rule_hit)(fleet_db *db, const fleet_rule_hit *h, bool *raised);
+} fleet_store_ops;
+
+/** The head of every backend's handle. */
+struct fleet_db {
+    const fleet_store_ops *ops;
+};
+
+hearth_status fleet_db_open_sqlite(const char *path, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
+hearth_status fleet_db_open_pg(const char *url, fleet_db **out) HEARTH_MUST_CHECK;
+/** The SQLite handle (db.c), for fleet_db_handle. */
+struct sqlite3 *fleet_db_sqlite_handle(fleet_db *db);
+
+#endif

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# provisions: 5.13-1
+# needs: HEARTH_FLEET
+# hearth-fleet on PostgreSQL, two instances splitting the stream
+# (docs/fleet.md, "Several instances"): a real PostgreSQL started by the test
+# (initdb, pg_ctl, as the unprivileged postgres user, unix socket only), a
+# real mosquitto with mutual TLS and the shipped ACL, two `hearth-fleet run
+# --shared fleet` instances on the same database, devices simulated with
+# mosquitto_pub (their own certificates) and fleet_telemetry_pub:
+#  - a device's status, state, telemetry, event and command reply become its
+#    per-device state, as on SQLite; hostile payloads are rejected, counted
+#    and change nothing (5.13-1); personal fields in an event are not stored;
+#  - a message sent twice (same device, same seq), the two copies going to
+#    the two instances, is stored once;
+#  - the login_failures rule (3 devices) fires exactly once for three
+#    devices whose two reports each were split between the instances;
+#  - a stream of 6000 reports: both instances store part of it, one is
+#    stopped (SIGTERM) while the stream is being published and restarted,
+#    and every report is stored exactly once.
+set -u
+SECONDS=0
+source "$(dirname "$0")/lib.sh"
+ht_init
+source "$(dirname "$0")/fleet_lib.sh"
+PUB=$(ht_bin fleet_telemetry_pub) || exit 1
+STREAM=6000
+
+fl_ca || exit 1
+for d in dev1 dev2 la1 la2 la3; do fl_device_cert "$d" || exit 1; done
+fl_sign benchpub benchpub || exit 1
+FL_ACL_EXTRA='user benchpub\ntopic write hearth/#\n\n'   # the stream's stand-in for many devices
+fl_pg_start || exit 1
+fl_broker_start || exit 1
+FL_DB=$FL_PG_URL
+start_a() { FL_FLEET_ERR=$HT_WORK/fleet-a.err fl_fleet_start --shared fleet --client-id fleet-a --batch 50 \
+    --rule login_failures=3/60 && PID_A=$FL_FLEET_PID; }
+start_b() { FL_FLEET_ERR=$HT_WORK/fleet-b$1.err fl_fleet_start --shared fleet --client-id fleet-b --batch 50 \
+    --rule login_failures=3/60 && PID_B=$FL_FLEET_PID; }
+start_a || exit 1
+start_b 1 || exit 1
+ht_check "both instances subscribed with the shared subscription" \
+    grep -q "subscribed to (shared)" "$HT_WORK/fleet-a.err" "$HT_WORK/fleet-b1.err"
+
+# pub_lines DEVICE KIND: publish each line of standard input as DEVICE, one connection.
+pub_lines() {
+    # shellcheck disable=SC2046
+    mosquitto_pub $(fl_tls_args "$1") -i "$1-pub-$RANDOM" -q 1 -t "hearth/$1/$2" -l
+}
+
+# pg_wait SQL EXPECTED [SECONDS]: until the query prints EXPECTED.
+pg_wait() {
+    local i
+    local end=$((SECONDS + ${3:-10}))
+    while [ "$SECONDS" -le "$end" ]; do
+        [ "$(fl_pg_q "$1" 2>/dev/null)" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ------------------------------------------------------------ one device
+now=$(date +%s)
+fl_pub dev1 status '{"v":1,"online":true}'
+fl_pub dev1 state "{\"v\":1,\"seq\":1,\"ts\":$now,\"sw\":\"1.2.3\",\"apps\":{\"thermostat\":{\"target_c\":21.5}}}"
+fl_pub dev1 telemetry "$(fl_telemetry 443,8443)"
+fl_pub dev1 events "{\"v\":1,\"seq\":3,\"ts\":$now,\"sev\":\"warning\",\"event\":\"config_changed\",\"user\":\"alice\",\"source\":\"192.0.2.7\"}"
+fl_pub dev1 cmd/res '{"v":1,"id":"req-1","status":200,"body":{"target_c":22},"duplicate":false}'
+if pg_wait "SELECT telemetry_count, events_count, online, sw, model FROM devices WHERE id='dev1'" "1|1|1|1.2.3|thermostat" &&
+    pg_wait "SELECT status FROM cmd_results WHERE device='dev1' AND reqid='req-1'" 200; then
+    ht_pass "dev1's status, state, telemetry, event and command reply are its per-device state in PostgreSQL"
+else
+    ht_fail "dev1: $(fl_pg_q "SELECT * FROM devices WHERE id='dev1'")"
+fi
+ht_check "dev1's listening ports are recorded" \
+    test "$(fl_pg_q "SELECT string_agg(port::text, ',' ORDER BY port) FROM device_ports WHERE device='dev1'")" = "443,8443"
+detail=$(fl_pg_q "SELECT detail FROM events WHERE device='dev1'")
+if [[ "$detail" == *config_changed* && "$detail" != *alice* && "$detail" != *192.0.2.7* ]]; then
+    ht_pass "the event is stored without its personal fields: $detail"
+else
+    ht_fail "event detail: $detail"
+fi
+
+before=$(fl_pg_q "SELECT telemetry_count, events_count, state, telemetry FROM devices WHERE id='dev1'")
+n=6
+pub_lines dev1 telemetry <<'EOF2'
+{"v":1,"hed":{"rid":1}} trailing
+{"v":1,"hed":{"rid":"1"}}
+{"v":1,"hed":{"rid":1,"rid":2}}
+{"v":1,"hed":{"rid":1},"cmet":{"lf":-1}}
+EOF2
+fl_pub dev1 state "{\"v\":1,\"seq\":5,\"ts\":$now,\"sw\":\"1.2.3'); DROP TABLE devices; --\"}"
+fl_pub dev1 events "{\"v\":1,\"seq\":6,\"ts\":$now,\"sev\":\"warning\",\"event\":\"x'; DELETE FROM events; --\"}"
+if pg_wait "SELECT sum(count) FROM rejections" "$n"; then
+    ht_pass "all $n hostile payloads (SQL in string fields among them) rejected and counted: $(fl_pg_q "SELECT string_agg(reason || '=' || count, ' ' ORDER BY reason) FROM rejections")"
+else
+    ht_fail "rejections: $(fl_pg_q "SELECT * FROM rejections")"
+fi
+ht_check "the hostile payloads changed nothing about dev1" \
+    test "$before" = "$(fl_pg_q "SELECT telemetry_count, events_count, state, telemetry FROM devices WHERE id='dev1'")"
+
+# ------------------------------------------------------------ redelivery
+# The same report and the same event published twice in a row, three times:
+# the broker hands consecutive messages of the shared subscription to the
+# two instances in turn, so each copy of a pair goes to a different one.
+t1=$(fl_telemetry 443); t2=$(fl_telemetry 443); t3=$(fl_telemetry 443)
+printf '%s\n' "$t1" "$t1" "$t2" "$t2" "$t3" "$t3" | pub_lines dev2 telemetry
+for i in 1 2 3; do
+    e="{\"v\":1,\"seq\":$((100 + i)),\"ts\":$now,\"sev\":\"info\",\"event\":\"boot\"}"
+    printf '%s\n' "$e" "$e"
+done | pub_lines dev2 events
+fl_pub dev2 status '{"v":1,"online":true}'   # the marker: after the pairs
+if pg_wait "SELECT online FROM devices WHERE id='dev2'" 1; then
+    sleep 0.5
+    ht_check "3 reports and 3 events each received twice are stored once (unique per device and seq)" \
+        test "$(fl_pg_q "SELECT (SELECT count(*) FROM telemetry WHERE device='dev2') || ' ' || (SELECT count(*) FROM events WHERE device='dev2') || ' ' || telemetry_count || ' ' || events_count FROM devices WHERE id='dev2'")" = "3 3 3 3"
+else
+    ht_fail "dev2's messages never arrived"
+fi
+
+echo "# $SECONDS s"
+# ------------------------------------------------------------ the rule across instances
+# la1..la3 each send a report with 0 failed logins, then one with 4: the
+# rise is seen only by comparing a device's two reports, which the two
+# instances received one each.
+for d in la1 la2 la3; do
+    r0=$(fl_telemetry 443 0); r4=$(fl_telemetry 443 4)
+    printf '%s\n' "$r0" "$r4" | pub_lines "$d" telemetry
+done
+if pg_wait "SELECT count(*) || ' ' || max(devices) FROM anomalies WHERE rule='login_failures'" "1 3"; then
+    sleep 1
+    ht_check "login_failures fired once for the 3 devices whose reports were split: $(fl_pg_q "SELECT evidence FROM anomalies WHERE rule='login_failures'")" \
+        test "$(fl_pg_q "SELECT count(*) FROM anomalies WHERE rule='login_failures'")" = 1
+else
+    ht_fail "login_failures: $(fl_pg_q "SELECT rule, devices, evidence FROM anomalies")"
+fi
+ht_check "exactly one instance logged the anomaly" \
+    test "$(cat "$HT_WORK"/fleet-a.err "$HT_WORK"/fleet-b1.err | grep -c 'anomaly login_failures')" = 1
+
+echo "# $SECONDS s"
+# ------------------------------------------------------------ a stream, one instance stopped
+"$PUB" 127.0.0.1 "$FL_BROKER_PORT" "$FL_SVC/ca.crt" "$FL_SVC/benchpub.crt" "$FL_SVC/benchpub.key" 40 "$STREAM" \
+    >"$HT_WORK/pub.out" 2>&1 &
+pub=$!
+for _ in $(seq 1 100); do
+    [ "$(fl_pg_q "SELECT count(*) FROM telemetry WHERE device LIKE 'HT1-%'")" -ge 200 ] && break
+done
+mid=$(fl_pg_q "SELECT count(*) FROM telemetry WHERE device LIKE 'HT1-%'")
+kill -TERM "$PID_B"; wait "$PID_B" 2>/dev/null
+sleep 0.5
+start_b 2 || exit 1
+wait "$pub"
+ht_check "the stream was published and acknowledged by the broker: $(cat "$HT_WORK/pub.out")" grep -q "published $STREAM" "$HT_WORK/pub.out"
+if pg_wait "SELECT count(*) FROM telemetry WHERE device LIKE 'HT1-%'" "$STREAM" 15; then
+    ht_pass "all $STREAM reports stored, instance B stopped after $mid and restarted"
+else
+    ht_fail "stored $(fl_pg_q "SELECT count(*) FROM telemetry WHERE device LIKE 'HT1-%'") of $STREAM"
+fi
+ht_check "each stored exactly once (the devices' counts agree with the rows)" \
+    test "$(fl_pg_q "SELECT sum(telemetry_count) FROM devices WHERE id LIKE 'HT1-%'")" = "$STREAM"
+kill -TERM "$PID_A" "$PID_B"; wait "$PID_A" "$PID_B" 2>/dev/null
+stored() { sed -nE 's/.*stopped: stored ([0-9]+) messages \(([0-9]+) telemetry\).*/\2/p' "$1"; }
+a=$(stored "$HT_WORK/fleet-a.err"); b1=$(stored "$HT_WORK/fleet-b1.err"); b2=$(stored "$HT_WORK/fleet-b2.err")
+if [ "${a:-0}" -gt 0 ] && [ "${b1:-0}" -gt 0 ]; then
+    ht_pass "both instances did work: telemetry handled by A $a, B $b1 before its stop and $b2 after"
+else
+    ht_fail "instances' work: A ${a:-none}, B ${b1:-none} / ${b2:-none}"
+fi
+ht_check "no batch failed or was written twice: no 'failed' or 'aborted' in the instances' logs" \
+    bash -c "! grep -hE 'failed|aborted' '$HT_WORK'/fleet-*.err"
+echo "# $SECONDS s"
+ht_done

@@ -26,6 +26,7 @@
  *    the counters of each device's reports, the ports each device
  *    listens on, and each rule's window of devices (locked while a device
  *    is counted, so two instances raise an anomaly once). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,19 @@ typedef struct {
 } pg_db;
 
 static const fleet_store_ops PG_OPS;
+/* An integer column (row @p r, column @p c): -1 when NULL or not a
+ * non-negative decimal (every integer column here is >= 0). */
+static int64_t ival(const PGresult *res, int r, int c)
+{
+    if (PQgetisnull(res, r, c)) return -1;
+    const char *v = PQgetvalue(res, r, c);
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < 0) return -1;
+    return (int64_t)x;
+}
+
 static pg_db *PG(fleet_db *d) { return (pg_db *)(void *)d; }
 static const pg_db *PGC(const fleet_db *d) { return (const pg_db *)(const void *)d; }
 
@@ -296,8 +310,8 @@ static hearth_status schema(pg_db *db)
         PQclear(res);
         if (st == HEARTH_OK && exists) {
             res = PQexec(c, "SELECT max(version) FROM fleet_schema");
-            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-                v = atoi(PQgetvalue(res, 0, 0));
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && ival(res, 0, 0) >= 0)
+                v = ival(res, 0, 0) > 1000 ? 1000 : (int)ival(res, 0, 0);
             else
                 st = hearth_err(HEARTH_ERR_IO, "database: no schema version: %s", PQerrorMessage(c));
             PQclear(res);
@@ -610,7 +624,7 @@ static hearth_status pg_device_load(fleet_db *d, const char *id, bool *has_telem
     PGresult *res = NULL;
     HEARTH_GUARD(rx(db, R_DEV_LOAD, 1, v, &res));
     if (PQntuples(res) == 1) {
-        *has_telemetry = !PQgetisnull(res, 0, 0) && atoll(PQgetvalue(res, 0, 0)) > 0;
+        *has_telemetry = ival(res, 0, 0) > 0;
         const char *k = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
         /* Only a name the parser could have produced steers the rules. */
         if (k != NULL && strlen(k) < kindcap &&
@@ -620,7 +634,7 @@ static hearth_status pg_device_load(fleet_db *d, const char *id, bool *has_telem
     PQclear(res);
     HEARTH_GUARD(rx(db, R_PORTS_LOAD, 1, v, &res));
     for (int i = 0; i < PQntuples(res) && *nports < cap; i++) {
-        long p = atol(PQgetvalue(res, i, 0));
+        int64_t p = ival(res, i, 0);
         if (p >= 1 && p <= 65535) ports[(*nports)++] = (uint16_t)p;
     }
     PQclear(res);
@@ -628,11 +642,6 @@ static hearth_status pg_device_load(fleet_db *d, const char *id, bool *has_telem
      * too: its telemetry count may still be in that instance's open batch. */
     if (*nports > 0) *has_telemetry = true;
     return HEARTH_OK;
-}
-
-static int64_t col(const PGresult *res, int c)
-{
-    return PQgetisnull(res, 0, c) ? -1 : atoll(PQgetvalue(res, 0, c));
 }
 
 static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64_t lf, int64_t uvf,
@@ -651,8 +660,8 @@ static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64
     /* Recorded (and committed) before the neighbours are read. */
     HEARTH_GUARD(rx(db, R_NEIGHBOURS, 2, v, &res));
     if (PQntuples(res) == 1) {
-        out->prev_lf = col(res, 0), out->prev_uvf = col(res, 1);
-        out->next_lf = col(res, 2), out->next_uvf = col(res, 3), out->next_seq = col(res, 4);
+        out->prev_lf = ival(res, 0, 0), out->prev_uvf = ival(res, 0, 1);
+        out->next_lf = ival(res, 0, 2), out->next_uvf = ival(res, 0, 3), out->next_seq = ival(res, 0, 4);
     }
     PQclear(res);
     return HEARTH_OK;
@@ -703,7 +712,7 @@ static hearth_status hit_tx(pg_db *db, const fleet_rule_hit *h, bool *raised)
         for (int i = 0; i < n && i < EVIDENCE_LISTED; i++) {
             fleet_buf_str(&ev, i == 0 ? "{\"device\":" : ",{\"device\":");
             fleet_buf_json_str(&ev, PQgetvalue(res, i, 0));
-            fleet_buf_printf(&ev, ",\"at\":%lld,\"what\":", atoll(PQgetvalue(res, i, 1)));
+            fleet_buf_printf(&ev, ",\"at\":%lld,\"what\":", (long long)ival(res, i, 1));
             fleet_buf_json_str(&ev, PQgetvalue(res, i, 2));
             fleet_buf_str(&ev, "}");
         }

@@ -6,7 +6,8 @@
  *    shared (device_counters, rule_windows, rule_hits); the schema version
  *    in fleet_schema, created under an advisory lock so two instances
  *    starting at once create it once; a newer version is refused.
- *  - Every statement prepared once per connection; parameters sent apart
+ *  - Every statement prepared once per connection (and pipelined: a batch
+ *    costs one round trip per 500 statements); parameters sent apart
  *    from the SQL (nothing a device sent is ever part of a statement's
  *    text); the values are the validated fleet_msg fields (message.c).
  *  - A redelivered message is stored once, whichever instance receives it:
@@ -485,52 +486,112 @@ static const char *num(numbuf *nb, int i, int64_t v)
 
 static const char *txt(const char *s) { return s != NULL && s[0] != '\0' ? s : NULL; }
 
-static hearth_status write_one(pg_db *db, const pg_item *it)
+/* Queue one item's statement on the ingest connection's pipeline. */
+static bool send_one(pg_db *db, const pg_item *it)
 {
     numbuf nb;
+    PGconn *c = db->c;
     switch (it->kind) {
     case -1: {
         const char *v[] = {it->json, num(&nb, 0, it->now)};
-        return px(db, db->c, pname('p', P_REJECT), 2, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_REJECT), 2, v, NULL, NULL, 0) == 1;
     }
     case FLEET_T_TELEMETRY: {
         const char *v[] = {it->id, num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts), it->json};
-        return px(db, db->c, pname('p', P_TEL), 5, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_TEL), 5, v, NULL, NULL, 0) == 1;
     }
     case FLEET_T_EVENTS: {
         const char *v[] = {it->id,      num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts),
                            txt(it->sev), txt(it->event),      it->json};
-        return px(db, db->c, pname('p', P_EVT), 7, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_EVT), 7, v, NULL, NULL, 0) == 1;
     }
     case FLEET_T_STATE: {
         const char *v[] = {it->id, it->json, num(&nb, 0, it->seq), num(&nb, 1, it->now), txt(it->sw),
                            txt(it->model)};
-        return px(db, db->c, pname('p', P_STATE), 6, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_STATE), 6, v, NULL, NULL, 0) == 1;
     }
     case FLEET_T_STATUS: {
         const char *v[] = {it->id, it->online ? "1" : "0", num(&nb, 0, it->now)};
-        return px(db, db->c, pname('p', P_STATUS), 3, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_STATUS), 3, v, NULL, NULL, 0) == 1;
     }
     case FLEET_T_CMDRES: {
         const char *v[] = {it->id, it->reqid, num(&nb, 0, it->status), num(&nb, 1, it->now), it->json};
-        return px(db, db->c, pname('p', P_CMDRES), 5, v, NULL);
+        return PQsendQueryPrepared(c, pname('p', P_CMDRES), 5, v, NULL, NULL, 0) == 1;
     }
-    default: return hearth_err(HEARTH_ERR_INTERNAL, "unknown message kind");
+    default: return false;
     }
 }
 
+/* Read the results of @p nq pipelined statements and of the sync after
+ * them; the first failure (and its SQLSTATE) is returned. */
+static hearth_status pipe_read(pg_db *db, PGconn *c, size_t nq, PGresult **last)
+{
+    hearth_status st = HEARTH_OK;
+    if (last != NULL) *last = NULL;
+    for (size_t i = 0; i < nq; i++) {
+        PGresult *res;
+        while ((res = PQgetResult(c)) != NULL) {
+            ExecStatusType es = PQresultStatus(res);
+            if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && st == HEARTH_OK) {
+                const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
+                st = hearth_err(HEARTH_ERR_IO, "database: %s",
+                                es == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(res));
+            }
+            if (last != NULL && i + 1 == nq && *last == NULL && es == PGRES_TUPLES_OK)
+                *last = res;
+            else
+                PQclear(res);
+        }
+    }
+    PGresult *res = PQgetResult(c);
+    if ((res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) && st == HEARTH_OK)
+        st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    PQclear(res);
+    return st;
+}
+
+#define PIPE_CHUNK 500 /* statements sent before their results are read */
+
+/* The batch in one transaction, its statements pipelined (one round trip
+ * per PIPE_CHUNK statements, not one per message); the results are read
+ * every chunk so neither side's socket buffer fills. */
 static hearth_status write_batch(pg_db *db)
 {
-    HEARTH_GUARD(pexec(db, db->c, "BEGIN"));
+    PGconn *c = db->c;
+    if (PQenterPipelineMode(c) != 1) return hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
     hearth_status st = HEARTH_OK;
-    for (size_t i = 0; i < db->n && st == HEARTH_OK; i++) st = write_one(db, &db->batch[i]);
-    if (st == HEARTH_OK) st = pexec(db, db->c, "COMMIT");
+    size_t i = 0;
+    bool first = true;
+    while (st == HEARTH_OK && (first || i < db->n)) {
+        size_t nq = 0;
+        bool ok = true;
+        if (first) {
+            ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+            nq++;
+            first = false;
+        }
+        for (size_t k = 0; ok && k < PIPE_CHUNK && i < db->n; k++, i++) {
+            ok = send_one(db, &db->batch[i]);
+            nq++;
+        }
+        if (ok && i == db->n) {
+            ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+            nq++;
+        }
+        if (!ok || PQpipelineSync(c) != 1) {
+            st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+            break;
+        }
+        st = pipe_read(db, c, nq, NULL);
+    }
+    (void)PQexitPipelineMode(c);
     if (st != HEARTH_OK) {
         char keep[sizeof db->sqlstate];
         memcpy(keep, db->sqlstate, sizeof keep);
         char msg[256];
         snprintf(msg, sizeof msg, "%s", hearth_err_msg());
-        if (PQstatus(db->c) == CONNECTION_OK) (void)pexec(db, db->c, "ROLLBACK");
+        if (PQstatus(c) == CONNECTION_OK) (void)pexec(db, c, "ROLLBACK");
         memcpy(db->sqlstate, keep, sizeof keep);
         return hearth_err(HEARTH_ERR_IO, "%s", msg);
     }
@@ -652,19 +713,39 @@ static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64
     if (seq < 0 || (lf < 0 && uvf < 0)) return HEARTH_OK;
     numbuf nb;
     const char *v[] = {id, num(&nb, 0, seq), num(&nb, 1, hearth_time_now()), num(&nb, 2, lf), num(&nb, 3, uvf)};
-    PGresult *res = NULL;
-    HEARTH_GUARD(rx(db, R_COUNTERS, 5, v, &res));
-    bool recorded = strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
-    if (!recorded) return HEARTH_OK; /* this report was counted already */
-    /* Recorded (and committed) before the neighbours are read. */
-    HEARTH_GUARD(rx(db, R_NEIGHBOURS, 2, v, &res));
-    if (PQntuples(res) == 1) {
-        out->prev_lf = ival(res, 0, 0), out->prev_uvf = ival(res, 0, 1);
-        out->next_lf = ival(res, 0, 2), out->next_uvf = ival(res, 0, 3), out->next_seq = ival(res, 0, 4);
+    /* One round trip: the insert is committed at the first sync, before
+     * the neighbours are read, so of two instances recording a device's
+     * consecutive reports at once at least one sees the other's. */
+    if (PQstatus(db->r) != CONNECTION_OK) HEARTH_GUARD(connect_one(db, &db->r, true));
+    PGconn *c = db->r;
+    if (PQenterPipelineMode(c) != 1) return hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    hearth_status st = HEARTH_OK;
+    PGresult *ins = NULL, *nb_res = NULL;
+    if (PQsendQueryPrepared(c, pname('r', R_COUNTERS), 5, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1 ||
+        PQsendQueryPrepared(c, pname('r', R_NEIGHBOURS), 2, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1)
+        st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    /* the insert's command result is not a tuple set: read its count apart */
+    if (st == HEARTH_OK) {
+        ins = PQgetResult(c);
+        if (PQresultStatus(ins) != PGRES_COMMAND_OK)
+            st = hearth_err(HEARTH_ERR_IO, "database: counters: %s", PQresultErrorMessage(ins));
+        PGresult *rest;
+        while ((rest = PQgetResult(c)) != NULL) PQclear(rest);
+        rest = PQgetResult(c); /* the first sync */
+        if (PQresultStatus(rest) != PGRES_PIPELINE_SYNC && st == HEARTH_OK)
+            st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+        PQclear(rest);
+        hearth_status st2 = pipe_read(db, c, 1, &nb_res);
+        if (st == HEARTH_OK) st = st2;
     }
-    PQclear(res);
-    return HEARTH_OK;
+    (void)PQexitPipelineMode(c);
+    if (st == HEARTH_OK && strcmp(PQcmdTuples(ins), "1") == 0 && nb_res != NULL && PQntuples(nb_res) == 1) {
+        out->prev_lf = ival(nb_res, 0, 0), out->prev_uvf = ival(nb_res, 0, 1);
+        out->next_lf = ival(nb_res, 0, 2), out->next_uvf = ival(nb_res, 0, 3), out->next_seq = ival(nb_res, 0, 4);
+    }
+    PQclear(ins);
+    PQclear(nb_res);
+    return st;
 }
 
 static hearth_status pg_anomaly(fleet_db *d, const char *rule, const char *key, int64_t now, unsigned window_s,

@@ -14,7 +14,7 @@
 #    the two instances, is stored once;
 #  - the login_failures rule (3 devices) fires exactly once for three
 #    devices whose two reports each were split between the instances;
-#  - a stream of 6000 reports: both instances store part of it, one is
+#  - a stream of 4000 reports: both instances store part of it, one is
 #    stopped (SIGTERM) while the stream is being published and restarted,
 #    and every report is stored exactly once.
 set -u
@@ -23,12 +23,14 @@ source "$(dirname "$0")/lib.sh"
 ht_init
 source "$(dirname "$0")/fleet_lib.sh"
 PUB=$(ht_bin fleet_telemetry_pub) || exit 1
-STREAM=6000
+STREAM=4000
 
+fl_pg_initdb & initdb=$!
 fl_ca || exit 1
 for d in dev1 dev2 la1 la2 la3; do fl_device_cert "$d" || exit 1; done
 fl_sign benchpub benchpub || exit 1
 FL_ACL_EXTRA='user benchpub\ntopic write hearth/#\n\n'   # the stream's stand-in for many devices
+wait "$initdb" || exit 1
 fl_pg_start || exit 1
 fl_broker_start || exit 1
 FL_DB=$FL_PG_URL

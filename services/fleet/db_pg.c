@@ -248,7 +248,7 @@ static hearth_status pexec(pg_db *db, PGconn *c, const char *sql)
 static hearth_status prepare(pg_db *db, PGconn *c, char prefix, const char *const *sql, int n)
 {
     for (int i = 0; i < n; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "%c%d", prefix, i);
         PGresult *res = PQprepare(c, name, sql[i], 0, NULL);
         bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.13-1
+# provisions: 5.13-1 5.10-1
 # needs: HEARTH_FLEET
 # hearth-fleet on PostgreSQL, two instances splitting the stream
 # (docs/fleet.md, "Several instances"): a real PostgreSQL started by the test
@@ -13,7 +13,8 @@
 #  - a message sent twice (same device, same seq), the two copies going to
 #    the two instances, is stored once;
 #  - the login_failures rule (3 devices) fires exactly once for three
-#    devices whose two reports each were split between the instances;
+#    devices whose two reports each were split between the instances
+#    (telemetry examined for anomalies across the fleet, 5.10-1);
 #  - a stream of 4000 reports: both instances store part of it, one is
 #    stopped (SIGTERM) while the stream is being published and restarted,
 #    and every report is stored exactly once.

@@ -103,68 +103,68 @@ enum {
 
 static const char *const PSQL[P_COUNT] = {
     /* $1 device $2 received $3 seq $4 ts $5 report */
-    [P_TEL] = "WITH ins AS (INSERT INTO telemetry(device, received, seq, ts, report)"
+    [P_TEL] = ("WITH ins AS (INSERT INTO telemetry(device, received, seq, ts, report)"
               " VALUES($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
               " INSERT INTO devices AS d (id, first_seen, last_seen, telemetry, telemetry_seq,"
               " telemetry_at, telemetry_count) SELECT $1, $2, $2, $5, $3, $2, 1 FROM ins"
               " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
               " telemetry = excluded.telemetry, telemetry_seq = excluded.telemetry_seq,"
-              " telemetry_at = excluded.telemetry_at, telemetry_count = d.telemetry_count + 1",
+              " telemetry_at = excluded.telemetry_at, telemetry_count = d.telemetry_count + 1"),
     /* $1 device $2 received $3 seq $4 ts $5 sev $6 event $7 detail */
-    [P_EVT] = "WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail)"
+    [P_EVT] = ("WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail)"
               " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
               " INSERT INTO devices AS d (id, first_seen, last_seen, events_count)"
               " SELECT $1, $2, $2, 1 FROM ins"
               " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
-              " events_count = d.events_count + 1",
+              " events_count = d.events_count + 1"),
     /* $1 device $2 state $3 seq $4 received $5 sw $6 model */
-    [P_STATE] = "INSERT INTO devices AS d (id, first_seen, last_seen, state, state_seq, state_at, sw, model)"
+    [P_STATE] = ("INSERT INTO devices AS d (id, first_seen, last_seen, state, state_seq, state_at, sw, model)"
                 " VALUES($1, $4, $4, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET"
                 " last_seen = excluded.last_seen, state = excluded.state, state_seq = excluded.state_seq,"
-                " state_at = excluded.state_at, sw = excluded.sw, model = coalesce(excluded.model, d.model)",
+                " state_at = excluded.state_at, sw = excluded.sw, model = coalesce(excluded.model, d.model)"),
     /* $1 device $2 online $3 received */
-    [P_STATUS] = "INSERT INTO devices AS d (id, first_seen, last_seen, online, status_at)"
+    [P_STATUS] = ("INSERT INTO devices AS d (id, first_seen, last_seen, online, status_at)"
                  " VALUES($1, $3, $3, $2, $3) ON CONFLICT (id) DO UPDATE SET"
-                 " last_seen = excluded.last_seen, online = excluded.online, status_at = excluded.status_at",
+                 " last_seen = excluded.last_seen, online = excluded.online, status_at = excluded.status_at"),
     /* $1 device $2 reqid $3 status $4 received $5 reply */
-    [P_CMDRES] = "WITH up AS (INSERT INTO cmd_results(device, reqid, status, received, reply)"
+    [P_CMDRES] = ("WITH up AS (INSERT INTO cmd_results(device, reqid, status, received, reply)"
                  " VALUES($1, $2, $3, $4, $5) ON CONFLICT (device, reqid) DO UPDATE SET"
                  " status = excluded.status, received = excluded.received, reply = excluded.reply RETURNING 1)"
                  " INSERT INTO devices AS d (id, first_seen, last_seen) SELECT $1, $4, $4 FROM up"
-                 " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                 " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"),
     /* $1 reason $2 at */
-    [P_REJECT] = "INSERT INTO rejections AS r (reason, count, last_at) VALUES($1, 1, $2)"
-                 " ON CONFLICT (reason) DO UPDATE SET count = r.count + 1, last_at = excluded.last_at",
+    [P_REJECT] = ("INSERT INTO rejections AS r (reason, count, last_at) VALUES($1, 1, $2)"
+                 " ON CONFLICT (reason) DO UPDATE SET count = r.count + 1, last_at = excluded.last_at"),
 };
 
 static const char *const RSQL[R_COUNT] = {
-    [R_PORT] = "INSERT INTO device_ports(device, port, first_seen) VALUES($1, $2, $3)"
-               " ON CONFLICT DO NOTHING",
-    [R_DEV_LOAD] = "SELECT telemetry_count, model FROM devices WHERE id = $1",
-    [R_PORTS_LOAD] = "SELECT port FROM device_ports WHERE device = $1 ORDER BY port LIMIT 64",
+    [R_PORT] = ("INSERT INTO device_ports(device, port, first_seen) VALUES($1, $2, $3)"
+               " ON CONFLICT DO NOTHING"),
+    [R_DEV_LOAD] = ("SELECT telemetry_count, model FROM devices WHERE id = $1"),
+    [R_PORTS_LOAD] = ("SELECT port FROM device_ports WHERE device = $1 ORDER BY port LIMIT 64"),
     /* $1 device $2 seq $3 received $4 lf $5 uvf; a redelivery inserts nothing */
-    [R_COUNTERS] = "INSERT INTO report_counters(device, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5)"
-                   " ON CONFLICT DO NOTHING",
-    [R_NEIGHBOURS] = "SELECT p.lf, p.uvf, n.lf, n.uvf, n.seq FROM (SELECT 1) x"
+    [R_COUNTERS] = ("INSERT INTO report_counters(device, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5)"
+                   " ON CONFLICT DO NOTHING"),
+    [R_NEIGHBOURS] = ("SELECT p.lf, p.uvf, n.lf, n.uvf, n.seq FROM (SELECT 1) x"
                      " LEFT JOIN LATERAL (SELECT lf, uvf FROM report_counters WHERE device = $1 AND seq < $2"
                      " ORDER BY seq DESC LIMIT 1) p ON true"
                      " LEFT JOIN LATERAL (SELECT lf, uvf, seq FROM report_counters WHERE device = $1 AND seq > $2"
-                     " ORDER BY seq LIMIT 1) n ON true",
-    [R_ANOMALY] = "INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
-                  " VALUES($1, $2, $3, $4, $5, $6, $7)",
-    [R_WIN_ENSURE] = "INSERT INTO rule_windows(rule, key, epoch) VALUES($1, $2, 0) ON CONFLICT DO NOTHING",
-    [R_WIN_LOCK] = "SELECT epoch FROM rule_windows WHERE rule = $1 AND key = $2 FOR UPDATE",
+                     " ORDER BY seq LIMIT 1) n ON true"),
+    [R_ANOMALY] = ("INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7)"),
+    [R_WIN_ENSURE] = ("INSERT INTO rule_windows(rule, key, epoch) VALUES($1, $2, 0) ON CONFLICT DO NOTHING"),
+    [R_WIN_LOCK] = ("SELECT epoch FROM rule_windows WHERE rule = $1 AND key = $2 FOR UPDATE"),
     /* $1 rule $2 key $3 epoch $4 device $5 seq $6 at $7 what */
-    [R_HIT_INS] = "INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what)"
-                  " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, key, device, seq) DO NOTHING",
+    [R_HIT_INS] = ("INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what)"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, key, device, seq) DO NOTHING"),
     /* the distinct devices of the window (epoch $3, after $4) that were not
      * counted already in an earlier window within the same period */
-    [R_HIT_COUNT] = "SELECT h.device, min(h.at), min(h.what) FROM rule_hits h"
+    [R_HIT_COUNT] = ("SELECT h.device, min(h.at), min(h.what) FROM rule_hits h"
                     " WHERE h.rule = $1 AND h.key = $2 AND h.epoch = $3 AND h.at > $4"
                     " AND NOT EXISTS (SELECT 1 FROM rule_hits p WHERE p.rule = $1 AND p.key = $2"
                     " AND p.device = h.device AND p.epoch < $3 AND p.at > $4)"
-                    " GROUP BY h.device ORDER BY 2, 1 LIMIT 4096",
-    [R_WIN_NEXT] = "UPDATE rule_windows SET epoch = epoch + 1 WHERE rule = $1 AND key = $2",
+                    " GROUP BY h.device ORDER BY 2, 1 LIMIT 4096"),
+    [R_WIN_NEXT] = ("UPDATE rule_windows SET epoch = epoch + 1 WHERE rule = $1 AND key = $2"),
 };
 
 /* ------------------------------------------------------------ the handle */

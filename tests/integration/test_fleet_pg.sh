@@ -168,7 +168,7 @@ if [ "${a:-0}" -gt 0 ] && [ "${b1:-0}" -gt 0 ]; then
 else
     ht_fail "instances' work: A ${a:-none}, B ${b1:-none} / ${b2:-none}"
 fi
-ht_check "no batch failed or was written twice: no 'failed' or 'aborted' in the instances' logs" \
-    bash -c "! grep -hE 'failed|aborted' '$HT_WORK'/fleet-*.err"
+ht_check "no batch failed or was written twice, no sanitizer report: no 'failed', 'aborted' or 'Sanitizer' in the instances' logs" \
+    bash -c "! grep -hE 'failed|aborted|Sanitizer' '$HT_WORK'/fleet-*.err"
 echo "# $SECONDS s"
 ht_done

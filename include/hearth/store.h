@@ -156,6 +156,42 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti) HEARTH
 hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti,
                                   hearth_rot **out) HEARTH_MUST_CHECK;
 
+/**
+ * Factory reset, TPM root (docs/erasure.md): seal a new random storage key in
+ * @p keydir as the successor of the key in @p cur_keydir, bound by its
+ * authPolicy (TPM2_PolicyNV) to the next value of the device's erase-epoch NV
+ * counter (defined here if the current key predates it). The new key is not
+ * unsealable until hearth_rot_tpm_epoch_advance(); the current one stops
+ * being unsealable then. Also defines the new key's rollback counter.
+ * Returns the new root of trust open in *@p out (its key is known here).
+ */
+hearth_status hearth_rot_tpm_create_successor(const char *keydir, const char *cur_keydir,
+                                              const char *tcti,
+                                              hearth_rot **out) HEARTH_MUST_CHECK;
+/**
+ * Advance the erase epoch to the value the key in @p keydir is sealed for
+ * (one NV increment at most; nothing when it is already there, so it may be
+ * repeated after a power cut), after checking that the sealed object's
+ * policy is exactly that. From then on this TPM refuses every key sealed for
+ * an earlier value. A key sealed without a policy (version 1): nothing.
+ */
+hearth_status hearth_rot_tpm_epoch_advance(const char *keydir,
+                                           const char *tcti) HEARTH_MUST_CHECK;
+/**
+ * Record in @p keydir (file `retired-nv`) the TPM NV indices of the root of
+ * trust @p old that its successor @p neu does not use (its store rollback
+ * counter and anti-rollback floor index). Nothing for a file root.
+ */
+hearth_status hearth_rot_tpm_retire_plan(const hearth_rot *old, const hearth_rot *neu,
+                                         const char *keydir) HEARTH_MUST_CHECK;
+/**
+ * Undefine (owner authorisation) the indices recorded by
+ * hearth_rot_tpm_retire_plan() in @p keydir; each only if it is in Hearth's
+ * handle ranges and has the public area Hearth defines, already-gone ones
+ * are skipped (idempotent). No record: nothing.
+ */
+hearth_status hearth_rot_tpm_retire_run(const char *keydir, const char *tcti) HEARTH_MUST_CHECK;
+
 /** Which backend a root of trust is. */
 hearth_rot_kind hearth_rot_kind_of(const hearth_rot *rot);
 /** Copy the 32-byte storage root key out (caller wipes it). */

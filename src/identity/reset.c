@@ -103,6 +103,19 @@ static hearth_status join(char *buf, size_t cap, const char *dir, const char *na
 static hearth_status roll_forward(const reset_paths *p)
 {
     char from[4096], to[4096];
+    /* 0. TPM root: advance the erase epoch to the value the new key is
+     * sealed for. From here this TPM refuses every earlier sealed key, also
+     * a copy of the old blob a flash block kept; the new key becomes
+     * unsealable. Idempotent, and done before the staged blob moves (a
+     * moved blob means it was done). Then the old key's NV indices go (the
+     * floors live on in the new key's index, written before the commit). */
+    HEARTH_GUARD(join(from, sizeof from, p->s_keys, key_files[1]));
+    if (exists(from)) {
+        HEARTH_GUARD(hearth_rot_tpm_epoch_advance(p->s_keys, NULL));
+        hearth_fault_point("reset.epoch_advanced");
+        HEARTH_GUARD(hearth_rot_tpm_retire_run(p->s_keys, NULL));
+        hearth_fault_point("reset.nv_retired");
+    }
     /* 1. The old key: overwritten in place, then replaced by the new one. */
     for (size_t i = 0; i < sizeof key_files / sizeof key_files[0]; i++) {
         HEARTH_GUARD(join(from, sizeof from, p->s_keys, key_files[i]));
@@ -203,13 +216,20 @@ static hearth_status stage(hearth_device *dev, const reset_paths *p, const reset
     hearth_rot_kind kind = hearth_rot_kind_of(hearth_identity_device_rot(dev));
     if (mkdir(p->stage, 0700) != 0)
         return hearth_err(HEARTH_ERR_IO, "create %s: %s", p->stage, strerror(errno));
-    if (kind == HEARTH_ROT_TPM) HEARTH_GUARD(hearth_rot_tpm_create(p->s_keys, NULL));
-    else HEARTH_GUARD(hearth_rot_file_create(p->s_keys));
     hearth_rot *rot = NULL;
     hearth_store *st = NULL;
     hearth_floors *f = NULL;
-    hearth_status s = kind == HEARTH_ROT_TPM ? hearth_rot_tpm_open(p->s_keys, NULL, &rot)
-                                              : hearth_rot_file_open(p->s_keys, &rot);
+    hearth_status s;
+    if (kind == HEARTH_ROT_TPM) {
+        /* Sealed for the next erase epoch: unusable until the commit's
+         * roll-forward advances it (docs/erasure.md). */
+        s = hearth_rot_tpm_create_successor(p->s_keys, p->keys, NULL, &rot);
+        if (s == HEARTH_OK)
+            s = hearth_rot_tpm_retire_plan(hearth_identity_device_rot(dev), rot, p->s_keys);
+    } else {
+        s = hearth_rot_file_create(p->s_keys);
+        if (s == HEARTH_OK) s = hearth_rot_file_open(p->s_keys, &rot);
+    }
     if (s == HEARTH_OK) s = hearth_store_create(p->s_data, rot, hearth_device_serial(dev));
     if (s == HEARTH_OK) s = hearth_store_open(p->s_data, rot, hearth_device_serial(dev), &st);
     if (s == HEARTH_OK) {

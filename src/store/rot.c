@@ -136,4 +136,33 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
     *out = NULL;
     return hearth_err(HEARTH_ERR_UNSUPPORTED, "built without TPM support (HEARTH_TPM=OFF)");
 }
+
+hearth_status hearth_rot_tpm_create_successor(const char *keydir, const char *cur_keydir,
+                                              const char *tcti, hearth_rot **out)
+{
+    (void)cur_keydir;
+    return hearth_rot_tpm_open(keydir, tcti, out);
+}
+
+hearth_status hearth_rot_tpm_epoch_advance(const char *keydir, const char *tcti)
+{
+    return hearth_rot_tpm_create(keydir, tcti);
+}
+
+/* Without TPM support no root of trust is a TPM one: nothing to retire. */
+hearth_status hearth_rot_tpm_retire_plan(const hearth_rot *old, const hearth_rot *neu,
+                                         const char *keydir)
+{
+    (void)old;
+    (void)neu;
+    (void)keydir;
+    return HEARTH_OK;
+}
+
+hearth_status hearth_rot_tpm_retire_run(const char *keydir, const char *tcti)
+{
+    (void)keydir;
+    (void)tcti;
+    return HEARTH_OK;
+}
 #endif

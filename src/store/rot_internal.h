@@ -73,6 +73,25 @@ hearth_status rot_tpm_connect(rot_tpm_conn *t, const char *tcti, bool salted) HE
 void rot_tpm_disconnect(rot_tpm_conn *t);
 /** Set a hearth error "TPM <what> failed: <decoded rc>" and return @p st. */
 hearth_status rot_tpm_error(hearth_status st, const char *what, TSS2_RC rc);
+
+/* Erase epoch (rot_tpm_epoch.c). */
+/** Whether @p index is in the erase-epoch handle range. */
+bool rot_epoch_index_valid(uint32_t index);
+/** Open the epoch counter @p index (public area checked), read its value
+ *  and, if @p name, its NV name. */
+hearth_status rot_epoch_open(rot_tpm_conn *t, uint32_t index, ESYS_TR *nv, uint64_t *value,
+                             TPM2B_NAME *name) HEARTH_MUST_CHECK;
+/** Define a new epoch counter at a random free handle and increment it once. */
+hearth_status rot_epoch_define(rot_tpm_conn *t, uint32_t *index, ESYS_TR *nv) HEARTH_MUST_CHECK;
+/** Undefine an epoch counter this process just defined (failure cleanup). */
+void rot_epoch_undefine(rot_tpm_conn *t, ESYS_TR nv);
+/** The authPolicy digest of PolicyNV(epoch == @p value) on the index named @p name. */
+hearth_status rot_epoch_policy(const TPM2B_NAME *name, uint64_t value,
+                               uint8_t out[32]) HEARTH_MUST_CHECK;
+/** Bring the epoch @p index to @p target (one increment at most), after
+ *  checking @p policy is PolicyNV(index == target). Idempotent. */
+hearth_status rot_epoch_advance_to(const char *tcti, uint32_t index, uint64_t target,
+                                   const TPM2B_DIGEST *policy) HEARTH_MUST_CHECK;
 #endif
 
 /** Floors in TPM NV (rot_tpm_nv.c): handle and auth derived from @p key. */

@@ -22,7 +22,8 @@
 #define TPM_BLOB_NAME "tpm-sealed.bin"
 #define TPM_BLOB_MAGIC "HRTHTPM1"
 #define TPM_BLOB_MAGIC_LEN 8
-#define TPM_BLOB_VERSION 1
+#define TPM_BLOB_VERSION 2          /**< sealed under the erase-epoch policy */
+#define TPM_BLOB_VERSION_NOPOLICY 1 /**< older devices: no policy, still read */
 #define TPM_PRIMARY_ECC_P256_SRK 1 /**< TCG-style ECC P-256 storage key template */
 #define TPM_BLOB_MAX 4096
 /* NV counter indices are picked at random in part of the owner range
@@ -311,7 +312,118 @@ static void nv_undefine(tpm_conn *t, ESYS_TR nv)
                                     ESYS_TR_NONE);
 }
 
-hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
+/* A parsed tpm-sealed.bin (docs/store-format.md). */
+typedef struct {
+    uint16_t version;       /**< 1: no policy (older devices); 2: erase-epoch policy */
+    uint32_t counter_index; /**< store rollback counter */
+    uint32_t epoch_index;   /**< version 2: erase-epoch counter */
+    uint64_t epoch_value;   /**< version 2: the epoch the key is sealed for */
+    TPM2B_PUBLIC pub;
+    TPM2B_PRIVATE priv;
+} tpm_blob;
+
+static hearth_status blob_load(const char *keydir, tpm_blob *b)
+{
+    memset(b, 0, sizeof *b);
+    HEARTH_GUARD(rot_check_dir(keydir));
+    char path[PATH_MAX];
+    HEARTH_GUARD(hearth_path_join(path, sizeof path, keydir, TPM_BLOB_NAME));
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    hearth_status st = hearth_fs_read_file(path, TPM_BLOB_MAX, &raw, &rawlen);
+    if (st == HEARTH_ERR_NOT_FOUND) return hearth_err(st, "no TPM-sealed key at %s", path);
+    if (st != HEARTH_OK) return st;
+
+    hearth_cursor c;
+    hearth_cursor_init(&c, raw, rawlen);
+    const uint8_t *magic = NULL;
+    uint16_t tmpl = 0;
+    if (hearth_cursor_ptr(&c, TPM_BLOB_MAGIC_LEN, &magic) != HEARTH_OK ||
+        memcmp(magic, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN) != 0 ||
+        hearth_cursor_u16(&c, &b->version) != HEARTH_OK ||
+        hearth_cursor_u16(&c, &tmpl) != HEARTH_OK ||
+        hearth_cursor_u32(&c, &b->counter_index) != HEARTH_OK ||
+        (b->version == TPM_BLOB_VERSION &&
+         (hearth_cursor_u32(&c, &b->epoch_index) != HEARTH_OK ||
+          hearth_cursor_u64(&c, &b->epoch_value) != HEARTH_OK))) {
+        free(raw);
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s is not a Hearth TPM-sealed key", path);
+    }
+    if ((b->version != TPM_BLOB_VERSION && b->version != TPM_BLOB_VERSION_NOPOLICY) ||
+        tmpl != TPM_PRIMARY_ECC_P256_SRK) {
+        free(raw);
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "%s: unsupported version %u / template %u",
+                          path, b->version, tmpl);
+    }
+    if (b->counter_index < TPM_NV_BASE || b->counter_index > TPM_NV_BASE + TPM_NV_SPAN) {
+        free(raw);
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s names an invalid NV counter index", path);
+    }
+    size_t off = c.pos;
+    TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(raw, rawlen, &off, &b->pub);
+    if (rc == TSS2_RC_SUCCESS) rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(raw, rawlen, &off, &b->priv);
+    free(raw);
+    if (rc != TSS2_RC_SUCCESS || off != rawlen)
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s is truncated or malformed", path);
+    if (b->pub.publicArea.type != TPM2_ALG_KEYEDHASH)
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s does not hold a sealed-data object", path);
+    /* Version 2: only the policy may authorise Unseal (no userWithAuth, or an
+     * empty password would bypass it). */
+    if (b->version == TPM_BLOB_VERSION &&
+        (!rot_epoch_index_valid(b->epoch_index) || b->pub.publicArea.authPolicy.size != 32 ||
+         (b->pub.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) != 0))
+        return hearth_err(HEARTH_ERR_TAMPERED, "%s: sealed object without its erase-epoch policy",
+                          path);
+    return HEARTH_OK;
+}
+
+/* Blob: magic, version, primary template id, NV counter index, [v2: erase
+ * epoch index, epoch value], then the marshalled TPM2B_PUBLIC and
+ * TPM2B_PRIVATE (each carries its size). */
+static hearth_status blob_write(const char *keydir, const tpm_blob *b)
+{
+    uint8_t blob[TPM_BLOB_MAX];
+    memcpy(blob, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN);
+    blob[8] = (uint8_t)(b->version >> 8);
+    blob[9] = (uint8_t)b->version;
+    blob[10] = 0;
+    blob[11] = TPM_PRIMARY_ECC_P256_SRK;
+    hearth_be32_put(blob + 12, b->counter_index);
+    size_t off = 16;
+    if (b->version == TPM_BLOB_VERSION) {
+        hearth_be32_put(blob + 16, b->epoch_index);
+        hearth_be64_put(blob + 20, b->epoch_value);
+        off = 28;
+    }
+    TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&b->pub, blob, sizeof blob, &off);
+    if (rc == TSS2_RC_SUCCESS) rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&b->priv, blob, sizeof blob, &off);
+    if (rc != TSS2_RC_SUCCESS) return tpm_err(HEARTH_ERR_INTERNAL, "marshal sealed object", rc);
+    return rot_write_new(keydir, TPM_BLOB_NAME, blob, off);
+}
+
+static hearth_status rot_out(const uint8_t key[HEARTH_STORE_KEY_LEN], uint32_t counter,
+                             const char *tcti_text, hearth_rot **out)
+{
+    HEARTH_GUARD(rot_new(HEARTH_ROT_TPM, key, out));
+    rot_counter *rc_ = &(*out)->counter;
+    rc_->present = true;
+    rc_->nv_index = counter;
+    int n = snprintf(rc_->tcti, sizeof rc_->tcti, "%s", tcti_text);
+    if (n < 0 || (size_t)n >= sizeof rc_->tcti) {
+        hearth_rot_close(*out);
+        *out = NULL;
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "TCTI configuration too long");
+    }
+    return HEARTH_OK;
+}
+
+/* Seal a new random storage key in @p keydir. Version 2 (unless @p legacy):
+ * bound to the erase epoch, at its current value for a new device (@p cur
+ * NULL), at the next value for the successor of the key in @p cur (a factory
+ * reset; hearth_rot_tpm_epoch_advance() makes it usable and every earlier
+ * key unusable). If @p out, the new root of trust is returned open. */
+static hearth_status seal_new(const char *keydir, const char *tcti, const tpm_blob *cur,
+                              bool legacy, hearth_rot **out)
 {
     HEARTH_GUARD(rot_prepare_dir(keydir));
     char path[PATH_MAX];
@@ -331,9 +443,9 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
             .type = TPM2_ALG_KEYEDHASH,
             .nameAlg = TPM2_ALG_SHA256,
             /* No sign/decrypt: a pure sealed-data object, only Unseal works.
-             * fixedTPM/fixedParent: it can never be duplicated to another TPM. */
-            .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA,
+             * fixedTPM/fixedParent: it can never be duplicated to another TPM.
+             * userWithAuth only without a policy (version 1). */
+            .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA,
             .authPolicy = {.size = 0},
             .parameters.keyedHashDetail.scheme = {.scheme = TPM2_ALG_NULL},
             .unique.keyedHash = {.size = 0},
@@ -341,50 +453,117 @@ hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
     };
     TPM2B_PRIVATE *opriv = NULL;
     TPM2B_PUBLIC *opub = NULL;
-    uint8_t blob[TPM_BLOB_MAX];
-    size_t off = 0;
-    uint32_t nv_index = 0;
-    ESYS_TR nv = ESYS_TR_NONE;
+    tpm_blob *b = calloc(1, sizeof *b);
+    ESYS_TR nv = ESYS_TR_NONE, enew = ESYS_TR_NONE;
+    if (st == HEARTH_OK && b == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     if (st != HEARTH_OK) goto out;
+
+    if (legacy) {
+        b->version = TPM_BLOB_VERSION_NOPOLICY;
+        tmpl.publicArea.objectAttributes |= TPMA_OBJECT_USERWITHAUTH;
+    } else {
+        b->version = TPM_BLOB_VERSION;
+        ESYS_TR e = ESYS_TR_NONE;
+        uint64_t v = 0;
+        TPM2B_NAME name = {0};
+        if (cur != NULL && cur->version == TPM_BLOB_VERSION) {
+            b->epoch_index = cur->epoch_index; /* the device's epoch, advanced by this reset */
+        } else {
+            /* A new device, or the first reset of one sealed without a policy. */
+            HEARTH_GUARD_GOTO(st, rot_epoch_define(&t, &b->epoch_index, &enew), out);
+            hearth_fault_point("tpm.epoch_defined");
+        }
+        st = rot_epoch_open(&t, b->epoch_index, &e, &v, &name);
+        if (e != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &e);
+        if (st != HEARTH_OK) goto out;
+        b->epoch_value = cur != NULL ? v + 1 : v;
+        tmpl.publicArea.authPolicy.size = 32;
+        HEARTH_GUARD_GOTO(st, rot_epoch_policy(&name, b->epoch_value,
+                                                tmpl.publicArea.authPolicy.buffer), out);
+    }
 
     TSS2_RC rc = tpm_create(&t, &in_sens, &tmpl, NULL, &opriv, &opub);
     if (rc != TSS2_RC_SUCCESS) {
         st = tpm_err(HEARTH_ERR_CRYPTO, "Create (seal storage key)", rc);
         goto out;
     }
-
-    st = nv_define(&t, in_sens.sensitive.data.buffer, &nv_index, &nv);
-    if (st != HEARTH_OK) goto out;
-
-    /* Blob: magic, version, primary template id, NV counter index, then the
-     * marshalled TPM2B_PUBLIC and TPM2B_PRIVATE (each carries its size). */
-    memcpy(blob, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN);
-    blob[8] = 0;
-    blob[9] = TPM_BLOB_VERSION;
-    blob[10] = 0;
-    blob[11] = TPM_PRIMARY_ECC_P256_SRK;
-    blob[12] = (uint8_t)(nv_index >> 24);
-    blob[13] = (uint8_t)(nv_index >> 16);
-    blob[14] = (uint8_t)(nv_index >> 8);
-    blob[15] = (uint8_t)nv_index;
-    off = 16;
-    rc = Tss2_MU_TPM2B_PUBLIC_Marshal(opub, blob, sizeof blob, &off);
-    if (rc == TSS2_RC_SUCCESS) rc = Tss2_MU_TPM2B_PRIVATE_Marshal(opriv, blob, sizeof blob, &off);
-    if (rc != TSS2_RC_SUCCESS) {
-        st = tpm_err(HEARTH_ERR_INTERNAL, "marshal sealed object", rc);
-        goto out;
-    }
-    st = rot_write_new(keydir, TPM_BLOB_NAME, blob, off);
-    if (st == HEARTH_OK)
-        hearth_seclog(HEARTH_SEV_INFO, "store_key_created", "backend", "tpm", NULL);
+    HEARTH_GUARD_GOTO(st, nv_define(&t, in_sens.sensitive.data.buffer, &b->counter_index, &nv),
+                      out);
+    b->pub = *opub;
+    b->priv = *opriv;
+    HEARTH_GUARD_GOTO(st, blob_write(keydir, b), out);
+    hearth_seclog(HEARTH_SEV_INFO, "store_key_created", "backend", "tpm", NULL);
+    if (out != NULL) st = rot_out(in_sens.sensitive.data.buffer, b->counter_index, conn.text, out);
 out:
-    if (st != HEARTH_OK) nv_undefine(&t, nv); /* no orphaned counters on failure */
-    else if (nv != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &nv);
+    if (st != HEARTH_OK) { /* no orphaned indices on failure */
+        nv_undefine(&t, nv);
+        rot_epoch_undefine(&t, enew);
+    } else {
+        if (nv != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &nv);
+        if (enew != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &enew);
+    }
     hearth_memzero(&in_sens, sizeof in_sens);
     Esys_Free(opriv);
     Esys_Free(opub);
+    free(b);
     tpm_close(&t);
     return st;
+}
+
+hearth_status hearth_rot_tpm_create(const char *keydir, const char *tcti)
+{
+    /* Test hook (HEARTH_FAULT_FAIL=tpm.seal_v1, test builds only): seal as
+     * the code before the erase epoch did, to test that such devices open. */
+    return seal_new(keydir, tcti, NULL, hearth_fault_fail("tpm.seal_v1"), NULL);
+}
+
+hearth_status hearth_rot_tpm_create_successor(const char *keydir, const char *cur_keydir,
+                                              const char *tcti, hearth_rot **out)
+{
+    if (out == NULL || cur_keydir == NULL)
+        return hearth_err(HEARTH_ERR_INVALID, "no output pointer or current key directory");
+    *out = NULL;
+    tpm_blob *cur = calloc(1, sizeof *cur);
+    if (cur == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = blob_load(cur_keydir, cur);
+    if (st == HEARTH_OK) st = seal_new(keydir, tcti, cur, false, out);
+    free(cur);
+    return st;
+}
+
+hearth_status hearth_rot_tpm_epoch_advance(const char *keydir, const char *tcti)
+{
+    tpm_blob *b = calloc(1, sizeof *b);
+    if (b == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = blob_load(keydir, b);
+    if (st == HEARTH_OK && b->version == TPM_BLOB_VERSION)
+        st = rot_epoch_advance_to(tcti, b->epoch_index, b->epoch_value,
+                                  &b->pub.publicArea.authPolicy);
+    free(b);
+    return st;
+}
+
+/* Unseal a version-2 key: a policy session (salted with the primary key,
+ * response encrypted) satisfied by PolicyNV(epoch == the blob's value). */
+static TSS2_RC unseal_policy(tpm_conn *t, ESYS_TR obj, ESYS_TR epoch, uint64_t value,
+                             TPM2B_SENSITIVE_DATA **data)
+{
+    TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB};
+    ESYS_TR ps = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_StartAuthSession(t->esys, t->primary, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+                                       TPM2_ALG_SHA256, &ps);
+    if (rc != TSS2_RC_SUCCESS) return rc;
+    rc = Esys_TRSess_SetAttributes(t->esys, ps, TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION,
+                                   0xff);
+    TPM2B_OPERAND operand = {.size = 8};
+    hearth_be64_put(operand.buffer, value);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Esys_PolicyNV(t->esys, epoch, epoch, ps, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, &operand, 0, TPM2_EO_EQ);
+    if (rc == TSS2_RC_SUCCESS) rc = Esys_Unseal(t->esys, obj, ps, ESYS_TR_NONE, ESYS_TR_NONE, data);
+    (void)Esys_FlushContext(t->esys, ps);
+    return rc;
 }
 
 hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_rot **out)
@@ -394,92 +573,76 @@ hearth_status hearth_rot_tpm_open(const char *keydir, const char *tcti, hearth_r
     if (keydir == NULL) return hearth_err(HEARTH_ERR_INVALID, "no key directory");
     hearth_tcti conn;
     HEARTH_GUARD(rot_tcti_resolve(tcti, &conn));
-    HEARTH_GUARD(rot_check_dir(keydir));
-    char path[PATH_MAX];
-    HEARTH_GUARD(hearth_path_join(path, sizeof path, keydir, TPM_BLOB_NAME));
-    uint8_t *raw = NULL;
-    size_t rawlen = 0;
-    hearth_status st = hearth_fs_read_file(path, TPM_BLOB_MAX, &raw, &rawlen);
-    if (st == HEARTH_ERR_NOT_FOUND) return hearth_err(st, "no TPM-sealed key at %s", path);
-    if (st != HEARTH_OK) return st;
-
-    TPM2B_PUBLIC pub = {0};
-    TPM2B_PRIVATE priv = {0};
-    hearth_cursor c;
-    hearth_cursor_init(&c, raw, rawlen);
-    const uint8_t *magic = NULL;
-    uint16_t version = 0, tmpl = 0;
-    uint32_t nv_index = 0;
-    if (hearth_cursor_ptr(&c, TPM_BLOB_MAGIC_LEN, &magic) != HEARTH_OK ||
-        memcmp(magic, TPM_BLOB_MAGIC, TPM_BLOB_MAGIC_LEN) != 0 ||
-        hearth_cursor_u16(&c, &version) != HEARTH_OK ||
-        hearth_cursor_u16(&c, &tmpl) != HEARTH_OK ||
-        hearth_cursor_u32(&c, &nv_index) != HEARTH_OK) {
-        free(raw);
-        return hearth_err(HEARTH_ERR_TAMPERED, "%s is not a Hearth TPM-sealed key", path);
+    tpm_blob *b = calloc(1, sizeof *b);
+    if (b == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = blob_load(keydir, b);
+    if (st != HEARTH_OK) {
+        free(b);
+        return st;
     }
-    if (version != TPM_BLOB_VERSION || tmpl != TPM_PRIMARY_ECC_P256_SRK) {
-        free(raw);
-        return hearth_err(HEARTH_ERR_UNSUPPORTED, "%s: unsupported version %u / template %u",
-                          path, version, tmpl);
-    }
-    if (nv_index < TPM_NV_BASE || nv_index > TPM_NV_BASE + TPM_NV_SPAN) {
-        free(raw);
-        return hearth_err(HEARTH_ERR_TAMPERED, "%s names an invalid NV counter index", path);
-    }
-    size_t off = c.pos;
-    TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(raw, rawlen, &off, &pub);
-    if (rc == TSS2_RC_SUCCESS) rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(raw, rawlen, &off, &priv);
-    free(raw);
-    if (rc != TSS2_RC_SUCCESS || off != rawlen)
-        return hearth_err(HEARTH_ERR_TAMPERED, "%s is truncated or malformed", path);
-    if (pub.publicArea.type != TPM2_ALG_KEYEDHASH)
-        return hearth_err(HEARTH_ERR_TAMPERED, "%s does not hold a sealed-data object", path);
-
     tpm_conn t;
-    HEARTH_GUARD(tpm_connect(&t, &conn));
-    ESYS_TR obj = ESYS_TR_NONE;
+    st = tpm_connect(&t, &conn);
+    if (st != HEARTH_OK) {
+        free(b);
+        return st;
+    }
+    ESYS_TR obj = ESYS_TR_NONE, epoch = ESYS_TR_NONE;
     TPM2B_SENSITIVE_DATA *data = NULL;
-    rc = Esys_Load(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &obj);
+    TSS2_RC rc = Esys_Load(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &b->priv,
+                           &b->pub, &obj);
     if (rc != TSS2_RC_SUCCESS) {
         /* The private part is encrypted and integrity-protected under the
          * primary's seed: another TPM, a cleared owner hierarchy or an
          * edited blob all end here. */
+        obj = ESYS_TR_NONE;
         st = hearth_err(HEARTH_ERR_TAMPERED,
                         "this TPM cannot load the sealed storage key (different TPM, TPM "
-                        "cleared, or %s modified): %s", path, Tss2_RC_Decode(rc));
+                        "cleared, or %s/%s modified): %s", keydir, TPM_BLOB_NAME,
+                        Tss2_RC_Decode(rc));
         hearth_seclog(HEARTH_SEV_ALERT, "store_key_unseal_failed", "backend", "tpm", NULL);
         goto out;
     }
-    rc = Esys_Unseal(t.esys, obj, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
-    if (rc != TSS2_RC_SUCCESS) {
-        st = tpm_err(HEARTH_ERR_CRYPTO, "Unseal", rc);
-        goto out;
+    if (b->version == TPM_BLOB_VERSION) {
+        uint64_t v = 0;
+        HEARTH_GUARD_GOTO(st, rot_epoch_open(&t, b->epoch_index, &epoch, &v, NULL), out);
+        rc = unseal_policy(&t, obj, epoch, b->epoch_value, &data);
+        if (rc != TSS2_RC_SUCCESS) {
+            /* The TPM's verdict: the epoch moved on (a factory reset retired
+             * this key) or the header does not match the sealed object. */
+            data = NULL;
+            st = hearth_err(HEARTH_ERR_TAMPERED,
+                            "the TPM refuses to unseal the storage key: it was retired by a "
+                            "factory reset (erase epoch %llu, key sealed for %llu) or %s/%s was "
+                            "modified: %s", (unsigned long long)v,
+                            (unsigned long long)b->epoch_value, keydir, TPM_BLOB_NAME,
+                            Tss2_RC_Decode(rc));
+            hearth_seclog(HEARTH_SEV_ALERT, "store_key_unseal_failed", "backend", "tpm",
+                          "reason", "erase epoch policy", NULL);
+            goto out;
+        }
+    } else {
+        rc = Esys_Unseal(t.esys, obj, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+        if (rc != TSS2_RC_SUCCESS) {
+            data = NULL;
+            st = tpm_err(HEARTH_ERR_CRYPTO, "Unseal", rc);
+            goto out;
+        }
     }
     if (data->size != HEARTH_STORE_KEY_LEN) {
         st = hearth_err(HEARTH_ERR_TAMPERED, "unsealed key has length %u, expected %d",
                         data->size, HEARTH_STORE_KEY_LEN);
         goto out;
     }
-    st = rot_new(HEARTH_ROT_TPM, data->buffer, out);
-    if (st == HEARTH_OK) {
-        rot_counter *rc_ = &(*out)->counter;
-        rc_->present = true;
-        rc_->nv_index = nv_index;
-        int n = snprintf(rc_->tcti, sizeof rc_->tcti, "%s", conn.text);
-        if (n < 0 || (size_t)n >= sizeof rc_->tcti) {
-            hearth_rot_close(*out);
-            *out = NULL;
-            st = hearth_err(HEARTH_ERR_TOO_LARGE, "TCTI configuration too long");
-        }
-    }
+    st = rot_out(data->buffer, b->counter_index, conn.text, out);
 out:
     if (data != NULL) {
         hearth_memzero(data, sizeof *data);
         Esys_Free(data);
     }
+    if (epoch != ESYS_TR_NONE) (void)Esys_TR_Close(t.esys, &epoch);
     if (obj != ESYS_TR_NONE) (void)Esys_FlushContext(t.esys, obj);
     tpm_close(&t);
+    free(b);
     return st;
 }
 

@@ -13,6 +13,11 @@
  *       current root of trust yields) as the storage key of the store copy
  *       in OLD_DATA_DIR; prints "tried N keys, opened 0" and exits 0 only
  *       if none opens it.
+ *   reset_driver unsealcopy BLOB OLD_DATA_DIR SERIAL
+ *       put a copy of the TPM-sealed key file BLOB alone into a new key
+ *       directory, have the platform's TPM unseal it and open the store copy
+ *       in OLD_DATA_DIR with the key; exits 0 and prints "unsealed, opened"
+ *       only if both work, else prints why and exits 1.
  * Exit status 0 on success, 1 on failure (message on stderr).
  */
 #ifndef _GNU_SOURCE
@@ -125,10 +130,43 @@ static int tryold(const char *state, const char *old, const char *serial)
     return g_opened == 0 && g_tried > 0 ? 0 : 1;
 }
 
+/* ---------------------------------------------------------- unsealcopy */
+
+static int unsealcopy(const char *blob, const char *old, const char *serial)
+{
+    char tmpl[] = "/tmp/hearth-reset-unseal.XXXXXX", path[4096];
+    if (mkdtemp(tmpl) == NULL) return 1;
+    snprintf(path, sizeof path, "%s/tpm-sealed.bin", tmpl);
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    int rc = 1;
+    if (hearth_fs_read_file(blob, 65536, &raw, &len) == HEARTH_OK &&
+        hearth_fs_write_atomic(path, raw, len, 0600) == HEARTH_OK) {
+        hearth_rot *rot = NULL;
+        hearth_store *st = NULL;
+        if (hearth_rot_tpm_open(tmpl, NULL, &rot) != HEARTH_OK) {
+            printf("not unsealed: %s\n", hearth_err_msg());
+        } else if (hearth_store_open(old, rot, serial, &st) != HEARTH_OK) {
+            printf("unsealed, store not opened: %s\n", hearth_err_msg());
+        } else {
+            printf("unsealed, opened\n");
+            rc = 0;
+        }
+        hearth_store_close(st);
+        hearth_rot_close(rot);
+    } else {
+        printf("copy failed: %s\n", hearth_err_msg());
+    }
+    free(raw);
+    unlink(path);
+    rmdir(tmpl);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: reset_driver setup|probe|login|reset|tryold STATE ...\n");
+        fprintf(stderr, "usage: reset_driver setup|probe|login|reset|tryold|unsealcopy STATE ...\n");
         return 2;
     }
     const char *cmd = argv[1], *state = argv[2];
@@ -136,6 +174,7 @@ int main(int argc, char **argv)
     hearth_auth *a = NULL;
     int rc = 1;
     if (strcmp(cmd, "tryold") == 0 && argc == 5) return tryold(state, argv[3], argv[4]);
+    if (strcmp(cmd, "unsealcopy") == 0 && argc == 5) return unsealcopy(state, argv[3], argv[4]);
     if (strcmp(cmd, "reset") == 0 && argc == 3) {
         if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
         rc = hearth_reset_factory(dev) == HEARTH_OK ? 0 : die("reset");

@@ -44,7 +44,7 @@
      TPMA_NV_NO_DA)
 
 #define RETIRE_NAME "retired-nv"
-#define RETIRE_MAGIC "HRTHRTR1"
+static const uint8_t retire_magic[8] = {'H', 'R', 'T', 'H', 'R', 'T', 'R', '1'};
 #define RETIRE_MAX 4
 
 bool rot_epoch_index_valid(uint32_t index)
@@ -222,7 +222,7 @@ hearth_status hearth_rot_tpm_retire_plan(const hearth_rot *old, const hearth_rot
     if (old->kind != HEARTH_ROT_TPM) return HEARTH_OK;
     uint8_t rec[8 + 4 + 4 * RETIRE_MAX];
     uint32_t n = 0;
-    memcpy(rec, RETIRE_MAGIC, 8);
+    memcpy(rec, retire_magic, sizeof retire_magic);
     if (old->counter.present && old->counter.nv_index != neu->counter.nv_index)
         hearth_be32_put(rec + 12 + 4 * n++, old->counter.nv_index);
     uint32_t fo = 0, fn = 0;
@@ -288,7 +288,7 @@ hearth_status hearth_rot_tpm_retire_run(const char *keydir, const char *tcti)
     }
     HEARTH_GUARD(st);
     uint32_t n = len >= 12 ? hearth_be32_get(raw + 8) : UINT32_MAX;
-    if (len < 12 || memcmp(raw, RETIRE_MAGIC, 8) != 0 || n > RETIRE_MAX || len != 12 + 4 * n) {
+    if (len < 12 || memcmp(raw, retire_magic, sizeof retire_magic) != 0 || n > RETIRE_MAX || len != 12 + 4 * n) {
         free(raw);
         return hearth_err(HEARTH_ERR_TAMPERED, "%s is malformed", path);
     }

@@ -232,6 +232,8 @@ int main(int argc, char **argv)
     if (ferror(fc) != 0 || fclose(fc) != 0) gen_die("cannot write", argv[2]);
     cJSON_free(compact);
     cJSON_Delete(doc);
+    free(raw);
+    free(md.buf);
     (void)nconsent;
     return 0;
 }

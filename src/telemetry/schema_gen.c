@@ -195,5 +195,7 @@ int main(int argc, char **argv)
     fprintf(c, "};\nconst size_t tm_n_event_maps = %zu;\n", n_ev);
     if (fclose(c) != 0) gen_die("cannot write the C file", NULL);
     cJSON_Delete(root);
+    free(text);
+    free(md.buf);
     return 0;
 }

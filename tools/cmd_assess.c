@@ -22,15 +22,20 @@ static void assess_usage(FILE *f)
 {
     fprintf(f,
             "usage: hearth assess --target HOST:PORT [--ports LIST] [--declared LIST]\n"
-            "           [--admin USER:PASSWORDFILE] [--cacert FILE] [--credentials FILE]\n"
+            "           [--declared-udp LIST] [--admin USER:PASSWORDFILE] [--cacert FILE]\n"
+            "           [--credentials FILE] [--bundle-key KEY [--bundle-key-pass FILE]]\n"
             "           [--out DIR] [--max-requests N] [--max-seconds S] [--timeout-ms MS]\n\n"
             "Run the assessment units against the device's HTTPS API at HOST:PORT and print\n"
             "the result as JSON (schema hearth-assessment/1), or with --out write\n"
             "DIR/assessment.{json,md,html} and print a summary. LIST: ports and ranges,\n"
             "e.g. 22,80,8000-8100 (at most %d; default: a built-in list of common IoT\n"
-            "ports). --declared: listening ports the device declares besides PORT.\n"
+            "ports, probed over TCP and UDP). --declared: listening TCP ports the device\n"
+            "declares besides PORT; --declared-udp: its UDP ports (default none).\n"
             "--admin: an administrator and a file holding the password (never argv).\n"
             "--credentials: user:password lines to try (default %s).\n"
+            "--bundle-key: a private update-signing key the device trusts (a test key;\n"
+            "passphrase from --bundle-key-pass FILE or HEARTH_KEY_PASS): with --admin,\n"
+            "tampered, foreign-signed and older bundles are uploaded and must be refused.\n"
             "Nothing is sent after N requests (default 400) or S seconds (default 60).\n"
             "Exit: 0 no unit FAILed, 3 at least one FAIL, 1 error, 2 usage.\n",
             HEARTH_ASSESS_PORTS_MAX, HEARTH_ASSESS_CREDENTIALS_DEFAULT);
@@ -97,11 +102,26 @@ static int write_out(const hearth_assess_report *r, const char *dir, const char 
     return 0;
 }
 
+/* The update-path unit's signing key (encrypted PKCS#8, as `hearth key` writes it). */
+static int load_key(const char *path, const char *pass_file, hearth_key **out)
+{
+    char pass[256];
+    size_t plen = 0;
+    hearth_status st = hearth_key_passphrase(pass_file, pass, sizeof pass, &plen);
+    if (st == HEARTH_OK) st = hearth_key_load_private(path, pass, plen, out);
+    hearth_memzero(pass, sizeof pass);
+    if (st != HEARTH_OK) return cli_fail("assess", path);
+    return 0;
+}
+
 int hearth_cmd_assess(int argc, char **argv)
 {
     static const struct option opts[] = {{"target", required_argument, NULL, 't'},
                                          {"ports", required_argument, NULL, 'p'},
                                          {"declared", required_argument, NULL, 'd'},
+                                         {"declared-udp", required_argument, NULL, 'u'},
+                                         {"bundle-key", required_argument, NULL, 'k'},
+                                         {"bundle-key-pass", required_argument, NULL, 'K'},
                                          {"admin", required_argument, NULL, 'a'},
                                          {"cacert", required_argument, NULL, 'c'},
                                          {"credentials", required_argument, NULL, 'C'},
@@ -111,11 +131,12 @@ int hearth_cmd_assess(int argc, char **argv)
                                          {"timeout-ms", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    static uint16_t ports[HEARTH_ASSESS_PORTS_MAX], declared[HEARTH_ASSESS_PORTS_MAX];
+    static uint16_t ports[HEARTH_ASSESS_PORTS_MAX], declared[HEARTH_ASSESS_PORTS_MAX],
+        declared_udp[HEARTH_ASSESS_PORTS_MAX];
     static char host[256], user[128], pw[256];
     static hearth_assess_report rep;
     hearth_assess_target t = {.credentials = HEARTH_ASSESS_CREDENTIALS_DEFAULT};
-    const char *target = NULL, *out = NULL, *admin = NULL;
+    const char *target = NULL, *out = NULL, *admin = NULL, *key_path = NULL, *key_pass = NULL;
     uint64_t v;
     int c;
     optind = 1;
@@ -130,6 +151,12 @@ int hearth_cmd_assess(int argc, char **argv)
             if (!parse_ports(optarg, declared, &t.n_declared)) goto bad;
             t.declared = declared;
             break;
+        case 'u':
+            if (!parse_ports(optarg, declared_udp, &t.n_declared_udp)) goto bad;
+            t.declared_udp = declared_udp;
+            break;
+        case 'k': key_path = optarg; break;
+        case 'K': key_pass = optarg; break;
         case 'a': admin = optarg; break;
         case 'c': t.cacert = optarg; break;
         case 'C': t.credentials = optarg; break;
@@ -150,7 +177,8 @@ int hearth_cmd_assess(int argc, char **argv)
         default: goto bad;
         }
     }
-    if (target == NULL || optind != argc || !parse_target(target, host, sizeof host, &t.port))
+    if (target == NULL || optind != argc || !parse_target(target, host, sizeof host, &t.port) ||
+        (key_pass != NULL && key_path == NULL))
         goto bad;
     t.host = host;
     if (admin != NULL) {
@@ -169,7 +197,14 @@ int hearth_cmd_assess(int argc, char **argv)
         t.admin_user = user;
         t.admin_password = pw;
     }
+    hearth_key *key = NULL;
+    if (key_path != NULL && load_key(key_path, key_pass, &key) != 0) {
+        hearth_memzero(pw, sizeof pw);
+        return 1;
+    }
+    t.bundle_key = key;
     hearth_status st = hearth_assess_run(&t, &rep);
+    hearth_key_free(key);
     hearth_memzero(pw, sizeof pw);
     if (st != HEARTH_OK) return cli_fail("assess", "run");
     if (out == NULL) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hearth/bundle.h"
 #include "hearth/common.h"
 
 #ifdef __cplusplus
@@ -95,6 +96,33 @@ hearth_verdict hearth_assess_judge_security_txt(int http_status, const char *con
                                                 char *ev, size_t cap);
 
 /**
+ * Open UDP ports (5.6-1): @p open answered a datagram, @p maybe stayed
+ * silent (open|filtered: nothing came back, not even ICMP port
+ * unreachable). FAIL if any open port is not declared; INCONCLUSIVE if none
+ * is but an undeclared port stayed silent; PASS otherwise.
+ */
+hearth_verdict hearth_assess_judge_udp(const uint16_t *open, size_t n_open, const uint16_t *maybe,
+                                       size_t n_maybe, const uint16_t *declared,
+                                       size_t n_declared, char *ev, size_t cap);
+
+/**
+ * The update path (5.3-9, 5.3-10): what the device did with each probe
+ * bundle. PASS when every probe was refused with the documented error and
+ * the update state was unchanged after each; FAIL when any was accepted
+ * (2xx) or the state changed; INCONCLUSIVE otherwise.
+ */
+typedef struct {
+    const char *what;  /**< "tampered", "foreign key", "older" */
+    int status;        /**< HTTP status of the upload, -1 no answer, -2 budget */
+    bool documented;   /**< the body's error code was the documented one */
+    bool unchanged;    /**< GET /api/v1/updates afterwards: installed and pending as before */
+    bool state_known;  /**< that GET answered */
+} hearth_assess_upload_probe;
+
+hearth_verdict hearth_assess_judge_update(const hearth_assess_upload_probe *p, size_t n,
+                                          char *ev, size_t cap);
+
+/**
  * Setup state (5.12-3): @p set_up false (factory default) is FAIL (the device
  * is not set up); set up with @p admins >= 1 is PASS; @p admins < 0 means
  * "not known" (INCONCLUSIVE when set up).
@@ -111,10 +139,14 @@ typedef struct {
     size_t n_ports;
     const uint16_t *declared;  /**< declared listening ports besides @c port */
     size_t n_declared;
+    const uint16_t *declared_udp; /**< declared UDP ports (none for a Hearth device) */
+    size_t n_declared_udp;
     const char *admin_user;    /**< optional: an administrator's credential */
     const char *admin_password;
     const char *cacert;        /**< optional: CA file that must verify the device certificate */
     const char *credentials;   /**< file of "user:password" lines (NULL: no default-credential unit) */
+    const hearth_key *bundle_key; /**< optional: a private update-signing key the device trusts
+                                       (a test key), for the update-path unit */
     uint32_t max_requests;     /**< 0: 400 */
     uint32_t max_seconds;      /**< 0: 60 */
     uint32_t probe_timeout_ms; /**< one connect or read; 0: 1500 */
@@ -150,6 +182,17 @@ typedef struct {
 void hearth_assess_inside(const hearth_assess_inside_facts *f, hearth_assess_report *r);
 
 /* ------------------------------------------------------------------ outputs */
+
+/**
+ * The results of @p r as a compact JSON array
+ * `[{"id","title","provisions":[...],"verdict","evidence"},...]` into @p buf
+ * (NUL-terminated): the `units` of the JSON report and of the device's
+ * GET /api/v1/setup-check. HEARTH_ERR_TOO_LARGE if it does not fit in @p cap
+ * (HEARTH_ASSESS_UNITS_JSON_MAX always does).
+ */
+#define HEARTH_ASSESS_UNITS_JSON_MAX (HEARTH_ASSESS_UNITS_MAX * (6 * HEARTH_ASSESS_EVIDENCE_MAX + 1024))
+hearth_status hearth_assess_units_json(const hearth_assess_report *r, char *buf,
+                                       size_t cap) HEARTH_MUST_CHECK;
 
 /** schema "hearth-assessment/1" (docs/assessment.md). */
 hearth_status hearth_assess_write_json(const hearth_assess_report *r, FILE *f) HEARTH_MUST_CHECK;

@@ -69,33 +69,20 @@ static void route_setup_check(hearth_api_ctx *c)
     free(snap);
     free(sr);
 
-    hearth_req_reply_begin(c, 200);
-    hearth_req_out(c, "{\"units\":[");
-    for (size_t i = 0; i < rep->n; i++) {
-        const hearth_assess_result *x = &rep->results[i];
-        hearth_req_out(c, "%s{\"id\":", i ? "," : "");
-        hearth_req_out_str(c, x->unit->id);
-        hearth_req_out(c, ",\"title\":");
-        hearth_req_out_str(c, x->unit->title);
-        hearth_req_out(c, ",\"provisions\":[");
-        char prov[64];
-        snprintf(prov, sizeof prov, "%s", x->unit->provisions);
-        char *save = NULL;
-        int k = 0;
-        for (char *t = strtok_r(prov, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-            hearth_req_out(c, "%s", k++ ? "," : "");
-            hearth_req_out_str(c, t);
-        }
-        hearth_req_out(c, "]");
-        hearth_req_out(c, ",\"verdict\":");
-        hearth_req_out_str(c, hearth_verdict_name(x->verdict));
-        hearth_req_out(c, ",\"evidence\":");
-        hearth_req_out_str(c, x->evidence);
-        hearth_req_out(c, "}");
-    }
-    hearth_req_out(c, "]}");
-    hearth_req_reply_end(c);
+    /* The units as JSON, rendered as `hearth assess` renders them. */
+    char *units = malloc(HEARTH_API_RESP_MAX);
+    hearth_status st = units != NULL ? hearth_assess_units_json(rep, units, HEARTH_API_RESP_MAX - 16)
+                                     : hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     free(rep);
+    if (st != HEARTH_OK) {
+        free(units);
+        hearth_req_error_status(c, st, 0);
+        return;
+    }
+    hearth_req_reply_begin(c, 200);
+    hearth_req_out(c, "{\"units\":%s}", units);
+    hearth_req_reply_end(c);
+    free(units);
 }
 
 static const hearth_api_route routes[] = {

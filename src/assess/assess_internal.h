@@ -23,6 +23,29 @@ typedef struct {
     char token[256];     /* the admin session, if an admin credential was given */
 } ax_run;
 
+/** What a UDP probe learnt of one port. */
+typedef enum {
+    AX_UDP_UNPROBED = 0, /* not probed (budget, socket error) */
+    AX_UDP_CLOSED,       /* ICMP port unreachable (ECONNREFUSED) */
+    AX_UDP_OPEN,         /* a datagram came back */
+    AX_UDP_SILENT,       /* nothing came back: open|filtered */
+} ax_udp_state;
+
+/**
+ * Send an empty datagram from a connected UDP socket to each of @p n ports
+ * (at most HEARTH_ASSESS_PORTS_MAX), paced, and wait up to one probe timeout
+ * for an answer or an ICMP port unreachable; ports still silent get one
+ * more datagram. Each datagram is a request of the budget. Fills @p st.
+ */
+void ax_udp_probe(ax_run *a, const uint16_t *ports, size_t n, ax_udp_state *st);
+
+
+/** The update-path unit (units_update.c). */
+void ax_unit_update(ax_run *a);
+
+/** Append printf-style text to the NUL-terminated @p ev of @p cap bytes (truncated). */
+void ax_ev_add(char *ev, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /** Consume one request of the budget; false (and budget_hit) when spent or late. */
 bool ax_budget(ax_run *a);
 /** Milliseconds left before the deadline (0 when past). */
@@ -51,6 +74,10 @@ typedef struct {
  */
 int ax_https(ax_run *a, const char *method, const char *path, const char *token,
              const char *json, ax_resp *out);
+
+/** Like ax_https with a body of @p len bytes of type @p ctype (NULL body: none). */
+int ax_https_body(ax_run *a, const char *method, const char *path, const char *token,
+                  const char *ctype, const void *body, size_t len, ax_resp *out);
 
 /** Value of header @p name in @p r (bounded copy), false if absent. */
 bool ax_header(const ax_resp *r, const char *name, char *out, size_t cap);

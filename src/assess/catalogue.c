@@ -12,11 +12,13 @@
  * failed guesses make a well-behaved device throttle this client. */
 static const hearth_assess_unit units[] = {
     {"tls-config", "TLS: TLS 1.0/1.1 refused, only AEAD suites, certificate", "5.5-1"},
-    {"open-ports", "Open TCP ports are the declared ones", "5.6-1"},
+    {"open-ports", "Open TCP and UDP ports are the declared ones", "5.6-1"},
     {"unauth-disclosure", "An unauthenticated client learns no versions, banners or data", "5.6-2"},
     {"security-txt", "security.txt present and valid (RFC 9116)", "5.2-1"},
     {"setup-state", "The device is securely set up (not factory default, an admin exists)",
      "5.12-3"},
+    {"update-path", "Uploaded tampered, foreign-signed and older bundles are refused, nothing changes",
+     "5.3-9 5.3-10"},
     {"default-credentials", "Common IoT default credentials are refused", "5.1-1"},
     {"brute-force", "Password guessing is throttled (measured guesses per minute)", "5.1-5"},
 };

@@ -8,11 +8,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include "assess_internal.h"
 #include "hearth/assess.h"
 
-/* Append to @p ev (bounded; silently truncated). */
-static void ev_add(char *ev, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ev_add(char *ev, size_t cap, const char *fmt, ...)
+#define ev_add ax_ev_add
+
+void ax_ev_add(char *ev, size_t cap, const char *fmt, ...)
 {
     size_t len = strnlen(ev, cap);
     if (len + 1 >= cap) return;
@@ -29,22 +30,74 @@ static bool in_set(const uint16_t *set, size_t n, uint16_t p)
     return false;
 }
 
+/* "LABEL p1 p2 ..." (or "LABEL none") appended to @p ev. */
+static void port_list(char *ev, size_t cap, const char *label, const uint16_t *p, size_t n)
+{
+    ev_add(ev, cap, "%s", label);
+    for (size_t i = 0; i < n; i++) ev_add(ev, cap, " %u", p[i]);
+    if (n == 0) ev_add(ev, cap, " none");
+}
+
+/* Append "LABEL p, q" for the ports of @p p not in @p declared; their count. */
+static size_t undeclared(char *ev, size_t cap, const char *label, const uint16_t *p, size_t n,
+                         const uint16_t *declared, size_t n_declared)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in_set(declared, n_declared, p[i])) continue;
+        ev_add(ev, cap, "%s %u", k++ ? "," : label, p[i]);
+    }
+    return k;
+}
+
 hearth_verdict hearth_assess_judge_ports(const uint16_t *open, size_t n_open,
                                          const uint16_t *declared, size_t n_declared, char *ev,
                                          size_t cap)
 {
     ev[0] = '\0';
-    size_t undeclared = 0;
-    ev_add(ev, cap, "declared:");
-    for (size_t i = 0; i < n_declared; i++) ev_add(ev, cap, " %u", declared[i]);
-    ev_add(ev, cap, "; open:");
-    for (size_t i = 0; i < n_open; i++) ev_add(ev, cap, " %u", open[i]);
-    if (n_open == 0) ev_add(ev, cap, " none");
-    for (size_t i = 0; i < n_open; i++) {
-        if (in_set(declared, n_declared, open[i])) continue;
-        ev_add(ev, cap, "%s %u", undeclared++ ? "," : "; NOT DECLARED:", open[i]);
+    port_list(ev, cap, "declared:", declared, n_declared);
+    port_list(ev, cap, "; open:", open, n_open);
+    return undeclared(ev, cap, "; NOT DECLARED:", open, n_open, declared, n_declared)
+               ? HEARTH_VERDICT_FAIL
+               : HEARTH_VERDICT_PASS;
+}
+
+hearth_verdict hearth_assess_judge_udp(const uint16_t *open, size_t n_open, const uint16_t *maybe,
+                                       size_t n_maybe, const uint16_t *declared,
+                                       size_t n_declared, char *ev, size_t cap)
+{
+    ev[0] = '\0';
+    port_list(ev, cap, "declared UDP:", declared, n_declared);
+    port_list(ev, cap, "; open UDP (answered):", open, n_open);
+    size_t bad = undeclared(ev, cap, "; UDP NOT DECLARED:", open, n_open, declared, n_declared);
+    size_t unknown = undeclared(ev, cap,
+                                "; UDP open|filtered (no answer, no ICMP port unreachable):",
+                                maybe, n_maybe, declared, n_declared);
+    return bad ? HEARTH_VERDICT_FAIL : unknown ? HEARTH_VERDICT_INCONCLUSIVE : HEARTH_VERDICT_PASS;
+}
+
+hearth_verdict hearth_assess_judge_update(const hearth_assess_upload_probe *p, size_t n, char *ev,
+                                          size_t cap)
+{
+    ev[0] = '\0';
+    bool fail = false, pass = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        bool accepted = p[i].status >= 200 && p[i].status < 300;
+        bool changed = p[i].state_known && !p[i].unchanged;
+        bool refused = p[i].status == 422 && p[i].documented;
+        fail |= accepted || changed;
+        pass &= refused && p[i].state_known && p[i].unchanged;
+        ev_add(ev, cap, "%s%s bundle: ", i ? "; " : "", p[i].what);
+        if (p[i].status == -2) ev_add(ev, cap, "not sent (request budget spent)");
+        else if (p[i].status < 0) ev_add(ev, cap, "no HTTP answer");
+        else if (accepted) ev_add(ev, cap, "ACCEPTED (%d)", p[i].status);
+        else if (refused) ev_add(ev, cap, "refused 422 update_rejected");
+        else ev_add(ev, cap, "answered %d%s", p[i].status, p[i].documented ? "" : " (not the documented refusal)");
+        ev_add(ev, cap, "%s", !p[i].state_known ? ", update state not read"
+                              : changed          ? ", UPDATE STATE CHANGED"
+                                                 : ", update state unchanged");
     }
-    return undeclared ? HEARTH_VERDICT_FAIL : HEARTH_VERDICT_PASS;
+    return fail ? HEARTH_VERDICT_FAIL : pass ? HEARTH_VERDICT_PASS : HEARTH_VERDICT_INCONCLUSIVE;
 }
 
 /* RFC 3339 / ISO 8601 "YYYY-MM-DDTHH:MM:SS" followed by Z or +hh:mm/-hh:mm. */

@@ -4,10 +4,12 @@
  * (docs/assessment.md).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "hearth/assess.h"
+#include "hearth/json.h"
 #include "hearth/util.h"
 
 static void json_str(FILE *f, const char *s)
@@ -36,8 +38,74 @@ static hearth_status done(FILE *f)
     return HEARTH_OK;
 }
 
+/* Append the JSON string for @p s to @p buf (hearth_json_escape; text that
+ * is not UTF-8, such as a banner seen on the wire, is written with every
+ * byte outside printable ASCII as '?'). */
+static hearth_status put_str(const char *s, char *buf, size_t cap)
+{
+    if (hearth_json_escape(s, strlen(s), buf, cap) == HEARTH_OK) return HEARTH_OK;
+    char ascii[HEARTH_ASSESS_EVIDENCE_MAX];
+    size_t n = 0;
+    for (; *s && n + 1 < sizeof ascii; s++)
+        ascii[n++] = ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) ? '?' : *s;
+    ascii[n] = '\0';
+    return hearth_json_escape(ascii, n, buf, cap);
+}
+
+static hearth_status put_raw(const char *s, char *buf, size_t cap)
+{
+    size_t len = strlen(buf), n = strlen(s);
+    if (len + n + 1 > cap) return hearth_err(HEARTH_ERR_TOO_LARGE, "assess: units exceed %zu bytes", cap);
+    memcpy(buf + len, s, n + 1);
+    return HEARTH_OK;
+}
+
+hearth_status hearth_assess_units_json(const hearth_assess_report *r, char *buf, size_t cap)
+{
+    if (r == NULL || buf == NULL || cap == 0) return hearth_err(HEARTH_ERR_INVALID, "assess: no buffer");
+    buf[0] = '\0';
+    HEARTH_GUARD(put_raw("[", buf, cap));
+    for (size_t i = 0; i < r->n; i++) {
+        const hearth_assess_result *x = &r->results[i];
+        HEARTH_GUARD(put_raw(i ? ",{\"id\":" : "{\"id\":", buf, cap));
+        HEARTH_GUARD(put_str(x->unit->id, buf, cap));
+        HEARTH_GUARD(put_raw(",\"title\":", buf, cap));
+        HEARTH_GUARD(put_str(x->unit->title, buf, cap));
+        HEARTH_GUARD(put_raw(",\"provisions\":[", buf, cap));
+        char prov[64];
+        snprintf(prov, sizeof prov, "%s", x->unit->provisions);
+        char *save = NULL;
+        int k = 0;
+        for (char *t = strtok_r(prov, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            if (k++) HEARTH_GUARD(put_raw(",", buf, cap));
+            HEARTH_GUARD(put_str(t, buf, cap));
+        }
+        HEARTH_GUARD(put_raw("],\"verdict\":", buf, cap));
+        HEARTH_GUARD(put_str(hearth_verdict_name(x->verdict), buf, cap));
+        HEARTH_GUARD(put_raw(",\"evidence\":", buf, cap));
+        HEARTH_GUARD(put_str(x->evidence, buf, cap));
+        HEARTH_GUARD(put_raw("}", buf, cap));
+    }
+    return put_raw("]", buf, cap);
+}
+
+/* The counts of PASS, FAIL, INCONCLUSIVE, N/A, in that order. */
+static void counts(const hearth_assess_report *r, size_t c[4])
+{
+    static const hearth_verdict order[4] = {HEARTH_VERDICT_PASS, HEARTH_VERDICT_FAIL,
+                                            HEARTH_VERDICT_INCONCLUSIVE, HEARTH_VERDICT_NA};
+    for (size_t i = 0; i < 4; i++) c[i] = hearth_assess_count(r, order[i]);
+}
+
 hearth_status hearth_assess_write_json(const hearth_assess_report *r, FILE *f)
 {
+    char *units = malloc(HEARTH_ASSESS_UNITS_JSON_MAX);
+    if (units == NULL) return hearth_err(HEARTH_ERR_NOMEM, "assess: out of memory");
+    hearth_status st = hearth_assess_units_json(r, units, HEARTH_ASSESS_UNITS_JSON_MAX);
+    if (st != HEARTH_OK) {
+        free(units);
+        return st;
+    }
     char s[32], e[32];
     iso_time(r->started, s);
     iso_time(r->finished, e);
@@ -50,31 +118,11 @@ hearth_status hearth_assess_write_json(const hearth_assess_report *r, FILE *f)
     fprintf(f, ",\n  \"started\": \"%s\",\n  \"finished\": \"%s\",\n", s, e);
     fprintf(f, "  \"bounds\": {\"max_requests\": %u, \"max_seconds\": %u, \"requests\": %u},\n",
             r->max_requests, r->max_seconds, r->requests);
-    fprintf(f, "  \"summary\": {\"PASS\": %zu, \"FAIL\": %zu, \"INCONCLUSIVE\": %zu, \"N/A\": %zu},\n",
-            hearth_assess_count(r, HEARTH_VERDICT_PASS), hearth_assess_count(r, HEARTH_VERDICT_FAIL),
-            hearth_assess_count(r, HEARTH_VERDICT_INCONCLUSIVE),
-            hearth_assess_count(r, HEARTH_VERDICT_NA));
-    fprintf(f, "  \"units\": [");
-    for (size_t i = 0; i < r->n; i++) {
-        const hearth_assess_result *x = &r->results[i];
-        fprintf(f, "%s\n    {\"id\": ", i ? "," : "");
-        json_str(f, x->unit->id);
-        fprintf(f, ", \"title\": ");
-        json_str(f, x->unit->title);
-        fprintf(f, ", \"provisions\": [");
-        char prov[64];
-        snprintf(prov, sizeof prov, "%s", x->unit->provisions);
-        char *save = NULL;
-        int k = 0;
-        for (char *t = strtok_r(prov, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-            if (k++) (void)fputs(", ", f);
-            json_str(f, t);
-        }
-        fprintf(f, "], \"verdict\": \"%s\", \"evidence\": ", hearth_verdict_name(x->verdict));
-        json_str(f, x->evidence);
-        (void)fputc('}', f);
-    }
-    fprintf(f, "\n  ]\n}\n");
+    size_t c[4];
+    counts(r, c);
+    fprintf(f, "  \"summary\": {\"PASS\": %zu, \"FAIL\": %zu, \"INCONCLUSIVE\": %zu, \"N/A\": %zu},\n", c[0], c[1], c[2], c[3]);
+    fprintf(f, "  \"units\": %s\n}\n", units);
+    free(units);
     return done(f);
 }
 
@@ -94,10 +142,9 @@ hearth_status hearth_assess_write_markdown(const hearth_assess_report *r, FILE *
     fprintf(f, "# Assessment of %s\n\n", r->target);
     fprintf(f, "%s, hearth assess %s; %u requests (at most %u), at most %u s.\n\n", s,
             hearth_version(), r->requests, r->max_requests, r->max_seconds);
-    fprintf(f, "PASS %zu, FAIL %zu, INCONCLUSIVE %zu, N/A %zu\n\n",
-            hearth_assess_count(r, HEARTH_VERDICT_PASS), hearth_assess_count(r, HEARTH_VERDICT_FAIL),
-            hearth_assess_count(r, HEARTH_VERDICT_INCONCLUSIVE),
-            hearth_assess_count(r, HEARTH_VERDICT_NA));
+    size_t c[4];
+    counts(r, c);
+    fprintf(f, "PASS %zu, FAIL %zu, INCONCLUSIVE %zu, N/A %zu\n\n", c[0], c[1], c[2], c[3]);
     fprintf(f, "| unit | provisions | verdict | evidence |\n|---|---|---|---|\n");
     for (size_t i = 0; i < r->n; i++) {
         const hearth_assess_result *x = &r->results[i];
@@ -140,10 +187,9 @@ hearth_status hearth_assess_write_html(const hearth_assess_report *r, FILE *f)
     html_text(f, hearth_version());
     fprintf(f, "; %u requests (at most %u), at most %u s.</p>\n", r->requests, r->max_requests,
             r->max_seconds);
-    fprintf(f, "<p id=\"summary\">PASS %zu, FAIL %zu, INCONCLUSIVE %zu, N/A %zu</p>\n",
-            hearth_assess_count(r, HEARTH_VERDICT_PASS), hearth_assess_count(r, HEARTH_VERDICT_FAIL),
-            hearth_assess_count(r, HEARTH_VERDICT_INCONCLUSIVE),
-            hearth_assess_count(r, HEARTH_VERDICT_NA));
+    size_t c[4];
+    counts(r, c);
+    fprintf(f, "<p id=\"summary\">PASS %zu, FAIL %zu, INCONCLUSIVE %zu, N/A %zu</p>\n", c[0], c[1], c[2], c[3]);
     (void)fputs("<table><tr><th>unit</th><th>title</th><th>provisions</th><th>verdict</th>"
           "<th>evidence</th></tr>\n",
           f);

@@ -6,8 +6,10 @@
  * against the run's request budget and none starts after its deadline.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "assess_internal.h"
@@ -165,6 +168,13 @@ bool ax_header(const ax_resp *r, const char *name, char *out, size_t cap)
 int ax_https(ax_run *a, const char *method, const char *path, const char *token,
              const char *json, ax_resp *out)
 {
+    return ax_https_body(a, method, path, token, json ? "application/json" : NULL, json,
+                         json ? strlen(json) : 0, out);
+}
+
+int ax_https_body(ax_run *a, const char *method, const char *path, const char *token,
+                  const char *ctype, const void *body, size_t blen, ax_resp *out)
+{
     out->status = -1;
     out->hdrs[0] = '\0';
     out->body[0] = '\0';
@@ -188,16 +198,18 @@ int ax_https(ax_run *a, const char *method, const char *path, const char *token,
         ax_tls_close(s);
         return -1;
     }
-    size_t blen = json ? strlen(json) : 0;
-    int m = json ? snprintf(req + n, sizeof req - (size_t)n,
-                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", blen)
+    int m = body ? snprintf(req + n, sizeof req - (size_t)n,
+                            "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype, blen)
                  : snprintf(req + n, sizeof req - (size_t)n, "\r\n");
     size_t total = (size_t)n + (size_t)(m < 0 ? 0 : m);
-    if (m < 0 || total >= sizeof req || SSL_write(s, req, (int)total) != (int)total ||
-        (blen && SSL_write(s, json, (int)blen) != (int)blen)) {
+    if (m < 0 || total >= sizeof req || blen > INT_MAX ||
+        SSL_write(s, req, (int)total) != (int)total) {
         ax_tls_close(s);
         return -1;
     }
+    /* A device may answer before the whole body is in (a bundle refused on
+     * its signed prefix) and close: its answer is read all the same. */
+    if (blen > 0 && SSL_write(s, body, (int)blen) != (int)blen) ERR_clear_error();
     /* Read the whole answer (bounded), then split head and body. */
     static const size_t cap = AX_HDRS_MAX + AX_BODY_MAX;
     char *buf = malloc(cap + 1);
@@ -233,4 +245,93 @@ int ax_https(ax_run *a, const char *method, const char *path, const char *token,
     free(buf);
     out->status = status;
     return status;
+}
+
+/* ------------------------------------------------------------------ UDP */
+
+/* Pacing between datagrams: 2 ms keeps a burst of 64 probes under Linux's
+ * global ICMP rate limit (1000/s, burst 50), which also applies on loopback. */
+#define UDP_GAP_NS 2000000L
+#define UDP_ROUNDS 2
+
+static void udp_collect(int fd, ax_udp_state *st)
+{
+    char buf[64];
+    ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (k >= 0) *st = AX_UDP_OPEN;
+    else if (errno == ECONNREFUSED) *st = AX_UDP_CLOSED;
+}
+
+void ax_udp_probe(ax_run *a, const uint16_t *ports, size_t n, ax_udp_state *st)
+{
+    int fds[HEARTH_ASSESS_PORTS_MAX];
+    if (n > HEARTH_ASSESS_PORTS_MAX) n = HEARTH_ASSESS_PORTS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = -1;
+        st[i] = AX_UDP_UNPROBED;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(a->t->host, "9", &hints, &res) != 0 || res == NULL ||
+        res->ai_addrlen > sizeof(struct sockaddr_storage)) {
+        if (res) freeaddrinfo(res);
+        return;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = res->ai_addrlen;
+    int family = res->ai_family;
+    memcpy(&ss, res->ai_addr, sl);
+    freeaddrinfo(res);
+    for (int round = 0; round < UDP_ROUNDS; round++) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (st[i] != AX_UDP_UNPROBED && st[i] != AX_UDP_SILENT) continue;
+            if (round > 0 && st[i] == AX_UDP_UNPROBED) continue; /* socket failed */
+            if (!ax_budget(a)) break;
+            if (fds[i] < 0) {
+                if (family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons(ports[i]);
+                else ((struct sockaddr_in *)&ss)->sin_port = htons(ports[i]);
+                fds[i] = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fds[i] < 0) continue;
+                if (connect(fds[i], (struct sockaddr *)&ss, sl) != 0) {
+                    close(fds[i]);
+                    fds[i] = -1;
+                    continue;
+                }
+            }
+            if (send(fds[i], "", 0, MSG_NOSIGNAL) < 0) {
+                if (errno == ECONNREFUSED) st[i] = AX_UDP_CLOSED;
+                continue;
+            }
+            st[i] = AX_UDP_SILENT;
+            pending++;
+            struct timespec gap = {.tv_sec = 0, .tv_nsec = UDP_GAP_NS};
+            (void)nanosleep(&gap, NULL);
+        }
+        /* Wait for answers and ICMP errors, at most one probe timeout. */
+        int64_t until = hearth_mono_ms() + (int64_t)a->timeout_ms;
+        while (pending > 0) {
+            int64_t left = until - hearth_mono_ms();
+            if (left > ax_left_ms(a)) left = ax_left_ms(a);
+            if (left <= 0) break;
+            struct pollfd p[HEARTH_ASSESS_PORTS_MAX];
+            size_t idx[HEARTH_ASSESS_PORTS_MAX], np = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (st[i] != AX_UDP_SILENT || fds[i] < 0) continue;
+                p[np] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+                idx[np++] = i;
+            }
+            int k = poll(p, np, (int)left);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            for (size_t j = 0; j < np; j++) {
+                if (p[j].revents == 0) continue;
+                udp_collect(p[j].fd, &st[idx[j]]);
+                if (st[idx[j]] != AX_UDP_SILENT) pending--;
+            }
+        }
+        if (pending == 0) break;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
 }

@@ -20,16 +20,7 @@
 
 #define EVCAP HEARTH_ASSESS_EVIDENCE_MAX
 
-static void ev_add(char *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ev_add(char *ev, const char *fmt, ...)
-{
-    size_t len = strnlen(ev, EVCAP);
-    if (len + 1 >= EVCAP) return;
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(ev + len, EVCAP - len, fmt, ap);
-    va_end(ap);
-}
+#define ev_add(ev, ...) ax_ev_add((ev), EVCAP, __VA_ARGS__)
 
 static void sleep_ms(int64_t ms)
 {
@@ -198,6 +189,34 @@ static void grab_banner(ax_run *a, int fd, uint16_t port)
              buf);
 }
 
+/* The same ports over UDP: evidence into @p ev (EVCAP bytes), the verdict returned. */
+static hearth_verdict unit_ports_udp(ax_run *a, const uint16_t *list, size_t n, char *ev)
+{
+    ax_udp_state st[HEARTH_ASSESS_PORTS_MAX];
+    uint16_t open_ports[HEARTH_ASSESS_PORTS_MAX], maybe[HEARTH_ASSESS_PORTS_MAX];
+    size_t n_open = 0, n_maybe = 0, closed = 0, unprobed = 0;
+    int64_t t0 = hearth_mono_ms();
+    ax_udp_probe(a, list, n, st);
+    for (size_t i = 0; i < n; i++) {
+        switch (st[i]) {
+        case AX_UDP_OPEN: open_ports[n_open++] = list[i]; break;
+        case AX_UDP_SILENT: maybe[n_maybe++] = list[i]; break;
+        case AX_UDP_CLOSED: closed++; break;
+        case AX_UDP_UNPROBED: unprobed++; break;
+        }
+    }
+    char jev[EVCAP];
+    hearth_verdict v = hearth_assess_judge_udp(open_ports, n_open, maybe, n_maybe,
+                                               a->t->declared_udp, a->t->n_declared_udp, jev,
+                                               sizeof jev);
+    if (v == HEARTH_VERDICT_PASS && unprobed > 0) v = HEARTH_VERDICT_INCONCLUSIVE;
+    ev[0] = '\0';
+    ev_add(ev, "UDP datagram to %zu of %zu ports in %lld ms: %zu closed (ICMP port unreachable)%s; %s",
+           n - unprobed, n, (long long)(hearth_mono_ms() - t0), closed,
+           unprobed ? " (NOT ALL PROBED)" : "", jev);
+    return v;
+}
+
 static void unit_ports(ax_run *a)
 {
     uint16_t list[HEARTH_ASSESS_PORTS_MAX] = {0}, open_ports[HEARTH_ASSESS_PORTS_MAX] = {0};
@@ -226,9 +245,18 @@ static void unit_ports(ax_run *a)
     char ev[EVCAP];
     hearth_verdict v = hearth_assess_judge_ports(open_ports, n_open, declared, nd, ev, sizeof ev);
     if (v == HEARTH_VERDICT_PASS && probed < n) v = HEARTH_VERDICT_INCONCLUSIVE;
-    hearth_assess_add(a->r, "open-ports", v, "TCP connect to %zu of %zu ports (%s); %s%s%s", probed,
-                      n, a->t->ports ? "--ports" : "built-in list of common IoT ports", ev,
-                      a->banners[0] ? "; banners: " : "", a->banners);
+    char *uev = malloc(EVCAP);
+    if (uev == NULL) {
+        hearth_assess_add(a->r, "open-ports", HEARTH_VERDICT_INCONCLUSIVE, "out of memory");
+        return;
+    }
+    hearth_verdict uv = unit_ports_udp(a, list, n, uev);
+    if (uv == HEARTH_VERDICT_FAIL || v == HEARTH_VERDICT_FAIL) v = HEARTH_VERDICT_FAIL;
+    else if (uv == HEARTH_VERDICT_INCONCLUSIVE) v = HEARTH_VERDICT_INCONCLUSIVE;
+    hearth_assess_add(a->r, "open-ports", v, "TCP connect to %zu of %zu ports (%s); %s%s%s; %s",
+                      probed, n, a->t->ports ? "--ports" : "built-in list of common IoT ports", ev,
+                      a->banners[0] ? "; banners: " : "", a->banners, uev);
+    free(uev);
 }
 
 /* ------------------------------------------------------- disclosure */
@@ -582,6 +610,7 @@ hearth_status hearth_assess_run(const hearth_assess_target *t, hearth_assess_rep
     unit_disclosure(a);
     unit_security_txt(a);
     unit_setup(a);
+    ax_unit_update(a);
     unit_default_credentials(a);
     unit_brute_force(a);
     r->finished = hearth_time_now();

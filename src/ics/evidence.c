@@ -25,6 +25,24 @@ static void tests_free(ics_test *t, size_t n)
     free(t);
 }
 
+/* Append a zeroed test to the growing array *@p t (*@p n used of *@p cap);
+ * at most ICS_MAX_TESTS, the error naming the input @p name and @p what. */
+static hearth_status tests_push(ics_test **t, size_t *n, size_t *cap, const char *name, const char *what,
+                                ics_test **out)
+{
+    if (*n >= ICS_MAX_TESTS) return hearth_err(HEARTH_ERR_TOO_LARGE, "%s: more than %d %s", name, ICS_MAX_TESTS, what);
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        ics_test *nt = realloc(*t, nc * sizeof *nt);
+        if (nt == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+        *t = nt;
+        *cap = nc;
+    }
+    *out = &(*t)[(*n)++];
+    memset(*out, 0, sizeof **out);
+    return HEARTH_OK;
+}
+
 hearth_status hearth_ics_load_map(hearth_ics *ics, const char *name, const char *text, size_t len)
 {
     HEARTH_GUARD(ics_check_text(name, text, len));
@@ -68,23 +86,9 @@ hearth_status hearth_ics_load_map(hearth_ics *ics, const char *name, const char 
             }
             i = j;
         }
-        if (n_t >= ICS_MAX_TESTS) {
-            st = hearth_err(HEARTH_ERR_TOO_LARGE, "%s: more than %d tests", name, ICS_MAX_TESTS);
-            goto fail;
-        }
-        if (n_t == cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            ics_test *nt = realloc(t, nc * sizeof *t);
-            if (nt == NULL) {
-                st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-                goto fail;
-            }
-            t = nt;
-            cap = nc;
-        }
-        ics_test *x = &t[n_t];
-        memset(x, 0, sizeof *x);
-        n_t++;
+        ics_test *x = NULL;
+        st = tests_push(&t, &n_t, &cap, name, "tests", &x);
+        if (st != HEARTH_OK) goto fail;
         x->name = ics_strndup(line, (size_t)(t1 - line));
         x->kind = ics_strndup(t1 + 1, (size_t)(t2 - t1 - 1));
         x->provisions = ics_strndup(pv, pn);
@@ -353,25 +357,12 @@ hearth_status hearth_ics_load_junit(hearth_ics *ics, const char *name, const cha
         } else {
             r = saw_fail ? ICS_RESULT_FAILED : saw_skip ? ICS_RESULT_NOT_RUN : ICS_RESULT_PASSED;
         }
-        if (n_c >= ICS_MAX_TESTS) {
-            st = hearth_err(HEARTH_ERR_TOO_LARGE, "%s: more than %d testcases", name, ICS_MAX_TESTS);
-            goto fail;
-        }
-        if (n_c == cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            ics_test *nt = realloc(c, nc * sizeof *c);
-            if (nt == NULL) {
-                st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-                goto fail;
-            }
-            c = nt;
-            cap = nc;
-        }
-        memset(&c[n_c], 0, sizeof c[n_c]);
-        c[n_c].name = case_name;
-        c[n_c].result = r;
+        ics_test *tc = NULL;
+        st = tests_push(&c, &n_c, &cap, name, "testcases", &tc);
+        if (st != HEARTH_OK) goto fail;
+        tc->name = case_name;
+        tc->result = r;
         case_name = NULL;
-        n_c++;
         free(case_status);
         case_status = NULL;
         in_case = false;

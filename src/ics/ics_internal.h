@@ -152,6 +152,26 @@ const char *ics_verdict_name(ics_verdict v);
 /* A test's provision list (space-separated) names @p id. */
 bool ics_test_names(const ics_test *t, const char *id);
 
+/* write_common.c: what the Markdown and HTML writers share. */
+typedef void (*ics_emit_fn)(ics_str *f, const char *s);
+#define ICS_ABOUT_ROWS 10
+typedef struct {
+    struct {
+        const char *label, *value;
+        bool code; /* a commit id: shown as code */
+    } rows[ICS_ABOUT_ROWS];
+    size_t n;
+    char run[256], map[200]; /* the values the rows point into */
+    ics_str conditions;      /* free with ics_str_free() */
+} ics_about;
+/* The rows of the table about the statement (into a zeroed @p a). */
+void ics_about_rows(const hearth_ics *ics, ics_about *a);
+typedef enum { ICS_LIST_EXCLUDED, ICS_LIST_NOT_SUPPORTED, ICS_LIST_UNJUSTIFIED } ics_list;
+/* The provisions of a summary list, ", "-separated through @p item, or "none". */
+void ics_list_ids(ics_str *f, const hearth_ics *ics, ics_list which, ics_emit_fn item);
+/* ": name (result), ..." for each test named as evidence that did not pass. */
+void ics_list_bad_tests(ics_str *f, const hearth_ics *ics, ics_emit_fn esc);
+
 /* statement.c: a test's result in the loaded run. */
 ics_result ics_test_result(const hearth_ics *ics, const char *name);
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# provisions: 5.12-3 5.5-1 5.6-1 5.6-2 5.1-5
+# provisions: 5.12-3 5.5-1 5.6-1 5.6-2 5.1-5 5.3-9 5.3-10
+# needs: HEARTH_WITH_UPLOAD
 # timeout: 120
 # `hearth assess` (docs/assessment.md) must find real faults and pass a good
 # device:
@@ -7,10 +8,15 @@
 #    and the unit that must FAIL on it: a factory default password
 #    (default-credentials), no login throttle (brute-force), a version in the
 #    Server header plus a banner on an undeclared port (unauth-disclosure,
-#    open-ports), TLS 1.0 with a CBC suite from `openssl s_server -tls1`
-#    (tls-config);
-#  - the real hearthd, set up with an admin: PASS for tls-config, open-ports,
-#    unauth-disclosure, setup-state, brute-force, and never FAIL for
+#    open-ports) and a UDP socket that answers (open-ports: UDP) beside a
+#    silent one (reported open|filtered), TLS 1.0 with a CBC suite from
+#    `openssl s_server -tls1` (tls-config), an update route that installs
+#    any uploaded bundle (update-path);
+#  - the real hearthd, set up with an admin and a trust anchor for updates:
+#    PASS for tls-config, open-ports (no UDP port open), unauth-disclosure,
+#    setup-state, brute-force, update-path (a tampered, a foreign-signed and
+#    an older bundle uploaded with the trusted test key: each refused 422,
+#    installed and pending unchanged, 5.3-9 / 5.3-10), and never FAIL for
 #    default-credentials;
 #  - the device's own GET /api/v1/setup-check (5.12-3) answers from the same
 #    units: PASS when set up and only the API listens, FAIL for open-ports once
@@ -23,6 +29,8 @@ if [ "$(id -u)" = 0 ] && [ -z "${HEARTH_ASSESS_NETNS:-}" ] && command -v unshare
     exec unshare --net -- bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=update_lib.sh
+source "$(dirname "$0")/update_lib.sh"
 [ -n "${ASSESS_TRACE:-}" ] && set -x
 ht_init
 if [ -z "${HEARTH_ASSESS_NETNS:-}" ]; then
@@ -107,13 +115,26 @@ while True:
     c,_=s.accept(); c.sendall(b"BusyBox v1.19.4 login: "); c.close()' >"$HT_WORK/banner.out" 2>&1 &
 banner=$!
 HT_PIDS+=("$banner")
-for _ in $(seq 1 100); do grep -q ready "$HT_WORK/banner.out" && break; sleep 0.05; done
-assess leak --target "127.0.0.1:$WPORT" --ports "$WPORT,2323" --max-seconds 10
+# A UDP service that answers any datagram (5683: CoAP's port) and one that
+# listens without answering (5684).
+python3 -c 'import socket,threading
+a=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", 5683))
+b=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(("127.0.0.1", 5684))
+print("ready", flush=True)
+threading.Thread(target=lambda: [b.recvfrom(64) for _ in iter(int, 1)], daemon=True).start()
+while True:
+    d, peer = a.recvfrom(64); a.sendto(b"WeakCam CoAP 2.4.1", peer)' >"$HT_WORK/udp.out" 2>&1 &
+udp=$!
+HT_PIDS+=("$udp")
+for _ in $(seq 1 100); do grep -q ready "$HT_WORK/banner.out" && grep -q ready "$HT_WORK/udp.out" && break; sleep 0.05; done
+assess leak --target "127.0.0.1:$WPORT" --ports "$WPORT,2323,5683,5684" --max-seconds 10
 expect leak unauth-disclosure FAIL "WeakCam/2.4.1"
 expect leak open-ports FAIL "NOT DECLARED: 2323"
+expect leak open-ports FAIL "UDP NOT DECLARED: 5683"
+expect leak open-ports FAIL "no ICMP port unreachable): 5684"
 ht_check "leak: the banner is evidence" grep -q "BusyBox v1.19.4" "$HT_WORK/leak/assessment.md"
 expect leak tls-config PASS
-kill "$WPID" "$banner"
+kill "$WPID" "$banner" "$udp"
 
 # --- weakened target 4: TLS 1.0 (openssl s_server, security level 0)
 openssl s_server -accept 127.0.0.1:4433 -cert "$HT_WORK/weak.crt" -key "$HT_WORK/weak.key" \
@@ -129,21 +150,53 @@ expect tls1 tls-config FAIL "TLS 1.0 ACCEPTED"
 kill "$tls1"
 wait "$tls1" "$banner" 2>/dev/null
 
-# --- the real hearthd, set up
-ht_admin_device dev
+# --- weakened target 5: an update route that installs whatever is uploaded
+printf '%s\n' "weak-admin-pw-$RANDOM$RANDOM" >"$HT_WORK/weak-admin.pw"
+start_weak acceptall --admin "admin:$(cat "$HT_WORK/weak-admin.pw")" --accept-uploads ||
+    ht_fail "start acceptall"
+# The device's test signing key (update_lib.sh's fixture: a manufacturer CA,
+# a device with a trust anchor, a key set naming this signer, 1.0.0 at
+# security version 1 installed), made before the weak target is assessed.
+U=$HT_WORK/upd
+upd_fixture "$U" 4096 4096 || { ht_fail "update fixture"; ht_done; }
+printf '%s\n' "${HEARTH_TEST_KEY_PASS:-test-passphrase-not-secret}" >"$HT_WORK/key.pass"
+chmod 600 "$HT_WORK/key.pass"
+KEYARGS=(--bundle-key "$U/keys/signer.key" --bundle-key-pass "$HT_WORK/key.pass")
+assess acceptall --target "127.0.0.1:$WPORT" --ports "$WPORT" --admin "admin:$HT_WORK/weak-admin.pw" \
+    "${KEYARGS[@]}" --max-seconds 10
+expect acceptall update-path FAIL "tampered bundle: ACCEPTED (200), UPDATE STATE CHANGED"
+kill "$WPID"
+
+# --- the real hearthd, set up, with a trust anchor for updates (uploads on)
+cp "$U/label.json" "$HT_WORK/upd/state.label.json"
+HT_CA=$U/ca/ca.crt
+ht_daemon_start upd/state --update-trust "$UPD_TRUST" || { ht_fail "hearthd start"; ht_done; }
+ht_setup_admin upd/state || { ht_fail "setup"; ht_done; }
 printf '%s\n' "$HT_ADMIN_PW" >"$HT_WORK/admin.pw"
 chmod 600 "$HT_WORK/admin.pw"
 ht_req GET /.well-known/security.txt
 sectxt_status=$HT_STATUS
+ht_req GET /api/v1/updates "" "$HT_ADMIN_TOKEN"
+updates_before=$(printf '%s' "$HT_BODY" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["installed"], d["pending"], d["restart_required"])')
 t0=$SECONDS
 assess dev --target "127.0.0.1:$HT_PORT" --admin "$HT_ADMIN_USER:$HT_WORK/admin.pw" \
-    --cacert "$HT_CA" --max-seconds 10
+    --cacert "$HT_CA" "${KEYARGS[@]}" --max-seconds 10
 sed 's/^/#   /' "$HT_WORK/dev.units"
 ht_check "hearthd: assessed within its bound ($((SECONDS - t0)) s <= 16)" test $((SECONDS - t0)) -le 16
 expect dev tls-config PASS "verified against the given CA"
-expect dev open-ports PASS
+expect dev open-ports PASS "open UDP (answered): none"
+ht_check "hearthd: every probed UDP port closed (ICMP port unreachable), none open|filtered" \
+    bash -c '! grep -q "open|filtered" <<<"$1" && grep -qE "UDP datagram to ([0-9]+) of \1 ports in [0-9]+ ms: \1 closed" <<<"$1"' \
+    _ "$(evidence dev open-ports)"
 expect dev unauth-disclosure PASS
 expect dev setup-state PASS "setup-state=PASS"
+expect dev update-path PASS "tampered bundle: refused 422 update_rejected, update state unchanged; foreign-key bundle: refused 422 update_rejected, update state unchanged; older bundle: refused 422 update_rejected, update state unchanged"
+ht_req GET /api/v1/updates "" "$HT_ADMIN_TOKEN"
+updates_after=$(printf '%s' "$HT_BODY" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["installed"], d["pending"], d["restart_required"])')
+ht_check "hearthd: installed and pending unchanged after the probes ($updates_after)" \
+    test "$updates_after" = "$updates_before"
+ht_check "hearthd: three update_rejected events in the security log" \
+    test "$(grep -c '"event":"update_rejected"' "$U/state/events.log")" -ge 3
 expect dev brute-force PASS "throttled from guess"
 v=$(verdict dev default-credentials)
 ht_check "hearthd: default-credentials not FAIL ($v: $(evidence dev default-credentials))" \

@@ -46,8 +46,11 @@ static hearth_status put_str(const char *s, char *buf, size_t cap)
     if (hearth_json_escape(s, strlen(s), buf, cap) == HEARTH_OK) return HEARTH_OK;
     char ascii[HEARTH_ASSESS_EVIDENCE_MAX];
     size_t n = 0;
-    for (; *s && n + 1 < sizeof ascii; s++)
-        ascii[n++] = ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) ? '?' : *s;
+    for (; *s && n + 1 < sizeof ascii; s++) {
+        ascii[n] = *s;
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) ascii[n] = '?';
+        n++;
+    }
     ascii[n] = '\0';
     return hearth_json_escape(ascii, n, buf, cap);
 }

@@ -142,8 +142,9 @@ static hearth_status roll_forward(const reset_paths *p)
     HEARTH_GUARD(move_if_staged(p->s_mac, p->mac));
     HEARTH_GUARD(hearth_fs_sync_dir(p->dir));
     hearth_fault_point("reset.moved");
-    /* 3. Personal data kept outside the store: the outbox (MAC'd, not
-     * encrypted) and the security-event log (user names, addresses). */
+    /* 3. Personal data kept outside the store: the outbox (encrypted under a
+     * key the store holds; deleted as well) and the security-event log (plain
+     * text: user names, addresses; deleted, not crypto-erased). */
     hearth_identity_remove_tree(p->outbox, true);
     if (unlink(p->events) != 0 && errno != ENOENT)
         return hearth_err(HEARTH_ERR_IO, "remove %s: %s", p->events, strerror(errno));

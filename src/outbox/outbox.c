@@ -256,10 +256,13 @@ static hearth_status compact(hearth_outbox *o, uint64_t *rejected_now)
 {
     obx_header h = {.next_seq = o->next_seq, .dropped = o->dropped, .rejected = o->rejected};
     HEARTH_GUARD(hearth_random(h.file_id, sizeof h.file_id));
-    uint64_t *noff = calloc(o->n + 1, sizeof *noff);
+    /* New offset and length of each live record (a version-1 record grows
+     * when it is rewritten encrypted). */
+    uint64_t *noff = calloc(2 * (o->n + 1), sizeof *noff);
     if (noff == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    uint64_t *nlen = noff + o->n + 1;
     hearth_buf b, hb;
-    hearth_buf_init(&b, (size_t)(OBX_HEADER_REC_LEN + o->live_len));
+    hearth_buf_init(&b, (size_t)(OBX_HEADER_REC_LEN + o->live_len + o->n * (OBX_DATA_FIXED - OBX_DATA_FIXED_V1)));
     hearth_buf_init(&hb, OBX_HEADER_REC_LEN);
     hearth_status st = HEARTH_OK;
     size_t bad = 0;
@@ -274,9 +277,11 @@ static hearth_status compact(hearth_outbox *o, uint64_t *rejected_now)
             continue;
         }
         noff[i] = b.len;
-        HEARTH_GUARD_GOTO(st, obx_encode_data(&b, o->key, h.file_id, r.seq, r.cls, r.created, r.topic, r.payload,
-                                              r.payload_len),
-                          out);
+        st = obx_encode_data(&b, o->key, h.file_id, r.seq, r.cls, r.created, r.topic, r.payload,
+                             r.payload_len);
+        hearth_memzero(o->scratch, sizeof o->scratch); /* the decrypted record */
+        if (st != HEARTH_OK) goto out;
+        nlen[i] = b.len - noff[i];
     }
     h.rejected += bad;
     HEARTH_GUARD_GOTO(st, obx_encode_header(&hb, o->key, &h), out);
@@ -302,12 +307,14 @@ static hearth_status compact(hearth_outbox *o, uint64_t *rejected_now)
         if (noff[i] == UINT64_MAX) continue;
         obx_entry e = o->ent[i];
         e.off = noff[i];
+        e.rec_len = (uint32_t)nlen[i];
         o->ent[w++] = e;
         o->bytes += e.payload_len;
         o->live_len += e.rec_len;
     }
     o->n = w;
 out:
+    if (b.data != NULL) hearth_memzero(b.data, b.len);
     hearth_buf_free(&b);
     hearth_buf_free(&hb);
     free(noff);
@@ -468,7 +475,7 @@ static hearth_status recover(hearth_outbox *o, obx_events *ev)
         extra = 1; /* beyond any log these bounds write: not read at all */
         size = o->file_cap;
     }
-    recover_ctx rc = {.max = (size_t)(size / (OBX_REC_OVERHEAD + OBX_DATA_FIXED + 1)) + 1};
+    recover_ctx rc = {.max = (size_t)(size / (OBX_REC_OVERHEAD + OBX_DATA_FIXED_V1 + 1)) + 1};
     obx_scan_result res;
     hearth_status st = obx_scan(fd_read, &o->fd, size, o->key, on_record, &rc, &res);
     if (st == HEARTH_OK) admit(o, &rc); /* marks still pending belong to a torn put */
@@ -494,7 +501,9 @@ static hearth_status recover(hearth_outbox *o, obx_events *ev)
     uint64_t dead = res.valid_end > OBX_HEADER_REC_LEN + o->live_len
                         ? res.valid_end - OBX_HEADER_REC_LEN - o->live_len
                         : 0;
-    bool rewrite = !res.header_ok || ev->rejected_now > 0 || res.torn_bytes > 0 || o->evicted ||
+    /* A version-1 log (payloads in clear) is rewritten encrypted at once. */
+    bool rewrite = !res.header_ok || res.old_version || ev->rejected_now > 0 || res.torn_bytes > 0 ||
+                   o->evicted ||
                    (dead >= OBX_COMPACT_MIN_DEAD && dead >= o->live_len);
     if (rewrite) HEARTH_GUARD(compact(o, &ev->rejected_now));
     return HEARTH_OK;
@@ -565,7 +574,7 @@ static hearth_status put_locked(hearth_outbox *o, hearth_outbox_class cls, const
     size_t nv = 0;
     bool fits = plan_room(o, cls, len, &nv);
     hearth_buf b;
-    hearth_buf_init(&b, (nv + 1) * OBX_MARK_REC_LEN + obx_data_rec_len(strlen(topic), len));
+    hearth_buf_init(&b, (nv + 1) * OBX_MARK_REC_LEN + obx_data_rec_len(OBX_VERSION, strlen(topic), len));
     hearth_status st = HEARTH_OK;
     if (!fits) {
         /* Everything queued is more important than this record: it is the

@@ -1,8 +1,13 @@
 /* Outbox log records and the recovery scanner (docs/outbox.md).
  *
  * Every record is framed as
- *   magic "HOBX" | version 1 | type | MAC alg 1 | 0 | body length (u32 BE)
+ *   magic "HOBX" | version 2 | type | MAC alg 1 | 0 | body length (u32 BE)
  *   | body | HMAC-SHA256(key, file id || frame || body)
+ * A DATA body (version 2) carries topic and payload encrypted with
+ * AES-256-GCM under HKDF-SHA256(key, info "hearth.outbox.v2.aead"), a random
+ * nonce per record, so erasing the key (a factory reset destroys the store
+ * it comes from) crypto-erases the queued messages. Version-1 records (DATA
+ * in clear) are still read; the outbox rewrites a version-1 log at open.
  * The file id is random per file generation (the header carries it), so a
  * record cannot be spliced in from another outbox file, an older
  * generation of this one or another device (other key). The scanner checks
@@ -14,6 +19,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
 
 #include "outbox_format.h"
@@ -29,9 +35,60 @@ bool obx_topic_valid(const char *topic, size_t len)
     return true;
 }
 
-size_t obx_data_rec_len(size_t topic_len, size_t payload_len)
+size_t obx_data_rec_len(uint8_t version, size_t topic_len, size_t payload_len)
 {
-    return OBX_REC_OVERHEAD + OBX_DATA_FIXED + topic_len + payload_len;
+    return OBX_REC_OVERHEAD + (version == OBX_VERSION_V1 ? OBX_DATA_FIXED_V1 : OBX_DATA_FIXED) +
+           topic_len + payload_len;
+}
+
+/* The AEAD key: HKDF-SHA256(ikm = the outbox key, no salt, info label). */
+static hearth_status aead_key(const uint8_t *key, uint8_t out[32])
+{
+    static const char info[] = "hearth.outbox.v2.aead";
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kc = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, HEARTH_OUTBOX_KEY_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, sizeof info - 1),
+        OSSL_PARAM_construct_end(),
+    };
+    hearth_status st = HEARTH_OK;
+    if (kc == NULL || EVP_KDF_derive(kc, out, 32, p) != 1)
+        st = hearth_err(HEARTH_ERR_CRYPTO, "HKDF for the outbox AEAD key failed");
+    EVP_KDF_CTX_free(kc);
+    EVP_KDF_free(kdf);
+    return st;
+}
+
+/* AES-256-GCM over @p len bytes at @p data, in place; @p aad authenticated.
+ * enc: writes the tag to @p tag; else checks it (HEARTH_ERR_TAMPERED). */
+static hearth_status aead(bool enc, const uint8_t *key, const uint8_t nonce[OBX_AEAD_NONCE],
+                          const uint8_t *aad, size_t aad_len, uint8_t *data, size_t len,
+                          uint8_t tag[OBX_AEAD_TAG])
+{
+    uint8_t k[32];
+    HEARTH_GUARD(aead_key(key, k));
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int ol = 0, fl = 0;
+    bool ok = c != NULL &&
+              EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, OBX_AEAD_NONCE, NULL) == 1 &&
+              EVP_CipherInit_ex(c, NULL, NULL, k, nonce, enc ? 1 : 0) == 1 &&
+              EVP_CipherUpdate(c, NULL, &ol, aad, (int)aad_len) == 1 &&
+              (len == 0 || EVP_CipherUpdate(c, data, &ol, data, (int)len) == 1);
+    hearth_memzero(k, sizeof k);
+    if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, OBX_AEAD_TAG, tag) == 1;
+    bool fin = ok && EVP_CipherFinal_ex(c, data + (len > 0 ? (size_t)ol : 0), &fl) == 1;
+    if (fin && enc) fin = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, OBX_AEAD_TAG, tag) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) return hearth_err(HEARTH_ERR_CRYPTO, "AES-256-GCM failed");
+    if (!fin) {
+        if (!enc) hearth_memzero(data, len);
+        return enc ? hearth_err(HEARTH_ERR_CRYPTO, "AES-256-GCM failed")
+                   : hearth_err(HEARTH_ERR_TAMPERED, "outbox record fails its AEAD tag");
+    }
+    return HEARTH_OK;
 }
 
 static hearth_status obx_mac(const uint8_t *key, const uint8_t *file_id, const uint8_t *data, size_t len,
@@ -89,14 +146,25 @@ hearth_status obx_encode_data(hearth_buf *b, const uint8_t *key, const uint8_t *
     if (!obx_topic_valid(topic, tl) || len > HEARTH_OUTBOX_PAYLOAD_MAX)
         return hearth_err(HEARTH_ERR_INTERNAL, "outbox record out of bounds");
     size_t start = b->len;
+    uint8_t nonce[OBX_AEAD_NONCE], tag[OBX_AEAD_TAG];
+    HEARTH_GUARD(hearth_random(nonce, sizeof nonce));
     HEARTH_GUARD(put_frame(b, OBX_T_DATA, OBX_DATA_FIXED + tl + len));
     HEARTH_GUARD(hearth_buf_u64(b, seq));
     HEARTH_GUARD(hearth_buf_u8(b, (uint8_t)cls));
     HEARTH_GUARD(hearth_buf_u64(b, (uint64_t)created));
+    HEARTH_GUARD(hearth_buf_append(b, nonce, sizeof nonce));
+    size_t pt = b->len; /* AAD: frame, seq, class, created, nonce */
     HEARTH_GUARD(hearth_buf_u8(b, (uint8_t)tl));
     HEARTH_GUARD(hearth_buf_append(b, topic, tl));
     HEARTH_GUARD(hearth_buf_u32(b, (uint32_t)len));
     if (len > 0) HEARTH_GUARD(hearth_buf_append(b, payload, len));
+    hearth_status st = aead(true, key, nonce, b->data + start, pt - start, b->data + pt,
+                            b->len - pt, tag);
+    if (st != HEARTH_OK) {
+        hearth_memzero(b->data + pt, b->len - pt);
+        return st;
+    }
+    HEARTH_GUARD(hearth_buf_append(b, tag, sizeof tag));
     return put_mac(b, start, key, file_id);
 }
 
@@ -117,35 +185,36 @@ static bool frame_prefix_ok(const uint8_t *p, size_t n)
     hearth_be32_put(m, OBX_MAGIC);
     for (size_t i = 0; i < n && i < 4; i++)
         if (p[i] != m[i]) return false;
-    if (n > 4 && p[4] != OBX_VERSION) return false;
+    if (n > 4 && p[4] != OBX_VERSION && p[4] != OBX_VERSION_V1) return false;
     if (n > 5 && (p[5] < OBX_T_HEADER || p[5] > OBX_T_DROP)) return false;
     if (n > 6 && p[6] != OBX_MAC_HMAC_SHA256) return false;
     if (n > 7 && p[7] != 0) return false;
     return true;
 }
 
-/* The body length a frame of @p type may declare: [min, max]. */
-static void body_bounds(uint8_t type, size_t *min, size_t *max)
+/* The body length a frame of @p type and @p version may declare: [min, max]. */
+static void body_bounds(uint8_t type, uint8_t version, size_t *min, size_t *max)
 {
+    size_t fixed = version == OBX_VERSION_V1 ? OBX_DATA_FIXED_V1 : OBX_DATA_FIXED;
     switch (type) {
     case OBX_T_HEADER: *min = *max = OBX_HEADER_BODY; break;
     case OBX_T_DATA:
-        *min = OBX_DATA_FIXED + 1;
-        *max = OBX_DATA_BODY_MAX;
+        *min = fixed + 1;
+        *max = fixed + (HEARTH_OUTBOX_TOPIC_MAX - 1) + HEARTH_OUTBOX_PAYLOAD_MAX;
         break;
     default: *min = *max = OBX_MARK_BODY; break;
     }
 }
 
-hearth_status obx_decode(const uint8_t *rec, size_t len, const uint8_t *key, const uint8_t *file_id,
+hearth_status obx_decode(uint8_t *rec, size_t len, const uint8_t *key, const uint8_t *file_id,
                          obx_rec *out)
 {
     memset(out, 0, sizeof *out);
     if (len < OBX_REC_OVERHEAD || !frame_prefix_ok(rec, OBX_FRAME_LEN))
         return hearth_err(HEARTH_ERR_INVALID, "outbox record: bad frame");
-    uint8_t type = rec[5];
+    uint8_t type = rec[5], version = rec[4];
     size_t body = hearth_be32_get(rec + 8), bmin, bmax;
-    body_bounds(type, &bmin, &bmax);
+    body_bounds(type, version, &bmin, &bmax);
     if (body < bmin || body > bmax || len != OBX_REC_OVERHEAD + body)
         return hearth_err(HEARTH_ERR_INVALID, "outbox record: bad length");
     if ((file_id == NULL) != (type == OBX_T_HEADER))
@@ -160,6 +229,7 @@ hearth_status obx_decode(const uint8_t *rec, size_t len, const uint8_t *key, con
     hearth_cursor c;
     hearth_cursor_init(&c, rec + OBX_FRAME_LEN, body);
     out->type = type;
+    out->version = version;
     if (type == OBX_T_HEADER) {
         HEARTH_GUARD(hearth_cursor_copy(&c, out->hdr.file_id, OBX_FILE_ID_LEN));
         HEARTH_GUARD(hearth_cursor_u64(&c, &out->hdr.next_seq));
@@ -178,6 +248,16 @@ hearth_status obx_decode(const uint8_t *rec, size_t len, const uint8_t *key, con
     uint32_t pl = 0;
     HEARTH_GUARD(hearth_cursor_u8(&c, &cls));
     HEARTH_GUARD(hearth_cursor_u64(&c, &created));
+    if (version != OBX_VERSION_V1) {
+        /* Decrypt the rest in place; the cursor then reads the plaintext
+         * (topic length, topic, payload length, payload) as in version 1. */
+        const uint8_t *nonce = NULL;
+        HEARTH_GUARD(hearth_cursor_ptr(&c, OBX_AEAD_NONCE, &nonce));
+        size_t ct_off = OBX_FRAME_LEN + c.pos, ct_len = body - c.pos - OBX_AEAD_TAG;
+        HEARTH_GUARD(aead(false, key, nonce, rec, ct_off, rec + ct_off, ct_len,
+                          rec + ct_off + ct_len));
+        hearth_cursor_init(&c, rec + ct_off, ct_len);
+    }
     HEARTH_GUARD(hearth_cursor_u8(&c, &tl));
     if (out->seq == 0 || cls > HEARTH_OUTBOX_TELEMETRY || tl == 0 || tl >= HEARTH_OUTBOX_TOPIC_MAX)
         return hearth_err(HEARTH_ERR_INVALID, "outbox record: bad fields");
@@ -221,7 +301,7 @@ static try_result try_at(scan_state *s, uint64_t off, size_t *len, obx_rec *r, h
     if (!frame_prefix_ok(s->buf, n)) return TRY_BAD_FRAME;
     if (n < OBX_FRAME_LEN) return TRY_TRUNC;
     size_t body = hearth_be32_get(s->buf + 8), bmin, bmax;
-    body_bounds(s->buf[5], &bmin, &bmax);
+    body_bounds(s->buf[5], s->buf[4], &bmin, &bmax);
     if (body < bmin || body > bmax) return TRY_BAD_FRAME;
     size_t total = OBX_REC_OVERHEAD + body;
     if (total > avail) return TRY_TRUNC;
@@ -302,6 +382,7 @@ static hearth_status scan_run(scan_state *s, obx_record_fn cb, void *cb_arg, obx
         if (t == TRY_OK) {
             if (region_open) res->rejected += region_counted > 0 ? region_counted : 1;
             region_open = false;
+            if (r.version == OBX_VERSION_V1) res->old_version = true;
             if (r.type == OBX_T_HEADER) {
                 res->header_ok = true;
                 res->hdr = r.hdr;

@@ -14,7 +14,8 @@
 
 #define OBX_FILE_NAME "outbox.log"
 #define OBX_MAGIC 0x484f4258u /* "HOBX" */
-#define OBX_VERSION 1
+#define OBX_VERSION 2    /* DATA bodies encrypted (AES-256-GCM) */
+#define OBX_VERSION_V1 1 /* older logs: DATA in clear; read, then rewritten as version 2 */
 #define OBX_MAC_HMAC_SHA256 1 /* algorithm id in every record (5.5-3) */
 #define OBX_FRAME_LEN 12      /* magic, version, type, mac alg, reserved, body length */
 #define OBX_MAC_LEN 32
@@ -28,7 +29,12 @@
 
 #define OBX_HEADER_BODY (OBX_FILE_ID_LEN + 3 * 8)
 #define OBX_MARK_BODY 8
-#define OBX_DATA_FIXED (8 + 1 + 8 + 1 + 4) /* seq, class, created, topic len, payload len */
+#define OBX_DATA_FIXED_V1 (8 + 1 + 8 + 1 + 4) /* seq, class, created, topic len, payload len */
+#define OBX_AEAD_NONCE 12
+#define OBX_AEAD_TAG 16
+/* Version 2: seq, class, created, nonce | AEAD(topic len, topic, payload len, payload) | tag */
+#define OBX_DATA_FIXED (OBX_DATA_FIXED_V1 + OBX_AEAD_NONCE + OBX_AEAD_TAG)
+#define OBX_DATA_CLEAR (8 + 1 + 8) /* seq, class, created: the part not encrypted */
 #define OBX_DATA_BODY_MAX (OBX_DATA_FIXED + (HEARTH_OUTBOX_TOPIC_MAX - 1) + HEARTH_OUTBOX_PAYLOAD_MAX)
 #define OBX_REC_OVERHEAD (OBX_FRAME_LEN + OBX_MAC_LEN)
 #define OBX_REC_MAX (OBX_REC_OVERHEAD + OBX_DATA_BODY_MAX)
@@ -46,6 +52,7 @@ typedef struct {
  * into the buffer it was decoded from. */
 typedef struct {
     uint8_t type;
+    uint8_t version; /* format version of the record (OBX_VERSION or OBX_VERSION_V1) */
     obx_header hdr; /* OBX_T_HEADER */
     uint64_t seq;   /* DATA, ACK, DROP */
     hearth_outbox_class cls;
@@ -57,8 +64,8 @@ typedef struct {
 
 /* Topic check shared by put() and the decoder: [a-z0-9/_-], 1..63 bytes. */
 bool obx_topic_valid(const char *topic, size_t len);
-/* Encoded length of a DATA record. */
-size_t obx_data_rec_len(size_t topic_len, size_t payload_len);
+/* Encoded length of a DATA record of format @p version. */
+size_t obx_data_rec_len(uint8_t version, size_t topic_len, size_t payload_len);
 
 /* Append one record, MAC'd under key and file id (a header MACs under its
  * own file id), to b. */
@@ -70,9 +77,11 @@ hearth_status obx_encode_mark(hearth_buf *b, const uint8_t *key, const uint8_t *
                               uint64_t seq) HEARTH_MUST_CHECK;
 
 /* Decode and authenticate one whole record of exactly len bytes. file_id
- * NULL: the record must be a header (MAC'd under its own id). Errors:
- * HEARTH_ERR_INVALID (framing or structure), HEARTH_ERR_TAMPERED (MAC). */
-hearth_status obx_decode(const uint8_t *rec, size_t len, const uint8_t *key, const uint8_t *file_id,
+ * NULL: the record must be a header (MAC'd under its own id). A version-2
+ * DATA record is decrypted in place (rec is overwritten; topic and payload
+ * point into it). Errors: HEARTH_ERR_INVALID (framing or structure),
+ * HEARTH_ERR_TAMPERED (MAC or AEAD tag). */
+hearth_status obx_decode(uint8_t *rec, size_t len, const uint8_t *key, const uint8_t *file_id,
                          obx_rec *out) HEARTH_MUST_CHECK;
 
 /* Read exactly n bytes at off (off + n <= the size given to the scan). */
@@ -88,6 +97,7 @@ typedef struct {
     uint64_t rejected;    /* records or unframeable regions that failed */
     uint64_t torn_bytes;  /* a torn last write cut off at valid_end */
     uint64_t last_seq;    /* highest DATA seq seen (0: none) */
+    bool old_version;     /* some authentic record is of format version 1 */
 } obx_scan_result;
 
 /* Walk a log file of size bytes: never trusts a length before checking it

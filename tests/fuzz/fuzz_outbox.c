@@ -47,7 +47,7 @@ static hearth_status on_record(void *arg, const obx_rec *r, uint64_t off, size_t
         if (r->payload_len > HEARTH_OUTBOX_PAYLOAD_MAX || r->cls > HEARTH_OUTBOX_TELEMETRY) abort();
         if (r->seq <= c->last_seq) abort();
         c->last_seq = r->seq;
-        if (len != obx_data_rec_len(tl, r->payload_len)) abort();
+        if (len != obx_data_rec_len(r->version, tl, r->payload_len)) abort();
     } else if (r->type != OBX_T_ACK && r->type != OBX_T_DROP) {
         abort();
     }

@@ -89,6 +89,11 @@ struct fleet_anomaly {
     unsigned nkeyed;
     bool shared; /* the windows and counters are in the database (fleet_db_shared) */
     uint64_t raised;
+    /* the group prepared by fleet_anomaly_prepare, fed next in order */
+    fleet_rules_item *work;
+    const fleet_msg **wmsg;
+    uint16_t (*wports)[FLEET_PORTS_MAX];
+    size_t nwork, cursor, capwork;
 };
 
 static uint64_t hash(const char *s)
@@ -115,35 +120,53 @@ static hearth_status grow(fleet_anomaly *a)
     return HEARTH_OK;
 }
 
-/* The device's record, loaded from the database the first time; NULL when
- * DEVICES_MAX are tracked (the rules then skip it; ingest goes on). */
-static hearth_status lookup(fleet_anomaly *a, const char *id, dev **out)
+/* The device's record when it is cached; else NULL and *slot where it goes. */
+static dev *find(const fleet_anomaly *a, const char *id, size_t *slot)
 {
-    *out = NULL;
     size_t i = hash(id) & (a->nslots - 1);
     while (a->slots[i] != NULL) {
-        if (strcmp(a->slots[i]->id, id) == 0) {
-            *out = a->slots[i];
-            return HEARTH_OK;
-        }
+        if (strcmp(a->slots[i]->id, id) == 0) return a->slots[i];
         i = (i + 1) & (a->nslots - 1);
     }
+    *slot = i;
+    return NULL;
+}
+
+/* Cache a new record (@p slot from find); NULL when DEVICES_MAX are tracked. */
+static hearth_status insert(fleet_anomaly *a, size_t slot, const char *id, dev **out)
+{
+    *out = NULL;
     if (a->ndevs >= DEVICES_MAX) return HEARTH_OK;
     dev *d = calloc(1, sizeof *d);
     if (d == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     snprintf(d->id, sizeof d->id, "%s", id);
     d->failed_logins = d->update_failures = -1;
-    size_t n = 0;
-    hearth_status st = fleet_db_device_load(a->db, id, &d->has_baseline, d->kind, sizeof d->kind, d->ports,
-                                            FLEET_PORTS_MAX, &n);
-    if (st != HEARTH_OK) {
-        free(d);
-        return st;
-    }
-    d->nports = (uint8_t)n;
-    a->slots[i] = d;
+    a->slots[slot] = d;
     a->ndevs++;
+    *out = d;
     if (a->ndevs * 10 > a->nslots * 7) HEARTH_GUARD(grow(a));
+    return HEARTH_OK;
+}
+
+/* The device's record, loaded from the database the first time; NULL when
+ * DEVICES_MAX are tracked (the rules then skip it; ingest goes on). */
+static hearth_status lookup(fleet_anomaly *a, const char *id, dev **out)
+{
+    size_t slot = 0;
+    *out = find(a, id, &slot);
+    if (*out != NULL || a->ndevs >= DEVICES_MAX) return HEARTH_OK;
+    bool base = false;
+    char kind[FLEET_MODEL_MAX + 1] = "";
+    uint16_t ports[FLEET_PORTS_MAX];
+    size_t n = 0;
+    HEARTH_GUARD(fleet_db_device_load(a->db, id, &base, kind, sizeof kind, ports, FLEET_PORTS_MAX, &n));
+    dev *d = NULL;
+    HEARTH_GUARD(insert(a, slot, id, &d));
+    if (d == NULL) return HEARTH_OK;
+    d->has_baseline = base;
+    snprintf(d->kind, sizeof d->kind, "%s", kind);
+    memcpy(d->ports, ports, n * sizeof *ports);
+    d->nports = (uint8_t)n;
     *out = d;
     return HEARTH_OK;
 }
@@ -179,6 +202,9 @@ void fleet_anomaly_free(fleet_anomaly *a)
     free(a->slots);
     for (int r = 0; r < FLEET_RULE_COUNT; r++) free(a->plain[r].ring);
     for (unsigned k = 0; k < a->nkeyed; k++) free(a->keyed[k].ring);
+    free(a->work);
+    free(a->wmsg);
+    free(a->wports);
     free(a);
 }
 
@@ -280,11 +306,14 @@ static window *keyed_window(fleet_anomaly *a, const char *key)
     return w;
 }
 
-static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int64_t now)
+static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int64_t now,
+                               const fleet_rules_item *pre)
 {
     char what[FLEET_EVENT_MAX + 1];
     fleet_counters c = {d->failed_logins, d->update_failures, -1, -1, -1};
-    if (a->shared) {
+    if (a->shared && pre != NULL) {
+        c = pre->c; /* fleet_anomaly_prepare loaded the device and recorded the counters */
+    } else if (a->shared) {
         /* Another instance may have stored this device's earlier reports:
          * its baseline and its counters are the database's. */
         if (!d->has_baseline) {
@@ -300,8 +329,13 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
         bool cached = false;
         for (unsigned j = 0; j < d->nports && !cached; j++) cached = d->ports[j] == p;
         if (cached) continue;
-        bool is_new = false;
-        HEARTH_GUARD(fleet_db_port_seen(a->db, d->id, p, now, &is_new));
+        bool is_new = false, recorded = false;
+        for (size_t j = 0; pre != NULL && j < pre->nports && !recorded; j++)
+            if (pre->ports[j] == p) {
+                recorded = true;
+                is_new = (pre->new_ports >> j) & 1u;
+            }
+        if (!recorded) HEARTH_GUARD(fleet_db_port_seen(a->db, d->id, p, now, &is_new));
         if (d->nports < FLEET_PORTS_MAX) d->ports[d->nports++] = p;
         if (!is_new || !d->has_baseline) continue;
         char key[sizeof a->keyed[0].key];
@@ -340,13 +374,67 @@ static bool in_list(const char *s, const char *const *list)
     return false;
 }
 
+/* Shared: one round trip for the group's loads, counters and ports. */
+hearth_status fleet_anomaly_prepare(fleet_anomaly *a, const fleet_msg *m, size_t n, int64_t now)
+{
+    a->nwork = a->cursor = 0;
+    if (!a->shared || n == 0) return HEARTH_OK;
+    if (n > a->capwork) {
+        free(a->work);
+        free(a->wmsg);
+        free(a->wports);
+        a->capwork = 0;
+        a->work = calloc(n, sizeof *a->work);
+        a->wmsg = calloc(n, sizeof *a->wmsg);
+        a->wports = calloc(n, sizeof *a->wports);
+        if (a->work == NULL || a->wmsg == NULL || a->wports == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+        a->capwork = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fleet_rules_item *it = &a->work[i];
+        size_t slot = 0;
+        const dev *d = find(a, m[i].id, &slot);
+        bool tel = m[i].kind == FLEET_T_TELEMETRY;
+        *it = (fleet_rules_item){.id = m[i].id, .seq = -1, .lf = -1, .uvf = -1, .ports = a->wports[i]};
+        /* the device's record is loaded once, by its first message here */
+        it->load = d == NULL || (tel && !d->has_baseline);
+        for (size_t k = 0; k < i && it->load; k++)
+            if (a->work[k].load && strcmp(a->work[k].id, m[i].id) == 0) it->load = false;
+        a->wmsg[i] = &m[i];
+        if (!tel) continue;
+        it->seq = m[i].seq, it->lf = m[i].failed_logins, it->uvf = m[i].update_failures;
+        for (size_t j = 0; j < m[i].n_tcp_ports; j++) {
+            bool cached = false;
+            for (unsigned k = 0; d != NULL && k < d->nports && !cached; k++) cached = d->ports[k] == m[i].tcp_ports[j];
+            if (!cached) a->wports[i][it->nports++] = m[i].tcp_ports[j];
+        }
+    }
+    HEARTH_GUARD(fleet_db_rules_batch(a->db, a->work, n, now));
+    for (size_t i = 0; i < n; i++) {
+        const fleet_rules_item *it = &a->work[i];
+        if (!it->load) continue;
+        size_t slot = 0;
+        dev *d = find(a, it->id, &slot);
+        if (d == NULL) HEARTH_GUARD(insert(a, slot, it->id, &d));
+        if (d == NULL) continue;
+        d->has_baseline = it->has_telemetry;
+        snprintf(d->kind, sizeof d->kind, "%s", it->kind);
+        memcpy(d->ports, it->known, it->nknown * sizeof *it->known);
+        d->nports = (uint8_t)it->nknown;
+    }
+    a->nwork = n;
+    return HEARTH_OK;
+}
+
 hearth_status fleet_anomaly_feed(fleet_anomaly *a, const fleet_msg *m, int64_t now)
 {
+    const fleet_rules_item *pre = NULL;
+    if (a->cursor < a->nwork && a->wmsg[a->cursor] == m) pre = &a->work[a->cursor++];
     dev *d = NULL;
     HEARTH_GUARD(lookup(a, m->id, &d));
     if (d == NULL) return HEARTH_OK;
     switch (m->kind) {
-    case FLEET_T_TELEMETRY: return telemetry(a, d, m, now);
+    case FLEET_T_TELEMETRY: return telemetry(a, d, m, now, pre);
     case FLEET_T_EVENTS:
         if (in_list(m->event, UPDATE_EVENTS))
             return hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->seq, m->event);

@@ -26,7 +26,9 @@
  *    across a batch), committed asynchronously (synchronous_commit off):
  *    the counters of each device's reports, the ports each device
  *    listens on, and each rule's window of devices (locked while a device
- *    is counted, so two instances raise an anomaly once). */
+ *    is counted, so two instances raise an anomaly once). The loads,
+ *    counters and ports of a group of messages go in one exchange
+ *    (pg_rules_batch), not one round trip per message. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,10 @@ enum {
     R_HIT_INS,
     R_HIT_COUNT,
     R_WIN_NEXT,
+    R_B_LOAD,
+    R_B_COUNTERS,
+    R_B_PORTS,
+    R_B_NEIGHBOURS,
     R_COUNT
 };
 
@@ -165,6 +171,26 @@ static const char *const RSQL[R_COUNT] = {
                     " AND p.device = h.device AND p.epoch < $3 AND p.at > $4)"
                     " GROUP BY h.device ORDER BY 2, 1 LIMIT 4096"),
     [R_WIN_NEXT] = ("UPDATE rule_windows SET epoch = epoch + 1 WHERE rule = $1 AND key = $2"),
+    /* A group of messages at once (fleet_db_rules_batch): the arrays'
+     * elements are validated ids and integers. $1 ids */
+    [R_B_LOAD] = ("SELECT u.i, d.telemetry_count, d.model, (SELECT string_agg(p.port::text, ',' ORDER BY p.port)"
+                 " FROM (SELECT port FROM device_ports WHERE device = u.id ORDER BY port LIMIT 64) p)"
+                 " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, i) LEFT JOIN devices d ON d.id = u.id"),
+    /* $1 devices $2 seqs $3 received $4 lfs $5 uvfs; a redelivery inserts nothing */
+    [R_B_COUNTERS] = ("INSERT INTO report_counters(device, seq, received, lf, uvf)"
+                     " SELECT u.d, u.s, $3::bigint, u.l, u.f"
+                     " FROM unnest($1::text[], $2::bigint[], $4::bigint[], $5::bigint[]) AS u(d, s, l, f)"
+                     " ON CONFLICT DO NOTHING RETURNING device, seq"),
+    /* $1 devices $2 ports $3 first seen */
+    [R_B_PORTS] = ("INSERT INTO device_ports(device, port, first_seen) SELECT u.d, u.p, $3::bigint"
+                  " FROM unnest($1::text[], $2::integer[]) AS u(d, p) ON CONFLICT DO NOTHING RETURNING device, port"),
+    /* $1 devices $2 seqs */
+    [R_B_NEIGHBOURS] = ("SELECT u.i, p.lf, p.uvf, n.lf, n.uvf, n.seq"
+                       " FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(d, s, i)"
+                       " LEFT JOIN LATERAL (SELECT lf, uvf FROM report_counters WHERE device = u.d AND seq < u.s"
+                       " ORDER BY seq DESC LIMIT 1) p ON true"
+                       " LEFT JOIN LATERAL (SELECT lf, uvf, seq FROM report_counters WHERE device = u.d AND seq > u.s"
+                       " ORDER BY seq LIMIT 1) n ON true"),
 };
 
 /* ------------------------------------------------------------ the handle */
@@ -266,8 +292,8 @@ static hearth_status prepare(pg_db *db, PGconn *c, char prefix, const char *cons
 static const char *pname(char prefix, int i)
 {
     static const char names[2][R_COUNT][4] = {
-        {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10"},
-        {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10"},
+        {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14"},
+        {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13", "r14"},
     };
     return names[prefix == 'r'][i];
 }
@@ -843,6 +869,290 @@ static hearth_status pg_rule_hit(fleet_db *d, const fleet_rule_hit *h, bool *rai
     return st;
 }
 
+/* ------------------------------------------------------------ a group at once */
+
+/* One row of the counters' or the ports' arrays, sorted by device then key
+ * so that instances take their index locks in the same order. */
+typedef struct {
+    const char *id;
+    int64_t key; /* seq or port */
+    size_t item;
+} brow;
+
+static int brow_cmp(const void *pa, const void *pb)
+{
+    const brow *a = pa, *b = pb;
+    int c = strcmp(a->id, b->id);
+    if (c != 0) return c;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->item < b->item ? -1 : a->item > b->item;
+}
+
+/* An array literal's element: ids are [A-Za-z0-9_-] (topic.c), checked
+ * again here since they are quoted into the literal. */
+static bool id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= FLEET_ID_MAX &&
+           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static void arr_open(fleet_buf *b) { fleet_buf_str(b, "{"); }
+static void arr_id(fleet_buf *b, bool first, const char *id) { fleet_buf_printf(b, "%s\"%s\"", first ? "" : ",", id); }
+static void arr_int(fleet_buf *b, bool first, int64_t v)
+{
+    if (v < 0)
+        fleet_buf_printf(b, "%sNULL", first ? "" : ",");
+    else
+        fleet_buf_printf(b, "%s%lld", first ? "" : ",", (long long)v);
+}
+
+#define B_MAX 16 /* statement results kept by one exchange */
+
+/* Read @p nseg segments of pipelined statements, each ended by a sync:
+ * seg[s] statements, their first results kept in res[] in order. */
+static hearth_status pipe_collect(pg_db *db, PGconn *c, const int *seg, int nseg, PGresult **res)
+{
+    hearth_status st = HEARTH_OK;
+    int k = 0;
+    for (int s = 0; s < nseg; s++) {
+        for (int q = 0; q < seg[s]; q++, k++) {
+            PGresult *r;
+            res[k] = NULL;
+            while ((r = PQgetResult(c)) != NULL) {
+                ExecStatusType es = PQresultStatus(r);
+                if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && st == HEARTH_OK) {
+                    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
+                    st = hearth_err(HEARTH_ERR_IO, "database: %s",
+                                    es == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r));
+                }
+                if (res[k] == NULL)
+                    res[k] = r;
+                else
+                    PQclear(r);
+            }
+        }
+        PGresult *r = PQgetResult(c);
+        if ((r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) && st == HEARTH_OK)
+            st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+        PQclear(r);
+    }
+    return st;
+}
+
+typedef struct {
+    brow *cnt, *port;
+    size_t ncnt, nport;
+    size_t *load; /* items to load, in order */
+    size_t nload;
+    fleet_buf a[9]; /* load ids; counters: ids seqs lfs uvfs; ports: ids ports; */
+} bplan;
+
+static hearth_status plan_build(bplan *p, const fleet_rules_item *items, size_t n)
+{
+    size_t nports = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!id_ok(items[i].id)) return hearth_err(HEARTH_ERR_INVALID, "database: not a device id");
+        nports += items[i].nports;
+    }
+    p->cnt = calloc(n + 1, sizeof *p->cnt);
+    p->port = calloc(nports + 1, sizeof *p->port);
+    p->load = calloc(n + 1, sizeof *p->load);
+    for (int k = 0; k < 9; k++) fleet_buf_init(&p->a[k], 4u << 20);
+    if (p->cnt == NULL || p->port == NULL || p->load == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const fleet_rules_item *it = &items[i];
+        if (it->load) p->load[p->nload++] = i;
+        if (it->seq >= 0 && (it->lf >= 0 || it->uvf >= 0)) p->cnt[p->ncnt++] = (brow){it->id, it->seq, i};
+        for (size_t j = 0; j < it->nports; j++) p->port[p->nport++] = (brow){it->id, it->ports[j], i};
+    }
+    qsort(p->cnt, p->ncnt, sizeof *p->cnt, brow_cmp);
+    qsort(p->port, p->nport, sizeof *p->port, brow_cmp);
+    for (int k = 0; k < 9; k++) arr_open(&p->a[k]);
+    for (size_t i = 0; i < p->nload; i++) arr_id(&p->a[0], i == 0, items[p->load[i]].id);
+    for (size_t i = 0; i < p->ncnt; i++) {
+        const fleet_rules_item *it = &items[p->cnt[i].item];
+        arr_id(&p->a[1], i == 0, it->id);
+        arr_int(&p->a[2], i == 0, it->seq);
+        arr_int(&p->a[3], i == 0, it->lf);
+        arr_int(&p->a[4], i == 0, it->uvf);
+    }
+    for (size_t i = 0; i < p->nport; i++) {
+        arr_id(&p->a[5], i == 0, p->port[i].id);
+        arr_int(&p->a[6], i == 0, p->port[i].key);
+    }
+    bool failed = false;
+    for (int k = 0; k < 9; k++) {
+        fleet_buf_str(&p->a[k], "}");
+        failed = failed || p->a[k].failed;
+    }
+    return failed ? hearth_err(HEARTH_ERR_NOMEM, "database: group too large") : HEARTH_OK;
+}
+
+static void plan_free(bplan *p)
+{
+    free(p->cnt);
+    free(p->port);
+    free(p->load);
+    for (int k = 0; k < 9; k++) fleet_buf_free(&p->a[k]);
+}
+
+static void apply_load(fleet_rules_item *items, const bplan *p, const PGresult *res)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t ord = ival(res, r, 0);
+        if (ord < 1 || (uint64_t)ord > p->nload) continue;
+        fleet_rules_item *it = &items[p->load[ord - 1]];
+        it->has_telemetry = ival(res, r, 1) > 0;
+        const char *k = PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2);
+        /* Only a name the parser could have produced steers the rules. */
+        if (k != NULL && strlen(k) < sizeof it->kind &&
+            strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-") == strlen(k))
+            snprintf(it->kind, sizeof it->kind, "%s", k);
+        const char *ports = PQgetisnull(res, r, 3) ? "" : PQgetvalue(res, r, 3);
+        while (*ports != '\0' && it->nknown < FLEET_PORTS_MAX) {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(ports, &end, 10);
+            if (errno != 0 || end == ports || (*end != ',' && *end != '\0')) break;
+            if (v >= 1 && v <= 65535) it->known[it->nknown++] = (uint16_t)v;
+            ports = *end == ',' ? end + 1 : end;
+        }
+        /* as pg_device_load: another instance's first report's ports are a baseline */
+        if (it->nknown > 0) it->has_telemetry = true;
+    }
+}
+
+static void apply_counters(fleet_rules_item *items, const bplan *p, const PGresult *ins, const PGresult *nbr,
+                           bool *inserted)
+{
+    /* which rows this call inserted: the first of equal (device, seq) */
+    for (int r = 0; r < PQntuples(ins); r++) {
+        const char *id = PQgetvalue(ins, r, 0);
+        int64_t seq = ival(ins, r, 1);
+        for (size_t i = 0; i < p->ncnt; i++)
+            if (p->cnt[i].key == seq && strcmp(p->cnt[i].id, id) == 0) {
+                inserted[i] = true;
+                break;
+            }
+    }
+    for (int r = 0; r < PQntuples(nbr); r++) {
+        int64_t ord = ival(nbr, r, 0);
+        if (ord < 1 || (uint64_t)ord > p->ncnt || !inserted[ord - 1]) continue;
+        fleet_counters *c = &items[p->cnt[ord - 1].item].c;
+        c->prev_lf = ival(nbr, r, 1), c->prev_uvf = ival(nbr, r, 2);
+        c->next_lf = ival(nbr, r, 3), c->next_uvf = ival(nbr, r, 4), c->next_seq = ival(nbr, r, 5);
+    }
+}
+
+static void apply_ports(fleet_rules_item *items, size_t n, const PGresult *res)
+{
+    /* a port inserted is new for the first item (in order) that lists it */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        int64_t port = ival(res, r, 1);
+        bool done = false;
+        for (size_t i = 0; i < n && !done; i++) {
+            if (strcmp(items[i].id, id) != 0) continue;
+            for (size_t j = 0; j < items[i].nports && j < 64 && !done; j++)
+                if (items[i].ports[j] == port) {
+                    items[i].new_ports |= 1ull << j;
+                    done = true;
+                }
+        }
+    }
+}
+
+/* The exchange: [load] [counters] [ports] sync [neighbours] sync, sent at
+ * once; the counters and ports are committed at the first sync, before the
+ * neighbours are read. */
+static hearth_status batch_once(pg_db *db, fleet_rules_item *items, size_t n, const bplan *p, int64_t now)
+{
+    PGconn *c = db->r;
+    numbuf nb;
+    const char *when = num(&nb, 0, now);
+    if (PQenterPipelineMode(c) != 1) return hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    int seg[2] = {0, 0}, which[B_MAX];
+    bool ok = true;
+    if (p->nload > 0) {
+        const char *v[] = {p->a[0].p};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_LOAD), 1, v, NULL, NULL, 0) == 1;
+        which[seg[0]++] = R_B_LOAD;
+    }
+    if (p->ncnt > 0) {
+        const char *v[] = {p->a[1].p, p->a[2].p, when, p->a[3].p, p->a[4].p};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_COUNTERS), 5, v, NULL, NULL, 0) == 1;
+        which[seg[0]++] = R_B_COUNTERS;
+    }
+    if (p->nport > 0) {
+        const char *v[] = {p->a[5].p, p->a[6].p, when};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_PORTS), 3, v, NULL, NULL, 0) == 1;
+        which[seg[0]++] = R_B_PORTS;
+    }
+    ok = ok && PQpipelineSync(c) == 1;
+    if (p->ncnt > 0) {
+        const char *v[] = {p->a[1].p, p->a[2].p};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_NEIGHBOURS), 2, v, NULL, NULL, 0) == 1;
+        which[seg[0] + seg[1]++] = R_B_NEIGHBOURS;
+        ok = ok && PQpipelineSync(c) == 1;
+    }
+    PGresult *res[B_MAX] = {0};
+    hearth_status st = ok ? pipe_collect(db, c, seg, seg[1] > 0 ? 2 : 1, res)
+                          : hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    (void)PQexitPipelineMode(c);
+    if (st == HEARTH_OK) {
+        const PGresult *ins = NULL, *nbr = NULL;
+        for (int k = 0; k < seg[0] + seg[1]; k++) {
+            if (which[k] == R_B_LOAD) apply_load(items, p, res[k]);
+            if (which[k] == R_B_PORTS) apply_ports(items, n, res[k]);
+            if (which[k] == R_B_COUNTERS) ins = res[k];
+            if (which[k] == R_B_NEIGHBOURS) nbr = res[k];
+        }
+        if (ins != NULL && nbr != NULL) {
+            bool *inserted = calloc(p->ncnt, sizeof *inserted);
+            if (inserted == NULL)
+                st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+            else
+                apply_counters(items, p, ins, nbr, inserted);
+            free(inserted);
+        }
+    }
+    for (int k = 0; k < B_MAX; k++) PQclear(res[k]);
+    return st;
+}
+
+static hearth_status pg_rules_batch(fleet_db *d, fleet_rules_item *items, size_t n, int64_t now)
+{
+    pg_db *db = PG(d);
+    if (n == 0) return HEARTH_OK;
+    bplan p = {0};
+    hearth_status st = plan_build(&p, items, n);
+    for (int attempt = 0; st == HEARTH_OK && attempt < ATTEMPTS; attempt++) {
+        db->sqlstate[0] = '\0';
+        if (PQstatus(db->r) != CONNECTION_OK) {
+            st = connect_one(db, &db->r, true);
+            if (st != HEARTH_OK) break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            items[i].c = (fleet_counters){-1, -1, -1, -1, -1};
+            items[i].new_ports = 0;
+            items[i].has_telemetry = false;
+            items[i].kind[0] = '\0';
+            items[i].nknown = 0;
+        }
+        st = batch_once(db, items, n, &p, now);
+        if (st == HEARTH_OK) break;
+        bool again = strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0 ||
+                     PQstatus(db->r) != CONNECTION_OK;
+        if (!again || attempt + 1 == ATTEMPTS) break;
+        st = HEARTH_OK;
+        nap_ms(5L << attempt);
+    }
+    plan_free(&p);
+    return st;
+}
+
 static const fleet_store_ops PG_OPS = {
     .name = "postgresql",
     .shared = true,
@@ -858,4 +1168,5 @@ static const fleet_store_ops PG_OPS = {
     .prune = pg_prune,
     .counters = pg_counters,
     .rule_hit = pg_rule_hit,
+    .rules_batch = pg_rules_batch,
 };

@@ -162,6 +162,37 @@ typedef struct {
 hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
                                 fleet_counters *out) HEARTH_MUST_CHECK;
 
+/** One message of a group, for fleet_db_rules_batch (shared databases). */
+typedef struct {
+    const char *id;
+    /* in: load what the database knows of the device (fleet_db_device_load) */
+    bool load;
+    /* in: the report's counters to record (seq >= 0 and lf or uvf >= 0) */
+    int64_t seq, lf, uvf;
+    /* in: ports to record (fleet_db_port_seen) */
+    const uint16_t *ports;
+    size_t nports;
+    /* out: the load (when load) */
+    bool has_telemetry;
+    char kind[FLEET_MODEL_MAX + 1];
+    uint16_t known[FLEET_PORTS_MAX];
+    size_t nknown;
+    /* out: the counters around the report (all -1: not recorded by this
+     * call, or a redelivery) and which of ports[] this call recorded first */
+    fleet_counters c;
+    uint64_t new_ports; /* bit i: ports[i] */
+} fleet_rules_item;
+
+/**
+ * Shared databases only: the rules' database work for a group of messages
+ * in one round trip, with the meaning of fleet_db_device_load,
+ * fleet_db_counters and fleet_db_port_seen for each item in order (the
+ * loads read before the ports are recorded; every counter and port is
+ * recorded and committed before the neighbours are read). A
+ * (device, seq) or (device, port) given twice is recorded by its first item.
+ */
+hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now) HEARTH_MUST_CHECK;
+
 /** One device counted by a rule (shared databases). */
 typedef struct {
     const char *rule, *key; /* key "" for an unkeyed rule */
@@ -244,6 +275,13 @@ void fleet_anomaly_free(fleet_anomaly *a);
  * threshold is reached.
  */
 hearth_status fleet_anomaly_feed(fleet_anomaly *a, const fleet_msg *m, int64_t now) HEARTH_MUST_CHECK;
+/**
+ * Shared databases: do the rules' database work of the next @p n messages
+ * (fed next, in this order, with fleet_anomaly_feed) in one round trip
+ * instead of one or more per message. Without it, or after it failed,
+ * fleet_anomaly_feed does that work per message. A no-op otherwise.
+ */
+hearth_status fleet_anomaly_prepare(fleet_anomaly *a, const fleet_msg *m, size_t n, int64_t now) HEARTH_MUST_CHECK;
 /** Anomalies raised so far by this process. */
 uint64_t fleet_anomaly_raised(const fleet_anomaly *a);
 

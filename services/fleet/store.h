@@ -28,6 +28,7 @@ typedef struct {
     hearth_status (*counters)(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
                               fleet_counters *out);
     hearth_status (*rule_hit)(fleet_db *db, const fleet_rule_hit *h, bool *raised);
+    hearth_status (*rules_batch)(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now);
 } fleet_store_ops;
 
 /** The head of every backend's handle. */

@@ -19,6 +19,7 @@
 #define COMMIT_MS 200
 #define WAKE_ITEMS 256               /* the writer is woken for this many */
 #define GATHER_MS 5                  /* ... or once the first has waited this long */
+#define GROUP 256                    /* messages whose rules' work is done at once */
 #define PRUNE_S 3600
 #define REJECT_LOG_PER_MIN 20
 
@@ -41,6 +42,8 @@ struct fleet_writer {
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
     item *q;
+    fleet_msg *msgs; /* a group being stored (GROUP) */
+    int64_t *when;
     size_t head, count, bytes;
     int64_t first_at; /* monotonic ms when the queue last became non-empty */
     bool writer_waits, reader_waits, stop;
@@ -87,33 +90,55 @@ static void reason_of(char *out, size_t cap, const char *kind, hearth_status st)
     snprintf(out, cap, "%s/%s", kind, hearth_status_name(st));
 }
 
-static void store_one(fleet_writer *w, const item *it)
+/* Validate @p it; false (counted as rejected) when it is not stored. */
+static bool parse_one(fleet_writer *w, const item *it, fleet_msg *fm)
 {
     if (it->payload == NULL) {
         reject(w, it->reason, it->why, it->now);
-        return;
+        return false;
     }
-    fleet_msg fm;
     char err[160];
-    hearth_status st = fleet_msg_parse(it->kind, it->id, it->payload, it->len, &fm, err, sizeof err);
+    hearth_status st = fleet_msg_parse(it->kind, it->id, it->payload, it->len, fm, err, sizeof err);
     if (st != HEARTH_OK) {
         char reason[48];
         reason_of(reason, sizeof reason, fleet_kind_name(it->kind), st);
         reject(w, reason, err, it->now);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void store_one(fleet_writer *w, fleet_msg *fm, int64_t now)
+{
     /* Rules first: they compare with what the database knew before. */
-    st = fleet_anomaly_feed(w->an, &fm, it->now);
-    if (st == HEARTH_OK) st = fleet_db_store(w->db, &fm, it->now);
+    hearth_status st = fleet_anomaly_feed(w->an, fm, now);
+    if (st == HEARTH_OK) st = fleet_db_store(w->db, fm, now);
     if (st != HEARTH_OK) {
-        fprintf(stderr, "hearth-fleet: storing a message from %s failed: %s\n", it->id, hearth_err_msg());
+        fprintf(stderr, "hearth-fleet: storing a message from %s failed: %s\n", fm->id, hearth_err_msg());
         w->st.failed++;
     } else {
         w->st.stored++;
-        if (it->kind == FLEET_T_TELEMETRY) w->st.telemetry++;
+        if (fm->kind == FLEET_T_TELEMETRY) w->st.telemetry++;
     }
-    fleet_msg_clear(&fm);
+    fleet_msg_clear(fm);
     if (fleet_db_pending(w->db) >= w->batch) commit(w);
+}
+
+/* Items [from, from + n) of the queue: validated, then the rules' database
+ * work of the group done at once (a shared database: one round trip, not
+ * one per message), then each fed to the rules and stored in order. */
+static void store_group(fleet_writer *w, size_t from, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const item *it = &w->q[(from + i) % QUEUE_ITEMS];
+        if (parse_one(w, it, &w->msgs[k])) w->when[k++] = it->now;
+    }
+    if (k == 0) return;
+    if (fleet_anomaly_prepare(w->an, w->msgs, k, w->when[0]) != HEARTH_OK)
+        fprintf(stderr, "hearth-fleet: the rules' group query failed (%s); one message at a time\n",
+                hearth_err_msg());
+    for (size_t i = 0; i < k; i++) store_one(w, &w->msgs[i], w->when[i]);
 }
 
 static void deadline(struct timespec *ts, int64_t ms)
@@ -153,9 +178,9 @@ static void *loop(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         size_t bytes = 0;
+        for (size_t i = 0; i < n; i += GROUP) store_group(w, head + i, n - i < GROUP ? n - i : GROUP);
         for (size_t i = 0; i < n; i++) {
             item *it = &w->q[(head + i) % QUEUE_ITEMS];
-            store_one(w, it);
             bytes += it->len;
             free(it->payload);
             it->payload = NULL;
@@ -189,7 +214,12 @@ hearth_status fleet_writer_start(fleet_db *db, fleet_anomaly *an, size_t batch, 
 {
     *out = NULL;
     fleet_writer *w = calloc(1, sizeof *w);
-    if (w == NULL || (w->q = calloc(QUEUE_ITEMS, sizeof *w->q)) == NULL) {
+    if (w == NULL || (w->q = calloc(QUEUE_ITEMS, sizeof *w->q)) == NULL ||
+        (w->msgs = calloc(GROUP, sizeof *w->msgs)) == NULL || (w->when = calloc(GROUP, sizeof *w->when)) == NULL) {
+        if (w != NULL) {
+            free(w->q);
+            free(w->msgs);
+        }
         free(w);
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     }
@@ -206,6 +236,8 @@ hearth_status fleet_writer_start(fleet_db *db, fleet_anomaly *an, size_t batch, 
         pthread_cond_destroy(&w->not_empty);
         pthread_cond_destroy(&w->not_full);
         free(w->q);
+        free(w->msgs);
+        free(w->when);
         free(w);
         return hearth_err(HEARTH_ERR_IO, "cannot start the database writer thread");
     }
@@ -261,5 +293,7 @@ void fleet_writer_stop(fleet_writer *w, fleet_writer_stats *stats)
     pthread_cond_destroy(&w->not_empty);
     pthread_cond_destroy(&w->not_full);
     free(w->q);
+    free(w->msgs);
+    free(w->when);
     free(w);
 }

@@ -1,5 +1,6 @@
 /* hearth-fleet report: the fleet report from the database, as JSON or as
- * the HTML page `run --report-listen` serves (docs/fleet.md "Report"). */
+ * the HTML page `run --report-listen` serves (docs/fleet.md "Report"), from
+ * SQLite or PostgreSQL (a read-only session). */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hearth-fleet report --db FILE (--json | --html) [--out FILE]\n");
+    fprintf(f, "usage: hearth-fleet report --db FILE|postgresql://... (--json | --html) [--out FILE]\n");
 }
 
 /* Declared here: main.c's table is the only other place that names it. */

@@ -165,10 +165,6 @@ int fleet_cmd_run(int argc, char **argv)
         fprintf(stderr, "hearth-fleet run: --shared needs a PostgreSQL --db (postgresql://...)\n");
         return 2;
     }
-    if (pg && listen != NULL) {
-        fprintf(stderr, "hearth-fleet run: --report-listen reads SQLite; with PostgreSQL it is not done\n");
-        return 2;
-    }
 
     ingest in = {0};
     /* Privacy requests (erase.c) are stored in SQLite; with PostgreSQL the

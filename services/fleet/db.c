@@ -388,7 +388,32 @@ static hearth_status sq_device_load(fleet_db *d, const char *id, bool *has_telem
     return HEARTH_OK;
 }
 
+/* The report's queries: every column as text (NULL kept). */
+static hearth_status sq_query(fleet_db *d, const fleet_sql *sql, fleet_rows *out)
+{
+    sq_db *db = SQ(d);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db->h, sql->sqlite, -1, &q, NULL) != SQLITE_OK) return db_err(db, "query");
+    size_t n = (size_t)sqlite3_column_count(q);
+    const char *vals[32];
+    if (n > 32) {
+        sqlite3_finalize(q);
+        return hearth_err(HEARTH_ERR_INTERNAL, "query of %zu columns", n);
+    }
+    int rc;
+    hearth_status st = HEARTH_OK;
+    while (st == HEARTH_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (size_t c = 0; c < n; c++) vals[c] = (const char *)sqlite3_column_text(q, (int)c);
+        st = fleet_rows_add(out, vals, n);
+    }
+    if (st == HEARTH_OK && rc != SQLITE_DONE) st = db_err(db, "query");
+    if (st == HEARTH_OK) out->ncols = n;
+    sqlite3_finalize(q);
+    return st;
+}
+
 static const fleet_store_ops SQLITE_OPS = {
+    .query = sq_query,
     .name = "sqlite",
     .shared = false, /* one process: the rules keep their state in memory (anomaly.c) */
     .close = sq_close,

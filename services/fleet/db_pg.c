@@ -363,7 +363,31 @@ static hearth_status schema(pg_db *db)
 static void pg_close(fleet_db *d);
 static hearth_status pg_commit(fleet_db *d);
 
-hearth_status fleet_db_open_pg(const char *url, fleet_db **out)
+/* The report's connection: a read-only session on an existing schema. */
+static hearth_status connect_ro(pg_db *db)
+{
+    PGconn *c = db->c = PQconnectdb(db->url);
+    if (PQstatus(c) != CONNECTION_OK)
+        return hearth_err(HEARTH_ERR_IO, "database: cannot connect: %s", PQerrorMessage(c));
+    if (PQsetClientEncoding(c, "UTF8") != 0)
+        return hearth_err(HEARTH_ERR_IO, "database: cannot use UTF-8: %s", PQerrorMessage(c));
+    HEARTH_GUARD(pexec(db, c, "SET search_path = public, pg_catalog"));
+    HEARTH_GUARD(pexec(db, c, "SET default_transaction_read_only = on"));
+    PGresult *res = PQexec(c, "SELECT CASE WHEN to_regclass('public.fleet_schema') IS NULL THEN -1 ELSE 0 END");
+    bool exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") == 0;
+    PQclear(res);
+    if (!exists) return hearth_err(HEARTH_ERR_NOT_FOUND, "not a fleet database (no schema)");
+    res = PQexec(c, "SELECT max(version) FROM fleet_schema");
+    int64_t v = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? ival(res, 0, 0) : -1;
+    PQclear(res);
+    if (v < 1) return hearth_err(HEARTH_ERR_INVALID, "database: no schema version");
+    if (v > FLEET_DB_SCHEMA_VERSION)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "database schema %lld is newer than this hearth-fleet (%d)",
+                          (long long)v, FLEET_DB_SCHEMA_VERSION);
+    return HEARTH_OK;
+}
+
+hearth_status fleet_db_open_pg(const char *url, bool readonly, fleet_db **out)
 {
     *out = NULL;
     /* No password on the command line (every user of the machine can read
@@ -390,8 +414,8 @@ hearth_status fleet_db_open_pg(const char *url, fleet_db **out)
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     }
     db->base.ops = &PG_OPS;
-    hearth_status st = connect_one(db, &db->c, false);
-    if (st == HEARTH_OK) st = connect_one(db, &db->r, true);
+    hearth_status st = readonly ? connect_ro(db) : connect_one(db, &db->c, false);
+    if (st == HEARTH_OK && !readonly) st = connect_one(db, &db->r, true);
     if (st != HEARTH_OK) {
         pg_close(&db->base);
         return st;
@@ -1153,7 +1177,30 @@ static hearth_status pg_rules_batch(fleet_db *d, fleet_rules_item *items, size_t
     return st;
 }
 
+/* The report's queries (text results; no parameters). */
+static hearth_status pg_query(fleet_db *d, const fleet_sql *sql, fleet_rows *out)
+{
+    pg_db *db = PG(d);
+    PGresult *res = PQexec(db->c, sql->pg);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(db->c));
+        PQclear(res);
+        return st;
+    }
+    size_t n = (size_t)PQnfields(res);
+    const char *vals[32];
+    hearth_status st = n <= 32 ? HEARTH_OK : hearth_err(HEARTH_ERR_INTERNAL, "query of %zu columns", n);
+    for (int r = 0; st == HEARTH_OK && r < PQntuples(res); r++) {
+        for (size_t c = 0; c < n; c++) vals[c] = PQgetisnull(res, r, (int)c) ? NULL : PQgetvalue(res, r, (int)c);
+        st = fleet_rows_add(out, vals, n);
+    }
+    if (st == HEARTH_OK) out->ncols = n;
+    PQclear(res);
+    return st;
+}
+
 static const fleet_store_ops PG_OPS = {
+    .query = pg_query,
     .name = "postgresql",
     .shared = true,
     .close = pg_close,

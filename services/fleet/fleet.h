@@ -305,6 +305,18 @@ void fleet_buf_html(fleet_buf *b, const char *s);
 
 #define FLEET_REPORT_MAX (64u << 20)
 
+/** A read-only query in each backend's dialect (the report's). */
+typedef struct {
+    const char *sqlite, *pg;
+} fleet_sql;
+/** Its rows: v[row * ncols + col] as text, NULL for SQL NULL. */
+typedef struct {
+    size_t nrows, ncols;
+    char **v;
+} fleet_rows;
+hearth_status fleet_db_query(fleet_db *db, const fleet_sql *q, fleet_rows *out) HEARTH_MUST_CHECK;
+void fleet_rows_free(fleet_rows *r);
+
 /** The fleet report as JSON (docs/fleet.md, "Report"). @p now: seconds. */
 hearth_status fleet_report_json(fleet_db *db, int64_t now, fleet_buf *out) HEARTH_MUST_CHECK;
 /** The fleet report as one HTML page with no script and one hashed style. */

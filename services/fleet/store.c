@@ -1,6 +1,7 @@
 /* fleet.h's storage functions, dispatched to the backend the --db value
  * names (store.h): a postgresql:// or postgres:// URI is PostgreSQL
  * (db_pg.c), anything else the path of an SQLite file (db.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -14,10 +15,7 @@ hearth_status fleet_db_open(const char *where, bool readonly, fleet_db **out)
 {
     *out = NULL;
     if (!fleet_db_is_url(where)) return fleet_db_open_sqlite(where, readonly, out);
-    if (readonly)
-        return hearth_err(HEARTH_ERR_UNSUPPORTED,
-                          "reading a PostgreSQL fleet database (report, announce) is not done; query it with psql");
-    return fleet_db_open_pg(where, out);
+    return fleet_db_open_pg(where, readonly, out);
 }
 
 void fleet_db_close(fleet_db *db)
@@ -88,4 +86,35 @@ hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t
     }
     if (db->ops->rules_batch == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
     return db->ops->rules_batch(db, items, n, now);
+}
+
+hearth_status fleet_db_query(fleet_db *db, const fleet_sql *q, fleet_rows *out)
+{
+    *out = (fleet_rows){0};
+    hearth_status st = db->ops->query(db, q, out);
+    if (st != HEARTH_OK) fleet_rows_free(out);
+    return st;
+}
+
+hearth_status fleet_rows_add(fleet_rows *r, const char *const *vals, size_t ncols)
+{
+    if (r->nrows > 0 && ncols != r->ncols) return hearth_err(HEARTH_ERR_INTERNAL, "rows of different widths");
+    r->ncols = ncols;
+    char **v = realloc(r->v, (r->nrows + 1) * ncols * sizeof *v + 1);
+    if (v == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    r->v = v;
+    char **row = v + r->nrows * ncols;
+    for (size_t c = 0; c < ncols; c++) row[c] = NULL;
+    r->nrows++;
+    for (size_t c = 0; c < ncols; c++)
+        if (vals[c] != NULL && (row[c] = strdup(vals[c])) == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    return HEARTH_OK;
+}
+
+void fleet_rows_free(fleet_rows *r)
+{
+    if (r->v != NULL)
+        for (size_t i = 0; i < r->nrows * r->ncols; i++) free(r->v[i]);
+    free(r->v);
+    *r = (fleet_rows){0};
 }

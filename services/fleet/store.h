@@ -24,6 +24,7 @@ typedef struct {
                              unsigned window_s, unsigned threshold, unsigned devices,
                              const char *evidence_json);
     hearth_status (*prune)(fleet_db *db, int64_t before);
+    hearth_status (*query)(fleet_db *db, const fleet_sql *q, fleet_rows *out);
     /* shared backends only (NULL otherwise) */
     hearth_status (*counters)(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
                               fleet_counters *out);
@@ -37,7 +38,10 @@ struct fleet_db {
 };
 
 hearth_status fleet_db_open_sqlite(const char *path, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
-hearth_status fleet_db_open_pg(const char *url, fleet_db **out) HEARTH_MUST_CHECK;
+/** @p readonly: the report's connection (a read-only session; the schema must exist). */
+hearth_status fleet_db_open_pg(const char *url, bool readonly, fleet_db **out) HEARTH_MUST_CHECK;
+/** Append a row of @p ncols values (copied; NULL stays NULL) to @p r. */
+hearth_status fleet_rows_add(fleet_rows *r, const char *const *vals, size_t ncols) HEARTH_MUST_CHECK;
 /** The SQLite handle (db.c), for fleet_db_handle. */
 struct sqlite3 *fleet_db_sqlite_handle(fleet_db *db);
 

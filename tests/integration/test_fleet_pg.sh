@@ -15,6 +15,9 @@
 #  - the login_failures rule (3 devices) fires exactly once for three
 #    devices whose two reports each were split between the instances
 #    (telemetry examined for anomalies across the fleet, 5.10-1);
+#  - `report --json` and `run --report-listen` (JSON and HTML) from the
+#    PostgreSQL tables say what the test stored (counts, dev1's row, the
+#    anomaly and its evidence, the rejections);
 #  - a stream of 4000 reports: both instances store part of it, one is
 #    stopped (SIGTERM) while the stream is being published and restarted,
 #    and every report is stored exactly once.
@@ -35,8 +38,9 @@ wait "$initdb" || exit 1
 fl_pg_start || exit 1
 fl_broker_start || exit 1
 FL_DB=$FL_PG_URL
+rport=$(fl_free_port)
 start_a() { FL_FLEET_ERR=$HT_WORK/fleet-a.err fl_fleet_start --shared fleet --client-id fleet-a --batch 50 \
-    --rule login_failures=3/60 && PID_A=$FL_FLEET_PID; }
+    --rule login_failures=3/60 --report-listen "127.0.0.1:$rport" && PID_A=$FL_FLEET_PID; }
 start_b() { FL_FLEET_ERR=$HT_WORK/fleet-b$1.err fl_fleet_start --shared fleet --client-id fleet-b --batch 50 \
     --rule login_failures=3/60 && PID_B=$FL_FLEET_PID; }
 start_a || exit 1
@@ -138,6 +142,45 @@ else
 fi
 ht_check "exactly one instance logged the anomaly" \
     test "$(cat "$HT_WORK"/fleet-a.err "$HT_WORK"/fleet-b1.err | grep -c 'anomaly login_failures')" = 1
+
+# ------------------------------------------------------------ the report from PostgreSQL
+# Nothing is in flight now: the report must say what the tables hold.
+expect=$(fl_pg_q "SELECT (SELECT count(*) FROM devices) || ' ' || (SELECT sum(telemetry_count) FROM devices) || ' ' ||
+    (SELECT sum(events_count) FROM devices) || ' ' || (SELECT count(*) FROM anomalies) || ' ' || (SELECT sum(count) FROM rejections)")
+if "$FLEET" report --db "$FL_PG_URL" --json >"$HT_WORK/report.json" 2>"$HT_WORK/report.err"; then
+    got=$(python3 - "$HT_WORK/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["summary"]
+print(s["devices"], s["telemetry"], s["events"], s["anomalies"], s["rejected"])
+d = {x["id"]: x for x in r["devices"]}["dev1"]
+print(d["sw"], d["model"], d["status"], d["telemetry_count"], d["events_count"], d["listening_tcp_ports"],
+      d["telemetry"]["hed"]["rid"] > 0)
+a = [x for x in r["anomalies"] if x["rule"] == "login_failures"]
+print(len(a), a[0]["devices"], sorted(e["device"] for e in a[0]["evidence"]))
+print(sum(x["count"] for x in r["rejections"]), sorted({e["event"] for e in r["events"]}))
+PY
+)
+    want="$expect
+1.2.3 thermostat online 1 1 [443, 8443] True
+1 3 ['la1', 'la2', 'la3']
+6 ['boot', 'config_changed']"
+    if [ "$got" = "$want" ]; then
+        ht_pass "report --json from PostgreSQL: counts ($expect), dev1's row, the anomaly's evidence, the rejections as stored"
+    else
+        ht_fail "report --json: got [$got], want [$want]"
+    fi
+else
+    ht_fail "report --json on PostgreSQL failed: $(cat "$HT_WORK/report.err")"
+fi
+curl -sS --max-time 5 "http://127.0.0.1:$rport/report.json" >"$HT_WORK/served.json"
+ht_check "run --report-listen serves the same JSON report (but its time) from PostgreSQL" \
+    python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); a.pop("generated"); b.pop("generated"); sys.exit(a!=b or not a["devices"])' \
+    "$HT_WORK/report.json" "$HT_WORK/served.json"
+html=$(curl -sS --max-time 5 "http://127.0.0.1:$rport/")
+ht_check "... and the HTML page: the anomaly with its evidence, dev1's row" \
+    bash -c 'grep -Eq "<tr class=\"anomaly\">.*<td>login_failures</td>.*<td>3</td>.*la[123]: failed_logins\+4, la[123]: failed_logins\+4, la[123]: failed_logins\+4" <<<"$1" &&
+        grep -q "<tr class=\"device\"><td>dev1</td><td>thermostat</td><td>1.2.3</td><td class=\"online\">online</td>" <<<"$1"' _ "$html"
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ a stream, one instance stopped

@@ -33,6 +33,7 @@
 #include "hearth/tls_client.h"
 #include "hearth/util.h"
 #include "link_glue.h"
+#include "reset_glue.h"
 #include "update_glue.h"
 
 #define KEY_DER_MAX 4096
@@ -309,6 +310,7 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
         hearthd_link_stop();
         return 1;
     }
+    hearthd_reset_report(dev); /* a factory reset since the last start (docs/erasure.md) */
     return 0;
 }
 

@@ -17,6 +17,11 @@ void hearthd_reset_init(hearth_device *dev, hearth_apps *apps, const char *logpa
 hearth_status hearthd_reset_run(void *arg, const char *by);
 /** hearth_port_press_fn for the reset button. */
 void hearthd_reset_button(void *arg);
+/** With the service link started: if the store holds a reset notice not yet
+ * reported, queue the `factory_reset` event (docs/mqtt.md) in the outbox,
+ * then mark the notice reported. Failures are logged; the notice stays
+ * pending and is reported at the next start. */
+void hearthd_reset_report(hearth_device *dev);
 /** @p rc, or HEARTH_SLOTS_EXIT_RESTART after a reset. */
 int hearthd_reset_exit_code(int rc);
 

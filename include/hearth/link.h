@@ -152,7 +152,7 @@ hearth_status hearth_link_update_due_ms(const hearth_link_update_hint *h, uint64
 /**
  * Turn one security-log line (hearth_seclog_hook) into an events payload
  * {"v":1,"ts":UNIX,"sev":S,"event":E,...} with every personal field (user
- * names, client addresses: keys user, username, source, addr, address, ip,
+ * names, client addresses: keys user, username, by, source, addr, address, ip,
  * peer, host, client and any key ending in _ip, _addr or _user) removed.
  */
 hearth_status hearth_link_event_payload(const char *seclog_line, int64_t now_unix, char *buf,

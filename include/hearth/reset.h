@@ -30,6 +30,13 @@
  * overwritten in place and fsync'd, the staged files are renamed over the
  * old ones, the outbox and the event log (personal data outside the store)
  * are removed, the staging directory goes. Every step is idempotent.
+ *
+ * Reset notice (store record HEARTH_REC_RESET_NOTICE, written into the new
+ * store while it is staged, so it exists exactly when the reset committed,
+ * authenticated like every store record): "the device was reset at T, reset
+ * number N, by the button or the API". Nothing personal. The device program
+ * reports it to its service once (a `factory_reset` event, docs/mqtt.md) and
+ * then marks it reported; the count carries over to the next reset.
  */
 #ifndef HEARTH_RESET_H
 #define HEARTH_RESET_H
@@ -47,6 +54,43 @@ extern "C" {
 /** Longest setup-password verifier (an Argon2id encoded hash, incl. NUL). */
 #define HEARTH_FACTORY_VERIFIER_MAX 128
 
+/** Store record of the reset notice (see above). */
+#define HEARTH_REC_RESET_NOTICE "identity.reset_notice"
+
+/** Who asked for a reset: the reset button (physical presence) or the API. */
+typedef enum {
+    HEARTH_RESET_BY_API = 0,
+    HEARTH_RESET_BY_BUTTON = 1,
+} hearth_reset_reason;
+
+/** The reset notice of the current store. */
+typedef struct {
+    uint64_t count;             /**< resets of this device so far, >= 1 */
+    int64_t at_unix;            /**< wall clock at the reset */
+    hearth_reset_reason reason;
+    bool pending;               /**< not yet handed to the service's outbox */
+} hearth_reset_notice;
+
+/**
+ * Read the reset notice from @p st (strict format). HEARTH_ERR_NOT_FOUND:
+ * the device was never reset; HEARTH_ERR_TAMPERED: malformed.
+ */
+hearth_status hearth_reset_notice_get(hearth_store *st, hearth_reset_notice *out) HEARTH_MUST_CHECK;
+
+/**
+ * Mark the notice in @p st reported (pending false; the count stays). Call
+ * only once the event is durably queued (hearth_outbox_put() returned).
+ */
+hearth_status hearth_reset_notice_clear(hearth_store *st) HEARTH_MUST_CHECK;
+
+/**
+ * The `factory_reset` events payload for @p n (topic hearth/<id>/events):
+ * {"v":1,"ts":NOW,"sev":"warning","event":"factory_reset","reset_at":T,
+ * "reset_count":N,"reason":"api"|"button"}. No personal data.
+ */
+hearth_status hearth_reset_notice_event(const hearth_reset_notice *n, int64_t now_unix, char *buf,
+                                        size_t cap, size_t *len) HEARTH_MUST_CHECK;
+
 /**
  * Read and authenticate the factory record of the opened device @p dev:
  * strict format, signature under the CA certificate whose fingerprint the
@@ -60,8 +104,8 @@ hearth_status hearth_factory_verifier(hearth_device *dev,
 
 /**
  * Factory reset of the opened device @p dev (state directory
- * hearth_device_dir()). Reads the factory record (authenticated), the
- * device key and identity from the store, builds the reset state in the
+ * hearth_device_dir()), asked for by @p reason. Reads the factory record
+ * (authenticated), the device key, identity and reset count from the store, builds the reset state in the
  * staging directory, commits, and finishes (hearth_reset_recover()). The
  * device's store is retired first (hearth_store_retire(): every later
  * operation on it fails), so nothing still running can write the old state
@@ -74,7 +118,7 @@ hearth_status hearth_factory_verifier(hearth_device *dev,
  * (staged files in place), "reset.personal_removed" (outbox and event log
  * gone), plus those of the store, file and TPM code it calls.
  */
-hearth_status hearth_reset_factory(hearth_device *dev) HEARTH_MUST_CHECK;
+hearth_status hearth_reset_factory(hearth_device *dev, hearth_reset_reason reason) HEARTH_MUST_CHECK;
 
 /**
  * Finish or discard a factory reset interrupted by a power cut in

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "hearth/identity.h"
+#include "hearth/reset.h"
 
 /* File names inside a CA directory (a device's state: hearth/layout.h). */
 #define HEARTH_CA_KEY_FILE "ca.key"
@@ -159,6 +160,10 @@ hearth_status hearth_identity_factory_write(const char *state_dir, EVP_PKEY *ca_
 
 /** The opened device's root of trust (reset.c). */
 hearth_rot *hearth_identity_device_rot(hearth_device *d);
+
+/** The reset notice's record bytes (reset_notice.c; hearth/reset.h). */
+hearth_status hearth_reset_notice_encode(const hearth_reset_notice *n, char *buf, size_t cap,
+                                         size_t *len) HEARTH_MUST_CHECK;
 
 /** rm -rf of a directory's contents (and the directory if @p self). */
 void hearth_identity_remove_tree(const char *path, bool self);

@@ -187,12 +187,30 @@ typedef struct {
     size_t info_len;
     bool floors;
     hearth_floor_values fv;
+    char notice[160]; /* the new store's reset notice (hearth/reset.h) */
+    size_t notice_len;
 } reset_carry;
 
-static hearth_status carry_read(hearth_device *dev, const reset_paths *p, reset_carry *c)
+static hearth_status carry_read(hearth_device *dev, const reset_paths *p, hearth_reset_reason reason,
+                                reset_carry *c)
 {
     HEARTH_GUARD(hearth_factory_verifier(dev, c->verifier));
     hearth_store *st = hearth_device_store(dev);
+    /* The reset count carries over (a malformed notice counts as none: it
+     * must not block the reset); this reset's notice is pending until the
+     * device program has queued it for the service. */
+    hearth_reset_notice n;
+    hearth_status ns = hearth_reset_notice_get(st, &n);
+    if (ns != HEARTH_OK) {
+        hearth_err_clear();
+        n.count = 0;
+    }
+    if (n.count == UINT64_MAX) n.count--;
+    n.count++;
+    n.at_unix = hearth_time_now();
+    n.reason = reason;
+    n.pending = true;
+    HEARTH_GUARD(hearth_reset_notice_encode(&n, c->notice, sizeof c->notice, &c->notice_len));
     HEARTH_GUARD(hearth_store_get(st, HEARTH_REC_DEVICE_KEY, c->key_der, sizeof c->key_der,
                                   &c->key_len));
     HEARTH_GUARD(hearth_store_get(st, HEARTH_REC_DEVICE_INFO, c->info, sizeof c->info,
@@ -237,8 +255,9 @@ static hearth_status stage(hearth_device *dev, const reset_paths *p, const reset
         const hearth_store_op ops[] = {
             {HEARTH_REC_DEVICE_KEY, c->key_der, c->key_len},
             {HEARTH_REC_DEVICE_INFO, c->info, c->info_len},
+            {HEARTH_REC_RESET_NOTICE, c->notice, c->notice_len},
         };
-        s = hearth_store_commit(st, ops, 2);
+        s = hearth_store_commit(st, ops, sizeof ops / sizeof ops[0]);
     }
     if (s == HEARTH_OK) s = hearth_auth_factory_init_verifier(st, c->verifier);
     if (s == HEARTH_OK) s = hearth_identity_config_mac_write(p->stage, rot, c->info, c->info_len);
@@ -255,7 +274,7 @@ static hearth_status stage(hearth_device *dev, const reset_paths *p, const reset
     return s;
 }
 
-hearth_status hearth_reset_factory(hearth_device *dev)
+hearth_status hearth_reset_factory(hearth_device *dev, hearth_reset_reason reason)
 {
     HEARTH_ENSURE(dev != NULL, hearth_err(HEARTH_ERR_INVALID, "no device"));
     reset_paths p;
@@ -268,7 +287,7 @@ hearth_status hearth_reset_factory(hearth_device *dev)
 
     reset_carry *c = calloc(1, sizeof *c);
     HEARTH_ENSURE(c != NULL, hearth_err(HEARTH_ERR_NOMEM, "out of memory"));
-    hearth_status s = carry_read(dev, &p, c);
+    hearth_status s = carry_read(dev, &p, reason, c);
     if (s == HEARTH_OK) s = stage(dev, &p, c);
     hearth_memzero(c, sizeof *c);
     free(c);

@@ -11,7 +11,8 @@
 
 static bool personal(const char *k)
 {
-    static const char *const names[] = {"user", "username", "source", "addr", "address", "ip",
+    /* "by": the user who did it (user_deleted, factory_reset_requested, ...). */
+    static const char *const names[] = {"user", "username", "by", "source", "addr", "address", "ip",
                                         "peer", "host", "client", "remote", NULL};
     for (size_t i = 0; names[i] != NULL; i++)
         if (strcmp(k, names[i]) == 0) return true;

@@ -10,7 +10,10 @@
 # every kill the device must open (the next open finishes or discards the
 # reset) and be either the old device (set up, its admin there) or the reset
 # one (factory default, no users) -- never a broken one, and no staging
-# directory may be left. Then the old device can still be reset, and the
+# directory may be left. The old device holds no reset notice; the reset one
+# holds exactly one, authenticated in its new store: reset number 1, by the
+# API, pending (to be reported to the service); the count carries over to
+# the next reset (2). Then the old device can still be reset, and the
 # reset one set up again with the label's setup password.
 # Then the same for the TPM root of trust (swtpm started here; its NV state is
 # restored from a snapshot before every run, like the files): a device sealed
@@ -69,10 +72,12 @@ for n in $(seq 1 "$points"); do
     [ "$rc" -eq 137 ] || fail "kill point $n: exited $rc, expected SIGKILL (137)"
     out=$("$D" probe "$tmp/run" admin 2>"$tmp/err") ||
         fail "kill point $n ($(sed -n "${n}p" "$tmp/trace.txt")): device broken: $(tail -3 "$tmp/err")"
-    case "$out" in
-        "initialized users=1") old=$((old + 1)); cp -a "$tmp/run" "$tmp/an-old" 2>/dev/null || true ;;
-        "factory users=0") new=$((new + 1)); rm -rf "$tmp/a-new"; cp -a "$tmp/run" "$tmp/a-new" ;;
-        *) fail "kill point $n: unexpected state '$out'" ;;
+    nt=$("$D" notice "$tmp/run" 2>"$tmp/err") || fail "kill point $n: notice unreadable: $(tail -2 "$tmp/err")"
+    case "$out|$nt" in
+        "initialized users=1|notice none") old=$((old + 1)); cp -a "$tmp/run" "$tmp/an-old" 2>/dev/null || true ;;
+        "factory users=0|notice count=1 reason=api pending=1")
+            new=$((new + 1)); rm -rf "$tmp/a-new"; cp -a "$tmp/run" "$tmp/a-new" ;;
+        *) fail "kill point $n: unexpected state '$out', '$nt'" ;;
     esac
     [ ! -e "$tmp/run/reset.new" ] || fail "kill point $n: staging directory left after reopen"
     echo "ok - kill at point $n ($(sed -n "${n}p" "$tmp/trace.txt")): $out"
@@ -88,6 +93,9 @@ echo "old device after $old cuts, reset device after $new cuts"
 "$D" setup "$tmp/a-new" "$spw" owner2 "$ADMIN_PW" 2>/dev/null ||
     fail "reset device: the label's setup password does not set it up"
 [ "$("$D" probe "$tmp/a-new" owner2 2>/dev/null)" = "initialized users=1" ] || fail "reset device: after setup"
+"$D" reset "$tmp/a-new" button >/dev/null 2>&1 || fail "reset device: a second reset (button) fails"
+[ "$("$D" notice "$tmp/a-new" 2>/dev/null)" = "notice count=2 reason=button pending=1" ] ||
+    fail "reset device: the second reset's notice is '$("$D" notice "$tmp/a-new" 2>&1)'"
 echo "ok - file root: $points fault points, every cut left the old or the reset device"
 
 # 4. TPM root of trust, from a device sealed without a policy.
@@ -137,15 +145,16 @@ for n in $(seq 1 "$tpoints"); do
         fail "tpm kill point $n ($name): device broken: $(tail -3 "$tmp/err")"
     fl=$("$FLOORS" read "$tmp/trun/keys" "$HEARTH_TPM_TCTI" 2>/dev/null) || true
     [ "$fl" = "7 3" ] || fail "tpm kill point $n ($name): floors '$fl', expected 7 3"
-    case "$out" in
-        "initialized users=1") told=$((told + 1)) ;;
-        "factory users=0")
+    nt=$("$D" notice "$tmp/trun" 2>/dev/null) || fail "tpm kill point $n: notice unreadable"
+    case "$out|$nt" in
+        "initialized users=1|notice none") told=$((told + 1)) ;;
+        "factory users=0|notice count=1 reason=api pending=1")
             tnew=$((tnew + 1))
             [ "$(blobver "$tmp/trun")" = 2 ] || fail "tpm kill point $n: reset device not sealed under the policy"
             c="$(nv_count 0x01200000 0x01280000) $(nv_count 0x01280000 0x01300000) $(nv_count 0x01300000 0x01400000)"
             [ "$c" = "1 1 1" ] || fail "tpm kill point $n ($name): epoch/floor/counter indices '$c', expected 1 1 1"
             ;;
-        *) fail "tpm kill point $n: unexpected state '$out'" ;;
+        *) fail "tpm kill point $n: unexpected state '$out', '$nt'" ;;
     esac
     [ ! -e "$tmp/trun/reset.new" ] || fail "tpm kill point $n: staging directory left after reopen"
     echo "ok - tpm: kill at point $n ($name): $out, floors $fl"
@@ -156,6 +165,7 @@ echo "tpm: old device after $told cuts, reset device after $tnew cuts"
 # second reset goes from a version-2 blob to the next, the floors stay.
 "$D" reset "$tmp/trun" >/dev/null 2>&1 || fail "tpm: second reset"
 [ "$("$D" probe "$tmp/trun" admin 2>/dev/null)" = "factory users=0" ] || fail "tpm: after the second reset"
+[ "$("$D" notice "$tmp/trun" 2>/dev/null)" = "notice count=2 reason=api pending=1" ] || fail "tpm: second reset's notice"
 [ "$("$FLOORS" read "$tmp/trun/keys" "$HEARTH_TPM_TCTI" 2>/dev/null)" = "7 3" ] || fail "tpm: floors after the second reset"
 c="$(nv_count 0x01200000 0x01280000) $(nv_count 0x01280000 0x01300000) $(nv_count 0x01300000 0x01400000)"
 [ "$c" = "1 1 1" ] || fail "tpm: after the second reset epoch/floor/counter indices '$c', expected 1 1 1"

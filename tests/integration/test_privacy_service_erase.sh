@@ -19,7 +19,11 @@
 #    the signer and that the device verified the signature -- and downloads
 #    it and the consent receipt as files; an erase asked from the page then
 #    waits (state "requested"), survives a restart of hearthd, and completes
-#    with a verified receipt once the broker is back.
+#    with a verified receipt once the broker is back;
+#  - change of ownership, the service's side (docs/erasure.md step 4): after
+#    a factory reset through the API and the restart, the service's database
+#    holds exactly one `factory_reset` event of the device (reset number 1,
+#    by the API, no personal data in it); a second restart sends no more.
 # WEBUI_SCREENSHOTS=DIR keeps a PNG of the page with the receipt.
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
 set -uo pipefail
@@ -143,4 +147,45 @@ ht_check "5.11-4 once the broker is back the request completes with a receipt th
 echo "  reconnect and receipt: $((SECONDS - t0)) s"
 ht_check "  ... and the service recorded both erasures" \
     [ "$(pv_sql "SELECT count(DISTINCT request) FROM privacy_erasures WHERE device='$SER'")" = 2 ]
+
+# Change of ownership: a factory reset is reported to the service once.
+t0=$SECONDS
+reset_at=$(date +%s)
+ht_req POST /api/v1/factory-reset "{\"password\":\"$HT_ADMIN_PW\",\"confirm\":\"factory reset\"}" "$HT_TOKEN"
+ht_expect_status 202 "factory reset accepted"
+pid=$HT_PID
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" 2>/dev/null
+rc=$?
+[ "$rc" = 75 ] && ht_pass "hearthd exits with the restart code after the reset" || ht_fail "exit status $rc after the reset"
+resets() { pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND event='factory_reset'"; }
+[ "$(resets)" = 0 ] && ht_pass "nothing reached the service while the device was resetting" ||
+    ht_fail "factory_reset events before the restart: $(resets)"
+ht_daemon_start dev "${MQ_LINK_ARGS[@]}" || ht_fail "restart after the reset"
+one_reset() { [ "$(resets)" = 1 ]; }
+ht_check "after the restart the service holds one factory_reset event of the device" pv_wait one_reset
+detail=$(pv_sql "SELECT detail FROM events WHERE device='$SER' AND event='factory_reset'")
+# Only these fields; none of them personal (the admin's name appears nowhere).
+if pv_jq '.reason == "api" and .reset_count == 1 and (.reset_at | type) == "number" and
+        (keys - ["v","seq","ts","sev","event","reset_at","reset_count","reason"] | length) == 0' "$detail" &&
+    ! printf '%s' "$detail" | grep -qF "$HT_ADMIN_USER"; then
+    ht_pass "  ... reset number 1, by the API, time, and nothing personal"
+else
+    ht_fail "  ... its detail: '$detail'"
+fi
+reported() { [ "$(pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND event='factory_reset_reported'")" = 1 ]; }
+ht_check "  ... and the device logged that it reported it" pv_wait reported
+named=$(pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND received >= $reset_at AND detail LIKE '%\"$HT_ADMIN_USER\"%'")
+[ "$named" = 0 ] && ht_pass "  ... no event the service received since the reset names the admin" ||
+    ht_fail "$named events since the reset name the admin"
+connects() { pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND event='service_connected'"; }
+c0=$(connects)
+ht_daemon_stop
+ht_daemon_start dev "${MQ_LINK_ARGS[@]}" || ht_fail "second restart"
+reconnected() { [ "$(connects)" -gt "$c0" ]; }
+ht_check "the device connected again after a second restart" pv_wait reconnected
+sleep 1
+[ "$(resets)" = 1 ] && reported && ht_pass "  ... and sent no second factory_reset event" ||
+    ht_fail "factory_reset events after the second restart: $(resets)"
+echo "  reset reported: $((SECONDS - t0)) s"
 ht_done

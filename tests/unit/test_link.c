@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "hearth/link.h"
+#include "hearth/reset.h"
 #include "hearth/util.h"
 
 static hearth_status parse(const char *s, hearth_link_command *c)
@@ -194,12 +195,30 @@ static void test_event(void **state)
     char buf[512];
     size_t n = 0;
     const char *line = "{\"ts\":\"2026-01-01T00:00:00.000Z\",\"seq\":4,\"severity\":\"warning\",\"event\":"
-                       "\"login_failed\",\"source\":\"192.0.2.7\",\"user\":\"alice\",\"peer_ip\":\"x\","
+                       "\"login_failed\",\"source\":\"192.0.2.7\",\"user\":\"alice\",\"by\":\"bob\",\"peer_ip\":\"x\","
                        "\"reason\":\"bad password\"}";
     assert_int_equal(hearth_link_event_payload(line, 1700000000, buf, sizeof buf, &n), HEARTH_OK);
     assert_string_equal(buf, "{\"v\":1,\"ts\":1700000000,\"sev\":\"warning\",\"event\":\"login_failed\","
                              "\"reason\":\"bad password\"}");
     assert_int_not_equal(hearth_link_event_payload("garbage", 1, buf, sizeof buf, &n), HEARTH_OK);
+}
+
+/* The factory_reset event made from a reset notice (hearth/reset.h,
+ * docs/erasure.md): time, count and reason, nothing personal. */
+static void test_reset_event(void **state)
+{
+    (void)state;
+    char buf[256];
+    size_t n = 0;
+    hearth_reset_notice rn = {.count = 3, .at_unix = 1700000000, .reason = HEARTH_RESET_BY_BUTTON, .pending = true};
+    assert_int_equal(hearth_reset_notice_event(&rn, 1700000100, buf, sizeof buf, &n), HEARTH_OK);
+    assert_string_equal(buf, "{\"v\":1,\"ts\":1700000100,\"sev\":\"warning\",\"event\":\"factory_reset\","
+                             "\"reset_at\":1700000000,\"reset_count\":3,\"reason\":\"button\"}");
+    assert_int_equal(n, strlen(buf));
+    rn.reason = HEARTH_RESET_BY_API;
+    assert_int_equal(hearth_reset_notice_event(&rn, 1, buf, sizeof buf, &n), HEARTH_OK);
+    assert_non_null(strstr(buf, "\"reason\":\"api\"}"));
+    assert_int_equal(hearth_reset_notice_event(&rn, 1, buf, 20, &n), HEARTH_ERR_TOO_LARGE);
 }
 
 static void test_connack(void **state)
@@ -228,7 +247,8 @@ int main(void)
         cmocka_unit_test(test_command_ok), cmocka_unit_test(test_command_hostile),
         cmocka_unit_test(test_reply),      cmocka_unit_test(test_reqids),
         cmocka_unit_test(test_broker),     cmocka_unit_test(test_update),
-        cmocka_unit_test(test_event),      cmocka_unit_test(test_connack),
+        cmocka_unit_test(test_event),      cmocka_unit_test(test_reset_event),
+        cmocka_unit_test(test_connack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,11 @@
  *                                                "initialized users=N" (the
  *                                                accounts ADMIN may list)
  *   reset_driver login STATE USER PW             exit 0 if the password works
- *   reset_driver reset STATE                     factory reset
+ *   reset_driver reset STATE [button]            factory reset (by the API, or
+ *                                                the button)
+ *   reset_driver notice STATE                    the store's reset notice:
+ *                                                "notice none" | "notice
+ *                                                count=N reason=R pending=0|1"
  *   reset_driver tryold STATE OLD_DATA_DIR SERIAL
  *       try every 32-byte window of every file under STATE (and the key the
  *       current root of trust yields) as the storage key of the store copy
@@ -175,11 +179,27 @@ int main(int argc, char **argv)
     int rc = 1;
     if (strcmp(cmd, "tryold") == 0 && argc == 5) return tryold(state, argv[3], argv[4]);
     if (strcmp(cmd, "unsealcopy") == 0 && argc == 5) return unsealcopy(state, argv[3], argv[4]);
-    if (strcmp(cmd, "reset") == 0 && argc == 3) {
+    if (strcmp(cmd, "reset") == 0 && (argc == 3 || (argc == 4 && strcmp(argv[3], "button") == 0))) {
         if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
-        rc = hearth_reset_factory(dev) == HEARTH_OK ? 0 : die("reset");
+        hearth_reset_reason why = argc == 4 ? HEARTH_RESET_BY_BUTTON : HEARTH_RESET_BY_API;
+        rc = hearth_reset_factory(dev, why) == HEARTH_OK ? 0 : die("reset");
         hearth_device_close(dev);
         if (rc == 0) printf("reset\n");
+        return rc;
+    }
+    if (strcmp(cmd, "notice") == 0 && argc == 3) {
+        if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
+        hearth_reset_notice n;
+        hearth_status ns = hearth_reset_notice_get(hearth_device_store(dev), &n);
+        rc = 0;
+        if (ns == HEARTH_ERR_NOT_FOUND)
+            printf("notice none\n");
+        else if (ns == HEARTH_OK)
+            printf("notice count=%llu reason=%s pending=%d\n", (unsigned long long)n.count,
+                   n.reason == HEARTH_RESET_BY_BUTTON ? "button" : "api", n.pending ? 1 : 0);
+        else
+            rc = die("notice");
+        hearth_device_close(dev);
         return rc;
     }
     a = open_auth(&dev, state);

@@ -98,7 +98,7 @@ void hearthd_reset_button(void *arg)
 void hearthd_reset_report(hearth_device *dev)
 {
     hearth_store *st = hearth_device_store(dev);
-    hearth_reset_notice n;
+    hearth_reset_notice n = {0};
     hearth_status s = hearth_reset_notice_get(st, &n);
     if (s == HEARTH_ERR_NOT_FOUND || (s == HEARTH_OK && !n.pending)) {
         hearth_err_clear();

@@ -199,7 +199,7 @@ static hearth_status carry_read(hearth_device *dev, const reset_paths *p, hearth
     /* The reset count carries over (a malformed notice counts as none: it
      * must not block the reset); this reset's notice is pending until the
      * device program has queued it for the service. */
-    hearth_reset_notice n;
+    hearth_reset_notice n = {0};
     hearth_status ns = hearth_reset_notice_get(st, &n);
     if (ns != HEARTH_OK) {
         hearth_err_clear();

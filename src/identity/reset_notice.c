@@ -90,7 +90,7 @@ hearth_status hearth_reset_notice_get(hearth_store *st, hearth_reset_notice *out
 
 hearth_status hearth_reset_notice_clear(hearth_store *st)
 {
-    hearth_reset_notice n;
+    hearth_reset_notice n = {0};
     HEARTH_GUARD(hearth_reset_notice_get(st, &n));
     if (!n.pending) return HEARTH_OK;
     n.pending = false;

@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "notice") == 0 && argc == 3) {
         if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
-        hearth_reset_notice n;
+        hearth_reset_notice n = {0};
         hearth_status ns = hearth_reset_notice_get(hearth_device_store(dev), &n);
         rc = 0;
         if (ns == HEARTH_ERR_NOT_FOUND)

@@ -22,7 +22,13 @@
 #             index: after a cut the install is run again (completing it, or
 #             refused as a replay when the cut came after the state was
 #             written) and the device boots v1 with floors 1/1
+# HEARTH_FAULT_STRIDE=K (scripts/test.sh sets 3 for the sanitizer build):
+# kill at every K-th point of each sweep (1, 1+K, ...); the checks after
+# each kill are the same, but which outcomes a sweep must reach (both sides
+# of the commit point) is the release run's check, which kills at every one.
 set -euo pipefail
+STRIDE=${HEARTH_FAULT_STRIDE:-1}
+case $STRIDE in '' | *[!0-9]* | 0) echo "HEARTH_FAULT_STRIDE must be a positive integer"; exit 1 ;; esac
 . "$(dirname "$0")/../integration/test_boot_common.inc"
 # shellcheck source=../integration/tpm_lib.sh
 source "$(dirname "$0")/../integration/tpm_lib.sh"
@@ -146,7 +152,7 @@ HEARTH_FAULT_TRACE="$T/trace.install" op_install || fail "install: traced run fa
 grep -q ' floors.tpm_define$' "$T/trace.install" || fail "install: the NV define was not traced"
 points=$(wc -l < "$T/trace.install")
 echo "install: $points fault points"
-for n in $(seq 1 "$points"); do
+for n in $(seq 1 "$STRIDE" "$points"); do
     restore fresh
     set +e
     (HEARTH_FAULT_KILL_AT=$n op_install) 2>/dev/null
@@ -186,7 +192,7 @@ for op in confirm keyset; do
     grep -q ' floors.tpm_write$' "$T/trace.$op" || fail "$op: the TPM floor write was not traced"
     points=$(wc -l < "$T/trace.$op")
     echo "$op: $points fault points ($(cut -d' ' -f2 "$T/trace.$op" | tr '\n' ' '))"
-    for n in $(seq 1 "$points"); do
+    for n in $(seq 1 "$STRIDE" "$points"); do
         restore "$snap"
         set +e
         (HEARTH_FAULT_KILL_AT=$n "op_$op") 2>/dev/null
@@ -200,9 +206,13 @@ for op in confirm keyset; do
     done
 done
 # Both outcomes must occur, or the kill points miss the commit.
-[ "${seen[confirm.1 1]:-}" ] && [ "${seen[confirm.2 1]:-}" ] ||
-    fail "confirm: expected kills before and after the TPM write (${!seen[*]})"
-[ "${seen[keyset.2 1]:-}" ] && [ "${seen[keyset.2 2]:-}" ] ||
-    fail "keyset: expected kills before and after the TPM write (${!seen[*]})"
+if [ "$STRIDE" = 1 ]; then
+    [ "${seen[confirm.1 1]:-}" ] && [ "${seen[confirm.2 1]:-}" ] ||
+        fail "confirm: expected kills before and after the TPM write (${!seen[*]})"
+    [ "${seen[keyset.2 1]:-}" ] && [ "${seen[keyset.2 2]:-}" ] ||
+        fail "keyset: expected kills before and after the TPM write (${!seen[*]})"
+else
+    echo "every ${STRIDE}. kill point only: which outcomes the sweeps reach is the release run's check"
+fi
 echo "kill points tested: $total; floors never went back, the device booted every time"
 echo "PASS"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # provisions: 5.1-1 5.1-2 5.4-4
 # timeout: 1200
+# release-only: yes
+# (Its statistics need the release run's speed; the provisioning code runs
+# under the sanitizers in provision_cli, provision_tpm and the API tests.)
 # Provision N (default 500; HEARTH_PROVISION_N) devices with the real `hearth` CLI and check,
 # over the whole batch, what 5.1-1/5.1-2/5.4-4 ask of pre-installed
 # credentials: every setup password, serial, certificate and device key is

@@ -1158,13 +1158,7 @@ static hearth_status pg_rules_batch(fleet_db *d, fleet_rules_item *items, size_t
             st = connect_one(db, &db->r, true);
             if (st != HEARTH_OK) break;
         }
-        for (size_t i = 0; i < n; i++) {
-            items[i].c = (fleet_counters){-1, -1, -1, -1, -1};
-            items[i].new_ports = 0;
-            items[i].has_telemetry = false;
-            items[i].kind[0] = '\0';
-            items[i].nknown = 0;
-        }
+        fleet_rules_items_reset(items, n); /* a retry starts from nothing */
         st = batch_once(db, items, n, &p, now);
         if (st == HEARTH_OK) break;
         bool again = strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0 ||

@@ -191,6 +191,8 @@ typedef struct {
  * recorded and committed before the neighbours are read). A
  * (device, seq) or (device, port) given twice is recorded by its first item.
  */
+/** Clear the results of @p n items (what a batch fills in). */
+void fleet_rules_items_reset(fleet_rules_item *items, size_t n);
 hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now) HEARTH_MUST_CHECK;
 
 /** One device counted by a rule (shared databases). */

@@ -75,7 +75,7 @@ hearth_status fleet_db_rule_hit(fleet_db *db, const fleet_rule_hit *h, bool *rai
     return db->ops->rule_hit(db, h, raised);
 }
 
-hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now)
+void fleet_rules_items_reset(fleet_rules_item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         items[i].c = (fleet_counters){-1, -1, -1, -1, -1};
@@ -84,6 +84,11 @@ hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t
         items[i].kind[0] = '\0';
         items[i].nknown = 0;
     }
+}
+
+hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now)
+{
+    fleet_rules_items_reset(items, n);
     if (db->ops->rules_batch == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
     return db->ops->rules_batch(db, items, n, now);
 }

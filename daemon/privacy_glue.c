@@ -198,7 +198,7 @@ hearth_status hearthd_privacy_erase_user(void *arg, const char *user)
     return hearth_privacy_erase_user(g.p, user, &n);
 }
 
-void hearthd_privacy_stop(void)
+void hearthd_privacy_quiesce(void)
 {
     if (g.running) {
         pthread_mutex_lock(&g.mu);
@@ -208,6 +208,11 @@ void hearthd_privacy_stop(void)
         pthread_join(g.th, NULL);
         g.running = false;
     }
+}
+
+void hearthd_privacy_stop(void)
+{
+    hearthd_privacy_quiesce();
     hearth_privacy_close(g.p);
     g.p = NULL;
 }

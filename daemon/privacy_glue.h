@@ -3,6 +3,7 @@
  * runtime.c so the runtime needs one line per hook:
  *   hearthd_privacy_create()  open the registry from the device's store
  *   hearthd_privacy_start()   holders, the service link, the sharing thread
+ *   hearthd_privacy_quiesce() join the sharing thread (before the apps close)
  *   hearthd_privacy_stop()    join the thread, close the registry
  */
 #ifndef HEARTHD_PRIVACY_GLUE_H
@@ -24,6 +25,9 @@ void hearthd_privacy_start(hearth_apps *apps);
 /** hearth_api_config::erase_user (contract A): the registry forgets @p user
  *  and withdraws the consents that user gave (the service is told). */
 hearth_status hearthd_privacy_erase_user(void *arg, const char *user);
+/** Stop the sharing thread, which reads the applications' data: before
+ *  the applications close. Idempotent. */
+void hearthd_privacy_quiesce(void);
 /** Stop the thread and close the registry. Idempotent. */
 void hearthd_privacy_stop(void);
 

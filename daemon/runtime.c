@@ -405,6 +405,9 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
 
 out:
     hearthd_link_stop();
+    /* The sharing thread reads the applications' data: it stops before
+     * they are closed below (the registry itself closes last). */
+    hearthd_privacy_quiesce();
     hearthd_enrol_stop();
     hearthd_update_stop();
     hearthd_server_free(srv);

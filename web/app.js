@@ -37,6 +37,9 @@
       case 'reset_unavailable': return 'The factory reset cannot run on this device right now: ' + m + '. Nothing was erased.';
       case 'erase_incomplete': return 'The erase did not finish: ' + m + '. Try again; if it fails again, use a factory reset.';
       case 'busy': return 'The device is busy. Try again in a few seconds.';
+      case 'repository_busy':
+        return 'The update server is busy and asked devices to wait before checking again. Try again in about ' +
+          Math.max(1, Math.ceil((Number(res.retry) || 60) / 60)) + ' minutes; the device also checks by itself.';
       case 'setup_required': return 'The device is not set up yet.';
       case 'already_set_up': return 'The device is already set up. Log in instead.';
       case 'exists': return 'That already exists: ' + m + '.';

@@ -275,8 +275,14 @@ void hearth_updater_stop(hearth_updater *u);
 hearth_status hearth_updater_check(hearth_updater *u, hearth_update_mode mode,
                                    hearth_update_result *res) HEARTH_MUST_CHECK;
 
-/** Ask the updater thread to check now (POST /updates/check); returns at once. */
+/** Ask the updater thread to check now (POST /updates/check, an update
+ *  announcement); returns at once. HEARTH_ERR_BUSY, and nothing is asked of
+ *  the repository, while the repository's last answer to a check (429/503
+ *  with Retry-After) still says to wait: hearth_updater_repo_wait_s(). */
 hearth_status hearth_updater_request_check(hearth_updater *u) HEARTH_MUST_CHECK;
+/** Seconds the update repository still asked the device to wait (its
+ *  Retry-After on a failed check, from when the check ended); 0: none. */
+uint32_t hearth_updater_repo_wait_s(hearth_updater *u);
 /** Ask the updater thread to install the available update now (POST
  *  /updates/install). HEARTH_ERR_STATE if none is available. */
 hearth_status hearth_updater_request_install(hearth_updater *u) HEARTH_MUST_CHECK;

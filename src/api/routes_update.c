@@ -102,6 +102,13 @@ static void request_op(hearth_api_ctx *c, hearth_status (*op)(hearth_updater *),
     hearth_updater *u = updater_of(c);
     if (u == NULL) return;
     hearth_status st = op(u);
+    if (st == HEARTH_ERR_BUSY) {
+        /* The repository's Retry-After (5.9-3), passed on to the client. */
+        uint32_t wait = hearth_updater_repo_wait_s(u);
+        hearth_req_error(c, 503, "repository_busy", NULL, "%s", hearth_err_msg());
+        c->resp->retry_after = wait > 0 ? wait : 1;
+        return;
+    }
     if (st != HEARTH_OK) {
         hearth_req_error(c, 409, "conflict", NULL, "%s", hearth_err_msg());
         return;

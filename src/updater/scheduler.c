@@ -177,13 +177,27 @@ hearth_status hearth_updater_request_check(hearth_updater *u)
     HEARTH_ENSURE(u != NULL, HEARTH_ERR_INVALID);
     pthread_mutex_lock(&u->mu);
     bool running = u->running;
-    if (running) {
+    int64_t wait = u->repo_busy_until - hearth_time_now();
+    if (running && wait <= 0) {
         u->req_check = true;
         pthread_cond_broadcast(&u->cv);
     }
     pthread_mutex_unlock(&u->mu);
     if (!running) return hearth_err(HEARTH_ERR_STATE, "the updater is not running");
+    /* 5.9-3: the repository said when to come back; asking by hand does not
+     * change that (it is the same repository every device asks). */
+    if (wait > 0)
+        return hearth_err(HEARTH_ERR_BUSY, "the update repository asked to wait %lld s more", (long long)wait);
     return HEARTH_OK;
+}
+
+uint32_t hearth_updater_repo_wait_s(hearth_updater *u)
+{
+    if (u == NULL) return 0;
+    pthread_mutex_lock(&u->mu);
+    int64_t wait = u->repo_busy_until - hearth_time_now();
+    pthread_mutex_unlock(&u->mu);
+    return wait > 0 ? (uint32_t)wait : 0;
 }
 
 hearth_status hearth_updater_request_install(hearth_updater *u)
@@ -275,6 +289,11 @@ static void *updater_main(void *arg)
         (void)cst; /* outcome kept in u->last and the event log */
         hearth_err_clear();
         pthread_mutex_lock(&u->mu);
+        /* Every check, scheduled or asked for: a busy repository's hint
+         * holds off the checks asked for until it ends. */
+        u->repo_busy_until = (res.outcome == HEARTH_UPD_OUT_FAILED && u->fail_retry_after_s > 0)
+                                 ? hearth_time_now() + (int64_t)u->fail_retry_after_s
+                                 : 0;
         if (scheduled) {
             int64_t nowc = hearth_time_now();
             if (regular_due) {

@@ -65,6 +65,7 @@ struct hearth_updater {
      * checks' retry path (updater thread only). */
     long fail_http_code;
     uint32_t fail_retry_after_s; /* its Retry-After (0: none), <= 24 h */
+    int64_t repo_busy_until;     /* a failed check's Retry-After ends (0: none) */
     hearth_backoff check_backoff;
     upd_event events[HEARTH_UPDATE_EVENTS_MAX];
     size_t n_events, ev_head;

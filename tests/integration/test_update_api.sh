@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.3-3 5.3-6 5.3-9 5.3-11 5.3-12 5.5-1
+# provisions: 5.3-3 5.3-6 5.3-9 5.3-11 5.3-12 5.5-1 5.9-3
 # needs: HEARTH_WITH_UPLOAD
 # timeout: 300
 #
@@ -27,6 +27,10 @@ HT_CA=$D/ca/ca.crt
 upd_bundle "$D/v2.hbu" --version 2.0.0 --secver 2 --notes "Fixes the API crash" \
     --mitigates "CVE-2026-0003: crash of the local API" --disruptive --downtime 15 \
     hearthd="$D/payload" >/dev/null
+# While $D/busy exists, the repository answers every request 503 with
+# Retry-After: 600 (5.9-3, below).
+UPD_REPO_EXTRA="if (-f $D/busy) { rewrite ^ /busy-600/ last; }
+        location ^~ /busy-600/ { add_header Retry-After 600 always; return 503; }"
 upd_repo_start "$D/repo" "$UPD_WWW" "$D/repo-tls" "$HT_CA" || exit 1
 
 ht_daemon_start dev/state --update-url "$UPD_REPO_URL" --update-trust "$UPD_TRUST" \
@@ -98,6 +102,31 @@ if [ "$size" -le 4096 ]; then
 else
     ht_fail "test bundle larger than hearthd's body limit ($size bytes)"
 fi
+
+# 5.9-3: a check asked for by hand honours the repository's Retry-After.
+# The repository turns busy; the first check asked for meets its 503 with
+# Retry-After: 600; the next one is refused with 503 and the time left,
+# and the repository is not asked again.
+touch "$D/busy"
+busy503() { awk '$2 == 503 { n++ } END { print n + 0 }' "$D/repo/access.log"; }
+ht_req POST /api/v1/updates/check "" "$ADMIN"
+ht_expect_status 202 "admin triggers a check while the repository is busy"
+for _ in $(seq 1 100); do # until that check has ended
+    ht_req GET /api/v1/updates "" "$ADMIN"
+    [ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["last_check"]["outcome"])' <<<"$HT_BODY" 2>/dev/null)" = failed ] && break
+    sleep 0.1
+done
+n_busy=$(busy503)
+ht_req POST /api/v1/updates/check "" "$ADMIN"
+wait_s=$(ht_header Retry-After)
+ht_check "5.9-3 the repository answered 503 + Retry-After: 600 ($n_busy times)" [ "$n_busy" -ge 1 ]
+ht_check "5.9-3 the next check asked for is refused with 503 while the hint runs (got $HT_STATUS: $HT_BODY)" \
+    bash -c "[ '$HT_STATUS' = 503 ] && grep -q repository_busy <<<'$HT_BODY'"
+ht_check "5.9-3 the refusal says how long to wait: Retry-After ${wait_s:-none} in [590, 600]" \
+    bash -c "[ -n '$wait_s' ] && [ '$wait_s' -ge 590 ] && [ '$wait_s' -le 600 ]"
+sleep 0.5
+ht_check "5.9-3 the repository was not asked again ($n_busy, then $(busy503))" [ "$(busy503)" = "$n_busy" ]
+rm -f "$D/busy"
 
 # Install through the API: hearthd installs and exits with the restart code.
 ht_req POST /api/v1/updates/install "" "$USER"

@@ -12,6 +12,7 @@
  *   --mqtt-first-delay-max MS   random first delay window after start and
  *                               after a fleet-wide disconnect (default 30000)
  *   --mqtt-connect-timeout MS   TLS handshake + CONNACK deadline (default 10000)
+ *   --mqtt-session persistent|clean  a session kept at the broker (default) or none
  *
  * The private key is read from the secure store (or the TPM) into the TLS
  * context for each connection and never written anywhere; the outbox MAC
@@ -105,6 +106,10 @@ int hearthd_link_args(const char *prog, int *argc, char **argv)
             ok = parse_u64(v, 3600000, &g.cfg.first_delay_max_ms);
         } else if (strcmp(a, "--mqtt-connect-timeout") == 0) {
             ok = parse_u64(v, HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS, &g.cfg.connect_timeout_ms) && g.cfg.connect_timeout_ms >= 100;
+        } else if (strcmp(a, "--mqtt-session") == 0) {
+            if (strcmp(v, "persistent") == 0) g.cfg.clean_session = false;
+            else if (strcmp(v, "clean") == 0) g.cfg.clean_session = true;
+            else ok = false;
         } else {
             fprintf(stderr, "%s: unknown option '%s'\n", g.prog, a);
             return 2;
@@ -135,7 +140,9 @@ void hearthd_link_usage(FILE *f)
                "  --mqtt-protocol 5|3.1.1  MQTT version (default 5)\n"
                "  --mqtt-first-delay-max MS  random delay window before the first\n"
                "                     connection and after a fleet-wide disconnect (default %u)\n"
-               "  --mqtt-connect-timeout MS  TLS handshake + CONNACK deadline (default %u)\n",
+               "  --mqtt-connect-timeout MS  TLS handshake + CONNACK deadline (default %u)\n"
+               "  --mqtt-session persistent|clean  persistent (default): the broker keeps\n"
+               "                     the session a day, with commands sent meanwhile; clean: none\n",
             HEARTH_LINK_BROKERS_MAX, (unsigned)HEARTH_BACKOFF_FIRST_MAX_MS, (unsigned)HEARTH_LINK_CONNECT_TIMEOUT_MS);
 }
 

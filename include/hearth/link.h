@@ -181,6 +181,10 @@ typedef struct {
     uint64_t connect_timeout_ms;    /**< TLS handshake + CONNACK deadline; 0: HEARTH_LINK_CONNECT_TIMEOUT_MS;
                                          at most HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS */
     const char *software_version;   /**< "sw" of the state message */
+    bool clean_session;             /**< true: the broker keeps no session (MQTT 5 clean start,
+                                         no session expiry; 3.1.1 clean session): commands sent
+                                         while the device is away are dropped by the broker;
+                                         false (default): a session kept 1 day */
     hearth_outbox *outbox;          /**< required; the link consumes it */
     hearth_link_reqids *reqids;     /**< required */
     hearth_link_tls_fn tls;

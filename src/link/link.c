@@ -344,7 +344,7 @@ static uint64_t attempt(hearth_link *l)
         fprintf(stderr, "hearth link: TLS context: %s\n", hearth_err_msg());
         goto failed;
     }
-    l->mosq = mosquitto_new(l->id, false, l);
+    l->mosq = mosquitto_new(l->id, l->cfg.clean_session, l);
     if (l->mosq == NULL) goto failed;
     mosquitto_property *props = NULL;
     int v = l->cfg.protocol == 4 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5;
@@ -359,7 +359,7 @@ static uint64_t attempt(hearth_link *l)
     mosquitto_disconnect_v5_callback_set(l->mosq, cb_disconnect);
     mosquitto_publish_v5_callback_set(l->mosq, cb_publish);
     mosquitto_message_v5_callback_set(l->mosq, cb_message);
-    if (v == MQTT_PROTOCOL_V5 &&
+    if (v == MQTT_PROTOCOL_V5 && !l->cfg.clean_session &&
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S) != MOSQ_ERR_SUCCESS)
         goto failed;
     l->connack = false;

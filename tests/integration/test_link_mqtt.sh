@@ -13,7 +13,9 @@
 #  - at-least-once: the same request id sent twice executes once, the
 #    duplicate gets the recorded reply;
 #  - 5.13-1: malformed and oversized commands are refused and change nothing;
-#  - MQTT 3.1.1 with several broker addresses, the first one dead.
+#  - MQTT 3.1.1 with several broker addresses, the first one dead;
+#  - sessions: by default a command sent while the device is away runs
+#    when it is back; with --mqtt-session clean it is dropped.
 # needs: HEARTH_WITH_LINK
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -130,4 +132,37 @@ ht_check "MQTT 3.1.1: a command is executed and answered" mq_wait_for "$W/fleet.
 ht_check "the request-id memory survived the restart (set-1 is still a duplicate)" \
     bash -c "mosquitto_pub ${MQ_ARGS[*]} --cert '$W/fleet.crt' --key '$W/fleet.key' -q 1 -t 'hearth/$SER/cmd/req' -m '{\"v\":1,\"id\":\"set-1\",\"method\":\"PUT\",\"path\":\"/api/v1/thermostat\",\"body\":{\"target_c\":23.5}}' 2>/dev/null; sleep 1.5; test \$(grep -F '\"id\":\"set-1\"' '$W/fleet.out' | grep -cF '\"duplicate\":true') -ge 2"
 ht_check "... and the target is the 3.1.1 command's (21), not set-1's" target_is 21
+
+# ------------------------------------------- sessions: persistent and clean
+# restart_link [ARGS]: stop hearthd, send the command AWAY_ID while it is
+# away, start it again (MQTT 5) with ARGS until it is connected.
+restart_link() {
+    ht_daemon_stop
+    mq_wait_for "$W/fleet.out" "hearth/$SER/status {\"v\":1,\"online\":false}" || true
+    cmd "{\"v\":1,\"id\":\"$AWAY_ID\",\"method\":\"PUT\",\"path\":\"/api/v1/thermostat\",\"body\":{\"target_c\":$AWAY_C}}"
+    : >"$HT_WORK/dev.hearthd.err"
+    ht_daemon_start dev "${MQ_LINK_ARGS[@]}" "$@" || return 1
+    local i
+    for i in $(seq 1 200); do grep -q 'connected to 127.0.0.1' "$HT_WORK/dev.hearthd.err" && return 0; sleep 0.05; done
+    return 1
+}
+AWAY_ID=away-1 AWAY_C=19.5
+restart_link || { ht_fail "hearthd restarts (persistent session)"; ht_done; }
+ht_check "persistent session (default): a command sent while the device was away runs when it is back" \
+    mq_wait_for "$W/fleet.out" '"id":"away-1","status":200'
+ht_check "... and set the target (19.5)" target_is 19.5
+# The first clean connection ends the persistent session; the second shows
+# what clean means: nothing was kept while the device was away.
+AWAY_ID=away-2 AWAY_C=18
+restart_link --mqtt-session clean || { ht_fail "hearthd restarts (clean session)"; ht_done; }
+AWAY_ID=away-3 AWAY_C=17
+restart_link --mqtt-session clean || { ht_fail "hearthd restarts (clean session, again)"; ht_done; }
+cmd '{"v":1,"id":"clean-1","method":"PUT","path":"/api/v1/thermostat","body":{"target_c":22.5}}'
+ht_check "--mqtt-session clean: a command sent while connected runs" \
+    mq_wait_for "$W/fleet.out" '"id":"clean-1","status":200'
+ht_check "... one sent while the device was away does not (the broker kept no session)" \
+    bash -c "! grep -qF '\"id\":\"away-3\"' '$W/fleet.out'"
+ht_check "... and the target is clean-1's (22.5)" target_is 22.5
+ht_check "an invalid --mqtt-session value is refused" \
+    bash -c "! '$HEARTHD' --state '$HT_WORK/dev' --mqtt-session sometimes 2>/dev/null"
 ht_done

@@ -309,7 +309,10 @@ hearth_status hearth_privacy_erase_accept(hearth_privacy *p, const char *receipt
     if (st == HEARTH_OK) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o != NULL && cJSON_AddStringToObject(o, "receipt", receipt_text) &&
-                  cJSON_AddStringToObject(o, "sig", sig_b64) && cJSON_AddStringToObject(o, "signer", SERVICE_CN);
+                  cJSON_AddStringToObject(o, "sig", sig_b64) && cJSON_AddStringToObject(o, "signer", SERVICE_CN) &&
+                  /* kept so the person can check the signature again on
+                   * their own computer (docs/privacy.md) */
+                  cJSON_AddStringToObject(o, "cert", cert_b64);
         stored = ok ? cJSON_PrintUnformatted(o) : NULL;
         cJSON_Delete(o);
         if (stored == NULL || strlen(stored) >= sizeof p->erase_receipt)

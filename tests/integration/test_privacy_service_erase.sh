@@ -100,6 +100,25 @@ ht_req GET /api/v1/privacy/service-erase "" "$HT_TOKEN"
 pv_jq ".state == \"confirmed\" and .request_id == \"$rid\"" &&
     ht_pass "the receipt is kept across a restart" || ht_fail "after restart: $HT_BODY"
 
+# 5.11-4: the person checks the downloaded receipt again on their own
+# computer, with docs/privacy.md's commands (jq, openssl) and the service CA.
+printf '%s' "$HT_BODY" >"$HT_WORK/receipt.json"
+b64url() { local s; s=$(tr '_-' '/+'); while [ $((${#s} % 4)) -ne 0 ]; do s="$s="; done; printf '%s' "$s" | base64 -d; }
+jq -r .receipt.cert "$HT_WORK/receipt.json" | b64url >"$HT_WORK/svc.der"
+jq -r .receipt.sig "$HT_WORK/receipt.json" | b64url >"$HT_WORK/sig.der"
+jq -j .receipt.receipt "$HT_WORK/receipt.json" >"$HT_WORK/receipt.txt"
+openssl x509 -inform DER -in "$HT_WORK/svc.der" -out "$HT_WORK/svc.pem" 2>/dev/null
+openssl x509 -in "$HT_WORK/svc.pem" -pubkey -noout >"$HT_WORK/svc.pub" 2>/dev/null
+ht_check "5.11-4 the downloaded receipt carries the signer's certificate, which chains to the service CA" \
+    bash -c "openssl verify -CAfile '$MQ_CA/ca.crt' '$HT_WORK/svc.pem' | grep -q ': OK\$' &&
+             openssl x509 -in '$HT_WORK/svc.pem' -noout -subject | grep -q 'CN *= *hearth-fleet'"
+ht_check "5.11-4 ... and its signature over the receipt verifies with openssl" \
+    bash -c "openssl dgst -sha256 -verify '$HT_WORK/svc.pub' -signature '$HT_WORK/sig.der' '$HT_WORK/receipt.txt' | grep -q 'Verified OK'"
+sed 's/"rows":[0-9]*/"rows":0/' "$HT_WORK/receipt.txt" >"$HT_WORK/receipt-edited.txt"
+ht_check "... and one with the counts edited does not (control)" \
+    bash -c "! cmp -s '$HT_WORK/receipt.txt' '$HT_WORK/receipt-edited.txt' &&
+             ! openssl dgst -sha256 -verify '$HT_WORK/svc.pub' -signature '$HT_WORK/sig.der' '$HT_WORK/receipt-edited.txt' >/dev/null 2>&1"
+
 # The device offline: the broker (and the service with it) goes down; the
 # page shows the receipt the service signed, then an erase asked now waits
 # on the device.

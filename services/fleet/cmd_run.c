@@ -28,7 +28,7 @@
 typedef struct {
     fleet_writer *w;
     int connected;
-    bool erase;                                  /* hearth/+/privacy handled (SQLite only) */
+    bool erase;                                  /* hearth/+/privacy handled (erase.c) */
     char subs[FLEET_T_COUNT][FLEET_TOPIC_MAX];   /* the filters, $share/GROUP/... with --shared */
 } ingest;
 
@@ -167,11 +167,12 @@ int fleet_cmd_run(int argc, char **argv)
     }
 
     ingest in = {0};
-    /* Privacy requests (erase.c) are stored in SQLite; with PostgreSQL the
-     * service does not subscribe to them (docs/fleet.md: not done), so no
-     * instance answers, rather than two. */
-    in.erase = !pg;
-    if (in.erase) fleet_erase_set_signer(conn.cert, conn.key, dbpath);
+    /* Privacy messages (erase.c), on either backend; with --shared each goes
+     * to one instance, and a redelivered erase request erases once whichever
+     * instances receive it (privacy_db.c). */
+    in.erase = true;
+    fleet_erase_set_signer(conn.cert, conn.key, dbpath);
+    fleet_erase_set_group(group);
     for (int k = 0; k < FLEET_T_COUNT; k++) {
         int n = group != NULL ? snprintf(in.subs[k], sizeof in.subs[k], "$share/%s/%s", group, fleet_subscriptions[k])
                               : snprintf(in.subs[k], sizeof in.subs[k], "%s", fleet_subscriptions[k]);

@@ -43,6 +43,30 @@ static const char SCHEMA_V1[] =
     " created INTEGER NOT NULL, batch INTEGER NOT NULL, spread_s INTEGER NOT NULL,"
     " devices INTEGER NOT NULL, batches INTEGER NOT NULL);";
 
+/* Version 2: the personal-data tables (erase.c created them itself before,
+ * without the device's time and seq of a consent), an erasure once per
+ * request, events unique by (device, seq, ts) (docs/mqtt.md,
+ * "At-least-once": a redelivery is dropped, an event after a factory reset
+ * that reuses a seq is kept), and the device's change of hands. */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE IF NOT EXISTS privacy_consents(device TEXT NOT NULL, purpose TEXT NOT NULL,"
+    " granted INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(device, purpose)) WITHOUT ROWID;"
+    "ALTER TABLE privacy_consents ADD COLUMN ts INTEGER;"
+    "ALTER TABLE privacy_consents ADD COLUMN seq INTEGER;"
+    "CREATE TABLE IF NOT EXISTS privacy_history(device TEXT NOT NULL, received INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, app TEXT NOT NULL, samples TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS privacy_history_device ON privacy_history(device, received);"
+    "CREATE TABLE IF NOT EXISTS privacy_erasures(device TEXT NOT NULL, request TEXT NOT NULL,"
+    " received INTEGER NOT NULL, receipt TEXT NOT NULL);"
+    "DELETE FROM privacy_erasures WHERE rowid NOT IN"
+    " (SELECT min(rowid) FROM privacy_erasures GROUP BY device, request);"
+    "CREATE UNIQUE INDEX privacy_erasures_request ON privacy_erasures(device, request);"
+    "DELETE FROM events WHERE rowid NOT IN (SELECT min(rowid) FROM events GROUP BY device, seq, ts);"
+    "CREATE UNIQUE INDEX events_message ON events(device, seq, ts);"
+    "ALTER TABLE devices ADD COLUMN reset_count INTEGER;"
+    "ALTER TABLE devices ADD COLUMN reset_at INTEGER;"
+    "ALTER TABLE devices ADD COLUMN changed_hands_at INTEGER;";
+
 enum {
     S_DEV_SEEN,
     S_DEV_STATE,
@@ -73,8 +97,9 @@ static const char *const SQL[S_COUNT] = {
     [S_DEV_EVENTS] = "UPDATE devices SET events_count = events_count + 1 WHERE id = ?1",
     [S_DEV_STATUS] = "UPDATE devices SET online = ?2, status_at = ?3 WHERE id = ?1",
     [S_TELEMETRY] = "INSERT INTO telemetry(device, received, seq, ts, report) VALUES(?1, ?2, ?3, ?4, ?5)",
+    /* a redelivery (same device, seq and ts) inserts nothing */
     [S_EVENT] = "INSERT INTO events(device, received, seq, ts, sev, event, detail)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(device, seq, ts) DO NOTHING",
     [S_CMDRES] = "INSERT INTO cmd_results(device, reqid, status, received, reply) VALUES(?1, ?2, ?3, ?4, ?5)"
                  " ON CONFLICT(device, reqid) DO UPDATE SET status = ?3, received = ?4, reply = ?5",
     [S_PORT] = "INSERT OR IGNORE INTO device_ports(device, port, first_seen) VALUES(?1, ?2, ?3)",
@@ -131,11 +156,15 @@ static hearth_status schema(sq_db *db, bool readonly)
                           "database schema %d is newer than this hearth-fleet (%d)", v,
                           FLEET_DB_SCHEMA_VERSION);
     if (v == FLEET_DB_SCHEMA_VERSION) return HEARTH_OK;
-    if (readonly) return hearth_err(HEARTH_ERR_NOT_FOUND, "not a fleet database (no schema)");
-    /* v == 0: a new database. Later versions migrate here, one step each. */
+    if (readonly && v == 0) return hearth_err(HEARTH_ERR_NOT_FOUND, "not a fleet database (no schema)");
+    if (readonly)
+        return hearth_err(HEARTH_ERR_UNSUPPORTED, "database schema %d is older than this hearth-fleet (%d):"
+                          " `hearth-fleet run` migrates it", v, FLEET_DB_SCHEMA_VERSION);
+    /* v == 0: a new database; then one step per version. */
     HEARTH_GUARD(exec(db, "BEGIN IMMEDIATE"));
-    hearth_status st = exec(db, SCHEMA_V1);
-    if (st == HEARTH_OK) st = exec(db, "PRAGMA user_version = 1");
+    hearth_status st = v < 1 ? exec(db, SCHEMA_V1) : HEARTH_OK;
+    if (st == HEARTH_OK) st = exec(db, SCHEMA_V2);
+    if (st == HEARTH_OK) st = exec(db, "PRAGMA user_version = 2");
     if (st != HEARTH_OK) {
         (void)exec(db, "ROLLBACK");
         return st;
@@ -282,13 +311,23 @@ static hearth_status sq_store(fleet_db *d, const fleet_msg *m, int64_t now)
         HEARTH_GUARD(run(db, S_TELEMETRY));
         break;
     case FLEET_T_EVENTS:
-        s = db->st[S_DEV_EVENTS];
-        bt(s, 1, m->id);
-        HEARTH_GUARD(run(db, S_DEV_EVENTS));
         s = db->st[S_EVENT];
         bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts);
         bt(s, 5, m->sev), bt(s, 6, m->event), bt(s, 7, m->json);
         HEARTH_GUARD(run(db, S_EVENT));
+        /* the device's count moves only when the event was new */
+        if (sqlite3_changes(db->h) > 0) {
+            s = db->st[S_DEV_EVENTS];
+            bt(s, 1, m->id);
+            HEARTH_GUARD(run(db, S_DEV_EVENTS));
+        }
+        if (m->reset_count > 0) {
+            bool acted = false;
+            HEARTH_GUARD(fleet_sq_reset(db->h, m->id, m->reset_count, m->reset_at, now, &acted));
+            if (acted)
+                fprintf(stderr, "hearth-fleet: %s was factory reset (reset %lld): it changed hands; its consents"
+                                " are withdrawn\n", m->id, (long long)m->reset_count);
+        }
         break;
     case FLEET_T_STATUS:
         s = db->st[S_DEV_STATUS];
@@ -426,4 +465,9 @@ static const fleet_store_ops SQLITE_OPS = {
     .device_load = sq_device_load,
     .anomaly = sq_anomaly,
     .prune = sq_prune,
+    .consent = fleet_sq_consent,
+    .history = fleet_sq_history,
+    .erase = fleet_sq_erase,
+    .device_ids = fleet_sq_device_ids,
+    .announced = fleet_sq_announced,
 };

@@ -85,9 +85,26 @@ static const char SCHEMA_V1[] =
     "CREATE INDEX rule_hits_device ON rule_hits(rule, key, device, at);"
     "INSERT INTO fleet_schema(version) VALUES(1);";
 
+/* Version 2 (db.c's SCHEMA_V2): the personal-data tables, an erasure once
+ * per (device, request), events unique by (device, seq, ts) (docs/mqtt.md,
+ * "At-least-once"), the device's change of hands. */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE privacy_consents(device text NOT NULL, purpose text NOT NULL, granted integer NOT NULL,"
+    " at bigint NOT NULL, ts bigint, seq bigint, PRIMARY KEY(device, purpose));"
+    "CREATE TABLE privacy_history(device text NOT NULL, received bigint NOT NULL, ts bigint NOT NULL,"
+    " app text NOT NULL, samples text NOT NULL);"
+    "CREATE INDEX privacy_history_device ON privacy_history(device, received);"
+    "CREATE TABLE privacy_erasures(device text NOT NULL, request text NOT NULL, received bigint NOT NULL,"
+    " receipt text NOT NULL, PRIMARY KEY(device, request));"
+    "ALTER TABLE events DROP CONSTRAINT events_device_seq_key;"
+    "ALTER TABLE events ADD CONSTRAINT events_message UNIQUE(device, seq, ts);"
+    "ALTER TABLE devices ADD COLUMN reset_count bigint, ADD COLUMN reset_at bigint,"
+    " ADD COLUMN changed_hands_at bigint;"
+    "UPDATE fleet_schema SET version = 2;";
+
 /* ------------------------------------------------------------ statements */
 
-enum { P_TEL, P_EVT, P_STATE, P_STATUS, P_CMDRES, P_REJECT, P_COUNT };
+enum { P_TEL, P_EVT, P_STATE, P_STATUS, P_CMDRES, P_REJECT, P_RESET, P_COUNT };
 enum {
     R_PORT,
     R_DEV_LOAD,
@@ -118,7 +135,7 @@ static const char *const PSQL[P_COUNT] = {
               " telemetry_at = excluded.telemetry_at, telemetry_count = d.telemetry_count + 1"),
     /* $1 device $2 received $3 seq $4 ts $5 sev $6 event $7 detail */
     [P_EVT] = ("WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail)"
-              " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
+              " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, seq, ts) DO NOTHING RETURNING 1)"
               " INSERT INTO devices AS d (id, first_seen, last_seen, events_count)"
               " SELECT $1, $2, $2, 1 FROM ins"
               " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
@@ -141,6 +158,8 @@ static const char *const PSQL[P_COUNT] = {
     /* $1 reason $2 at */
     [P_REJECT] = ("INSERT INTO rejections AS r (reason, count, last_at) VALUES($1, 1, $2)"
                  " ON CONFLICT (reason) DO UPDATE SET count = r.count + 1, last_at = excluded.last_at"),
+    /* $1 device $2 reset_count $3 reset_at $4 received (privacy_db.c) */
+    [P_RESET] = fleet_pg_reset_sql,
 };
 
 static const char *const RSQL[R_COUNT] = {
@@ -204,6 +223,7 @@ typedef struct {
     char event[FLEET_EVENT_MAX + 1], sev[16], reqid[FLEET_REQID_MAX + 1];
     int status;
     bool online;
+    int64_t reset_count, reset_at;
     char *json;
 } pg_item;
 
@@ -344,7 +364,12 @@ static hearth_status schema(pg_db *db)
             PQclear(res);
         } else if (st == HEARTH_OK) {
             st = pexec(db, c, SCHEMA_V1);
-            v = FLEET_DB_SCHEMA_VERSION;
+            v = 1;
+        }
+        /* one step per version, in the same locked transaction */
+        if (st == HEARTH_OK && v == 1) {
+            st = pexec(db, c, SCHEMA_V2);
+            v = 2;
         }
     }
     if (st == HEARTH_OK && v > FLEET_DB_SCHEMA_VERSION)
@@ -493,6 +518,7 @@ static hearth_status pg_store(fleet_db *d, const fleet_msg *m, int64_t now)
     memcpy(it->reqid, m->reqid, sizeof it->reqid);
     it->status = m->status;
     it->online = m->online;
+    it->reset_count = m->reset_count, it->reset_at = m->reset_at;
     db->n++;
     db->bytes += strlen(it->json) + sizeof *it;
     return HEARTH_OK;
@@ -536,39 +562,44 @@ static const char *num(numbuf *nb, int i, int64_t v)
 
 static const char *txt(const char *s) { return s != NULL && s[0] != '\0' ? s : NULL; }
 
-/* Queue one item's statement on the ingest connection's pipeline. */
-static bool send_one(pg_db *db, const pg_item *it)
+/* Queue one item's statements on the ingest connection's pipeline: how
+ * many (0 on failure). */
+static int send_one(pg_db *db, const pg_item *it)
 {
     numbuf nb;
     PGconn *c = db->c;
     switch (it->kind) {
     case -1: {
         const char *v[] = {it->json, num(&nb, 0, it->now)};
-        return PQsendQueryPrepared(c, pname('p', P_REJECT), 2, v, NULL, NULL, 0) == 1;
+        return PQsendQueryPrepared(c, pname('p', P_REJECT), 2, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_TELEMETRY: {
         const char *v[] = {it->id, num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts), it->json};
-        return PQsendQueryPrepared(c, pname('p', P_TEL), 5, v, NULL, NULL, 0) == 1;
+        return PQsendQueryPrepared(c, pname('p', P_TEL), 5, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_EVENTS: {
         const char *v[] = {it->id,      num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts),
                            txt(it->sev), txt(it->event),      it->json};
-        return PQsendQueryPrepared(c, pname('p', P_EVT), 7, v, NULL, NULL, 0) == 1;
+        if (PQsendQueryPrepared(c, pname('p', P_EVT), 7, v, NULL, NULL, 0) != 1) return 0;
+        if (it->reset_count <= 0) return 1;
+        /* a factory reset: the device changed hands (docs/erasure.md) */
+        const char *r[] = {it->id, num(&nb, 3, it->reset_count), num(&nb, 4, it->reset_at), num(&nb, 5, it->now)};
+        return PQsendQueryPrepared(c, pname('p', P_RESET), 4, r, NULL, NULL, 0) == 1 ? 2 : 0;
     }
     case FLEET_T_STATE: {
         const char *v[] = {it->id, it->json, num(&nb, 0, it->seq), num(&nb, 1, it->now), txt(it->sw),
                            txt(it->model)};
-        return PQsendQueryPrepared(c, pname('p', P_STATE), 6, v, NULL, NULL, 0) == 1;
+        return PQsendQueryPrepared(c, pname('p', P_STATE), 6, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_STATUS: {
         const char *v[] = {it->id, it->online ? "1" : "0", num(&nb, 0, it->now)};
-        return PQsendQueryPrepared(c, pname('p', P_STATUS), 3, v, NULL, NULL, 0) == 1;
+        return PQsendQueryPrepared(c, pname('p', P_STATUS), 3, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_CMDRES: {
         const char *v[] = {it->id, it->reqid, num(&nb, 0, it->status), num(&nb, 1, it->now), it->json};
-        return PQsendQueryPrepared(c, pname('p', P_CMDRES), 5, v, NULL, NULL, 0) == 1;
+        return PQsendQueryPrepared(c, pname('p', P_CMDRES), 5, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
-    default: return false;
+    default: return 0;
     }
 }
 
@@ -622,8 +653,9 @@ static hearth_status write_batch(pg_db *db)
             first = false;
         }
         for (size_t k = 0; ok && k < PIPE_CHUNK && i < db->n; k++, i++) {
-            ok = send_one(db, &db->batch[i]);
-            nq++;
+            int sent = send_one(db, &db->batch[i]);
+            ok = sent > 0;
+            nq += (size_t)sent;
         }
         if (ok && i == db->n) {
             ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
@@ -1193,6 +1225,11 @@ static hearth_status pg_query(fleet_db *d, const fleet_sql *sql, fleet_rows *out
     return st;
 }
 
+struct pg_conn *fleet_db_pg_conn(fleet_db *d)
+{
+    return d != NULL && d->ops == &PG_OPS ? PG(d)->c : NULL;
+}
+
 static const fleet_store_ops PG_OPS = {
     .query = pg_query,
     .name = "postgresql",
@@ -1210,4 +1247,9 @@ static const fleet_store_ops PG_OPS = {
     .counters = pg_counters,
     .rule_hit = pg_rule_hit,
     .rules_batch = pg_rules_batch,
+    .consent = fleet_pg_consent,
+    .history = fleet_pg_history,
+    .erase = fleet_pg_erase,
+    .device_ids = fleet_pg_device_ids,
+    .announced = fleet_pg_announced,
 };

@@ -8,9 +8,12 @@
  * unless the device's consent is recorded; an erase request is checked (the
  * certificate chains to --device-ca and names the device the topic names,
  * the signature covers the request text, the request names the device),
- * then the device's personal data is deleted in one transaction with
- * SQLite's secure_delete on, and a receipt signed with the service's key is
- * sent back as a command to POST /api/v1/privacy/service-erase/receipt. */
+ * then the device's personal data is deleted in one transaction (once per
+ * request, whichever instance receives it: privacy_db.c), and a receipt
+ * signed with the service's key is sent back as a command to
+ * POST /api/v1/privacy/service-erase/receipt. The checks and the receipt
+ * are this file's, for both backends; the storage is the store's
+ * (fleet_db_consent, fleet_db_history, fleet_db_erase). */
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
 #include <openssl/bio.h>
@@ -19,7 +22,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +31,12 @@
 
 #define PRIVACY_MAX 8192
 #define SAMPLES_MAX 64
-#define HISTORY_RETAIN_S (30 * 86400)
 #define RECEIPT_MAX 2048
 #define PEM_MAX 4096
 
 static struct {
-    const char *device_ca, *cert, *key, *db_path;
-    sqlite3 *h; /* erase.c's own connection to the fleet database */
+    const char *device_ca, *cert, *key, *db_path, *group;
+    fleet_db *db; /* erase.c's own connection to the fleet database */
 } g;
 
 void fleet_erase_set_device_ca(const char *file) { g.device_ca = file; }
@@ -47,66 +48,18 @@ void fleet_erase_set_signer(const char *cert_file, const char *key_file, const c
     g.db_path = db_path;
 }
 
+void fleet_erase_set_group(const char *group) { g.group = group; }
+
 void fleet_erase_subscribe(struct mosquitto *m)
 {
-    int rc = mosquitto_subscribe(m, NULL, "hearth/+/privacy", 1);
+    char filter[FLEET_TOPIC_MAX];
+    if (g.group != NULL)
+        snprintf(filter, sizeof filter, "$share/%s/hearth/+/privacy", g.group);
+    else
+        snprintf(filter, sizeof filter, "hearth/+/privacy");
+    int rc = mosquitto_subscribe(m, NULL, filter, 1);
     if (rc != MOSQ_ERR_SUCCESS)
-        fprintf(stderr, "hearth-fleet: subscribe to hearth/+/privacy failed: %s\n", mosquitto_strerror(rc));
-}
-
-static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS privacy_consents(device TEXT NOT NULL, purpose TEXT NOT NULL,"
-    " granted INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(device, purpose)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS privacy_history(device TEXT NOT NULL, received INTEGER NOT NULL,"
-    " ts INTEGER NOT NULL, app TEXT NOT NULL, samples TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS privacy_history_device ON privacy_history(device, received);"
-    "CREATE TABLE IF NOT EXISTS privacy_erasures(device TEXT NOT NULL, request TEXT NOT NULL,"
-    " received INTEGER NOT NULL, receipt TEXT NOT NULL);";
-
-static hearth_status sql(sqlite3 *h, const char *q)
-{
-    char *err = NULL;
-    if (sqlite3_exec(h, q, NULL, NULL, &err) != SQLITE_OK) {
-        hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s", err != NULL ? err : "?");
-        sqlite3_free(err);
-        return st;
-    }
-    return HEARTH_OK;
-}
-
-/* Run @p q with ?1 = id, ?2 = s2, ?3 = i3, ?4 = i4, ?5 = s5 (those it has);
- * *changes: rows changed. */
-static hearth_status run(sqlite3 *h, const char *q, const char *id, const char *s2, int64_t i3, int64_t i4,
-                         const char *s5, int *changes)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(h, q, -1, &st, NULL) != SQLITE_OK)
-        return hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-    int n = sqlite3_bind_parameter_count(st);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if (n >= 2) sqlite3_bind_text(st, 2, s2, -1, SQLITE_TRANSIENT);
-    if (n >= 3) sqlite3_bind_int64(st, 3, i3);
-    if (n >= 4) sqlite3_bind_int64(st, 4, i4);
-    if (n >= 5) sqlite3_bind_text(st, 5, s5, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-    if (changes != NULL) *changes = sqlite3_changes(h);
-    return HEARTH_OK;
-}
-
-static bool consent_recorded(sqlite3 *h, const char *id, const char *purpose)
-{
-    sqlite3_stmt *st = NULL;
-    bool on = false;
-    if (sqlite3_prepare_v2(h, "SELECT granted FROM privacy_consents WHERE device = ?1 AND purpose = ?2", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, purpose, -1, SQLITE_TRANSIENT);
-        on = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-    }
-    sqlite3_finalize(st);
-    return on;
+        fprintf(stderr, "hearth-fleet: subscribe to %s failed: %s\n", filter, mosquitto_strerror(rc));
 }
 
 static bool known_purpose(const char *p)
@@ -114,54 +67,45 @@ static bool known_purpose(const char *p)
     return strcmp(p, "temperature_history") == 0 || strcmp(p, "usage_telemetry") == 0;
 }
 
-/* Delete @p purpose's data of device @p id. */
-static hearth_status delete_purpose(sqlite3 *h, const char *id, const char *purpose, int *rows)
+/* An integer field of the message: 0..2^53. */
+static bool int_field(const cJSON *o, const char *name, int64_t *out)
 {
-    *rows = 0;
-    if (strcmp(purpose, "temperature_history") == 0)
-        return run(h, "DELETE FROM privacy_history WHERE device = ?1", id, NULL, 0, 0, NULL, rows);
-    /* usage_telemetry: the "use" class of the stored reports. */
-    int a = 0, b = 0;
-    HEARTH_GUARD(run(h, "UPDATE telemetry SET report = json_remove(report, '$.use') WHERE device = ?1"
-                        " AND json_extract(report, '$.use') IS NOT NULL", id, NULL, 0, 0, NULL, &a));
-    HEARTH_GUARD(run(h, "UPDATE devices SET telemetry = json_remove(telemetry, '$.use') WHERE id = ?1"
-                        " AND json_extract(telemetry, '$.use') IS NOT NULL", id, NULL, 0, 0, NULL, &b));
-    *rows = a + b;
-    return HEARTH_OK;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > 9007199254740991.0 ||
+        x->valuedouble != (double)(int64_t)x->valuedouble)
+        return false;
+    *out = (int64_t)x->valuedouble;
+    return true;
 }
 
-static hearth_status on_consent(sqlite3 *h, const char *id, const cJSON *o, int64_t now)
+static hearth_status on_consent(fleet_db *db, const char *id, const cJSON *o, int64_t now)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "purpose");
     const cJSON *gr = cJSON_GetObjectItemCaseSensitive(o, "granted");
-    if (!cJSON_IsString(p) || !known_purpose(p->valuestring) || !cJSON_IsBool(gr))
-        return hearth_err(HEARTH_ERR_INVALID, "consent: purpose or granted");
-    bool on = cJSON_IsTrue(gr);
-    HEARTH_GUARD(sql(h, "BEGIN IMMEDIATE"));
-    int rows = 0;
-    hearth_status st = run(h,
-                           "INSERT INTO privacy_consents(device, purpose, granted, at) VALUES(?1, ?2, ?3, ?4)"
-                           " ON CONFLICT(device, purpose) DO UPDATE SET granted = ?3, at = ?4",
-                           id, p->valuestring, on ? 1 : 0, now, NULL, NULL);
-    if (st == HEARTH_OK && !on) st = delete_purpose(h, id, p->valuestring, &rows);
-    st = st == HEARTH_OK ? sql(h, "COMMIT") : st;
-    if (st != HEARTH_OK) {
-        (void)sql(h, "ROLLBACK");
-        return st;
-    }
-    fprintf(stderr, "hearth-fleet: %s %s consent for %s%s\n", id, on ? "gave" : "withdrew", p->valuestring,
-            on ? "" : rows > 0 ? "; its data deleted" : "; no data held");
+    int64_t ts = 0, seq = 0;
+    if (!cJSON_IsString(p) || !known_purpose(p->valuestring) || !cJSON_IsBool(gr) || !int_field(o, "ts", &ts) ||
+        !int_field(o, "seq", &seq))
+        return hearth_err(HEARTH_ERR_INVALID, "consent: purpose, granted, ts or seq");
+    bool on = cJSON_IsTrue(gr), applied = false;
+    int64_t rows = 0;
+    HEARTH_GUARD(fleet_db_consent(db, id, p->valuestring, on, ts, seq, now, &applied, &rows));
+    if (!applied)
+        fprintf(stderr, "hearth-fleet: %s: a consent change for %s older than the one recorded; ignored\n", id,
+                p->valuestring);
+    else
+        fprintf(stderr, "hearth-fleet: %s %s consent for %s%s\n", id, on ? "gave" : "withdrew", p->valuestring,
+                on ? "" : rows > 0 ? "; its data deleted" : "; no data held");
     return HEARTH_OK;
 }
 
-static hearth_status on_history(sqlite3 *h, const char *id, const cJSON *o, int64_t now)
+static hearth_status on_history(fleet_db *db, const char *id, const cJSON *o, int64_t now)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "purpose");
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(o, "app");
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "ts");
+    int64_t ts = 0;
     const cJSON *samples = cJSON_GetObjectItemCaseSensitive(o, "samples");
     if (!cJSON_IsString(p) || strcmp(p->valuestring, "temperature_history") != 0 || !cJSON_IsString(app) ||
-        strlen(app->valuestring) > 32 || !cJSON_IsNumber(ts) || !cJSON_IsArray(samples) ||
+        strlen(app->valuestring) > 32 || !int_field(o, "ts", &ts) || !cJSON_IsArray(samples) ||
         cJSON_GetArraySize(samples) < 1 || cJSON_GetArraySize(samples) > SAMPLES_MAX)
         return hearth_err(HEARTH_ERR_INVALID, "history: purpose, app, ts or samples");
     const cJSON *s;
@@ -173,19 +117,12 @@ static hearth_status on_history(sqlite3 *h, const char *id, const cJSON *o, int6
             cJSON_GetArraySize(s) != 2)
             return hearth_err(HEARTH_ERR_INVALID, "history: a sample is not {t,c}");
     }
-    /* Only with the device's consent on record: a device that withdrew is
-     * not stored again until it gives consent anew. */
-    if (!consent_recorded(h, id, "temperature_history"))
-        return hearth_err(HEARTH_ERR_FORBIDDEN, "history without consent on record");
+    /* Only with the device's consent on record (checked in the same
+     * transaction as the insert): a device that withdrew is not stored
+     * again until it gives consent anew. */
     char *text = cJSON_PrintUnformatted(samples);
     if (text == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-    hearth_status st = run(h, "INSERT INTO privacy_history(device, app, received, ts, samples)"
-                              " VALUES(?1, ?2, ?3, ?4, json(?5))", id, app->valuestring, now,
-                           (int64_t)ts->valuedouble, text, NULL);
-    /* Kept 30 days (docs/privacy-notice.md). */
-    if (st == HEARTH_OK)
-        st = run(h, "DELETE FROM privacy_history WHERE device = ?1 AND received < ?3", id, NULL,
-                 now - HISTORY_RETAIN_S, 0, NULL, NULL);
+    hearth_status st = fleet_db_history(db, id, app->valuestring, ts, text, now);
     cJSON_free(text);
     return st;
 }
@@ -295,23 +232,81 @@ static char *cert_b64(void)
 }
 
 typedef struct {
-    const char *what, *where, *sql;
+    const char *what, *where;
 } erase_step;
 
-/* What the service holds of a device and deletes on request (docs/fleet.md). */
-static const erase_step steps[] = {
-    {"temperature history", "fleet database, privacy_history", "DELETE FROM privacy_history WHERE device = ?1"},
-    {"security telemetry reports (with the usage counts)", "fleet database, telemetry",
-     "DELETE FROM telemetry WHERE device = ?1"},
-    {"security events", "fleet database, events", "DELETE FROM events WHERE device = ?1"},
-    {"command results", "fleet database, cmd_results", "DELETE FROM cmd_results WHERE device = ?1"},
-    {"listening ports seen", "fleet database, device_ports", "DELETE FROM device_ports WHERE device = ?1"},
-    {"latest state and telemetry", "fleet database, devices",
-     "UPDATE devices SET state = NULL, state_seq = NULL, state_at = NULL, telemetry = NULL,"
-     " telemetry_seq = NULL, telemetry_at = NULL, telemetry_count = 0, events_count = 0 WHERE id = ?1"},
+/* What the service holds of a device and deletes on request (docs/fleet.md),
+ * in the order of the store's erasure (FLEET_ERASE_STEPS). */
+static const erase_step steps[FLEET_ERASE_STEPS] = {
+    {"temperature history", "fleet database, privacy_history"},
+    {"security telemetry reports (with the usage counts)", "fleet database, telemetry"},
+    {"security events", "fleet database, events"},
+    {"command results", "fleet database, cmd_results"},
+    {"listening ports seen", "fleet database, device_ports"},
+    {"latest state and telemetry", "fleet database, devices"},
 };
 
-static hearth_status on_erase(struct mosquitto *m, sqlite3 *h, const char *id, const cJSON *o, int64_t now)
+typedef struct {
+    const char *id, *reqid;
+    int64_t now;
+} receipt_ctx;
+
+/* The receipt: what was deleted where (the rows each step deleted), what
+ * was kept and why. Built inside the erasure's transaction and recorded
+ * with it (fleet_db_erase). */
+static hearth_status build_receipt(void *vctx, const int64_t rows[FLEET_ERASE_STEPS], char **out)
+{
+    const receipt_ctx *c = vctx;
+    *out = NULL;
+    cJSON *receipt = cJSON_CreateObject();
+    cJSON *deleted = cJSON_CreateArray();
+    cJSON *kept = cJSON_CreateArray();
+    bool ok = receipt != NULL && deleted != NULL && kept != NULL;
+    for (size_t i = 0; ok && i < FLEET_ERASE_STEPS; i++) {
+        cJSON *d = cJSON_CreateObject();
+        ok = d != NULL && cJSON_AddItemToArray(deleted, d) && cJSON_AddStringToObject(d, "what", steps[i].what) &&
+             cJSON_AddStringToObject(d, "where", steps[i].where) &&
+             cJSON_AddNumberToObject(d, "rows", (double)rows[i]);
+        if (d != NULL && !ok && cJSON_GetArraySize(deleted) == (int)i) cJSON_Delete(d);
+    }
+    static const char *const k[2][3] = {
+        {"device id, model, software version, first and last seen", "fleet database, devices",
+         "to keep updating and, if needed, revoking the device"},
+        {"whether each consent is given (no user name)", "fleet database, privacy_consents",
+         "the device's consents stay in force; withdraw them on the device"},
+    };
+    for (size_t i = 0; ok && i < 2; i++) {
+        cJSON *x = cJSON_CreateObject();
+        ok = x != NULL && cJSON_AddItemToArray(kept, x);
+        if (!ok) cJSON_Delete(x);
+        ok = ok && cJSON_AddStringToObject(x, "what", k[i][0]) && cJSON_AddStringToObject(x, "where", k[i][1]) &&
+             cJSON_AddStringToObject(x, "why", k[i][2]);
+    }
+    bool attached = false;
+    ok = ok && cJSON_AddStringToObject(receipt, "device", c->id) && cJSON_AddStringToObject(receipt, "request", c->reqid) &&
+         cJSON_AddStringToObject(receipt, "service", "hearth-fleet") &&
+         cJSON_AddNumberToObject(receipt, "erased_at", (double)c->now) &&
+         cJSON_AddItemToObject(receipt, "deleted", deleted) && (attached = true) &&
+         cJSON_AddItemToObject(receipt, "kept", kept);
+    if (!attached) {
+        cJSON_Delete(deleted);
+        cJSON_Delete(kept);
+    } else if (!ok && cJSON_GetObjectItemCaseSensitive(receipt, "kept") == NULL) {
+        cJSON_Delete(kept);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(receipt) : NULL;
+    cJSON_Delete(receipt);
+    if (text == NULL) return hearth_err(HEARTH_ERR_NOMEM, "receipt");
+    if (strlen(text) > RECEIPT_MAX) {
+        cJSON_free(text);
+        return hearth_err(HEARTH_ERR_TOO_LARGE, "receipt");
+    }
+    *out = strdup(text);
+    cJSON_free(text);
+    return *out != NULL ? HEARTH_OK : hearth_err(HEARTH_ERR_NOMEM, "receipt");
+}
+
+static hearth_status on_erase(struct mosquitto *m, fleet_db *db, const char *id, const cJSON *o, int64_t now)
 {
     const cJSON *rq = cJSON_GetObjectItemCaseSensitive(o, "request");
     const cJSON *cert = cJSON_GetObjectItemCaseSensitive(o, "cert");
@@ -333,68 +328,23 @@ static hearth_status on_erase(struct mosquitto *m, sqlite3 *h, const char *id, c
     cJSON_Delete(r);
     if (!ok) return hearth_err(HEARTH_ERR_INVALID, "erase: the request names another device or no id");
 
-    /* Delete, in one transaction, with deleted content overwritten. */
-    cJSON *receipt = cJSON_CreateObject();
-    cJSON *deleted = cJSON_CreateArray();
-    cJSON *kept = cJSON_CreateArray();
-    hearth_status st = receipt != NULL && deleted != NULL && kept != NULL ? HEARTH_OK : HEARTH_ERR_NOMEM;
-    if (st == HEARTH_OK) st = sql(h, "PRAGMA secure_delete = ON");
-    if (st == HEARTH_OK) st = sql(h, "BEGIN IMMEDIATE");
-    for (size_t i = 0; st == HEARTH_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        int rows = 0;
-        st = run(h, steps[i].sql, id, NULL, 0, 0, NULL, &rows);
-        cJSON *d = cJSON_CreateObject();
-        if (d == NULL || !cJSON_AddItemToArray(deleted, d) || !cJSON_AddStringToObject(d, "what", steps[i].what) ||
-            !cJSON_AddStringToObject(d, "where", steps[i].where) || !cJSON_AddNumberToObject(d, "rows", rows))
-            st = HEARTH_ERR_NOMEM;
-    }
-    cJSON *k = cJSON_CreateObject();
-    if (st == HEARTH_OK &&
-        (k == NULL || !cJSON_AddItemToArray(kept, k) ||
-         !cJSON_AddStringToObject(k, "what", "device id, model, software version, first and last seen") ||
-         !cJSON_AddStringToObject(k, "where", "fleet database, devices") ||
-         !cJSON_AddStringToObject(k, "why", "to keep updating and, if needed, revoking the device")))
-        st = HEARTH_ERR_NOMEM;
-    cJSON *k2 = st == HEARTH_OK ? cJSON_CreateObject() : NULL;
-    if (st == HEARTH_OK &&
-        (k2 == NULL || !cJSON_AddItemToArray(kept, k2) ||
-         !cJSON_AddStringToObject(k2, "what", "whether each consent is given (no user name)") ||
-         !cJSON_AddStringToObject(k2, "where", "fleet database, privacy_consents") ||
-         !cJSON_AddStringToObject(k2, "why", "the device's consents stay in force; withdraw them on the device")))
-        st = HEARTH_ERR_NOMEM;
-    else if (st != HEARTH_OK)
-        cJSON_Delete(k);
-    bool attached = false;
-    if (st == HEARTH_OK &&
-        !(cJSON_AddStringToObject(receipt, "device", id) && cJSON_AddStringToObject(receipt, "request", reqid) &&
-          cJSON_AddStringToObject(receipt, "service", "hearth-fleet") &&
-          cJSON_AddNumberToObject(receipt, "erased_at", (double)now) &&
-          cJSON_AddItemToObject(receipt, "deleted", deleted) && (attached = true) &&
-          cJSON_AddItemToObject(receipt, "kept", kept)))
-        st = HEARTH_ERR_NOMEM;
-    if (!attached) {
-        cJSON_Delete(deleted);
-        cJSON_Delete(kept);
-    }
-    char *text = st == HEARTH_OK ? cJSON_PrintUnformatted(receipt) : NULL;
-    cJSON_Delete(receipt);
-    if (st == HEARTH_OK && (text == NULL || strlen(text) > RECEIPT_MAX)) st = hearth_err(HEARTH_ERR_TOO_LARGE, "receipt");
-    if (st == HEARTH_OK)
-        st = run(h, "INSERT INTO privacy_erasures(device, request, received, receipt) VALUES(?1, ?2, ?3 + ?4, ?5)",
-                 id, reqid, now, 0, text, NULL);
-    if (st == HEARTH_OK) st = sql(h, "COMMIT");
-    if (st != HEARTH_OK) (void)sql(h, "ROLLBACK");
-    (void)sql(h, "PRAGMA secure_delete = OFF");
-    if (st != HEARTH_OK) {
-        cJSON_free(text);
-        return st;
-    }
-    fprintf(stderr, "hearth-fleet: erased the personal data of %s (request %s)\n", id, reqid);
+    /* Delete and record the receipt, once per request (a redelivery, to
+     * this instance or another, gets the recorded receipt again). */
+    receipt_ctx ctx = {id, reqid, now};
+    char *text = NULL;
+    bool again = false;
+    HEARTH_GUARD(fleet_db_erase(db, id, reqid, now, build_receipt, &ctx, &text, &again));
+    if (again)
+        fprintf(stderr, "hearth-fleet: erase request %s of %s was answered before: its receipt is sent again\n",
+                reqid, id);
+    else
+        fprintf(stderr, "hearth-fleet: erased the personal data of %s (request %s)\n", id, reqid);
 
-    /* The signed receipt goes back as a command. */
+    /* The signed receipt goes back as a command (the same command id for a
+     * repeat: the device answers it as a duplicate). */
     char sig64[800];
     char *pem = cert_b64();
-    st = pem != NULL ? sign(text, sig64, sizeof sig64) : hearth_err(HEARTH_ERR_IO, "cannot read the service cert");
+    hearth_status st = pem != NULL ? sign(text, sig64, sizeof sig64) : hearth_err(HEARTH_ERR_IO, "cannot read the service cert");
     cJSON *cmd = cJSON_CreateObject();
     cJSON *body = cJSON_CreateObject();
     char cid[64];
@@ -411,7 +361,7 @@ static hearth_status on_erase(struct mosquitto *m, sqlite3 *h, const char *id, c
     cJSON_Delete(body);
     cJSON_Delete(cmd);
     free(pem);
-    cJSON_free(text);
+    free(text);
     if (st == HEARTH_OK && payload == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "receipt command");
     if (st == HEARTH_OK) {
         char topic[FLEET_TOPIC_MAX + 16];
@@ -423,24 +373,12 @@ static hearth_status on_erase(struct mosquitto *m, sqlite3 *h, const char *id, c
     return st;
 }
 
-/* The connection, opened (and the tables created) on first use. */
+/* The connection, opened on first use (the schema is the store's). */
 static hearth_status db_open(void)
 {
-    if (g.h != NULL) return HEARTH_OK;
+    if (g.db != NULL) return HEARTH_OK;
     if (g.db_path == NULL) return hearth_err(HEARTH_ERR_STATE, "no database");
-    if (sqlite3_open_v2(g.db_path, &g.h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-        hearth_status st = hearth_err(HEARTH_ERR_IO, "database: %s", g.h != NULL ? sqlite3_errmsg(g.h) : "open");
-        sqlite3_close(g.h);
-        g.h = NULL;
-        return st;
-    }
-    sqlite3_busy_timeout(g.h, 5000);
-    hearth_status st = sql(g.h, SCHEMA);
-    if (st != HEARTH_OK) {
-        sqlite3_close(g.h);
-        g.h = NULL;
-    }
-    return st;
+    return fleet_db_open(g.db_path, false, &g.db);
 }
 
 bool fleet_erase_message(struct mosquitto *m, const struct mosquitto_message *msg, int64_t now)
@@ -460,7 +398,7 @@ bool fleet_erase_message(struct mosquitto *m, const struct mosquitto_message *ms
     memcpy(id, t + sizeof prefix - 1, idl);
     id[idl] = '\0';
     hearth_status st = db_open();
-    sqlite3 *h = g.h;
+    fleet_db *db = g.db;
     cJSON *o = NULL;
     if (st == HEARTH_OK && (msg->payloadlen <= 0 || msg->payloadlen > PRIVACY_MAX ||
                             (o = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen)) == NULL))
@@ -470,20 +408,19 @@ bool fleet_erase_message(struct mosquitto *m, const struct mosquitto_message *ms
     if (st == HEARTH_OK && (!cJSON_IsNumber(v) || v->valuedouble != 1 || !cJSON_IsString(type)))
         st = hearth_err(HEARTH_ERR_INVALID, "v or type");
     if (st == HEARTH_OK) {
-        if (strcmp(type->valuestring, "consent") == 0) st = on_consent(h, id, o, now);
-        else if (strcmp(type->valuestring, "history") == 0) st = on_history(h, id, o, now);
-        else if (strcmp(type->valuestring, "erase") == 0) st = on_erase(m, h, id, o, now);
+        if (strcmp(type->valuestring, "consent") == 0) st = on_consent(db, id, o, now);
+        else if (strcmp(type->valuestring, "history") == 0) st = on_history(db, id, o, now);
+        else if (strcmp(type->valuestring, "erase") == 0) st = on_erase(m, db, id, o, now);
         else st = hearth_err(HEARTH_ERR_INVALID, "unknown type");
     }
     cJSON_Delete(o);
     if (st != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet: rejected a privacy message from %s: %s\n", id, hearth_err_msg());
         /* Counted with the others, by a reason from a fixed set. */
-        if (h != NULL &&
-            run(h, "INSERT INTO rejections(reason, count, last_at) VALUES(?2, 1, ?3)"
-                   " ON CONFLICT(reason) DO UPDATE SET count = count + 1, last_at = ?3 WHERE ?1 IS NOT NULL",
-                id, st == HEARTH_ERR_FORBIDDEN ? "privacy/no_consent" : "privacy/invalid", now, 0, NULL,
-                NULL) != HEARTH_OK)
+        if (db != NULL &&
+            (fleet_db_reject(db, st == HEARTH_ERR_FORBIDDEN ? "privacy/no_consent" : "privacy/invalid", now) !=
+                 HEARTH_OK ||
+             fleet_db_commit(db) != HEARTH_OK))
             hearth_err_clear();
     }
     return true;

@@ -21,7 +21,9 @@ void fleet_erase_set_device_ca(const char *file);
  *  receipts, and the database (run's --db), which erase.c opens with its own
  *  connection (the writer thread owns the ingest connection). */
 void fleet_erase_set_signer(const char *cert_file, const char *key_file, const char *db_path);
-/** Subscribe to hearth/+/privacy (on every connect). */
+/** run --shared GROUP: the privacy topic too is a shared subscription. */
+void fleet_erase_set_group(const char *group);
+/** Subscribe to hearth/+/privacy, or $share/GROUP/hearth/+/privacy (on every connect). */
 void fleet_erase_subscribe(struct mosquitto *m);
 /**
  * Handle @p msg if its topic is hearth/<id>/privacy (true: handled,
@@ -29,10 +31,12 @@ void fleet_erase_subscribe(struct mosquitto *m);
  * that purpose's data of the device at once; shared data is stored only
  * while the device's consent for its purpose is recorded; an erase request
  * that verifies deletes the device's personal data and is answered with a
- * signed receipt (a command on hearth/<id>/cmd/req). Runs on the MQTT
- * thread with its own SQLite connection (busy timeout 5 s): privacy messages
+ * signed receipt (a command on hearth/<id>/cmd/req); the same request again
+ * (to this instance or another sharing the database) erases nothing more and
+ * is answered with the recorded receipt. Runs on the MQTT thread with its
+ * own connection to the database (SQLite or PostgreSQL): privacy messages
  * are few (a history message per consenting device per sampling interval);
- * they wait for the writer's open batch, at most its 200 ms.
+ * on SQLite they wait for the writer's open batch, at most its 200 ms.
  */
 bool fleet_erase_message(struct mosquitto *m, const struct mosquitto_message *msg, int64_t now);
 

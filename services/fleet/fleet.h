@@ -68,6 +68,8 @@ typedef struct {
     /* events */
     char event[FLEET_EVENT_MAX + 1];
     char sev[16];
+    /* events: factory_reset's reset_count and reset_at (-1 otherwise) */
+    int64_t reset_count, reset_at;
     /* status */
     bool online;
     /* cmd/res */
@@ -95,7 +97,7 @@ void fleet_msg_clear(fleet_msg *m);
 
 typedef struct fleet_db fleet_db;
 
-#define FLEET_DB_SCHEMA_VERSION 1
+#define FLEET_DB_SCHEMA_VERSION 2
 
 /** true if @p where names a PostgreSQL database (postgresql:// or postgres://). */
 bool fleet_db_is_url(const char *where);
@@ -142,6 +144,44 @@ hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, 
                                const char *evidence_json) HEARTH_MUST_CHECK;
 /** Delete telemetry and events received before @p before. */
 hearth_status fleet_db_prune(fleet_db *db, int64_t before) HEARTH_MUST_CHECK;
+
+/* Personal data (erase.c; privacy_db.c holds both dialects): each call is
+ * one transaction of its own, on a handle that holds no open batch. */
+
+/**
+ * Record device @p id's consent change for @p purpose (the device's @p ts
+ * and @p seq order the changes: an older one than the recorded one changes
+ * nothing, *applied false). A withdrawal deletes the purpose's data in the
+ * same transaction; *deleted: rows deleted or changed.
+ */
+hearth_status fleet_db_consent(fleet_db *db, const char *id, const char *purpose, bool granted, int64_t ts,
+                               int64_t seq, int64_t now, bool *applied, int64_t *deleted) HEARTH_MUST_CHECK;
+/** Store shared temperature history (@p samples: a JSON array) only while
+ *  @p id's consent is recorded: HEARTH_ERR_FORBIDDEN otherwise. */
+hearth_status fleet_db_history(fleet_db *db, const char *id, const char *app, int64_t ts, const char *samples,
+                               int64_t now) HEARTH_MUST_CHECK;
+
+/** What an erasure deletes, in this order (the receipt lists them). */
+#define FLEET_ERASE_STEPS 6
+/** Build the receipt (malloc'd text in *text) from the rows each step deleted. */
+typedef hearth_status (*fleet_receipt_fn)(void *ctx, const int64_t rows[FLEET_ERASE_STEPS], char **text);
+/**
+ * Erase device @p id's personal data for request @p reqid, once: the first
+ * call deletes, builds the receipt with @p build and records it, all in one
+ * transaction; any later call for the same (device, request), from this
+ * process or another sharing the database, deletes nothing and returns the
+ * recorded receipt (*again true). *receipt: malloc'd.
+ */
+hearth_status fleet_db_erase(fleet_db *db, const char *id, const char *reqid, int64_t now, fleet_receipt_fn build,
+                             void *ctx, char **receipt, bool *again) HEARTH_MUST_CHECK;
+
+/** Device ids for `announce`, in random order (*ids malloc'd, *n of them;
+ *  ids that are not valid device ids are left out). */
+hearth_status fleet_db_device_ids(fleet_db *db, size_t max, char (**ids)[FLEET_ID_MAX + 1],
+                                  size_t *n) HEARTH_MUST_CHECK;
+/** Record an announcement: device i got delay (i / batch) * spread. One transaction. */
+hearth_status fleet_db_announced(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], size_t n, const char *version,
+                                 uint64_t batch, uint64_t spread, int64_t now) HEARTH_MUST_CHECK;
 
 /** A device's telemetry counters around one of its reports (-1: none). */
 typedef struct {

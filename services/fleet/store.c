@@ -93,6 +93,48 @@ hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t
     return db->ops->rules_batch(db, items, n, now);
 }
 
+hearth_status fleet_db_consent(fleet_db *db, const char *id, const char *purpose, bool granted, int64_t ts,
+                               int64_t seq, int64_t now, bool *applied, int64_t *deleted)
+{
+    *applied = false;
+    *deleted = 0;
+    return db->ops->consent(db, id, purpose, granted, ts, seq, now, applied, deleted);
+}
+
+hearth_status fleet_db_history(fleet_db *db, const char *id, const char *app, int64_t ts, const char *samples,
+                               int64_t now)
+{
+    return db->ops->history(db, id, app, ts, samples, now);
+}
+
+hearth_status fleet_db_erase(fleet_db *db, const char *id, const char *reqid, int64_t now, fleet_receipt_fn build,
+                             void *ctx, char **receipt, bool *again)
+{
+    *receipt = NULL;
+    *again = false;
+    return db->ops->erase(db, id, reqid, now, build, ctx, receipt, again);
+}
+
+hearth_status fleet_db_device_ids(fleet_db *db, size_t max, char (**ids)[FLEET_ID_MAX + 1], size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    hearth_status st = db->ops->device_ids(db, max, ids, n);
+    if (st != HEARTH_OK) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+hearth_status fleet_db_announced(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], size_t n, const char *version,
+                                 uint64_t batch, uint64_t spread, int64_t now)
+{
+    if (batch == 0) return hearth_err(HEARTH_ERR_INVALID, "batch of 0");
+    return db->ops->announced(db, ids, n, version, batch, spread, now);
+}
+
 hearth_status fleet_db_query(fleet_db *db, const fleet_sql *q, fleet_rows *out)
 {
     *out = (fleet_rows){0};

@@ -31,7 +31,7 @@ STREAM=4000
 
 fl_pg_initdb & initdb=$!
 fl_ca || exit 1
-for d in dev1 dev2 la1 la2 la3; do fl_device_cert "$d" || exit 1; done
+for d in dev1 dev2 la1 la2 la3 pv1 pv2 rs1; do fl_device_cert "$d" || exit 1; done
 fl_sign benchpub benchpub || exit 1
 FL_ACL_EXTRA='user benchpub\ntopic write hearth/#\n\n'   # the stream's stand-in for many devices
 wait "$initdb" || exit 1
@@ -39,14 +39,18 @@ fl_pg_start || exit 1
 fl_broker_start || exit 1
 FL_DB=$FL_PG_URL
 rport=$(fl_free_port)
+# The devices' certificates come from the service CA here: it is also the
+# CA whose device certificates sign erase requests.
 start_a() { FL_FLEET_ERR=$HT_WORK/fleet-a.err fl_fleet_start --shared fleet --client-id fleet-a --batch 50 \
-    --rule login_failures=3/60 --report-listen "127.0.0.1:$rport" && PID_A=$FL_FLEET_PID; }
+    --rule login_failures=3/60 --report-listen "127.0.0.1:$rport" --device-ca "$FL_SVC/ca.crt" && PID_A=$FL_FLEET_PID; }
 start_b() { FL_FLEET_ERR=$HT_WORK/fleet-b$1.err fl_fleet_start --shared fleet --client-id fleet-b --batch 50 \
-    --rule login_failures=3/60 && PID_B=$FL_FLEET_PID; }
+    --rule login_failures=3/60 --device-ca "$FL_SVC/ca.crt" && PID_B=$FL_FLEET_PID; }
 start_a || exit 1
 start_b 1 || exit 1
 ht_check "both instances subscribed with the shared subscription" \
     grep -q "subscribed to (shared)" "$HT_WORK/fleet-a.err" "$HT_WORK/fleet-b1.err"
+ht_check "the privacy topic is no longer refused with PostgreSQL: no instance logs a failed subscription" \
+    bash -c "! grep -q 'subscribe to .* failed' '$HT_WORK/fleet-a.err' '$HT_WORK/fleet-b1.err'"
 
 # pub_lines DEVICE KIND: publish each line of standard input as DEVICE, one connection.
 pub_lines() {
@@ -181,6 +185,129 @@ html=$(curl -sS --max-time 5 "http://127.0.0.1:$rport/")
 ht_check "... and the HTML page: the anomaly with its evidence, dev1's row" \
     bash -c 'grep -Eq "<tr class=\"anomaly\">.*<td>login_failures</td>.*<td>3</td>.*la[123]: failed_logins\+4, la[123]: failed_logins\+4, la[123]: failed_logins\+4" <<<"$1" &&
         grep -q "<tr class=\"device\"><td>dev1</td><td>thermostat</td><td>1.2.3</td><td class=\"online\">online</td>" <<<"$1"' _ "$html"
+
+echo "# $SECONDS s"
+# ------------------------------------------------------------ personal data (privacy topic)
+# pv1 gives consent for its temperature history, shares two messages of it,
+# withdraws; then asks for the erasure of everything, twice (the two copies
+# go to the two instances); pv2 sends hostile erase requests.
+now=$(date +%s)
+pvq() { fl_pg_q "SELECT (SELECT count(*) FROM privacy_history WHERE device='$1') || ' ' ||
+    coalesce((SELECT granted::text FROM privacy_consents WHERE device='$1' AND purpose='temperature_history'), '-')"; }
+hist() { echo "{\"v\":1,\"seq\":$1,\"type\":\"history\",\"purpose\":\"temperature_history\",\"app\":\"thermostat\",\"ts\":$now,\"samples\":[{\"t\":${now}000,\"c\":21.25}]}"; }
+consent() { echo "{\"v\":1,\"seq\":$1,\"type\":\"consent\",\"purpose\":\"temperature_history\",\"granted\":$2,\"ts\":$3}"; }
+fl_pub pv1 privacy "$(hist 1)"
+if pg_wait "SELECT count FROM rejections WHERE reason='privacy/no_consent'" 1; then
+    ht_check "6-3 history sent without a recorded consent is refused and not stored" test "$(pvq pv1)" = "0 -"
+else
+    ht_fail "history without consent: $(fl_pg_q "SELECT * FROM rejections") / $(pvq pv1)"
+fi
+fl_pub pv1 privacy "$(consent 2 true "$now")"
+pg_wait "SELECT granted FROM privacy_consents WHERE device='pv1'" 1 || ht_fail "consent not recorded: $(pvq pv1)"
+printf '%s\n' "$(hist 3)" "$(hist 4)" | pub_lines pv1 privacy
+ht_check "6-3 with the consent recorded both history messages are stored (one by each instance's turn)" \
+    pg_wait "SELECT count(*) FROM privacy_history WHERE device='pv1'" 2
+fl_pub pv1 privacy "$(consent 5 false "$now")"
+ht_check "6-3 the withdrawal deletes the device's history at once" \
+    pg_wait "SELECT (SELECT count(*) FROM privacy_history WHERE device='pv1') || ' ' || granted FROM privacy_consents WHERE device='pv1'" "0 0"
+fl_pub pv1 privacy "$(consent 4 true "$now")"   # an older change arriving late
+sleep 0.5
+ht_check "  ... and a late, older consent change (seq 4 after 5) does not grant it again" test "$(pvq pv1)" = "0 0"
+fl_pub pv1 privacy "$(hist 6)"
+ht_check "  ... and history sent after the withdrawal is refused" \
+    pg_wait "SELECT count FROM rejections WHERE reason='privacy/no_consent'" 2
+
+# pv1's other data, which the erasure deletes.
+fl_pub pv1 telemetry "$(fl_telemetry 443)"
+fl_pub pv1 events "{\"v\":1,\"seq\":7,\"ts\":$now,\"sev\":\"info\",\"event\":\"boot\"}"
+pg_wait "SELECT telemetry_count || ' ' || events_count FROM devices WHERE id='pv1'" "1 1" || ht_fail "pv1's reports"
+# erase_msg DEVICE KEYNAME REQUEST [SIGNED_TEXT]: an erase request signed with KEYNAME's key.
+erase_msg() {
+    local sig cert
+    sig=$(printf '%s' "${4:-$3}" | openssl dgst -sha256 -sign "$FL_SVC/$2.key" | basenc --base64url | tr -d '=\n')
+    cert=$(openssl x509 -in "$FL_SVC/$2.crt" -outform DER | basenc --base64url | tr -d '=\n')
+    jq -cn --arg r "$3" --arg c "$cert" --arg s "$sig" '{v:1,seq:9,type:"erase",request:$r,cert:$c,sig:$s}'
+}
+rid=00000000-0000-4000-8000-00000000e1a5
+req="{\"device\":\"pv1\",\"id\":\"$rid\",\"ts\":$now,\"scope\":\"personal_data\"}"
+# shellcheck disable=SC2046
+mosquitto_sub $(fl_tls_args pv1) -i pv1-link -q 1 -t hearth/pv1/cmd/req -C 2 -W 20 >"$HT_WORK/pv1.cmds" 2>&1 &
+subpid=$!
+sleep 0.5
+msg=$(erase_msg pv1 pv1 "$req")
+printf '%s\n' "$msg" "$msg" | pub_lines pv1 privacy
+wait "$subpid"
+if pg_wait "SELECT count(*) FROM privacy_erasures WHERE device='pv1'" 1 &&
+    pg_wait "SELECT count(*) FROM telemetry WHERE device='pv1'" 0; then
+    ht_pass "5.11-2 the erase request deletes pv1's data on PostgreSQL: telemetry, events, state $(fl_pg_q "SELECT (SELECT count(*) FROM events WHERE device='pv1') || ' ' || coalesce(telemetry, 'null') || ' ' || telemetry_count FROM devices WHERE id='pv1'")"
+else
+    ht_fail "erasure: $(fl_pg_q "SELECT * FROM privacy_erasures")"
+fi
+erased=$(cat "$HT_WORK"/fleet-a.err "$HT_WORK"/fleet-b1.err | grep -c "erased the personal data of pv1")
+again=$(cat "$HT_WORK"/fleet-a.err "$HT_WORK"/fleet-b1.err | grep -c "request $rid of pv1 was answered before")
+ht_check "the request delivered twice (one copy per instance) erased once; the other copy got the recorded receipt (erased $erased, again $again)" \
+    test "$erased $again" = "1 1"
+python3 - "$HT_WORK/pv1.cmds" "$HT_WORK" <<'PY' >"$HT_WORK/receipt.out" 2>&1
+import base64, json, sys
+cmds = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(cmds) == 2, cmds
+assert all(c["id"] == cmds[0]["id"] and c["path"] == "/api/v1/privacy/service-erase/receipt" for c in cmds), cmds
+assert cmds[0]["body"]["receipt"] == cmds[1]["body"]["receipt"], "two different receipts"
+b = cmds[0]["body"]
+r = json.loads(b["receipt"])
+rows = {d["where"]: d["rows"] for d in r["deleted"]}
+assert r["device"] == "pv1" and r["request"] == "00000000-0000-4000-8000-00000000e1a5", r
+assert rows["fleet database, telemetry"] == 1 and rows["fleet database, events"] == 1 and rows["fleet database, privacy_history"] == 0, rows
+pad = lambda s: s + "=" * (-len(s) % 4)
+open(sys.argv[2] + "/receipt.txt", "w").write(b["receipt"])
+open(sys.argv[2] + "/receipt.sig", "wb").write(base64.urlsafe_b64decode(pad(b["sig"])))
+open(sys.argv[2] + "/receipt.der", "wb").write(base64.urlsafe_b64decode(pad(b["cert"])))
+open(sys.argv[2] + "/receipt-forged.txt", "w").write(b["receipt"].replace('"rows":1', '"rows":0', 1))
+print(rows)
+PY
+rc=$?
+ht_check "5.11-4 both copies were answered with the same receipt command, naming what was deleted where: $(cat "$HT_WORK/receipt.out")" test "$rc" = 0
+openssl x509 -inform DER -in "$HT_WORK/receipt.der" -pubkey -noout >"$HT_WORK/receipt.pub" 2>/dev/null
+ht_check "5.11-4 the receipt's signature verifies with the certificate it carries, which the service CA issued to hearth-fleet" \
+    bash -c 'openssl dgst -sha256 -verify "$1/receipt.pub" -signature "$1/receipt.sig" "$1/receipt.txt" >/dev/null &&
+        openssl verify -CAfile "$2/ca.crt" <(openssl x509 -inform DER -in "$1/receipt.der") >/dev/null &&
+        openssl x509 -inform DER -in "$1/receipt.der" -noout -subject | grep -q "CN *= *hearth-fleet"' _ "$HT_WORK" "$FL_SVC"
+ht_check "  control: the same signature does not verify over a receipt with one count changed" \
+    bash -c '! openssl dgst -sha256 -verify "$1/receipt.pub" -signature "$1/receipt.sig" "$1/receipt-forged.txt" >/dev/null 2>&1' _ "$HT_WORK"
+
+# Hostile erase requests against pv2 (on its own topic, as an attacker with
+# its connection would): a certificate for pv2 from a CA the service does not
+# trust, pv1's genuine key and certificate on pv2's topic, a request naming
+# another device, a signature over another text, a request without an id.
+fl_pub pv2 telemetry "$(fl_telemetry 443)"
+fl_pub pv2 events "{\"v\":1,\"seq\":1,\"ts\":$now,\"sev\":\"info\",\"event\":\"boot\"}"
+pg_wait "SELECT telemetry_count || ' ' || events_count FROM devices WHERE id='pv2'" "1 1" || ht_fail "pv2's reports"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=rogue CA" -days 2 \
+    -keyout "$FL_SVC/rogue-ca.key" -out "$FL_SVC/rogue-ca.crt" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=pv2" -keyout "$FL_SVC/rogue.key" \
+    -out "$FL_SVC/rogue.csr" 2>/dev/null
+openssl x509 -req -in "$FL_SVC/rogue.csr" -CA "$FL_SVC/rogue-ca.crt" -CAkey "$FL_SVC/rogue-ca.key" -CAcreateserial \
+    -days 2 -out "$FL_SVC/rogue.crt" 2>/dev/null
+before=$(fl_pg_q "SELECT telemetry_count, events_count, telemetry FROM devices WHERE id='pv2'")
+inv0=$(fl_pg_q "SELECT coalesce((SELECT count FROM rejections WHERE reason='privacy/invalid'), 0)")
+r2="{\"device\":\"pv2\",\"id\":\"00000000-0000-4000-8000-0000000000b2\",\"ts\":$now}"
+{
+    erase_msg pv2 rogue "$r2"
+    erase_msg pv2 pv1 "$r2"
+    erase_msg pv2 pv2 "{\"device\":\"pv1\",\"id\":\"00000000-0000-4000-8000-0000000000b3\",\"ts\":$now}"
+    erase_msg pv2 pv2 "$r2" "{\"device\":\"pv2\",\"id\":\"00000000-0000-4000-8000-0000000000b4\",\"ts\":$now}"
+    erase_msg pv2 pv2 "{\"device\":\"pv2\",\"ts\":$now}"
+    echo '{"v":1,"seq":9,"type":"erase","request":7}'
+} | pub_lines pv2 privacy
+if pg_wait "SELECT count FROM rejections WHERE reason='privacy/invalid'" $((inv0 + 6)); then
+    ht_pass "5.11-2 six hostile erase requests (rogue CA, another device's certificate, another device named, a signature over another text, no id, not a string) are refused and counted"
+else
+    ht_fail "hostile erase requests: $(fl_pg_q "SELECT * FROM rejections WHERE reason LIKE 'privacy/%'")"
+fi
+ht_check "  ... each with its reason in the logs" \
+    bash -c 'e=$(cat "$1"/fleet-a.err "$1"/fleet-b1.err); for w in "does not chain" "names another device" "names another device or no id" "does not verify" "request, cert or sig"; do grep -q "rejected a privacy message from pv2: .*$w" <<<"$e" || exit 1; done' _ "$HT_WORK"
+ht_check "  ... and change nothing: no erasure recorded for pv2, its data as before" \
+    test "$(fl_pg_q "SELECT count(*) FROM privacy_erasures WHERE device='pv2'")|$before" = "0|$(fl_pg_q "SELECT telemetry_count, events_count, telemetry FROM devices WHERE id='pv2'")"
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ a stream, one instance stopped

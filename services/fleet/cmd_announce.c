@@ -4,14 +4,16 @@
  * in random order, is put in a batch of --batch devices; batch k is sent
  * hearth/<id>/updates {"v":1,"version":V,"delay_s":k*S,"spread_s":S} and runs
  * its update check after delay_s + uniform(0, spread_s). The announcement
- * is only a hint: the device verifies the bundle as always. */
+ * is only a hint: the device verifies the bundle as always. The devices
+ * are read and the announcement recorded in SQLite or PostgreSQL
+ * (announce_db.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <mosquitto.h>
-#include <sqlite3.h>
+#include <mqtt_protocol.h>
 
 #include "commands.h"
 #include "fleet.h"
@@ -36,12 +38,15 @@ static void on_publish(struct mosquitto *m, void *ud, int mid, int rc, const mos
 {
     (void)m, (void)mid, (void)p;
     pubstate *s = ud;
-    if (rc == 0) __atomic_add_fetch(&s->acked, 1, __ATOMIC_RELAXED);
+    /* MQTT 5: "no matching subscribers" (16) is the broker's acceptance
+     * too: a device that is offline without a kept session is not
+     * subscribed, and finds the update on its own schedule. */
+    if (rc == 0 || rc == MQTT_RC_NO_MATCHING_SUBSCRIBERS) __atomic_add_fetch(&s->acked, 1, __ATOMIC_RELAXED);
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hearth-fleet announce --db FILE --version V --batch N --spread S\n"
+    fprintf(f, "usage: hearth-fleet announce --db FILE|postgresql://... --version V --batch N --spread S\n"
                "                             --broker HOST:PORT [--broker ...] --ca FILE --cert FILE --key FILE\n"
                "                             [--client-id ID] [--mqtt-protocol 5|3.1.1] [--dry-run]\n");
 }
@@ -51,83 +56,6 @@ static bool version_valid(const char *v)
     size_t n = strlen(v);
     return n >= 1 && n <= FLEET_SW_MAX &&
            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-~") == n;
-}
-
-/* Every device id, shuffled (ORDER BY random()): a batch is not a run of
- * consecutive serials, i.e. not one production lot. */
-static hearth_status load_ids(fleet_db *db, char (**ids)[FLEET_ID_MAX + 1], size_t *n)
-{
-    *ids = NULL;
-    *n = 0;
-    sqlite3 *h = fleet_db_handle(db);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(h, "SELECT id FROM devices ORDER BY random()", -1, &q, NULL) != SQLITE_OK)
-        return hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-    size_t cap = 0;
-    hearth_status st = HEARTH_OK;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(q, 0);
-        if (id == NULL || !fleet_id_valid(id, strlen(id))) continue; /* never publish to a bad topic */
-        if (*n == cap) {
-            if (cap >= ANNOUNCE_DEVICES_MAX) {
-                st = hearth_err(HEARTH_ERR_TOO_LARGE, "more than %d devices", ANNOUNCE_DEVICES_MAX);
-                break;
-            }
-            cap = cap ? cap * 2 : 1024;
-            void *p = realloc(*ids, cap * sizeof **ids);
-            if (p == NULL) {
-                st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-                break;
-            }
-            *ids = p;
-        }
-        memcpy((*ids)[(*n)++], id, strlen(id) + 1);
-    }
-    if (st == HEARTH_OK && rc != SQLITE_DONE) st = hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-    sqlite3_finalize(q);
-    return st;
-}
-
-static hearth_status record(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], size_t n, const char *version,
-                            uint64_t batch, uint64_t spread, int64_t now)
-{
-    sqlite3 *h = fleet_db_handle(db);
-    sqlite3_stmt *u = NULL, *a = NULL;
-    hearth_status st = HEARTH_OK;
-    if (sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(h, "UPDATE devices SET announced_version = ?2, announced_at = ?3,"
-                              " announced_delay_s = ?4 WHERE id = ?1", -1, &u, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(h, "INSERT INTO announcements(version, created, batch, spread_s, devices, batches)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &a, NULL) != SQLITE_OK) {
-        st = hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_text(u, 1, ids[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(u, 2, version, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(u, 3, now);
-        sqlite3_bind_int64(u, 4, (int64_t)((i / batch) * spread));
-        int rc = sqlite3_step(u);
-        sqlite3_reset(u);
-        if (rc != SQLITE_DONE) {
-            st = hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-            goto out;
-        }
-    }
-    sqlite3_bind_text(a, 1, version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(a, 2, now);
-    sqlite3_bind_int64(a, 3, (int64_t)batch);
-    sqlite3_bind_int64(a, 4, (int64_t)spread);
-    sqlite3_bind_int64(a, 5, (int64_t)n);
-    sqlite3_bind_int64(a, 6, (int64_t)((n + batch - 1) / batch));
-    if (sqlite3_step(a) != SQLITE_DONE || sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        st = hearth_err(HEARTH_ERR_IO, "database: %s", sqlite3_errmsg(h));
-out:
-    if (st != HEARTH_OK) sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(u);
-    sqlite3_finalize(a);
-    return st;
 }
 
 /* Declared here: main.c's table is the only other place that names it. */
@@ -170,10 +98,6 @@ int fleet_cmd_announce(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (fleet_db_is_url(dbpath)) {
-        fprintf(stderr, "hearth-fleet announce: announcing from a PostgreSQL database is not done\n");
-        return 2;
-    }
     if (!version_valid(version)) {
         fprintf(stderr, "hearth-fleet announce: --version must be 1..32 of [A-Za-z0-9._+~-]\n");
         return 2;
@@ -184,7 +108,7 @@ int fleet_cmd_announce(int argc, char **argv)
     struct mosquitto *m = NULL;
     pubstate ps = {0};
     int ret = 1;
-    if (fleet_db_open(dbpath, false, &db) != HEARTH_OK || load_ids(db, &ids, &n) != HEARTH_OK) {
+    if (fleet_db_open(dbpath, false, &db) != HEARTH_OK || fleet_db_device_ids(db, ANNOUNCE_DEVICES_MAX, &ids, &n) != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet announce: %s\n", hearth_err_msg());
         goto out;
     }
@@ -240,7 +164,7 @@ int fleet_cmd_announce(int argc, char **argv)
             goto out;
         }
     }
-    if (record(db, ids, n, version, batch, spread, hearth_time_now()) != HEARTH_OK) {
+    if (fleet_db_announced(db, ids, n, version, batch, spread, hearth_time_now()) != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet announce: %s\n", hearth_err_msg());
         goto out;
     }

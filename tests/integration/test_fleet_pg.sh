@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.13-1 5.10-1
+# provisions: 5.13-1 5.10-1 6-3 5.11-2 5.11-4 5.9-3
 # needs: HEARTH_FLEET
 # hearth-fleet on PostgreSQL, two instances splitting the stream
 # (docs/fleet.md, "Several instances"): a real PostgreSQL started by the test
@@ -18,6 +18,13 @@
 #  - `report --json` and `run --report-listen` (JSON and HTML) from the
 #    PostgreSQL tables say what the test stored (counts, dev1's row, the
 #    anomaly and its evidence, the rejections);
+#  - the privacy topic on PostgreSQL (6-3, 5.11-2, 5.11-4): history refused
+#    without consent, stored with it, deleted by the withdrawal; an erase
+#    request delivered to both instances erases once and both copies are
+#    answered with the same receipt, whose signature verifies (a changed
+#    receipt does not); hostile erase requests are refused and change nothing;
+#  - `announce` from PostgreSQL (5.9-3): every device in batches of 3 with a
+#    7 s spread, the offsets recorded per device and received by three;
 #  - a stream of 4000 reports: both instances store part of it, one is
 #    stopped (SIGTERM) while the stream is being published and restarted,
 #    and every report is stored exactly once.
@@ -308,6 +315,36 @@ ht_check "  ... each with its reason in the logs" \
     bash -c 'e=$(cat "$1"/fleet-a.err "$1"/fleet-b1.err); for w in "does not chain" "names another device" "names another device or no id" "does not verify" "request, cert or sig"; do grep -q "rejected a privacy message from pv2: .*$w" <<<"$e" || exit 1; done' _ "$HT_WORK"
 ht_check "  ... and change nothing: no erasure recorded for pv2, its data as before" \
     test "$(fl_pg_q "SELECT count(*) FROM privacy_erasures WHERE device='pv2'")|$before" = "0|$(fl_pg_q "SELECT telemetry_count, events_count, telemetry FROM devices WHERE id='pv2'")"
+
+echo "# $SECONDS s"
+# ------------------------------------------------------------ announcing an update from PostgreSQL
+# Every device the database knows, in batches of 3 with a 7 s spread
+# (5.9-3 example 2); three of them listen on their updates topic.
+ndev=$(fl_pg_q "SELECT count(*) FROM devices")
+nb=$(( (ndev + 2) / 3 ))
+pids=()
+for d in dev1 la1 pv2; do
+    # shellcheck disable=SC2046
+    mosquitto_sub $(fl_tls_args "$d") -i "$d-upd" -q 1 -t "hearth/$d/updates" -C 1 -W 20 >"$HT_WORK/$d.updates" 2>&1 &
+    pids+=($!)
+done
+sleep 0.5
+out=$("$FLEET" announce --db "$FL_PG_URL" --version 9.1.0 --batch 3 --spread 7 --broker "127.0.0.1:$FL_BROKER_PORT" \
+    --ca "$FL_SVC/ca.crt" --cert "$FL_SVC/fleet.crt" --key "$FL_SVC/fleet.key" 2>&1)
+ht_check "5.9-3 announce from PostgreSQL: $out" grep -q "announced 9.1.0 to $ndev devices in $nb batches of 3, 7 s apart" <<<"$out"
+wait "${pids[@]}" 2>/dev/null
+want=$(for ((k = 0; k < nb; k++)); do n=3; [ $k = $((nb - 1)) ] && n=$((ndev - 3 * k)); printf '%s|%s\n' $((7 * k)) "$n"; done)
+got=$(fl_pg_q "SELECT announced_delay_s, count(*) FROM devices WHERE announced_version = '9.1.0' GROUP BY 1 ORDER BY 1")
+ht_check "5.9-3 the recorded batch offsets: 3 devices each at 0, 7, 14 ... s, the rest in the last: $(tr '\n' ' ' <<<"$got")" test "$got" = "$want"
+ht_check "  ... and the announcement: version, batch, spread, devices, batches" \
+    test "$(fl_pg_q "SELECT version, batch, spread_s, devices, batches FROM announcements")" = "9.1.0|3|7|$ndev|$nb"
+agree=0
+for d in dev1 la1 pv2; do
+    delay=$(fl_pg_q "SELECT announced_delay_s FROM devices WHERE id='$d'")
+    jq -e --argjson d "$delay" '.v == 1 and .version == "9.1.0" and .delay_s == $d and .spread_s == 7' \
+        "$HT_WORK/$d.updates" >/dev/null 2>&1 && agree=$((agree + 1))
+done
+ht_check "5.9-3 three devices each received the announcement with the delay recorded for it ($agree of 3)" test "$agree" = 3
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ a stream, one instance stopped

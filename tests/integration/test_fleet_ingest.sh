@@ -12,6 +12,8 @@
 #    duplicate keys, nesting 50 deep, invalid UTF-8, a number cJSON would
 #    accept but JSON does not (01), a negative counter, unknown fields;
 #  - personal fields in an event ("user", "source") are never stored;
+#  - an event delivered twice is stored once, and one after a factory reset
+#    that reuses a seq with a later ts is stored (docs/mqtt.md, At-least-once);
 #  - topic id spoofing: a device cannot publish under another id (the broker
 #    refuses it, 5.5-4), and when a misconfigured broker lets a client publish
 #    under ids outside [A-Za-z0-9_-] (a.b, a b, 65 characters, empty) the
@@ -92,6 +94,19 @@ after=$(sqlite3 "$FL_DB" "SELECT telemetry_count, events_count, state, telemetry
 ht_check "the hostile payloads changed nothing about dev1" test "$before" = "$after"
 ht_check "the oversized payload was refused for its size" \
     test "$(sqlite3 "$FL_DB" "SELECT count FROM rejections WHERE reason='telemetry/too_large'")" -ge 1
+
+# ------------------------------------------------------------ redelivery and a factory reset
+# At-least-once (docs/mqtt.md): the same event again (a QoS 1 redelivery,
+# byte for byte) is stored once; an event after the device's factory reset
+# reuses seq 3 with a later ts and is a new event, stored.
+fl_pub dev1 events "{\"v\":1,\"seq\":3,\"ts\":$now,\"sev\":\"warning\",\"event\":\"login_failed\",\"user\":\"alice\",\"source\":\"192.0.2.7\",\"failures\":\"1\"}"
+fl_pub dev1 events "{\"v\":1,\"seq\":3,\"ts\":$((now + 7)),\"sev\":\"info\",\"event\":\"boot\"}"
+if fl_wait "$dev1[0]['events_count'] >= 2"; then
+    ht_check "a redelivered event is stored once and a post-reset event reusing its seq is stored: rows and count" \
+        test "$(sqlite3 "$FL_DB" "SELECT (SELECT group_concat(event || '@' || (ts - $now), ' ') FROM (SELECT event, ts FROM events WHERE device='dev1' ORDER BY rowid)) || ' ' || events_count FROM devices WHERE id='dev1'")" = "login_failed@0 boot@7 2"
+else
+    ht_fail "the post-reset event was not stored: $(sqlite3 "$FL_DB" "SELECT seq, ts, event FROM events WHERE device='dev1'")"
+fi
 
 # ------------------------------------------------------------ topic spoofing
 fl_pub dev1 telemetry "$(fl_telemetry 443)" hearth/dev2/telemetry

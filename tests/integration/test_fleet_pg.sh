@@ -11,7 +11,8 @@
 #    per-device state, as on SQLite; hostile payloads are rejected, counted
 #    and change nothing (5.13-1); personal fields in an event are not stored;
 #  - a message sent twice (same device, same seq), the two copies going to
-#    the two instances, is stored once;
+#    the two instances, is stored once; an event after a factory reset that
+#    reuses a seq with a later ts is stored;
 #  - the login_failures rule (3 devices) fires exactly once for three
 #    devices whose two reports each were split between the instances
 #    (telemetry examined for anomalies across the fleet, 5.10-1);
@@ -129,11 +130,16 @@ done | pub_lines dev2 events
 fl_pub dev2 status '{"v":1,"online":true}'   # the marker: after the pairs
 if pg_wait "SELECT online FROM devices WHERE id='dev2'" 1; then
     sleep 0.5
-    ht_check "3 reports and 3 events each received twice are stored once (unique per device and seq)" \
+    ht_check "3 reports and 3 events each received twice are stored once (reports unique per device and seq, events per device, seq and ts)" \
         test "$(fl_pg_q "SELECT (SELECT count(*) FROM telemetry WHERE device='dev2') || ' ' || (SELECT count(*) FROM events WHERE device='dev2') || ' ' || telemetry_count || ' ' || events_count FROM devices WHERE id='dev2'")" = "3 3 3 3"
 else
     ht_fail "dev2's messages never arrived"
 fi
+# After a factory reset the device's outbox starts again at seq 1: an event
+# reusing seq 101 with a later ts is a new event and is stored.
+fl_pub dev2 events "{\"v\":1,\"seq\":101,\"ts\":$((now + 9)),\"sev\":\"info\",\"event\":\"boot\"}"
+ht_check "an event after a reset that reuses seq 101 with a later ts is stored (4 events, counted)" \
+    pg_wait "SELECT (SELECT count(*) FROM events WHERE device='dev2' AND seq = 101) || ' ' || events_count FROM devices WHERE id='dev2'" "2 4"
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ the rule across instances

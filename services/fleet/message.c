@@ -226,6 +226,12 @@ static hearth_status parse_event(cJSON *o, fleet_msg *m, char *err, size_t errca
         }
         c = next;
     }
+    /* A factory reset (docs/erasure.md, change of ownership): the service
+     * acts on it, so its two fields must be there and be numbers. */
+    if (strcmp(m->event, "factory_reset") == 0) {
+        TRY(get_int(o, "reset_count", true, 1, INT_LIMIT, &m->reset_count, err, errcap));
+        TRY(get_int(o, "reset_at", true, 0, 4102444800.0, &m->reset_at, err, errcap));
+    }
     return HEARTH_OK;
 }
 
@@ -272,6 +278,7 @@ hearth_status fleet_msg_parse(fleet_kind kind, const char *id, const void *paylo
     memset(out, 0, sizeof *out);
     out->kind = kind;
     out->seq = out->ts = out->failed_logins = out->update_failures = -1;
+    out->reset_count = out->reset_at = -1;
     if (err != NULL && errcap > 0) err[0] = '\0';
     if ((unsigned)kind >= FLEET_T_COUNT || !fleet_id_valid(id, strlen(id))) {
         snprintf(err, errcap, "bad topic");

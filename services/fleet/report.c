@@ -95,11 +95,13 @@ static const char *const SUMMARY_NAMES[] = {"devices", "online", "offline", "sta
 static const fleet_sql SQL_DEVICES = {
     "SELECT id, model, sw, online, status_at, first_seen, last_seen, telemetry_at, telemetry_count,"
     " events_count, announced_version, telemetry,"
-    " (SELECT group_concat(port, ' ') FROM (SELECT port FROM device_ports p WHERE p.device = d.id ORDER BY port))"
+    " (SELECT group_concat(port, ' ') FROM (SELECT port FROM device_ports p WHERE p.device = d.id ORDER BY port)),"
+    " reset_count, reset_at, changed_hands_at"
     " FROM devices d ORDER BY id LIMIT " STR(DEVICES_LISTED),
     "SELECT id, model, sw, online, status_at, first_seen, last_seen, telemetry_at, telemetry_count,"
     " events_count, announced_version, telemetry,"
-    " (SELECT string_agg(p.port::text, ' ' ORDER BY p.port) FROM device_ports p WHERE p.device = d.id)"
+    " (SELECT string_agg(p.port::text, ' ' ORDER BY p.port) FROM device_ports p WHERE p.device = d.id),"
+    " reset_count, reset_at, changed_hands_at"
     " FROM devices d ORDER BY id COLLATE \"C\" LIMIT " STR(DEVICES_LISTED),
 };
 /* The latest first: SQLite by insertion (rowid); PostgreSQL, whose table
@@ -219,7 +221,13 @@ static hearth_status report_json(const report_rows *q, int64_t now, fleet_buf *o
                 sep = false;
             }
         }
-        fleet_buf_str(out, "]}");
+        /* A factory reset the service acted on: the device changed hands
+         * (docs/erasure.md, change of ownership). */
+        if (cell(t, r, 13) != NULL)
+            fleet_buf_printf(out, "],\"changed_hands\":{\"reset_count\":%lld,\"reset_at\":%lld,\"recorded_at\":%lld}}",
+                             inum(t, r, 13), inum(t, r, 14), inum(t, r, 15));
+        else
+            fleet_buf_str(out, "],\"changed_hands\":null}");
     }
 
     fleet_buf_str(out, "],\"events\":[");
@@ -358,7 +366,7 @@ static hearth_status report_html(const report_rows *q, int64_t now, fleet_buf *o
 
     fleet_buf_str(out, "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>model</th><th>software</th>"
                        "<th>status</th><th>since</th><th>last telemetry</th><th>reports</th><th>events</th>"
-                       "<th>listening TCP ports</th><th>announced</th></tr>\n");
+                       "<th>listening TCP ports</th><th>announced</th><th>changed hands</th></tr>\n");
     t = &q->devices;
     for (size_t r = 0; r < t->nrows; r++) {
         fleet_buf_str(out, "<tr class=\"device\">");
@@ -371,6 +379,13 @@ static hearth_status report_html(const report_rows *q, int64_t now, fleet_buf *o
         fleet_buf_printf(out, "<td>%lld</td><td>%lld</td>", inum(t, r, 8), inum(t, r, 9));
         td(out, col(t, r, 12));
         td(out, col(t, r, 10));
+        if (cell(t, r, 13) != NULL) {
+            char at[32];
+            fmt_time(at, t, r, 14);
+            fleet_buf_printf(out, "<td class=\"changed-hands\">factory reset %lld at %s</td>", inum(t, r, 13), at);
+        } else {
+            fleet_buf_str(out, "<td>-</td>");
+        }
         fleet_buf_str(out, "</tr>\n");
     }
     fleet_buf_str(out, "</table>\n");

@@ -24,6 +24,9 @@
 #    request delivered to both instances erases once and both copies are
 #    answered with the same receipt, whose signature verifies (a changed
 #    receipt does not); hostile erase requests are refused and change nothing;
+#  - a device's factory reset on PostgreSQL (5.11-2, 6-3): the old owner's
+#    consent withdrawn and history deleted, the change of hands recorded and
+#    reported; the same reset again or an older one changes nothing;
 #  - `announce` from PostgreSQL (5.9-3): every device in batches of 3 with a
 #    7 s spread, the offsets recorded per device and received by three;
 #  - a stream of 4000 reports: both instances store part of it, one is
@@ -321,6 +324,44 @@ ht_check "  ... each with its reason in the logs" \
     bash -c 'e=$(cat "$1"/fleet-a.err "$1"/fleet-b1.err); for w in "does not chain" "names another device" "names another device or no id" "does not verify" "request, cert or sig"; do grep -q "rejected a privacy message from pv2: .*$w" <<<"$e" || exit 1; done' _ "$HT_WORK"
 ht_check "  ... and change nothing: no erasure recorded for pv2, its data as before" \
     test "$(fl_pg_q "SELECT count(*) FROM privacy_erasures WHERE device='pv2'")|$before" = "0|$(fl_pg_q "SELECT telemetry_count, events_count, telemetry FROM devices WHERE id='pv2'")"
+
+echo "# $SECONDS s"
+# ------------------------------------------------------------ a factory reset: the device changed hands
+# rs1's owner gave consent and shared history; the device is reset (its
+# factory_reset event, reset number 2): the service withdraws that consent,
+# deletes the history and records the change of hands. The new owner's
+# consent after it stays when the same reset is reported again or an older
+# one arrives late.
+now=$(date +%s)
+fl_pub rs1 privacy "$(consent 1 true $((now - 100)))"
+pg_wait "SELECT granted FROM privacy_consents WHERE device='rs1'" 1 || ht_fail "rs1's consent"
+fl_pub rs1 privacy "$(hist 2 | sed "s/\"ts\":$now/\"ts\":$((now - 50))/")"
+pg_wait "SELECT count(*) FROM privacy_history WHERE device='rs1'" 1 || ht_fail "rs1's history"
+reset_ev() { echo "{\"v\":1,\"seq\":$1,\"ts\":$now,\"sev\":\"warning\",\"event\":\"factory_reset\",\"reset_at\":$((now - 10)),\"reset_count\":$2,\"reason\":\"button\"}"; }
+fl_pub rs1 events "$(reset_ev 1 2)"
+if pg_wait "SELECT reset_count || ' ' || reset_at || ' ' || (changed_hands_at >= $now) FROM devices WHERE id='rs1'" "2 $((now - 10)) true"; then
+    ht_check "5.11-2 6-3 rs1's factory reset withdrew the old owner's consent and deleted its history on PostgreSQL" \
+        test "$(pvq rs1)" = "0 0"
+else
+    ht_fail "rs1's reset: $(fl_pg_q "SELECT reset_count, reset_at, changed_hands_at FROM devices WHERE id='rs1'") / $(pvq rs1)"
+fi
+seen=$(fl_pg_q "SELECT changed_hands_at FROM devices WHERE id='rs1'")
+fl_pub rs1 privacy "$(consent 2 true "$now")"
+pg_wait "SELECT granted FROM privacy_consents WHERE device='rs1'" 1 || ht_fail "the new owner's consent"
+fl_pub rs1 events "$(reset_ev 3 2)"   # the same reset again (a re-sent notice)
+fl_pub rs1 events "$(reset_ev 4 1)"   # an older reset, late
+fl_pub rs1 events "{\"v\":1,\"seq\":5,\"ts\":$now,\"sev\":\"warning\",\"event\":\"factory_reset\",\"reason\":\"button\"}"
+if pg_wait "SELECT events_count FROM devices WHERE id='rs1'" 3 && pg_wait "SELECT count FROM rejections WHERE reason='events/invalid'" 2; then
+    ht_check "6-3 the same reset_count again and an older one change nothing: the new owner's consent stays" \
+        test "$(fl_pg_q "SELECT reset_count || ' ' || changed_hands_at FROM devices WHERE id='rs1'") $(pvq rs1)" = "2 $seen 0 1"
+    ht_check "  ... and a factory_reset event without its reset_count is rejected, not stored" \
+        test "$(fl_pg_q "SELECT count(*) FROM events WHERE device='rs1' AND seq = 5")" = 0
+else
+    ht_fail "rs1's later events: $(fl_pg_q "SELECT events_count FROM devices WHERE id='rs1'") / $(fl_pg_q "SELECT * FROM rejections")"
+fi
+"$FLEET" report --db "$FL_PG_URL" --json >"$HT_WORK/report2.json" 2>>"$HT_WORK/report.err"
+ht_check "the report from PostgreSQL shows rs1's change of hands and no change for dev1" \
+    jq -e --argjson at $((now - 10)) '(.devices[] | select(.id == "rs1") | .changed_hands == {"reset_count":2,"reset_at":$at,"recorded_at":.changed_hands.recorded_at}) and (.devices[] | select(.id == "dev1") | .changed_hands == null)' "$HT_WORK/report2.json"
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ announcing an update from PostgreSQL

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provisions: 5.11-2 5.11-4
+# provisions: 5.11-2 5.11-4 6-3
 # Erasing the device's personal data at the service, every part real
 # (hearthd, mosquitto with the shipped ACL, hearth-fleet run, SQLite):
 #  - 5.11-2: an admin asks on the device (POST /api/v1/privacy/service-erase);
@@ -24,6 +24,10 @@
 #    a factory reset through the API and the restart, the service's database
 #    holds exactly one `factory_reset` event of the device (reset number 1,
 #    by the API, no personal data in it); a second restart sends no more.
+#    The service acts on it (5.11-2, 6-3): the consent it held from the old
+#    owner is withdrawn and the shared history deleted, the device row records
+#    that it changed hands, and `report` (JSON and HTML) shows it; the same
+#    reset_count again (a re-sent notice) acts once.
 # WEBUI_SCREENSHOTS=DIR keeps a PNG of the page with the receipt.
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
 set -uo pipefail
@@ -167,7 +171,21 @@ echo "  reconnect and receipt: $((SECONDS - t0)) s"
 ht_check "  ... and the service recorded both erasures" \
     [ "$(pv_sql "SELECT count(DISTINCT request) FROM privacy_erasures WHERE device='$SER'")" = 2 ]
 
-# Change of ownership: a factory reset is reported to the service once.
+# Change of ownership: a factory reset is reported to the service once, and
+# the service unlinks the old owner.
+consent_at_service() { pv_sql "SELECT granted FROM privacy_consents WHERE device='$SER' AND purpose='temperature_history'"; }
+history_at_service() { pv_sql "SELECT count(*) FROM privacy_history WHERE device='$SER'"; }
+linked() { [ "$(consent_at_service)" = 1 ] && [ "$(history_at_service)" -gt 0 ]; }
+# The owner's consent is still given; one history message of the device
+# (sent with a certificate for its id: after the erasures above the
+# service may hold none) makes sure the service holds some at the reset.
+hnow=$(date +%s)
+mq_pub "$HT_WORK/forger" -t "hearth/$SER/privacy" \
+    -m "{\"v\":1,\"seq\":800,\"type\":\"history\",\"purpose\":\"temperature_history\",\"app\":\"thermostat\",\"ts\":$hnow,\"samples\":[{\"t\":${hnow}000,\"c\":20.5}]}" ||
+    ht_fail "history published"
+sleep 1 # the reset's time (whole seconds) is after the history's
+pv_wait linked && ht_pass "before the reset the service holds the owner's consent and shared history" ||
+    ht_fail "before the reset: consent '$(consent_at_service)', history $(history_at_service)"
 t0=$SECONDS
 reset_at=$(date +%s)
 ht_req POST /api/v1/factory-reset "{\"password\":\"$HT_ADMIN_PW\",\"confirm\":\"factory reset\"}" "$HT_TOKEN"
@@ -192,6 +210,19 @@ if pv_jq '.reason == "api" and .reset_count == 1 and (.reset_at | type) == "numb
 else
     ht_fail "  ... its detail: '$detail'"
 fi
+dev_reset_at=$(printf '%s' "$detail" | jq -r '.reset_at')
+unlinked() { [ "$(consent_at_service)" = 0 ] && [ "$(history_at_service)" = 0 ]; }
+ht_check "5.11-2 6-3 the service acted on it: the old owner's consent is withdrawn and its shared history deleted" pv_wait unlinked
+hands=$(pv_sql "SELECT reset_count || ' ' || reset_at || ' ' || changed_hands_at FROM devices WHERE id='$SER'")
+read -r h_count h_at h_seen <<<"$hands"
+[ "$h_count" = 1 ] && [ "$h_at" = "$dev_reset_at" ] && [ "${h_seen:-0}" -ge "$reset_at" ] &&
+    ht_pass "  ... and recorded that the device changed hands (reset 1 at the device's reset time)" ||
+    ht_fail "  ... the device row: '$hands' (reset_at $dev_reset_at)"
+"$FLEET" report --db "$DB" --json >"$HT_WORK/report.json" 2>"$HT_WORK/report.err"
+"$FLEET" report --db "$DB" --html >"$HT_WORK/report.html" 2>>"$HT_WORK/report.err"
+ht_check "  ... which the fleet report shows, as JSON and on the HTML page" bash -c '
+    jq -e --arg d "$1" --argjson at "$2" ".devices[] | select(.id == \$d) | .changed_hands.reset_count == 1 and .changed_hands.reset_at == \$at" "$3/report.json" >/dev/null &&
+    grep -Eq "<tr class=\"device\"><td>$1</td>.*<td class=\"changed-hands\">factory reset 1 at [0-9-]+ [0-9:]+Z</td></tr>" "$3/report.html"' _ "$SER" "$dev_reset_at" "$HT_WORK"
 reported() { [ "$(pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND event='factory_reset_reported'")" = 1 ]; }
 ht_check "  ... and the device logged that it reported it" pv_wait reported
 named=$(pv_sql "SELECT count(*) FROM events WHERE device='$SER' AND received >= $reset_at AND detail LIKE '%\"$HT_ADMIN_USER\"%'")
@@ -207,4 +238,25 @@ sleep 1
 [ "$(resets)" = 1 ] && reported && ht_pass "  ... and sent no second factory_reset event" ||
     ht_fail "factory_reset events after the second restart: $(resets)"
 echo "  reset reported: $((SECONDS - t0)) s"
+
+# The same reset again (the device re-sends it with the same reset_count
+# after a power cut, with a new seq) acts once: a consent the new owner gave
+# after the reset stays. Sent with a certificate for the device's id.
+now=$(date +%s)
+mq_pub "$HT_WORK/forger" -t "hearth/$SER/privacy" \
+    -m "{\"v\":1,\"seq\":900,\"type\":\"consent\",\"purpose\":\"temperature_history\",\"granted\":true,\"ts\":$now}" ||
+    ht_fail "new owner's consent published"
+regranted() { [ "$(consent_at_service)" = 1 ]; }
+ht_check "a consent given after the reset is recorded" pv_wait regranted
+mq_pub "$HT_WORK/forger" -t "hearth/$SER/events" \
+    -m "{\"v\":1,\"seq\":901,\"ts\":$now,\"sev\":\"warning\",\"event\":\"factory_reset\",\"reset_at\":$dev_reset_at,\"reset_count\":1,\"reason\":\"api\"}" ||
+    ht_fail "repeated factory_reset published"
+two() { [ "$(resets)" = 2 ]; }
+if pv_wait two; then
+    [ "$(consent_at_service)" = 1 ] && [ "$(pv_sql "SELECT changed_hands_at FROM devices WHERE id='$SER'")" = "$h_seen" ] &&
+        ht_pass "6-3 the same reset_count again acts once: the new owner's consent stays, the change of hands is not recorded again" ||
+        ht_fail "the repeated reset acted: consent $(consent_at_service), $(pv_sql "SELECT changed_hands_at FROM devices WHERE id='$SER'") vs $h_seen"
+else
+    ht_fail "the repeated factory_reset event was not stored"
+fi
 ht_done

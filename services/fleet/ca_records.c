@@ -70,13 +70,40 @@ static hearth_status read_records(const char *dir, const char *name, char **out,
     return st;
 }
 
+/* The next line of [all, all + len) from *pos, NUL-terminated in place (its
+ * newline overwritten); NULL at the end. A line holding a NUL byte (the
+ * zero-filled tail a power cut can leave) comes back as "" so that it is
+ * skipped as malformed, and the lines after it are still read. */
+static char *next_line(char *all, size_t len, size_t *pos)
+{
+    while (*pos < len) {
+        char *l = all + *pos;
+        char *nl = memchr(l, '\n', len - *pos);
+        size_t n = nl != NULL ? (size_t)(nl - l) : len - *pos;
+        *pos += n + 1;
+        l[n] = '\0'; /* the newline, or read_records()'s terminator */
+        if (n == 0) continue;
+        if (strlen(l) != n) l[0] = '\0';
+        return l;
+    }
+    return NULL;
+}
+
 static hearth_status append_line(const char *dir, const char *name, const char *line)
 {
     char p[4096];
     HEARTH_GUARD(path_in(p, sizeof p, dir, name));
-    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(p, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return hearth_err(HEARTH_ERR_IO, "%s: %s", p, strerror(errno));
-    hearth_status st = hearth_fd_write_all(fd, line, strlen(line), p);
+    /* A line torn by a crash (no newline at the end of the file) is ended
+     * first, so that this record does not run into it. */
+    hearth_status st = HEARTH_OK;
+    off_t end = lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    if (end < 0 || (end > 0 && pread(fd, &last, 1, end - 1) != 1))
+        st = hearth_err(HEARTH_ERR_IO, "%s: %s", p, strerror(errno));
+    if (st == HEARTH_OK && last != '\n') st = hearth_fd_write_all(fd, "\n", 1, p);
+    if (st == HEARTH_OK) st = hearth_fd_write_all(fd, line, strlen(line), p);
     if (st == HEARTH_OK && fsync(fd) != 0) st = hearth_err(HEARTH_ERR_IO, "fsync %s: %s", p, strerror(errno));
     close(fd);
     return st;
@@ -88,8 +115,8 @@ hearth_status fleet_ca_is_revoked(const char *dir, const char *cn, bool *revoked
     size_t len = 0;
     *revoked = false;
     HEARTH_GUARD(read_records(dir, FLEET_CA_REVOKED, &all, &len));
-    char *save = NULL;
-    for (char *l = strtok_r(all, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save))
+    size_t pos = 0;
+    for (char *l = next_line(all, len, &pos); l != NULL; l = next_line(all, len, &pos))
         if (strcmp(l, cn) == 0) *revoked = true;
     free(all);
     return HEARTH_OK;
@@ -143,12 +170,16 @@ hearth_status fleet_ca_rebuild_crl(const char *dir, const char *crl_path, size_t
     *listed = 0;
     HEARTH_GUARD(read_records(dir, FLEET_CA_ISSUED, &issued, &il));
     hearth_status st = read_records(dir, FLEET_CA_REVOKED, &revoked, &rl);
+    /* Searched as one string below: a NUL byte (a torn tail) must not hide
+     * the lines after it. */
+    for (size_t i = 0; st == HEARTH_OK && i < rl; i++)
+        if (revoked[i] == '\0') revoked[i] = '\n';
     const char **serials = NULL;
     size_t n = 0, cap = 0;
     int64_t now = (int64_t)time(NULL);
-    char *save = NULL;
-    for (char *l = st == HEARTH_OK ? strtok_r(issued, "\n", &save) : NULL; l != NULL;
-         l = strtok_r(NULL, "\n", &save)) {
+    size_t pos = 0;
+    for (char *l = st == HEARTH_OK ? next_line(issued, il, &pos) : NULL; l != NULL;
+         l = next_line(issued, il, &pos)) {
         char *hex = NULL, *cn = NULL;
         long long na = 0;
         if (!parse_issue(l, &hex, &cn, &na)) {
@@ -184,5 +215,66 @@ hearth_status fleet_ca_rebuild_crl(const char *dir, const char *crl_path, size_t
     free(serials);
     free(issued);
     free(revoked);
+    return st;
+}
+
+/* One line [l, l + n) of issued.log: droppable (parsed, expired before
+ * @p cutoff), kept, or kept as unreadable. */
+enum issue_fate { ISSUE_KEEP, ISSUE_DROP, ISSUE_ODD };
+
+static enum issue_fate issue_fate(const char *l, size_t n, int64_t cutoff)
+{
+    char copy[192];
+    if (n >= sizeof copy) return ISSUE_ODD;
+    memcpy(copy, l, n);
+    copy[n] = '\0';
+    char *hex = NULL, *cn = NULL;
+    long long na = 0;
+    if (memchr(l, '\0', n) != NULL || !parse_issue(copy, &hex, &cn, &na)) return ISSUE_ODD;
+    return na < cutoff ? ISSUE_DROP : ISSUE_KEEP;
+}
+
+hearth_status fleet_ca_prune_issued(const char *dir, int64_t now, int64_t keep_s, size_t *kept, size_t *pruned,
+                                    size_t *odd)
+{
+    *kept = *pruned = *odd = 0;
+    HEARTH_ENSURE(keep_s >= 0, hearth_err(HEARTH_ERR_RANGE, "prune: negative retention"));
+    char p[4096];
+    HEARTH_GUARD(path_in(p, sizeof p, dir, FLEET_CA_ISSUED));
+    if (hearth_fs_remove_stale_temps(dir, FLEET_CA_ISSUED))
+        fprintf(stderr, "hearth-fleet: %s: removed the temporary file of an interrupted prune\n", p);
+    char *all = NULL;
+    size_t len = 0;
+    HEARTH_GUARD(read_records(dir, FLEET_CA_ISSUED, &all, &len));
+    /* Every kept line, each ending in a newline (a torn last line is kept
+     * and ended, so the next append starts a line of its own). */
+    char *out = malloc(len + 1);
+    if (out == NULL) {
+        free(all);
+        return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
+    }
+    size_t ol = 0;
+    int64_t cutoff = now - keep_s;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(all + i, '\n', len - i);
+        size_t n = nl != NULL ? (size_t)(nl - (all + i)) : len - i;
+        if (n > 0) {
+            enum issue_fate f = issue_fate(all + i, n, cutoff);
+            if (f == ISSUE_DROP) {
+                (*pruned)++;
+            } else {
+                if (f == ISSUE_ODD) (*odd)++;
+                else (*kept)++;
+                memcpy(out + ol, all + i, n);
+                ol += n;
+                out[ol++] = '\n';
+            }
+        }
+        i += n + 1;
+    }
+    free(all);
+    hearth_status st = HEARTH_OK;
+    if (*pruned > 0) st = hearth_fs_write_atomic(p, out, ol, 0600);
+    free(out);
     return st;
 }

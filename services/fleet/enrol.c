@@ -5,7 +5,10 @@
  * CN (hearth_enrol_csr_check()); the answer is an operational certificate
  * from the service CA (clientAuth only, random serial, short lifetime),
  * refused for revoked devices, recorded in issued.log. HTTP parsing is
- * libevent's evhttp, bounded (body, headers, time). */
+ * libevent's evhttp, bounded (body, headers, time). Each device identity and
+ * each client address has a token bucket (ratelimit.h): past it, 429 with
+ * Retry-After, before any signature or fsync. issued.log is pruned of
+ * entries long expired at start and daily (fleet_ca_prune_issued()). */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -15,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -29,6 +33,7 @@
 #include "commands.h"
 #include "hearth/enrol.h"
 #include "hearth/util.h"
+#include "ratelimit.h"
 
 #define TLS12_SUITES                                                                       \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                        \
@@ -40,19 +45,34 @@ typedef struct {
     long lifetime_s;
     SSL_CTX *tls;
     struct event_base *base;
+    fleet_rate rate;
+    int64_t keep_expired_s;
     unsigned long issued, refused;
 } enrol_server;
+
+#define PRUNE_EVERY_S 86400
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hearth-fleet enrol-server --ca DIR --manufacturer-ca FILE --cert FILE --key FILE\n"
-               "                                 --listen ADDR:PORT [--lifetime SECONDS]\n\n"
+               "                                 --listen ADDR:PORT [--lifetime SECONDS]\n"
+               "                                 [--device-burst N] [--device-refill SECONDS]\n"
+               "                                 [--address-burst N] [--address-refill SECONDS]\n"
+               "                                 [--rate-slots N] [--keep-expired-days DAYS]\n\n"
                "Serve POST /enrol over HTTPS with mutual TLS: devices authenticated by their\n"
                "factory certificate (manufacturer CA) get an operational certificate from the\n"
                "service CA in DIR (default lifetime %ld s, %ld..%ld). Revoked devices are\n"
                "refused (hearth-fleet revoke). --listen 127.0.0.1:0 picks a free port; the\n"
-               "address is printed on stdout.\n",
-            HEARTH_ENROL_LIFETIME_S, HEARTH_ENROL_LIFETIME_MIN_S, HEARTH_ENROL_LIFETIME_MAX_S);
+               "address is printed on stdout.\n"
+               "Rate limits (429 with Retry-After past them): per device (factory certificate\n"
+               "CN) a burst of %u, then one every %u s; per client address a burst of %u, then\n"
+               "one every %u s (burst 0: no limit); %u entries per table (%u..%u).\n"
+               "issued.log entries expired more than DAYS ago (default %d) are pruned at start\n"
+               "and daily (hearth-fleet ca-prune).\n",
+            HEARTH_ENROL_LIFETIME_S, HEARTH_ENROL_LIFETIME_MIN_S, HEARTH_ENROL_LIFETIME_MAX_S,
+            FLEET_RATE_DEVICE_BURST, FLEET_RATE_DEVICE_REFILL_S, FLEET_RATE_ADDRESS_BURST,
+            FLEET_RATE_ADDRESS_REFILL_S, FLEET_RATE_SLOTS, FLEET_RATE_SLOTS_MIN, FLEET_RATE_SLOTS_MAX,
+            FLEET_CA_KEEP_EXPIRED_DAYS);
 }
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
@@ -81,6 +101,52 @@ static void refuse(enrol_server *s, struct evhttp_request *req, int code, const 
     fprintf(stderr, "hearth-fleet enrol: refused %s: %d %s\n", cn[0] ? cn : "(unknown)", code, why);
     reply(req, code, reason, "text/plain; charset=utf-8", body,
           n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
+/* 429 with Retry-After: nothing was signed or written for it. */
+static void refuse_busy(enrol_server *s, struct evhttp_request *req, const char *key, const char *which,
+                        uint32_t retry_after_s)
+{
+    s->refused++;
+    char ra[16];
+    snprintf(ra, sizeof ra, "%u", retry_after_s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+    char body[96];
+    int n = snprintf(body, sizeof body, "too many enrolment requests from this %s; retry after %u s\n", which,
+                     retry_after_s);
+    fprintf(stderr, "hearth-fleet enrol: refused %s: 429 rate limited (%s), retry after %u s\n", key, which,
+            retry_after_s);
+    reply(req, 429, "Too Many Requests", "text/plain; charset=utf-8", body,
+          n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
+/* The rate limit key of a device: its factory certificate's CN when that is
+ * a device serial (one device, however many certificates), otherwise "!"
+ * and a SHA-256 prefix of the certificate (such a request is refused by the
+ * CSR check, but still counted). */
+static void device_key(const unsigned char *der, int len, char key[FLEET_RATE_KEY_MAX])
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, len);
+    char cn[HEARTH_ENROL_CN_MAX + 2] = "";
+    int n = x != NULL ? X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) : -1;
+    X509_free(x);
+    if (n > 0 && (size_t)n == strlen(cn) && fleet_ca_valid_id(cn)) {
+        snprintf(key, FLEET_RATE_KEY_MAX, "%s", cn);
+        return;
+    }
+    ERR_clear_error();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    key[0] = '!';
+    key[1] = '\0';
+    if (EVP_Digest(der, (size_t)len, md, &ml, EVP_sha256(), NULL) != 1 || ml < 20) return;
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 20; i++) {
+        key[1 + 2 * i] = hex[md[i] >> 4];
+        key[2 + 2 * i] = hex[md[i] & 15];
+    }
+    key[41] = '\0';
 }
 
 /* The verified peer certificate of this request's TLS connection, DER. */
@@ -143,6 +209,18 @@ static void on_enrol(struct evhttp_request *req, void *arg)
     int fl = peer_der(req, &fder);
     if (fl <= 0) {
         refuse(s, req, 403, "Forbidden", cn, "no verified factory certificate");
+        return;
+    }
+    char dkey[FLEET_RATE_KEY_MAX];
+    device_key(fder, fl, dkey);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    uint32_t retry_after = 0;
+    const char *which = NULL;
+    if (!fleet_rate_admit(&s->rate, dkey, addr != NULL ? addr : "", hearth_mono_ms(), &retry_after, &which)) {
+        OPENSSL_free(fder);
+        refuse_busy(s, req, dkey, which, retry_after);
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -229,6 +307,34 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(((enrol_server *)arg)->base, NULL);
 }
 
+static void prune(enrol_server *s)
+{
+    int lock = -1;
+    size_t kept = 0, pruned = 0, odd = 0;
+    hearth_status st = fleet_ca_lock(s->ca_dir, &lock);
+    if (st == HEARTH_OK)
+        st = fleet_ca_prune_issued(s->ca_dir, (int64_t)time(NULL), s->keep_expired_s, &kept, &pruned, &odd);
+    fleet_ca_unlock(lock);
+    if (st != HEARTH_OK) fprintf(stderr, "hearth-fleet enrol: pruning %s: %s\n", FLEET_CA_ISSUED, hearth_err_msg());
+    else fprintf(stderr, "hearth-fleet enrol: %s: %zu kept, %zu pruned, %zu unreadable kept\n", FLEET_CA_ISSUED,
+                 kept, pruned, odd);
+}
+
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    prune(arg);
+}
+
+/* --NAME VALUE for an unsigned option in [lo, hi]; false after a message. */
+static bool opt_u32(const char *o, const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    if (fleet_rate_parse_u32(v, lo, hi, out)) return true;
+    fprintf(stderr, "hearth-fleet enrol-server: %s must be %u..%u\n", o, lo, hi);
+    return false;
+}
+
 static int parse_listen(const char *s, struct sockaddr_in *sa)
 {
     char host[64];
@@ -249,6 +355,9 @@ int fleet_cmd_enrol_server(int argc, char **argv)
 {
     const char *ca = NULL, *mca = NULL, *cert = NULL, *key = NULL, *listen_at = NULL;
     long lifetime = HEARTH_ENROL_LIFETIME_S;
+    fleet_rate_rule dev = {FLEET_RATE_DEVICE_BURST, FLEET_RATE_DEVICE_REFILL_S};
+    fleet_rate_rule adr = {FLEET_RATE_ADDRESS_BURST, FLEET_RATE_ADDRESS_REFILL_S};
+    uint32_t slots = FLEET_RATE_SLOTS, keep_days = FLEET_CA_KEEP_EXPIRED_DAYS;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
@@ -274,6 +383,18 @@ int fleet_cmd_enrol_server(int argc, char **argv)
                         HEARTH_ENROL_LIFETIME_MIN_S, HEARTH_ENROL_LIFETIME_MAX_S);
                 return 2;
             }
+        } else if (strcmp(o, "--device-burst") == 0) {
+            if (!opt_u32(o, v, 0, FLEET_RATE_BURST_MAX, &dev.burst)) return 2;
+        } else if (strcmp(o, "--device-refill") == 0) {
+            if (!opt_u32(o, v, 1, FLEET_RATE_REFILL_MAX_S, &dev.refill_s)) return 2;
+        } else if (strcmp(o, "--address-burst") == 0) {
+            if (!opt_u32(o, v, 0, FLEET_RATE_BURST_MAX, &adr.burst)) return 2;
+        } else if (strcmp(o, "--address-refill") == 0) {
+            if (!opt_u32(o, v, 1, FLEET_RATE_REFILL_MAX_S, &adr.refill_s)) return 2;
+        } else if (strcmp(o, "--rate-slots") == 0) {
+            if (!opt_u32(o, v, FLEET_RATE_SLOTS_MIN, FLEET_RATE_SLOTS_MAX, &slots)) return 2;
+        } else if (strcmp(o, "--keep-expired-days") == 0) {
+            if (!opt_u32(o, v, FLEET_CA_KEEP_EXPIRED_MIN_DAYS, FLEET_CA_KEEP_EXPIRED_MAX_DAYS, &keep_days)) return 2;
         } else {
             usage(stderr);
             return 2;
@@ -285,15 +406,21 @@ int fleet_cmd_enrol_server(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    enrol_server s = {.ca_dir = ca, .lifetime_s = lifetime};
+    enrol_server s = {.ca_dir = ca, .lifetime_s = lifetime, .keep_expired_s = (int64_t)keep_days * 86400};
+    if (fleet_rate_init(&s.rate, &dev, &adr, slots) != HEARTH_OK) {
+        fprintf(stderr, "hearth-fleet enrol-server: %s\n", hearth_err_msg());
+        return 1;
+    }
     if (tls_ctx(mca, cert, key, &s.tls) != HEARTH_OK) {
         fprintf(stderr, "hearth-fleet enrol-server: %s\n", hearth_err_msg());
+        fleet_rate_free(&s.rate);
         return 1;
     }
     (void)signal(SIGPIPE, SIG_IGN);
     s.base = event_base_new();
     struct evhttp *http = s.base != NULL ? evhttp_new(s.base) : NULL;
     struct event *sigs[2] = {NULL, NULL};
+    struct event *daily = NULL;
     int rc = 1;
     if (http == NULL) goto out;
     evhttp_set_bevcb(http, on_conn, &s);
@@ -316,17 +443,24 @@ int fleet_cmd_enrol_server(int argc, char **argv)
     sigs[1] = evsignal_new(s.base, SIGINT, on_signal, &s);
     if (sigs[0] == NULL || sigs[1] == NULL || event_add(sigs[0], NULL) != 0 || event_add(sigs[1], NULL) != 0)
         goto out;
+    const struct timeval every = {.tv_sec = PRUNE_EVERY_S, .tv_usec = 0};
+    daily = event_new(s.base, -1, EV_PERSIST, on_prune, &s);
+    if (daily == NULL || event_add(daily, &every) != 0) goto out;
+    prune(&s);
     printf("hearth-fleet: enrol-server listening on https://%s:%u/enrol\n", inet_ntoa(bound.sin_addr),
            (unsigned)ntohs(bound.sin_port));
     fflush(stdout);
     event_base_dispatch(s.base);
-    fprintf(stderr, "hearth-fleet enrol: stopping (%lu issued, %lu refused)\n", s.issued, s.refused);
+    fprintf(stderr, "hearth-fleet enrol: stopping (%lu issued, %lu refused, %lu rate limited, %lu rate entries evicted)\n",
+            s.issued, s.refused, s.rate.refused, s.rate.evicted);
     rc = 0;
 out:
     for (int i = 0; i < 2; i++)
         if (sigs[i] != NULL) event_free(sigs[i]);
+    if (daily != NULL) event_free(daily);
     if (http != NULL) evhttp_free(http);
     if (s.base != NULL) event_base_free(s.base);
     SSL_CTX_free(s.tls);
+    fleet_rate_free(&s.rate);
     return rc;
 }

@@ -16,8 +16,9 @@
     X("report", fleet_cmd_report, "report --db FILE --json|--html   the fleet report")      \
     X("announce", fleet_cmd_announce, "announce --db FILE --version V --batch N --spread S ...  announce an update in batches") \
     X("ca-init", fleet_cmd_ca_init, "ca-init DIR [--name CN] [--server-names SAN]   create the service CA") \
-    X("enrol-server", fleet_cmd_enrol_server, "enrol-server --ca DIR --manufacturer-ca FILE --cert FILE --key FILE --listen ADDR:PORT [--lifetime S]") \
-    X("revoke", fleet_cmd_revoke, "revoke DEVICE-ID|--refresh --ca DIR [--crl FILE] [--broker-pid FILE]   revoke a device")
+    X("enrol-server", fleet_cmd_enrol_server, "enrol-server --ca DIR --manufacturer-ca FILE --cert FILE --key FILE --listen ADDR:PORT [--lifetime S] [--device-burst N ...]") \
+    X("revoke", fleet_cmd_revoke, "revoke DEVICE-ID|--refresh --ca DIR [--crl FILE] [--broker-pid FILE]   revoke a device") \
+    X("ca-prune", fleet_cmd_ca_prune, "ca-prune --ca DIR [--keep-expired-days DAYS]   prune expired entries from issued.log")
 
 #define X(n, fn, h) int fn(int argc, char **argv) __attribute__((weak));
 FLEET_COMMANDS(X)

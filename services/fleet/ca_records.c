@@ -54,7 +54,9 @@ void fleet_ca_unlock(int fd)
     if (fd >= 0) close(fd); /* releases the flock */
 }
 
-/* Whole file (absent: empty), NUL-terminated. */
+/* Whole file (absent: empty), NUL-terminated. A NUL byte inside (the
+ * zero-filled tail a power cut can leave) is read as a line end, so it
+ * hides none of the lines after it. */
 static hearth_status read_records(const char *dir, const char *name, char **out, size_t *len)
 {
     char p[4096];
@@ -66,14 +68,14 @@ static hearth_status read_records(const char *dir, const char *name, char **out,
         *len = 0;
         st = buf != NULL ? HEARTH_OK : hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     }
+    for (size_t i = 0; st == HEARTH_OK && i < *len; i++)
+        if (buf[i] == '\0') buf[i] = '\n';
     *out = (char *)buf;
     return st;
 }
 
-/* The next line of [all, all + len) from *pos, NUL-terminated in place (its
- * newline overwritten); NULL at the end. A line holding a NUL byte (the
- * zero-filled tail a power cut can leave) comes back as "" so that it is
- * skipped as malformed, and the lines after it are still read. */
+/* The next non-empty line of [all, all + len) from *pos (read_records()),
+ * NUL-terminated in place (its newline overwritten); NULL at the end. */
 static char *next_line(char *all, size_t len, size_t *pos)
 {
     while (*pos < len) {
@@ -83,7 +85,6 @@ static char *next_line(char *all, size_t len, size_t *pos)
         *pos += n + 1;
         l[n] = '\0'; /* the newline, or read_records()'s terminator */
         if (n == 0) continue;
-        if (strlen(l) != n) l[0] = '\0';
         return l;
     }
     return NULL;
@@ -170,10 +171,6 @@ hearth_status fleet_ca_rebuild_crl(const char *dir, const char *crl_path, size_t
     *listed = 0;
     HEARTH_GUARD(read_records(dir, FLEET_CA_ISSUED, &issued, &il));
     hearth_status st = read_records(dir, FLEET_CA_REVOKED, &revoked, &rl);
-    /* Searched as one string below: a NUL byte (a torn tail) must not hide
-     * the lines after it. */
-    for (size_t i = 0; st == HEARTH_OK && i < rl; i++)
-        if (revoked[i] == '\0') revoked[i] = '\n';
     const char **serials = NULL;
     size_t n = 0, cap = 0;
     int64_t now = (int64_t)time(NULL);
@@ -218,7 +215,7 @@ hearth_status fleet_ca_rebuild_crl(const char *dir, const char *crl_path, size_t
     return st;
 }
 
-/* One line [l, l + n) of issued.log: droppable (parsed, expired before
+/* One line (@p n bytes) of issued.log: droppable (parsed, expired before
  * @p cutoff), kept, or kept as unreadable. */
 enum issue_fate { ISSUE_KEEP, ISSUE_DROP, ISSUE_ODD };
 
@@ -230,7 +227,7 @@ static enum issue_fate issue_fate(const char *l, size_t n, int64_t cutoff)
     copy[n] = '\0';
     char *hex = NULL, *cn = NULL;
     long long na = 0;
-    if (memchr(l, '\0', n) != NULL || !parse_issue(copy, &hex, &cn, &na)) return ISSUE_ODD;
+    if (!parse_issue(copy, &hex, &cn, &na)) return ISSUE_ODD;
     return na < cutoff ? ISSUE_DROP : ISSUE_KEEP;
 }
 
@@ -253,24 +250,20 @@ hearth_status fleet_ca_prune_issued(const char *dir, int64_t now, int64_t keep_s
         free(all);
         return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     }
-    size_t ol = 0;
+    size_t ol = 0, pos = 0;
     int64_t cutoff = now - keep_s;
-    for (size_t i = 0; i < len;) {
-        const char *nl = memchr(all + i, '\n', len - i);
-        size_t n = nl != NULL ? (size_t)(nl - (all + i)) : len - i;
-        if (n > 0) {
-            enum issue_fate f = issue_fate(all + i, n, cutoff);
-            if (f == ISSUE_DROP) {
-                (*pruned)++;
-            } else {
-                if (f == ISSUE_ODD) (*odd)++;
-                else (*kept)++;
-                memcpy(out + ol, all + i, n);
-                ol += n;
-                out[ol++] = '\n';
-            }
+    for (char *l = next_line(all, len, &pos); l != NULL; l = next_line(all, len, &pos)) {
+        size_t n = strlen(l);
+        enum issue_fate f = issue_fate(l, n, cutoff);
+        if (f == ISSUE_DROP) {
+            (*pruned)++;
+            continue;
         }
-        i += n + 1;
+        if (f == ISSUE_ODD) (*odd)++;
+        else (*kept)++;
+        memcpy(out + ol, l, n);
+        ol += n;
+        out[ol++] = '\n';
     }
     free(all);
     hearth_status st = HEARTH_OK;

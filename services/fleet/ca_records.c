@@ -261,7 +261,7 @@ hearth_status fleet_ca_prune_issued(const char *dir, int64_t now, int64_t keep_s
         }
         if (f == ISSUE_ODD) (*odd)++;
         else (*kept)++;
-        memcpy(out + ol, l, n);
+        memcpy(out + ol, l, n + 1); /* with its NUL, which the newline replaces */
         ol += n;
         out[ol++] = '\n';
     }

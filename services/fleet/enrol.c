@@ -449,7 +449,7 @@ int fleet_cmd_enrol_server(int argc, char **argv)
     prune(&s);
     printf("hearth-fleet: enrol-server listening on https://%s:%u/enrol\n", inet_ntoa(bound.sin_addr),
            (unsigned)ntohs(bound.sin_port));
-    fflush(stdout);
+    if (fflush(stdout) != 0) goto out; /* the address must reach whoever started us */
     event_base_dispatch(s.base);
     fprintf(stderr, "hearth-fleet enrol: stopping (%lu issued, %lu refused, %lu rate limited, %lu rate entries evicted)\n",
             s.issued, s.refused, s.rate.refused, s.rate.evicted);

@@ -135,7 +135,7 @@ static char *read_text(const char *path, size_t max)
     if (f == NULL) return NULL;
     char *b = calloc(1, max + 1);
     size_t n = b != NULL ? fread(b, 1, max, f) : 0;
-    fclose(f);
+    (void)fclose(f); /* read only: nothing to lose */
     if (b == NULL || n == 0 || n == max) {
         free(b);
         return NULL;

@@ -133,6 +133,11 @@ hearth_status fleet_sq_history(fleet_db *db, const char *id, const char *app, in
     return sq_end(h, st);
 }
 
+/* The device row keeps its id, model, software and times (the receipt's "kept"). */
+static const char SQ_ERASE_DEVICE[] =
+    "UPDATE devices SET state = NULL, state_seq = NULL, state_at = NULL, telemetry = NULL,"
+    " telemetry_seq = NULL, telemetry_at = NULL, telemetry_count = 0, events_count = 0 WHERE id = ?1";
+
 /* What an erasure deletes (the order of erase.c's receipt). */
 static const char *const SQ_ERASE[FLEET_ERASE_STEPS] = {
     "DELETE FROM privacy_history WHERE device = ?1",
@@ -140,8 +145,7 @@ static const char *const SQ_ERASE[FLEET_ERASE_STEPS] = {
     "DELETE FROM events WHERE device = ?1",
     "DELETE FROM cmd_results WHERE device = ?1",
     "DELETE FROM device_ports WHERE device = ?1",
-    "UPDATE devices SET state = NULL, state_seq = NULL, state_at = NULL, telemetry = NULL,"
-    " telemetry_seq = NULL, telemetry_at = NULL, telemetry_count = 0, events_count = 0 WHERE id = ?1",
+    SQ_ERASE_DEVICE,
 };
 
 hearth_status fleet_sq_erase(fleet_db *db, const char *id, const char *reqid, int64_t now, fleet_receipt_fn build,
@@ -274,7 +278,8 @@ static const char *pn(pnum *b, int i, int64_t x)
 /* The device row first (the ingest batch's lock order), then the rest. */
 static hearth_status pq_begin_device(PGconn *c, const char *id)
 {
-    if (PQstatus(c) != CONNECTION_OK) PQreset(c);
+    /* A lost connection fails this message; counting its rejection
+     * (fleet_db_reject, then commit) reconnects the handle. */
     HEARTH_GUARD(pq_exec(c, "BEGIN"));
     const char *v[] = {id};
     return pq(c, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", 1, v, NULL, NULL);
@@ -316,7 +321,6 @@ hearth_status fleet_pg_history(fleet_db *db, const char *id, const char *app, in
                                int64_t now)
 {
     PGconn *c = fleet_db_pg_conn(db);
-    if (PQstatus(c) != CONNECTION_OK) PQreset(c);
     HEARTH_GUARD(pq_exec(c, "BEGIN"));
     /* FOR SHARE: a withdrawal by another instance waits for this insert
      * and then deletes it, or comes first and this sees it. */
@@ -337,6 +341,10 @@ hearth_status fleet_pg_history(fleet_db *db, const char *id, const char *app, in
     return pq_end(c, st);
 }
 
+static const char PG_ERASE_DEVICE[] =
+    "UPDATE devices SET state = NULL, state_seq = NULL, state_at = NULL, telemetry = NULL,"
+    " telemetry_seq = NULL, telemetry_at = NULL, telemetry_count = 0, events_count = 0 WHERE id = $1";
+
 static const char *const PG_ERASE[FLEET_ERASE_STEPS] = {
     "DELETE FROM privacy_history WHERE device = $1",
     /* with the rules' copy of each report's counters */
@@ -344,8 +352,7 @@ static const char *const PG_ERASE[FLEET_ERASE_STEPS] = {
     "DELETE FROM events WHERE device = $1",
     "DELETE FROM cmd_results WHERE device = $1",
     "DELETE FROM device_ports WHERE device = $1",
-    "UPDATE devices SET state = NULL, state_seq = NULL, state_at = NULL, telemetry = NULL,"
-    " telemetry_seq = NULL, telemetry_at = NULL, telemetry_count = 0, events_count = 0 WHERE id = $1",
+    PG_ERASE_DEVICE,
 };
 
 hearth_status fleet_pg_erase(fleet_db *db, const char *id, const char *reqid, int64_t now, fleet_receipt_fn build,

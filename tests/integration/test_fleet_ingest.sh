@@ -134,4 +134,36 @@ else
 fi
 ht_check "the database is intact" test "$(sqlite3 "$FL_DB" 'PRAGMA integrity_check')" = ok
 ht_check "hearth-fleet is still running" kill -0 "$FL_FLEET_PID"
+
+# ------------------------------------------------------------ schema 1 -> 2
+# A database of schema 1 (db.c's SCHEMA_V1, with the privacy tables erase.c
+# used to create, a redelivered event stored twice and an erasure recorded
+# twice) is migrated when opened for writing: nothing but the exact
+# duplicates goes, the consent gains its ts and seq columns.
+old_db=$HT_WORK/v1.db
+python3 - "$HEARTH_SOURCE_DIR/services/fleet/db.c" <<'PY' | sqlite3 "$old_db"
+import re, sys
+s = open(sys.argv[1]).read()
+a = s.index("static const char SCHEMA_V1[] =")
+print("".join(re.findall(r'"((?:[^"\\]|\\.)*)"', s[a:s.index(";\n", a)])))
+print("""CREATE TABLE privacy_consents(device TEXT NOT NULL, purpose TEXT NOT NULL, granted INTEGER NOT NULL,
+ at INTEGER NOT NULL, PRIMARY KEY(device, purpose)) WITHOUT ROWID;
+CREATE TABLE privacy_history(device TEXT NOT NULL, received INTEGER NOT NULL, ts INTEGER NOT NULL, app TEXT NOT NULL,
+ samples TEXT NOT NULL);
+CREATE TABLE privacy_erasures(device TEXT NOT NULL, request TEXT NOT NULL, received INTEGER NOT NULL, receipt TEXT NOT NULL);
+INSERT INTO privacy_consents VALUES('d1', 'temperature_history', 1, 5);
+INSERT INTO privacy_history VALUES('d1', 5, 5, 'thermostat', '[]');
+INSERT INTO privacy_erasures VALUES('d1', 'r1', 1, '{}'), ('d1', 'r1', 2, '{}'), ('d1', 'r2', 3, '{}');
+INSERT INTO devices(id, first_seen, last_seen) VALUES('d1', 1, 1);
+INSERT INTO events VALUES('d1', 1, 3, 100, 'info', 'boot', '{}'), ('d1', 2, 3, 100, 'info', 'boot', '{}'),
+ ('d1', 3, 3, 200, 'info', 'boot', '{}');
+PRAGMA user_version = 1;""")
+PY
+"$FLEET" report --db "$old_db" --json >/dev/null 2>"$HT_WORK/v1.err"
+ht_check "a report refuses the schema-1 database with a clear message: $(cat "$HT_WORK/v1.err")" grep -q "older than this hearth-fleet" "$HT_WORK/v1.err"
+"$FLEET" announce --db "$old_db" --version 1.0 --batch 1 --spread 0 --dry-run >/dev/null 2>&1
+ht_check "opened for writing it is migrated to schema 2: exact duplicate events and erasures go, the rest stays" \
+    test "$(sqlite3 "$old_db" "PRAGMA user_version; SELECT count(*) FROM events; SELECT group_concat(request) FROM privacy_erasures;
+        SELECT device || ' ' || granted || ' ' || coalesce(ts, 'null') FROM privacy_consents; SELECT count(*) FROM privacy_history;
+        PRAGMA integrity_check" | tr '\n' ' ')" = "2 2 r1,r2 d1 1 null 1 ok "
 ht_done

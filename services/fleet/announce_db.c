@@ -124,7 +124,7 @@ hearth_status fleet_pg_announced(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], si
     PQclear(r);
     if (st != HEARTH_OK) return st;
     /* The ids (validated: [A-Za-z0-9_-]) as an array literal, a chunk at a
-     * time; device k of the whole list gets (k / batch) * spread. */
+     * time; device k of the whole list is given delay (k / batch) * spread. */
     char *arr = malloc((size_t)PG_CHUNK * (FLEET_ID_MAX + 3) + 3);
     if (arr == NULL) st = hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     char nb[5][24];

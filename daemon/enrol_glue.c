@@ -88,14 +88,14 @@ const hearth_enrol_identity *hearthd_enrol_identity(void)
     return g.id_set ? &g.id : NULL;
 }
 
-static hearth_enrol_outcome enrol_once(hearth_enrol_validity *v)
+static hearth_enrol_outcome enrol_once(hearth_enrol_validity *v, uint32_t *retry_after_s)
 {
     uint8_t *key = hearth_wipe_malloc(KEY_DER_MAX);
     size_t kl = 0;
     hearth_enrol_outcome out = HEARTH_ENROL_FAILED;
     hearth_status st = key != NULL ? hearth_device_private_key_der(g.dev, key, KEY_DER_MAX, &kl)
                                    : hearth_err(HEARTH_ERR_NOMEM, "out of memory");
-    if (st == HEARTH_OK) st = hearth_enrol_request(&g.id, g.url, key, kl, REQUEST_TIMEOUT_S, &out, v);
+    if (st == HEARTH_OK) st = hearth_enrol_request(&g.id, g.url, key, kl, REQUEST_TIMEOUT_S, &out, v, retry_after_s);
     hearth_wipe_free(key);
     if (st == HEARTH_OK) {
         char na[24];
@@ -141,7 +141,8 @@ static void *enrol_thread(void *arg)
             int64_t s = due - now < RECHECK_MAX_S ? due - now : RECHECK_MAX_S;
             delay_ms = (uint64_t)s * 1000;
         } else {
-            hearth_enrol_outcome out = enrol_once(&v);
+            uint32_t hint_s = 0;
+            hearth_enrol_outcome out = enrol_once(&v, &hint_s);
             if (out == HEARTH_ENROL_DONE) {
                 /* The count starts over. */
                 if (hearth_backoff_init(&b, &cfg) != HEARTH_OK) return NULL;
@@ -151,7 +152,7 @@ static void *enrol_thread(void *arg)
                                              out == HEARTH_ENROL_REFUSED ? HEARTH_BACKOFF_REFUSED_AUTH
                                              : out == HEARTH_ENROL_BUSY  ? HEARTH_BACKOFF_BUSY
                                                                          : HEARTH_BACKOFF_FAILED,
-                                             0);
+                                             (uint64_t)hint_s * 1000); /* a busy service's Retry-After */
         }
         if (wait_ms(delay_ms)) return NULL;
     }

@@ -358,16 +358,9 @@ done:
 static void retry_hint(const xfer *x, hearth_fetch_result *res)
 {
     if ((x->http_code != 429 && x->http_code != 503) || !x->has_retry_after) return;
-    int64_t now = 0;
-    if (!x->has_date || x->date_len > HEARTH_FETCH_HTTP_DATE_MAX) now = hearth_time_now();
-    else {
-        size_t a = 0;
-        while (a < x->date_len && (x->date[a] == ' ' || x->date[a] == '\t')) a++;
-        if (hearth_http_date_parse(x->date + a, x->date_len - a, &now) != HEARTH_OK) now = hearth_time_now();
-    }
     uint32_t s = 0;
-    if (x->retry_after_len <= HEARTH_FETCH_HTTP_DATE_MAX &&
-        hearth_http_retry_after_parse(x->retry_after, x->retry_after_len, now, &s) == HEARTH_OK) {
+    if (hearth_http_retry_hint(x->retry_after, x->retry_after_len, x->has_date ? x->date : NULL, x->date_len,
+                               &s) == HEARTH_OK) {
         res->retry_after = true;
         res->retry_after_s = s;
     } else {

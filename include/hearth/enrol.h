@@ -166,11 +166,14 @@ typedef enum {
  * check and store the certificate. Bounded by @p timeout_s.
  * @param[out] outcome what happened (for backoff)
  * @param[out] v       validity of the stored certificate on success
+ * @param[out] retry_after_s  with HEARTH_ENROL_BUSY: the service's valid
+ *                     Retry-After in seconds (hearth_http_retry_hint(), at
+ *                     most 24 h), else 0; may be NULL
  */
 hearth_status hearth_enrol_request(const hearth_enrol_identity *id, const char *url,
                                    const uint8_t *key_der, size_t key_len, long timeout_s,
-                                   hearth_enrol_outcome *outcome,
-                                   hearth_enrol_validity *v) HEARTH_MUST_CHECK;
+                                   hearth_enrol_outcome *outcome, hearth_enrol_validity *v,
+                                   uint32_t *retry_after_s) HEARTH_MUST_CHECK;
 
 #ifdef __cplusplus
 }

@@ -226,6 +226,18 @@ hearth_status hearth_http_date_parse(const char *v, size_t n, int64_t *t) HEARTH
 hearth_status hearth_http_retry_after_parse(const char *v, size_t n, int64_t now,
                                             uint32_t *out_s) HEARTH_MUST_CHECK;
 
+/**
+ * The wait a 429/503 answer asks for: its Retry-After value (@p ra, @p ra_n
+ * bytes), an HTTP-date taken relative to the answer's own Date (@p date,
+ * @p date_n bytes; NULL: none) when that is a valid HTTP-date (a client
+ * whose clock is off still waits as long as the server meant), else to the
+ * local clock. HEARTH_ERR_INVALID (and *@p out_s 0) for a value
+ * hearth_http_retry_after_parse() refuses. Shared by hearth-fetch and the
+ * enrolment client.
+ */
+hearth_status hearth_http_retry_hint(const char *ra, size_t ra_n, const char *date, size_t date_n,
+                                     uint32_t *out_s) HEARTH_MUST_CHECK;
+
 /** Write a frame header for @p type and @p len. */
 void hearth_fetch_frame_header(uint8_t hdr[HEARTH_FETCH_FRAME_HDR_LEN], uint8_t type, uint32_t len);
 

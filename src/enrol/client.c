@@ -80,7 +80,22 @@ static hearth_status recv_all(upd_tls_conn *c, char *buf, size_t cap, size_t *n,
 
 /* "HTTP/1.x DDD ...\r\n headers \r\n\r\n body": status and body; the
  * body length must equal Content-Length. */
-static hearth_status parse_answer(char *buf, size_t n, int *status, const char **body, size_t *blen)
+/* The value of header @p name ("Name:") among the headers [buf, end), or
+ * NULL; *vn its length (surrounding blanks are the parser's). */
+static const char *header(const char *buf, const char *end, const char *name, size_t *vn)
+{
+    size_t nl = strlen(name);
+    for (const char *h = strstr(buf, "\r\n"); h != NULL && h < end; h = strstr(h + 2, "\r\n")) {
+        if (strncasecmp(h + 2, name, nl) != 0) continue;
+        const char *v = h + 2 + nl, *e = strstr(v, "\r\n");
+        *vn = (size_t)((e != NULL ? e : end) - v);
+        return v;
+    }
+    return NULL;
+}
+
+static hearth_status parse_answer(char *buf, size_t n, int *status, const char **body, size_t *blen,
+                                  uint32_t *retry_after_s)
 {
     buf[n] = '\0';
     if (n < 12 || (memcmp(buf, "HTTP/1.1 ", 9) != 0 && memcmp(buf, "HTTP/1.0 ", 9) != 0) ||
@@ -106,12 +121,21 @@ static hearth_status parse_answer(char *buf, size_t n, int *status, const char *
     }
     if (clen < 0 || (size_t)clen != *blen)
         return hearth_err(HEARTH_ERR_INVALID, "enrolment: answer truncated or without Content-Length");
+    /* A busy service's hint (5.9-3), validated by the shared strict parser;
+     * an invalid one is ignored (the busy backoff applies). */
+    size_t ran = 0, dn = 0;
+    const char *ra = (*status == 429 || *status == 503) ? header(buf, end, "Retry-After:", &ran) : NULL;
+    if (ra != NULL) {
+        const char *date = header(buf, end, "Date:", &dn);
+        if (hearth_http_retry_hint(ra, ran, date, dn, retry_after_s) != HEARTH_OK) *retry_after_s = 0;
+        hearth_err_clear();
+    }
     return HEARTH_OK;
 }
 
 static hearth_status exchange(const hearth_enrol_identity *id, const hearth_fetch_url *u,
                               const uint8_t *key_der, size_t key_len, long timeout_s, int *status,
-                              char *answer, size_t *alen)
+                              char *answer, size_t *alen, uint32_t *retry_after_s)
 {
     char csr[HEARTH_ENROL_CSR_MAX];
     size_t csr_len = 0;
@@ -139,7 +163,7 @@ static hearth_status exchange(const hearth_enrol_identity *id, const hearth_fetc
     if (st != HEARTH_OK) return st;
     const char *body = NULL;
     size_t blen = 0;
-    HEARTH_GUARD(parse_answer(answer, n, status, &body, &blen));
+    HEARTH_GUARD(parse_answer(answer, n, status, &body, &blen, retry_after_s));
     memmove(answer, body, blen);
     answer[blen] = '\0';
     *alen = blen;
@@ -148,10 +172,13 @@ static hearth_status exchange(const hearth_enrol_identity *id, const hearth_fetc
 
 hearth_status hearth_enrol_request(const hearth_enrol_identity *id, const char *url,
                                    const uint8_t *key_der, size_t key_len, long timeout_s,
-                                   hearth_enrol_outcome *outcome, hearth_enrol_validity *v)
+                                   hearth_enrol_outcome *outcome, hearth_enrol_validity *v,
+                                   uint32_t *retry_after_s)
 {
     HEARTH_ENSURE(outcome != NULL, hearth_err(HEARTH_ERR_INVALID, "enrolment: no outcome"));
     *outcome = HEARTH_ENROL_FAILED;
+    uint32_t hint = 0;
+    if (retry_after_s != NULL) *retry_after_s = 0;
     HEARTH_ENSURE(id != NULL && id->service_ca != NULL && id->factory_cert != NULL &&
                       id->cn != NULL && id->state_dir != NULL && url != NULL && key_der != NULL &&
                       key_len > 0 && key_len <= KEY_DER_MAX && timeout_s > 0,
@@ -162,7 +189,7 @@ hearth_status hearth_enrol_request(const hearth_enrol_identity *id, const char *
     HEARTH_ENSURE(answer != NULL, hearth_err(HEARTH_ERR_NOMEM, "out of memory"));
     int status = 0;
     size_t alen = 0;
-    hearth_status st = exchange(id, &u, key_der, key_len, timeout_s, &status, answer, &alen);
+    hearth_status st = exchange(id, &u, key_der, key_len, timeout_s, &status, answer, &alen, &hint);
     if (st == HEARTH_OK) {
         if (status == 200) {
             st = hearth_enrol_cert_store(id, (const uint8_t *)answer, alen, (int64_t)time(NULL), v);
@@ -172,7 +199,9 @@ hearth_status hearth_enrol_request(const hearth_enrol_identity *id, const char *
             st = hearth_err(HEARTH_ERR_REVOKED, "enrolment refused by the service (HTTP %d)", status);
         } else if (status == 429 || status == 503) {
             *outcome = HEARTH_ENROL_BUSY;
-            st = hearth_err(HEARTH_ERR_BUSY, "enrolment service busy (HTTP %d)", status);
+            if (retry_after_s != NULL) *retry_after_s = hint;
+            st = hearth_err(HEARTH_ERR_BUSY, "enrolment service busy (HTTP %d, retry after %u s)", status,
+                            (unsigned)hint);
         } else {
             st = hearth_err(HEARTH_ERR_IO, "enrolment failed (HTTP %d)", status);
         }

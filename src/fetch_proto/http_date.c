@@ -139,3 +139,16 @@ hearth_status hearth_http_retry_after_parse(const char *v, size_t n, int64_t now
     *out_s = d > (int64_t)HEARTH_FETCH_RETRY_AFTER_MAX_S ? HEARTH_FETCH_RETRY_AFTER_MAX_S : (uint32_t)d;
     return HEARTH_OK;
 }
+
+hearth_status hearth_http_retry_hint(const char *ra, size_t ra_n, const char *date, size_t date_n,
+                                     uint32_t *out_s)
+{
+    HEARTH_ENSURE(ra != NULL && out_s != NULL, HEARTH_ERR_INVALID);
+    int64_t now = 0;
+    size_t a = 0;
+    while (date != NULL && a < date_n && (date[a] == ' ' || date[a] == '\t')) a++;
+    if (date == NULL || date_n > HEARTH_FETCH_HTTP_DATE_MAX || hearth_http_date_parse(date + a, date_n - a, &now) != HEARTH_OK)
+        now = hearth_time_now();
+    hearth_err_clear();
+    return hearth_http_retry_after_parse(ra, ra_n, now, out_s);
+}

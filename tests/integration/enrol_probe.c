@@ -7,7 +7,7 @@
  *   hearth-enrol-probe current --state DIR --service-ca FILE
  *   hearth-enrol-probe mqtt    --state DIR --service-ca FILE --broker-ca FILE --port N
  *
- * enrol: one hearth_enrol_request(); prints "outcome=N not_after=T".
+ * enrol: one hearth_enrol_request(); prints "outcome=N not_after=T retry_after=S".
  * current: prints "operational=0|1 not_after=T renew_at=T".
  * mqtt: connects to 127.0.0.1:N with libmosquitto (MQTT 5) presenting the
  * current certificate (hearth_enrol_current_cert()) and the store key via
@@ -129,8 +129,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "enrol") == 0 && url != NULL) {
         hearth_enrol_outcome out = HEARTH_ENROL_FAILED;
         hearth_enrol_validity v = {0, 0};
-        hearth_status st = hearth_enrol_request(&id, url, key, kl, 20, &out, &v);
-        printf("outcome=%d not_after=%lld\n", (int)out, (long long)v.not_after);
+        uint32_t hint = 0;
+        hearth_status st = hearth_enrol_request(&id, url, key, kl, 20, &out, &v, &hint);
+        printf("outcome=%d not_after=%lld retry_after=%u\n", (int)out, (long long)v.not_after, (unsigned)hint);
         if (st != HEARTH_OK) fprintf(stderr, "enrol: %s\n", hearth_err_msg());
         rc = st == HEARTH_OK ? 0 : 1;
     } else if (strcmp(argv[1], "current") == 0) {

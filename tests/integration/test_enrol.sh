@@ -229,6 +229,9 @@ rm -f "$HT_WORK/pe.out"
 for _ in 1 2 3 4; do probe enrol dev2 --url "$URL" >>"$HT_WORK/pe.out"; done
 ht_check "device 2's client: 3 enrolments, then outcome 3 (busy) on the 429 ($(cut -d' ' -f1 "$HT_WORK/pe.out" | tr '\n' ' '))" \
     test "$(cut -d' ' -f1 "$HT_WORK/pe.out" | tr '\n' ' ')" = "outcome=0 outcome=0 outcome=0 outcome=3 "
+pe_ra=$(tail -1 "$HT_WORK/pe.out" | sed -n 's/.*retry_after=\([0-9]*\).*/\1/p')
+ht_check "... and reads the service's Retry-After for its backoff (${pe_ra:-none} s, in 1..5; the successes carry none)" \
+    bash -c "[ -n '$pe_ra' ] && [ '$pe_ra' -ge 1 ] && [ '$pe_ra' -le 5 ] && [ \$(grep -c 'retry_after=0\$' '$HT_WORK/pe.out') = 3 ]"
 expect 429 "device TESTDEV-2 is still limited" "$W/t2" "$W/good2.csr"
 ra=$(retry_after)
 sleep "${ra:-5}"

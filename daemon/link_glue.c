@@ -20,8 +20,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +29,7 @@
 #include "hearth/enrol.h"
 #include "hearth/link.h"
 #include "hearth/outbox.h"
+#include "hearth/store.h"
 #include "hearth/tls_client.h"
 #include "hearth/util.h"
 #include "link_glue.h"
@@ -251,34 +250,8 @@ static void update_due(void *arg)
  * the secure store (created on first use), bound to the device id. */
 static hearth_status outbox_key(hearth_store *store, const char *serial, uint8_t key[HEARTH_OUTBOX_KEY_LEN])
 {
-    uint8_t secret[32];
-    size_t len = 0;
-    hearth_status st = hearth_store_get(store, OUTBOX_SECRET_RECORD, secret, sizeof secret, &len);
-    if (st == HEARTH_ERR_NOT_FOUND) {
-        st = hearth_random(secret, sizeof secret);
-        if (st == HEARTH_OK) st = hearth_store_put(store, OUTBOX_SECRET_RECORD, secret, sizeof secret);
-        len = sizeof secret;
-    }
-    if (st == HEARTH_OK && len != sizeof secret)
-        st = hearth_err(HEARTH_ERR_TAMPERED, "link: the outbox secret has the wrong length");
-    if (st == HEARTH_OK) {
-        EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-        EVP_KDF_CTX *kc = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-        OSSL_PARAM p[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, secret, sizeof secret),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)serial, strlen(serial)),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)OUTBOX_KDF_INFO,
-                                              sizeof OUTBOX_KDF_INFO - 1),
-            OSSL_PARAM_construct_end(),
-        };
-        if (kc == NULL || EVP_KDF_derive(kc, key, HEARTH_OUTBOX_KEY_LEN, p) != 1)
-            st = hearth_err(HEARTH_ERR_CRYPTO, "link: cannot derive the outbox key");
-        EVP_KDF_CTX_free(kc);
-        EVP_KDF_free(kdf);
-    }
-    hearth_memzero(secret, sizeof secret);
-    return st;
+    return hearth_store_secret_key(store, OUTBOX_SECRET_RECORD, true, serial, OUTBOX_KDF_INFO, key,
+                                   HEARTH_OUTBOX_KEY_LEN);
 }
 
 int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *api, hearth_apps *apps)

@@ -76,10 +76,15 @@ hearth_status hearthd_reset_run(void *arg, const char *by)
         if (pthread_create(&t, NULL, stop_later, NULL) == 0) pthread_detach(t);
         return hearth_err(st, "%s", why);
     }
-    /* The old log went with the reset (it names users): a fresh one. */
+    /* The old log went with the reset (it names users): a fresh one. Its
+     * field key came from the erased store: forgotten, so nothing from here
+     * on is sealed under it (a personal value is withheld until the next
+     * start derives the new store's key), and the reset is recorded by how
+     * it was asked for, not by whom (the old owner is erased). */
+    hearth_seclog_set_key(NULL);
     hearth_seclog_close();
     if (g.logpath != NULL && hearth_seclog_open(g.logpath) == HEARTH_OK)
-        hearth_seclog(HEARTH_SEV_WARNING, "factory_reset", "by", by, NULL);
+        hearth_seclog(HEARTH_SEV_WARNING, "factory_reset", "via", button ? "button" : "api", NULL);
     g.done = 1;
     pthread_t t;
     if (pthread_create(&t, NULL, stop_later, NULL) == 0) pthread_detach(t);

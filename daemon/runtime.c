@@ -40,6 +40,7 @@
 #include "hearth/auth.h"
 #include "hearth/layout.h"
 #include "hearth/sbom.h"
+#include "hearth/store.h"
 #include "hearth/port.h"
 #include "hearth/identity.h"
 #include "hearth/runtime.h"
@@ -272,6 +273,16 @@ int hearth_device_main(const hearth_device_program *prog, int argc, char **argv)
         rc = fail("cannot open the security-event log", st);
         goto out;
     }
+    /* Personal values in the log are sealed under a key from a secret in
+     * the store, so a factory reset crypto-erases them (docs/security-log.md).
+     * Without it they are withheld, never written in clear. */
+    uint8_t field_key[HEARTH_SECLOG_KEY_LEN];
+    st = hearth_store_secret_key(hearth_device_store(dev), HEARTH_SECLOG_SECRET_RECORD, true,
+                                 hearth_device_serial(dev), HEARTH_SECLOG_KDF_INFO, field_key,
+                                 sizeof field_key);
+    if (st == HEARTH_OK) hearth_seclog_set_key(field_key);
+    else hearth_seclog(HEARTH_SEV_ALERT, "seclog_key_unavailable", "error", hearth_err_msg(), NULL);
+    hearth_memzero(field_key, sizeof field_key);
     /* Telemetry counts security events from here on (docs/telemetry.md). */
     hearth_privacy *privacy = hearthd_privacy_create(dev);
     if (privacy == NULL) {
@@ -422,6 +433,7 @@ out:
     hearth_auth_close(auth);
     SSL_CTX_free(tls);
     hearth_device_close(dev);
+    hearth_seclog_set_key(NULL);
     hearth_seclog_close();
     return hearthd_reset_exit_code(hearthd_update_exit_code(rc));
 }

@@ -313,6 +313,18 @@ hearth_status hearth_store_get(hearth_store *st, const char *name, void *buf, si
 /** Insert or replace one record and commit durably. */
 hearth_status hearth_store_put(hearth_store *st, const char *name, const void *val,
                                size_t len) HEARTH_MUST_CHECK;
+/**
+ * A key for one purpose, derived from a random 32-byte secret that lives only
+ * in the store under record @p record: HKDF-SHA256(ikm = secret, salt =
+ * @p salt, info = @p info) (hearth_hkdf_sha256()). The secret is created on
+ * first use when @p create, else HEARTH_ERR_NOT_FOUND. Erasing the store
+ * (a factory reset) erases every key derived this way (the outbox's, the
+ * security log's fields).
+ * @return HEARTH_ERR_TAMPERED if the record is not 32 bytes long.
+ */
+hearth_status hearth_store_secret_key(hearth_store *st, const char *record, bool create,
+                                      const char *salt, const char *info, uint8_t *out,
+                                      size_t out_len) HEARTH_MUST_CHECK;
 /** Delete one record (HEARTH_ERR_NOT_FOUND if absent) and commit durably. */
 hearth_status hearth_store_delete(hearth_store *st, const char *name) HEARTH_MUST_CHECK;
 

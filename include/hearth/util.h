@@ -238,6 +238,85 @@ hearth_status hearth_seclog_add_hook(hearth_seclog_hook hook, void *arg) HEARTH_
 /** Unsubscribe the pair @p hook, @p arg (no-op if not subscribed). */
 void hearth_seclog_remove_hook(hearth_seclog_hook hook, const void *arg);
 
+/* Personal fields (docs/security-log.md). The values of fields that name a
+ * person or their network address (hearth_seclog_field_personal) are
+ * written to the file sealed: "hse1:" + base64url(nonce 12 | AES-256-GCM
+ * ciphertext | tag 16) under the key given to hearth_seclog_set_key(), so
+ * destroying that key (a factory reset destroys the store it comes from)
+ * crypto-erases them. Without a key they are written as "(withheld)". The
+ * associated data binds each value to its field name and to the rest of the
+ * line ("hearth.seclog.v1", 0, name, 0, the line with every sealed value
+ * written as ""). Hooks get the line with the values in clear. */
+/** Length of the field key. */
+#define HEARTH_SECLOG_KEY_LEN 32
+/** Prefix of a sealed value (format 1: AES-256-GCM, 12-byte nonce, 16-byte tag). */
+#define HEARTH_SECLOG_SEALED_PREFIX "hse1:"
+/** What a personal field holds when no key was set. */
+#define HEARTH_SECLOG_WITHHELD "(withheld)"
+/** What the reader shows for a sealed value it cannot open. */
+#define HEARTH_SECLOG_UNREADABLE "(unreadable)"
+/** Largest sealed value, with its prefix and terminator. */
+#define HEARTH_SECLOG_SEALED_MAX 224
+/** Largest line hearth_seclog() writes to the file (without the newline). */
+#define HEARTH_SECLOG_FILE_LINE_MAX 4096
+/** Largest line hearth_seclog_line_open() produces. */
+#define HEARTH_SECLOG_OPEN_LINE_MAX 8192
+/** HKDF info label of the key hearthd derives from its store secret. */
+#define HEARTH_SECLOG_KDF_INFO "hearth seclog fields v1"
+/** The store record holding that secret (32 random bytes). */
+#define HEARTH_SECLOG_SECRET_RECORD "seclog.field_secret"
+/** True if field @p name names a person or a network address (user, by, source, ...). */
+bool hearth_seclog_field_personal(const char *name);
+/** Seal the fields of the lines written from now on under @p key
+ * (HEARTH_SECLOG_KEY_LEN bytes, copied); NULL forgets (wipes) the key. */
+void hearth_seclog_set_key(const uint8_t *key);
+/**
+ * Seal @p value_len bytes of @p value (at most 128) for field @p name of the
+ * line whose template is @p tmpl, with a fresh random nonce.
+ * @param[out] out  NUL-terminated "hse1:..." (HEARTH_SECLOG_SEALED_MAX bytes suffice)
+ */
+hearth_status hearth_seclog_field_seal(const uint8_t *key, const char *name, const char *tmpl,
+                                       const char *value, size_t value_len, char *out,
+                                       size_t cap) HEARTH_MUST_CHECK;
+/**
+ * Open a sealed value @p sealed (@p sealed_len bytes, with its prefix).
+ * HEARTH_ERR_TAMPERED when it does not verify (other key, other field or
+ * line, changed), HEARTH_ERR_INVALID when it is not a sealed value.
+ * @param[out] out      the value's bytes, NUL-terminated; wiped on failure
+ * @param[out] out_len  their number
+ */
+hearth_status hearth_seclog_field_open(const uint8_t *key, const char *name, const char *tmpl,
+                                       const char *sealed, size_t sealed_len, char *out,
+                                       size_t cap, size_t *out_len) HEARTH_MUST_CHECK;
+/**
+ * One line of the file as an admin reads it: each sealed value opened with
+ * @p key (NULL: none), or, when it does not open, replaced by
+ * "(unreadable)" with the field's name listed in an added
+ * "unreadable":[...] member. Lines in the older plain format, and values
+ * "(withheld)", come out as they are.
+ * @param[out] unreadable  fields that did not open (may be NULL)
+ * @return HEARTH_ERR_INVALID if @p line is not a flat JSON object of the
+ *         log's form (nothing written to @p out then).
+ */
+hearth_status hearth_seclog_line_open(const uint8_t *key, const char *line, char *out, size_t cap,
+                                      size_t *unreadable) HEARTH_MUST_CHECK;
+/**
+ * Visit the newest @p limit lines (1..1024) of the open log file and its
+ * rotated copy, oldest first, each through hearth_seclog_line_open() with
+ * the key set; a line that is not of the log's form is visited as
+ * {"severity":"warning","event":"log_line_unreadable"}.
+ * @return HEARTH_ERR_STATE when the log is not a file (stderr).
+ */
+hearth_status hearth_seclog_recent(size_t limit, void (*fn)(const char *line, void *arg),
+                                   void *arg) HEARTH_MUST_CHECK;
+/**
+ * HKDF-SHA256 (OpenSSL) of @p ikm with @p salt and @p info (strings): the
+ * derivation of every key the device takes from a secret in its store
+ * (hearth_store_secret_key()).
+ */
+hearth_status hearth_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const char *salt,
+                                 const char *info, uint8_t *out, size_t out_len) HEARTH_MUST_CHECK;
+
 /* -------------------------------------------------------- worker threads */
 
 #include <pthread.h>

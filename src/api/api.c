@@ -74,33 +74,6 @@ static hearth_status build_routes(hearth_api *api)
     return HEARTH_OK;
 }
 
-/* ------------------------------------------------------------ events */
-
-static void events_hook(hearth_severity sev, const char *json_line, void *arg)
-{
-    (void)sev;
-    hearth_api_events *ev = arg;
-    char *copy = strdup(json_line);
-    if (copy == NULL) return; /* dropping one ring entry is fine; the file has it */
-    pthread_mutex_lock(&ev->mu);
-    free(ev->lines[ev->next]);
-    ev->lines[ev->next] = copy;
-    ev->next = (ev->next + 1) % HEARTH_API_EVENTS_MAX;
-    if (ev->count < HEARTH_API_EVENTS_MAX) ev->count++;
-    pthread_mutex_unlock(&ev->mu);
-}
-
-void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line, void *arg),
-                      void *arg)
-{
-    hearth_api_events *ev = &api->events;
-    pthread_mutex_lock(&ev->mu);
-    size_t n = limit < ev->count ? limit : ev->count;
-    size_t start = (ev->next + HEARTH_API_EVENTS_MAX - n) % HEARTH_API_EVENTS_MAX;
-    for (size_t i = 0; i < n; i++) fn(ev->lines[(start + i) % HEARTH_API_EVENTS_MAX], arg);
-    pthread_mutex_unlock(&ev->mu);
-}
-
 hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
 {
     HEARTH_ENSURE(cfg != NULL && out != NULL, hearth_err(HEARTH_ERR_INVALID, "api: no config"));
@@ -119,12 +92,6 @@ hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
         free(api);
         return st;
     }
-    pthread_mutex_init(&api->events.mu, NULL);
-    st = hearth_seclog_add_hook(events_hook, &api->events);
-    if (st != HEARTH_OK) {
-        hearth_api_destroy(api);
-        return st;
-    }
     *out = api;
     return HEARTH_OK;
 }
@@ -132,9 +99,6 @@ hearth_status hearth_api_create(const hearth_api_config *cfg, hearth_api **out)
 void hearth_api_destroy(hearth_api *api)
 {
     if (api == NULL) return;
-    hearth_seclog_remove_hook(events_hook, &api->events);
-    for (size_t i = 0; i < HEARTH_API_EVENTS_MAX; i++) free(api->events.lines[i]);
-    pthread_mutex_destroy(&api->events.mu);
     free(api->routes);
     free(api);
 }

@@ -63,17 +63,8 @@ typedef struct {
     void *app_state;
 } api_route_entry;
 
-/* Events ring fed by the seclog hook. */
-typedef struct {
-    pthread_mutex_t mu;
-    char *lines[HEARTH_API_EVENTS_MAX];
-    size_t next;  /* slot the next event goes to */
-    size_t count; /* events held, <= HEARTH_API_EVENTS_MAX */
-} hearth_api_events;
-
 struct hearth_api {
     hearth_api_config cfg;
-    hearth_api_events events;
     api_route_entry *routes; /* the core tables, then every application's routes */
     size_t n_routes;
 };
@@ -112,9 +103,6 @@ void api_reply_document(hearth_api_ctx *c, int status, const char *content_type,
 size_t api_route_count(const hearth_api *api);
 const hearth_api_route *api_route_at(const hearth_api *api, size_t i);
 
-/** Ring access for routes_device.c. Calls @p fn for the newest @p limit events, oldest first. */
-void api_events_visit(hearth_api *api, size_t limit, void (*fn)(const char *line, void *arg),
-                      void *arg);
 
 /** @p service if it is configured (non-NULL); otherwise answer 503 with
  *  @p code and "@p what is not ... on this device" and return NULL. */

@@ -9,22 +9,6 @@
 #include "hearth/link.h"
 #include "hearth/util.h"
 
-static bool personal(const char *k)
-{
-    /* "by": the user who did it (user_deleted, factory_reset_requested, ...). */
-    static const char *const names[] = {"user", "username", "by", "source", "addr", "address", "ip",
-                                        "peer", "host", "client", "remote", NULL};
-    for (size_t i = 0; names[i] != NULL; i++)
-        if (strcmp(k, names[i]) == 0) return true;
-    static const char *const suffixes[] = {"_ip", "_addr", "_address", "_user", NULL};
-    size_t kl = strlen(k);
-    for (size_t i = 0; suffixes[i] != NULL; i++) {
-        size_t sl = strlen(suffixes[i]);
-        if (kl > sl && strcmp(k + kl - sl, suffixes[i]) == 0) return true;
-    }
-    return false;
-}
-
 static hearth_status append(char *buf, size_t cap, size_t *o, const char *s)
 {
     size_t n = strlen(s);
@@ -72,7 +56,7 @@ hearth_status hearth_link_event_payload(const char *line, int64_t now_unix, char
         const char *k = it->string;
         if (k == NULL || !cJSON_IsString(it) || strcmp(k, "ts") == 0 || strcmp(k, "seq") == 0 ||
             strcmp(k, "severity") == 0 || strcmp(k, "event") == 0 || strcmp(k, "v") == 0 ||
-            strcmp(k, "sev") == 0 || personal(k))
+            strcmp(k, "sev") == 0 || hearth_seclog_field_personal(k))
             continue;
         if ((st = append(buf, cap, &o, ",")) != HEARTH_OK || (st = append_str(buf, cap, &o, k)) != HEARTH_OK ||
             (st = append(buf, cap, &o, ":")) != HEARTH_OK ||

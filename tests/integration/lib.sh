@@ -254,6 +254,20 @@ ht_json() {
         "$1" "${2:-$HT_BODY}" 2>/dev/null
 }
 
+# ht_event_served TOKEN EVENT FIELD VALUE: GET /api/v1/events (admin TOKEN)
+# serves an EVENT whose FIELD is VALUE. Personal fields (user names,
+# addresses) are sealed in events.log (docs/security-log.md): tests read them
+# here, through the API, which opens them; event names stay greppable in the
+# file. Leaves HT_STATUS and HT_BODY as the request set them.
+ht_event_served() {
+    ht_req GET "/api/v1/events?limit=64" "" "$1"
+    [ "$HT_STATUS" = 200 ] || return 1
+    python3 -c 'import json,sys
+ev=json.loads(sys.argv[1])["events"]
+sys.exit(0 if any(e.get("event")==sys.argv[2] and e.get(sys.argv[3])==sys.argv[4] for e in ev) else 1)' \
+        "$HT_BODY" "$2" "$3" "$4"
+}
+
 # ht_header NAME: value of a response header of the last ht_req ("" if absent).
 ht_header() {
     grep -i "^$1:" "$HT_HDRS" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ //'

@@ -146,7 +146,7 @@ rc=$?
 [ "$rc" = 75 ] && ht_pass "the press reset hearth-plugd, which exited with the restart code" ||
     ht_fail "after the press: exit status $rc"
 relay_is 0 && ht_pass "the reset left the relay off" || ht_fail "relay left '$(cat "$relay")' by the reset"
-n=$(grep -c '"factory_reset".*"by":"(button)"' "$HT_WORK/plug/events.log" || true)
+n=$(grep -c '"factory_reset".*"via":"button"' "$HT_WORK/plug/events.log" || true)
 [ "$n" = 1 ] && ht_pass "one press, one factory_reset event (by the button) in the fresh log" ||
     ht_fail "factory_reset events by the button: $n"
 ht_daemon_start plug "${PORT_OPTS[@]}" || { ht_fail "restart after the reset"; ht_done; }

@@ -1,6 +1,7 @@
 /* reset_driver: the factory reset (hearth/reset.h) from the command line,
  * for tests/fault/test_reset_powercut.sh and tests/integration/
- * test_reset_crypto_erase.sh.
+ * test_reset_crypto_erase.sh, and tests/integration/test_factory_reset.sh
+ * (tryevents).
  *
  *   reset_driver setup STATE SETUP_PW USER PW    leave factory default
  *   reset_driver probe STATE ADMIN               "factory users=0" |
@@ -17,6 +18,13 @@
  *       current root of trust yields) as the storage key of the store copy
  *       in OLD_DATA_DIR; prints "tried N keys, opened 0" and exits 0 only
  *       if none opens it.
+ *   reset_driver tryevents STATE OLD_LOG SERIAL
+ *       the security log's sealed fields (docs/security-log.md): try the
+ *       field key the device's current store yields, and every 32-byte
+ *       window of every file under STATE both as that key and as the store
+ *       secret it is derived from, on the first line of the log copy
+ *       OLD_LOG that has sealed fields; prints "tried N keys, opened M" and
+ *       exits 0 only if none opens them (1 if one does, 2 on error).
  *   reset_driver unsealcopy BLOB OLD_DATA_DIR SERIAL
  *       put a copy of the TPM-sealed key file BLOB alone into a new key
  *       directory, have the platform's TPM unseal it and open the store copy
@@ -167,10 +175,77 @@ static int unsealcopy(const char *blob, const char *old, const char *serial)
     return rc;
 }
 
+/* ---------------------------------------------------------- tryevents */
+
+static char g_line[HEARTH_SECLOG_FILE_LINE_MAX + 2];
+static unsigned long g_ev_tried, g_ev_opened;
+
+static void try_field_key(const uint8_t *key)
+{
+    static char out[HEARTH_SECLOG_OPEN_LINE_MAX];
+    size_t bad = 0;
+    g_ev_tried++;
+    if (hearth_seclog_line_open(key, g_line, out, sizeof out, &bad) == HEARTH_OK && bad == 0) g_ev_opened++;
+}
+
+static void try_window(const uint8_t *w)
+{
+    try_field_key(w);
+    uint8_t k[HEARTH_SECLOG_KEY_LEN];
+    if (hearth_hkdf_sha256(w, 32, g_serial, HEARTH_SECLOG_KDF_INFO, k, sizeof k) == HEARTH_OK)
+        try_field_key(k);
+    hearth_memzero(k, sizeof k);
+}
+
+static int visit_events(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type != FTW_F || !S_ISREG(sb->st_mode) || sb->st_size < 32 || sb->st_size > 256 * 1024) return 0;
+    FILE *f = fopen(p, "rb");
+    if (f == NULL) return 0;
+    uint8_t *buf = malloc((size_t)sb->st_size);
+    size_t n = buf != NULL ? fread(buf, 1, (size_t)sb->st_size, f) : 0;
+    fclose(f);
+    for (size_t off = 0; n >= 32 && off + 32 <= n; off++) try_window(buf + off);
+    free(buf);
+    return 0;
+}
+
+static int tryevents(const char *state, const char *oldlog, const char *serial)
+{
+    FILE *f = fopen(oldlog, "r");
+    if (f == NULL) return 2;
+    bool found = false;
+    static char out[HEARTH_SECLOG_OPEN_LINE_MAX];
+    while (!found && fgets(g_line, sizeof g_line, f) != NULL) {
+        g_line[strcspn(g_line, "\n")] = '\0';
+        size_t bad = 0;
+        found = hearth_seclog_line_open(NULL, g_line, out, sizeof out, &bad) == HEARTH_OK && bad > 0;
+    }
+    fclose(f);
+    if (!found) {
+        fprintf(stderr, "reset_driver: %s has no sealed field\n", oldlog);
+        return 2;
+    }
+    g_serial = serial;
+    hearth_device *dev = NULL;
+    if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
+    uint8_t key[HEARTH_SECLOG_KEY_LEN];
+    hearth_status st = hearth_store_secret_key(hearth_device_store(dev), HEARTH_SECLOG_SECRET_RECORD, false,
+                                               serial, HEARTH_SECLOG_KDF_INFO, key, sizeof key);
+    if (st == HEARTH_OK) try_field_key(key);
+    hearth_memzero(key, sizeof key);
+    hearth_device_close(dev);
+    if (st != HEARTH_OK && st != HEARTH_ERR_NOT_FOUND) return die("the store's field key");
+    (void)nftw(state, visit_events, 16, FTW_PHYS);
+    printf("tried %lu keys, opened %lu\n", g_ev_tried, g_ev_opened);
+    return g_ev_opened == 0 && g_ev_tried > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: reset_driver setup|probe|login|reset|tryold|unsealcopy STATE ...\n");
+        fprintf(stderr, "usage: reset_driver setup|probe|login|reset|tryold|tryevents|unsealcopy STATE ...\n");
         return 2;
     }
     const char *cmd = argv[1], *state = argv[2];
@@ -179,6 +254,7 @@ int main(int argc, char **argv)
     int rc = 1;
     if (strcmp(cmd, "tryold") == 0 && argc == 5) return tryold(state, argv[3], argv[4]);
     if (strcmp(cmd, "unsealcopy") == 0 && argc == 5) return unsealcopy(state, argv[3], argv[4]);
+    if (strcmp(cmd, "tryevents") == 0 && argc == 5) return tryevents(state, argv[3], argv[4]);
     if (strcmp(cmd, "reset") == 0 && (argc == 3 || (argc == 4 && strcmp(argv[3], "button") == 0))) {
         if (hearth_device_open(state, &dev) != HEARTH_OK) return die("open");
         hearth_reset_reason why = argc == 4 ? HEARTH_RESET_BY_BUTTON : HEARTH_RESET_BY_API;

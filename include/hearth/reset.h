@@ -28,7 +28,8 @@
  * after it, hearth_reset_recover() (called by every program through
  * hearth_device_config_load()) finishes the job: the old key file is
  * overwritten in place and fsync'd, the staged files are renamed over the
- * old ones, the outbox and the event log (personal data outside the store)
+ * old ones, the outbox and the event log with its rotated copy (personal
+ * data outside the store, sealed under keys from it)
  * are removed, the staging directory goes. Every step is idempotent.
  *
  * Reset notice (store record HEARTH_REC_RESET_NOTICE, written into the new

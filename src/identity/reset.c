@@ -142,12 +142,17 @@ static hearth_status roll_forward(const reset_paths *p)
     HEARTH_GUARD(move_if_staged(p->s_mac, p->mac));
     HEARTH_GUARD(hearth_fs_sync_dir(p->dir));
     hearth_fault_point("reset.moved");
-    /* 3. Personal data kept outside the store: the outbox (encrypted under a
-     * key the store holds; deleted as well) and the security-event log (plain
-     * text: user names, addresses; deleted, not crypto-erased). */
+    /* 3. Personal data kept outside the store, crypto-erased with it and
+     * deleted as well: the outbox (encrypted under a key the store holds)
+     * and the security-event log with its rotated copy (user names and
+     * addresses sealed under a key the store holds, docs/security-log.md). */
     hearth_identity_remove_tree(p->outbox, true);
     if (unlink(p->events) != 0 && errno != ENOENT)
         return hearth_err(HEARTH_ERR_IO, "remove %s: %s", p->events, strerror(errno));
+    char rotated[sizeof p->events + 2];
+    int rl = snprintf(rotated, sizeof rotated, "%s.1", p->events);
+    if (rl > 0 && (size_t)rl < sizeof rotated && unlink(rotated) != 0 && errno != ENOENT)
+        return hearth_err(HEARTH_ERR_IO, "remove %s: %s", rotated, strerror(errno));
     hearth_fault_point("reset.personal_removed");
     /* 4. Done: the staging directory (COMMIT last) goes. */
     hearth_identity_remove_tree(p->s_keys, true);

@@ -125,18 +125,35 @@ typedef struct {
     bool str;
 } member;
 
-/* Past a JSON string starting at line[*i] == '"'. */
+static bool hex_digit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Past a JSON string starting at line[*i] == '"'. Only what hearth_seclog
+ * writes: printable ASCII and the escapes \" \\ \/ \b \f \n \r \t \u00XX. */
 static bool skip_string(const char *line, size_t len, size_t *i)
 {
     size_t p = *i + 1;
     while (p < len && line[p] != '"') {
         unsigned char c = (unsigned char)line[p];
-        if (c < 0x20) return false;
-        if (c == '\\') {
-            if (p + 1 >= len) return false;
-            p += line[p + 1] == 'u' ? 6 : 2;
-        } else {
+        if (c < 0x20 || c > 0x7e) return false;
+        if (c != '\\') {
             p++;
+            continue;
+        }
+        if (p + 1 >= len) return false;
+        char e = line[p + 1];
+        if (e == 'u') {
+            /* hearth_seclog writes \u00XX only (a byte); no surrogates. */
+            if (p + 6 > len || line[p + 2] != '0' || line[p + 3] != '0' || !hex_digit(line[p + 4]) ||
+                !hex_digit(line[p + 5]))
+                return false;
+            p += 6;
+        } else if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
+            p += 2;
+        } else {
+            return false;
         }
     }
     if (p >= len) return false;
@@ -144,10 +161,42 @@ static bool skip_string(const char *line, size_t len, size_t *i)
     return true;
 }
 
-static bool bare_char(char c)
+static bool digits(const char *s, size_t len, size_t *i)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' || c == '.' ||
-           c == 'E';
+    size_t from = *i;
+    while (*i < len && s[*i] >= '0' && s[*i] <= '9') (*i)++;
+    return *i > from;
+}
+
+/* Past a JSON number, true, false or null at line[*i]. */
+static bool skip_bare(const char *line, size_t len, size_t *i)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    for (size_t w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (*i + wl <= len && memcmp(line + *i, words[w], wl) == 0) {
+            *i += wl;
+            return true;
+        }
+    }
+    size_t p = *i;
+    if (p < len && line[p] == '-') p++;
+    if (p < len && line[p] == '0') {
+        p++;
+    } else if (p >= len || line[p] < '1' || line[p] > '9' || !digits(line, len, &p)) {
+        return false;
+    }
+    if (p < len && line[p] == '.') {
+        p++;
+        if (!digits(line, len, &p)) return false;
+    }
+    if (p < len && (line[p] == 'e' || line[p] == 'E')) {
+        p++;
+        if (p < len && (line[p] == '+' || line[p] == '-')) p++;
+        if (!digits(line, len, &p)) return false;
+    }
+    *i = p;
+    return true;
 }
 
 /* The members of a flat object {"k":"v"|bare,...}; false if it is not one. */
@@ -172,8 +221,7 @@ static bool scan(const char *line, size_t len, member *m, size_t *count)
             if (!skip_string(line, len, &i)) return false;
             m[n].str = true;
         } else {
-            while (i < len && bare_char(line[i])) i++;
-            if (i == m[n].vs) return false;
+            if (!skip_bare(line, len, &i)) return false;
             m[n].str = false;
         }
         m[n].ve = i;
@@ -272,7 +320,7 @@ hearth_status hearth_seclog_line_open(const uint8_t *key, const char *line, char
     if (st == HEARTH_OK && bad > 0) {
         /* Everything up to the closing brace, then the list. */
         if (!put(out, cap, &o, line + from, len - 1 - from) ||
-            !put(out, cap, &o, n > 0 ? ",\"unreadable\":[" : "\"unreadable\":[", n > 0 ? 15 : 14) ||
+            !put(out, cap, &o, ",\"unreadable\":[", 15) ||
             !put(out, cap, &o, bad_names, bo) || !put(out, cap, &o, "]}", 2))
             st = HEARTH_ERR_TOO_LARGE;
     } else if (st == HEARTH_OK && !put(out, cap, &o, line + from, len - from)) {

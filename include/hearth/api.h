@@ -36,7 +36,7 @@ extern "C" {
 #define HEARTH_API_RESP_MAX (16 * 1024) /**< response body bound, bytes */
 #define HEARTH_API_ALLOW_MAX 64          /**< Allow header value bound */
 #define HEARTH_API_PATH_MAX 256          /**< longer paths are answered 404 */
-#define HEARTH_API_EVENTS_MAX 64         /**< in-memory security-event ring size */
+#define HEARTH_API_EVENTS_MAX 64         /**< most events GET /api/v1/events serves */
 #define HEARTH_API_EVENTS_DEFAULT 20     /**< GET /api/v1/events default limit */
 /** Request target of the streamed bundle upload, which the transport hands
  *  to the updater chunk by chunk (docs/api.md). */
@@ -117,9 +117,9 @@ typedef struct hearth_api hearth_api;
 /**
  * Create the API: its own routes, then every application's routes in
  * registration order (HEARTH_ERR_EXISTS if an application route repeats a
- * method and path already served). Installs a hearth_seclog hook feeding an in-memory ring of
- * the last HEARTH_API_EVENTS_MAX security events (served to admins by
- * GET /api/v1/events); hearth_api_destroy() removes it.
+ * method and path already served). GET /api/v1/events serves admins the
+ * newest (at most HEARTH_API_EVENTS_MAX) lines of the security-event log
+ * file, personal values opened (hearth_seclog_recent(), docs/security-log.md).
  * @param[in]  cfg  configuration (copied; the pointed-to objects are not)
  * @param[out] out  the new API
  */

@@ -225,8 +225,9 @@ hearth_status hearth_seclog_set_cap(size_t cap) HEARTH_MUST_CHECK;
  */
 void hearth_seclog(hearth_severity sev, const char *event, ...) __attribute__((sentinel));
 /**
- * A subscriber called for every event with its JSON line (no newline), e.g.
- * to feed an in-memory ring or forward events to the service. Called with
+ * A subscriber called for every event with its JSON line (no newline; the
+ * personal values in clear, unlike the file), e.g. to count events or
+ * forward them to the service without the personal fields. Called with
  * the log's lock held, on the thread that logged: it must be quick and must
  * not log itself.
  */

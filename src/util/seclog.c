@@ -30,7 +30,7 @@ static uint64_t log_seq;
 /* The field key (hearth_seclog_set_key), under log_mu. */
 static uint8_t log_key[HEARTH_SECLOG_KEY_LEN];
 static bool log_have_key;
-/* Subscribers (the API's event ring, the service link, telemetry rules). */
+/* Subscribers (the service link, telemetry rules). */
 static struct {
     hearth_seclog_hook fn;
     void *arg;

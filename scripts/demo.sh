@@ -94,7 +94,8 @@ Hearth demo thermostat is running (pid $(cat "$demo/run.pid")).
                 trust $dev/ca.crt, or accept it once; docs/web.md)
   API:          $url/api/v1/
   CA to trust:  $dev/ca.crt
-  Events log:   $dev/events.log
+  Events log:   $dev/events.log (names and addresses in it are sealed; GET /api/v1/events
+                or the web page's security events show them to an admin)
   Runs as:      $(ps -o user= -p "$(cat "$demo/run.pid")") (hearth-boot and hearthd; never root)
 
 Device label (printed once; the device keeps only a hash of the setup password):

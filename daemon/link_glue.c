@@ -29,6 +29,7 @@
 #include "hearth/enrol.h"
 #include "hearth/link.h"
 #include "hearth/outbox.h"
+#include "hearth/reset.h"
 #include "hearth/store.h"
 #include "hearth/tls_client.h"
 #include "hearth/util.h"
@@ -254,6 +255,24 @@ static hearth_status outbox_key(hearth_store *store, const char *serial, uint8_t
                                    HEARTH_OUTBOX_KEY_LEN);
 }
 
+/* The reset epoch of every message ("ep", docs/mqtt.md): the reset count
+ * of the notice the store holds since its factory reset, constant for the
+ * life of the store (a reset makes a new one); 0 for a device never reset.
+ * A malformed notice stops the link: its messages could not be ordered. */
+static hearth_status reset_epoch(hearth_store *store, uint64_t *epoch)
+{
+    hearth_reset_notice n = {0};
+    hearth_status st = hearth_reset_notice_get(store, &n);
+    *epoch = 0;
+    if (st == HEARTH_ERR_NOT_FOUND) {
+        hearth_err_clear();
+        return HEARTH_OK;
+    }
+    HEARTH_GUARD(st);
+    *epoch = n.count;
+    return HEARTH_OK;
+}
+
 int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *api, hearth_apps *apps)
 {
     if (g.cfg.nbrokers == 0) return 0;
@@ -272,6 +291,7 @@ int hearthd_link_start(hearth_device *dev, const char *state_dir, hearth_api *ap
     if (st == HEARTH_OK) st = hearth_outbox_open(g.outbox_dir, key, &oc, &g.outbox);
     hearth_memzero(key, sizeof key);
     if (st == HEARTH_OK) st = hearth_link_reqids_open(store, &g.reqids);
+    if (st == HEARTH_OK) st = reset_epoch(store, &g.cfg.reset_epoch);
     if (st == HEARTH_OK) {
         g.cfg.device_id = hearth_device_serial(dev);
         g.cfg.software_version = hearth_version();

@@ -149,6 +149,22 @@ hearth_status hearth_link_update_parse(const uint8_t *payload, size_t len,
  */
 hearth_status hearth_link_update_due_ms(const hearth_link_update_hint *h, uint64_t *ms) HEARTH_MUST_CHECK;
 
+/** Bytes the envelope adds to an outbox payload at most ("seq" and "ep", 20 digits each). */
+#define HEARTH_LINK_ENVELOPE_EXTRA 64
+
+/**
+ * The message as published for one outbox record: @p payload (@p n bytes,
+ * an object starting {"v":1, then ',' or '}') with the envelope right after
+ * "v": "seq":@p seq (the outbox sequence number) and, when @p epoch > 0,
+ * "ep":@p epoch (the device's reset epoch, hearth_link_config.reset_epoch),
+ * so the service orders a device's messages by (ep, seq) across a factory
+ * reset (docs/mqtt.md). HEARTH_ERR_INVALID: not such a payload;
+ * HEARTH_ERR_TOO_LARGE: it does not fit @p cap (n + HEARTH_LINK_ENVELOPE_EXTRA
+ * always does).
+ */
+hearth_status hearth_link_envelope(uint64_t seq, uint64_t epoch, const uint8_t *payload, size_t n, char *buf,
+                                   size_t cap, size_t *len) HEARTH_MUST_CHECK;
+
 /**
  * Turn one security-log line (hearth_seclog_hook) into an events payload
  * {"v":1,"ts":UNIX,"sev":S,"event":E,...} with every personal field (user
@@ -181,6 +197,8 @@ typedef struct {
     uint64_t connect_timeout_ms;    /**< TLS handshake + CONNACK deadline; 0: HEARTH_LINK_CONNECT_TIMEOUT_MS;
                                          at most HEARTH_LINK_CONNECT_TIMEOUT_MAX_MS */
     const char *software_version;   /**< "sw" of the state message */
+    uint64_t reset_epoch;           /**< the store's reset count (hearth_reset_notice.count), 0: never
+                                         reset; "ep" of every message sent (hearth_link_envelope) */
     bool clean_session;             /**< true: the broker keeps no session (MQTT 5 clean start,
                                          no session expiry; 3.1.1 clean session): commands sent
                                          while the device is away are dropped by the broker;

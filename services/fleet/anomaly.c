@@ -18,7 +18,15 @@
  * kept here in memory; with a shared database (PostgreSQL, several `run`
  * instances splitting the stream) they are the database's
  * (fleet_db_counters, fleet_db_rule_hit), since a device's consecutive
- * messages may land on different instances. */
+ * messages may land on different instances.
+ * A device's reports are ordered by (ep, seq): its reset epoch ("ep", its
+ * reset count; a factory reset restarts its outbox seq and its counters)
+ * and the report id. Counter deltas are computed within an epoch only: the
+ * first report after a reset has no earlier one to compare with, like a
+ * device's first report. In memory, a report at or before the last one the
+ * rules saw of the device by (ep, seq) (a redelivery, or a report of an
+ * older epoch arriving late) neither counts nor moves the device's last
+ * counters (telemetry_position). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +70,7 @@ typedef struct dev {
     uint16_t ports[FLEET_PORTS_MAX];
     uint8_t nports;
     int64_t failed_logins, update_failures; /* last telemetry counters, -1 unknown */
+    int64_t ep, seq;                        /* their report's position, seq -1: none yet */
     int64_t last_hit[FLEET_RULE_COUNT];
 } dev;
 
@@ -141,6 +150,7 @@ static hearth_status insert(fleet_anomaly *a, size_t slot, const char *id, dev *
     if (d == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     snprintf(d->id, sizeof d->id, "%s", id);
     d->failed_logins = d->update_failures = -1;
+    d->seq = -1;
     a->slots[slot] = d;
     a->ndevs++;
     *out = d;
@@ -240,12 +250,12 @@ static hearth_status raise_anomaly(fleet_anomaly *a, window *w, int64_t now)
 
 /* A shared database (PostgreSQL, several instances): the window is in the
  * database, so a device counts once wherever its messages land. */
-static hearth_status hit_shared(fleet_anomaly *a, const window *w, const dev *d, int64_t now, int64_t seq,
-                                const char *what)
+static hearth_status hit_shared(fleet_anomaly *a, const window *w, const dev *d, int64_t now, int64_t ep,
+                                int64_t seq, const char *what)
 {
     const fleet_threshold *th = &a->th[w->rule];
     fleet_rule_hit h = {.rule = RULE_NAMES[w->rule], .key = w->key, .device = d->id, .what = what,
-                        .seq = seq, .now = now, .window_s = th->window_s, .threshold = th->devices};
+                        .ep = ep, .seq = seq, .now = now, .window_s = th->window_s, .threshold = th->devices};
     bool raised = false;
     HEARTH_GUARD(fleet_db_rule_hit(a->db, &h, &raised));
     if (raised) {
@@ -256,9 +266,10 @@ static hearth_status hit_shared(fleet_anomaly *a, const window *w, const dev *d,
     return HEARTH_OK;
 }
 
-static hearth_status hit(fleet_anomaly *a, window *w, dev *d, int64_t now, int64_t seq, const char *what)
+static hearth_status hit(fleet_anomaly *a, window *w, dev *d, int64_t now, int64_t ep, int64_t seq,
+                         const char *what)
 {
-    if (a->shared) return hit_shared(a, w, d, now, seq, what);
+    if (a->shared) return hit_shared(a, w, d, now, ep, seq, what);
     const fleet_threshold *th = &a->th[w->rule];
     if (w->ring == NULL) {
         w->ring = calloc(RING_MAX, sizeof *w->ring);
@@ -306,12 +317,34 @@ static window *keyed_window(fleet_anomaly *a, const char *key)
     return w;
 }
 
+/* Where report (@p ep, @p seq) stands against the last one the in-memory
+ * rules saw of the device (@p last_ep, @p last_seq; last_seq -1: none). */
+typedef enum {
+    POS_NEXT,  /* after it, same epoch: compare with its counters */
+    POS_RESET, /* a later epoch: the counters restarted, nothing to compare with */
+    POS_STALE  /* at or before it: a redelivery or a late report; not counted */
+} telemetry_pos;
+
+static telemetry_pos telemetry_position(int64_t last_ep, int64_t last_seq, int64_t ep, int64_t seq)
+{
+    if (last_seq < 0) return POS_RESET;
+    if (ep > last_ep) return POS_RESET;
+    if (ep < last_ep || seq <= last_seq) return POS_STALE;
+    return POS_NEXT;
+}
+
 static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int64_t now,
                                const fleet_rules_item *pre)
 {
     char what[FLEET_EVENT_MAX + 1];
     fleet_counters c = {d->failed_logins, d->update_failures, -1, -1, -1};
-    if (a->shared && pre != NULL) {
+    bool counters = true; /* the report's counters count and become the device's last */
+    if (!a->shared) {
+        telemetry_pos pos = telemetry_position(d->ep, d->seq, m->ep, m->seq);
+        if (pos == POS_RESET) c.prev_lf = c.prev_uvf = d->failed_logins = d->update_failures = -1;
+        counters = pos != POS_STALE;
+        if (counters) d->ep = m->ep, d->seq = m->seq;
+    } else if (pre != NULL) {
         c = pre->c; /* fleet_anomaly_prepare loaded the device and recorded the counters */
     } else if (a->shared) {
         /* Another instance may have stored this device's earlier reports:
@@ -322,7 +355,7 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
                                               FLEET_PORTS_MAX, &n));
             d->nports = (uint8_t)n;
         }
-        HEARTH_GUARD(fleet_db_counters(a->db, d->id, m->seq, m->failed_logins, m->update_failures, &c));
+        HEARTH_GUARD(fleet_db_counters(a->db, d->id, m->ep, m->seq, m->failed_logins, m->update_failures, &c));
     }
     for (size_t i = 0; i < m->n_tcp_ports; i++) {
         uint16_t p = m->tcp_ports[i];
@@ -341,26 +374,27 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
         char key[sizeof a->keyed[0].key];
         snprintf(key, sizeof key, "%s:%u", d->kind[0] != '\0' ? d->kind : "unknown", p);
         snprintf(what, sizeof what, "tcp/%u", p);
-        HEARTH_GUARD(hit(a, keyed_window(a, key), d, now, m->seq, what));
+        HEARTH_GUARD(hit(a, keyed_window(a, key), d, now, m->ep, m->seq, what));
     }
+    if (!counters) return HEARTH_OK;
     if (m->failed_logins >= 0) {
         if (c.prev_lf >= 0 && m->failed_logins > c.prev_lf) {
             snprintf(what, sizeof what, "failed_logins+%lld", (long long)(m->failed_logins - c.prev_lf));
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->seq, what));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->ep, m->seq, what));
         }
         /* shared: the next report was stored first (another instance) and
          * compared with nothing or an older one; the rise is the next's */
         if (c.next_lf > m->failed_logins) {
             snprintf(what, sizeof what, "failed_logins+%lld", (long long)(c.next_lf - m->failed_logins));
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, c.next_seq, what));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->ep, c.next_seq, what));
         }
         d->failed_logins = m->failed_logins;
     }
     if (m->update_failures >= 0) {
         if (c.prev_uvf >= 0 && m->update_failures > c.prev_uvf)
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->seq, "update_failures"));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->ep, m->seq, "update_failures"));
         if (c.next_uvf > m->update_failures)
-            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, c.next_seq, "update_failures"));
+            HEARTH_GUARD(hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->ep, c.next_seq, "update_failures"));
         d->update_failures = m->update_failures;
     }
     d->has_baseline = true;
@@ -395,7 +429,7 @@ hearth_status fleet_anomaly_prepare(fleet_anomaly *a, const fleet_msg *m, size_t
         size_t slot = 0;
         const dev *d = find(a, m[i].id, &slot);
         bool tel = m[i].kind == FLEET_T_TELEMETRY;
-        *it = (fleet_rules_item){.id = m[i].id, .seq = -1, .lf = -1, .uvf = -1, .ports = a->wports[i]};
+        *it = (fleet_rules_item){.id = m[i].id, .ep = m[i].ep, .seq = -1, .lf = -1, .uvf = -1, .ports = a->wports[i]};
         /* the device's record is loaded once, by its first message here */
         it->load = d == NULL || (tel && !d->has_baseline);
         for (size_t k = 0; k < i && it->load; k++)
@@ -437,15 +471,15 @@ hearth_status fleet_anomaly_feed(fleet_anomaly *a, const fleet_msg *m, int64_t n
     case FLEET_T_TELEMETRY: return telemetry(a, d, m, now, pre);
     case FLEET_T_EVENTS:
         if (in_list(m->event, UPDATE_EVENTS))
-            return hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->seq, m->event);
+            return hit(a, &a->plain[FLEET_RULE_UPDATE_FAIL], d, now, m->ep, m->seq, m->event);
         if (in_list(m->event, LOGIN_EVENTS))
-            return hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->seq, m->event);
+            return hit(a, &a->plain[FLEET_RULE_LOGIN_FAIL], d, now, m->ep, m->seq, m->event);
         return HEARTH_OK;
     case FLEET_T_STATE:
         if (m->model[0] != '\0') snprintf(d->kind, sizeof d->kind, "%s", m->model);
         return HEARTH_OK;
     case FLEET_T_STATUS:
-        if (!m->online) return hit(a, &a->plain[FLEET_RULE_OFFLINE], d, now, -1, "offline");
+        if (!m->online) return hit(a, &a->plain[FLEET_RULE_OFFLINE], d, now, 0, -1, "offline");
         return HEARTH_OK;
     default: return HEARTH_OK;
     }

@@ -45,9 +45,8 @@ static const char SCHEMA_V1[] =
 
 /* Version 2: the personal-data tables (erase.c created them itself before,
  * without the device's time and seq of a consent), an erasure once per
- * request, events unique by (device, seq, ts) (docs/mqtt.md,
- * "At-least-once": a redelivery is dropped, an event after a factory reset
- * that reuses a seq is kept), and the device's change of hands. */
+ * request, events unique by (device, seq, ts) (replaced by version 3's
+ * (device, ep, seq)), and the device's change of hands. */
 static const char SCHEMA_V2[] =
     "CREATE TABLE IF NOT EXISTS privacy_consents(device TEXT NOT NULL, purpose TEXT NOT NULL,"
     " granted INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(device, purpose)) WITHOUT ROWID;"
@@ -66,6 +65,37 @@ static const char SCHEMA_V2[] =
     "ALTER TABLE devices ADD COLUMN reset_count INTEGER;"
     "ALTER TABLE devices ADD COLUMN reset_at INTEGER;"
     "ALTER TABLE devices ADD COLUMN changed_hands_at INTEGER;";
+
+/* Version 3: the device's reset epoch ("ep", docs/mqtt.md). A device's
+ * messages are ordered by (ep, seq): telemetry and events unique by
+ * (device, ep, seq) (this replaces events' (device, seq, ts)), and the
+ * device row remembers the epoch of its last state and report so that an
+ * older epoch's message does not replace them. Existing rows get ep 0,
+ * except rows that share a (device, seq) with an earlier one (only a reset
+ * reuses a seq): those get 1, 2, ... in ts order, so that every row is kept
+ * under the new key. Telemetry had no unique key: exact redeliveries
+ * (same device, seq and report) are dropped first. */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE telemetry ADD COLUMN ep INTEGER NOT NULL DEFAULT 0;"
+    "DELETE FROM telemetry WHERE rowid NOT IN (SELECT min(rowid) FROM telemetry GROUP BY device, seq, report);"
+    "UPDATE telemetry SET ep = r.n FROM (SELECT rowid AS id, row_number() OVER"
+    " (PARTITION BY device, seq ORDER BY ts, rowid) - 1 AS n FROM telemetry) AS r"
+    " WHERE telemetry.rowid = r.id AND r.n > 0;"
+    "CREATE UNIQUE INDEX telemetry_message ON telemetry(device, ep, seq);"
+    "ALTER TABLE events ADD COLUMN ep INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE events SET ep = r.n FROM (SELECT rowid AS id, row_number() OVER"
+    " (PARTITION BY device, seq ORDER BY ts, rowid) - 1 AS n FROM events) AS r"
+    " WHERE events.rowid = r.id AND r.n > 0;"
+    "DROP INDEX events_message;"
+    "CREATE UNIQUE INDEX events_message ON events(device, ep, seq);"
+    "ALTER TABLE devices ADD COLUMN state_ep INTEGER;"
+    "ALTER TABLE devices ADD COLUMN telemetry_ep INTEGER;";
+
+/* A message of an older epoch than the device's recorded reset or than its
+ * last state or report is history (stored in its table), not the device's
+ * current state: these conditions guard the device row's columns. */
+#define STATE_CURRENT "?7 >= coalesce(reset_count, 0) AND ?7 >= coalesce(state_ep, 0)"
+#define TEL_CURRENT "?5 >= coalesce(reset_count, 0) AND ?5 >= coalesce(telemetry_ep, 0)"
 
 enum {
     S_DEV_SEEN,
@@ -88,18 +118,22 @@ static const char *const SQL[S_COUNT] = {
     [S_DEV_SEEN] = "INSERT INTO devices(id, first_seen, last_seen) VALUES(?1, ?2, ?2)"
                    " ON CONFLICT(id) DO UPDATE SET last_seen = ?2",
     [S_DEV_STATE] = "UPDATE devices SET state = ?2, state_seq = ?3, state_at = ?4, sw = ?5,"
-                    " model = coalesce(?6, model) WHERE id = ?1",
-    /* The hot path: one upsert per report (no separate "seen" step). */
-    [S_DEV_TELEMETRY] = "INSERT INTO devices(id, first_seen, last_seen, telemetry, telemetry_seq, telemetry_at,"
-                        " telemetry_count) VALUES(?1, ?4, ?4, ?2, ?3, ?4, 1) ON CONFLICT(id) DO UPDATE SET"
-                        " last_seen = ?4, telemetry = ?2, telemetry_seq = ?3, telemetry_at = ?4,"
-                        " telemetry_count = telemetry_count + 1",
+                    " model = coalesce(?6, model), state_ep = ?7 WHERE id = ?1 AND " STATE_CURRENT,
+    /* The hot path: one upsert per new report (no separate "seen" step). */
+    [S_DEV_TELEMETRY] = "INSERT INTO devices(id, first_seen, last_seen, telemetry, telemetry_seq, telemetry_ep,"
+                        " telemetry_at, telemetry_count) VALUES(?1, ?4, ?4, ?2, ?3, ?5, ?4, 1) ON CONFLICT(id)"
+                        " DO UPDATE SET last_seen = ?4, telemetry_count = telemetry_count + 1,"
+                        " telemetry = CASE WHEN " TEL_CURRENT " THEN ?2 ELSE telemetry END,"
+                        " telemetry_seq = CASE WHEN " TEL_CURRENT " THEN ?3 ELSE telemetry_seq END,"
+                        " telemetry_at = CASE WHEN " TEL_CURRENT " THEN ?4 ELSE telemetry_at END,"
+                        " telemetry_ep = CASE WHEN " TEL_CURRENT " THEN ?5 ELSE telemetry_ep END",
     [S_DEV_EVENTS] = "UPDATE devices SET events_count = events_count + 1 WHERE id = ?1",
     [S_DEV_STATUS] = "UPDATE devices SET online = ?2, status_at = ?3 WHERE id = ?1",
-    [S_TELEMETRY] = "INSERT INTO telemetry(device, received, seq, ts, report) VALUES(?1, ?2, ?3, ?4, ?5)",
-    /* a redelivery (same device, seq and ts) inserts nothing */
-    [S_EVENT] = "INSERT INTO events(device, received, seq, ts, sev, event, detail)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(device, seq, ts) DO NOTHING",
+    /* a redelivery (same device, ep and seq) inserts nothing */
+    [S_TELEMETRY] = "INSERT INTO telemetry(device, received, seq, ts, report, ep) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+                    " ON CONFLICT(device, ep, seq) DO NOTHING",
+    [S_EVENT] = "INSERT INTO events(device, received, seq, ts, sev, event, detail, ep)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(device, ep, seq) DO NOTHING",
     [S_CMDRES] = "INSERT INTO cmd_results(device, reqid, status, received, reply) VALUES(?1, ?2, ?3, ?4, ?5)"
                  " ON CONFLICT(device, reqid) DO UPDATE SET status = ?3, received = ?4, reply = ?5",
     [S_PORT] = "INSERT OR IGNORE INTO device_ports(device, port, first_seen) VALUES(?1, ?2, ?3)",
@@ -163,8 +197,9 @@ static hearth_status schema(sq_db *db, bool readonly)
     /* v == 0: a new database; then one step per version. */
     HEARTH_GUARD(exec(db, "BEGIN IMMEDIATE"));
     hearth_status st = v < 1 ? exec(db, SCHEMA_V1) : HEARTH_OK;
-    if (st == HEARTH_OK) st = exec(db, SCHEMA_V2);
-    if (st == HEARTH_OK) st = exec(db, "PRAGMA user_version = 2");
+    if (st == HEARTH_OK && v < 2) st = exec(db, SCHEMA_V2);
+    if (st == HEARTH_OK) st = exec(db, SCHEMA_V3);
+    if (st == HEARTH_OK) st = exec(db, "PRAGMA user_version = 3");
     if (st != HEARTH_OK) {
         (void)exec(db, "ROLLBACK");
         return st;
@@ -299,21 +334,28 @@ static hearth_status sq_store(fleet_db *d, const fleet_msg *m, int64_t now)
     case FLEET_T_STATE:
         s = db->st[S_DEV_STATE];
         bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now), bt(s, 5, m->sw);
-        bt(s, 6, m->model);
+        bt(s, 6, m->model), bi(s, 7, m->ep);
         HEARTH_GUARD(run(db, S_DEV_STATE));
         break;
     case FLEET_T_TELEMETRY:
-        s = db->st[S_DEV_TELEMETRY];
-        bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now);
-        HEARTH_GUARD(run(db, S_DEV_TELEMETRY));
         s = db->st[S_TELEMETRY];
         bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts), bt(s, 5, m->json);
+        bi(s, 6, m->ep);
         HEARTH_GUARD(run(db, S_TELEMETRY));
+        if (sqlite3_changes(db->h) == 0) { /* a redelivery: the device was seen, nothing else */
+            s = db->st[S_DEV_SEEN];
+            bt(s, 1, m->id), bi(s, 2, now);
+            HEARTH_GUARD(run(db, S_DEV_SEEN));
+            break;
+        }
+        s = db->st[S_DEV_TELEMETRY];
+        bt(s, 1, m->id), bt(s, 2, m->json), bi(s, 3, m->seq), bi(s, 4, now), bi(s, 5, m->ep);
+        HEARTH_GUARD(run(db, S_DEV_TELEMETRY));
         break;
     case FLEET_T_EVENTS:
         s = db->st[S_EVENT];
         bt(s, 1, m->id), bi(s, 2, now), bi(s, 3, m->seq), bi(s, 4, m->ts);
-        bt(s, 5, m->sev), bt(s, 6, m->event), bt(s, 7, m->json);
+        bt(s, 5, m->sev), bt(s, 6, m->event), bt(s, 7, m->json), bi(s, 8, m->ep);
         HEARTH_GUARD(run(db, S_EVENT));
         /* the device's count moves only when the event was new */
         if (sqlite3_changes(db->h) > 0) {

@@ -11,9 +11,10 @@
  *    from the SQL (nothing a device sent is ever part of a statement's
  *    text); the values are the validated fleet_msg fields (message.c).
  *  - A redelivered message is stored once, whichever instance receives it:
- *    telemetry and events are unique by (device, seq) and inserted with
- *    ON CONFLICT DO NOTHING; the device's counts move only when the row was
- *    inserted.
+ *    telemetry and events are unique by (device, ep, seq) (ep: the device's
+ *    reset epoch, docs/mqtt.md) and inserted with ON CONFLICT DO NOTHING;
+ *    the device's counts move only when the row was inserted, its last
+ *    state and report only for a message of its current epoch.
  *  - Ingest is batched like SQLite's: fleet_db_store keeps a copy of the
  *    message, fleet_db_commit writes the batch in one transaction. The
  *    batch is written sorted by device id, so two instances lock device
@@ -102,6 +103,38 @@ static const char SCHEMA_V2[] =
     " ADD COLUMN changed_hands_at bigint;"
     "UPDATE fleet_schema SET version = 2;";
 
+/* Version 3 (db.c's SCHEMA_V3): a device's messages ordered by its reset
+ * epoch and seq. Telemetry and events unique by (device, ep, seq) (events'
+ * (device, seq, ts) goes); the rules' counters keyed and compared by
+ * (device, ep, seq), a hit counted once per (rule, key, device, ep, seq);
+ * the device row keeps the epoch of its last state and report. Existing
+ * rows get ep 0, except events sharing a (device, seq) with an earlier one
+ * (a reused seq: only a reset does that), which get 1, 2, ... in ts order
+ * so that every row is kept under the new key. */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE telemetry ADD COLUMN ep bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE telemetry DROP CONSTRAINT telemetry_device_seq_key;"
+    "ALTER TABLE telemetry ADD CONSTRAINT telemetry_message UNIQUE(device, ep, seq);"
+    "ALTER TABLE events ADD COLUMN ep bigint NOT NULL DEFAULT 0;"
+    "UPDATE events e SET ep = r.n FROM (SELECT ctid AS id, row_number() OVER"
+    " (PARTITION BY device, seq ORDER BY ts, received) - 1 AS n FROM events) r WHERE e.ctid = r.id AND r.n > 0;"
+    "ALTER TABLE events DROP CONSTRAINT events_message;"
+    "ALTER TABLE events ADD CONSTRAINT events_message UNIQUE(device, ep, seq);"
+    "ALTER TABLE devices ADD COLUMN state_ep bigint, ADD COLUMN telemetry_ep bigint;"
+    "ALTER TABLE report_counters ADD COLUMN ep bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE report_counters DROP CONSTRAINT report_counters_pkey;"
+    "ALTER TABLE report_counters ADD PRIMARY KEY(device, ep, seq);"
+    "ALTER TABLE rule_hits ADD COLUMN ep bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE rule_hits DROP CONSTRAINT rule_hits_rule_key_device_seq_key;"
+    "ALTER TABLE rule_hits ADD CONSTRAINT rule_hits_message UNIQUE(rule, key, device, ep, seq);"
+    "UPDATE fleet_schema SET version = 3;";
+
+/* A message of an older epoch than the device's recorded reset or its last
+ * state or report is history (stored in its table), not the device's
+ * current state: these guard the device row's columns. */
+#define TEL_CURRENT "excluded.telemetry_ep >= coalesce(d.reset_count, 0) AND excluded.telemetry_ep >= coalesce(d.telemetry_ep, 0)"
+#define STATE_CURRENT "excluded.state_ep >= coalesce(d.reset_count, 0) AND excluded.state_ep >= coalesce(d.state_ep, 0)"
+
 /* ------------------------------------------------------------ statements */
 
 enum { P_TEL, P_EVT, P_STATE, P_STATUS, P_CMDRES, P_REJECT, P_RESET, P_COUNT };
@@ -125,26 +158,34 @@ enum {
 };
 
 static const char *const PSQL[P_COUNT] = {
-    /* $1 device $2 received $3 seq $4 ts $5 report */
-    [P_TEL] = ("WITH ins AS (INSERT INTO telemetry(device, received, seq, ts, report)"
-              " VALUES($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING RETURNING 1)"
-              " INSERT INTO devices AS d (id, first_seen, last_seen, telemetry, telemetry_seq,"
-              " telemetry_at, telemetry_count) SELECT $1, $2, $2, $5, $3, $2, 1 FROM ins"
+    /* $1 device $2 received $3 seq $4 ts $5 report $6 ep */
+    [P_TEL] = ("WITH ins AS (INSERT INTO telemetry(device, received, seq, ts, report, ep)"
+              " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (device, ep, seq) DO NOTHING RETURNING 1)"
+              " INSERT INTO devices AS d (id, first_seen, last_seen, telemetry, telemetry_seq, telemetry_ep,"
+              " telemetry_at, telemetry_count) SELECT $1, $2, $2, $5, $3, $6, $2, 1 FROM ins"
               " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
-              " telemetry = excluded.telemetry, telemetry_seq = excluded.telemetry_seq,"
-              " telemetry_at = excluded.telemetry_at, telemetry_count = d.telemetry_count + 1"),
-    /* $1 device $2 received $3 seq $4 ts $5 sev $6 event $7 detail */
-    [P_EVT] = ("WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail)"
-              " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device, seq, ts) DO NOTHING RETURNING 1)"
+              " telemetry = CASE WHEN " TEL_CURRENT " THEN excluded.telemetry ELSE d.telemetry END,"
+              " telemetry_seq = CASE WHEN " TEL_CURRENT " THEN excluded.telemetry_seq ELSE d.telemetry_seq END,"
+              " telemetry_at = CASE WHEN " TEL_CURRENT " THEN excluded.telemetry_at ELSE d.telemetry_at END,"
+              " telemetry_ep = CASE WHEN " TEL_CURRENT " THEN excluded.telemetry_ep ELSE d.telemetry_ep END,"
+              " telemetry_count = d.telemetry_count + 1"),
+    /* $1 device $2 received $3 seq $4 ts $5 sev $6 event $7 detail $8 ep */
+    [P_EVT] = ("WITH ins AS (INSERT INTO events(device, received, seq, ts, sev, event, detail, ep)"
+              " VALUES($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device, ep, seq) DO NOTHING RETURNING 1)"
               " INSERT INTO devices AS d (id, first_seen, last_seen, events_count)"
               " SELECT $1, $2, $2, 1 FROM ins"
               " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,"
               " events_count = d.events_count + 1"),
-    /* $1 device $2 state $3 seq $4 received $5 sw $6 model */
-    [P_STATE] = ("INSERT INTO devices AS d (id, first_seen, last_seen, state, state_seq, state_at, sw, model)"
-                " VALUES($1, $4, $4, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET"
-                " last_seen = excluded.last_seen, state = excluded.state, state_seq = excluded.state_seq,"
-                " state_at = excluded.state_at, sw = excluded.sw, model = coalesce(excluded.model, d.model)"),
+    /* $1 device $2 state $3 seq $4 received $5 sw $6 model $7 ep */
+    [P_STATE] = ("INSERT INTO devices AS d (id, first_seen, last_seen, state, state_seq, state_at, sw, model, state_ep)"
+                " VALUES($1, $4, $4, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET"
+                " last_seen = excluded.last_seen,"
+                " state = CASE WHEN " STATE_CURRENT " THEN excluded.state ELSE d.state END,"
+                " state_seq = CASE WHEN " STATE_CURRENT " THEN excluded.state_seq ELSE d.state_seq END,"
+                " state_at = CASE WHEN " STATE_CURRENT " THEN excluded.state_at ELSE d.state_at END,"
+                " sw = CASE WHEN " STATE_CURRENT " THEN excluded.sw ELSE d.sw END,"
+                " model = CASE WHEN " STATE_CURRENT " THEN coalesce(excluded.model, d.model) ELSE d.model END,"
+                " state_ep = CASE WHEN " STATE_CURRENT " THEN excluded.state_ep ELSE d.state_ep END"),
     /* $1 device $2 online $3 received */
     [P_STATUS] = ("INSERT INTO devices AS d (id, first_seen, last_seen, online, status_at)"
                  " VALUES($1, $3, $3, $2, $3) ON CONFLICT (id) DO UPDATE SET"
@@ -167,21 +208,24 @@ static const char *const RSQL[R_COUNT] = {
                " ON CONFLICT DO NOTHING"),
     [R_DEV_LOAD] = ("SELECT telemetry_count, model FROM devices WHERE id = $1"),
     [R_PORTS_LOAD] = ("SELECT port FROM device_ports WHERE device = $1 ORDER BY port LIMIT 64"),
-    /* $1 device $2 seq $3 received $4 lf $5 uvf; a redelivery inserts nothing */
-    [R_COUNTERS] = ("INSERT INTO report_counters(device, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5)"
+    /* $1 device $2 ep $3 seq $4 received $5 lf $6 uvf; a redelivery inserts nothing */
+    [R_COUNTERS] = ("INSERT INTO report_counters(device, ep, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5, $6)"
                    " ON CONFLICT DO NOTHING"),
+    /* $1 device $2 ep $3 seq: the reports just before and after by (ep, seq),
+     * kept only when of the same epoch (a reset restarts the counters) */
     [R_NEIGHBOURS] = ("SELECT p.lf, p.uvf, n.lf, n.uvf, n.seq FROM (SELECT 1) x"
-                     " LEFT JOIN LATERAL (SELECT lf, uvf FROM report_counters WHERE device = $1 AND seq < $2"
-                     " ORDER BY seq DESC LIMIT 1) p ON true"
-                     " LEFT JOIN LATERAL (SELECT lf, uvf, seq FROM report_counters WHERE device = $1 AND seq > $2"
-                     " ORDER BY seq LIMIT 1) n ON true"),
+                     " LEFT JOIN LATERAL (SELECT ep, lf, uvf FROM report_counters WHERE device = $1"
+                     " AND (ep, seq) < ($2::bigint, $3::bigint) ORDER BY ep DESC, seq DESC LIMIT 1) p ON p.ep = $2::bigint"
+                     " LEFT JOIN LATERAL (SELECT ep, lf, uvf, seq FROM report_counters WHERE device = $1"
+                     " AND (ep, seq) > ($2::bigint, $3::bigint) ORDER BY ep, seq LIMIT 1) n ON n.ep = $2::bigint"),
     [R_ANOMALY] = ("INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
                   " VALUES($1, $2, $3, $4, $5, $6, $7)"),
     [R_WIN_ENSURE] = ("INSERT INTO rule_windows(rule, key, epoch) VALUES($1, $2, 0) ON CONFLICT DO NOTHING"),
     [R_WIN_LOCK] = ("SELECT epoch FROM rule_windows WHERE rule = $1 AND key = $2 FOR UPDATE"),
-    /* $1 rule $2 key $3 epoch $4 device $5 seq $6 at $7 what */
-    [R_HIT_INS] = ("INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what)"
-                  " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, key, device, seq) DO NOTHING"),
+    /* $1 rule $2 key $3 epoch (the window's) $4 device $5 seq $6 at $7 what
+     * $8 ep (the device's reset epoch) */
+    [R_HIT_INS] = ("INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what, ep)"
+                  " VALUES($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rule, key, device, ep, seq) DO NOTHING"),
     /* the distinct devices of the window (epoch $3, after $4) that were not
      * counted already in an earlier window within the same period */
     [R_HIT_COUNT] = ("SELECT h.device, min(h.at), min(h.what) FROM rule_hits h"
@@ -195,21 +239,21 @@ static const char *const RSQL[R_COUNT] = {
     [R_B_LOAD] = ("SELECT u.i, d.telemetry_count, d.model, (SELECT string_agg(p.port::text, ',' ORDER BY p.port)"
                  " FROM (SELECT port FROM device_ports WHERE device = u.id ORDER BY port LIMIT 64) p)"
                  " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, i) LEFT JOIN devices d ON d.id = u.id"),
-    /* $1 devices $2 seqs $3 received $4 lfs $5 uvfs; a redelivery inserts nothing */
-    [R_B_COUNTERS] = ("INSERT INTO report_counters(device, seq, received, lf, uvf)"
-                     " SELECT u.d, u.s, $3::bigint, u.l, u.f"
-                     " FROM unnest($1::text[], $2::bigint[], $4::bigint[], $5::bigint[]) AS u(d, s, l, f)"
-                     " ON CONFLICT DO NOTHING RETURNING device, seq"),
+    /* $1 devices $2 seqs $3 received $4 lfs $5 uvfs $6 eps; a redelivery inserts nothing */
+    [R_B_COUNTERS] = ("INSERT INTO report_counters(device, ep, seq, received, lf, uvf)"
+                     " SELECT u.d, u.e, u.s, $3::bigint, u.l, u.f"
+                     " FROM unnest($1::text[], $2::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(d, s, l, f, e)"
+                     " ON CONFLICT DO NOTHING RETURNING device, ep, seq"),
     /* $1 devices $2 ports $3 first seen */
     [R_B_PORTS] = ("INSERT INTO device_ports(device, port, first_seen) SELECT u.d, u.p, $3::bigint"
                   " FROM unnest($1::text[], $2::integer[]) AS u(d, p) ON CONFLICT DO NOTHING RETURNING device, port"),
-    /* $1 devices $2 seqs */
+    /* $1 devices $2 seqs $3 eps: as R_NEIGHBOURS */
     [R_B_NEIGHBOURS] = ("SELECT u.i, p.lf, p.uvf, n.lf, n.uvf, n.seq"
-                       " FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(d, s, i)"
-                       " LEFT JOIN LATERAL (SELECT lf, uvf FROM report_counters WHERE device = u.d AND seq < u.s"
-                       " ORDER BY seq DESC LIMIT 1) p ON true"
-                       " LEFT JOIN LATERAL (SELECT lf, uvf, seq FROM report_counters WHERE device = u.d AND seq > u.s"
-                       " ORDER BY seq LIMIT 1) n ON true"),
+                       " FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(d, s, e, i)"
+                       " LEFT JOIN LATERAL (SELECT ep, lf, uvf FROM report_counters WHERE device = u.d"
+                       " AND (ep, seq) < (u.e, u.s) ORDER BY ep DESC, seq DESC LIMIT 1) p ON p.ep = u.e"
+                       " LEFT JOIN LATERAL (SELECT ep, lf, uvf, seq FROM report_counters WHERE device = u.d"
+                       " AND (ep, seq) > (u.e, u.s) ORDER BY ep, seq LIMIT 1) n ON n.ep = u.e"),
 };
 
 /* ------------------------------------------------------------ the handle */
@@ -218,7 +262,7 @@ typedef struct {
     int kind;          /* fleet_kind, or -1: a rejection (reason in json) */
     size_t order;      /* arrival order, kept within a device */
     char id[FLEET_ID_MAX + 1];
-    int64_t seq, ts, now;
+    int64_t seq, ts, now, ep;
     char sw[FLEET_SW_MAX + 1], model[FLEET_MODEL_MAX + 1];
     char event[FLEET_EVENT_MAX + 1], sev[16], reqid[FLEET_REQID_MAX + 1];
     int status;
@@ -371,6 +415,10 @@ static hearth_status schema(pg_db *db)
             st = pexec(db, c, SCHEMA_V2);
             v = 2;
         }
+        if (st == HEARTH_OK && v == 2) {
+            st = pexec(db, c, SCHEMA_V3);
+            v = 3;
+        }
     }
     if (st == HEARTH_OK && v > FLEET_DB_SCHEMA_VERSION)
         st = hearth_err(HEARTH_ERR_UNSUPPORTED, "database schema %d is newer than this hearth-fleet (%d)", v,
@@ -510,7 +558,7 @@ static hearth_status pg_store(fleet_db *d, const fleet_msg *m, int64_t now)
     if ((it->json = strdup(m->json != NULL ? m->json : "")) == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
     it->kind = (int)m->kind;
     memcpy(it->id, m->id, sizeof it->id);
-    it->seq = m->seq, it->ts = m->ts, it->now = now;
+    it->seq = m->seq, it->ts = m->ts, it->now = now, it->ep = m->ep;
     memcpy(it->sw, m->sw, sizeof it->sw);
     memcpy(it->model, m->model, sizeof it->model);
     memcpy(it->event, m->event, sizeof it->event);
@@ -574,22 +622,23 @@ static int send_one(pg_db *db, const pg_item *it)
         return PQsendQueryPrepared(c, pname('p', P_REJECT), 2, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_TELEMETRY: {
-        const char *v[] = {it->id, num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts), it->json};
-        return PQsendQueryPrepared(c, pname('p', P_TEL), 5, v, NULL, NULL, 0) == 1 ? 1 : 0;
+        const char *v[] = {it->id,   num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts),
+                           it->json, num(&nb, 6, it->ep)};
+        return PQsendQueryPrepared(c, pname('p', P_TEL), 6, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_EVENTS: {
         const char *v[] = {it->id,      num(&nb, 0, it->now), num(&nb, 1, it->seq), num(&nb, 2, it->ts),
-                           txt(it->sev), txt(it->event),      it->json};
-        if (PQsendQueryPrepared(c, pname('p', P_EVT), 7, v, NULL, NULL, 0) != 1) return 0;
+                           txt(it->sev), txt(it->event),      it->json,             num(&nb, 6, it->ep)};
+        if (PQsendQueryPrepared(c, pname('p', P_EVT), 8, v, NULL, NULL, 0) != 1) return 0;
         if (it->reset_count <= 0) return 1;
         /* a factory reset: the device changed hands (docs/erasure.md) */
         const char *r[] = {it->id, num(&nb, 3, it->reset_count), num(&nb, 4, it->reset_at), num(&nb, 5, it->now)};
         return PQsendQueryPrepared(c, pname('p', P_RESET), 4, r, NULL, NULL, 0) == 1 ? 2 : 0;
     }
     case FLEET_T_STATE: {
-        const char *v[] = {it->id, it->json, num(&nb, 0, it->seq), num(&nb, 1, it->now), txt(it->sw),
-                           txt(it->model)};
-        return PQsendQueryPrepared(c, pname('p', P_STATE), 6, v, NULL, NULL, 0) == 1 ? 1 : 0;
+        const char *v[] = {it->id,      it->json,        num(&nb, 0, it->seq), num(&nb, 1, it->now),
+                           txt(it->sw), txt(it->model), num(&nb, 6, it->ep)};
+        return PQsendQueryPrepared(c, pname('p', P_STATE), 7, v, NULL, NULL, 0) == 1 ? 1 : 0;
     }
     case FLEET_T_STATUS: {
         const char *v[] = {it->id, it->online ? "1" : "0", num(&nb, 0, it->now)};
@@ -787,14 +836,15 @@ static hearth_status pg_device_load(fleet_db *d, const char *id, bool *has_telem
     return HEARTH_OK;
 }
 
-static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+static hearth_status pg_counters(fleet_db *d, const char *id, int64_t ep, int64_t seq, int64_t lf, int64_t uvf,
                                  fleet_counters *out)
 {
     pg_db *db = PG(d);
     *out = (fleet_counters){-1, -1, -1, -1, -1};
     if (seq < 0 || (lf < 0 && uvf < 0)) return HEARTH_OK;
     numbuf nb;
-    const char *v[] = {id, num(&nb, 0, seq), num(&nb, 1, hearth_time_now()), num(&nb, 2, lf), num(&nb, 3, uvf)};
+    const char *v[] = {id,           num(&nb, 4, ep), num(&nb, 0, seq), num(&nb, 1, hearth_time_now()),
+                       num(&nb, 2, lf), num(&nb, 3, uvf)};
     /* One round trip: the insert is committed at the first sync, before
      * the neighbours are read, so of two instances recording a device's
      * consecutive reports at once at least one sees the other's. */
@@ -803,8 +853,8 @@ static hearth_status pg_counters(fleet_db *d, const char *id, int64_t seq, int64
     if (PQenterPipelineMode(c) != 1) return hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
     hearth_status st = HEARTH_OK;
     PGresult *ins = NULL, *nb_res = NULL;
-    if (PQsendQueryPrepared(c, pname('r', R_COUNTERS), 5, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1 ||
-        PQsendQueryPrepared(c, pname('r', R_NEIGHBOURS), 2, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1)
+    if (PQsendQueryPrepared(c, pname('r', R_COUNTERS), 6, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1 ||
+        PQsendQueryPrepared(c, pname('r', R_NEIGHBOURS), 3, v, NULL, NULL, 0) != 1 || PQpipelineSync(c) != 1)
         st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
     /* the insert's command result is not a tuple set: read its count apart */
     if (st == HEARTH_OK) {
@@ -859,8 +909,9 @@ static hearth_status hit_tx(pg_db *db, const fleet_rule_hit *h, bool *raised)
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    const char *ins[] = {h->rule, h->key, epoch, h->device, num(&nb, 0, h->seq), num(&nb, 1, h->now), h->what};
-    HEARTH_GUARD(px(db, db->r, pname('r', R_HIT_INS), 7, ins, &res));
+    const char *ins[] = {h->rule,          h->key,   epoch, h->device, num(&nb, 0, h->seq), num(&nb, 1, h->now),
+                         h->what, num(&nb, 3, h->ep)};
+    HEARTH_GUARD(px(db, db->r, pname('r', R_HIT_INS), 8, ins, &res));
     bool counted = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     if (!counted) return HEARTH_OK; /* this message was counted already (a redelivery) */
@@ -931,6 +982,7 @@ static hearth_status pg_rule_hit(fleet_db *d, const fleet_rule_hit *h, bool *rai
  * so that instances take their index locks in the same order. */
 typedef struct {
     const char *id;
+    int64_t ep;  /* the report's epoch (0 for a port) */
     int64_t key; /* seq or port */
     size_t item;
 } brow;
@@ -940,6 +992,7 @@ static int brow_cmp(const void *pa, const void *pb)
     const brow *a = pa, *b = pb;
     int c = strcmp(a->id, b->id);
     if (c != 0) return c;
+    if (a->ep != b->ep) return a->ep < b->ep ? -1 : 1;
     if (a->key != b->key) return a->key < b->key ? -1 : 1;
     return a->item < b->item ? -1 : a->item > b->item;
 }
@@ -1002,7 +1055,7 @@ typedef struct {
     size_t ncnt, nport;
     size_t *load; /* items to load, in order */
     size_t nload;
-    fleet_buf a[9]; /* load ids; counters: ids seqs lfs uvfs; ports: ids ports; */
+    fleet_buf a[9]; /* load ids; counters: ids seqs lfs uvfs; ports: ids ports; counters: eps; - */
 } bplan;
 
 static hearth_status plan_build(bplan *p, const fleet_rules_item *items, size_t n)
@@ -1020,8 +1073,8 @@ static hearth_status plan_build(bplan *p, const fleet_rules_item *items, size_t 
     for (size_t i = 0; i < n; i++) {
         const fleet_rules_item *it = &items[i];
         if (it->load) p->load[p->nload++] = i;
-        if (it->seq >= 0 && (it->lf >= 0 || it->uvf >= 0)) p->cnt[p->ncnt++] = (brow){it->id, it->seq, i};
-        for (size_t j = 0; j < it->nports; j++) p->port[p->nport++] = (brow){it->id, it->ports[j], i};
+        if (it->seq >= 0 && (it->lf >= 0 || it->uvf >= 0)) p->cnt[p->ncnt++] = (brow){it->id, it->ep, it->seq, i};
+        for (size_t j = 0; j < it->nports; j++) p->port[p->nport++] = (brow){it->id, 0, it->ports[j], i};
     }
     qsort(p->cnt, p->ncnt, sizeof *p->cnt, brow_cmp);
     qsort(p->port, p->nport, sizeof *p->port, brow_cmp);
@@ -1033,6 +1086,7 @@ static hearth_status plan_build(bplan *p, const fleet_rules_item *items, size_t 
         arr_int(&p->a[2], i == 0, it->seq);
         arr_int(&p->a[3], i == 0, it->lf);
         arr_int(&p->a[4], i == 0, it->uvf);
+        arr_int(&p->a[7], i == 0, it->ep);
     }
     for (size_t i = 0; i < p->nport; i++) {
         arr_id(&p->a[5], i == 0, p->port[i].id);
@@ -1083,12 +1137,12 @@ static void apply_load(fleet_rules_item *items, const bplan *p, const PGresult *
 static void apply_counters(fleet_rules_item *items, const bplan *p, const PGresult *ins, const PGresult *nbr,
                            bool *inserted)
 {
-    /* which rows this call inserted: the first of equal (device, seq) */
+    /* which rows this call inserted: the first of equal (device, ep, seq) */
     for (int r = 0; r < PQntuples(ins); r++) {
         const char *id = PQgetvalue(ins, r, 0);
-        int64_t seq = ival(ins, r, 1);
+        int64_t ep = ival(ins, r, 1), seq = ival(ins, r, 2);
         for (size_t i = 0; i < p->ncnt; i++)
-            if (p->cnt[i].key == seq && strcmp(p->cnt[i].id, id) == 0) {
+            if (p->cnt[i].key == seq && p->cnt[i].ep == ep && strcmp(p->cnt[i].id, id) == 0) {
                 inserted[i] = true;
                 break;
             }
@@ -1137,8 +1191,8 @@ static hearth_status batch_once(pg_db *db, fleet_rules_item *items, size_t n, co
         which[seg[0]++] = R_B_LOAD;
     }
     if (p->ncnt > 0) {
-        const char *v[] = {p->a[1].p, p->a[2].p, when, p->a[3].p, p->a[4].p};
-        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_COUNTERS), 5, v, NULL, NULL, 0) == 1;
+        const char *v[] = {p->a[1].p, p->a[2].p, when, p->a[3].p, p->a[4].p, p->a[7].p};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_COUNTERS), 6, v, NULL, NULL, 0) == 1;
         which[seg[0]++] = R_B_COUNTERS;
     }
     if (p->nport > 0) {
@@ -1148,8 +1202,8 @@ static hearth_status batch_once(pg_db *db, fleet_rules_item *items, size_t n, co
     }
     ok = ok && PQpipelineSync(c) == 1;
     if (p->ncnt > 0) {
-        const char *v[] = {p->a[1].p, p->a[2].p};
-        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_NEIGHBOURS), 2, v, NULL, NULL, 0) == 1;
+        const char *v[] = {p->a[1].p, p->a[2].p, p->a[7].p};
+        ok = ok && PQsendQueryPrepared(c, pname('r', R_B_NEIGHBOURS), 3, v, NULL, NULL, 0) == 1;
         which[seg[0] + seg[1]++] = R_B_NEIGHBOURS;
         ok = ok && PQpipelineSync(c) == 1;
     }

@@ -20,6 +20,7 @@
 #define FLEET_SW_MAX 32
 #define FLEET_EVENT_MAX 64
 #define FLEET_REQID_MAX 64
+#define FLEET_EP_MAX 4294967295.0 /* largest reset epoch ("ep") accepted */
 
 /** What a device publishes (BRIEF topics, docs/fleet.md). */
 typedef enum {
@@ -56,6 +57,9 @@ typedef struct {
     fleet_kind kind;
     char id[FLEET_ID_MAX + 1];
     int64_t seq, ts;          /* -1 when the kind has none */
+    /* the device's reset epoch ("ep": its reset count when it queued the
+     * message, 0 when absent): a device's messages are ordered by (ep, seq) */
+    int64_t ep;
     /* state */
     char sw[FLEET_SW_MAX + 1];
     /* state: the device's kind, its applications' names joined by '+' */
@@ -97,7 +101,7 @@ void fleet_msg_clear(fleet_msg *m);
 
 typedef struct fleet_db fleet_db;
 
-#define FLEET_DB_SCHEMA_VERSION 2
+#define FLEET_DB_SCHEMA_VERSION 3
 
 /** true if @p where names a PostgreSQL database (postgresql:// or postgres://). */
 bool fleet_db_is_url(const char *where);
@@ -185,21 +189,23 @@ hearth_status fleet_db_announced(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], si
 
 /** A device's telemetry counters around one of its reports (-1: none). */
 typedef struct {
-    int64_t prev_lf, prev_uvf;           /* the report before it (by seq) */
-    int64_t next_lf, next_uvf, next_seq; /* the report after it, when that one was stored first */
+    int64_t prev_lf, prev_uvf;           /* the report before it (by (ep, seq)), of its epoch */
+    int64_t next_lf, next_uvf, next_seq; /* the report after it, of its epoch, when that one was stored first */
 } fleet_counters;
 
 /**
  * Shared databases only: record the telemetry counters (login failures,
- * update verification failures; -1 absent) of @p id's report @p seq and
- * return those of the reports recorded just before and just after it by
- * seq, whichever instance recorded them (all -1 when this report was
- * recorded already: a redelivery compares with nothing). Each report is
+ * update verification failures; -1 absent) of @p id's report (@p ep,
+ * @p seq) and return those of the reports recorded just before and just
+ * after it by (ep, seq), whichever instance recorded them, when they are of
+ * the same epoch @p ep (a factory reset restarts the device's counters: a
+ * neighbour across it compares with nothing). All -1 when this report was
+ * recorded already: a redelivery compares with nothing. Each report is
  * recorded before its neighbours are read, so of two instances handling a
  * device's consecutive reports at the same moment at least one sees the
  * other's.
  */
-hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t ep, int64_t seq, int64_t lf, int64_t uvf,
                                 fleet_counters *out) HEARTH_MUST_CHECK;
 
 /** One message of a group, for fleet_db_rules_batch (shared databases). */
@@ -208,7 +214,7 @@ typedef struct {
     /* in: load what the database knows of the device (fleet_db_device_load) */
     bool load;
     /* in: the report's counters to record (seq >= 0 and lf or uvf >= 0) */
-    int64_t seq, lf, uvf;
+    int64_t ep, seq, lf, uvf;
     /* in: ports to record (fleet_db_port_seen) */
     const uint16_t *ports;
     size_t nports;
@@ -229,7 +235,7 @@ typedef struct {
  * fleet_db_counters and fleet_db_port_seen for each item in order (the
  * loads read before the ports are recorded; every counter and port is
  * recorded and committed before the neighbours are read). A
- * (device, seq) or (device, port) given twice is recorded by its first item.
+ * (device, ep, seq) or (device, port) given twice is recorded by its first item.
  */
 /** Clear the results of @p n items (what a batch fills in). */
 void fleet_rules_items_reset(fleet_rules_item *items, size_t n);
@@ -239,7 +245,7 @@ hearth_status fleet_db_rules_batch(fleet_db *db, fleet_rules_item *items, size_t
 typedef struct {
     const char *rule, *key; /* key "" for an unkeyed rule */
     const char *device, *what;
-    int64_t seq;            /* the message's seq; -1 none. A (rule, key, device, seq) counts once */
+    int64_t ep, seq;        /* the message's (ep, seq); seq -1 none. A (rule, key, device, ep, seq) counts once */
     int64_t now;
     unsigned window_s, threshold;
 } fleet_rule_hit;

@@ -101,10 +101,19 @@ static hearth_status check_outbox_seq(const cJSON *o, char *err, size_t errcap)
     return get_int(o, "seq", false, 0, INT_LIMIT, &seq, err, errcap);
 }
 
+/* "ep": the device's reset epoch (its reset count), which its link adds
+ * next to "seq" once the device has been factory reset (docs/mqtt.md);
+ * optional (0), a bounded non-negative integer when present. */
+static hearth_status get_epoch(const cJSON *o, fleet_msg *m, char *err, size_t errcap)
+{
+    return get_int(o, "ep", false, 0, FLEET_EP_MAX, &m->ep, err, errcap);
+}
+
 static hearth_status parse_state(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
-    static const char *const keys[] = {"v", "seq", "ts", "sw", "apps", NULL};
+    static const char *const keys[] = {"v", "seq", "ep", "ts", "sw", "apps", NULL};
     TRY(only_keys(o, keys, err, errcap));
+    TRY(get_epoch(o, m, err, errcap));
     TRY(get_int(o, "seq", true, 0, INT_LIMIT, &m->seq, err, errcap));
     TRY(get_int(o, "ts", true, 0, 4102444800.0, &m->ts, err, errcap));
     TRY(get_str(o, "sw", true, FLEET_SW_MAX, SW_CHARS, m->sw, err, errcap));
@@ -159,10 +168,11 @@ static hearth_status need_object(const cJSON *o, const char *name, char *err, si
 
 static hearth_status parse_telemetry(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
-    static const char *const keys[] = {"v", "seq", "hed", "met", "cmet", "use", NULL};
+    static const char *const keys[] = {"v", "seq", "ep", "hed", "met", "cmet", "use", NULL};
     static const char *const hed_keys[] = {"rid", "v", NULL};
     TRY(only_keys(o, keys, err, errcap));
     TRY(check_outbox_seq(o, err, errcap));
+    TRY(get_epoch(o, m, err, errcap));
     const cJSON *hed = cJSON_GetObjectItemCaseSensitive(o, "hed");
     const cJSON *met = cJSON_GetObjectItemCaseSensitive(o, "met");
     const cJSON *cmet = cJSON_GetObjectItemCaseSensitive(o, "cmet");
@@ -202,6 +212,7 @@ static hearth_status parse_telemetry(cJSON *o, fleet_msg *m, char *err, size_t e
 static hearth_status parse_event(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
     TRY(get_int(o, "seq", true, 0, INT_LIMIT, &m->seq, err, errcap));
+    TRY(get_epoch(o, m, err, errcap));
     TRY(get_int(o, "ts", true, 0, 4102444800.0, &m->ts, err, errcap));
     TRY(get_str(o, "event", true, FLEET_EVENT_MAX, NAME_CHARS, m->event, err, errcap));
     TRY(get_str(o, "sev", true, sizeof m->sev - 1, NAME_CHARS, m->sev, err, errcap));
@@ -216,7 +227,7 @@ static hearth_status parse_event(cJSON *o, fleet_msg *m, char *err, size_t errca
         if (in_list(c->string, PERSONAL)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
             m->rewritten = true;
-        } else if (!in_list(c->string, (const char *const[]){"v", "seq", "ts", "event", "sev", NULL})) {
+        } else if (!in_list(c->string, (const char *const[]){"v", "seq", "ep", "ts", "event", "sev", NULL})) {
             bool scalar = cJSON_IsNumber(c) || cJSON_IsBool(c) ||
                           (cJSON_IsString(c) && strlen(c->valuestring) <= EXTRA_STR_MAX);
             if (!scalar || ++extra > EXTRA_MAX || strlen(c->string) > FLEET_EVENT_MAX) {
@@ -250,9 +261,10 @@ static hearth_status parse_status(cJSON *o, fleet_msg *m, char *err, size_t errc
 
 static hearth_status parse_cmdres(cJSON *o, fleet_msg *m, char *err, size_t errcap)
 {
-    static const char *const keys[] = {"v", "seq", "id", "status", "body", "duplicate", NULL};
+    static const char *const keys[] = {"v", "seq", "ep", "id", "status", "body", "duplicate", NULL};
     TRY(only_keys(o, keys, err, errcap));
     TRY(check_outbox_seq(o, err, errcap));
+    TRY(get_epoch(o, m, err, errcap));
     TRY(get_str(o, "id", true, FLEET_REQID_MAX, NAME_CHARS, m->reqid, err, errcap));
     int64_t st = 0;
     TRY(get_int(o, "status", true, 100, 599, &st, err, errcap));

@@ -60,12 +60,12 @@ hearth_status fleet_db_anomaly(fleet_db *db, const char *rule, const char *key, 
 
 hearth_status fleet_db_prune(fleet_db *db, int64_t before) { return db->ops->prune(db, before); }
 
-hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t ep, int64_t seq, int64_t lf, int64_t uvf,
                                 fleet_counters *out)
 {
     *out = (fleet_counters){-1, -1, -1, -1, -1};
     if (db->ops->counters == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
-    return db->ops->counters(db, id, seq, lf, uvf, out);
+    return db->ops->counters(db, id, ep, seq, lf, uvf, out);
 }
 
 hearth_status fleet_db_rule_hit(fleet_db *db, const fleet_rule_hit *h, bool *raised)

@@ -36,7 +36,7 @@ typedef struct {
     hearth_status (*announced)(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], size_t n, const char *version,
                                uint64_t batch, uint64_t spread, int64_t now);
     /* shared backends only (NULL otherwise) */
-    hearth_status (*counters)(fleet_db *db, const char *id, int64_t seq, int64_t lf, int64_t uvf,
+    hearth_status (*counters)(fleet_db *db, const char *id, int64_t ep, int64_t seq, int64_t lf, int64_t uvf,
                               fleet_counters *out);
     hearth_status (*rule_hit)(fleet_db *db, const fleet_rule_hit *h, bool *raised);
     hearth_status (*rules_batch)(fleet_db *db, fleet_rules_item *items, size_t n, int64_t now);

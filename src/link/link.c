@@ -57,7 +57,7 @@ struct hearth_link {
     size_t ninflight;
     uint64_t last_sent;
     hearth_outbox_record rec;
-    char out[HEARTH_OUTBOX_PAYLOAD_MAX + 32];
+    char out[HEARTH_OUTBOX_PAYLOAD_MAX + HEARTH_LINK_ENVELOPE_EXTRA];
     char state[HEARTH_OUTBOX_PAYLOAD_MAX];
     char state_prev[HEARTH_OUTBOX_PAYLOAD_MAX];
     int64_t state_polled_ms, state_sent_ms;
@@ -424,18 +424,17 @@ static void drain(hearth_link *l)
             if (st != HEARTH_ERR_NOT_FOUND) fprintf(stderr, "hearth link: outbox: %s\n", hearth_err_msg());
             return;
         }
-        /* Every payload starts {"v":1; the outbox sequence number goes in
-         * right after it, so the service deduplicates by (device, seq). */
-        const char *p = (const char *)l->rec.payload;
-        size_t n = l->rec.payload_len;
-        int hl = snprintf(l->out, sizeof l->out, "{\"v\":1,\"seq\":%llu", (unsigned long long)l->rec.seq);
-        if (n < 7 || memcmp(p, "{\"v\":1", 6) != 0 || hl < 0 || (size_t)hl + n - 6 > sizeof l->out) {
+        /* Every payload starts {"v":1; the outbox sequence number and the
+         * reset epoch go in right after it, so the service deduplicates
+         * and orders by (device, ep, seq). */
+        size_t len = 0;
+        if (hearth_link_envelope(l->rec.seq, l->cfg.reset_epoch, l->rec.payload, l->rec.payload_len, l->out,
+                                 sizeof l->out, &len) != HEARTH_OK) {
             /* Not a payload this link put there: it cannot be sent. */
+            hearth_err_clear();
             if (hearth_outbox_ack(l->cfg.outbox, l->rec.seq) != HEARTH_OK) return;
             continue;
         }
-        memcpy(l->out + hl, p + 6, n - 6);
-        size_t len = (size_t)hl + n - 6;
         topic(l, l->rec.topic, t, sizeof t);
         int mid = 0;
         bool retain = strcmp(l->rec.topic, "state") == 0;

@@ -221,6 +221,40 @@ static void test_reset_event(void **state)
     assert_int_equal(hearth_reset_notice_event(&rn, 1, buf, 20, &n), HEARTH_ERR_TOO_LARGE);
 }
 
+/* The envelope of every published message (docs/mqtt.md): "seq" and, once
+ * the device has been reset, its reset epoch "ep" right after "v"; the
+ * service orders a device's messages by (ep, seq). */
+static void test_envelope(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"v\":1,\"ts\":5,\"event\":\"boot\"}";
+    const uint8_t *p = (const uint8_t *)body;
+    char buf[128];
+    size_t n = 0;
+    /* never reset: no "ep" (the service reads its absence as 0) */
+    assert_int_equal(hearth_link_envelope(7, 0, p, strlen(body), buf, sizeof buf, &n), HEARTH_OK);
+    assert_int_equal(n, strlen("{\"v\":1,\"seq\":7,\"ts\":5,\"event\":\"boot\"}"));
+    assert_memory_equal(buf, "{\"v\":1,\"seq\":7,\"ts\":5,\"event\":\"boot\"}", n);
+    /* after the first reset: the same seq carries ep 1, a different message */
+    assert_int_equal(hearth_link_envelope(7, 1, p, strlen(body), buf, sizeof buf, &n), HEARTH_OK);
+    assert_memory_equal(buf, "{\"v\":1,\"seq\":7,\"ep\":1,\"ts\":5,\"event\":\"boot\"}", n);
+    assert_int_equal(n, strlen("{\"v\":1,\"seq\":7,\"ep\":1,\"ts\":5,\"event\":\"boot\"}"));
+    /* an empty object and the largest numbers fit within the documented extra */
+    assert_int_equal(hearth_link_envelope(UINT64_MAX, UINT64_MAX, (const uint8_t *)"{\"v\":1}", 7, buf,
+                                          7 + HEARTH_LINK_ENVELOPE_EXTRA, &n),
+                     HEARTH_OK);
+    assert_memory_equal(buf, "{\"v\":1,\"seq\":18446744073709551615,\"ep\":18446744073709551615}", n);
+    /* too small a buffer, and payloads this link never queues */
+    assert_int_equal(hearth_link_envelope(7, 1, p, strlen(body), buf, 20, &n), HEARTH_ERR_TOO_LARGE);
+    assert_int_equal(hearth_link_envelope(7, 1, (const uint8_t *)"{\"v\":10}", 8, buf, sizeof buf, &n),
+                     HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_link_envelope(7, 1, (const uint8_t *)"{\"v\":2}", 7, buf, sizeof buf, &n),
+                     HEARTH_ERR_INVALID);
+    assert_int_equal(hearth_link_envelope(7, 1, (const uint8_t *)"{\"v\":1", 6, buf, sizeof buf, &n),
+                     HEARTH_ERR_INVALID);
+    assert_int_equal(n, 0);
+}
+
 static void test_connack(void **state)
 {
     (void)state;
@@ -248,7 +282,7 @@ int main(void)
         cmocka_unit_test(test_reply),      cmocka_unit_test(test_reqids),
         cmocka_unit_test(test_broker),     cmocka_unit_test(test_update),
         cmocka_unit_test(test_event),      cmocka_unit_test(test_reset_event),
-        cmocka_unit_test(test_connack),
+        cmocka_unit_test(test_connack),    cmocka_unit_test(test_envelope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

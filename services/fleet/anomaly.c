@@ -26,7 +26,8 @@
  * device's first report. In memory, a report at or before the last one the
  * rules saw of the device by (ep, seq) (a redelivery, or a report of an
  * older epoch arriving late) neither counts nor moves the device's last
- * counters (telemetry_position). */
+ * counters (telemetry_position); in the database, a report recorded after
+ * one of a later epoch of the device does not count (later_epoch). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +338,7 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
                                const fleet_rules_item *pre)
 {
     char what[FLEET_EVENT_MAX + 1];
-    fleet_counters c = {d->failed_logins, d->update_failures, -1, -1, -1};
+    fleet_counters c = {d->failed_logins, d->update_failures, -1, -1, -1, false};
     bool counters = true; /* the report's counters count and become the device's last */
     if (!a->shared) {
         telemetry_pos pos = telemetry_position(d->ep, d->seq, m->ep, m->seq);
@@ -346,7 +347,7 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
         if (counters) d->ep = m->ep, d->seq = m->seq;
     } else if (pre != NULL) {
         c = pre->c; /* fleet_anomaly_prepare loaded the device and recorded the counters */
-    } else if (a->shared) {
+    } else {
         /* Another instance may have stored this device's earlier reports:
          * its baseline and its counters are the database's. */
         if (!d->has_baseline) {
@@ -357,6 +358,7 @@ static hearth_status telemetry(fleet_anomaly *a, dev *d, const fleet_msg *m, int
         }
         HEARTH_GUARD(fleet_db_counters(a->db, d->id, m->ep, m->seq, m->failed_logins, m->update_failures, &c));
     }
+    if (a->shared) counters = !c.later_epoch;
     for (size_t i = 0; i < m->n_tcp_ports; i++) {
         uint16_t p = m->tcp_ports[i];
         bool cached = false;

@@ -203,6 +203,12 @@ static const char *const PSQL[P_COUNT] = {
     [P_RESET] = fleet_pg_reset_sql,
 };
 
+/* The next report's counters and seq when of epoch @p ep, and 1 when it is
+ * of a later epoch (the report is older than the device's reset). */
+#define NEXT_COLS(ep)                                                                                      \
+    "CASE WHEN n.ep = " ep " THEN n.lf END, CASE WHEN n.ep = " ep " THEN n.uvf END,"                       \
+    " CASE WHEN n.ep = " ep " THEN n.seq END, CASE WHEN n.ep > " ep " THEN 1 ELSE 0 END"
+
 static const char *const RSQL[R_COUNT] = {
     [R_PORT] = ("INSERT INTO device_ports(device, port, first_seen) VALUES($1, $2, $3)"
                " ON CONFLICT DO NOTHING"),
@@ -212,12 +218,13 @@ static const char *const RSQL[R_COUNT] = {
     [R_COUNTERS] = ("INSERT INTO report_counters(device, ep, seq, received, lf, uvf) VALUES($1, $2, $3, $4, $5, $6)"
                    " ON CONFLICT DO NOTHING"),
     /* $1 device $2 ep $3 seq: the reports just before and after by (ep, seq),
-     * kept only when of the same epoch (a reset restarts the counters) */
-    [R_NEIGHBOURS] = ("SELECT p.lf, p.uvf, n.lf, n.uvf, n.seq FROM (SELECT 1) x"
+     * their counters only when of the same epoch (a reset restarts them),
+     * and whether the next is of a later epoch */
+    [R_NEIGHBOURS] = ("SELECT p.lf, p.uvf, " NEXT_COLS("$2::bigint") " FROM (SELECT 1) x"
                      " LEFT JOIN LATERAL (SELECT ep, lf, uvf FROM report_counters WHERE device = $1"
                      " AND (ep, seq) < ($2::bigint, $3::bigint) ORDER BY ep DESC, seq DESC LIMIT 1) p ON p.ep = $2::bigint"
                      " LEFT JOIN LATERAL (SELECT ep, lf, uvf, seq FROM report_counters WHERE device = $1"
-                     " AND (ep, seq) > ($2::bigint, $3::bigint) ORDER BY ep, seq LIMIT 1) n ON n.ep = $2::bigint"),
+                     " AND (ep, seq) > ($2::bigint, $3::bigint) ORDER BY ep, seq LIMIT 1) n ON true"),
     [R_ANOMALY] = ("INSERT INTO anomalies(rule, key, raised, window_s, threshold, devices, evidence)"
                   " VALUES($1, $2, $3, $4, $5, $6, $7)"),
     [R_WIN_ENSURE] = ("INSERT INTO rule_windows(rule, key, epoch) VALUES($1, $2, 0) ON CONFLICT DO NOTHING"),
@@ -248,12 +255,12 @@ static const char *const RSQL[R_COUNT] = {
     [R_B_PORTS] = ("INSERT INTO device_ports(device, port, first_seen) SELECT u.d, u.p, $3::bigint"
                   " FROM unnest($1::text[], $2::integer[]) AS u(d, p) ON CONFLICT DO NOTHING RETURNING device, port"),
     /* $1 devices $2 seqs $3 eps: as R_NEIGHBOURS */
-    [R_B_NEIGHBOURS] = ("SELECT u.i, p.lf, p.uvf, n.lf, n.uvf, n.seq"
+    [R_B_NEIGHBOURS] = ("SELECT u.i, p.lf, p.uvf, " NEXT_COLS("u.e")
                        " FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(d, s, e, i)"
                        " LEFT JOIN LATERAL (SELECT ep, lf, uvf FROM report_counters WHERE device = u.d"
                        " AND (ep, seq) < (u.e, u.s) ORDER BY ep DESC, seq DESC LIMIT 1) p ON p.ep = u.e"
                        " LEFT JOIN LATERAL (SELECT ep, lf, uvf, seq FROM report_counters WHERE device = u.d"
-                       " AND (ep, seq) > (u.e, u.s) ORDER BY ep, seq LIMIT 1) n ON n.ep = u.e"),
+                       " AND (ep, seq) > (u.e, u.s) ORDER BY ep, seq LIMIT 1) n ON true"),
 };
 
 /* ------------------------------------------------------------ the handle */
@@ -840,7 +847,7 @@ static hearth_status pg_counters(fleet_db *d, const char *id, int64_t ep, int64_
                                  fleet_counters *out)
 {
     pg_db *db = PG(d);
-    *out = (fleet_counters){-1, -1, -1, -1, -1};
+    *out = (fleet_counters){-1, -1, -1, -1, -1, false};
     if (seq < 0 || (lf < 0 && uvf < 0)) return HEARTH_OK;
     numbuf nb;
     const char *v[] = {id,           num(&nb, 4, ep), num(&nb, 0, seq), num(&nb, 1, hearth_time_now()),
@@ -874,6 +881,7 @@ static hearth_status pg_counters(fleet_db *d, const char *id, int64_t ep, int64_
     if (st == HEARTH_OK && strcmp(PQcmdTuples(ins), "1") == 0 && nb_res != NULL && PQntuples(nb_res) == 1) {
         out->prev_lf = ival(nb_res, 0, 0), out->prev_uvf = ival(nb_res, 0, 1);
         out->next_lf = ival(nb_res, 0, 2), out->next_uvf = ival(nb_res, 0, 3), out->next_seq = ival(nb_res, 0, 4);
+        out->later_epoch = ival(nb_res, 0, 5) == 1;
     }
     PQclear(ins);
     PQclear(nb_res);
@@ -1153,6 +1161,7 @@ static void apply_counters(fleet_rules_item *items, const bplan *p, const PGresu
         fleet_counters *c = &items[p->cnt[ord - 1].item].c;
         c->prev_lf = ival(nbr, r, 1), c->prev_uvf = ival(nbr, r, 2);
         c->next_lf = ival(nbr, r, 3), c->next_uvf = ival(nbr, r, 4), c->next_seq = ival(nbr, r, 5);
+        c->later_epoch = ival(nbr, r, 6) == 1;
     }
 }
 

@@ -191,6 +191,8 @@ hearth_status fleet_db_announced(fleet_db *db, char (*ids)[FLEET_ID_MAX + 1], si
 typedef struct {
     int64_t prev_lf, prev_uvf;           /* the report before it (by (ep, seq)), of its epoch */
     int64_t next_lf, next_uvf, next_seq; /* the report after it, of its epoch, when that one was stored first */
+    bool later_epoch;                    /* a report of a later epoch was recorded: this one is older than
+                                            the device's reset, history that the rules do not count */
 } fleet_counters;
 
 /**
@@ -199,7 +201,8 @@ typedef struct {
  * @p seq) and return those of the reports recorded just before and just
  * after it by (ep, seq), whichever instance recorded them, when they are of
  * the same epoch @p ep (a factory reset restarts the device's counters: a
- * neighbour across it compares with nothing). All -1 when this report was
+ * neighbour across it compares with nothing), and whether a report of a
+ * later epoch was recorded (later_epoch). All -1 (false) when this report was
  * recorded already: a redelivery compares with nothing. Each report is
  * recorded before its neighbours are read, so of two instances handling a
  * device's consecutive reports at the same moment at least one sees the

@@ -63,7 +63,7 @@ hearth_status fleet_db_prune(fleet_db *db, int64_t before) { return db->ops->pru
 hearth_status fleet_db_counters(fleet_db *db, const char *id, int64_t ep, int64_t seq, int64_t lf, int64_t uvf,
                                 fleet_counters *out)
 {
-    *out = (fleet_counters){-1, -1, -1, -1, -1};
+    *out = (fleet_counters){-1, -1, -1, -1, -1, false};
     if (db->ops->counters == NULL) return hearth_err(HEARTH_ERR_UNSUPPORTED, "not a shared database");
     return db->ops->counters(db, id, ep, seq, lf, uvf, out);
 }
@@ -78,7 +78,7 @@ hearth_status fleet_db_rule_hit(fleet_db *db, const fleet_rule_hit *h, bool *rai
 void fleet_rules_items_reset(fleet_rules_item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        items[i].c = (fleet_counters){-1, -1, -1, -1, -1};
+        items[i].c = (fleet_counters){-1, -1, -1, -1, -1, false};
         items[i].new_ports = 0;
         items[i].has_telemetry = false;
         items[i].kind[0] = '\0';

@@ -11,8 +11,14 @@
 #    per-device state, as on SQLite; hostile payloads are rejected, counted
 #    and change nothing (5.13-1); personal fields in an event are not stored;
 #  - a message sent twice (same device, same seq), the two copies going to
-#    the two instances, is stored once; an event after a factory reset that
-#    reuses a seq with a later ts is stored;
+#    the two instances, is stored once;
+#  - a device's messages are ordered by its reset epoch and seq (docs/mqtt.md):
+#    telemetry and events at ep 0 and, after a factory reset, at ep 1 with
+#    the same seqs, split between the instances, are all stored and each
+#    redelivery once; the login-failure rule's deltas (the shared counters)
+#    stay within an epoch: +5 before the reset, +8 after it, nothing from the
+#    lower post-reset counters or a late pre-reset report; a late state of
+#    the old epoch does not replace the new one;
 #  - the login_failures rule (3 devices) fires exactly once for three
 #    devices whose two reports each were split between the instances
 #    (telemetry examined for anomalies across the fleet, 5.10-1);
@@ -42,7 +48,7 @@ STREAM=4000
 
 fl_pg_initdb & initdb=$!
 fl_ca || exit 1
-for d in dev1 dev2 la1 la2 la3 pv1 pv2 rs1; do fl_device_cert "$d" || exit 1; done
+for d in dev1 dev2 la1 la2 la3 pv1 pv2 rs1 rx1; do fl_device_cert "$d" || exit 1; done
 fl_sign benchpub benchpub || exit 1
 FL_ACL_EXTRA='user benchpub\ntopic write hearth/#\n\n'   # the stream's stand-in for many devices
 wait "$initdb" || exit 1
@@ -138,11 +144,8 @@ if pg_wait "SELECT online FROM devices WHERE id='dev2'" 1; then
 else
     ht_fail "dev2's messages never arrived"
 fi
-# After a factory reset the device's outbox starts again at seq 1: an event
-# reusing seq 101 with a later ts is a new event and is stored.
-fl_pub dev2 events "{\"v\":1,\"seq\":101,\"ts\":$((now + 9)),\"sev\":\"info\",\"event\":\"boot\"}"
-ht_check "an event after a reset that reuses seq 101 with a later ts is stored (4 events, counted)" \
-    pg_wait "SELECT (SELECT count(*) FROM events WHERE device='dev2' AND seq = 101) || ' ' || events_count FROM devices WHERE id='dev2'" "2 4"
+ht_check "3 reports and 3 events each received twice are stored once: the same seq with the same ts at the same epoch is one message" \
+    test "$(fl_pg_q "SELECT count(DISTINCT ep) || ' ' || count(*) FROM events WHERE device='dev2'")" = "1 3"
 
 echo "# $SECONDS s"
 # ------------------------------------------------------------ the rule across instances
@@ -162,6 +165,39 @@ else
 fi
 ht_check "exactly one instance logged the anomaly" \
     test "$(cat "$HT_WORK"/fleet-a.err "$HT_WORK"/fleet-b1.err | grep -c 'anomaly login_failures')" = 1
+
+# ------------------------------------------------------------ a factory reset: epochs
+# rx1 is factory reset: its outbox starts again at seq 1 and its link adds
+# "ep":1; its report ids (the telemetry's seq) start again too, as on a
+# device whose clock went back with the reset. Each line goes to one of the
+# two instances in turn, so a device's reports are handled out of order.
+rid=$(( now * 1000 ))
+tel() { echo "{\"v\":1,\"seq\":$1${2:+,\"ep\":$2},\"hed\":{\"rid\":$(( rid + $3 )),\"v\":\"1.0\"},\"cmet\":{\"lf\":$4,\"uvf\":0}}"; }
+evt() { echo "{\"v\":1,\"seq\":$1${2:+,\"ep\":$2},\"ts\":$now,\"sev\":\"info\",\"event\":\"$3\"${4:-}}"; }
+{ tel 1 "" 1 0; tel 2 "" 2 5; } | pub_lines rx1 telemetry
+# the reset takes a reboot: the pre-reset reports are handled before the next ones arrive
+pg_wait "SELECT count(*) FROM rule_hits WHERE device='rx1'" 1 || ht_fail "rx1's pre-reset rise: $(fl_pg_q "SELECT * FROM report_counters WHERE device='rx1'")"
+{ evt 3 "" boot; evt 3 "" boot; } | pub_lines rx1 events
+{ evt 1 1 factory_reset ',"reset_at":'"$now"',"reset_count":1,"reason":"api"'; evt 1 1 factory_reset ',"reset_at":'"$now"',"reset_count":1,"reason":"api"'; evt 3 1 boot; } | pub_lines rx1 events
+fl_pub rx1 state "{\"v\":1,\"seq\":2,\"ep\":1,\"ts\":$now,\"sw\":\"2.0.0\",\"apps\":{\"thermostat\":{}}}"
+{ tel 4 1 1 1; tel 5 1 2 9; tel 2 "" 2 5; tel 4 1 1 1; } | pub_lines rx1 telemetry
+pg_wait "SELECT count(*) FROM report_counters WHERE device='rx1'" 4 || ht_fail "rx1's counters: $(fl_pg_q "SELECT * FROM report_counters WHERE device='rx1'")"
+# late: a pre-reset report never stored before (a rise of 1) and a pre-reset state
+tel 3 "" 3 6 | pub_lines rx1 telemetry
+fl_pub rx1 state "{\"v\":1,\"seq\":4,\"ts\":$now,\"sw\":\"1.0.1\",\"apps\":{\"thermostat\":{}}}"
+if pg_wait "SELECT count(*) FROM telemetry WHERE device='rx1'" 5; then
+    sleep 0.5
+    ht_check "telemetry of both epochs with the same seqs is stored, each redelivery once, the late pre-reset report as history: (ep, seq, lf)" \
+        test "$(fl_pg_q "SELECT string_agg(ep || ':' || (seq - $rid) || ':' || (report::jsonb #>> '{cmet,lf}'), ' ' ORDER BY ep, seq) FROM telemetry WHERE device='rx1'")" = "0:1:0 0:2:5 0:3:6 1:1:1 1:2:9"
+    ht_check "events of both epochs with the same seqs are stored, each redelivery once: (ep, seq, event) and the count" \
+        test "$(fl_pg_q "SELECT string_agg(ep || ':' || seq || ':' || event, ' ' ORDER BY ep, seq) || ' ' || (SELECT events_count FROM devices WHERE id='rx1') FROM events WHERE device='rx1'")" = "0:3:boot 1:1:factory_reset 1:3:boot 3"
+    ht_check "the old epoch's late state and report are history: rx1's state and last report stay epoch 1's (sw, reset_count, state_ep, telemetry_ep, telemetry_count)" \
+        test "$(fl_pg_q "SELECT sw || ' ' || reset_count || ' ' || state_ep || ' ' || telemetry_ep || ' ' || telemetry_count FROM devices WHERE id='rx1'")" = "2.0.0 1 1 1 5"
+    ht_check "the login-failure rule's shared counters give deltas within an epoch: +5 before the reset, +8 after it, none from the lower post-reset counters or the late pre-reset report: $(fl_pg_q "SELECT string_agg(ep || ':' || (seq - $rid) || ':' || what, ' ' ORDER BY ep, seq) FROM rule_hits WHERE device='rx1'")" \
+        test "$(fl_pg_q "SELECT string_agg(ep || ':' || (seq - $rid) || ':' || what, ' ' ORDER BY ep, seq) FROM rule_hits WHERE device='rx1' AND rule='login_failures'")" = "0:2:failed_logins+5 1:2:failed_logins+8"
+else
+    ht_fail "rx1's reports: $(fl_pg_q "SELECT ep, seq, report FROM telemetry WHERE device='rx1'")"
+fi
 
 # ------------------------------------------------------------ the report from PostgreSQL
 # Nothing is in flight now: the report must say what the tables hold.
@@ -184,7 +220,7 @@ PY
     want="$expect
 1.2.3 thermostat online 1 1 [443, 8443] True
 1 3 ['la1', 'la2', 'la3']
-6 ['boot', 'config_changed']"
+6 ['boot', 'config_changed', 'factory_reset']"
     if [ "$got" = "$want" ]; then
         ht_pass "report --json from PostgreSQL: counts ($expect), dev1's row, the anomaly's evidence, the rejections as stored"
     else

@@ -460,5 +460,41 @@ else
 fi
 ht_check "no batch failed or was written twice, no sanitizer report: no 'failed', 'aborted' or 'Sanitizer' in the instances' logs" \
     bash -c "! grep -hE 'failed|aborted|Sanitizer' '$HT_WORK'/fleet-*.err"
+
+# ------------------------------------------------------------ schema 2 -> 3
+# A database of schema 2 (db_pg.c's SCHEMA_V1 and SCHEMA_V2) holding what
+# version 2 kept apart by (device, seq, ts): an event and a post-reset one
+# reusing its seq; a report, the rules' counters and a hit. Opened for
+# writing it is migrated: every row kept, existing rows at ep 0 and the
+# reused seq at the next epoch in ts order, the new keys (device, ep, seq).
+fl_pg_q "CREATE DATABASE fleet_v2" >/dev/null
+V2_URL=${FL_PG_URL/\/postgres\?/\/fleet_v2?}
+python3 - "$HEARTH_SOURCE_DIR/services/fleet/db_pg.c" <<'PY' | psql -X -q -v ON_ERROR_STOP=1 "$V2_URL" >/dev/null
+import re, sys
+s = open(sys.argv[1]).read()
+for name in ("SCHEMA_V1", "SCHEMA_V2"):
+    a = s.index("static const char %s[] =" % name)
+    print("".join(re.findall(r'"((?:[^"\\]|\\.)*)"', s[a:s.index(";\n", a)])))
+print("""INSERT INTO devices(id, first_seen, last_seen, telemetry_count, events_count) VALUES('d1', 1, 1, 1, 2);
+INSERT INTO events VALUES('d1', 1, 3, 100, 'info', 'boot', '{}'), ('d1', 3, 3, 200, 'warning', 'factory_reset', '{}');
+INSERT INTO telemetry VALUES('d1', 1, 5000, 5, '{"a":1}');
+INSERT INTO report_counters VALUES('d1', 5000, 1, 3, 0);
+INSERT INTO rule_hits VALUES('login_failures', '', 0, 'd1', 5000, 1, 'failed_logins+3');""")
+PY
+"$FLEET" announce --db "$V2_URL" --version 1.0 --batch 1 --spread 0 --dry-run >/dev/null 2>"$HT_WORK/pgv2.err"
+ht_check "a schema-2 PostgreSQL database opened for writing is migrated to schema 3: events keyed by (device, ep, seq), nothing lost: $(cat "$HT_WORK/pgv2.err")" \
+    test "$(psql -X -A -t -q "$V2_URL" -c "SELECT (SELECT max(version) FROM fleet_schema) || ' ' ||
+        (SELECT string_agg(ep || ':' || seq || ':' || event, ' ' ORDER BY ep, seq) FROM events) || ' ' ||
+        (SELECT string_agg(ep || ':' || seq, ' ') FROM telemetry) || ' ' || (SELECT string_agg(ep || ':' || seq, ' ') FROM report_counters)
+        || ' ' || (SELECT string_agg(ep || ':' || seq, ' ') FROM rule_hits)")" = "3 0:3:boot 1:3:factory_reset 0:5000 0:5000 0:5000"
+if psql -X -q -v ON_ERROR_STOP=1 "$V2_URL" -c "INSERT INTO events(device, received, seq, ts, sev, event, detail, ep) VALUES('d1', 9, 3, 999, 'info', 'x', '{}', 1)" 2>/dev/null; then
+    ht_fail "the migrated events table accepted a second (device, ep, seq)"
+else
+    ht_pass "the migrated events table refuses a second (device, ep, seq) whatever its ts"
+fi
+ht_check "... and the telemetry, counters and hits take the same seq at another epoch" \
+    psql -X -q -v ON_ERROR_STOP=1 "$V2_URL" -c "INSERT INTO telemetry(device, received, seq, ts, report, ep) VALUES('d1', 2, 5000, 5, '{}', 1);
+        INSERT INTO report_counters(device, ep, seq, received) VALUES('d1', 1, 5000, 2);
+        INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what, ep) VALUES('login_failures', '', 0, 'd1', 5000, 2, 'x', 1)"
 echo "# $SECONDS s"
 ht_done

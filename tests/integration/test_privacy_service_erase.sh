@@ -27,7 +27,9 @@
 #    The service acts on it (5.11-2, 6-3): the consent it held from the old
 #    owner is withdrawn and the shared history deleted, the device row records
 #    that it changed hands, and `report` (JSON and HTML) shows it; the same
-#    reset_count again (a re-sent notice) acts once.
+#    reset_count again (a re-sent notice) acts once. The device's event and
+#    telemetry after the reset carry its reset epoch ("ep":1) and are stored
+#    at that epoch.
 # WEBUI_SCREENSHOTS=DIR keeps a PNG of the page with the receipt.
 # needs: HEARTH_WITH_LINK HEARTH_FLEET
 set -uo pipefail
@@ -204,13 +206,21 @@ ht_check "after the restart the service holds one factory_reset event of the dev
 detail=$(pv_sql "SELECT detail FROM events WHERE device='$SER' AND event='factory_reset'")
 # Only these fields; none of them personal (the admin's name appears nowhere).
 if pv_jq '.reason == "api" and .reset_count == 1 and (.reset_at | type) == "number" and
-        (keys - ["v","seq","ts","sev","event","reset_at","reset_count","reason"] | length) == 0' "$detail" &&
+        (keys - ["v","seq","ep","ts","sev","event","reset_at","reset_count","reason"] | length) == 0' "$detail" &&
     ! printf '%s' "$detail" | grep -qF "$HT_ADMIN_USER"; then
     ht_pass "  ... reset number 1, by the API, time, and nothing personal"
 else
     ht_fail "  ... its detail: '$detail'"
 fi
 dev_reset_at=$(printf '%s' "$detail" | jq -r '.reset_at')
+# The new store's messages carry its reset epoch (docs/mqtt.md): the service
+# keeps them apart from the old store's, whose seqs they reuse.
+post_reset() {
+    [ "$(pv_sql "SELECT ep || ' ' || json_extract(detail, '$.ep') FROM events WHERE device='$SER' AND event='factory_reset'")" = "1 1" ] &&
+        [ "$(pv_sql "SELECT count(*) FROM telemetry WHERE device='$SER' AND ep = 1 AND json_extract(report, '$.ep') = 1 AND received >= $reset_at")" -ge 1 ]
+}
+ht_check "  ... the device's event and telemetry after the reset carry \"ep\":1 and are stored at epoch 1 (before it: $(pv_sql "SELECT group_concat(DISTINCT ep) FROM telemetry WHERE device='$SER' AND received < $reset_at"))" \
+    pv_wait post_reset
 unlinked() { [ "$(consent_at_service)" = 0 ] && [ "$(history_at_service)" = 0 ]; }
 ht_check "5.11-2 6-3 the service acted on it: the old owner's consent is withdrawn and its shared history deleted" pv_wait unlinked
 hands=$(pv_sql "SELECT reset_count || ' ' || reset_at || ' ' || changed_hands_at FROM devices WHERE id='$SER'")

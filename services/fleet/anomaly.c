@@ -421,7 +421,7 @@ hearth_status fleet_anomaly_prepare(fleet_anomaly *a, const fleet_msg *m, size_t
         free(a->wports);
         a->capwork = 0;
         a->work = calloc(n, sizeof *a->work);
-        a->wmsg = calloc(n, sizeof *a->wmsg);
+        a->wmsg = calloc(n, sizeof(const fleet_msg *));
         a->wports = calloc(n, sizeof *a->wports);
         if (a->work == NULL || a->wmsg == NULL || a->wports == NULL) return hearth_err(HEARTH_ERR_NOMEM, "out of memory");
         a->capwork = n;

@@ -77,11 +77,12 @@ static void test_command_hostile(void **state)
     assert_int_not_equal(parse(id65, &c), HEARTH_OK);
     assert_string_equal(c.id, "");
     /* Nesting deeper than the scanner follows. */
-    char deep[400] = "{\"v\":1,\"id\":\"d\",\"method\":\"PUT\",\"path\":\"/api/v1/t\",\"body\":";
-    for (int i = 0; i < 20; i++) strcat(deep, "{\"a\":");
-    strcat(deep, "1");
-    for (int i = 0; i < 20; i++) strcat(deep, "}");
-    strcat(deep, "}");
+    char deep[400];
+    size_t dl = (size_t)snprintf(deep, sizeof deep, "%s", "{\"v\":1,\"id\":\"d\",\"method\":\"PUT\",\"path\":\"/api/v1/t\",\"body\":");
+    for (int i = 0; i < 20; i++) dl += (size_t)snprintf(deep + dl, sizeof deep - dl, "{\"a\":");
+    dl += (size_t)snprintf(deep + dl, sizeof deep - dl, "1");
+    for (int i = 0; i < 21; i++) dl += (size_t)snprintf(deep + dl, sizeof deep - dl, "}");
+    assert_true(dl < sizeof deep);
     assert_int_not_equal(parse(deep, &c), HEARTH_OK);
     assert_string_equal(c.id, "d"); /* a refusal can be answered */
     /* Oversized, and NUL bytes. */

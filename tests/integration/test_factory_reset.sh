@@ -118,6 +118,9 @@ if as_dev_owner "$RD" tryevents "$HT_WORK/dev" "$HT_WORK/events.old" "$serial" >
 else
     ht_pass "before the reset the device's key opens the log's fields ($(cat "$HT_WORK/tryevents.before"))"
 fi
+# The log's rotated generation, as the logger's rotation leaves it (a copy
+# of the live log, same owner and mode): the reset must remove it too.
+cp -p "$LOG" "$HT_WORK/dev/events.log.1"
 ht_req POST /api/v1/factory-reset "{\"password\":\"$HT_ADMIN_PW\",\"confirm\":\"factory reset\"}" "$admin"
 ht_expect_status 202 "factory reset accepted"
 [ "$(ht_json reset)" = true ] && ht_pass "reply says reset" || ht_fail "reset body: $HT_BODY"
@@ -130,6 +133,8 @@ rc=$?
 [ ! -e "$HT_WORK/dev/reset.new" ] && ht_pass "no staging directory left" || ht_fail "reset.new left"
 grep -q 'bob\|alice' "$HT_WORK/dev/events.log" 2>/dev/null &&
     ht_fail "the event log still names users" || ht_pass "the old event log is gone"
+[ ! -e "$HT_WORK/dev/events.log.1" ] && ht_pass "the rotated log (events.log.1) is gone too" ||
+    ht_fail "events.log.1 survived the reset"
 no_clear "after the reset"
 grep -q '"event":"factory_reset","via":"api"' "$LOG" &&
     ht_pass "the fresh log records the reset by how it was asked (api), not by whom" ||

@@ -9,8 +9,8 @@
 
 #include "ca.h"
 #include "commands.h"
+#include "fleet.h"
 #include "hearth/util.h"
-#include "ratelimit.h"
 
 static void usage(FILE *f)
 {
@@ -40,7 +40,11 @@ int fleet_cmd_ca_prune(int argc, char **argv)
         if (strcmp(o, "--ca") == 0) {
             ca = v;
         } else if (strcmp(o, "--keep-expired-days") == 0) {
-            if (!fleet_rate_parse_u32(v, FLEET_CA_KEEP_EXPIRED_MIN_DAYS, FLEET_CA_KEEP_EXPIRED_MAX_DAYS, &days)) {
+            uint64_t d = 0;
+            if (fleet_uint(v, FLEET_CA_KEEP_EXPIRED_MIN_DAYS, FLEET_CA_KEEP_EXPIRED_MAX_DAYS, &d) == HEARTH_OK) {
+                days = (uint32_t)d;
+            } else {
+                hearth_err_clear();
                 fprintf(stderr, "hearth-fleet ca-prune: --keep-expired-days must be %u..%u\n",
                         FLEET_CA_KEEP_EXPIRED_MIN_DAYS, FLEET_CA_KEEP_EXPIRED_MAX_DAYS);
                 return 2;

@@ -31,6 +31,7 @@
 
 #include "ca.h"
 #include "commands.h"
+#include "fleet.h"
 #include "hearth/enrol.h"
 #include "hearth/util.h"
 #include "ratelimit.h"
@@ -330,7 +331,12 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 /* --NAME VALUE for an unsigned option in [lo, hi]; false after a message. */
 static bool opt_u32(const char *o, const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
 {
-    if (fleet_rate_parse_u32(v, lo, hi, out)) return true;
+    uint64_t x = 0;
+    if (fleet_uint(v, lo, hi, &x) == HEARTH_OK) {
+        *out = (uint32_t)x;
+        return true;
+    }
+    hearth_err_clear();
     fprintf(stderr, "hearth-fleet enrol-server: %s must be %u..%u\n", o, lo, hi);
     return false;
 }

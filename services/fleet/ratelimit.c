@@ -2,7 +2,6 @@
  * fixed array searched in full: at the default 4096 entries that is a few
  * microseconds, well under the TLS handshake every request has already cost,
  * and it needs no hash an attacker could aim at one bucket chain. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,16 +168,5 @@ bool fleet_rate_admit(fleet_rate *r, const char *device_key, const char *address
         int64_t tat = found[i]->tat_ms > now_ms ? found[i]->tat_ms : now_ms;
         found[i]->tat_ms = tat + (int64_t)tables[i]->rule.refill_s * 1000;
     }
-    return true;
-}
-
-bool fleet_rate_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    if (s == NULL || s[0] < '0' || s[0] > '9') return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return false;
-    *out = (uint32_t)v;
     return true;
 }

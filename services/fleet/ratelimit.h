@@ -72,7 +72,5 @@ void fleet_rate_free(fleet_rate *r);
 bool fleet_rate_admit(fleet_rate *r, const char *device_key, const char *address_key, int64_t now_ms,
                       uint32_t *retry_after_s, const char **which) HEARTH_MUST_CHECK;
 
-/** Parse a decimal option value in [@p lo, @p hi]; false if it is not one. */
-bool fleet_rate_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 
 #endif

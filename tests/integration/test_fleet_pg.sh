@@ -496,5 +496,32 @@ ht_check "... and the telemetry, counters and hits take the same seq at another 
     psql -X -q -v ON_ERROR_STOP=1 "$V2_URL" -c "INSERT INTO telemetry(device, received, seq, ts, report, ep) VALUES('d1', 2, 5000, 5, '{}', 1);
         INSERT INTO report_counters(device, ep, seq, received) VALUES('d1', 1, 5000, 2);
         INSERT INTO rule_hits(rule, key, epoch, device, seq, at, what, ep) VALUES('login_failures', '', 0, 'd1', 5000, 2, 'x', 1)"
+
+# ------------------------------------------------------------ schema 1 -> 3
+# A database of schema 1 (db_pg.c's SCHEMA_V1 only: no privacy tables,
+# events unique by (device, seq)) with a device, two events and a report:
+# opened for writing it is migrated version by version to 3, every row kept
+# at epoch 0, the privacy tables there and usable.
+fl_pg_q "CREATE DATABASE fleet_v1" >/dev/null
+V1_URL=${FL_PG_URL/\/postgres\?/\/fleet_v1?}
+python3 - "$HEARTH_SOURCE_DIR/services/fleet/db_pg.c" <<'PY' | psql -X -q -v ON_ERROR_STOP=1 "$V1_URL" >/dev/null
+import re, sys
+s = open(sys.argv[1]).read()
+a = s.index("static const char SCHEMA_V1[] =")
+print("".join(re.findall(r'"((?:[^"\\]|\\.)*)"', s[a:s.index(";\n", a)])))
+print("""INSERT INTO devices(id, first_seen, last_seen, telemetry_count, events_count) VALUES('d1', 1, 1, 1, 2);
+INSERT INTO events VALUES('d1', 1, 3, 100, 'info', 'boot', '{}'), ('d1', 2, 4, 101, 'warning', 'login_failed', '{}');
+INSERT INTO telemetry VALUES('d1', 1, 5000, 5, '{"a":1}');""")
+PY
+v1_before=$(psql -X -A -t -q "$V1_URL" -c "SELECT max(version) FROM fleet_schema")
+"$FLEET" announce --db "$V1_URL" --version 1.0 --batch 1 --spread 0 --dry-run >/dev/null 2>"$HT_WORK/pgv1.err"
+ht_check "a schema-1 PostgreSQL database (version $v1_before) opened for writing is migrated to 3, every row kept at epoch 0: $(cat "$HT_WORK/pgv1.err")" \
+    test "$(psql -X -A -t -q "$V1_URL" -c "SELECT (SELECT max(version) FROM fleet_schema) || ' ' ||
+        (SELECT string_agg(ep || ':' || seq || ':' || event, ' ' ORDER BY seq) FROM events) || ' ' ||
+        (SELECT string_agg(ep || ':' || seq, ' ') FROM telemetry) || ' ' ||
+        (SELECT count(*) FROM devices WHERE id = 'd1' AND reset_count IS NULL)")" = "3 0:3:boot 0:4:login_failed 0:5000 1"
+ht_check "... with the privacy tables of version 2 in place and usable" \
+    psql -X -q -v ON_ERROR_STOP=1 "$V1_URL" -c "INSERT INTO privacy_consents(device, purpose, granted, at) VALUES('d1', 'temperature_history', 1, 5);
+        INSERT INTO privacy_erasures(device, request, received, receipt) VALUES('d1', 'r1', 6, '{}')"
 echo "# $SECONDS s"
 ht_done

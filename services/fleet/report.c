@@ -263,13 +263,20 @@ static hearth_status report_json(const report_rows *q, int64_t now, fleet_buf *o
     return HEARTH_OK;
 }
 
-hearth_status fleet_report_json(fleet_db *db, int64_t now, fleet_buf *out)
+/* Load the report's rows from @p db and write them with @p render. */
+static hearth_status report_render(fleet_db *db, int64_t now, fleet_buf *out,
+                                   hearth_status (*render)(const report_rows *, int64_t, fleet_buf *))
 {
     report_rows q;
     HEARTH_GUARD(rows_load(db, &q));
-    hearth_status st = report_json(&q, now, out);
+    hearth_status st = render(&q, now, out);
     rows_free(&q);
     return st;
+}
+
+hearth_status fleet_report_json(fleet_db *db, int64_t now, fleet_buf *out)
+{
+    return report_render(db, now, out, report_json);
 }
 
 const char *fleet_report_csp(bool header)
@@ -408,9 +415,5 @@ static hearth_status report_html(const report_rows *q, int64_t now, fleet_buf *o
 
 hearth_status fleet_report_html(fleet_db *db, int64_t now, fleet_buf *out)
 {
-    report_rows q;
-    HEARTH_GUARD(rows_load(db, &q));
-    hearth_status st = report_html(&q, now, out);
-    rows_free(&q);
-    return st;
+    return report_render(db, now, out, report_html);
 }

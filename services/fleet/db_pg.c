@@ -659,6 +659,29 @@ static int send_one(pg_db *db, const pg_item *it)
     }
 }
 
+/* One result of a pipeline: its status; the first failure of the
+ * exchange goes to *@p st (and its SQLSTATE to db->sqlstate). */
+static ExecStatusType pipe_note(pg_db *db, const PGresult *r, hearth_status *st)
+{
+    ExecStatusType es = PQresultStatus(r);
+    if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && *st == HEARTH_OK) {
+        const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
+        *st = hearth_err(HEARTH_ERR_IO, "database: %s",
+                         es == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r));
+    }
+    return es;
+}
+
+/* The sync that ends a pipeline segment; its absence is a failure. */
+static void pipe_sync(PGconn *c, hearth_status *st)
+{
+    PGresult *r = PQgetResult(c);
+    if ((r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) && *st == HEARTH_OK)
+        *st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
+    PQclear(r);
+}
+
 /* Read the results of @p nq pipelined statements and of the sync after
  * them; the first failure (and its SQLSTATE) is returned. */
 static hearth_status pipe_read(pg_db *db, PGconn *c, size_t nq, PGresult **last)
@@ -668,23 +691,14 @@ static hearth_status pipe_read(pg_db *db, PGconn *c, size_t nq, PGresult **last)
     for (size_t i = 0; i < nq; i++) {
         PGresult *res;
         while ((res = PQgetResult(c)) != NULL) {
-            ExecStatusType es = PQresultStatus(res);
-            if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && st == HEARTH_OK) {
-                const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
-                st = hearth_err(HEARTH_ERR_IO, "database: %s",
-                                es == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(res));
-            }
+            ExecStatusType es = pipe_note(db, res, &st);
             if (last != NULL && i + 1 == nq && *last == NULL && es == PGRES_TUPLES_OK)
                 *last = res;
             else
                 PQclear(res);
         }
     }
-    PGresult *res = PQgetResult(c);
-    if ((res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) && st == HEARTH_OK)
-        st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
-    PQclear(res);
+    pipe_sync(c, &st);
     return st;
 }
 
@@ -1037,23 +1051,14 @@ static hearth_status pipe_collect(pg_db *db, PGconn *c, const int *seg, int nseg
             PGresult *r;
             res[k] = NULL;
             while ((r = PQgetResult(c)) != NULL) {
-                ExecStatusType es = PQresultStatus(r);
-                if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && st == HEARTH_OK) {
-                    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-                    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", ss != NULL ? ss : "");
-                    st = hearth_err(HEARTH_ERR_IO, "database: %s",
-                                    es == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r));
-                }
+                (void)pipe_note(db, r, &st);
                 if (res[k] == NULL)
                     res[k] = r;
                 else
                     PQclear(r);
             }
         }
-        PGresult *r = PQgetResult(c);
-        if ((r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) && st == HEARTH_OK)
-            st = hearth_err(HEARTH_ERR_IO, "database: %s", PQerrorMessage(c));
-        PQclear(r);
+        pipe_sync(c, &st);
     }
     return st;
 }
